@@ -1,0 +1,1 @@
+# bench module: sources listed here (see Makefile.am).

@@ -1,0 +1,1 @@
+# fs module: sources listed here (see Makefile.am).

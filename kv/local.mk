@@ -1,0 +1,1 @@
+# kv module: sources listed here (see Makefile.am).

@@ -1,0 +1,297 @@
+/*
+ * objstore.h - the one contract between ShaleFS and storage.
+ *
+ * An object store holds immutable byte strings under '/'-separated names.
+ * Everything above this header (the LSM engine, the filesystem) sees only
+ * these operations; everything below it (a local directory, an S3 bucket,
+ * memory) implements them. Nothing here knows about keys or inodes.
+ *
+ * BACKENDS AND WRAPPERS
+ *   A backend is a `struct obj_backend` of function pointers embedded first
+ *   in its implementation (STYLE rule 7). Wrappers are backends that own an
+ *   inner backend and forward to it:
+ *
+ *       retry ──▶ metrics ──▶ fault (only when SHALEFS_FAULTS is set) ──▶ base
+ *
+ *   obj_open() builds that stack from a store URL. Freeing the outermost
+ *   backend frees the whole stack.
+ *
+ * ERRORS
+ *   Every function returns 0 on success or a negative errno:
+ *     permanent:  -ENOENT (no such object / bucket), -EEXIST (put_if_absent
+ *                 lost), -EACCES (credentials, permissions), -EINVAL (bad
+ *                 name or argument, rejected request), -ENOSPC, -EIO (other
+ *                 failures, corrupt responses), -ENOMEM, -ENOTSUP
+ *     transient:  -EAGAIN, -ETIMEDOUT, -ECANCELED, -ECONNRESET (also
+ *                 -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH, -EPIPE,
+ *                 -EBUSY); obj_err_is_transient() is the single definition.
+ *   A backend logs unexpected failures once with the operation, the object
+ *   name and the cause, and leaves the cause in obj_last_error() for the
+ *   calling thread so upper layers can repeat it in their own messages.
+ *   -ENOENT and -EEXIST are expected outcomes and are not logged as errors.
+ *
+ * THREADING
+ *   Every backend and wrapper is safe to call from any number of threads
+ *   at once. Buffers handed in are only read during the call; buffers
+ *   handed out are the caller's (free with obj_buf_free()).
+ */
+#ifndef SHALE_OBJSTORE_H
+#define SHALE_OBJSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OBJ_BACKEND_VERSION 1
+
+/* Longest object name accepted anywhere (S3's limit is 1024 bytes). */
+#define OBJ_NAME_MAX 1024
+/* Longest put token (see put_if_absent), including the NUL. */
+#define OBJ_TOKEN_MAX 64
+/* get(): read to the end of the object. */
+#define OBJ_WHOLE UINT64_MAX
+
+/* What head() reports. */
+struct obj_stat {
+	uint64_t size;
+	int64_t mtime_ns;                 /* wall-clock ns, 0 when unknown */
+	char etag[80];                    /* backend's version tag, "" when none */
+	char token[OBJ_TOKEN_MAX];        /* token given at put time, "" when none */
+};
+
+/* One page of list() results, allocated by the backend and freed with
+ * obj_list_free(). Names are full object names (prefix included), in
+ * strictly increasing byte order. */
+struct obj_list_entry {
+	char *name;
+	uint64_t size;
+};
+struct obj_list {
+	struct obj_list_entry *entries;
+	size_t count;
+	int truncated;                    /* more names follow the last entry */
+};
+
+/* Counter sink for stats(): called once per counter. Keys are
+ * lower_snake_case, values are plain integers. */
+typedef void (*obj_stat_emit_fn)(void *arg, const char *key, uint64_t value);
+
+struct obj_backend {
+	unsigned version;                 /* OBJ_BACKEND_VERSION */
+	const char *kind;                 /* "file", "mem", "s3", "retry", ... */
+
+	/*
+	 * get - read bytes [off, off+len) of object `name`.
+	 * len == OBJ_WHOLE reads to the end. A range past the end is clipped;
+	 * off at or past the end returns 0 bytes (not an error). On success
+	 * *out is a malloc'd buffer of *out_len bytes owned by the caller
+	 * (obj_buf_free), NULL when *out_len is 0.
+	 * Returns 0, -ENOENT, or another error.
+	 */
+	int (*get)(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
+		   void **out, size_t *out_len);
+
+	/* head - size and tags of `name`. Returns 0, -ENOENT, or an error. */
+	int (*head)(struct obj_backend *b, const char *name, struct obj_stat *st);
+
+	/*
+	 * put - create or overwrite `name` atomically: a concurrent reader sees
+	 * the whole old object or the whole new one, never a mix. `token`, when
+	 * not NULL, is an ASCII string (< OBJ_TOKEN_MAX, [A-Za-z0-9_-]) stored
+	 * with the object where the backend can (head() returns it).
+	 */
+	int (*put)(struct obj_backend *b, const char *name, const void *data, size_t len,
+		   const char *token);
+
+	/*
+	 * put_if_absent - create `name` only if no object of that name exists.
+	 * Exactly one of any number of concurrent callers (threads, processes,
+	 * machines) succeeds; the others get -EEXIST and the object is left as
+	 * the winner wrote it. This is the engine's only safety primitive.
+	 * `token` as for put(): the retry wrapper uses it to tell its own
+	 * earlier, ambiguously-failed attempt from a real conflict.
+	 */
+	int (*put_if_absent)(struct obj_backend *b, const char *name, const void *data,
+			     size_t len, const char *token);
+
+	/* delete - remove `name`. Deleting a missing object returns 0. */
+	int (*del)(struct obj_backend *b, const char *name);
+
+	/*
+	 * list - up to `max` names beginning with `prefix` and sorting strictly
+	 * after `start_after` (NULL or "" = from the start), in increasing byte
+	 * order. The caller continues with start_after = last name while
+	 * out->truncated. A backend may return fewer than `max` names with
+	 * truncated set. On success *out is the caller's (obj_list_free).
+	 */
+	int (*list)(struct obj_backend *b, const char *prefix, const char *start_after,
+		    size_t max, struct obj_list **out);
+
+	/*
+	 * del_many - optional (NULL = the caller deletes one by one). Deletes
+	 * `count` names; missing names count as deleted. Returns 0 when all
+	 * are gone, else the first error.
+	 */
+	int (*del_many)(struct obj_backend *b, const char *const *names, size_t count);
+
+	/* stats - optional; emit this layer's counters, then the inner's. */
+	void (*stats)(struct obj_backend *b, obj_stat_emit_fn emit, void *arg);
+
+	/* free - release the backend (and, for a wrapper, its inner backend).
+	 * No call may be in progress. */
+	void (*free)(struct obj_backend *b);
+};
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* S3 settings; any field left NULL/0 falls back to the environment
+ * (AWS_*) and then ~/.aws/{config,credentials}. */
+struct obj_s3_config {
+	const char *endpoint;             /* "https://s3.us-east-1.amazonaws.com", "http://127.0.0.1:7480" */
+	const char *region;
+	const char *profile;
+	int path_style;                   /* 1 = path-style, 0 = virtual-hosted, -1 = auto */
+	int insecure_tls;                 /* 1 = skip TLS verification (test endpoints only) */
+	unsigned connect_timeout_ms;      /* default 5000 */
+	unsigned request_timeout_ms;      /* default 30000 (scaled up for large bodies) */
+	size_t multipart_threshold;       /* default 16 MiB */
+	size_t part_size;                 /* default 8 MiB */
+	unsigned max_connections;         /* connection pool size, default 32 */
+};
+
+struct obj_retry_config {
+	unsigned base_ms;                 /* first backoff, default 50 */
+	unsigned cap_ms;                  /* largest single backoff, default 5000 */
+	unsigned max_attempts;            /* 0 = no attempt limit */
+	unsigned max_total_ms;            /* 0 = no time limit; default 0 (retry for a long time) */
+};
+
+struct obj_config {
+	unsigned version;                 /* OBJ_CONFIG_VERSION */
+	struct obj_s3_config s3;
+	struct obj_retry_config retry;
+	const char *faults;               /* fault spec; NULL = getenv("SHALEFS_FAULTS") */
+	int no_retry;                     /* 1 = do not add the retry wrapper (tests) */
+	int create;                       /* file://: create the root directory if missing */
+};
+
+#define OBJ_CONFIG_VERSION 1
+#define OBJ_CONFIG_INIT { .version = OBJ_CONFIG_VERSION, .s3 = { .path_style = -1 } }
+
+/* ---- opening a store ---------------------------------------------------- */
+
+/*
+ * obj_open - parse `url` and build the backend stack for it.
+ *   file:///abs/dir     local directory (must exist unless conf->create)
+ *   mem://name          in-process memory store; the same name within one
+ *                       process is the same store until obj_mem_destroy()
+ *   s3://bucket[/pfx]   S3 bucket, optional key prefix
+ * On success *out is the caller's (obj_close). On failure a one-line
+ * reason naming the URL and the cause is in obj_last_error().
+ * Returns 0, -EINVAL (malformed URL, bad fault spec), -ENOENT (missing
+ * directory or bucket), -EACCES, -ENOTSUP (scheme not built).
+ */
+int obj_open(struct obj_backend **out, const char *url, const struct obj_config *conf);
+
+/* obj_close - free a stack returned by obj_open (NULL is a no-op). */
+void obj_close(struct obj_backend *b);
+
+/* Parsed form of a store URL; obj_url_parse fills it with pointers into a
+ * private copy freed by obj_url_free. */
+enum obj_scheme { OBJ_SCHEME_FILE, OBJ_SCHEME_MEM, OBJ_SCHEME_S3 };
+struct obj_url {
+	enum obj_scheme scheme;
+	char *path;                       /* file: absolute dir; mem: name */
+	char *bucket;                     /* s3 */
+	char *prefix;                     /* s3: "" or "dir/" (always ends with '/') */
+};
+int obj_url_parse(struct obj_url *out, const char *url);
+void obj_url_free(struct obj_url *u);
+
+/* ---- backends and wrappers (used by obj_open, and directly by tests) ---- */
+
+int obj_local_create(struct obj_backend **out, const char *dir, int create);
+int obj_mem_create(struct obj_backend **out, const char *name);
+/* Drop the shared state of mem://name (tests). */
+void obj_mem_destroy(const char *name);
+int obj_s3_create(struct obj_backend **out, const char *bucket, const char *prefix,
+		  const struct obj_s3_config *conf);
+
+/* Wrappers take ownership of `inner` on success only. */
+int obj_retry_create(struct obj_backend **out, struct obj_backend *inner,
+		     const struct obj_retry_config *conf);
+int obj_metrics_create(struct obj_backend **out, struct obj_backend *inner);
+/* Fault wrapper; `spec` syntax in docs/faults.md, e.g.
+ * "seed=7,error=0.10,cancel=0.05,latency_ms=0-20,ops=get+put+list". */
+int obj_fault_create(struct obj_backend **out, struct obj_backend *inner, const char *spec);
+
+/* Fault wrapper control for tests: pause/resume injection on a stack
+ * (walks wrappers to find the fault layer). Returns -ENOENT if none. */
+int obj_fault_set_enabled(struct obj_backend *b, int enabled);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static inline int obj_get(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
+			  void **out, size_t *out_len)
+{
+	return b->get(b, name, off, len, out, out_len);
+}
+static inline int obj_head(struct obj_backend *b, const char *name, struct obj_stat *st)
+{
+	return b->head(b, name, st);
+}
+static inline int obj_put(struct obj_backend *b, const char *name, const void *data, size_t len)
+{
+	return b->put(b, name, data, len, NULL);
+}
+static inline int obj_put_if_absent(struct obj_backend *b, const char *name, const void *data,
+				    size_t len)
+{
+	return b->put_if_absent(b, name, data, len, NULL);
+}
+static inline int obj_delete(struct obj_backend *b, const char *name)
+{
+	return b->del(b, name);
+}
+static inline int obj_list_page(struct obj_backend *b, const char *prefix,
+				const char *start_after, size_t max, struct obj_list **out)
+{
+	return b->list(b, prefix, start_after, max, out);
+}
+
+/* Delete many names, using del_many when the backend has it. */
+int obj_delete_many(struct obj_backend *b, const char *const *names, size_t count);
+
+/*
+ * obj_list_each - call fn(arg, name, size) for every object under prefix,
+ * in order, fetching pages of `page` names (0 = 1000) so memory stays
+ * bounded. fn returns 0 to continue, >0 to stop early (returned as 0),
+ * <0 to stop with that error.
+ */
+typedef int (*obj_list_fn)(void *arg, const char *name, uint64_t size);
+int obj_list_each(struct obj_backend *b, const char *prefix, size_t page, obj_list_fn fn,
+		  void *arg);
+
+void obj_buf_free(void *buf);
+void obj_list_free(struct obj_list *l);
+
+/* Emit every counter of the stack. */
+void obj_stats(struct obj_backend *b, obj_stat_emit_fn emit, void *arg);
+
+/* 1 if err (negative errno) is worth retrying. */
+int obj_err_is_transient(int err);
+
+/* Name validity: non-empty, < OBJ_NAME_MAX, no NUL, no leading '/', no
+ * "." or ".." component, no empty component. Returns 0 or -EINVAL. */
+int obj_name_check(const char *name);
+
+/* Thread-local text of the last failure recorded by a backend on this
+ * thread ("" when none). Borrowed until the next objstore call. */
+const char *obj_last_error(void);
+/* Record (and log at `level`, see util.h) a failure; returns err so
+ * callers can write `return obj_fail(...)`. */
+int obj_fail(int err, int log_level, const char *op, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Clear obj_last_error() for this thread. */
+void obj_clear_error(void);
+
+#endif /* SHALE_OBJSTORE_H */

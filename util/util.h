@@ -1,0 +1,108 @@
+/*
+ * util.h - the few helpers every ShaleFS module shares: logging, clocks,
+ * a seeded PRNG, CRC32C and big-endian integer codecs.
+ *
+ * Nothing here knows about objects, keys or inodes. Every function is
+ * thread-safe unless its comment says otherwise.
+ */
+#ifndef SHALE_UTIL_H
+#define SHALE_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- logging ------------------------------------------------------------
+ * One line per message on stderr (or syslog once the daemon detaches),
+ * prefixed with the level and the module. Secrets must never be passed
+ * here: callers log object names and causes, never credentials.
+ */
+enum util_log_level {
+	UTIL_LOG_ERROR = 0,
+	UTIL_LOG_WARN = 1,
+	UTIL_LOG_INFO = 2,
+	UTIL_LOG_DEBUG = 3,
+};
+
+/* Messages above this level are dropped. Default WARN, or the value of
+ * SHALEFS_LOG (error|warn|info|debug) read at the first log call. */
+void util_log_set_level(enum util_log_level level);
+enum util_log_level util_log_get_level(void);
+/* Send log lines to syslog (daemon mode) instead of stderr. */
+void util_log_use_syslog(int on);
+
+void util_log(enum util_log_level level, const char *module, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void util_vlog(enum util_log_level level, const char *module, const char *fmt, va_list ap);
+
+#define UTIL_ERROR(mod, ...) util_log(UTIL_LOG_ERROR, mod, __VA_ARGS__)
+#define UTIL_WARN(mod, ...)  util_log(UTIL_LOG_WARN, mod, __VA_ARGS__)
+#define UTIL_INFO(mod, ...)  util_log(UTIL_LOG_INFO, mod, __VA_ARGS__)
+#define UTIL_DEBUG(mod, ...) \
+	do { if (util_log_get_level() >= UTIL_LOG_DEBUG) util_log(UTIL_LOG_DEBUG, mod, __VA_ARGS__); } while (0)
+
+/* Count of ERROR/WARN lines logged so far (for tests and stats). */
+uint64_t util_log_count(enum util_log_level level);
+
+/* ---- pthread checking -----------------------------------------------------
+ * pthread calls on our own, correctly initialised objects cannot fail
+ * unless memory is corrupt: that is an invariant, so assert it. */
+#include <assert.h>
+#define CHECK_RETURN(x) do { int _r = (x); (void)_r; assert(_r == 0); } while (0)
+
+/* ---- clocks -------------------------------------------------------------- */
+uint64_t util_now_ns(void);        /* CLOCK_MONOTONIC */
+uint64_t util_wall_ns(void);       /* CLOCK_REALTIME */
+void util_sleep_ns(uint64_t ns);
+
+/* ---- PRNG ---------------------------------------------------------------
+ * splitmix64-seeded xoshiro256**: fast, reproducible from a seed. One
+ * struct per thread (not thread-safe). */
+struct util_rand {
+	uint64_t s[4];
+};
+void util_rand_seed(struct util_rand *r, uint64_t seed);
+uint64_t util_rand_next(struct util_rand *r);
+/* Uniform in [0, n); n > 0. */
+uint64_t util_rand_below(struct util_rand *r, uint64_t n);
+/* Uniform in [0, 1). */
+double util_rand_unit(struct util_rand *r);
+/* A fresh seed from the OS (getrandom), never 0. */
+uint64_t util_rand_os_seed(void);
+/* Fill buf with len random bytes from the OS. Returns 0 or -errno. */
+int util_random_bytes(void *buf, size_t len);
+
+/* ---- CRC32C (Castagnoli) ------------------------------------------------- */
+uint32_t util_crc32c(uint32_t crc, const void *data, size_t len);
+
+/* ---- big-endian codecs --------------------------------------------------- */
+static inline void util_put_be16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+static inline void util_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = (uint8_t)v;
+}
+static inline void util_put_be64(uint8_t *p, uint64_t v)
+{
+	util_put_be32(p, (uint32_t)(v >> 32));
+	util_put_be32(p + 4, (uint32_t)v);
+}
+static inline uint16_t util_get_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t util_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t util_get_be64(const uint8_t *p)
+{
+	return (uint64_t)util_get_be32(p) << 32 | util_get_be32(p + 4);
+}
+
+/* ---- checked size arithmetic ---------------------------------------------
+ * Return 0 and store the result, or -EOVERFLOW. */
+int util_size_add(size_t *out, size_t a, size_t b);
+int util_size_mul(size_t *out, size_t a, size_t b);
+
+/* Human-readable errno text that is safe to call from any thread. */
+const char *util_strerror(int err);
+
+#endif /* SHALE_UTIL_H */
