@@ -215,6 +215,11 @@ int obj_mem_create(struct obj_backend **out, const char *name);
 void obj_mem_destroy(const char *name);
 int obj_s3_create(struct obj_backend **out, const char *bucket, const char *prefix,
 		  const struct obj_s3_config *conf);
+/* Does the S3 store behind `b` (an obj_s3_create backend, not a wrapper)
+ * honour If-None-Match: * on PUT? Creates, re-creates and deletes one probe
+ * object. Returns 0 (yes), -ENOTSUP (it overwrote: one writer only), or
+ * the error of a failing request (credentials, bucket, endpoint). */
+int obj_s3_probe_conditional(struct obj_backend *b);
 
 /* Wrappers take ownership of `inner` on success only. */
 int obj_retry_create(struct obj_backend **out, struct obj_backend *inner,

@@ -1,0 +1,1568 @@
+/*
+ * obj_s3.c - the S3 backend: objstore.h's contract over HTTP with libcurl,
+ * signed with SigV4 (obj_s3_sign.c), for AWS S3 and compatible stores
+ * (Ceph RGW, MinIO, ...).
+ *
+ * DESIGN
+ *   One struct obj_s3 per bucket+prefix. Object "name" is stored under the
+ *   S3 key prefix+name. Every operation is one HTTP request (multipart
+ *   puts are several), performed synchronously on the calling thread with
+ *   an easy handle borrowed from a pool:
+ *
+ *     pool_mu ─ protects pool_free[], pool_nfree, pool_created
+ *
+ *   At most conf->max_connections handles exist; a caller that finds none
+ *   free waits on pool_cv. Handles are created lazily and keep their
+ *   connection alive between requests (HTTP keep-alive), so a steady
+ *   stream of requests reuses connections; curl_easy_reset() between
+ *   requests keeps live connections. No lock is held across network I/O.
+ *
+ *   Every request is signed afresh when it is made, so the retry wrapper
+ *   above (obj_retry_create) re-signs each attempt with a current date.
+ *   This backend never retries: it maps each failure to one negative errno
+ *   in obj_s3_map_error() (the one switch) and lets the wrapper decide.
+ *
+ * REQUESTS
+ *   get            GET key, with "Range: bytes=a-b" unless the whole object
+ *                  is wanted. 416 (range starts at or past the end) is 0
+ *                  bytes, not an error. A 200 answer to a ranged request
+ *                  (a server that ignores Range) is sliced locally.
+ *   head           HEAD key: size, ETag, Last-Modified, and the put token
+ *                  from x-amz-meta-shalefs-token.
+ *   put            PUT key with the body and x-amz-content-sha256 = SHA-256
+ *                  of the body (signed payload). At or above
+ *                  multipart_threshold: a multipart upload (below).
+ *   put_if_absent  PUT key with "If-None-Match: *": 412 means the name
+ *                  exists (-EEXIST). Always a single PUT, never multipart,
+ *                  because CompleteMultipartUpload ignores If-None-Match on
+ *                  RGW (and only recently honours it on AWS): a multipart
+ *                  create-if-absent could not be made race-free. The engine
+ *                  uses put_if_absent for manifests and WAL objects, which
+ *                  are small; a body over S3's 5 GiB single-PUT limit is
+ *                  refused with -EINVAL.
+ *   del            DELETE key; 204 and 404 (NoSuchKey) are success. A
+ *                  missing bucket is still -ENOENT.
+ *   list           ListObjectsV2 (list-type=2) with prefix, start-after and
+ *                  max-keys (at most 1000). The caller pages with
+ *                  start_after = last name, so no continuation token is
+ *                  kept. Keys are checked to be under the prefix and in
+ *                  strictly increasing order.
+ *   del_many       DeleteObjects (POST ?delete, Content-MD5 required) in
+ *                  batches of 1000, quiet mode; NoSuchKey entries count as
+ *                  deleted.
+ *
+ * MULTIPART
+ *   Initiate (POST ?uploads, with the token header), then the parts (PUT
+ *   ?partNumber=N&uploadId=U) by a few worker threads that take the next
+ *   part number under mpu->mu, then Complete (POST ?uploadId=U with the
+ *   part list). Any failure stops the workers and aborts the upload
+ *   (DELETE ?uploadId=U) so no parts linger. Complete can answer 200 with
+ *   an <Error> body; that counts as a failure. Part size is
+ *   conf->part_size, raised when needed to stay within 10,000 parts.
+ *
+ * TOKENS
+ *   The put token (objstore.h) travels as the user metadata header
+ *   x-amz-meta-shalefs-token and comes back from HEAD unchanged; the retry
+ *   wrapper compares it to tell its own ambiguous earlier attempt from a
+ *   real put_if_absent conflict.
+ *
+ * SECRETS
+ *   Keys and tokens live only in s->set; the Authorization header is built
+ *   per request and never logged. Messages carry the method, the object
+ *   name, the HTTP status and S3's error code and message.
+ */
+#include "objstore/obj_s3_int.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#define OBJ_S3_MOD "objstore.s3"
+#define OBJ_S3_TOKEN_HEADER "x-amz-meta-shalefs-token"
+/* Largest error or listing body accepted. */
+#define OBJ_S3_MAX_SMALL_BODY ((size_t)16 << 20)
+/* Worker threads per multipart upload (also bounded by max_connections). */
+#define OBJ_S3_PART_THREADS 4u
+/* DeleteObjects takes at most this many keys per request. */
+#define OBJ_S3_DELETE_BATCH 1000u
+/* ListObjectsV2 returns at most this many keys per request. */
+#define OBJ_S3_LIST_MAX 1000u
+
+enum obj_s3_verb {
+	OBJ_S3_V_GET,
+	OBJ_S3_V_HEAD,
+	OBJ_S3_V_PUT,
+	OBJ_S3_V_POST,
+	OBJ_S3_V_DELETE,
+	OBJ_S3_V_LIST,
+	OBJ_S3_V__N
+};
+static const char *const obj_s3_verb_names[OBJ_S3_V__N] = {
+	"get", "head", "put", "post", "delete", "list",
+};
+
+struct obj_s3 {
+	struct obj_backend base;          /* must be first */
+	char *bucket;
+	char *prefix;                     /* "" or ends with '/' */
+	struct obj_s3_settings set;
+	char *host_hdr;                   /* value of the Host header */
+	char *url_base;                   /* "http://host:port" (vhost: with the bucket) */
+	char *path_base;                  /* "/bucket" for path-style, "" otherwise */
+
+	pthread_mutex_t pool_mu;
+	pthread_cond_t pool_cv;
+	CURL **pool_free;                 /* protected by pool_mu: idle handles */
+	unsigned pool_nfree;              /* protected by pool_mu */
+	unsigned pool_created;            /* protected by pool_mu: handles in existence */
+
+	/* Counters; relaxed atomics, read only by stats(). */
+	atomic_uint_fast64_t st_req[OBJ_S3_V__N];
+	atomic_uint_fast64_t st_bytes_in, st_bytes_out;
+	atomic_uint_fast64_t st_http_4xx, st_http_5xx, st_transport_err;
+	atomic_uint_fast64_t st_conn_new, st_conn_reused, st_pool_waits;
+	atomic_uint_fast64_t st_multipart, st_multipart_aborts;
+};
+
+/* One HTTP exchange: what to send, and what came back. */
+struct obj_s3_req {
+	/* in */
+	const char *method;               /* "GET", "HEAD", "PUT", "POST", "DELETE" */
+	enum obj_s3_verb verb;
+	const char *key;                  /* full S3 key; NULL for bucket requests */
+	struct obj_s3_query query[4];
+	size_t nquery;
+	struct obj_s3_header hdr[4];      /* extra signed headers */
+	size_t nhdr;
+	const void *body;
+	size_t body_len;
+	size_t max_resp;                  /* largest response body accepted */
+	uint64_t expect_len;              /* expected response bytes, for the timeout; 0 = unknown */
+
+	/* out */
+	CURLcode cc;
+	long status;
+	int os_errno;
+	struct obj_s3_buf resp;           /* response body */
+	int resp_overflow;
+	char etag[80];                    /* ETag header as sent (quotes kept) */
+	char token[OBJ_TOKEN_MAX];
+	int have_token;
+	uint64_t content_length;
+	int have_content_length;
+	int64_t mtime_ns;
+	size_t upload_pos;
+	char curl_err[CURL_ERROR_SIZE];
+	char code[64];                    /* S3's <Error><Code>, "" when none */
+	char msg[320];                    /* the failure, when rc != 0 */
+};
+
+static pthread_once_t obj_s3_once = PTHREAD_ONCE_INIT;
+static CURLcode obj_s3_global_rc;
+
+static void obj_s3_global_init(void)
+{
+	obj_s3_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static struct obj_s3 *obj_s3_of(struct obj_backend *b)
+{
+	return (struct obj_s3 *)b;
+}
+
+static void obj_s3_req_free(struct obj_s3_req *r)
+{
+	obj_s3_buf_free(&r->resp);
+}
+
+/* Copy src into dst[0..n) keeping only printable ASCII (server text is
+ * untrusted: no control characters reach a log line). */
+static void obj_s3_sanitize(char *dst, size_t n, const char *src)
+{
+	size_t o = 0;
+	if (!n)
+		return;
+	for (; src && *src && o + 1 < n; src++)
+		dst[o++] = (*src >= 0x20 && *src < 0x7f) ? *src : '?';
+	dst[o] = '\0';
+}
+
+/* Log level for a failure: expected outcomes quietly, transient ones at
+ * info (the retry wrapper reports if it gives up), the rest as errors. */
+static int obj_s3_level(int rc)
+{
+	if (rc == -ENOENT || rc == -EEXIST)
+		return UTIL_LOG_DEBUG;
+	if (obj_err_is_transient(rc))
+		return UTIL_LOG_INFO;
+	return UTIL_LOG_ERROR;
+}
+
+static int obj_s3_fail(int rc, const char *op, const char *name, const char *msg)
+{
+	return obj_fail(rc, obj_s3_level(rc), op, name ? name : "", "%s", msg);
+}
+
+/* The full S3 key for `name` into a fresh string, checking the name. */
+static int obj_s3_key(struct obj_s3 *s, const char *name, char **out, const char *op)
+{
+	size_t pl = strlen(s->prefix), nl;
+	int rc;
+
+	*out = NULL;
+	if (!name || (rc = obj_name_check(name)))
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, op, name ? name : "(null)", "invalid object name");
+	nl = strlen(name);
+	if (pl + nl > OBJ_NAME_MAX)
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, op, name,
+				"name with prefix '%s' is longer than S3's %d-byte key limit", s->prefix,
+				OBJ_NAME_MAX);
+	*out = malloc(pl + nl + 1);
+	if (!*out)
+		return obj_fail(-ENOMEM, UTIL_LOG_ERROR, op, name, "out of memory");
+	memcpy(*out, s->prefix, pl);
+	memcpy(*out + pl, name, nl + 1);
+	return 0;
+}
+
+/* ---- the connection pool ------------------------------------------------- */
+
+static int obj_s3_pool_get(struct obj_s3 *s, CURL **out)
+{
+	CURL *h = NULL;
+	int create = 0;
+
+	CHECK_RETURN(pthread_mutex_lock(&s->pool_mu));
+	while (s->pool_nfree == 0 && s->pool_created >= s->set.max_connections) {
+		atomic_fetch_add_explicit(&s->st_pool_waits, 1, memory_order_relaxed);
+		CHECK_RETURN(pthread_cond_wait(&s->pool_cv, &s->pool_mu));
+	}
+	if (s->pool_nfree)
+		h = s->pool_free[--s->pool_nfree];
+	else {
+		s->pool_created++;
+		create = 1;
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&s->pool_mu));
+
+	if (create) {
+		h = curl_easy_init();
+		if (!h) {
+			CHECK_RETURN(pthread_mutex_lock(&s->pool_mu));
+			s->pool_created--;
+			CHECK_RETURN(pthread_cond_signal(&s->pool_cv));
+			CHECK_RETURN(pthread_mutex_unlock(&s->pool_mu));
+			return -ENOMEM;
+		}
+	} else {
+		curl_easy_reset(h); /* keeps the live connection */
+	}
+	*out = h;
+	return 0;
+}
+
+static void obj_s3_pool_put(struct obj_s3 *s, CURL *h)
+{
+	CHECK_RETURN(pthread_mutex_lock(&s->pool_mu));
+	assert(s->pool_nfree < s->pool_created);
+	s->pool_free[s->pool_nfree++] = h;
+	CHECK_RETURN(pthread_cond_signal(&s->pool_cv));
+	CHECK_RETURN(pthread_mutex_unlock(&s->pool_mu));
+}
+
+/* ---- curl callbacks --------------------------------------------------------- */
+
+static size_t obj_s3_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct obj_s3_req *r = arg;
+	size_t n = size * nmemb;
+
+	if (n > r->max_resp || r->resp.len > r->max_resp - n) {
+		r->resp_overflow = 1;
+		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+	}
+	obj_s3_buf_add(&r->resp, ptr, n);
+	return r->resp.err ? 0 : n;
+}
+
+static size_t obj_s3_on_upload(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct obj_s3_req *r = arg;
+	size_t n = size * nmemb, left = r->body_len - r->upload_pos;
+
+	if (n > left)
+		n = left;
+	if (n)
+		memcpy(ptr, (const char *)r->body + r->upload_pos, n);
+	r->upload_pos += n;
+	return n;
+}
+
+/* Rewind for curl (it may resend the body on a redirect or auth retry). */
+static int obj_s3_on_seek(void *arg, curl_off_t off, int origin)
+{
+	struct obj_s3_req *r = arg;
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->body_len)
+		return CURL_SEEKFUNC_FAIL;
+	r->upload_pos = (size_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+static int obj_s3_hdr_is(const char *line, size_t n, const char *name, const char **val,
+			 size_t *vlen)
+{
+	size_t k = strlen(name);
+	if (n <= k || line[k] != ':' || strncasecmp(line, name, k))
+		return 0;
+	line += k + 1;
+	n -= k + 1;
+	while (n && (*line == ' ' || *line == '\t')) {
+		line++;
+		n--;
+	}
+	while (n && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' '))
+		n--;
+	*val = line;
+	*vlen = n;
+	return 1;
+}
+
+static size_t obj_s3_on_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+	struct obj_s3_req *r = arg;
+	size_t n = size * nmemb, vlen;
+	const char *v;
+
+	if (n >= 5 && !memcmp(line, "HTTP/", 5)) {
+		/* A new response (after 100 Continue, say): forget the last one. */
+		r->etag[0] = r->token[0] = '\0';
+		r->have_token = r->have_content_length = 0;
+		r->content_length = 0;
+		r->mtime_ns = 0;
+		return n;
+	}
+	if (obj_s3_hdr_is(line, n, "content-length", &v, &vlen)) {
+		char num[24];
+		char *end;
+		if (vlen && vlen < sizeof(num)) {
+			memcpy(num, v, vlen);
+			num[vlen] = '\0';
+			unsigned long long cl = strtoull(num, &end, 10);
+			if (*end == '\0' && num[0] >= '0' && num[0] <= '9') {
+				r->content_length = cl;
+				r->have_content_length = 1;
+				/* Size the body buffer once instead of doubling. */
+				if (cl <= r->max_resp && cl > r->resp.cap)
+					(void)obj_s3_buf_reserve(&r->resp, (size_t)cl);
+			}
+		}
+	} else if (obj_s3_hdr_is(line, n, "etag", &v, &vlen)) {
+		if (vlen < sizeof(r->etag)) {
+			memcpy(r->etag, v, vlen);
+			r->etag[vlen] = '\0';
+		}
+	} else if (obj_s3_hdr_is(line, n, OBJ_S3_TOKEN_HEADER, &v, &vlen)) {
+		if (vlen < sizeof(r->token)) {
+			memcpy(r->token, v, vlen);
+			r->token[vlen] = '\0';
+			r->have_token = 1;
+		}
+	} else if (obj_s3_hdr_is(line, n, "last-modified", &v, &vlen)) {
+		char tbuf[64];
+		struct tm tm;
+		if (vlen < sizeof(tbuf)) {
+			memcpy(tbuf, v, vlen);
+			tbuf[vlen] = '\0';
+			memset(&tm, 0, sizeof(tm));
+			const char *end = strptime(tbuf, "%a, %d %b %Y %H:%M:%S", &tm);
+			if (end)
+				r->mtime_ns = (int64_t)timegm(&tm) * 1000000000;
+		}
+	}
+	return n;
+}
+
+/* ---- error mapping: the one switch ------------------------------------------ */
+
+/*
+ * obj_s3_map_error - turn a finished request into 0 or a negative errno,
+ * writing the cause to r->msg. Transport failures come from curl; HTTP
+ * failures from the status and S3's <Error><Code>. Also used for a 200
+ * whose body is an <Error> (CompleteMultipartUpload): pass status 500.
+ */
+static int obj_s3_map_error(struct obj_s3 *s, struct obj_s3_req *r)
+{
+	char code[64] = "", text[200] = "";
+	struct obj_s3_xml *x = NULL;
+	int rc;
+
+	if (r->cc != CURLE_OK) {
+		const char *why = r->curl_err[0] ? r->curl_err : curl_easy_strerror(r->cc);
+		atomic_fetch_add_explicit(&s->st_transport_err, 1, memory_order_relaxed);
+		switch (r->cc) {
+		case CURLE_OPERATION_TIMEDOUT:
+			rc = -ETIMEDOUT;
+			break;
+		case CURLE_COULDNT_CONNECT:
+			rc = r->os_errno == EHOSTUNREACH ? -EHOSTUNREACH
+			   : r->os_errno == ENETUNREACH ? -ENETUNREACH : -ECONNREFUSED;
+			break;
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_RESOLVE_PROXY:
+			rc = -EHOSTUNREACH;
+			break;
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			rc = -ECONNRESET;
+			break;
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+			snprintf(r->msg, sizeof(r->msg), "TLS verification failed for %s: %s",
+				 s->host_hdr, why);
+			return -EACCES;
+		case CURLE_OUT_OF_MEMORY:
+			rc = -ENOMEM;
+			break;
+		case CURLE_WRITE_ERROR:
+			if (r->resp_overflow) {
+				snprintf(r->msg, sizeof(r->msg), "response body larger than expected (over %zu bytes)",
+					 r->max_resp);
+				return -EIO;
+			}
+			if (r->resp.err) {
+				snprintf(r->msg, sizeof(r->msg), "out of memory for the response body");
+				return -ENOMEM;
+			}
+			rc = -EIO;
+			break;
+		case CURLE_URL_MALFORMAT:
+			rc = -EINVAL;
+			break;
+		default:
+			rc = -EIO;
+			break;
+		}
+		snprintf(r->msg, sizeof(r->msg), "%s %s: %s", r->method, s->host_hdr, why);
+		return rc;
+	}
+
+	if (r->status >= 200 && r->status < 300)
+		return 0;
+	if (r->status >= 500)
+		atomic_fetch_add_explicit(&s->st_http_5xx, 1, memory_order_relaxed);
+	else if (r->status >= 400)
+		atomic_fetch_add_explicit(&s->st_http_4xx, 1, memory_order_relaxed);
+
+	if (r->resp.len && obj_s3_xml_parse(&x, r->resp.p, r->resp.len) == 0) {
+		const struct obj_s3_xml_node *root = obj_s3_xml_root(x);
+		if (!strcmp(obj_s3_xml_name(root), "Error")) {
+			obj_s3_sanitize(code, sizeof(code), obj_s3_xml_child_text(root, "Code"));
+			obj_s3_sanitize(text, sizeof(text), obj_s3_xml_child_text(root, "Message"));
+		}
+		obj_s3_xml_free(x);
+	}
+
+	switch (r->status) {
+	case 400:
+		if (!strcmp(code, "RequestTimeout"))
+			rc = -EAGAIN; /* idle upload; S3 asks the client to retry */
+		else if (!strcmp(code, "ExpiredToken") || !strcmp(code, "InvalidToken") ||
+			 !strcmp(code, "AuthorizationHeaderMalformed"))
+			rc = -EACCES;
+		else
+			rc = -EINVAL;
+		break;
+	case 401:
+	case 403:
+		rc = -EACCES;
+		break;
+	case 404:
+		rc = -ENOENT;
+		if (!strcmp(code, "NoSuchBucket")) {
+			snprintf(r->code, sizeof(r->code), "%s", code);
+			snprintf(r->msg, sizeof(r->msg), "bucket '%s' does not exist at %s", s->bucket,
+				 s->host_hdr);
+			return rc;
+		}
+		break;
+	case 301:
+	case 307:
+	case 308:
+		snprintf(r->msg, sizeof(r->msg),
+			 "HTTP %ld %s: bucket '%s' must be reached through another endpoint or region (set endpoint= or region=)",
+			 r->status, code[0] ? code : "redirect", s->bucket);
+		return -EINVAL;
+	case 405:
+	case 501:
+		rc = -ENOTSUP;
+		break;
+	case 409:
+		/* OperationAborted, ConditionalRequestConflict: a concurrent
+		 * change of the same key; trying again resolves it. */
+		rc = -EAGAIN;
+		break;
+	case 412:
+		rc = -EEXIST;
+		break;
+	case 416:
+		rc = -ERANGE; /* get() turns this into 0 bytes */
+		break;
+	case 429:
+		rc = -EAGAIN;
+		break;
+	default:
+		rc = r->status >= 500 ? -EAGAIN : -EIO;
+		break;
+	}
+	snprintf(r->code, sizeof(r->code), "%s", code);
+	if (code[0])
+		snprintf(r->msg, sizeof(r->msg), "HTTP %ld %s%s%s", r->status, code, text[0] ? ": " : "",
+			 text);
+	else
+		snprintf(r->msg, sizeof(r->msg), "HTTP %ld%s", r->status,
+			 r->status == 403 ? " (access denied; no error body)" :
+			 r->status == 404 ? " (not found)" : "");
+	return rc;
+}
+
+/* ---- performing a request ----------------------------------------------------- */
+
+static void obj_s3_amz_date(char out[17])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+static struct curl_slist *obj_s3_slist_add(struct curl_slist *l, const char *name,
+					   const char *value, int *err)
+{
+	char line[1200];
+	struct curl_slist *n;
+	if (*err)
+		return l;
+	if ((size_t)snprintf(line, sizeof(line), "%s: %s", name, value) >= sizeof(line)) {
+		*err = -EINVAL;
+		return l;
+	}
+	n = curl_slist_append(l, line);
+	if (!n) {
+		*err = -ENOMEM;
+		return l;
+	}
+	return n;
+}
+
+/*
+ * obj_s3_perform - sign and send r, wait for the answer. Returns 0 for a
+ * 2xx, else a negative errno with the cause in r->msg (the caller records
+ * it with obj_s3_fail). Thread-safe; blocks while the pool is exhausted.
+ */
+static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
+{
+	struct obj_s3_header hdrs[12];
+	struct obj_s3_sign_input sin;
+	struct obj_s3_buf path = { 0 }, url = { 0 };
+	struct curl_slist *sl = NULL;
+	char amz_date[17], hash[OBJ_S3_SHA256_HEX_LEN + 1];
+	char *auth = NULL, *qs = NULL;
+	CURL *h = NULL;
+	size_t nh = 0, i;
+	long nconn = 0;
+	uint64_t timeout_ms;
+	int rc, err = 0;
+
+	r->msg[0] = r->curl_err[0] = r->code[0] = '\0';
+	r->status = 0;
+	r->cc = CURLE_OK;
+	if (!r->max_resp)
+		r->max_resp = OBJ_S3_MAX_SMALL_BODY;
+
+	/* Path: "/bucket" (path-style) + "/" + key, each segment encoded once. */
+	obj_s3_buf_adds(&path, s->path_base);
+	obj_s3_buf_adds(&path, "/");
+	if (r->key)
+		obj_s3_uri_encode(&path, r->key, strlen(r->key), 1);
+	if ((rc = obj_s3_buf_err(&path)))
+		goto out;
+
+	if (r->body_len)
+		rc = obj_s3_sha256_hex(r->body, r->body_len, hash);
+	else
+		memcpy(hash, OBJ_S3_EMPTY_SHA256, sizeof(hash)), rc = 0;
+	if (rc)
+		goto out;
+	obj_s3_amz_date(amz_date);
+
+	hdrs[nh++] = (struct obj_s3_header){ "Host", s->host_hdr };
+	hdrs[nh++] = (struct obj_s3_header){ "x-amz-date", amz_date };
+	hdrs[nh++] = (struct obj_s3_header){ "x-amz-content-sha256", hash };
+	if (s->set.session_token)
+		hdrs[nh++] = (struct obj_s3_header){ "x-amz-security-token", s->set.session_token };
+	for (i = 0; i < r->nhdr; i++)
+		hdrs[nh++] = r->hdr[i];
+
+	sin = (struct obj_s3_sign_input){
+		.method = r->method,
+		.path = path.p,
+		.query = r->query,
+		.nquery = r->nquery,
+		.headers = hdrs,
+		.nheaders = nh,
+		.payload_hash = hash,
+		.amz_date = amz_date,
+		.region = s->set.region,
+		.service = "s3",
+		.access_key = s->set.access_key,
+		.secret_key = s->set.secret_key,
+	};
+	if ((rc = obj_s3_sign(&sin, &auth, &qs, NULL)))
+		goto out;
+
+	obj_s3_buf_adds(&url, s->url_base);
+	obj_s3_buf_adds(&url, path.p);
+	if (qs[0]) {
+		obj_s3_buf_adds(&url, "?");
+		obj_s3_buf_adds(&url, qs);
+	}
+	if ((rc = obj_s3_buf_err(&url)))
+		goto out;
+
+	for (i = 0; i < nh; i++)
+		sl = obj_s3_slist_add(sl, hdrs[i].name, hdrs[i].value, &err);
+	sl = obj_s3_slist_add(sl, "Authorization", auth, &err);
+	sl = curl_slist_append(sl, "Expect:"); /* no 100-continue round trip */
+	if (!sl)
+		err = -ENOMEM;
+	if (r->verb == OBJ_S3_V_POST || r->verb == OBJ_S3_V_PUT) {
+		struct curl_slist *n = curl_slist_append(sl, "Content-Type: application/octet-stream");
+		if (!n)
+			err = -ENOMEM;
+		else
+			sl = n;
+	}
+	if ((rc = err))
+		goto out;
+
+	if ((rc = obj_s3_pool_get(s, &h)))
+		goto out;
+
+	/* Timeout: the base, plus a second per MiB of known payload. Bodies of
+	 * unknown size rely on the low-speed limit to catch a stall. */
+	timeout_ms = s->set.request_timeout_ms + ((r->body_len + r->expect_len) >> 20) * 1000;
+	curl_easy_setopt(h, CURLOPT_URL, url.p);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, sl);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "shalefs/" PACKAGE_VERSION);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_err);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)s->set.connect_timeout_ms);
+	if (!(r->verb == OBJ_S3_V_GET && !r->expect_len))
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)((s->set.request_timeout_ms + 999) / 1000));
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, s->set.insecure_tls ? 0L : 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, s->set.insecure_tls ? 0L : 2L);
+	if (s->set.ca_bundle)
+		curl_easy_setopt(h, CURLOPT_CAINFO, s->set.ca_bundle);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, obj_s3_on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, obj_s3_on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+	switch (r->verb) {
+	case OBJ_S3_V_HEAD:
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		break;
+	case OBJ_S3_V_PUT:
+		r->upload_pos = 0;
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, obj_s3_on_upload);
+		curl_easy_setopt(h, CURLOPT_READDATA, r);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, obj_s3_on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, r);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+		break;
+	case OBJ_S3_V_POST:
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body_len ? (const char *)r->body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+		break;
+	case OBJ_S3_V_DELETE:
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+		break;
+	default:
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		break;
+	}
+
+	atomic_fetch_add_explicit(&s->st_req[r->verb], 1, memory_order_relaxed);
+	r->cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
+	if (r->cc == CURLE_COULDNT_CONNECT) {
+		long e = 0;
+		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &e);
+		r->os_errno = (int)e;
+	}
+	/* Unhook our stack objects before the handle goes back to the pool. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	obj_s3_pool_put(s, h);
+
+	atomic_fetch_add_explicit(nconn ? &s->st_conn_new : &s->st_conn_reused, 1,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->st_bytes_out, r->upload_pos + (r->verb == OBJ_S3_V_POST ? r->body_len : 0),
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->st_bytes_in, r->resp.len, memory_order_relaxed);
+	rc = obj_s3_map_error(s, r);
+	goto done;
+
+out:
+	if (rc)
+		snprintf(r->msg, sizeof(r->msg), "%s", rc == -ENOMEM ? "out of memory" : util_strerror(rc));
+done:
+	if (auth) {
+		memset(auth, 0, strlen(auth));
+		free(auth);
+	}
+	free(qs);
+	curl_slist_free_all(sl);
+	obj_s3_buf_free(&path);
+	obj_s3_buf_free(&url);
+	return rc;
+}
+
+/* ---- get / head ------------------------------------------------------------- */
+
+static int obj_s3__head(struct obj_backend *b, const char *name, struct obj_stat *st)
+{
+	struct obj_s3 *s = obj_s3_of(b);
+	struct obj_s3_req r = { .method = "HEAD", .verb = OBJ_S3_V_HEAD };
+	char *key = NULL;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = obj_s3_key(s, name, &key, "s3 HEAD")))
+		return rc;
+	r.key = key;
+	rc = obj_s3_perform(s, &r);
+	if (rc) {
+		rc = obj_s3_fail(rc, "s3 HEAD", name, r.msg);
+		goto out;
+	}
+	if (!r.have_content_length) {
+		rc = obj_s3_fail(-EIO, "s3 HEAD", name, "response has no Content-Length");
+		goto out;
+	}
+	st->size = r.content_length;
+	st->mtime_ns = r.mtime_ns;
+	{
+		/* The ETag without its quotes. */
+		const char *e = r.etag;
+		size_t n = strlen(e);
+		if (n >= 2 && e[0] == '"' && e[n - 1] == '"') {
+			e++;
+			n -= 2;
+		}
+		if (n >= sizeof(st->etag))
+			n = sizeof(st->etag) - 1;
+		memcpy(st->etag, e, n);
+		st->etag[n] = '\0';
+	}
+	if (r.have_token)
+		snprintf(st->token, sizeof(st->token), "%s", r.token);
+out:
+	obj_s3_req_free(&r);
+	free(key);
+	return rc;
+}
+
+static int obj_s3__get(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
+		       void **out, size_t *out_len)
+{
+	struct obj_s3 *s = obj_s3_of(b);
+	struct obj_s3_req r = { .method = "GET", .verb = OBJ_S3_V_GET };
+	char range[64];
+	char *key = NULL;
+	int ranged = !(off == 0 && len == OBJ_WHOLE);
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if (len == 0) {
+		/* Nothing to read, but a missing object is still -ENOENT. */
+		struct obj_stat st;
+		return obj_s3__head(b, name, &st);
+	}
+	if ((rc = obj_s3_key(s, name, &key, "s3 GET")))
+		return rc;
+	r.key = key;
+	r.max_resp = SIZE_MAX - 1;
+	if (ranged) {
+		uint64_t last = (len == OBJ_WHOLE || off + len < off) ? 0 : off + len - 1;
+		if (len == OBJ_WHOLE || off + len < off)
+			snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)off);
+		else
+			snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
+				 (unsigned long long)last);
+		r.hdr[r.nhdr++] = (struct obj_s3_header){ "Range", range };
+		if (len != OBJ_WHOLE && len < SIZE_MAX - 1) {
+			r.max_resp = (size_t)len; /* a 200 fallback is handled below */
+			r.expect_len = len;
+		}
+	}
+	rc = obj_s3_perform(s, &r);
+	if (rc == -ERANGE) {
+		rc = 0; /* the range starts at or past the end: 0 bytes */
+		goto out;
+	}
+	if (rc == -EIO && r.resp_overflow && ranged && r.status == 200) {
+		/* The server ignored Range and sent the whole object, which is
+		 * bigger than the range: ask again without a limit and slice. */
+		obj_s3_req_free(&r);
+		struct obj_s3_req r2 = { .method = "GET", .verb = OBJ_S3_V_GET, .key = key,
+					 .max_resp = SIZE_MAX - 1 };
+		r2.hdr[r2.nhdr++] = (struct obj_s3_header){ "Range", range };
+		r = r2;
+		rc = obj_s3_perform(s, &r);
+	}
+	if (rc) {
+		rc = obj_s3_fail(rc, "s3 GET", name, r.msg);
+		goto out;
+	}
+	if (ranged && r.status == 200) {
+		/* Whole object despite Range: keep [off, off+len). */
+		size_t have = r.resp.len, start = off < have ? (size_t)off : have;
+		size_t n = have - start;
+		if (len != OBJ_WHOLE && n > len)
+			n = (size_t)len;
+		if (n == 0) {
+			obj_s3_buf_free(&r.resp);
+			goto out;
+		}
+		memmove(r.resp.p, r.resp.p + start, n);
+		r.resp.len = n;
+	} else if (r.have_content_length && r.content_length != r.resp.len) {
+		rc = obj_s3_fail(-ECONNRESET, "s3 GET", name, "response shorter than its Content-Length");
+		goto out;
+	}
+	if (r.resp.len) {
+		*out_len = r.resp.len;
+		*out = r.resp.p; /* malloc'd: the caller frees it with obj_buf_free */
+		memset(&r.resp, 0, sizeof(r.resp));
+	}
+out:
+	obj_s3_req_free(&r);
+	free(key);
+	return rc;
+}
+
+/* ---- put ---------------------------------------------------------------------- */
+
+static int obj_s3_token_ok(const char *token)
+{
+	size_t n;
+	if (!token)
+		return 1;
+	n = strlen(token);
+	if (n == 0 || n >= OBJ_TOKEN_MAX)
+		return 0;
+	for (; *token; token++)
+		if (!((*token >= 'a' && *token <= 'z') || (*token >= 'A' && *token <= 'Z') ||
+		      (*token >= '0' && *token <= '9') || *token == '_' || *token == '-'))
+			return 0;
+	return 1;
+}
+
+static int obj_s3_put_single(struct obj_s3 *s, const char *key, const char *name, const void *data,
+			     size_t len, const char *token, int if_absent)
+{
+	struct obj_s3_req r = { .method = "PUT", .verb = OBJ_S3_V_PUT, .key = key, .body = data,
+				.body_len = len };
+	const char *op = if_absent ? "s3 PUT (if absent)" : "s3 PUT";
+	int rc;
+
+	if (if_absent)
+		r.hdr[r.nhdr++] = (struct obj_s3_header){ "If-None-Match", "*" };
+	if (token)
+		r.hdr[r.nhdr++] = (struct obj_s3_header){ OBJ_S3_TOKEN_HEADER, token };
+	rc = obj_s3_perform(s, &r);
+	if (rc == -EEXIST && !if_absent)
+		rc = -EIO; /* 412 without a condition: not ours to interpret */
+	if (rc)
+		rc = obj_s3_fail(rc, op, name, r.msg);
+	obj_s3_req_free(&r);
+	return rc;
+}
+
+/* A multipart upload in progress. */
+struct obj_s3_mpu {
+	struct obj_s3 *s;
+	const char *key;
+	const char *upload_id;
+	const uint8_t *data;
+	size_t len;
+	size_t part_size;
+	unsigned nparts;
+	char (*etags)[80];                /* etags[i] for part i+1 */
+
+	pthread_mutex_t mu;               /* protects next, rc, msg */
+	unsigned next;                    /* next part index to upload */
+	int rc;                           /* first failure */
+	char msg[320];
+};
+
+static int obj_s3_mpu_part(struct obj_s3_mpu *m, unsigned i, char *msg, size_t msglen)
+{
+	struct obj_s3_req r = { .method = "PUT", .verb = OBJ_S3_V_PUT, .key = m->key };
+	char pn[16];
+	size_t off = (size_t)i * m->part_size;
+	int rc;
+
+	snprintf(pn, sizeof(pn), "%u", i + 1);
+	r.query[r.nquery++] = (struct obj_s3_query){ "partNumber", pn };
+	r.query[r.nquery++] = (struct obj_s3_query){ "uploadId", m->upload_id };
+	r.body = m->data + off;
+	r.body_len = m->len - off < m->part_size ? m->len - off : m->part_size;
+	rc = obj_s3_perform(m->s, &r);
+	if (rc == 0 && !r.etag[0]) {
+		rc = -EIO;
+		snprintf(r.msg, sizeof(r.msg), "part %u: response has no ETag", i + 1);
+	}
+	if (rc)
+		snprintf(msg, msglen, "part %u: %s", i + 1, r.msg);
+	else
+		snprintf(m->etags[i], sizeof(m->etags[i]), "%s", r.etag);
+	obj_s3_req_free(&r);
+	return rc;
+}
+
+static void *obj_s3_mpu_worker(void *arg)
+{
+	struct obj_s3_mpu *m = arg;
+	char msg[320];
+
+	for (;;) {
+		unsigned i;
+		int rc;
+
+		CHECK_RETURN(pthread_mutex_lock(&m->mu));
+		if (m->rc || m->next >= m->nparts) {
+			CHECK_RETURN(pthread_mutex_unlock(&m->mu));
+			return NULL;
+		}
+		i = m->next++;
+		CHECK_RETURN(pthread_mutex_unlock(&m->mu));
+
+		rc = obj_s3_mpu_part(m, i, msg, sizeof(msg));
+		if (rc) {
+			CHECK_RETURN(pthread_mutex_lock(&m->mu));
+			if (!m->rc) {
+				m->rc = rc;
+				snprintf(m->msg, sizeof(m->msg), "%s", msg);
+			}
+			CHECK_RETURN(pthread_mutex_unlock(&m->mu));
+			return NULL;
+		}
+	}
+}
+
+static void obj_s3_mpu_abort(struct obj_s3 *s, const char *key, const char *name,
+			     const char *upload_id)
+{
+	struct obj_s3_req r = { .method = "DELETE", .verb = OBJ_S3_V_DELETE, .key = key };
+	int rc;
+
+	atomic_fetch_add_explicit(&s->st_multipart_aborts, 1, memory_order_relaxed);
+	r.query[r.nquery++] = (struct obj_s3_query){ "uploadId", upload_id };
+	rc = obj_s3_perform(s, &r);
+	if (rc && rc != -ENOENT)
+		util_log(UTIL_LOG_WARN, OBJ_S3_MOD,
+			 "s3 abort multipart upload of %s: %s (parts may linger until a lifecycle rule removes them)",
+			 name, r.msg);
+	obj_s3_req_free(&r);
+}
+
+static int obj_s3_put_multipart(struct obj_s3 *s, const char *key, const char *name,
+				const void *data, size_t len, const char *token)
+{
+	struct obj_s3_req r = { .method = "POST", .verb = OBJ_S3_V_POST, .key = key };
+	struct obj_s3_mpu m = { .s = s, .key = key, .data = data, .len = len };
+	struct obj_s3_buf body = { 0 };
+	struct obj_s3_xml *x = NULL;
+	pthread_t th[OBJ_S3_PART_THREADS];
+	unsigned nthreads, started = 0, i;
+	char *upload_id = NULL;
+	int rc, mu_init = 0;
+	const char *op = "s3 PUT (multipart)";
+
+	atomic_fetch_add_explicit(&s->st_multipart, 1, memory_order_relaxed);
+	m.part_size = s->set.part_size;
+	if ((len + m.part_size - 1) / m.part_size > OBJ_S3_MAX_PARTS) {
+		size_t ps = (len + OBJ_S3_MAX_PARTS - 1) / OBJ_S3_MAX_PARTS;
+		m.part_size = (ps + (1u << 20) - 1) & ~(((size_t)1 << 20) - 1);
+	}
+	if (m.part_size > OBJ_S3_MAX_PART_SIZE)
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, op, name, "object of %zu bytes is larger than S3 allows", len);
+	m.nparts = (unsigned)((len + m.part_size - 1) / m.part_size);
+
+	/* Initiate. */
+	r.query[r.nquery++] = (struct obj_s3_query){ "uploads", NULL };
+	if (token)
+		r.hdr[r.nhdr++] = (struct obj_s3_header){ OBJ_S3_TOKEN_HEADER, token };
+	if ((rc = obj_s3_perform(s, &r))) {
+		rc = obj_s3_fail(rc, op, name, r.msg);
+		goto out;
+	}
+	if (obj_s3_xml_parse(&x, r.resp.p, r.resp.len) ||
+	    !obj_s3_xml_child_text(obj_s3_xml_root(x), "UploadId") ||
+	    !*obj_s3_xml_child_text(obj_s3_xml_root(x), "UploadId")) {
+		rc = obj_fail(-EIO, UTIL_LOG_ERROR, op, name, "malformed InitiateMultipartUpload response");
+		goto out;
+	}
+	upload_id = strdup(obj_s3_xml_child_text(obj_s3_xml_root(x), "UploadId"));
+	obj_s3_xml_free(x);
+	x = NULL;
+	if (!upload_id) {
+		rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, op, name, "out of memory");
+		goto out;
+	}
+	m.upload_id = upload_id;
+
+	/* Parts, in parallel. */
+	m.etags = calloc(m.nparts, sizeof(*m.etags));
+	if (!m.etags) {
+		rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, op, name, "out of memory");
+		goto abort;
+	}
+	CHECK_RETURN(pthread_mutex_init(&m.mu, NULL));
+	mu_init = 1;
+	nthreads = OBJ_S3_PART_THREADS;
+	if (nthreads > s->set.max_connections)
+		nthreads = s->set.max_connections;
+	if (nthreads > m.nparts)
+		nthreads = m.nparts;
+	for (i = 1; i < nthreads; i++) {
+		if (pthread_create(&th[started], NULL, obj_s3_mpu_worker, &m))
+			break; /* fewer helpers is fine: this thread works too */
+		started++;
+	}
+	obj_s3_mpu_worker(&m);
+	for (i = 0; i < started; i++)
+		CHECK_RETURN(pthread_join(th[i], NULL));
+	if (m.rc) {
+		rc = obj_s3_fail(m.rc, op, name, m.msg);
+		goto abort;
+	}
+
+	/* Complete. */
+	obj_s3_buf_adds(&body, "<CompleteMultipartUpload>");
+	for (i = 0; i < m.nparts; i++) {
+		obj_s3_buf_addf(&body, "<Part><PartNumber>%u</PartNumber><ETag>", i + 1);
+		obj_s3_xml_escape(&body, m.etags[i]);
+		obj_s3_buf_adds(&body, "</ETag></Part>");
+	}
+	obj_s3_buf_adds(&body, "</CompleteMultipartUpload>");
+	if ((rc = obj_s3_buf_err(&body))) {
+		rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, op, name, "out of memory");
+		goto abort;
+	}
+	obj_s3_req_free(&r);
+	r = (struct obj_s3_req){ .method = "POST", .verb = OBJ_S3_V_POST, .key = key,
+				 .body = body.p, .body_len = body.len };
+	r.query[r.nquery++] = (struct obj_s3_query){ "uploadId", upload_id };
+	/* Complete may take a while on big objects: allow for it. */
+	r.expect_len = len;
+	rc = obj_s3_perform(s, &r);
+	if (rc == 0) {
+		/* A 200 may still carry an <Error>. */
+		if (obj_s3_xml_parse(&x, r.resp.p, r.resp.len)) {
+			snprintf(r.msg, sizeof(r.msg), "malformed CompleteMultipartUpload response");
+			rc = -EIO;
+		} else if (!strcmp(obj_s3_xml_name(obj_s3_xml_root(x)), "Error")) {
+			r.status = 500;
+			rc = obj_s3_map_error(s, &r);
+		}
+	}
+	if (rc) {
+		rc = obj_s3_fail(rc, op, name, r.msg);
+		goto abort;
+	}
+	goto out;
+
+abort:
+	obj_s3_mpu_abort(s, key, name, upload_id);
+out:
+	if (mu_init)
+		CHECK_RETURN(pthread_mutex_destroy(&m.mu));
+	obj_s3_xml_free(x);
+	obj_s3_buf_free(&body);
+	obj_s3_req_free(&r);
+	free(m.etags);
+	free(upload_id);
+	return rc;
+}
+
+static int obj_s3__put(struct obj_backend *b, const char *name, const void *data, size_t len,
+		       const char *token)
+{
+	struct obj_s3 *s = obj_s3_of(b);
+	char *key = NULL;
+	int rc;
+
+	if (!obj_s3_token_ok(token))
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, "s3 PUT", name, "invalid put token");
+	if ((rc = obj_s3_key(s, name, &key, "s3 PUT")))
+		return rc;
+	if (len >= s->set.multipart_threshold)
+		rc = obj_s3_put_multipart(s, key, name, data, len, token);
+	else
+		rc = obj_s3_put_single(s, key, name, data, len, token, 0);
+	free(key);
+	return rc;
+}
+
+static int obj_s3__put_if_absent(struct obj_backend *b, const char *name, const void *data,
+				 size_t len, const char *token)
+{
+	struct obj_s3 *s = obj_s3_of(b);
+	char *key = NULL;
+	int rc;
+
+	if (!obj_s3_token_ok(token))
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, "s3 PUT (if absent)", name, "invalid put token");
+	if (len > OBJ_S3_MAX_SINGLE_PUT)
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, "s3 PUT (if absent)", name,
+				"%zu bytes: put_if_absent is a single PUT, limited to 5 GiB", len);
+	if ((rc = obj_s3_key(s, name, &key, "s3 PUT (if absent)")))
+		return rc;
+	rc = obj_s3_put_single(s, key, name, data, len, token, 1);
+	free(key);
+	return rc;
+}
+
+/* ---- delete ------------------------------------------------------------------- */
+
+static int obj_s3__del(struct obj_backend *b, const char *name)
+{
+	struct obj_s3 *s = obj_s3_of(b);
+	struct obj_s3_req r = { .method = "DELETE", .verb = OBJ_S3_V_DELETE };
+	char *key = NULL;
+	int rc;
+
+	if ((rc = obj_s3_key(s, name, &key, "s3 DELETE")))
+		return rc;
+	r.key = key;
+	rc = obj_s3_perform(s, &r);
+	if (rc == -ENOENT && strcmp(r.code, "NoSuchBucket"))
+		rc = 0; /* already gone */
+	if (rc)
+		rc = obj_s3_fail(rc, "s3 DELETE", name, r.msg);
+	obj_s3_req_free(&r);
+	free(key);
+	return rc;
+}
+
+static int obj_s3_delete_batch(struct obj_s3 *s, const char *const *names, size_t count)
+{
+	struct obj_s3_req r = { .method = "POST", .verb = OBJ_S3_V_POST };
+	struct obj_s3_buf body = { 0 };
+	struct obj_s3_xml *x = NULL;
+	const struct obj_s3_xml_node *e;
+	char md5[25];
+	const char *op = "s3 DeleteObjects";
+	int rc;
+
+	obj_s3_buf_adds(&body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete><Quiet>true</Quiet>");
+	for (size_t i = 0; i < count; i++) {
+		if (obj_name_check(names[i]) || strlen(s->prefix) + strlen(names[i]) > OBJ_NAME_MAX) {
+			rc = obj_fail(-EINVAL, UTIL_LOG_ERROR, op, names[i], "invalid object name");
+			goto out;
+		}
+		obj_s3_buf_adds(&body, "<Object><Key>");
+		obj_s3_xml_escape(&body, s->prefix);
+		obj_s3_xml_escape(&body, names[i]);
+		obj_s3_buf_adds(&body, "</Key></Object>");
+	}
+	obj_s3_buf_adds(&body, "</Delete>");
+	if (obj_s3_buf_err(&body) || obj_s3_md5_base64(body.p, body.len, md5)) {
+		rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, op, names[0], "out of memory");
+		goto out;
+	}
+	r.query[r.nquery++] = (struct obj_s3_query){ "delete", NULL };
+	r.hdr[r.nhdr++] = (struct obj_s3_header){ "Content-MD5", md5 };
+	r.body = body.p;
+	r.body_len = body.len;
+	rc = obj_s3_perform(s, &r);
+	if (rc) {
+		rc = obj_s3_fail(rc, op, names[0], r.msg);
+		goto out;
+	}
+	if (r.resp.len == 0)
+		goto out; /* quiet mode, nothing failed */
+	if (obj_s3_xml_parse(&x, r.resp.p, r.resp.len)) {
+		rc = obj_fail(-EIO, UTIL_LOG_ERROR, op, names[0], "malformed DeleteObjects response");
+		goto out;
+	}
+	if (!strcmp(obj_s3_xml_name(obj_s3_xml_root(x)), "Error")) {
+		r.status = 500;
+		rc = obj_s3_fail(obj_s3_map_error(s, &r), op, names[0], r.msg);
+		goto out;
+	}
+	for (e = obj_s3_xml_child(obj_s3_xml_root(x), "Error"); e; e = obj_s3_xml_next(e, "Error")) {
+		const char *code = obj_s3_xml_child_text(e, "Code");
+		char k[128], c[64], m[160];
+		if (code && !strcmp(code, "NoSuchKey"))
+			continue;
+		obj_s3_sanitize(k, sizeof(k), obj_s3_xml_child_text(e, "Key"));
+		obj_s3_sanitize(c, sizeof(c), code);
+		obj_s3_sanitize(m, sizeof(m), obj_s3_xml_child_text(e, "Message"));
+		rc = !strcmp(c, "AccessDenied") ? -EACCES
+		   : (!strcmp(c, "InternalError") || !strcmp(c, "SlowDown")) ? -EAGAIN : -EIO;
+		rc = obj_fail(rc, obj_s3_level(rc), op, k, "%s: %s", c[0] ? c : "error", m);
+		break;
+	}
+out:
+	obj_s3_xml_free(x);
+	obj_s3_buf_free(&body);
+	obj_s3_req_free(&r);
+	return rc;
+}
+
+static int obj_s3__del_many(struct obj_backend *b, const char *const *names, size_t count)
+{
+	struct obj_s3 *s = obj_s3_of(b);
+	int rc = 0;
+
+	for (size_t i = 0; i < count && !rc; i += OBJ_S3_DELETE_BATCH) {
+		size_t n = count - i < OBJ_S3_DELETE_BATCH ? count - i : OBJ_S3_DELETE_BATCH;
+		rc = obj_s3_delete_batch(s, names + i, n);
+	}
+	return rc;
+}
+
+/* ---- list ------------------------------------------------------------------------ */
+
+static void obj_s3_list_free_partial(struct obj_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->count; i++)
+		free(l->entries[i].name);
+	free(l->entries);
+	free(l);
+}
+
+static int obj_s3__list(struct obj_backend *b, const char *prefix, const char *start_after,
+			size_t max, struct obj_list **out)
+{
+	struct obj_s3 *s = obj_s3_of(b);
+	struct obj_s3_req r = { .method = "GET", .verb = OBJ_S3_V_LIST };
+	struct obj_s3_xml *x = NULL;
+	struct obj_list *l = NULL;
+	const struct obj_s3_xml_node *root, *c;
+	char *full_prefix = NULL, *full_after = NULL, maxk[16];
+	size_t pl = strlen(s->prefix), n = 0;
+	const char *op = "s3 LIST";
+	const char *truncated;
+	int rc;
+
+	*out = NULL;
+	if (!prefix)
+		prefix = "";
+	if (max == 0 || max > OBJ_S3_LIST_MAX)
+		max = OBJ_S3_LIST_MAX;
+	rc = -ENOMEM;
+	if (asprintf(&full_prefix, "%s%s", s->prefix, prefix) < 0) {
+		full_prefix = NULL;
+		goto nomem;
+	}
+	if (start_after && *start_after && asprintf(&full_after, "%s%s", s->prefix, start_after) < 0) {
+		full_after = NULL;
+		goto nomem;
+	}
+	snprintf(maxk, sizeof(maxk), "%zu", max);
+	r.query[r.nquery++] = (struct obj_s3_query){ "list-type", "2" };
+	r.query[r.nquery++] = (struct obj_s3_query){ "max-keys", maxk };
+	if (full_prefix[0])
+		r.query[r.nquery++] = (struct obj_s3_query){ "prefix", full_prefix };
+	if (full_after)
+		r.query[r.nquery++] = (struct obj_s3_query){ "start-after", full_after };
+	if ((rc = obj_s3_perform(s, &r))) {
+		rc = obj_s3_fail(rc, op, prefix, r.msg);
+		goto out;
+	}
+	if (obj_s3_xml_parse(&x, r.resp.p, r.resp.len) ||
+	    strcmp(obj_s3_xml_name(root = obj_s3_xml_root(x)), "ListBucketResult")) {
+		rc = obj_fail(-EIO, UTIL_LOG_ERROR, op, prefix, "malformed ListObjectsV2 response");
+		goto out;
+	}
+	for (c = obj_s3_xml_child(root, "Contents"); c; c = obj_s3_xml_next(c, "Contents"))
+		n++;
+	if (n > max) {
+		rc = obj_fail(-EIO, UTIL_LOG_ERROR, op, prefix, "server returned %zu keys for max-keys %zu", n, max);
+		goto out;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l || (n && !(l->entries = calloc(n, sizeof(*l->entries)))))
+		goto nomem;
+	for (c = obj_s3_xml_child(root, "Contents"); c; c = obj_s3_xml_next(c, "Contents")) {
+		const char *k = obj_s3_xml_child_text(c, "Key");
+		const char *sz = obj_s3_xml_child_text(c, "Size");
+		const char *prev = l->count ? l->entries[l->count - 1].name : NULL;
+		char *end;
+		unsigned long long size;
+
+		if (!k || strncmp(k, full_prefix, strlen(full_prefix)) || !k[pl] || !sz ||
+		    (full_after && strcmp(k, full_after) <= 0)) {
+			rc = obj_fail(-EIO, UTIL_LOG_ERROR, op, prefix, "ListObjectsV2 returned a key outside the request");
+			goto out;
+		}
+		size = strtoull(sz, &end, 10);
+		if (!*sz || *end || sz[0] == '-') {
+			rc = obj_fail(-EIO, UTIL_LOG_ERROR, op, prefix, "ListObjectsV2 returned a bad size");
+			goto out;
+		}
+		if (prev && strcmp(prev, k + pl) >= 0) {
+			rc = obj_fail(-EIO, UTIL_LOG_ERROR, op, prefix, "ListObjectsV2 keys out of order");
+			goto out;
+		}
+		l->entries[l->count].name = strdup(k + pl);
+		if (!l->entries[l->count].name)
+			goto nomem;
+		l->entries[l->count++].size = size;
+	}
+	truncated = obj_s3_xml_child_text(root, "IsTruncated");
+	l->truncated = truncated && !strcmp(truncated, "true");
+	if (l->truncated && l->count == 0) {
+		/* Nothing to continue from: a server bug we cannot page past. */
+		rc = obj_fail(-EIO, UTIL_LOG_ERROR, op, prefix, "ListObjectsV2 truncated with no keys");
+		goto out;
+	}
+	*out = l;
+	l = NULL;
+	rc = 0;
+	goto out;
+nomem:
+	rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, op, prefix, "out of memory");
+out:
+	obj_s3_list_free_partial(l);
+	obj_s3_xml_free(x);
+	obj_s3_req_free(&r);
+	free(full_prefix);
+	free(full_after);
+	return rc;
+}
+
+/* ---- stats / free ------------------------------------------------------------- */
+
+static void obj_s3__stats(struct obj_backend *b, obj_stat_emit_fn emit, void *arg)
+{
+	struct obj_s3 *s = obj_s3_of(b);
+	char key[48];
+
+	for (int v = 0; v < OBJ_S3_V__N; v++) {
+		snprintf(key, sizeof(key), "s3_requests_%s", obj_s3_verb_names[v]);
+		emit(arg, key, atomic_load(&s->st_req[v]));
+	}
+	emit(arg, "s3_bytes_in", atomic_load(&s->st_bytes_in));
+	emit(arg, "s3_bytes_out", atomic_load(&s->st_bytes_out));
+	emit(arg, "s3_http_4xx", atomic_load(&s->st_http_4xx));
+	emit(arg, "s3_http_5xx", atomic_load(&s->st_http_5xx));
+	emit(arg, "s3_transport_errors", atomic_load(&s->st_transport_err));
+	emit(arg, "s3_connections_new", atomic_load(&s->st_conn_new));
+	emit(arg, "s3_connections_reused", atomic_load(&s->st_conn_reused));
+	emit(arg, "s3_pool_waits", atomic_load(&s->st_pool_waits));
+	emit(arg, "s3_multipart_uploads", atomic_load(&s->st_multipart));
+	emit(arg, "s3_multipart_aborts", atomic_load(&s->st_multipart_aborts));
+}
+
+static void obj_s3__free(struct obj_backend *b)
+{
+	struct obj_s3 *s = obj_s3_of(b);
+
+	if (!s)
+		return;
+	/* No call may be in progress (objstore.h), so every handle is idle. */
+	assert(s->pool_nfree == s->pool_created);
+	for (unsigned i = 0; i < s->pool_nfree; i++)
+		curl_easy_cleanup(s->pool_free[i]);
+	free(s->pool_free);
+	CHECK_RETURN(pthread_cond_destroy(&s->pool_cv));
+	CHECK_RETURN(pthread_mutex_destroy(&s->pool_mu));
+	obj_s3_settings_clear(&s->set);
+	free(s->bucket);
+	free(s->prefix);
+	free(s->host_hdr);
+	free(s->url_base);
+	free(s->path_base);
+	free(s);
+}
+
+/* ---- construction ---------------------------------------------------------------- */
+
+static int obj_s3_bucket_ok(const char *bucket)
+{
+	size_t n = bucket ? strlen(bucket) : 0;
+	if (n < 3 || n > 255)
+		return 0;
+	for (const char *c = bucket; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '.' || *c == '-' || *c == '_'))
+			return 0;
+	return 1;
+}
+
+/*
+ * obj_s3_create - an S3 backend for `bucket`, storing objects under
+ * `prefix` ("" or NULL for the bucket's root; a missing trailing '/' is
+ * added). Resolves configuration (see obj_s3_conf.c) but makes no request:
+ * a wrong key or a missing bucket shows at the first operation, or at
+ * obj_s3_probe_conditional(). On success *out is the caller's (->free).
+ * Returns 0, -EINVAL (bad bucket, malformed endpoint), -EACCES (no
+ * credentials), -ENOMEM, -EIO (libcurl could not initialise); the reason
+ * is in obj_last_error().
+ */
+int obj_s3_create(struct obj_backend **out, const char *bucket, const char *prefix,
+		  const struct obj_s3_config *conf)
+{
+	struct obj_s3 *s = NULL;
+	char err[300];
+	size_t pl;
+	int rc;
+
+	*out = NULL;
+	pthread_once(&obj_s3_once, obj_s3_global_init);
+	if (obj_s3_global_rc != CURLE_OK)
+		return obj_fail(-EIO, UTIL_LOG_ERROR, "s3 open", bucket ? bucket : "", "libcurl initialisation failed");
+	if (!obj_s3_bucket_ok(bucket))
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, "s3 open", bucket ? bucket : "(null)",
+				"invalid bucket name");
+	if (!prefix)
+		prefix = "";
+	if (prefix[0] == '/' || strlen(prefix) >= OBJ_NAME_MAX)
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, "s3 open", bucket, "invalid key prefix");
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return obj_fail(-ENOMEM, UTIL_LOG_ERROR, "s3 open", bucket, "out of memory");
+	CHECK_RETURN(pthread_mutex_init(&s->pool_mu, NULL));
+	CHECK_RETURN(pthread_cond_init(&s->pool_cv, NULL));
+	rc = obj_s3_settings_resolve(&s->set, conf, bucket, err, sizeof(err));
+	if (rc) {
+		rc = obj_fail(rc, UTIL_LOG_ERROR, "s3 open", bucket, "%s", err[0] ? err : util_strerror(rc));
+		goto fail;
+	}
+
+	pl = strlen(prefix);
+	rc = -ENOMEM;
+	s->bucket = strdup(bucket);
+	s->prefix = malloc(pl + 2);
+	s->pool_free = calloc(s->set.max_connections, sizeof(*s->pool_free));
+	if (!s->bucket || !s->prefix || !s->pool_free)
+		goto nomem;
+	memcpy(s->prefix, prefix, pl + 1);
+	if (pl && prefix[pl - 1] != '/')
+		memcpy(s->prefix + pl, "/", 2);
+
+	{
+		char port[8] = "";
+		int def = s->set.port == 0 || (s->set.port == 80 && !strcmp(s->set.scheme, "http")) ||
+			  (s->set.port == 443 && !strcmp(s->set.scheme, "https"));
+		if (!def)
+			snprintf(port, sizeof(port), ":%u", s->set.port);
+		if (s->set.path_style) {
+			if (asprintf(&s->host_hdr, "%s%s", s->set.host, port) < 0)
+				s->host_hdr = NULL;
+			if (asprintf(&s->path_base, "/%s", bucket) < 0)
+				s->path_base = NULL;
+		} else {
+			if (asprintf(&s->host_hdr, "%s.%s%s", bucket, s->set.host, port) < 0)
+				s->host_hdr = NULL;
+			s->path_base = strdup("");
+		}
+		if (!s->host_hdr || !s->path_base ||
+		    asprintf(&s->url_base, "%s://%s", s->set.scheme, s->host_hdr) < 0) {
+			s->url_base = NULL;
+			goto nomem;
+		}
+	}
+
+	s->base.version = OBJ_BACKEND_VERSION;
+	s->base.kind = "s3";
+	s->base.get = obj_s3__get;
+	s->base.head = obj_s3__head;
+	s->base.put = obj_s3__put;
+	s->base.put_if_absent = obj_s3__put_if_absent;
+	s->base.del = obj_s3__del;
+	s->base.list = obj_s3__list;
+	s->base.del_many = obj_s3__del_many;
+	s->base.stats = obj_s3__stats;
+	s->base.free = obj_s3__free;
+	util_log(UTIL_LOG_INFO, OBJ_S3_MOD, "s3://%s/%s at %s://%s (%s, region %s)", bucket, s->prefix,
+		 s->set.scheme, s->host_hdr, s->set.path_style ? "path-style" : "virtual-hosted",
+		 s->set.region);
+	*out = &s->base;
+	return 0;
+
+nomem:
+	rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, "s3 open", bucket, "out of memory");
+fail:
+	obj_s3__free(&s->base);
+	return rc;
+}
+
+/*
+ * obj_s3_probe_conditional - check that the store honours If-None-Match: *
+ * on PUT, by creating one probe object twice. Returns 0 when the second
+ * create got 412, -ENOTSUP when the store overwrote instead, -EINVAL when
+ * b is not an S3 backend, or the error of the first failing request (a
+ * wrong secret, a missing bucket, an unreachable endpoint show here). The
+ * probe object is deleted in every case. Thread-safe.
+ */
+int obj_s3_probe_conditional(struct obj_backend *b)
+{
+	char name[80], token[40];
+	uint64_t r;
+	int rc, rc2;
+
+	if (!b || !b->kind || strcmp(b->kind, "s3") || b->free != obj_s3__free)
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, "s3 probe", "", "not an S3 backend");
+	r = util_rand_os_seed();
+	snprintf(name, sizeof(name), ".shalefs-probe-%016llx", (unsigned long long)r);
+	snprintf(token, sizeof(token), "probe-%016llx", (unsigned long long)r);
+	rc = obj_s3__put_if_absent(b, name, "1", 1, token);
+	if (rc)
+		return rc;
+	rc = obj_s3__put_if_absent(b, name, "2", 1, token);
+	if (rc == -EEXIST)
+		rc = 0;
+	else if (rc == 0)
+		rc = obj_fail(-ENOTSUP, UTIL_LOG_ERROR, "s3 probe", name,
+			      "the store ignores If-None-Match on PUT: concurrent writers are unsafe");
+	rc2 = obj_s3__del(b, name);
+	return rc ? rc : rc2;
+}

@@ -1,0 +1,217 @@
+/*
+ * obj_s3_int.h - internals of the S3 backend, shared by its files and its
+ * unit tests, never included from outside objstore/ and tests/objstore/.
+ *
+ * Sections follow the defining files:
+ *   obj_s3_sign.c   growable text buffers, hashes, URI encoding, SigV4
+ *   obj_s3_xml.c    a small, strict XML reader for S3 responses
+ *   obj_s3_conf.c   endpoint, region, credential and option resolution
+ *   obj_s3.c        the backend (see objstore.h for the public contract)
+ */
+#ifndef SHALE_OBJ_S3_INT_H
+#define SHALE_OBJ_S3_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objstore/objstore.h"
+
+/* ======================================================================
+ * Functions from file obj_s3_sign.c
+ * ====================================================================== */
+
+/*
+ * A growable NUL-terminated byte buffer with a sticky error: after the
+ * first failed append (-ENOMEM, -EOVERFLOW) every later append is a no-op
+ * and obj_s3_buf_err() reports it, so a builder can append freely and
+ * check once at the end. An all-zero struct is an empty buffer.
+ */
+struct obj_s3_buf {
+	char *p;                          /* NULL until the first append */
+	size_t len;                       /* bytes used, excluding the NUL */
+	size_t cap;                       /* bytes allocated */
+	int err;                          /* 0 or the first -errno */
+};
+int obj_s3_buf_reserve(struct obj_s3_buf *b, size_t extra);
+void obj_s3_buf_add(struct obj_s3_buf *b, const void *data, size_t len);
+void obj_s3_buf_adds(struct obj_s3_buf *b, const char *s);
+void obj_s3_buf_addf(struct obj_s3_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline int obj_s3_buf_err(const struct obj_s3_buf *b) { return b->err; }
+/* Take ownership of the text (never NULL on success: "" for an empty
+ * buffer); the buffer is left empty. Returns NULL on a sticky error. */
+char *obj_s3_buf_take(struct obj_s3_buf *b);
+void obj_s3_buf_free(struct obj_s3_buf *b);
+
+#define OBJ_S3_SHA256_HEX_LEN 64
+/* SHA-256 of the empty string, the payload hash of bodiless requests. */
+#define OBJ_S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* Lower-case hex SHA-256 of data into out[65]. Returns 0 or -ENOMEM/-EIO. */
+int obj_s3_sha256_hex(const void *data, size_t len, char out[OBJ_S3_SHA256_HEX_LEN + 1]);
+/* Base64 MD5 of data into out[25] (the Content-MD5 header). */
+int obj_s3_md5_base64(const void *data, size_t len, char out[25]);
+
+/*
+ * Percent-encode s[0..len) the way SigV4 wants: the unreserved set
+ * A-Z a-z 0-9 - . _ ~ stays, every other byte becomes %XX (upper-case
+ * hex), and '/' stays when keep_slash. Appends to out.
+ */
+void obj_s3_uri_encode(struct obj_s3_buf *out, const char *s, size_t len, int keep_slash);
+
+/* One request header and one query parameter as given by the caller,
+ * neither encoded nor canonicalised. A query value of NULL is a bare key
+ * ("?uploads"), signed as "uploads=". */
+struct obj_s3_header {
+	const char *name;
+	const char *value;
+};
+struct obj_s3_query {
+	const char *key;
+	const char *value;
+};
+
+/*
+ * What SigV4 signs. `path` is the canonical URI, already encoded (S3 paths
+ * are encoded once, segment by segment, keeping '/': obj_s3_uri_encode
+ * with keep_slash). `headers` must include host and x-amz-date; every
+ * header given is signed. Names may be in any case and order; values are
+ * trimmed and runs of spaces collapsed as the algorithm requires.
+ */
+struct obj_s3_sign_input {
+	const char *method;               /* "GET", "PUT", ... */
+	const char *path;                 /* canonical URI, encoded */
+	const struct obj_s3_query *query;
+	size_t nquery;
+	const struct obj_s3_header *headers;
+	size_t nheaders;
+	const char *payload_hash;         /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
+	const char *amz_date;             /* "20150830T123600Z", same as the x-amz-date header */
+	const char *region;
+	const char *service;              /* "s3" */
+	const char *access_key;
+	const char *secret_key;
+};
+
+/*
+ * obj_s3_sign - compute the SigV4 Authorization header value.
+ * On success *authorization is a malloc'd string owned by the caller;
+ * *query_out (when query_out is not NULL) is the canonical query string,
+ * which is also a correct URL query; *canonical_out (when not NULL) is
+ * the canonical request (tests and SHALE_S3_DEBUG_SIGNING builds only:
+ * it holds no secret, but the caller must still not log the result of
+ * this function). Returns 0, -ENOMEM, -EINVAL (missing host/date header).
+ * Thread-safe.
+ */
+int obj_s3_sign(const struct obj_s3_sign_input *in, char **authorization, char **query_out,
+		char **canonical_out);
+
+/* ======================================================================
+ * Functions from file obj_s3_xml.c
+ * ====================================================================== */
+
+/*
+ * A parsed XML document: a tree of elements, each with a local name
+ * (namespace prefix removed) and, for elements without child elements,
+ * their decoded character data. Attributes, comments, processing
+ * instructions and the XML declaration are skipped; DOCTYPE is refused.
+ * Mixed content (text beside child elements) keeps only the children.
+ */
+struct obj_s3_xml;
+struct obj_s3_xml_node;
+
+/* Limits that make hostile input cheap to refuse. */
+#define OBJ_S3_XML_MAX_DEPTH 64
+#define OBJ_S3_XML_MAX_INPUT (64u << 20)
+
+/*
+ * obj_s3_xml_parse - parse data[0..len) (need not be NUL-terminated).
+ * On success *out is the caller's (obj_s3_xml_free). Returns 0, -EINVAL
+ * (malformed, too deep, too large), -ENOMEM. Never reads outside the
+ * input. Thread-safe.
+ */
+int obj_s3_xml_parse(struct obj_s3_xml **out, const char *data, size_t len);
+void obj_s3_xml_free(struct obj_s3_xml *x);
+
+/* Navigation. Returned pointers are borrowed until obj_s3_xml_free. A
+ * NULL node argument yields NULL, so lookups chain without checks. */
+const struct obj_s3_xml_node *obj_s3_xml_root(const struct obj_s3_xml *x);
+const char *obj_s3_xml_name(const struct obj_s3_xml_node *n);
+/* Text of n ("" when it has none or has children). */
+const char *obj_s3_xml_text(const struct obj_s3_xml_node *n);
+/* First child named `name` (NULL name: any). */
+const struct obj_s3_xml_node *obj_s3_xml_child(const struct obj_s3_xml_node *n, const char *name);
+/* Next sibling after n named `name` (NULL name: any). */
+const struct obj_s3_xml_node *obj_s3_xml_next(const struct obj_s3_xml_node *n, const char *name);
+/* Text of the first child named `name`, or NULL when there is none. */
+const char *obj_s3_xml_child_text(const struct obj_s3_xml_node *n, const char *name);
+
+/* Append s with the five XML special characters escaped. */
+void obj_s3_xml_escape(struct obj_s3_buf *out, const char *s);
+
+/* ======================================================================
+ * Functions from file obj_s3_conf.c
+ * ====================================================================== */
+
+/* Named defaults (STYLE rule 15). */
+#define OBJ_S3_DFLT_REGION              "us-east-1"
+#define OBJ_S3_DFLT_CONNECT_TIMEOUT_MS  5000u
+#define OBJ_S3_DFLT_REQUEST_TIMEOUT_MS  30000u
+#define OBJ_S3_DFLT_MULTIPART_THRESHOLD ((size_t)16 << 20)
+#define OBJ_S3_DFLT_PART_SIZE           ((size_t)8 << 20)
+#define OBJ_S3_DFLT_MAX_CONNECTIONS     32u
+#define OBJ_S3_MIN_PART_SIZE            ((size_t)5 << 20)
+#define OBJ_S3_MAX_PART_SIZE            ((size_t)5 << 30)
+#define OBJ_S3_MAX_PARTS                10000u
+#define OBJ_S3_MAX_SINGLE_PUT           ((size_t)5 << 30)
+
+/*
+ * Everything the backend needs, resolved once at create time from (in
+ * order) the obj_s3_config fields, the AWS_* environment and the
+ * ~/.aws/{credentials,config} files. All strings are malloc'd and owned
+ * by the struct; obj_s3_settings_clear() wipes the secrets before freeing.
+ */
+struct obj_s3_settings {
+	char *access_key;
+	char *secret_key;                 /* never logged, never in a message */
+	char *session_token;              /* NULL when none */
+	char *region;
+	char *scheme;                     /* "http" or "https" */
+	char *host;                       /* "s3.amazonaws.com", "127.0.0.1", "[::1]" */
+	unsigned port;                    /* 0 = the scheme's default */
+	int path_style;                   /* 1 path-style, 0 virtual-hosted */
+	int explicit_endpoint;            /* endpoint came from options/env/files */
+	char *ca_bundle;                  /* AWS_CA_BUNDLE, NULL = system CAs */
+	int insecure_tls;
+	unsigned connect_timeout_ms;
+	unsigned request_timeout_ms;
+	size_t multipart_threshold;
+	size_t part_size;
+	unsigned max_connections;
+};
+
+/*
+ * obj_s3_settings_resolve - fill *out for `bucket` from conf (may be NULL),
+ * the environment and the AWS files. On failure a one-line reason (never
+ * containing a secret) is written to err[0..errlen). Returns 0, -EINVAL
+ * (malformed endpoint, bad option), -EACCES (no credentials found),
+ * -ENOMEM. Reads the process environment: not safe against a concurrent
+ * setenv().
+ */
+int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_config *conf,
+			    const char *bucket, char *err, size_t errlen);
+void obj_s3_settings_clear(struct obj_s3_settings *s);
+
+/*
+ * obj_s3_endpoint_parse - split "http[s]://host[:port][/]" into its parts
+ * (malloc'd, caller frees). Userinfo, paths, queries and fragments are
+ * refused. Returns 0, -EINVAL (reason in err), -ENOMEM.
+ */
+int obj_s3_endpoint_parse(const char *url, char **scheme, char **host, unsigned *port,
+			  char *err, size_t errlen);
+
+/* 1 when host is an IPv4/IPv6 literal or localhost (then path-style is
+ * the automatic choice). */
+int obj_s3_host_is_local_or_ip(const char *host);
+
+#endif /* SHALE_OBJ_S3_INT_H */
