@@ -1,0 +1,149 @@
+/*
+ * kv.h - ShaleFS's LSM key-value engine; every file it keeps is an object.
+ *
+ * A kv_db is an ordered map from byte-string keys to byte-string values,
+ * stored in an object store (objstore.h) as WAL objects, SSTs and
+ * manifests (docs/kv-format.md). One process at a time is the writer of a
+ * store; any number may open it read-only. Opening a writer fences the
+ * previous one: from then on the older handle returns -EROFS for writes.
+ *
+ * ERRORS
+ *   0 on success, a negative errno, or a kv code below KV_ERR_BASE
+ *   (kv_strerror() names both). Codes a caller should expect:
+ *     -ENOENT      key not found (kv_get)
+ *     -EROFS       handle is read-only, fenced by a newer writer, or in the
+ *                  ERROR state after a failed durable write
+ *     KV_ECORRUPT  an object failed its checksum or format checks; the
+ *                  message names the object
+ *     -ENOMEM, -EIO, and store errors passed through
+ *
+ * DURABILITY
+ *   kv_write() returns once the batch is in the memtable and queued for
+ *   the WAL; it is durable within flush_interval_ms, or as soon as
+ *   kv_sync() returns. Batches become durable in the order they were
+ *   written (the WAL is one ordered log): after a crash, what survives is
+ *   a prefix of the write order that includes everything sync'd.
+ *
+ * THREADING
+ *   A kv_db is safe to use from any number of threads. A kv_batch, a
+ *   kv_iter and a kv_snapshot belong to one thread at a time.
+ */
+#ifndef SHALE_KV_H
+#define SHALE_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct obj_backend;
+
+/* kv-specific error codes (negative, far from errno values). */
+#define KV_ERR_BASE (-30800)
+#define KV_ECORRUPT (-30800)      /* object failed checksum/format checks */
+#define KV_EFENCED  (-30801)      /* internal: a newer writer fenced us (callers see -EROFS) */
+#define KV_ERR_LAST (-30801)
+
+/* Text for a negative errno or a KV_* code. */
+const char *kv_strerror(int err);
+
+struct kv_db;
+struct kv_batch;
+struct kv_iter_user;
+struct kv_snapshot;
+
+enum kv_open_mode {
+	KV_OPEN_WRITER = 0,          /* create the store if empty; fence any older writer */
+	KV_OPEN_READONLY = 1,        /* follow the latest manifest and WAL */
+	KV_OPEN_CHECKPOINT = 2,      /* read-only view pinned at conf->checkpoint */
+};
+
+struct kv_config {
+	unsigned version;                 /* KV_CONFIG_VERSION */
+	enum kv_open_mode mode;
+	const char *checkpoint;           /* name, for KV_OPEN_CHECKPOINT */
+	unsigned flush_interval_ms;       /* WAL flush period; default 100 */
+	size_t wal_max_bytes;             /* flush the WAL buffer early above this; default 4 MiB */
+	size_t memtable_bytes;            /* freeze the memtable above this; default 64 MiB */
+	unsigned max_frozen_memtables;    /* writers wait above this; default 2 */
+	size_t block_cache_bytes;         /* default 64 MiB */
+	unsigned l0_max;                  /* writers wait at this many L0 SSTs; default 16 */
+	unsigned l0_compact_trigger;      /* compact at this many L0 SSTs; default 4 */
+	int compression_level;            /* zstd level for SST blocks; 0 = off; default 3 */
+	int bloom_bits_per_key;           /* default 10 */
+	unsigned poll_interval_ms;        /* read-only followers; default 1000 */
+	int no_background;                /* tests: no compactor/GC threads */
+};
+
+#define KV_CONFIG_VERSION 1
+#define KV_CONFIG_INIT { .version = KV_CONFIG_VERSION }
+
+/*
+ * kv_open - open the engine over `store`. The store must outlive the db
+ * (kv_close does not free it). On success *out is the caller's (kv_close).
+ * Returns 0, -EROFS (writer open on a store whose conditional create is
+ * broken), KV_ECORRUPT, -ENOENT (checkpoint not found / read-only open of
+ * an empty store), or a store error.
+ */
+int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_config *conf);
+
+/* kv_close - flush everything written (writer), stop threads, free.
+ * Returns the first error of the final flush (the handle is freed anyway). */
+int kv_close(struct kv_db *db);
+
+/* kv_abandon - free without flushing: simulates a crash (tests). */
+void kv_abandon(struct kv_db *db);
+
+/* Single-key writes: shorthand for a one-entry batch. */
+int kv_put(struct kv_db *db, const void *key, size_t klen, const void *val, size_t vlen);
+int kv_delete(struct kv_db *db, const void *key, size_t klen);
+
+/* Atomic batches: all entries or none survive a crash. */
+int kv_batch_create(struct kv_batch **out);
+int kv_batch_put(struct kv_batch *b, const void *key, size_t klen, const void *val, size_t vlen);
+int kv_batch_delete(struct kv_batch *b, const void *key, size_t klen);
+void kv_batch_clear(struct kv_batch *b);
+size_t kv_batch_count(const struct kv_batch *b);
+void kv_batch_free(struct kv_batch *b);
+/* Apply a batch. May wait (backpressure) while flushes catch up.
+ * Returns 0, -EROFS, -ENOMEM, -EINVAL (empty key, key > 64 KiB). */
+int kv_write(struct kv_db *db, struct kv_batch *b);
+
+/*
+ * kv_get - newest value of key (at the snapshot, if not NULL).
+ * On success *val is malloc'd, the caller's (free()).
+ * Returns 0, -ENOENT, KV_ECORRUPT, or a store error.
+ */
+int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, size_t klen,
+	   void **val, size_t *vlen);
+
+/* kv_sync - block until every batch written before the call is durable in
+ * the store. Returns 0, -EROFS (fenced/ERROR; nothing more can be made
+ * durable), or -EIO after a permanent store failure. */
+int kv_sync(struct kv_db *db);
+
+/* Snapshots: a consistent view at the current sequence number. */
+int kv_snapshot_create(struct kv_db *db, struct kv_snapshot **out);
+void kv_snapshot_release(struct kv_db *db, struct kv_snapshot *s);
+
+/*
+ * Iteration over [lo, hi) (NULL = unbounded) in key order, at a snapshot
+ * (NULL = now). Key/value pointers are borrowed until the next call.
+ */
+int kv_iter_create(struct kv_db *db, const struct kv_snapshot *snap, const void *lo,
+		   size_t lolen, const void *hi, size_t hilen, struct kv_iter_user **out);
+void kv_iter_seek(struct kv_iter_user *it, const void *key, size_t klen);
+int kv_iter_valid(struct kv_iter_user *it);
+void kv_iter_next(struct kv_iter_user *it);
+const void *kv_iter_key(struct kv_iter_user *it, size_t *klen);
+const void *kv_iter_value(struct kv_iter_user *it, size_t *vlen);
+int kv_iter_status(struct kv_iter_user *it);      /* 0 or the error that ended it */
+void kv_iter_free(struct kv_iter_user *it);
+
+/* Counters as key/value pairs (memtable bytes, l0_count, wal flushes,
+ * health of background threads, ...). */
+typedef void (*kv_stat_emit_fn)(void *arg, const char *key, uint64_t value);
+void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg);
+
+/* 1 once the handle was fenced by a newer writer or entered the ERROR state. */
+int kv_is_readonly(struct kv_db *db);
+
+#endif /* SHALE_KV_H */

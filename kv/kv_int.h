@@ -1,0 +1,246 @@
+/*
+ * kv_int.h - internals of the kv module, sectioned by defining file.
+ * Never included from outside kv/ (and its tests).
+ *
+ * INTERNAL KEYS
+ *   Every entry in a memtable, WAL replay or SST is keyed by an internal
+ *   key: the user key bytes followed by an 8-byte big-endian trailer
+ *   (seq << 8 | type). Internal keys order by user key ascending (bytewise,
+ *   shorter first on a common prefix), then by seq DESCENDING, so the
+ *   newest version of a key is met first. kv_ikey_cmp() is the only
+ *   comparator. Sequence numbers are < 2^56.
+ *
+ * ITERATORS
+ *   Memtables, SSTs, sorted runs and the merge of them all expose the same
+ *   internal iterator (struct kv_iter) over internal keys. Key and value
+ *   slices are borrowed until the next call that moves the iterator.
+ */
+#ifndef SHALE_KV_INT_H
+#define SHALE_KV_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv/kv.h"
+#include "objstore/objstore.h"
+#include "util/util.h"
+
+/* ---- internal keys (kv_ikey.c) ------------------------------------------ */
+
+enum kv_type {
+	KV_TYPE_DELETE = 0,
+	KV_TYPE_VALUE = 1,
+};
+
+#define KV_IKEY_TRAILER 8
+#define KV_SEQ_MAX ((UINT64_C(1) << 56) - 1)
+
+static inline uint64_t kv_ikey_pack(uint64_t seq, enum kv_type type)
+{
+	return seq << 8 | (uint64_t)type;
+}
+/* Build an internal key into buf (klen + 8 bytes). */
+static inline void kv_ikey_make(uint8_t *buf, const void *key, size_t klen, uint64_t seq,
+				enum kv_type type)
+{
+	memcpy(buf, key, klen);
+	util_put_be64(buf + klen, kv_ikey_pack(seq, type));
+}
+static inline uint64_t kv_ikey_seq(const uint8_t *ikey, size_t len)
+{
+	return util_get_be64(ikey + len - KV_IKEY_TRAILER) >> 8;
+}
+static inline enum kv_type kv_ikey_type(const uint8_t *ikey, size_t len)
+{
+	return (enum kv_type)(ikey[len - 1]);
+}
+/* Bytewise compare of user keys (memcmp, then length). */
+int kv_ukey_cmp(const void *a, size_t alen, const void *b, size_t blen);
+/* Internal key order described above. Both lengths must be >= 8. */
+int kv_ikey_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
+/* LEB128 varints used by the WAL, block and manifest encoders. */
+size_t kv_varint_put(uint8_t *p, uint64_t v);         /* returns bytes written (<= 10) */
+/* Decode from [p, end); returns bytes read, 0 if truncated/overlong. */
+size_t kv_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v);
+
+/* Growable byte buffer for encoders. All appends return 0 or -ENOMEM;
+ * after a failure the buffer stays valid (and failed). */
+struct kv_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+int kv_buf_reserve(struct kv_buf *b, size_t extra);
+int kv_buf_append(struct kv_buf *b, const void *p, size_t n);
+int kv_buf_put_varint(struct kv_buf *b, uint64_t v);
+int kv_buf_put_be32(struct kv_buf *b, uint32_t v);
+int kv_buf_put_be64(struct kv_buf *b, uint64_t v);
+void kv_buf_free(struct kv_buf *b);
+
+/* ---- iterators (kv_iter.c) ---------------------------------------------- */
+
+struct kv_iter;
+struct kv_iter_ops {
+	/* Position at the first entry >= the internal key (ikey, len). */
+	void (*seek)(struct kv_iter *it, const uint8_t *ikey, size_t len);
+	void (*seek_first)(struct kv_iter *it);
+	void (*next)(struct kv_iter *it);
+	int (*valid)(struct kv_iter *it);
+	/* Current internal key / value; borrowed until the iterator moves. */
+	void (*key)(struct kv_iter *it, const uint8_t **k, size_t *len);
+	void (*value)(struct kv_iter *it, const uint8_t **v, size_t *len);
+	/* 0, or the error (-EIO, KV_ECORRUPT, ...) that made it invalid. */
+	int (*status)(struct kv_iter *it);
+	void (*free)(struct kv_iter *it);
+};
+struct kv_iter {
+	const struct kv_iter_ops *ops;
+};
+
+/*
+ * kv_merge_iter_create - merge n child iterators (ownership of the
+ * children and of the array passes to the merge iterator on success
+ * only). Children must be ordered newest first: on equal internal keys
+ * (which cannot happen for distinct seqs) the earlier child wins.
+ */
+int kv_merge_iter_create(struct kv_iter **out, struct kv_iter **children, size_t n);
+
+/* ---- memtable (kv_memtable.c) -------------------------------------------
+ * An arena-allocated skiplist of internal keys. One writer at a time
+ * (the caller serialises adds); any number of concurrent readers and
+ * iterators, lock-free. Reference-counted: the engine, every reader and
+ * the flusher hold references. */
+struct kv_mem;
+int kv_mem_create(struct kv_mem **out);
+void kv_mem_ref(struct kv_mem *m);
+void kv_mem_unref(struct kv_mem *m);
+/* Add one entry. Returns 0 or -ENOMEM (memtable unchanged). */
+int kv_mem_add(struct kv_mem *m, uint64_t seq, enum kv_type type, const void *key,
+	       size_t klen, const void *val, size_t vlen);
+/*
+ * kv_mem_get - newest version of `key` with seq <= snap.
+ * Returns 1 found a value (*val/*vlen borrowed for the life of the
+ * memtable reference), 2 found a tombstone, 0 not present.
+ */
+int kv_mem_get(struct kv_mem *m, const void *key, size_t klen, uint64_t snap,
+	       const uint8_t **val, size_t *vlen);
+size_t kv_mem_bytes(const struct kv_mem *m);      /* arena bytes in use */
+uint64_t kv_mem_count(const struct kv_mem *m);    /* entries */
+/* Iterator holding a memtable reference until freed. */
+int kv_mem_iter_create(struct kv_iter **out, struct kv_mem *m);
+
+/* ---- WAL objects (kv_wal.c) ----------------------------------------------
+ * Encoding/decoding of one WAL object (the format is described in prose
+ * above kv_wal_encode). A WAL object holds whole write batches. */
+struct kv_wal_header {
+	uint64_t wal_id;
+	uint64_t writer_epoch;
+};
+/* Start an object: writes the header into buf. */
+int kv_wal_begin(struct kv_buf *buf, const struct kv_wal_header *h);
+/* Append one batch record (the batch's encoded entries, see kv_batch). */
+int kv_wal_append(struct kv_buf *buf, uint64_t first_seq, uint32_t count,
+		  const uint8_t *entries, size_t entries_len);
+/* Seal: append the object trailer (record count + object checksum). */
+int kv_wal_finish(struct kv_buf *buf);
+/*
+ * kv_wal_decode - verify and walk an object. Calls fn for every batch
+ * record in order; fn returns 0 to go on or an error to stop. Returns 0,
+ * KV_ECORRUPT (with a message naming `name` logged) or fn's error.
+ */
+typedef int (*kv_wal_record_fn)(void *arg, uint64_t first_seq, uint32_t count,
+				const uint8_t *entries, size_t entries_len);
+int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
+		  struct kv_wal_header *h, kv_wal_record_fn fn, void *arg);
+/* Entries of a batch: type u8, key varint-len + bytes, (value varint-len
+ * + bytes if type == VALUE). kv_batch_each walks them. */
+typedef int (*kv_batch_entry_fn)(void *arg, enum kv_type type, const uint8_t *key,
+				 size_t klen, const uint8_t *val, size_t vlen);
+int kv_batch_each(const uint8_t *entries, size_t len, uint32_t count,
+		  kv_batch_entry_fn fn, void *arg);
+
+/* ---- SSTs (kv_sst_build.c, kv_sst_read.c, kv_bloom.c) -------------------- */
+
+/* SSTs are named sst/<ULID>.sst: 128-bit ids, unique without coordination. */
+struct kv_sst_id {
+	uint8_t b[16];
+};
+void kv_sst_id_new(struct kv_sst_id *id);
+/* "sst/01HF...XYZ.sst" into buf (>= 36 bytes). */
+void kv_sst_id_name(const struct kv_sst_id *id, char *buf, size_t size);
+
+/* What the manifest records about an SST. */
+struct kv_sst_meta {
+	struct kv_sst_id id;
+	uint64_t size;                    /* object bytes */
+	uint64_t entries;
+	uint64_t min_seq, max_seq;
+	uint8_t *smallest;                /* smallest internal key (malloc'd) */
+	size_t smallest_len;
+	uint8_t *largest;                 /* largest internal key (malloc'd) */
+	size_t largest_len;
+};
+void kv_sst_meta_clear(struct kv_sst_meta *m);
+int kv_sst_meta_copy(struct kv_sst_meta *dst, const struct kv_sst_meta *src);
+
+struct kv_sst_options {
+	size_t block_size;                /* default 4096 */
+	int restart_interval;             /* default 16 */
+	int compression_level;            /* zstd level; 0 = no compression */
+	int bloom_bits_per_key;           /* default 10; 0 = no filter */
+};
+
+struct kv_sst_builder;
+int kv_sst_builder_create(struct kv_sst_builder **out, const struct kv_sst_options *opt);
+/* Entries must arrive in strictly increasing internal-key order. */
+int kv_sst_builder_add(struct kv_sst_builder *b, const uint8_t *ikey, size_t iklen,
+		       const void *val, size_t vlen);
+size_t kv_sst_builder_size(const struct kv_sst_builder *b);   /* bytes so far (estimate) */
+/* Finish: *out is the whole object (caller frees with free()); meta gets
+ * sizes, counts and key range (id left to the caller). */
+int kv_sst_builder_finish(struct kv_sst_builder *b, uint8_t **out, size_t *out_len,
+			  struct kv_sst_meta *meta);
+void kv_sst_builder_free(struct kv_sst_builder *b);
+
+/* Block cache: sharded LRU of decoded data blocks, byte-capped. */
+struct kv_cache;
+struct kv_cache_handle;
+int kv_cache_create(struct kv_cache **out, size_t capacity);
+void kv_cache_free(struct kv_cache *c);
+/* A fresh id for a reader's cache keys. */
+uint64_t kv_cache_new_id(struct kv_cache *c);
+struct kv_cache_handle *kv_cache_lookup(struct kv_cache *c, uint64_t file, uint64_t off);
+/* Insert (taking ownership of data, freed with free()); returns a handle
+ * (the caller must release it), or NULL on -ENOMEM (data freed). */
+struct kv_cache_handle *kv_cache_insert(struct kv_cache *c, uint64_t file, uint64_t off,
+					void *data, size_t len);
+const void *kv_cache_data(struct kv_cache_handle *h, size_t *len);
+void kv_cache_release(struct kv_cache *c, struct kv_cache_handle *h);
+void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *bytes);
+
+/* SST reader: footer, index and filter loaded once at open, data blocks
+ * fetched by range through the cache. Thread-safe; reference-counted. */
+struct kv_sst_reader;
+int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv_cache *cache,
+		const struct kv_sst_meta *meta);
+void kv_sst_ref(struct kv_sst_reader *r);
+void kv_sst_unref(struct kv_sst_reader *r);
+/* Same contract as kv_mem_get, but the value is copied: *val is malloc'd
+ * (caller frees) when 1 is returned. Negative errno/KV_ECORRUPT on error. */
+int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t snap,
+	       uint8_t **val, size_t *vlen);
+int kv_sst_iter_create(struct kv_iter **out, struct kv_sst_reader *r);
+/* Verify every block checksum (fsck). */
+int kv_sst_verify(struct kv_sst_reader *r);
+/* Decode-only checks over an in-memory SST (fuzzing). */
+int kv_sst_check_buffer(const uint8_t *data, size_t len);
+
+/* Bloom filter over user keys. */
+int kv_bloom_build(struct kv_buf *out, const uint32_t *hashes, size_t n, int bits_per_key);
+int kv_bloom_may_contain(const uint8_t *filter, size_t len, uint32_t hash);
+uint32_t kv_bloom_hash(const void *key, size_t len);
+
+#endif /* SHALE_KV_INT_H */
