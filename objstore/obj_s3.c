@@ -932,7 +932,7 @@ struct obj_s3_mpu {
 	pthread_mutex_t mu;               /* protects next, rc, msg */
 	unsigned next;                    /* next part index to upload */
 	int rc;                           /* first failure */
-	char msg[320];
+	char msg[400];
 };
 
 static int obj_s3_mpu_part(struct obj_s3_mpu *m, unsigned i, char *msg, size_t msglen)
@@ -963,7 +963,7 @@ static int obj_s3_mpu_part(struct obj_s3_mpu *m, unsigned i, char *msg, size_t m
 static void *obj_s3_mpu_worker(void *arg)
 {
 	struct obj_s3_mpu *m = arg;
-	char msg[320];
+	char msg[400];
 
 	for (;;) {
 		unsigned i;
@@ -1489,7 +1489,7 @@ int obj_s3_create(struct obj_backend **out, const char *bucket, const char *pref
 		memcpy(s->prefix + pl, "/", 2);
 
 	{
-		char port[8] = "";
+		char port[16] = "";
 		int def = s->set.port == 0 || (s->set.port == 80 && !strcmp(s->set.scheme, "http")) ||
 			  (s->set.port == 443 && !strcmp(s->set.scheme, "https"));
 		if (!def)

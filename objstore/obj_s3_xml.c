@@ -100,8 +100,8 @@ static int obj_s3_xml_is_name_char(unsigned char c)
 	return obj_s3_xml_is_name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.';
 }
 
-/* Read a name at the cursor; *start/*n describe it. */
-static int obj_s3_xml_name(struct obj_s3_xml_p *p, size_t *start, size_t *n)
+/* Read a name at the cursor into (*start, *n). */
+static int obj_s3_xml_read_name(struct obj_s3_xml_p *p, size_t *start, size_t *n)
 {
 	*start = p->pos;
 	if (p->pos >= p->len || !obj_s3_xml_is_name_start((unsigned char)p->s[p->pos]))
@@ -308,7 +308,7 @@ static int obj_s3_xml_start_tag(struct obj_s3_xml_p *p)
 
 	if (p->cur < 0 && p->seen_root)
 		return -EINVAL; /* a second root */
-	if ((rc = obj_s3_xml_name(p, &start, &n)))
+	if ((rc = obj_s3_xml_read_name(p, &start, &n)))
 		return rc;
 	if (++p->depth > OBJ_S3_XML_MAX_DEPTH)
 		return -EINVAL;
@@ -334,7 +334,7 @@ static int obj_s3_xml_start_tag(struct obj_s3_xml_p *p)
 			return 0;
 		}
 		/* An attribute: name = 'value' | "value"; needs a space before. */
-		if (!sp || (rc = obj_s3_xml_name(p, &as, &an)))
+		if (!sp || (rc = obj_s3_xml_read_name(p, &as, &an)))
 			return -EINVAL;
 		obj_s3_xml_skip_space(p);
 		if (p->pos >= p->len || p->s[p->pos] != '=')
@@ -364,7 +364,7 @@ static int obj_s3_xml_end_tag(struct obj_s3_xml_p *p)
 
 	if (p->cur < 0)
 		return -EINVAL;
-	if ((rc = obj_s3_xml_name(p, &start, &n)))
+	if ((rc = obj_s3_xml_read_name(p, &start, &n)))
 		return rc;
 	name = p->s + start;
 	colon = memrchr(name, ':', n);

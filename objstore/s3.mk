@@ -6,4 +6,3 @@ objstore_libobjstore_a_SOURCES += \
 	objstore/obj_s3_sign.c \
 	objstore/obj_s3_xml.c \
 	objstore/obj_s3_conf.c
-AM_CPPFLAGS += $(CURL_CFLAGS) $(CRYPTO_CFLAGS)

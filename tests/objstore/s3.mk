@@ -1,0 +1,33 @@
+# Tests of the S3 backend. Unit tests (SigV4 vectors, XML reader, config
+# resolution, the XML fuzz corpus) always run; check_obj_s3 and s3_outage.sh
+# talk to a real S3 (tests/rig/rgw-start) when SHALE_S3_ENDPOINT is set,
+# skip otherwise, and fail when SHALE_REQUIRE_S3=1 and it is not.
+S3_TEST_LIBS = objstore/libobjstore.a util/libutil.a $(CURL_LIBS) $(CRYPTO_LIBS) \
+	$(ZSTD_LIBS) $(CHECK_LIBS) $(PTHREAD_LIBS)
+S3_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(CHECK_CFLAGS)
+
+S3_UNIT_TESTS = tests/objstore/check_obj_s3_sign tests/objstore/check_obj_s3_xml \
+	tests/objstore/check_obj_s3_conf tests/fuzz/fuzz_s3_xml
+check_PROGRAMS += $(S3_UNIT_TESTS) tests/objstore/check_obj_s3 tests/objstore/s3_outage_run
+TESTS += $(S3_UNIT_TESTS) tests/objstore/check_obj_s3 tests/objstore/s3_outage.sh
+dist_check_SCRIPTS += tests/objstore/s3_outage.sh
+EXTRA_DIST += tests/fuzz/corpus/s3_xml tests/rig
+
+tests_objstore_check_obj_s3_sign_SOURCES = tests/objstore/check_obj_s3_sign.c
+tests_objstore_check_obj_s3_sign_CPPFLAGS = $(S3_TEST_CPPFLAGS)
+tests_objstore_check_obj_s3_sign_LDADD = $(S3_TEST_LIBS)
+tests_objstore_check_obj_s3_xml_SOURCES = tests/objstore/check_obj_s3_xml.c
+tests_objstore_check_obj_s3_xml_CPPFLAGS = $(S3_TEST_CPPFLAGS)
+tests_objstore_check_obj_s3_xml_LDADD = $(S3_TEST_LIBS)
+tests_objstore_check_obj_s3_conf_SOURCES = tests/objstore/check_obj_s3_conf.c
+tests_objstore_check_obj_s3_conf_CPPFLAGS = $(S3_TEST_CPPFLAGS)
+tests_objstore_check_obj_s3_conf_LDADD = $(S3_TEST_LIBS)
+tests_fuzz_fuzz_s3_xml_SOURCES = tests/fuzz/fuzz_s3_xml.c
+tests_fuzz_fuzz_s3_xml_CPPFLAGS = $(S3_TEST_CPPFLAGS)
+tests_fuzz_fuzz_s3_xml_LDADD = $(S3_TEST_LIBS)
+tests_objstore_check_obj_s3_SOURCES = tests/objstore/check_obj_s3.c
+tests_objstore_check_obj_s3_CPPFLAGS = $(S3_TEST_CPPFLAGS)
+tests_objstore_check_obj_s3_LDADD = $(S3_TEST_LIBS)
+tests_objstore_s3_outage_run_SOURCES = tests/objstore/s3_outage_run.c
+tests_objstore_s3_outage_run_CPPFLAGS = $(S3_TEST_CPPFLAGS)
+tests_objstore_s3_outage_run_LDADD = $(S3_TEST_LIBS)
