@@ -151,6 +151,7 @@ struct obj_s3_req {
 	CURLcode cc;
 	long status;
 	int os_errno;
+	long hdr_status;                  /* status of the response being received */
 	struct obj_s3_buf resp;           /* response body */
 	int resp_overflow;
 	char etag[80];                    /* ETag header as sent (quotes kept) */
@@ -286,8 +287,10 @@ static size_t obj_s3_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct obj_s3_req *r = arg;
 	size_t n = size * nmemb;
+	/* max_resp bounds a successful body; error bodies are small XML. */
+	size_t max = (r->hdr_status >= 200 && r->hdr_status < 300) ? r->max_resp : OBJ_S3_MAX_SMALL_BODY;
 
-	if (n > r->max_resp || r->resp.len > r->max_resp - n) {
+	if (n > max || r->resp.len > max - n) {
 		r->resp_overflow = 1;
 		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
 	}
@@ -349,6 +352,9 @@ static size_t obj_s3_on_header(char *line, size_t size, size_t nmemb, void *arg)
 		r->have_token = r->have_content_length = 0;
 		r->content_length = 0;
 		r->mtime_ns = 0;
+		/* "HTTP/1.1 206 Partial Content" */
+		const char *sp = memchr(line, ' ', n);
+		r->hdr_status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		return n;
 	}
 	if (obj_s3_hdr_is(line, n, "content-length", &v, &vlen)) {
@@ -362,7 +368,8 @@ static size_t obj_s3_on_header(char *line, size_t size, size_t nmemb, void *arg)
 				r->content_length = cl;
 				r->have_content_length = 1;
 				/* Size the body buffer once instead of doubling. */
-				if (cl <= r->max_resp && cl > r->resp.cap)
+				if (r->hdr_status >= 200 && r->hdr_status < 300 && cl <= r->max_resp &&
+				    cl > r->resp.cap)
 					(void)obj_s3_buf_reserve(&r->resp, (size_t)cl);
 			}
 		}
