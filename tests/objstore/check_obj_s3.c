@@ -4,7 +4,9 @@
  * server, the failures a user meets (wrong secret, unknown bucket,
  * unreachable or malformed endpoint: one line each, no hang), multipart
  * round trips with ranges across part boundaries, DeleteObjects batches,
- * the conditional-create probe, tokens and virtual-hosted addressing.
+ * the conditional-create probe, tokens and virtual-hosted addressing;
+ * then the shared conformance suite (tests/objstore/conformance.c) on
+ * s3://BUCKET/PREFIX.
  *
  * Needs SHALE_S3_ENDPOINT, SHALE_S3_BUCKET, AWS_ACCESS_KEY_ID and
  * AWS_SECRET_ACCESS_KEY (source the rig's env file). Without them it is
@@ -22,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "objstore/objstore.h"
+#include "tests/objstore/conformance.h"
 #include "util/util.h"
 
 static const char *endpoint, *bucket;
@@ -570,6 +573,7 @@ static Suite *obj_s3_suite(void)
 int main(void)
 {
 	SRunner *sr;
+	char url[256];
 	int failed;
 
 	endpoint = getenv("SHALE_S3_ENDPOINT");
@@ -585,7 +589,11 @@ int main(void)
 	snprintf(prefix, sizeof(prefix), "check-%d-%llu/", (int)getpid(),
 		 (unsigned long long)(util_wall_ns() / 1000000));
 
+	/* The shared contract suite, through obj_open (retry wrapper included),
+	 * under its own prefix. */
+	snprintf(url, sizeof(url), "s3://%s/%sconformance", bucket, prefix);
 	sr = srunner_create(obj_s3_suite());
+	srunner_add_suite(sr, obj_conformance_suite("obj_s3_conformance", url));
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
