@@ -6,3 +6,4 @@ objstore_libobjstore_a_SOURCES += \
 	objstore/obj_s3_sign.c \
 	objstore/obj_s3_xml.c \
 	objstore/obj_s3_conf.c
+EXTRA_DIST += bench/s3_bench
