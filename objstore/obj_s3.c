@@ -23,10 +23,12 @@
  *   in obj_s3_map_error() (the one switch) and lets the wrapper decide.
  *
  * REQUESTS
- *   get            GET key, with "Range: bytes=a-b" unless the whole object
- *                  is wanted. 416 (range starts at or past the end) is 0
- *                  bytes, not an error. A 200 answer to a ranged request
- *                  (a server that ignores Range) is sliced locally.
+ *   get            GET key with "Range: bytes=a-b". 416 (range starts at or
+ *                  past the end) is 0 bytes, not an error. A 200 answer to
+ *                  a ranged request (a server that ignores Range) is sliced
+ *                  locally. Reads of more than two parts go in parallel
+ *                  ranges pinned to one version with If-Match (see
+ *                  obj_s3__get).
  *   head           HEAD key: size, ETag, Last-Modified, and the put token
  *                  from x-amz-meta-shalefs-token.
  *   put            PUT key with the body and x-amz-content-sha256 = SHA-256
@@ -159,6 +161,10 @@ struct obj_s3_req {
 	int have_token;
 	uint64_t content_length;
 	int have_content_length;
+	uint64_t range_total;             /* from Content-Range: bytes a-b/TOTAL */
+	int have_range_total;
+	uint8_t *dst;                     /* when set, the body goes here (fixed size) */
+	size_t dst_cap, dst_len;
 	int64_t mtime_ns;
 	size_t upload_pos;
 	char curl_err[CURL_ERROR_SIZE];
@@ -290,6 +296,15 @@ static size_t obj_s3_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 	/* max_resp bounds a successful body; error bodies are small XML. */
 	size_t max = (r->hdr_status >= 200 && r->hdr_status < 300) ? r->max_resp : OBJ_S3_MAX_SMALL_BODY;
 
+	if (r->dst && r->hdr_status >= 200 && r->hdr_status < 300) {
+		if (n > r->dst_cap - r->dst_len) {
+			r->resp_overflow = 1;
+			return 0;
+		}
+		memcpy(r->dst + r->dst_len, ptr, n);
+		r->dst_len += n;
+		return n;
+	}
 	if (n > max || r->resp.len > max - n) {
 		r->resp_overflow = 1;
 		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -349,7 +364,8 @@ static size_t obj_s3_on_header(char *line, size_t size, size_t nmemb, void *arg)
 	if (n >= 5 && !memcmp(line, "HTTP/", 5)) {
 		/* A new response (after 100 Continue, say): forget the last one. */
 		r->etag[0] = r->token[0] = '\0';
-		r->have_token = r->have_content_length = 0;
+		r->have_token = r->have_content_length = r->have_range_total = 0;
+		r->dst_len = 0;
 		r->content_length = 0;
 		r->mtime_ns = 0;
 		/* "HTTP/1.1 206 Partial Content" */
@@ -368,9 +384,23 @@ static size_t obj_s3_on_header(char *line, size_t size, size_t nmemb, void *arg)
 				r->content_length = cl;
 				r->have_content_length = 1;
 				/* Size the body buffer once instead of doubling. */
-				if (r->hdr_status >= 200 && r->hdr_status < 300 && cl <= r->max_resp &&
-				    cl > r->resp.cap)
+				if (!r->dst && r->hdr_status >= 200 && r->hdr_status < 300 &&
+				    cl <= r->max_resp && cl > r->resp.cap)
 					(void)obj_s3_buf_reserve(&r->resp, (size_t)cl);
+			}
+		}
+	} else if (obj_s3_hdr_is(line, n, "content-range", &v, &vlen)) {
+		/* "bytes 0-8388607/268435456" */
+		const char *slash = memchr(v, '/', vlen);
+		if (slash && slash + 1 < v + vlen && slash[1] >= '0' && slash[1] <= '9') {
+			char num[24];
+			size_t k = (size_t)(v + vlen - slash - 1);
+			if (k < sizeof(num)) {
+				char *end;
+				memcpy(num, slash + 1, k);
+				num[k] = '\0';
+				r->range_total = strtoull(num, &end, 10);
+				r->have_range_total = *end == '\0';
 			}
 		}
 	} else if (obj_s3_hdr_is(line, n, "etag", &v, &vlen)) {
@@ -743,7 +773,7 @@ static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->st_bytes_out, r->upload_pos + (r->verb == OBJ_S3_V_POST ? r->body_len : 0),
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->st_bytes_in, r->resp.len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->st_bytes_in, r->resp.len + r->dst_len, memory_order_relaxed);
 	rc = obj_s3_map_error(s, r);
 	goto done;
 
@@ -807,14 +837,133 @@ out:
 	return rc;
 }
 
+/* A parallel ranged read in progress (see obj_s3__get). */
+struct obj_s3_pget {
+	struct obj_s3 *s;
+	const char *key;
+	const char *if_match;             /* ETag of the first response, unquoted */
+	uint8_t *dst;                     /* the whole result */
+	uint64_t base;                    /* object offset of dst[0] */
+	size_t from, len, chunk;          /* fetch dst[from..len) in chunks */
+	unsigned nchunks;
+
+	pthread_mutex_t mu;               /* protects next, rc, msg */
+	unsigned next;
+	int rc;
+	char msg[400];
+};
+
+static int obj_s3_pget_chunk(struct obj_s3_pget *g, unsigned i, char *msg, size_t msglen)
+{
+	struct obj_s3_req r = { .method = "GET", .verb = OBJ_S3_V_GET, .key = g->key };
+	size_t lo = g->from + (size_t)i * g->chunk;
+	size_t n = g->len - lo < g->chunk ? g->len - lo : g->chunk;
+	char range[64];
+	int rc;
+
+	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)(g->base + lo),
+		 (unsigned long long)(g->base + lo + n - 1));
+	r.hdr[r.nhdr++] = (struct obj_s3_header){ "Range", range };
+	/* RGW 16.2 matches only the unquoted form of an ETag. */
+	r.hdr[r.nhdr++] = (struct obj_s3_header){ "If-Match", g->if_match };
+	r.dst = g->dst + lo;
+	r.dst_cap = n;
+	r.max_resp = n;
+	r.expect_len = n;
+	rc = obj_s3_perform(g->s, &r);
+	if (rc == -EEXIST) {
+		/* 412: the object was replaced between our requests. Reading on
+		 * would mix two versions; the caller's retry reads it afresh. */
+		rc = -EAGAIN;
+		snprintf(r.msg, sizeof(r.msg), "object replaced during a parallel read");
+	} else if (rc == 0 && (r.status != 206 || r.dst_len != n)) {
+		rc = -EIO;
+		snprintf(r.msg, sizeof(r.msg), "range %s: HTTP %ld with %zu bytes", range, r.status,
+			 r.dst_len);
+	}
+	if (rc)
+		snprintf(msg, msglen, "%s", r.msg);
+	obj_s3_req_free(&r);
+	return rc;
+}
+
+static void *obj_s3_pget_worker(void *arg)
+{
+	struct obj_s3_pget *g = arg;
+	char msg[400];
+
+	for (;;) {
+		unsigned i;
+		int rc;
+
+		CHECK_RETURN(pthread_mutex_lock(&g->mu));
+		if (g->rc || g->next >= g->nchunks) {
+			CHECK_RETURN(pthread_mutex_unlock(&g->mu));
+			return NULL;
+		}
+		i = g->next++;
+		CHECK_RETURN(pthread_mutex_unlock(&g->mu));
+		rc = obj_s3_pget_chunk(g, i, msg, sizeof(msg));
+		if (rc) {
+			CHECK_RETURN(pthread_mutex_lock(&g->mu));
+			if (!g->rc) {
+				g->rc = rc;
+				snprintf(g->msg, sizeof(g->msg), "%s", msg);
+			}
+			CHECK_RETURN(pthread_mutex_unlock(&g->mu));
+			return NULL;
+		}
+	}
+}
+
+/* Run the workers of g on this thread and up to OBJ_S3_PART_THREADS-1
+ * helpers. Returns g->rc. */
+static int obj_s3_pget_run(struct obj_s3_pget *g)
+{
+	pthread_t th[OBJ_S3_PART_THREADS];
+	unsigned nthreads = OBJ_S3_PART_THREADS, started = 0;
+
+	if (nthreads > g->s->set.max_connections)
+		nthreads = g->s->set.max_connections;
+	if (nthreads > g->nchunks)
+		nthreads = g->nchunks;
+	CHECK_RETURN(pthread_mutex_init(&g->mu, NULL));
+	for (unsigned i = 1; i < nthreads; i++) {
+		if (pthread_create(&th[started], NULL, obj_s3_pget_worker, g))
+			break;
+		started++;
+	}
+	obj_s3_pget_worker(g);
+	for (unsigned i = 0; i < started; i++)
+		CHECK_RETURN(pthread_join(th[i], NULL));
+	CHECK_RETURN(pthread_mutex_destroy(&g->mu));
+	return g->rc;
+}
+
+/*
+ * get. Small reads are one request. A read of the whole object, or of a
+ * range larger than two parts, starts with a request for the first
+ * part_size bytes; its Content-Range tells the object's size. If more is
+ * wanted, the rest is fetched by up to OBJ_S3_PART_THREADS parallel
+ * range requests written straight into the result buffer, each
+ * conditional on the first response's ETag (If-Match) so that a
+ * concurrent overwrite can never produce a mix of two versions: it fails
+ * the read with -EAGAIN instead. (One stream into fresh memory is bound by
+ * page faults and copying on this side; parallel streams spread that.)
+ */
 static int obj_s3__get(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
 		       void **out, size_t *out_len)
 {
 	struct obj_s3 *s = obj_s3_of(b);
 	struct obj_s3_req r = { .method = "GET", .verb = OBJ_S3_V_GET };
-	char range[64];
+	struct obj_s3_pget g;
+	char range[64], etag[80];
 	char *key = NULL;
-	int ranged = !(off == 0 && len == OBJ_WHOLE);
+	uint8_t *all = NULL;
+	size_t chunk = s->set.part_size;
+	int split = len == OBJ_WHOLE || len > 2 * (uint64_t)chunk;
+	int ranged = split || !(off == 0 && len == OBJ_WHOLE);
+	uint64_t want = split ? chunk : len;   /* bytes asked for by the first request */
 	int rc;
 
 	*out = NULL;
@@ -829,16 +978,15 @@ static int obj_s3__get(struct obj_backend *b, const char *name, uint64_t off, ui
 	r.key = key;
 	r.max_resp = SIZE_MAX - 1;
 	if (ranged) {
-		uint64_t last = (len == OBJ_WHOLE || off + len < off) ? 0 : off + len - 1;
-		if (len == OBJ_WHOLE || off + len < off)
+		if (off + want < off)
 			snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)off);
 		else
 			snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
-				 (unsigned long long)last);
+				 (unsigned long long)(off + want - 1));
 		r.hdr[r.nhdr++] = (struct obj_s3_header){ "Range", range };
-		if (len != OBJ_WHOLE && len < SIZE_MAX - 1) {
-			r.max_resp = (size_t)len; /* a 200 fallback is handled below */
-			r.expect_len = len;
+		if (want < SIZE_MAX - 1) {
+			r.max_resp = (size_t)want; /* a 200 fallback is handled below */
+			r.expect_len = want;
 		}
 	}
 	rc = obj_s3_perform(s, &r);
@@ -875,6 +1023,44 @@ static int obj_s3__get(struct obj_backend *b, const char *name, uint64_t off, ui
 	} else if (r.have_content_length && r.content_length != r.resp.len) {
 		rc = obj_s3_fail(-ECONNRESET, "s3 GET", name, "response shorter than its Content-Length");
 		goto out;
+	} else if (split && r.status == 206 && r.have_range_total &&
+		   r.range_total > off + r.resp.len && (len == OBJ_WHOLE || len > r.resp.len)) {
+		/* More to fetch: [off + got, end). */
+		uint64_t end = len == OBJ_WHOLE || off + len > r.range_total ? r.range_total : off + len;
+		const char *e = r.etag;
+		size_t elen = strlen(e);
+
+		if (end - off > SIZE_MAX - 1) {
+			rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, "s3 GET", name, "object too large for memory");
+			goto out;
+		}
+		if (elen >= 2 && e[0] == '"' && e[elen - 1] == '"') {
+			e++;
+			elen -= 2;
+		}
+		if (elen == 0 || elen >= sizeof(etag)) {
+			rc = obj_fail(-EIO, UTIL_LOG_ERROR, "s3 GET", name, "response has no usable ETag");
+			goto out;
+		}
+		memcpy(etag, e, elen);
+		etag[elen] = '\0';
+		all = malloc((size_t)(end - off));
+		if (!all) {
+			rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, "s3 GET", name, "out of memory");
+			goto out;
+		}
+		memcpy(all, r.resp.p, r.resp.len);
+		g = (struct obj_s3_pget){ .s = s, .key = key, .if_match = etag, .dst = all, .base = off,
+					  .from = r.resp.len, .len = (size_t)(end - off), .chunk = chunk };
+		g.nchunks = (unsigned)((g.len - g.from + chunk - 1) / chunk);
+		if ((rc = obj_s3_pget_run(&g))) {
+			rc = obj_s3_fail(rc, "s3 GET", name, g.msg);
+			goto out;
+		}
+		*out = all;
+		*out_len = g.len;
+		all = NULL;
+		goto out;
 	}
 	if (r.resp.len) {
 		*out_len = r.resp.len;
@@ -882,6 +1068,7 @@ static int obj_s3__get(struct obj_backend *b, const char *name, uint64_t off, ui
 		memset(&r.resp, 0, sizeof(r.resp));
 	}
 out:
+	free(all);
 	obj_s3_req_free(&r);
 	free(key);
 	return rc;
