@@ -300,4 +300,158 @@ int kv_manifest_load_latest(struct obj_backend *store, struct kv_manifest **out)
 int kv_manifest_store(struct obj_backend *store, struct kv_manifest *m, uint64_t id);
 const struct kv_checkpoint *kv_manifest_find_ckpt(const struct kv_manifest *m, const char *name);
 
+/* ---- versions (kv_version.c) ---------------------------------------------
+ * A version is the set of open SST readers for one manifest: what reads
+ * consult below the memtables. Immutable once built; reference-counted so
+ * readers and iterators keep using the SSTs they started with while a
+ * flush or compaction installs a new version. */
+struct kv_vrun {
+	struct kv_sst_reader **r;         /* parallel to man->runs[i].ssts */
+	size_t n;
+};
+struct kv_version {
+	atomic_int refs;
+	struct kv_manifest *man;          /* owned */
+	struct kv_sst_reader **l0;        /* parallel to man->l0 (newest first) */
+	struct kv_vrun *runs;             /* parallel to man->runs */
+};
+/*
+ * Build a version for `man` (ownership of man passes to the version on
+ * success only), reusing readers of `prev` (may be NULL) for SSTs both
+ * share and opening the others. `extra` (may be NULL) is a reader already
+ * open for the SST `extra_id` (a flush's output).
+ */
+int kv_version_build(struct kv_version **out, struct kv_manifest *man,
+		     const struct kv_version *prev, struct kv_sst_reader *extra,
+		     const struct kv_sst_id *extra_id, struct obj_backend *store,
+		     struct kv_cache *cache);
+void kv_version_ref(struct kv_version *v);
+void kv_version_unref(struct kv_version *v);
+/* Point lookup below the memtables: same contract as kv_sst_get. */
+int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,
+		   uint8_t **val, size_t *vlen);
+/* Append one internal iterator per SST (L0 newest first, then runs) to
+ * its[*n...]; its must have room for kv_version_sst_count(v). */
+int kv_version_iters(struct kv_version *v, struct kv_iter **its, size_t *n);
+size_t kv_version_sst_count(const struct kv_version *v);
+
+/* ---- the engine (kv_db.c, kv_wal_writer.c, kv_flush.c) -------------------
+ *
+ * LOCKING
+ *   db->mu protects every field marked so. It is never held across store
+ *   I/O: threads copy and pin what they need (memtable and version
+ *   references) under mu, work unlocked, and reacquire mu to publish.
+ *
+ * SEQUENCES
+ *   last_seq     highest seq assigned; every batch up to it is in a memtable
+ *   durable_seq  highest seq in a WAL object the store acknowledged
+ *   man.last_seq highest seq folded into SSTs
+ *   durable_seq <= last_seq; what survives a crash is a prefix of the
+ *   write order containing at least every batch up to durable_seq.
+ */
+enum kv_state {
+	KV_STATE_OK = 0,
+	KV_STATE_FENCED = 1,              /* a newer writer took over: read-only */
+	KV_STATE_ERROR = 2,               /* a durable write failed for good */
+};
+
+/* Health of one background activity, shown in stats. */
+struct kv_health {
+	uint64_t runs;                    /* successful completions */
+	uint64_t failures;                /* failed attempts (each retried) */
+	uint64_t consecutive_failures;
+	uint64_t last_success_ns;         /* wall clock, 0 = never */
+	int last_error;
+};
+void kv_health_ok(struct kv_health *h);
+void kv_health_fail(struct kv_health *h, int err);
+
+#define KV_MAX_IMM 16
+
+struct kv_imm {
+	struct kv_mem *mem;
+	uint64_t max_seq;                 /* highest seq in it */
+};
+
+struct kv_wal_done {
+	uint64_t id;
+	uint64_t last_seq;                /* highest seq in that WAL object */
+};
+
+struct kv_snapshot {
+	uint64_t seq;
+	struct kv_snapshot *prev, *next;  /* protected by db->mu */
+};
+
+struct kv_db {
+	struct obj_backend *store;        /* borrowed; immutable */
+	struct kv_config conf;            /* defaults filled in; immutable */
+	struct kv_cache *cache;           /* thread-safe on its own */
+	int readonly;                     /* immutable */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv_wal;            /* wakes the WAL writer */
+	pthread_cond_t cv_flush;          /* wakes the memtable flusher */
+	pthread_cond_t cv_state;          /* durable_seq, imm, version or state changed */
+
+	/* protected by mu: */
+	int shutdown;                     /* 1 = close: drain and exit; 2 = abandon */
+	enum kv_state state;
+	int state_err;                    /* cause of ERROR */
+	struct kv_mem *mem;
+	struct kv_imm imm[KV_MAX_IMM];    /* frozen, oldest first */
+	size_t n_imm;
+	struct kv_version *ver;
+	uint64_t last_seq;
+	uint64_t durable_seq;
+	uint64_t writer_epoch;
+	struct kv_snapshot snaps;         /* list head of live snapshots */
+
+	/* WAL writer state, protected by mu: */
+	struct kv_buf wal_open;           /* the object being filled (unsealed) */
+	uint64_t wal_open_last_seq;
+	uint64_t wal_open_since_ns;       /* when its first record arrived */
+	uint64_t wal_next_id;             /* id of wal_open */
+	size_t wal_inflight;              /* bytes being uploaded */
+	size_t sync_waiters;
+	struct kv_wal_done *wal_done;     /* uploaded objects above replay_after */
+	size_t n_wal_done, cap_wal_done;
+	uint64_t wal_since_freeze;        /* WAL objects since the last freeze */
+
+	/* counters, protected by mu: */
+	struct kv_health wal_health, flush_health;
+	uint64_t wal_objects, wal_bytes, l0_flushes, l0_bytes, write_stalls, manifest_writes;
+	uint64_t stall_ns;
+
+	pthread_t wal_thread, flush_thread;
+	int threads;                      /* bit 0 wal, bit 1 flush */
+};
+
+/* kv_wal_writer.c */
+void *kv_wal_writer_main(void *arg);
+/* Append a batch to the open WAL object (mu held). */
+int kv_wal_writer_append(struct kv_db *db, uint64_t first_seq, const struct kv_batch *b);
+/* Record an uploaded (or replayed) WAL object (mu held). 0 or -ENOMEM. */
+int kv_wal_done_push(struct kv_db *db, uint64_t id, uint64_t last_seq);
+
+/* kv_flush.c */
+void *kv_flush_main(void *arg);
+/* Freeze the active memtable (mu held). -ENOMEM leaves it active. */
+int kv_flush_freeze(struct kv_db *db);
+/* Flush the oldest frozen memtable to an L0 SST and commit it (mu NOT
+ * held). Used by the flusher thread and by recovery. */
+int kv_flush_one(struct kv_db *db);
+/* Apply fn to a copy of the current manifest and CAS it in as the next
+ * id, reloading on conflict; installs the result as the current version.
+ * Returns 0, KV_EFENCED (a newer writer; state set), or an error. */
+typedef int (*kv_manifest_apply_fn)(void *arg, struct kv_manifest *m);
+int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
+		       struct kv_sst_reader *extra, const struct kv_sst_id *extra_id);
+
+/* kv_db.c */
+/* Enter FENCED or ERROR (mu held): logs once, wakes every waiter. */
+void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
+/* Sleep for a retry backoff step, returning early on abandon. */
+void kv_db_backoff(struct kv_db *db, unsigned attempt);
+
 #endif /* SHALE_KV_INT_H */
