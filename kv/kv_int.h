@@ -108,59 +108,129 @@ struct kv_iter {
  */
 int kv_merge_iter_create(struct kv_iter **out, struct kv_iter **children, size_t n);
 
+/*
+ * kv_user_iter_create - the user's view of an internal-key iterator.
+ * Takes ownership of `inner` on success only (on failure the caller still
+ * owns it). Exposes, for each user key in [lo, hi) (NULL/0 = unbounded on
+ * that side; lo and hi are copied), only the newest version with
+ * seq <= snap, and skips the key entirely when that version is a
+ * tombstone. On this iterator key() returns the USER key (no trailer),
+ * value() the value, and seek() takes a USER key (clamped to lo).
+ * status() is 0, -ENOMEM (a seek key could not be built) or the inner
+ * iterator's error. Returns 0 or -ENOMEM.
+ */
+int kv_user_iter_create(struct kv_iter **out, struct kv_iter *inner, uint64_t snap,
+			const void *lo, size_t lolen, const void *hi, size_t hilen);
+
 /* ---- memtable (kv_memtable.c) -------------------------------------------
  * An arena-allocated skiplist of internal keys. One writer at a time
  * (the caller serialises adds); any number of concurrent readers and
  * iterators, lock-free. Reference-counted: the engine, every reader and
  * the flusher hold references. */
 struct kv_mem;
+/* A new, empty memtable with one reference (the caller's). 0 or -ENOMEM. */
 int kv_mem_create(struct kv_mem **out);
 void kv_mem_ref(struct kv_mem *m);
+/* Drop a reference; the last one frees the arena (every borrowed pointer
+ * into it dies with it). */
 void kv_mem_unref(struct kv_mem *m);
-/* Add one entry. Returns 0 or -ENOMEM (memtable unchanged). */
+/*
+ * Add one entry. Callers serialise adds; readers may run concurrently.
+ * Returns 0, -ENOMEM (memtable unchanged) or -EINVAL (seq > KV_SEQ_MAX,
+ * bad type, key or value longer than KV_KEY_MAX / KV_VALUE_MAX). Adding
+ * the same (key, seq) twice is a caller bug; the later add then shadows
+ * the earlier one.
+ */
 int kv_mem_add(struct kv_mem *m, uint64_t seq, enum kv_type type, const void *key,
 	       size_t klen, const void *val, size_t vlen);
 /*
  * kv_mem_get - newest version of `key` with seq <= snap.
- * Returns 1 found a value (*val/*vlen borrowed for the life of the
+ * Returns 1 found a value (val and vlen borrowed for the life of the
  * memtable reference), 2 found a tombstone, 0 not present.
  */
 int kv_mem_get(struct kv_mem *m, const void *key, size_t klen, uint64_t snap,
 	       const uint8_t **val, size_t *vlen);
-size_t kv_mem_bytes(const struct kv_mem *m);      /* arena bytes in use */
-uint64_t kv_mem_count(const struct kv_mem *m);    /* entries */
-/* Iterator holding a memtable reference until freed. */
+/* Arena bytes allocated (chunks, headers included): what the memtable
+ * costs in memory. Any thread. */
+size_t kv_mem_bytes(const struct kv_mem *m);
+uint64_t kv_mem_count(const struct kv_mem *m);    /* entries; any thread */
+/* Iterator holding a memtable reference until freed. 0 or -ENOMEM. */
 int kv_mem_iter_create(struct kv_iter **out, struct kv_mem *m);
+/*
+ * kv_mem_check_invariants - walk the whole skiplist and verify level 0 is
+ * in non-decreasing internal-key order, each level i > 0 is a sorted
+ * subsequence of level i-1, every node on level i is at least i+1 high,
+ * and the entry count matches. Returns 1 if all hold, else logs the first
+ * violation and returns 0. Not concurrent with kv_mem_add. Debug builds
+ * (SHALE_DEBUG) call it as assert(kv_mem_check_invariants(m)) when the
+ * last reference drops; tests call it directly.
+ */
+int kv_mem_check_invariants(struct kv_mem *m);
 
 /* ---- WAL objects (kv_wal.c) ----------------------------------------------
  * Encoding/decoding of one WAL object (the format is described in prose
- * above kv_wal_encode). A WAL object holds whole write batches. */
+ * above kv_wal_begin). A WAL object holds whole write batches. The
+ * encoders append to a caller-owned kv_buf that holds exactly one object
+ * (begin on an empty buffer, append records, finish once); they return 0,
+ * -ENOMEM (the buffer keeps its previous contents) or -EINVAL (misuse:
+ * non-empty buffer at begin, count 0, entries over KV_BATCH_MAX, a seq
+ * range past KV_SEQ_MAX, a buffer that is not an unfinished object). */
 struct kv_wal_header {
 	uint64_t wal_id;
 	uint64_t writer_epoch;
 };
-/* Start an object: writes the header into buf. */
+/* Start an object: writes the header into the (empty) buf. */
 int kv_wal_begin(struct kv_buf *buf, const struct kv_wal_header *h);
-/* Append one batch record (the batch's encoded entries, see kv_batch). */
+/* Append one batch record (the batch's encoded entries, see kv_batch):
+ * seqs first_seq .. first_seq + count - 1. The entries are not parsed. */
 int kv_wal_append(struct kv_buf *buf, uint64_t first_seq, uint32_t count,
 		  const uint8_t *entries, size_t entries_len);
 /* Seal: append the object trailer (record count + object checksum). */
 int kv_wal_finish(struct kv_buf *buf);
 /*
- * kv_wal_decode - verify and walk an object. Calls fn for every batch
- * record in order; fn returns 0 to go on or an error to stop. Returns 0,
- * KV_ECORRUPT (with a message naming `name` logged) or fn's error.
+ * kv_wal_decode - verify and walk an object. The whole object (header,
+ * every record and its entries, trailer) is verified BEFORE fn is first
+ * called, so a corrupt object never replays partially. Then fn is called
+ * for every batch record in order; fn returns 0 to go on or an error to
+ * stop. h (may be NULL) receives the header. name (may be NULL) is the
+ * object name used in the error message. Returns 0, KV_ECORRUPT (after
+ * exactly one UTIL_ERROR line naming `name` and the fault) or fn's error.
+ * Records in a valid object have count >= 1 and strictly increasing,
+ * non-overlapping seq ranges. Entry pointers are borrowed from data.
  */
 typedef int (*kv_wal_record_fn)(void *arg, uint64_t first_seq, uint32_t count,
 				const uint8_t *entries, size_t entries_len);
 int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 		  struct kv_wal_header *h, kv_wal_record_fn fn, void *arg);
 /* Entries of a batch: type u8, key varint-len + bytes, (value varint-len
- * + bytes if type == VALUE). kv_batch_each walks them. */
+ * + bytes if type == VALUE). kv_batch_each walks them, checking every
+ * length against the end of the buffer and the KV_KEY_MAX/KV_VALUE_MAX
+ * limits, and that exactly `count` entries fill exactly `len` bytes.
+ * Every entry is checked before fn is first called. Returns 0,
+ * KV_ECORRUPT (one UTIL_ERROR line) or fn's error. */
 typedef int (*kv_batch_entry_fn)(void *arg, enum kv_type type, const uint8_t *key,
 				 size_t klen, const uint8_t *val, size_t vlen);
 int kv_batch_each(const uint8_t *entries, size_t len, uint32_t count,
 		  kv_batch_entry_fn fn, void *arg);
+
+/* ---- write batches (kv_batch.c) ------------------------------------------
+ * The public struct kv_batch: its entries already encoded in exactly the
+ * kv_batch_each format, so the engine copies rep.data straight into a WAL
+ * record (kv_wal_append(buf, first_seq, b->count, b->rep.data, b->rep.len))
+ * and replays it into the memtable with kv_batch_each.
+ *
+ * Limits (kv_batch_put/delete return -EINVAL beyond them; the WAL decoder
+ * treats entries beyond them as corrupt): keys 1..KV_KEY_MAX bytes, values
+ * 0..KV_VALUE_MAX bytes. A batch's encoding is capped at KV_BATCH_MAX
+ * bytes (-E2BIG), which keeps a WAL record's be32 length in range. */
+#define KV_KEY_MAX   ((size_t)65536)
+#define KV_VALUE_MAX ((size_t)64 << 20)
+#define KV_BATCH_MAX ((size_t)1 << 30)
+
+struct kv_batch {
+	struct kv_buf rep;       /* encoded entries */
+	uint32_t count;          /* entries in rep */
+};
 
 /* ---- SSTs (kv_sst_build.c, kv_sst_read.c, kv_bloom.c) -------------------- */
 
