@@ -80,6 +80,7 @@ struct kv_sst_block {
 struct kv_sst_biter {
 	const char *name;                 /* object name (messages) */
 	struct kv_sst_block b;
+	size_t cur;                       /* offset of the current entry */
 	size_t nxt;                       /* offset of the entry after the current one */
 	struct kv_buf key;
 	const uint8_t *val;
@@ -289,6 +290,7 @@ static void kv_sst_bi_decode(struct kv_sst_biter *it, size_t p)
 		goto bad;
 	it->val = q + unshared;
 	it->vlen = (size_t)vlen;
+	it->cur = p;
 	it->nxt = (size_t)(it->val + vlen - base);
 	it->valid = 1;
 	return;
@@ -860,6 +862,43 @@ out:
 /* ---- verification ------------------------------------------------------- */
 
 /*
+ * Check a block's restart array against its entries: seeks trust it, a
+ * sequential walk does not use it. Restart points must be entry starts,
+ * strictly increasing, the first at offset 0, each with shared == 0.
+ * `it` is set on the block; it is left positioned nowhere.
+ */
+static int kv_sst_verify_restarts(struct kv_sst_biter *it)
+{
+	uint32_t ri = 0;
+	size_t roff = 0;
+
+	for (kv_sst_bi_seek_first(it); it->valid; kv_sst_bi_next(it)) {
+		if (ri < it->b.nrestarts) {
+			if (kv_sst_bi_restart(it, ri, &roff))
+				return it->err;
+			if (roff == it->cur) {
+				const uint8_t *k;
+				size_t kl;
+				if (kv_sst_bi_restart_key(it, ri, &k, &kl))
+					return it->err;
+				ri++;
+			} else if (roff < it->cur) {
+				break;                  /* not at an entry boundary */
+			}
+		}
+		if (it->cur == 0 && ri == 0)
+			break;                          /* the first entry must be one */
+	}
+	if (it->err)
+		return it->err;
+	if (ri != it->b.nrestarts)
+		return KV_SST_CORRUPT(it->name, "block at offset %" PRIu64
+				      ": restart point %" PRIu32 " is not an entry boundary",
+				      it->b.off, ri);
+	return 0;
+}
+
+/*
  * kv_sst_verify - read every data block from the store (bypassing the
  * cache) and check everything checkable: checksums, block structure,
  * strictly increasing keys, index separators, contiguous block layout,
@@ -879,6 +918,8 @@ int kv_sst_verify(struct kv_sst_reader *r)
 	kv_sst_bi_init(&data, r->name);
 	kv_sst_it_index_block(r, &b);
 	kv_sst_bi_set(&idx, &b);
+	if ((rc = kv_sst_verify_restarts(&idx)))
+		goto out;
 	for (kv_sst_bi_seek_first(&idx); idx.valid; kv_sst_bi_next(&idx)) {
 		if ((rc = kv_sst_block_handle(r, idx.val, idx.vlen, &off, &size)))
 			goto out;
@@ -893,6 +934,8 @@ int kv_sst_verify(struct kv_sst_reader *r)
 		next_off = off + size + KV_SST_TRAILER_SIZE;
 		blocks++;
 		kv_sst_bi_set(&data, &b);
+		if ((rc = kv_sst_verify_restarts(&data)))
+			goto out;
 		kv_sst_bi_seek_first(&data);
 		if (!data.valid && !data.err) {
 			rc = KV_SST_CORRUPT(r->name, "block at offset %" PRIu64 ": empty data block", off);
