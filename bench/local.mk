@@ -1,1 +1,3 @@
-# bench module: sources listed here (see Makefile.am).
+# Benchmarks: programs that print figures; never part of `make check`.
+noinst_PROGRAMS += bench/objstore_bench
+bench_objstore_bench_LDADD = $(OBJ_LIBS)

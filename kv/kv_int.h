@@ -259,4 +259,61 @@ int kv_bloom_build(struct kv_buf *out, const uint32_t *hashes, size_t n, int bit
 int kv_bloom_may_contain(const uint8_t *filter, size_t len, uint32_t hash);
 uint32_t kv_bloom_hash(const void *key, size_t len);
 
+/* ---- manifest (kv_manifest.c) --------------------------------------------
+ * The format is described in prose above kv_manifest_encode's file. */
+#define KV_CKPT_NAME_MAX 255
+
+struct kv_run {
+	uint64_t run_id;
+	struct kv_sst_meta *ssts;         /* sorted by key, non-overlapping */
+	size_t n;
+};
+
+struct kv_checkpoint {
+	char *name;
+	uint64_t manifest_id;             /* the manifest whose SSTs it pins */
+	uint64_t wal_id;                  /* replay (manifest's replay_after, wal_id] */
+	uint64_t created_ns;
+	uint64_t expire_ns;               /* wall clock; 0 = never */
+};
+
+struct kv_manifest {
+	uint64_t id;
+	uint64_t writer_epoch;
+	uint64_t compactor_epoch;
+	uint64_t wal_replay_after;
+	uint64_t last_seq;
+	uint64_t next_run_id;
+	uint64_t created_ns;
+	struct kv_sst_meta *l0;           /* newest first */
+	size_t n_l0;
+	struct kv_run *runs;              /* newest first */
+	size_t n_runs;
+	struct kv_checkpoint *ckpts;
+	size_t n_ckpt;
+};
+
+/* "manifest/000...42" / "wal/000...42" into buf (>= 48 bytes). */
+void kv_manifest_name(uint64_t id, char *buf, size_t size);
+void kv_wal_name(uint64_t id, char *buf, size_t size);
+/* Parse the 20-digit id after prefix; -EINVAL if name is not of that form. */
+int kv_name_id(const char *name, const char *prefix, uint64_t *id);
+
+void kv_manifest_free(struct kv_manifest *m);
+/* Deep copy; *out is the caller's (kv_manifest_free). 0 or -ENOMEM. */
+int kv_manifest_copy(struct kv_manifest **out, const struct kv_manifest *src);
+int kv_manifest_encode(const struct kv_manifest *m, struct kv_buf *b);
+/* Returns 0, KV_ECORRUPT (logged with `name`) or -ENOMEM. */
+int kv_manifest_decode(const char *name, const uint8_t *data, size_t len,
+		       struct kv_manifest **out);
+/* Highest manifest id in the store (0 = none). */
+int kv_manifest_latest_id(struct obj_backend *store, uint64_t *id);
+int kv_manifest_load(struct obj_backend *store, uint64_t id, struct kv_manifest **out);
+/* Latest manifest; -ENOENT when the store has none. */
+int kv_manifest_load_latest(struct obj_backend *store, struct kv_manifest **out);
+/* Write m as manifest `id` (sets m->id, m->created_ns) with put_if_absent:
+ * 0, -EEXIST (someone else moved first: reload and retry), or an error. */
+int kv_manifest_store(struct obj_backend *store, struct kv_manifest *m, uint64_t id);
+const struct kv_checkpoint *kv_manifest_find_ckpt(const struct kv_manifest *m, const char *name);
+
 #endif /* SHALE_KV_INT_H */

@@ -1,1 +1,26 @@
-# Tests mirror the source tree: tests/<module>/check_<file>.c.
+# Tests mirror the source tree: tests/<module>/check_<file>.c. Each unit
+# test is a check program; integration tests are scripts. Both run in TESTS.
+TEST_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS)
+
+check_PROGRAMS += tests/util/check_util
+tests_util_check_util_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_util_check_util_LDADD = util/libutil.a $(TEST_CHECK_LIBS)
+
+OBJSTORE_CHECKS = tests/objstore/check_obj_local tests/objstore/check_obj_mem \
+	tests/objstore/check_obj_retry tests/objstore/check_obj_fault tests/objstore/check_obj_url
+check_PROGRAMS += $(OBJSTORE_CHECKS)
+CONFORMANCE = tests/objstore/conformance.c tests/objstore/conformance.h
+tests_objstore_check_obj_local_SOURCES = tests/objstore/check_obj_local.c $(CONFORMANCE)
+tests_objstore_check_obj_local_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_objstore_check_obj_local_LDADD = $(OBJ_LIBS) $(TEST_CHECK_LIBS)
+tests_objstore_check_obj_mem_SOURCES = tests/objstore/check_obj_mem.c $(CONFORMANCE)
+tests_objstore_check_obj_mem_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_objstore_check_obj_mem_LDADD = $(OBJ_LIBS) $(TEST_CHECK_LIBS)
+tests_objstore_check_obj_retry_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_objstore_check_obj_retry_LDADD = $(OBJ_LIBS) $(TEST_CHECK_LIBS)
+tests_objstore_check_obj_fault_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_objstore_check_obj_fault_LDADD = $(OBJ_LIBS) $(TEST_CHECK_LIBS)
+tests_objstore_check_obj_url_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_objstore_check_obj_url_LDADD = $(OBJ_LIBS) $(TEST_CHECK_LIBS)
+
+TESTS += tests/util/check_util $(OBJSTORE_CHECKS)

@@ -1,0 +1,184 @@
+/*
+ * obj_metrics.c - the metrics wrapper: counts every request that reaches
+ * the store (retries included, since it sits below the retry wrapper),
+ * bytes each way, errors, and latency (min/avg/max and a log2 histogram
+ * in microseconds). `shalefs stats` prints these.
+ *
+ * THREADING
+ *   Lock-free: atomics only. min/max use compare-exchange loops.
+ */
+#include "objstore/objstore_int.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define METRICS_BUCKETS 24            /* 1 us .. ~8 s, log2 */
+
+struct op_metrics {
+	atomic_uint_fast64_t count;
+	atomic_uint_fast64_t errors;
+	atomic_uint_fast64_t bytes;
+	atomic_uint_fast64_t lat_sum_us;
+	atomic_uint_fast64_t lat_min_us;
+	atomic_uint_fast64_t lat_max_us;
+	atomic_uint_fast64_t hist[METRICS_BUCKETS];
+};
+
+struct obj_metrics {
+	struct obj_wrapper w;             /* must be first */
+	struct op_metrics ops[OBJ_OP_COUNT];
+};
+
+#define METRICS_INNER(b) (((struct obj_wrapper *)(b))->inner)
+
+static void metrics_record(struct obj_backend *b, enum obj_op op, uint64_t start_ns, int rc,
+			   uint64_t bytes)
+{
+	struct op_metrics *m = &((struct obj_metrics *)b)->ops[op];
+	uint64_t us = (util_now_ns() - start_ns) / 1000, cur;
+	int bucket = 0;
+
+	atomic_fetch_add(&m->count, 1);
+	/* Expected outcomes are not errors: a missing object on get/head, a
+	 * lost race on put_if_absent. */
+	if (rc && rc != -ENOENT && rc != -EEXIST)
+		atomic_fetch_add(&m->errors, 1);
+	atomic_fetch_add(&m->bytes, bytes);
+	atomic_fetch_add(&m->lat_sum_us, us);
+	cur = atomic_load(&m->lat_min_us);
+	while ((cur == 0 || us < cur) && !atomic_compare_exchange_weak(&m->lat_min_us, &cur, us ? us : 1))
+		;
+	cur = atomic_load(&m->lat_max_us);
+	while (us > cur && !atomic_compare_exchange_weak(&m->lat_max_us, &cur, us))
+		;
+	while (bucket < METRICS_BUCKETS - 1 && (1ull << (bucket + 1)) <= us)
+		bucket++;
+	atomic_fetch_add(&m->hist[bucket], 1);
+}
+
+static int obj_metrics__get(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
+			    void **out, size_t *out_len)
+{
+	uint64_t t = util_now_ns();
+	int rc = METRICS_INNER(b)->get(METRICS_INNER(b), name, off, len, out, out_len);
+	metrics_record(b, OBJ_OP_GET, t, rc, rc ? 0 : *out_len);
+	return rc;
+}
+
+static int obj_metrics__head(struct obj_backend *b, const char *name, struct obj_stat *st)
+{
+	uint64_t t = util_now_ns();
+	int rc = METRICS_INNER(b)->head(METRICS_INNER(b), name, st);
+	metrics_record(b, OBJ_OP_HEAD, t, rc, 0);
+	return rc;
+}
+
+static int obj_metrics__put(struct obj_backend *b, const char *name, const void *data,
+			    size_t len, const char *token)
+{
+	uint64_t t = util_now_ns();
+	int rc = METRICS_INNER(b)->put(METRICS_INNER(b), name, data, len, token);
+	metrics_record(b, OBJ_OP_PUT, t, rc, len);
+	return rc;
+}
+
+static int obj_metrics__put_if_absent(struct obj_backend *b, const char *name, const void *data,
+				      size_t len, const char *token)
+{
+	uint64_t t = util_now_ns();
+	int rc = METRICS_INNER(b)->put_if_absent(METRICS_INNER(b), name, data, len, token);
+	metrics_record(b, OBJ_OP_PUT_IF_ABSENT, t, rc, len);
+	return rc;
+}
+
+static int obj_metrics__del(struct obj_backend *b, const char *name)
+{
+	uint64_t t = util_now_ns();
+	int rc = METRICS_INNER(b)->del(METRICS_INNER(b), name);
+	metrics_record(b, OBJ_OP_DELETE, t, rc, 0);
+	return rc;
+}
+
+static int obj_metrics__list(struct obj_backend *b, const char *prefix, const char *start_after,
+			     size_t max, struct obj_list **out)
+{
+	uint64_t t = util_now_ns();
+	int rc = METRICS_INNER(b)->list(METRICS_INNER(b), prefix, start_after, max, out);
+	metrics_record(b, OBJ_OP_LIST, t, rc, 0);
+	return rc;
+}
+
+static int obj_metrics__del_many(struct obj_backend *b, const char *const *names, size_t count)
+{
+	uint64_t t = util_now_ns();
+	int rc = obj_delete_many(METRICS_INNER(b), names, count);
+	metrics_record(b, OBJ_OP_DELETE, t, rc, 0);
+	return rc;
+}
+
+static void obj_metrics__stats(struct obj_backend *b, obj_stat_emit_fn emit, void *arg)
+{
+	struct obj_metrics *mx = (struct obj_metrics *)b;
+	uint64_t req = 0, err = 0, bytes_put = 0, bytes_got = 0;
+	char key[80];
+
+	for (int op = 0; op < OBJ_OP_COUNT; op++) {
+		struct op_metrics *m = &mx->ops[op];
+		uint64_t n = atomic_load(&m->count);
+		const char *nm = obj_op_names[op];
+		req += n;
+		err += atomic_load(&m->errors);
+		if (op == OBJ_OP_GET)
+			bytes_got += atomic_load(&m->bytes);
+		if (op == OBJ_OP_PUT || op == OBJ_OP_PUT_IF_ABSENT)
+			bytes_put += atomic_load(&m->bytes);
+		snprintf(key, sizeof(key), "objstore_%s_requests", nm);
+		emit(arg, key, n);
+		snprintf(key, sizeof(key), "objstore_%s_errors", nm);
+		emit(arg, key, atomic_load(&m->errors));
+		snprintf(key, sizeof(key), "objstore_%s_latency_us_min", nm);
+		emit(arg, key, atomic_load(&m->lat_min_us));
+		snprintf(key, sizeof(key), "objstore_%s_latency_us_avg", nm);
+		emit(arg, key, n ? atomic_load(&m->lat_sum_us) / n : 0);
+		snprintf(key, sizeof(key), "objstore_%s_latency_us_max", nm);
+		emit(arg, key, atomic_load(&m->lat_max_us));
+	}
+	emit(arg, "objstore_requests", req);
+	emit(arg, "objstore_errors", err);
+	emit(arg, "objstore_bytes_put", bytes_put);
+	emit(arg, "objstore_bytes_got", bytes_got);
+	obj_stats(mx->w.inner, emit, arg);
+}
+
+static void obj_metrics__free(struct obj_backend *b)
+{
+	obj_close(METRICS_INNER(b));
+	free(b);
+}
+
+int obj_metrics_create(struct obj_backend **out, struct obj_backend *inner)
+{
+	struct obj_metrics *m = calloc(1, sizeof(*m));
+
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	m->w.inner = inner;
+	m->w.base.version = OBJ_BACKEND_VERSION;
+	m->w.base.kind = "metrics";
+	m->w.base.get = obj_metrics__get;
+	m->w.base.head = obj_metrics__head;
+	m->w.base.put = obj_metrics__put;
+	m->w.base.put_if_absent = obj_metrics__put_if_absent;
+	m->w.base.del = obj_metrics__del;
+	m->w.base.list = obj_metrics__list;
+	m->w.base.del_many = obj_metrics__del_many;
+	m->w.base.stats = obj_metrics__stats;
+	m->w.base.free = obj_metrics__free;
+	*out = &m->w.base;
+	return 0;
+}

@@ -1,0 +1,166 @@
+/*
+ * obj_util.c - what every backend shares: error recording, name checks,
+ * error classification, and the helpers layered on the vtable (paged
+ * listing, batch delete, stats).
+ */
+#include "objstore/objstore.h"
+#include "objstore/objstore_int.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local char obj_errbuf[512];
+
+const char *obj_last_error(void)
+{
+	return obj_errbuf;
+}
+
+void obj_clear_error(void)
+{
+	obj_errbuf[0] = '\0';
+}
+
+int obj_fail(int err, int log_level, const char *op, const char *name, const char *fmt, ...)
+{
+	char cause[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cause, sizeof(cause), fmt, ap);
+	va_end(ap);
+	snprintf(obj_errbuf, sizeof(obj_errbuf), "%s %s: %s", op, name ? name : "-", cause);
+	if (log_level >= 0)
+		util_log((enum util_log_level)log_level, "objstore", "%s", obj_errbuf);
+	return err;
+}
+
+int obj_err_is_transient(int err)
+{
+	switch (err) {
+	case -EAGAIN:
+	case -ETIMEDOUT:
+	case -ECANCELED:
+	case -ECONNRESET:
+	case -ECONNREFUSED:
+	case -ECONNABORTED:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -ENETDOWN:
+	case -EPIPE:
+	case -EBUSY:
+	case -EINTR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int obj_name_check(const char *name)
+{
+	size_t len;
+	const char *p, *seg;
+
+	if (!name || !*name)
+		return -EINVAL;
+	len = strnlen(name, OBJ_NAME_MAX);
+	if (len >= OBJ_NAME_MAX || name[0] == '/')
+		return -EINVAL;
+	for (seg = p = name;; p++) {
+		if (*p == '/' || *p == '\0') {
+			size_t n = (size_t)(p - seg);
+			if (n == 0 && *p == '/')
+				return -EINVAL;     /* empty component */
+			if (n == 0 && *p == '\0')
+				return -EINVAL;     /* trailing slash */
+			if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+				return -EINVAL;
+			if (*p == '\0')
+				break;
+			seg = p + 1;
+		}
+	}
+	return 0;
+}
+
+void obj_buf_free(void *buf)
+{
+	free(buf);
+}
+
+void obj_list_free(struct obj_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->count; i++)
+		free(l->entries[i].name);
+	free(l->entries);
+	free(l);
+}
+
+int obj_delete_many(struct obj_backend *b, const char *const *names, size_t count)
+{
+	int first = 0;
+	if (b->del_many)
+		return b->del_many(b, names, count);
+	for (size_t i = 0; i < count; i++) {
+		int rc = b->del(b, names[i]);
+		if (rc && !first)
+			first = rc;
+	}
+	return first;
+}
+
+int obj_list_each(struct obj_backend *b, const char *prefix, size_t page, obj_list_fn fn,
+		  void *arg)
+{
+	char *after = NULL;
+	int rc = 0;
+
+	if (!page)
+		page = 1000;
+	for (;;) {
+		struct obj_list *l = NULL;
+		rc = b->list(b, prefix, after, page, &l);
+		if (rc)
+			break;
+		for (size_t i = 0; i < l->count && rc == 0; i++)
+			rc = fn(arg, l->entries[i].name, l->entries[i].size);
+		if (rc || !l->truncated || l->count == 0) {
+			obj_list_free(l);
+			break;
+		}
+		free(after);
+		after = strdup(l->entries[l->count - 1].name);
+		obj_list_free(l);
+		if (!after) {
+			rc = -ENOMEM;
+			break;
+		}
+	}
+	free(after);
+	return rc > 0 ? 0 : rc;
+}
+
+void obj_stats(struct obj_backend *b, obj_stat_emit_fn emit, void *arg)
+{
+	if (b && b->stats)
+		b->stats(b, emit, arg);
+}
+
+const char *const obj_op_names[OBJ_OP_COUNT] = {
+	"get", "head", "put", "put_if_absent", "delete", "list",
+};
+
+struct obj_backend *obj_wrapper_inner(struct obj_backend *b)
+{
+	static const char *const wrappers[] = { "retry", "metrics", "fault" };
+	for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
+		if (b->kind && !strcmp(b->kind, wrappers[i]))
+			return ((struct obj_wrapper *)b)->inner;
+	return NULL;
+}

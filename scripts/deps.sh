@@ -1,0 +1,27 @@
+# scripts/deps.sh - sourced by scripts/test and scripts/quickstart: installs
+# the Debian packages ShaleFS needs, only when some are missing.
+# shellcheck shell=bash
+
+# Build and run: compiler, autotools, the five libraries, FUSE itself.
+SHALE_BUILD_PKGS="build-essential autoconf automake libtool pkg-config libfuse3-dev fuse3
+  libcurl4-openssl-dev libzstd-dev libssl-dev check curl ca-certificates"
+# Tests: the S3 rig (Ceph RGW), valgrind, clang for the fuzz targets.
+SHALE_TEST_PKGS="ceph-mon ceph-osd radosgw ceph-common valgrind clang"
+
+shale_install_pkgs() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "shalefs: missing Debian packages: ${missing[*]}" >&2
+		echo "shalefs: run as root, or: sudo apt-get install ${missing[*]}" >&2
+		return 1
+	fi
+	echo "shalefs: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

@@ -1,0 +1,207 @@
+/*
+ * check_obj_local.c - the file:// backend: the conformance suite, the
+ * put_if_absent race across processes, and the errors a real disk gives
+ * (ENOSPC on a full filesystem, a read-only filesystem, bad roots).
+ */
+#include "tests/objstore/conformance.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+static char root[256];
+
+static void rm_rf(const char *path)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", path);
+}
+
+/* Fork 2 processes x 8 threads racing put_if_absent on one name per round. */
+struct proc_race {
+	struct obj_backend *b;
+	const char *name;
+	uint64_t start_ns;
+	int rc;
+};
+
+static void *proc_race_thread(void *p)
+{
+	struct proc_race *r = p;
+	while (util_wall_ns() < r->start_ns)
+		;
+	r->rc = obj_put_if_absent(r->b, r->name, "w", 1);
+	return NULL;
+}
+
+START_TEST(test_obj_local__put_if_absent_race_2_processes)
+{
+	char url[300];
+	snprintf(url, sizeof(url), "file://%s", root);
+	for (int round = 0; round < 20; round++) {
+		char name[64];
+		int pipes[2][2], total = 0;
+		pid_t pid[2];
+		uint64_t start = util_wall_ns() + 50000000ull;
+
+		snprintf(name, sizeof(name), "prace/r%d", round);
+		for (int p = 0; p < 2; p++) {
+			ck_assert_int_eq(pipe(pipes[p]), 0);
+			pid[p] = fork();
+			ck_assert_int_ge(pid[p], 0);
+			if (pid[p] == 0) {
+				struct obj_backend *b;
+				struct proc_race r[8];
+				pthread_t th[8];
+				int wins = 0;
+				if (obj_open(&b, url, NULL))
+					_exit(100);
+				for (int t = 0; t < 8; t++) {
+					r[t] = (struct proc_race){ b, name, start, 0 };
+					pthread_create(&th[t], NULL, proc_race_thread, &r[t]);
+				}
+				for (int t = 0; t < 8; t++) {
+					pthread_join(th[t], NULL);
+					if (r[t].rc == 0)
+						wins++;
+					else if (r[t].rc != -EEXIST)
+						_exit(101);
+				}
+				obj_close(b);
+				_exit(wins);
+			}
+		}
+		for (int p = 0; p < 2; p++) {
+			int status;
+			ck_assert_int_eq(waitpid(pid[p], &status, 0), pid[p]);
+			ck_assert(WIFEXITED(status));
+			ck_assert_int_lt(WEXITSTATUS(status), 100);
+			total += WEXITSTATUS(status);
+			close(pipes[p][0]);
+			close(pipes[p][1]);
+		}
+		ck_assert_int_eq(total, 1);
+	}
+}
+END_TEST
+
+START_TEST(test_obj_local__enospc_leaves_no_partial_object)
+{
+	char dir[300], url[320];
+	struct obj_backend *b;
+	struct obj_list *l;
+	struct obj_stat st;
+	size_t n = 4u << 20;
+	void *data;
+
+	if (geteuid() != 0)
+		return;                 /* needs a small tmpfs; CI runs as root */
+	snprintf(dir, sizeof(dir), "%s-full", root);
+	mkdir(dir, 0755);
+	ck_assert_int_eq(mount("tmpfs", dir, "tmpfs", 0, "size=1m"), 0);
+	snprintf(url, sizeof(url), "file://%s", dir);
+	ck_assert_int_eq(obj_open(&b, url, NULL), 0);
+	data = calloc(1, n);
+	ck_assert_int_eq(obj_put(b, "huge", data, n), -ENOSPC);
+	ck_assert_ptr_nonnull(strstr(obj_last_error(), "huge"));
+	ck_assert_int_eq(obj_put_if_absent(b, "huge2", data, n), -ENOSPC);
+	ck_assert_int_eq(obj_head(b, "huge", &st), -ENOENT);
+	ck_assert_int_eq(obj_list_page(b, "", NULL, 10, &l), 0);
+	ck_assert_uint_eq(l->count, 0);
+	obj_list_free(l);
+	/* The space of the failed temp files was given back. */
+	ck_assert_int_eq(obj_put(b, "small", data, 4096), 0);
+	free(data);
+	obj_close(b);
+	umount(dir);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_obj_local__readonly_fs_is_eacces)
+{
+	char dir[300], url[320];
+	struct obj_backend *b;
+
+	if (geteuid() != 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s-ro", root);
+	mkdir(dir, 0755);
+	ck_assert_int_eq(mount("tmpfs", dir, "tmpfs", MS_RDONLY, "size=1m"), 0);
+	snprintf(url, sizeof(url), "file://%s", dir);
+	/* The store cannot even make its temp directory. */
+	int rc = obj_open(&b, url, NULL);
+	ck_assert_int_eq(rc, -EACCES);
+	ck_assert_ptr_nonnull(strstr(obj_last_error(), dir));
+	umount(dir);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_obj_local__bad_roots)
+{
+	struct obj_backend *b;
+	char url[320];
+
+	ck_assert_int_eq(obj_open(&b, "file:///nonexistent/shale/dir", NULL), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(obj_last_error(), "/nonexistent/shale/dir"));
+	ck_assert_int_eq(obj_open(&b, "file://relative/dir", NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(obj_last_error(), "absolute"));
+	snprintf(url, sizeof(url), "file://%s/afile", root);
+	FILE *f = fopen(url + 7, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(obj_open(&b, url, NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(obj_last_error(), "not a directory"));
+}
+END_TEST
+
+START_TEST(test_obj_local__object_and_directory_name_clash)
+{
+	struct obj_backend *b;
+	char url[320];
+	snprintf(url, sizeof(url), "file://%s", root);
+	ck_assert_int_eq(obj_open(&b, url, NULL), 0);
+	ck_assert_int_eq(obj_put(b, "clash", "x", 1), 0);
+	ck_assert_int_eq(obj_put(b, "clash/child", "y", 1), -EINVAL);
+	ck_assert_int_eq(obj_put(b, ".tmp.shalefs/x", "y", 1), -EINVAL);
+	obj_close(b);
+}
+END_TEST
+
+int main(void)
+{
+	char url[300];
+	int rc;
+
+	snprintf(root, sizeof(root), "/tmp/shale-check-local-%d", (int)getpid());
+	rm_rf(root);
+	if (mkdir(root, 0755)) {
+		perror(root);
+		return 1;
+	}
+	snprintf(url, sizeof(url), "file://%s", root);
+
+	Suite *s = obj_conformance_suite("obj_local", url);
+	TCase *tc = tcase_create("local");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_obj_local__put_if_absent_race_2_processes);
+	tcase_add_test(tc, test_obj_local__enospc_leaves_no_partial_object);
+	tcase_add_test(tc, test_obj_local__readonly_fs_is_eacces);
+	tcase_add_test(tc, test_obj_local__bad_roots);
+	tcase_add_test(tc, test_obj_local__object_and_directory_name_clash);
+	suite_add_tcase(s, tc);
+	rc = obj_conformance_run(s);
+	rm_rf(root);
+	return rc;
+}
