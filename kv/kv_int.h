@@ -260,8 +260,20 @@ struct kv_sst_options {
 	size_t block_size;                /* default 4096 */
 	int restart_interval;             /* default 16 */
 	int compression_level;            /* zstd level; 0 = no compression */
-	int bloom_bits_per_key;           /* default 10; 0 = no filter */
+	int bloom_bits_per_key;           /* 0 = default 10; < 0 = no filter */
 };
+
+/* Format constants shared by the builder and the reader (the format is
+ * described in prose above the encoder in kv_sst_build.c). */
+#define KV_SST_FOOTER_SIZE 64
+#define KV_SST_TRAILER_SIZE 5             /* after every stored block: type + CRC32C */
+#define KV_SST_MAGIC UINT64_C(0x5368616c65535354)   /* "ShaleSST" */
+#define KV_SST_VERSION 1
+#define KV_SST_COMP_NONE 0
+#define KV_SST_COMP_ZSTD 1
+/* Largest decoded data block either side accepts: a block holds at least
+ * one entry, so this also bounds one entry (key + value + overhead). */
+#define KV_SST_BLOCK_MAX ((size_t)16 << 20)
 
 struct kv_sst_builder;
 int kv_sst_builder_create(struct kv_sst_builder **out, const struct kv_sst_options *opt);
@@ -290,6 +302,10 @@ struct kv_cache_handle *kv_cache_insert(struct kv_cache *c, uint64_t file, uint6
 const void *kv_cache_data(struct kv_cache_handle *h, size_t *len);
 void kv_cache_release(struct kv_cache *c, struct kv_cache_handle *h);
 void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *bytes);
+/* Walk every shard and check its bookkeeping (lists, refcounts, byte
+ * totals). Returns 0 when consistent, -1 otherwise. Always compiled (tests
+ * call it); SHALE_DEBUG builds also assert it after every mutation. */
+int kv_cache_check_invariants(struct kv_cache *c);
 
 /* SST reader: footer, index and filter loaded once at open, data blocks
  * fetched by range through the cache. Thread-safe; reference-counted. */
