@@ -108,59 +108,129 @@ struct kv_iter {
  */
 int kv_merge_iter_create(struct kv_iter **out, struct kv_iter **children, size_t n);
 
+/*
+ * kv_user_iter_create - the user's view of an internal-key iterator.
+ * Takes ownership of `inner` on success only (on failure the caller still
+ * owns it). Exposes, for each user key in [lo, hi) (NULL/0 = unbounded on
+ * that side; lo and hi are copied), only the newest version with
+ * seq <= snap, and skips the key entirely when that version is a
+ * tombstone. On this iterator key() returns the USER key (no trailer),
+ * value() the value, and seek() takes a USER key (clamped to lo).
+ * status() is 0, -ENOMEM (a seek key could not be built) or the inner
+ * iterator's error. Returns 0 or -ENOMEM.
+ */
+int kv_user_iter_create(struct kv_iter **out, struct kv_iter *inner, uint64_t snap,
+			const void *lo, size_t lolen, const void *hi, size_t hilen);
+
 /* ---- memtable (kv_memtable.c) -------------------------------------------
  * An arena-allocated skiplist of internal keys. One writer at a time
  * (the caller serialises adds); any number of concurrent readers and
  * iterators, lock-free. Reference-counted: the engine, every reader and
  * the flusher hold references. */
 struct kv_mem;
+/* A new, empty memtable with one reference (the caller's). 0 or -ENOMEM. */
 int kv_mem_create(struct kv_mem **out);
 void kv_mem_ref(struct kv_mem *m);
+/* Drop a reference; the last one frees the arena (every borrowed pointer
+ * into it dies with it). */
 void kv_mem_unref(struct kv_mem *m);
-/* Add one entry. Returns 0 or -ENOMEM (memtable unchanged). */
+/*
+ * Add one entry. Callers serialise adds; readers may run concurrently.
+ * Returns 0, -ENOMEM (memtable unchanged) or -EINVAL (seq > KV_SEQ_MAX,
+ * bad type, key or value longer than KV_KEY_MAX / KV_VALUE_MAX). Adding
+ * the same (key, seq) twice is a caller bug; the later add then shadows
+ * the earlier one.
+ */
 int kv_mem_add(struct kv_mem *m, uint64_t seq, enum kv_type type, const void *key,
 	       size_t klen, const void *val, size_t vlen);
 /*
  * kv_mem_get - newest version of `key` with seq <= snap.
- * Returns 1 found a value (*val/*vlen borrowed for the life of the
+ * Returns 1 found a value (val and vlen borrowed for the life of the
  * memtable reference), 2 found a tombstone, 0 not present.
  */
 int kv_mem_get(struct kv_mem *m, const void *key, size_t klen, uint64_t snap,
 	       const uint8_t **val, size_t *vlen);
-size_t kv_mem_bytes(const struct kv_mem *m);      /* arena bytes in use */
-uint64_t kv_mem_count(const struct kv_mem *m);    /* entries */
-/* Iterator holding a memtable reference until freed. */
+/* Arena bytes allocated (chunks, headers included): what the memtable
+ * costs in memory. Any thread. */
+size_t kv_mem_bytes(const struct kv_mem *m);
+uint64_t kv_mem_count(const struct kv_mem *m);    /* entries; any thread */
+/* Iterator holding a memtable reference until freed. 0 or -ENOMEM. */
 int kv_mem_iter_create(struct kv_iter **out, struct kv_mem *m);
+/*
+ * kv_mem_check_invariants - walk the whole skiplist and verify level 0 is
+ * in non-decreasing internal-key order, each level i > 0 is a sorted
+ * subsequence of level i-1, every node on level i is at least i+1 high,
+ * and the entry count matches. Returns 1 if all hold, else logs the first
+ * violation and returns 0. Not concurrent with kv_mem_add. Debug builds
+ * (SHALE_DEBUG) call it as assert(kv_mem_check_invariants(m)) when the
+ * last reference drops; tests call it directly.
+ */
+int kv_mem_check_invariants(struct kv_mem *m);
 
 /* ---- WAL objects (kv_wal.c) ----------------------------------------------
  * Encoding/decoding of one WAL object (the format is described in prose
- * above kv_wal_encode). A WAL object holds whole write batches. */
+ * above kv_wal_begin). A WAL object holds whole write batches. The
+ * encoders append to a caller-owned kv_buf that holds exactly one object
+ * (begin on an empty buffer, append records, finish once); they return 0,
+ * -ENOMEM (the buffer keeps its previous contents) or -EINVAL (misuse:
+ * non-empty buffer at begin, count 0, entries over KV_BATCH_MAX, a seq
+ * range past KV_SEQ_MAX, a buffer that is not an unfinished object). */
 struct kv_wal_header {
 	uint64_t wal_id;
 	uint64_t writer_epoch;
 };
-/* Start an object: writes the header into buf. */
+/* Start an object: writes the header into the (empty) buf. */
 int kv_wal_begin(struct kv_buf *buf, const struct kv_wal_header *h);
-/* Append one batch record (the batch's encoded entries, see kv_batch). */
+/* Append one batch record (the batch's encoded entries, see kv_batch):
+ * seqs first_seq .. first_seq + count - 1. The entries are not parsed. */
 int kv_wal_append(struct kv_buf *buf, uint64_t first_seq, uint32_t count,
 		  const uint8_t *entries, size_t entries_len);
 /* Seal: append the object trailer (record count + object checksum). */
 int kv_wal_finish(struct kv_buf *buf);
 /*
- * kv_wal_decode - verify and walk an object. Calls fn for every batch
- * record in order; fn returns 0 to go on or an error to stop. Returns 0,
- * KV_ECORRUPT (with a message naming `name` logged) or fn's error.
+ * kv_wal_decode - verify and walk an object. The whole object (header,
+ * every record and its entries, trailer) is verified BEFORE fn is first
+ * called, so a corrupt object never replays partially. Then fn is called
+ * for every batch record in order; fn returns 0 to go on or an error to
+ * stop. h (may be NULL) receives the header. name (may be NULL) is the
+ * object name used in the error message. Returns 0, KV_ECORRUPT (after
+ * exactly one UTIL_ERROR line naming `name` and the fault) or fn's error.
+ * Records in a valid object have count >= 1 and strictly increasing,
+ * non-overlapping seq ranges. Entry pointers are borrowed from data.
  */
 typedef int (*kv_wal_record_fn)(void *arg, uint64_t first_seq, uint32_t count,
 				const uint8_t *entries, size_t entries_len);
 int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 		  struct kv_wal_header *h, kv_wal_record_fn fn, void *arg);
 /* Entries of a batch: type u8, key varint-len + bytes, (value varint-len
- * + bytes if type == VALUE). kv_batch_each walks them. */
+ * + bytes if type == VALUE). kv_batch_each walks them, checking every
+ * length against the end of the buffer and the KV_KEY_MAX/KV_VALUE_MAX
+ * limits, and that exactly `count` entries fill exactly `len` bytes.
+ * Every entry is checked before fn is first called. Returns 0,
+ * KV_ECORRUPT (one UTIL_ERROR line) or fn's error. */
 typedef int (*kv_batch_entry_fn)(void *arg, enum kv_type type, const uint8_t *key,
 				 size_t klen, const uint8_t *val, size_t vlen);
 int kv_batch_each(const uint8_t *entries, size_t len, uint32_t count,
 		  kv_batch_entry_fn fn, void *arg);
+
+/* ---- write batches (kv_batch.c) ------------------------------------------
+ * The public struct kv_batch: its entries already encoded in exactly the
+ * kv_batch_each format, so the engine copies rep.data straight into a WAL
+ * record (kv_wal_append(buf, first_seq, b->count, b->rep.data, b->rep.len))
+ * and replays it into the memtable with kv_batch_each.
+ *
+ * Limits (kv_batch_put/delete return -EINVAL beyond them; the WAL decoder
+ * treats entries beyond them as corrupt): keys 1..KV_KEY_MAX bytes, values
+ * 0..KV_VALUE_MAX bytes. A batch's encoding is capped at KV_BATCH_MAX
+ * bytes (-E2BIG), which keeps a WAL record's be32 length in range. */
+#define KV_KEY_MAX   ((size_t)65536)
+#define KV_VALUE_MAX ((size_t)64 << 20)
+#define KV_BATCH_MAX ((size_t)1 << 30)
+
+struct kv_batch {
+	struct kv_buf rep;       /* encoded entries */
+	uint32_t count;          /* entries in rep */
+};
 
 /* ---- SSTs (kv_sst_build.c, kv_sst_read.c, kv_bloom.c) -------------------- */
 
@@ -190,8 +260,20 @@ struct kv_sst_options {
 	size_t block_size;                /* default 4096 */
 	int restart_interval;             /* default 16 */
 	int compression_level;            /* zstd level; 0 = no compression */
-	int bloom_bits_per_key;           /* default 10; 0 = no filter */
+	int bloom_bits_per_key;           /* 0 = default 10; < 0 = no filter */
 };
+
+/* Format constants shared by the builder and the reader (the format is
+ * described in prose above the encoder in kv_sst_build.c). */
+#define KV_SST_FOOTER_SIZE 64
+#define KV_SST_TRAILER_SIZE 5             /* after every stored block: type + CRC32C */
+#define KV_SST_MAGIC UINT64_C(0x5368616c65535354)   /* "ShaleSST" */
+#define KV_SST_VERSION 1
+#define KV_SST_COMP_NONE 0
+#define KV_SST_COMP_ZSTD 1
+/* Largest decoded data block either side accepts: a block holds at least
+ * one entry, so this also bounds one entry (key + value + overhead). */
+#define KV_SST_BLOCK_MAX ((size_t)16 << 20)
 
 struct kv_sst_builder;
 int kv_sst_builder_create(struct kv_sst_builder **out, const struct kv_sst_options *opt);
@@ -220,6 +302,10 @@ struct kv_cache_handle *kv_cache_insert(struct kv_cache *c, uint64_t file, uint6
 const void *kv_cache_data(struct kv_cache_handle *h, size_t *len);
 void kv_cache_release(struct kv_cache *c, struct kv_cache_handle *h);
 void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *bytes);
+/* Walk every shard and check its bookkeeping (lists, refcounts, byte
+ * totals). Returns 0 when consistent, -1 otherwise. Always compiled (tests
+ * call it); SHALE_DEBUG builds also assert it after every mutation. */
+int kv_cache_check_invariants(struct kv_cache *c);
 
 /* SST reader: footer, index and filter loaded once at open, data blocks
  * fetched by range through the cache. Thread-safe; reference-counted. */
@@ -299,5 +385,159 @@ int kv_manifest_load_latest(struct obj_backend *store, struct kv_manifest **out)
  * 0, -EEXIST (someone else moved first: reload and retry), or an error. */
 int kv_manifest_store(struct obj_backend *store, struct kv_manifest *m, uint64_t id);
 const struct kv_checkpoint *kv_manifest_find_ckpt(const struct kv_manifest *m, const char *name);
+
+/* ---- versions (kv_version.c) ---------------------------------------------
+ * A version is the set of open SST readers for one manifest: what reads
+ * consult below the memtables. Immutable once built; reference-counted so
+ * readers and iterators keep using the SSTs they started with while a
+ * flush or compaction installs a new version. */
+struct kv_vrun {
+	struct kv_sst_reader **r;         /* parallel to man->runs[i].ssts */
+	size_t n;
+};
+struct kv_version {
+	atomic_int refs;
+	struct kv_manifest *man;          /* owned */
+	struct kv_sst_reader **l0;        /* parallel to man->l0 (newest first) */
+	struct kv_vrun *runs;             /* parallel to man->runs */
+};
+/*
+ * Build a version for `man` (ownership of man passes to the version on
+ * success only), reusing readers of `prev` (may be NULL) for SSTs both
+ * share and opening the others. `extra` (may be NULL) is a reader already
+ * open for the SST `extra_id` (a flush's output).
+ */
+int kv_version_build(struct kv_version **out, struct kv_manifest *man,
+		     const struct kv_version *prev, struct kv_sst_reader *extra,
+		     const struct kv_sst_id *extra_id, struct obj_backend *store,
+		     struct kv_cache *cache);
+void kv_version_ref(struct kv_version *v);
+void kv_version_unref(struct kv_version *v);
+/* Point lookup below the memtables: same contract as kv_sst_get. */
+int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,
+		   uint8_t **val, size_t *vlen);
+/* Append one internal iterator per SST (L0 newest first, then runs) to
+ * its[*n...]; its must have room for kv_version_sst_count(v). */
+int kv_version_iters(struct kv_version *v, struct kv_iter **its, size_t *n);
+size_t kv_version_sst_count(const struct kv_version *v);
+
+/* ---- the engine (kv_db.c, kv_wal_writer.c, kv_flush.c) -------------------
+ *
+ * LOCKING
+ *   db->mu protects every field marked so. It is never held across store
+ *   I/O: threads copy and pin what they need (memtable and version
+ *   references) under mu, work unlocked, and reacquire mu to publish.
+ *
+ * SEQUENCES
+ *   last_seq     highest seq assigned; every batch up to it is in a memtable
+ *   durable_seq  highest seq in a WAL object the store acknowledged
+ *   man.last_seq highest seq folded into SSTs
+ *   durable_seq <= last_seq; what survives a crash is a prefix of the
+ *   write order containing at least every batch up to durable_seq.
+ */
+enum kv_state {
+	KV_STATE_OK = 0,
+	KV_STATE_FENCED = 1,              /* a newer writer took over: read-only */
+	KV_STATE_ERROR = 2,               /* a durable write failed for good */
+};
+
+/* Health of one background activity, shown in stats. */
+struct kv_health {
+	uint64_t runs;                    /* successful completions */
+	uint64_t failures;                /* failed attempts (each retried) */
+	uint64_t consecutive_failures;
+	uint64_t last_success_ns;         /* wall clock, 0 = never */
+	int last_error;
+};
+void kv_health_ok(struct kv_health *h);
+void kv_health_fail(struct kv_health *h, int err);
+
+#define KV_MAX_IMM 16
+
+struct kv_imm {
+	struct kv_mem *mem;
+	uint64_t max_seq;                 /* highest seq in it */
+};
+
+struct kv_wal_done {
+	uint64_t id;
+	uint64_t last_seq;                /* highest seq in that WAL object */
+};
+
+struct kv_snapshot {
+	uint64_t seq;
+	struct kv_snapshot *prev, *next;  /* protected by db->mu */
+};
+
+struct kv_db {
+	struct obj_backend *store;        /* borrowed; immutable */
+	struct kv_config conf;            /* defaults filled in; immutable */
+	struct kv_cache *cache;           /* thread-safe on its own */
+	int readonly;                     /* immutable */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv_wal;            /* wakes the WAL writer */
+	pthread_cond_t cv_flush;          /* wakes the memtable flusher */
+	pthread_cond_t cv_state;          /* durable_seq, imm, version or state changed */
+
+	/* protected by mu: */
+	int shutdown;                     /* 1 = close: drain and exit; 2 = abandon */
+	enum kv_state state;
+	int state_err;                    /* cause of ERROR */
+	struct kv_mem *mem;
+	struct kv_imm imm[KV_MAX_IMM];    /* frozen, oldest first */
+	size_t n_imm;
+	struct kv_version *ver;
+	uint64_t last_seq;
+	uint64_t durable_seq;
+	uint64_t writer_epoch;
+	struct kv_snapshot snaps;         /* list head of live snapshots */
+
+	/* WAL writer state, protected by mu: */
+	struct kv_buf wal_open;           /* the object being filled (unsealed) */
+	uint64_t wal_open_last_seq;
+	uint64_t wal_open_since_ns;       /* when its first record arrived */
+	uint64_t wal_next_id;             /* id of wal_open */
+	size_t wal_inflight;              /* bytes being uploaded */
+	size_t sync_waiters;
+	struct kv_wal_done *wal_done;     /* uploaded objects above replay_after */
+	size_t n_wal_done, cap_wal_done;
+	uint64_t wal_since_freeze;        /* WAL objects since the last freeze */
+
+	/* counters, protected by mu: */
+	struct kv_health wal_health, flush_health;
+	uint64_t wal_objects, wal_bytes, l0_flushes, l0_bytes, write_stalls, manifest_writes;
+	uint64_t stall_ns;
+
+	pthread_t wal_thread, flush_thread;
+	int threads;                      /* bit 0 wal, bit 1 flush */
+};
+
+/* kv_wal_writer.c */
+void *kv_wal_writer_main(void *arg);
+/* Append a batch to the open WAL object (mu held). */
+int kv_wal_writer_append(struct kv_db *db, uint64_t first_seq, const struct kv_batch *b);
+/* Record an uploaded (or replayed) WAL object (mu held). 0 or -ENOMEM. */
+int kv_wal_done_push(struct kv_db *db, uint64_t id, uint64_t last_seq);
+
+/* kv_flush.c */
+void *kv_flush_main(void *arg);
+/* Freeze the active memtable (mu held). -ENOMEM leaves it active. */
+int kv_flush_freeze(struct kv_db *db);
+/* Flush the oldest frozen memtable to an L0 SST and commit it (mu NOT
+ * held). Used by the flusher thread and by recovery. */
+int kv_flush_one(struct kv_db *db);
+/* Apply fn to a copy of the current manifest and CAS it in as the next
+ * id, reloading on conflict; installs the result as the current version.
+ * Returns 0, KV_EFENCED (a newer writer; state set), or an error. */
+typedef int (*kv_manifest_apply_fn)(void *arg, struct kv_manifest *m);
+int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
+		       struct kv_sst_reader *extra, const struct kv_sst_id *extra_id);
+
+/* kv_db.c */
+/* Enter FENCED or ERROR (mu held): logs once, wakes every waiter. */
+void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
+/* Sleep for a retry backoff step, returning early on abandon. */
+void kv_db_backoff(struct kv_db *db, unsigned attempt);
 
 #endif /* SHALE_KV_INT_H */

@@ -24,3 +24,8 @@ tests_objstore_check_obj_url_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_objstore_check_obj_url_LDADD = $(OBJ_LIBS) $(TEST_CHECK_LIBS)
 
 TESTS += tests/util/check_util $(OBJSTORE_CHECKS)
+
+check_PROGRAMS += tests/kv/check_kv_db
+tests_kv_check_kv_db_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_kv_check_kv_db_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
+TESTS += tests/kv/check_kv_db

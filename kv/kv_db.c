@@ -1,0 +1,924 @@
+/*
+ * kv_db.c - the engine's front: open and recovery (with fencing), the
+ * write path, reads, sync, snapshots, iterators, close, stats.
+ *
+ * OPEN AS WRITER
+ *   1. Load the latest manifest; an empty store gets manifest 1.
+ *   2. Bump writer_epoch with a manifest CAS (id+1). From now on any older
+ *      writer's manifest CAS fails and it finds our epoch: fenced.
+ *   3. List WAL objects after wal_replay_after; write an empty "fence" WAL
+ *      object at the next id with put_if_absent (on -EEXIST: someone wrote
+ *      there first, list again and go one further). An older writer's next
+ *      WAL upload now meets -EEXIST: fenced.
+ *   4. Replay every WAL object in (wal_replay_after, fence) into memtables,
+ *      skipping records with seq <= manifest.last_seq (already in SSTs).
+ *      Everything the old writer had acknowledged is in those objects.
+ *      A missing object in that range, or one failing its checksums, fails
+ *      the open with KV_ECORRUPT naming it: objects are written whole, so a
+ *      bad checksum is corruption, never a torn write to skip.
+ *   5. Start the WAL writer and memtable flusher threads.
+ *
+ * OPEN READ-ONLY / AT A CHECKPOINT
+ *   Load the latest manifest (or the checkpoint's), replay the WAL objects
+ *   after it (up to the checkpoint's wal_id), and never write.
+ *
+ * WRITE PATH (kv_write)
+ *   Under db->mu: wait while over budget (backpressure: frozen memtables,
+ *   unflushed WAL bytes), assign seqs, append the batch to the open WAL
+ *   object, apply it to the memtable, publish last_seq. The WAL writer
+ *   thread makes it durable (kv_wal_writer.c).
+ */
+#include "kv/kv_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KV_DFLT_FLUSH_INTERVAL_MS 100
+#define KV_DFLT_WAL_MAX_BYTES ((size_t)4 << 20)
+#define KV_DFLT_MEMTABLE_BYTES ((size_t)64 << 20)
+#define KV_DFLT_MAX_FROZEN 2
+#define KV_DFLT_BLOCK_CACHE ((size_t)64 << 20)
+#define KV_DFLT_L0_MAX 16
+#define KV_DFLT_L0_TRIGGER 4
+#define KV_DFLT_COMPRESSION 3
+#define KV_DFLT_BLOOM 10
+#define KV_DFLT_POLL_MS 1000
+/* Writers wait while this many WAL bytes are not yet in the store. */
+#define KV_WAL_BUDGET_FACTOR 4
+
+void kv_health_ok(struct kv_health *h)
+{
+	h->runs++;
+	h->consecutive_failures = 0;
+	h->last_success_ns = util_wall_ns();
+	h->last_error = 0;
+}
+
+void kv_health_fail(struct kv_health *h, int err)
+{
+	h->failures++;
+	h->consecutive_failures++;
+	h->last_error = err;
+}
+
+void kv_db_set_state(struct kv_db *db, enum kv_state st, int err)
+{
+	if (db->state != KV_STATE_OK)
+		return;
+	db->state = st;
+	db->state_err = err;
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
+}
+
+static void kv_conf_defaults(struct kv_config *c)
+{
+	if (!c->flush_interval_ms)
+		c->flush_interval_ms = KV_DFLT_FLUSH_INTERVAL_MS;
+	if (!c->wal_max_bytes)
+		c->wal_max_bytes = KV_DFLT_WAL_MAX_BYTES;
+	if (!c->memtable_bytes)
+		c->memtable_bytes = KV_DFLT_MEMTABLE_BYTES;
+	if (!c->max_frozen_memtables)
+		c->max_frozen_memtables = KV_DFLT_MAX_FROZEN;
+	if (c->max_frozen_memtables > KV_MAX_IMM - 1)
+		c->max_frozen_memtables = KV_MAX_IMM - 1;
+	if (!c->block_cache_bytes)
+		c->block_cache_bytes = KV_DFLT_BLOCK_CACHE;
+	if (!c->l0_max)
+		c->l0_max = KV_DFLT_L0_MAX;
+	if (!c->l0_compact_trigger)
+		c->l0_compact_trigger = KV_DFLT_L0_TRIGGER;
+	if (c->compression_level == 0)
+		c->compression_level = KV_DFLT_COMPRESSION;
+	if (c->compression_level < 0)
+		c->compression_level = 0;       /* -1 = off */
+	if (!c->bloom_bits_per_key)
+		c->bloom_bits_per_key = KV_DFLT_BLOOM;
+	if (!c->poll_interval_ms)
+		c->poll_interval_ms = KV_DFLT_POLL_MS;
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+struct kv_replay {
+	struct kv_db *db;
+	uint64_t skip_upto;               /* records at or below this are in SSTs */
+	uint64_t max_seq;
+	uint64_t seq;                     /* seq of the entry being applied */
+};
+
+static int kv_replay_entry(void *arg, enum kv_type type, const uint8_t *key, size_t klen,
+			   const uint8_t *val, size_t vlen)
+{
+	struct kv_replay *r = arg;
+	return kv_mem_add(r->db->mem, r->seq++, type, key, klen, val, vlen);
+}
+
+static int kv_replay_record(void *arg, uint64_t first_seq, uint32_t count, const uint8_t *entries,
+			    size_t len)
+{
+	struct kv_replay *r = arg;
+	struct kv_db *db = r->db;
+	int rc;
+
+	if (first_seq + count - 1 <= r->skip_upto)
+		return 0;
+	r->seq = first_seq;
+	rc = kv_batch_each(entries, len, count, kv_replay_entry, r);
+	if (rc)
+		return rc;
+	if (first_seq + count - 1 > r->max_seq)
+		r->max_seq = first_seq + count - 1;
+	db->last_seq = r->max_seq > db->last_seq ? r->max_seq : db->last_seq;
+	if (kv_mem_bytes(db->mem) >= db->conf.memtable_bytes) {
+		rc = kv_flush_freeze(db);
+		if (rc)
+			return rc;
+		/* Recovery flushes as it goes so replaying a long WAL stays
+		 * within the memory budget. Writers only: readers keep memtables. */
+		while (!db->readonly && db->n_imm >= db->conf.max_frozen_memtables) {
+			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			rc = kv_flush_one(db);
+			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Replay one WAL object (mu held, threads not running). */
+static int kv_replay_object(struct kv_db *db, uint64_t id, struct kv_replay *r, uint64_t *last)
+{
+	char name[48];
+	void *data = NULL;
+	size_t len = 0;
+	struct kv_wal_header h;
+	int rc;
+
+	kv_wal_name(id, name, sizeof(name));
+	rc = obj_get(db->store, name, 0, OBJ_WHOLE, &data, &len);
+	if (rc == -ENOENT) {
+		UTIL_ERROR("kv", "%s is missing: the WAL between the manifest and the newest object "
+			   "must be complete", name);
+		return KV_ECORRUPT;
+	}
+	if (rc)
+		return rc;
+	r->max_seq = 0;
+	rc = kv_wal_decode(name, data, len, &h, kv_replay_record, r);
+	if (rc == 0 && h.wal_id != id) {
+		UTIL_ERROR("kv", "%s: corrupt WAL object: header says id %" PRIu64, name, h.wal_id);
+		rc = KV_ECORRUPT;
+	}
+	obj_buf_free(data);
+	*last = r->max_seq ? r->max_seq : db->last_seq;
+	return rc;
+}
+
+struct kv_wal_scan {
+	uint64_t after;                   /* ids above this only */
+	uint64_t max;                     /* highest id seen */
+	uint64_t count;
+	uint64_t gap;                     /* first missing id, 0 = none */
+};
+
+static int kv_wal_scan_cb(void *arg, const char *name, uint64_t size)
+{
+	struct kv_wal_scan *s = arg;
+	uint64_t id;
+	(void)size;
+	if (kv_name_id(name, "wal/", &id) || id <= s->after)
+		return 0;
+	if (!s->gap && id != (s->count ? s->max + 1 : s->after + 1))
+		s->gap = s->count ? s->max + 1 : s->after + 1;
+	s->max = id;
+	s->count++;
+	return 0;
+}
+
+/* Find the WAL objects after `after`: highest id, and the first gap.
+ * Names are fixed-width, so listing starts right after wal/<after>. */
+static int kv_wal_scan(struct kv_db *db, uint64_t after, struct kv_wal_scan *s)
+{
+	char start[48];
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->after = after;
+	s->max = after;
+	kv_wal_name(after, start, sizeof(start));
+	for (;;) {
+		struct obj_list *l = NULL;
+		rc = obj_list_page(db->store, "wal/", start, 1000, &l);
+		if (rc)
+			return rc;
+		for (size_t i = 0; i < l->count; i++)
+			kv_wal_scan_cb(s, l->entries[i].name, l->entries[i].size);
+		int more = l->truncated && l->count > 0;
+		if (more)
+			snprintf(start, sizeof(start), "%s", l->entries[l->count - 1].name);
+		obj_list_free(l);
+		if (!more)
+			return 0;
+	}
+}
+
+static int kv_replay_range(struct kv_db *db, uint64_t after, uint64_t upto, int record_done)
+{
+	struct kv_replay r = { .db = db, .skip_upto = db->ver->man->last_seq };
+	int rc = 0;
+
+	for (uint64_t id = after + 1; id <= upto && rc == 0; id++) {
+		uint64_t last;
+		rc = kv_replay_object(db, id, &r, &last);
+		if (rc == 0 && record_done)
+			rc = kv_wal_done_push(db, id, db->last_seq);
+	}
+	return rc;
+}
+
+/* ---- open --------------------------------------------------------------- */
+
+static int kv_open_install(struct kv_db *db, struct kv_manifest *man)
+{
+	struct kv_version *v;
+	int rc = kv_version_build(&v, man, NULL, NULL, NULL, db->store, db->cache);
+	if (rc)
+		return rc;
+	db->ver = v;
+	db->last_seq = man->last_seq;
+	return 0;
+}
+
+/* Steps 1-2: the latest manifest with our writer epoch in it. */
+static int kv_open_claim(struct kv_db *db, struct kv_manifest **out)
+{
+	struct kv_manifest *m = NULL;
+	int rc;
+
+	for (int attempt = 0; attempt < 100; attempt++) {
+		rc = kv_manifest_load_latest(db->store, &m);
+		if (rc == -ENOENT) {
+			struct kv_manifest init = { .next_run_id = 1 };
+			UTIL_INFO("kv", "empty store: writing the first manifest");
+			rc = kv_manifest_store(db->store, &init, 1);
+			if (rc == 0 || rc == -EEXIST)
+				continue;
+			return rc;
+		}
+		if (rc)
+			return rc;
+		m->writer_epoch++;
+		rc = kv_manifest_store(db->store, m, m->id + 1);
+		if (rc == 0) {
+			*out = m;
+			return 0;
+		}
+		kv_manifest_free(m);
+		m = NULL;
+		if (rc != -EEXIST)
+			return rc;
+	}
+	UTIL_ERROR("kv", "could not claim the store: the manifest keeps changing under us");
+	return -EAGAIN;
+}
+
+/* Step 3: the fence object. Returns its id. */
+static int kv_open_fence(struct kv_db *db, uint64_t after, uint64_t *fence)
+{
+	struct kv_buf b = { 0 };
+	struct kv_wal_scan s;
+	char name[48];
+	int rc;
+
+	for (int attempt = 0; attempt < 100; attempt++) {
+		rc = kv_wal_scan(db, after, &s);
+		if (rc)
+			return rc;
+		if (s.gap) {
+			kv_wal_name(s.gap, name, sizeof(name));
+			UTIL_ERROR("kv", "%s is missing while later WAL objects exist: the WAL is not "
+				   "contiguous", name);
+			return KV_ECORRUPT;
+		}
+		struct kv_wal_header h = { .wal_id = s.max + 1, .writer_epoch = db->writer_epoch };
+		kv_buf_free(&b);
+		rc = kv_wal_begin(&b, &h);
+		rc = rc ? rc : kv_wal_finish(&b);
+		if (rc)
+			break;
+		kv_wal_name(s.max + 1, name, sizeof(name));
+		rc = obj_put_if_absent(db->store, name, b.data, b.len);
+		if (rc == 0) {
+			*fence = s.max + 1;
+			break;
+		}
+		if (rc != -EEXIST)
+			break;
+	}
+	kv_buf_free(&b);
+	return rc;
+}
+
+static int kv_open_writer(struct kv_db *db)
+{
+	struct kv_manifest *m = NULL;
+	uint64_t fence = 0, after;
+	int rc;
+
+	rc = kv_open_claim(db, &m);
+	if (rc)
+		return rc;
+	db->writer_epoch = m->writer_epoch;
+	after = m->wal_replay_after;
+	rc = kv_open_install(db, m);
+	if (rc) {
+		kv_manifest_free(m);
+		return rc;
+	}
+	rc = kv_open_fence(db, after, &fence);
+	if (rc)
+		return rc;
+	UTIL_INFO("kv", "writer epoch %" PRIu64 ": replaying WAL %" PRIu64 "..%" PRIu64,
+		  db->writer_epoch, after + 1, fence - 1);
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	rc = kv_replay_range(db, after, fence - 1, 1);
+	/* The fence holds no data; record it so replay_after can pass it. */
+	if (rc == 0)
+		rc = kv_wal_done_push(db, fence, db->last_seq);
+	db->durable_seq = db->last_seq;
+	db->wal_next_id = fence + 1;
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return rc;
+}
+
+static int kv_open_reader(struct kv_db *db)
+{
+	struct kv_manifest *m = NULL;
+	uint64_t upto;
+	int rc;
+
+	if (db->conf.mode == KV_OPEN_CHECKPOINT) {
+		struct kv_manifest *latest;
+		const struct kv_checkpoint *c;
+		if (!db->conf.checkpoint)
+			return -EINVAL;
+		rc = kv_manifest_load_latest(db->store, &latest);
+		if (rc)
+			return rc;
+		c = kv_manifest_find_ckpt(latest, db->conf.checkpoint);
+		if (!c) {
+			UTIL_ERROR("kv", "no checkpoint named '%s' in manifest/%020" PRIu64,
+				   db->conf.checkpoint, latest->id);
+			kv_manifest_free(latest);
+			return -ENOENT;
+		}
+		uint64_t mid = c->manifest_id;
+		upto = c->wal_id;
+		kv_manifest_free(latest);
+		rc = kv_manifest_load(db->store, mid, &m);
+	} else {
+		rc = kv_manifest_load_latest(db->store, &m);
+		upto = UINT64_MAX;
+	}
+	if (rc)
+		return rc;
+	uint64_t after = m->wal_replay_after;
+	rc = kv_open_install(db, m);
+	if (rc) {
+		kv_manifest_free(m);
+		return rc;
+	}
+	if (upto == UINT64_MAX) {
+		struct kv_wal_scan s;
+		rc = kv_wal_scan(db, after, &s);
+		if (rc)
+			return rc;
+		/* A follower reads up to the first gap: a writer's upload may be
+		 * in flight while later ids cannot exist yet. */
+		upto = s.gap ? s.gap - 1 : s.max;
+	}
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	rc = kv_replay_range(db, after, upto, 0);
+	db->durable_seq = db->last_seq;
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return rc;
+}
+
+static void kv_db_free(struct kv_db *db)
+{
+	for (size_t i = 0; i < db->n_imm; i++)
+		kv_mem_unref(db->imm[i].mem);
+	if (db->mem)
+		kv_mem_unref(db->mem);
+	kv_version_unref(db->ver);
+	kv_buf_free(&db->wal_open);
+	free(db->wal_done);
+	if (db->cache)
+		kv_cache_free(db->cache);
+	pthread_cond_destroy(&db->cv_wal);
+	pthread_cond_destroy(&db->cv_flush);
+	pthread_cond_destroy(&db->cv_state);
+	pthread_mutex_destroy(&db->mu);
+	free(db);
+}
+
+int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_config *conf)
+{
+	static const struct kv_config defaults = KV_CONFIG_INIT;
+	struct kv_db *db;
+	int rc;
+
+	*out = NULL;
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return -ENOMEM;
+	db->store = store;
+	db->conf = conf ? *conf : defaults;
+	kv_conf_defaults(&db->conf);
+	db->readonly = db->conf.mode != KV_OPEN_WRITER;
+	db->snaps.next = db->snaps.prev = &db->snaps;
+	CHECK_RETURN(pthread_mutex_init(&db->mu, NULL));
+	CHECK_RETURN(pthread_cond_init(&db->cv_wal, NULL));
+	CHECK_RETURN(pthread_cond_init(&db->cv_flush, NULL));
+	CHECK_RETURN(pthread_cond_init(&db->cv_state, NULL));
+	rc = kv_cache_create(&db->cache, db->conf.block_cache_bytes);
+	if (rc)
+		goto fail;
+	rc = kv_mem_create(&db->mem);
+	if (rc)
+		goto fail;
+	rc = db->readonly ? kv_open_reader(db) : kv_open_writer(db);
+	if (rc)
+		goto fail;
+	if (!db->readonly) {
+		if (pthread_create(&db->wal_thread, NULL, kv_wal_writer_main, db) == 0)
+			db->threads |= 1;
+		if (pthread_create(&db->flush_thread, NULL, kv_flush_main, db) == 0)
+			db->threads |= 2;
+		if (db->threads != 3) {
+			rc = -EAGAIN;
+			goto fail_threads;
+		}
+	}
+	*out = db;
+	return 0;
+fail_threads:
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	db->shutdown = 2;
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	if (db->threads & 1)
+		pthread_join(db->wal_thread, NULL);
+	if (db->threads & 2)
+		pthread_join(db->flush_thread, NULL);
+fail:
+	kv_db_free(db);
+	return rc;
+}
+
+/* Stop the threads: mode 1 drains (close), mode 2 drops (abandon). */
+static void kv_db_stop(struct kv_db *db, int mode)
+{
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	if (mode == 1 && db->state == KV_STATE_OK && !db->readonly) {
+		/* Fold the memtable into an SST so the next open replays little. */
+		if (kv_flush_freeze(db))
+			UTIL_WARN("kv", "close: could not freeze the memtable; the WAL keeps its data");
+	}
+	db->shutdown = mode;
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	if (db->threads & 1)
+		pthread_join(db->wal_thread, NULL);
+	if (db->threads & 2)
+		pthread_join(db->flush_thread, NULL);
+	db->threads = 0;
+}
+
+int kv_close(struct kv_db *db)
+{
+	int rc = 0;
+	if (!db)
+		return 0;
+	kv_db_stop(db, 1);
+	if (!db->readonly) {
+		if (db->state == KV_STATE_ERROR)
+			rc = -EIO;
+		else if (db->durable_seq < db->last_seq)
+			rc = db->state == KV_STATE_FENCED ? -EROFS : -EIO;
+		if (rc)
+			UTIL_ERROR("kv", "close: writes after seq %" PRIu64 " (up to %" PRIu64
+				   ") were not made durable: %s", db->durable_seq, db->last_seq,
+				   kv_strerror(rc));
+	}
+	kv_db_free(db);
+	return rc;
+}
+
+void kv_abandon(struct kv_db *db)
+{
+	if (!db)
+		return;
+	kv_db_stop(db, 2);
+	kv_db_free(db);
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+/* Must a writer wait? (mu held) */
+static int kv_write_stalled(struct kv_db *db)
+{
+	size_t wal = db->wal_open.len + db->wal_inflight;
+	if (db->n_imm >= db->conf.max_frozen_memtables &&
+	    kv_mem_bytes(db->mem) >= db->conf.memtable_bytes)
+		return 1;
+	return wal >= db->conf.wal_max_bytes * KV_WAL_BUDGET_FACTOR;
+}
+
+static int kv_batch_apply_entry(void *arg, enum kv_type type, const uint8_t *key, size_t klen,
+				const uint8_t *val, size_t vlen)
+{
+	struct kv_replay *r = arg;
+	return kv_mem_add(r->db->mem, r->seq++, type, key, klen, val, vlen);
+}
+
+int kv_write(struct kv_db *db, struct kv_batch *b)
+{
+	struct kv_replay r = { .db = db };
+	uint64_t first, stall_start = 0;
+	int rc;
+
+	if (db->readonly)
+		return -EROFS;
+	if (!b || b->count == 0)
+		return 0;
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	for (;;) {
+		if (db->state != KV_STATE_OK || db->shutdown) {
+			rc = -EROFS;
+			goto out;
+		}
+		if (!kv_write_stalled(db))
+			break;
+		if (!stall_start) {
+			stall_start = util_now_ns();
+			db->write_stalls++;
+		}
+		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
+		CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
+	}
+	if (stall_start)
+		db->stall_ns += util_now_ns() - stall_start;
+	first = db->last_seq + 1;
+	if (first + b->count - 1 > KV_SEQ_MAX) {
+		rc = -EOVERFLOW;
+		goto out;
+	}
+	rc = kv_wal_writer_append(db, first, b);
+	if (rc)
+		goto out;
+	r.seq = first;
+	rc = kv_batch_each(b->rep.data, b->rep.len, b->count, kv_batch_apply_entry, &r);
+	if (rc) {
+		/* The WAL has the whole batch but the memtable only part of it:
+		 * readers could see half a batch. Stop taking writes. */
+		UTIL_ERROR("kv", "applying a batch to the memtable failed (%s): handle is now in "
+			   "the ERROR state", kv_strerror(rc));
+		kv_db_set_state(db, KV_STATE_ERROR, rc);
+		goto out;
+	}
+	db->last_seq = first + b->count - 1;
+	if (kv_mem_bytes(db->mem) >= db->conf.memtable_bytes &&
+	    db->n_imm < db->conf.max_frozen_memtables)
+		kv_flush_freeze(db);        /* -ENOMEM: stay in this memtable for now */
+out:
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return rc;
+}
+
+int kv_put(struct kv_db *db, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct kv_batch *b;
+	int rc = kv_batch_create(&b);
+	if (rc)
+		return rc;
+	rc = kv_batch_put(b, key, klen, val, vlen);
+	if (!rc)
+		rc = kv_write(db, b);
+	kv_batch_free(b);
+	return rc;
+}
+
+int kv_delete(struct kv_db *db, const void *key, size_t klen)
+{
+	struct kv_batch *b;
+	int rc = kv_batch_create(&b);
+	if (rc)
+		return rc;
+	rc = kv_batch_delete(b, key, klen);
+	if (!rc)
+		rc = kv_write(db, b);
+	kv_batch_free(b);
+	return rc;
+}
+
+int kv_sync(struct kv_db *db)
+{
+	uint64_t target;
+	int rc = 0;
+
+	if (db->readonly)
+		return 0;
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	target = db->last_seq;
+	db->sync_waiters++;
+	while (db->durable_seq < target && db->state == KV_STATE_OK) {
+		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
+		CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
+	}
+	db->sync_waiters--;
+	if (db->durable_seq < target)
+		rc = db->state == KV_STATE_FENCED ? -EROFS : -EIO;
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return rc;
+}
+
+int kv_is_readonly(struct kv_db *db)
+{
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	int ro = db->readonly || db->state != KV_STATE_OK;
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return ro;
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+/* What a read needs, pinned under mu. */
+struct kv_pin {
+	struct kv_mem *mems[KV_MAX_IMM + 1];  /* newest first */
+	size_t n_mems;
+	struct kv_version *ver;
+	uint64_t seq;
+};
+
+static void kv_pin_take(struct kv_db *db, const struct kv_snapshot *snap, struct kv_pin *p)
+{
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	p->seq = snap ? snap->seq : db->last_seq;
+	p->n_mems = 0;
+	kv_mem_ref(db->mem);
+	p->mems[p->n_mems++] = db->mem;
+	for (size_t i = db->n_imm; i > 0; i--) {
+		kv_mem_ref(db->imm[i - 1].mem);
+		p->mems[p->n_mems++] = db->imm[i - 1].mem;
+	}
+	p->ver = db->ver;
+	kv_version_ref(p->ver);
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+}
+
+static void kv_pin_drop(struct kv_pin *p)
+{
+	for (size_t i = 0; i < p->n_mems; i++)
+		kv_mem_unref(p->mems[i]);
+	kv_version_unref(p->ver);
+}
+
+int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, size_t klen,
+	   void **val, size_t *vlen)
+{
+	struct kv_pin p;
+	int rc = 0;
+
+	*val = NULL;
+	*vlen = 0;
+	if (klen == 0 || klen > KV_KEY_MAX)
+		return -EINVAL;
+	kv_pin_take(db, snap, &p);
+	for (size_t i = 0; i < p.n_mems && rc == 0; i++) {
+		const uint8_t *v;
+		size_t vl;
+		rc = kv_mem_get(p.mems[i], key, klen, p.seq, &v, &vl);
+		if (rc == 1) {
+			*val = malloc(vl ? vl : 1);
+			if (!*val) {
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(*val, v, vl);
+			*vlen = vl;
+		}
+	}
+	if (rc == 0) {
+		uint8_t *v = NULL;
+		size_t vl = 0;
+		rc = kv_version_get(p.ver, key, klen, p.seq, &v, &vl);
+		if (rc == 1) {
+			*val = v;
+			*vlen = vl;
+		}
+	}
+	kv_pin_drop(&p);
+	if (rc == 1)
+		return 0;
+	if (rc == 0 || rc == 2)
+		return -ENOENT;
+	return rc;
+}
+
+int kv_snapshot_create(struct kv_db *db, struct kv_snapshot **out)
+{
+	struct kv_snapshot *s = calloc(1, sizeof(*s));
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	s->seq = db->last_seq;
+	s->next = &db->snaps;
+	s->prev = db->snaps.prev;
+	db->snaps.prev->next = s;
+	db->snaps.prev = s;
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	*out = s;
+	return 0;
+}
+
+void kv_snapshot_release(struct kv_db *db, struct kv_snapshot *s)
+{
+	if (!s)
+		return;
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	s->prev->next = s->next;
+	s->next->prev = s->prev;
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	free(s);
+}
+
+/* ---- iterators ---------------------------------------------------------- */
+
+struct kv_iter_user {
+	struct kv_iter *it;               /* user-view iterator over the merge */
+	struct kv_pin pin;
+};
+
+int kv_iter_create(struct kv_db *db, const struct kv_snapshot *snap, const void *lo,
+		   size_t lolen, const void *hi, size_t hilen, struct kv_iter_user **out)
+{
+	struct kv_iter_user *u = calloc(1, sizeof(*u));
+	struct kv_iter **kids = NULL, *merge = NULL;
+	size_t n = 0, cap;
+	int rc;
+
+	*out = NULL;
+	if (!u)
+		return -ENOMEM;
+	kv_pin_take(db, snap, &u->pin);
+	cap = u->pin.n_mems + kv_version_sst_count(u->pin.ver);
+	kids = calloc(cap ? cap : 1, sizeof(*kids));
+	if (!kids) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < u->pin.n_mems; i++) {
+		rc = kv_mem_iter_create(&kids[n], u->pin.mems[i]);
+		if (rc)
+			goto fail;
+		n++;
+	}
+	rc = kv_version_iters(u->pin.ver, kids, &n);
+	if (rc)
+		goto fail;
+	rc = kv_merge_iter_create(&merge, kids, n);
+	if (rc)
+		goto fail;
+	kids = NULL;
+	n = 0;
+	rc = kv_user_iter_create(&u->it, merge, u->pin.seq, lo, lolen, hi, hilen);
+	if (rc)
+		goto fail;
+	merge = NULL;
+	u->it->ops->seek_first(u->it);
+	*out = u;
+	return 0;
+fail:
+	for (size_t i = 0; i < n; i++)
+		kids[i]->ops->free(kids[i]);
+	free(kids);
+	if (merge)
+		merge->ops->free(merge);
+	kv_pin_drop(&u->pin);
+	free(u);
+	return rc;
+}
+
+void kv_iter_seek(struct kv_iter_user *u, const void *key, size_t klen)
+{
+	u->it->ops->seek(u->it, key, klen);
+}
+
+int kv_iter_valid(struct kv_iter_user *u)
+{
+	return u->it->ops->valid(u->it);
+}
+
+void kv_iter_next(struct kv_iter_user *u)
+{
+	u->it->ops->next(u->it);
+}
+
+const void *kv_iter_key(struct kv_iter_user *u, size_t *klen)
+{
+	const uint8_t *k;
+	u->it->ops->key(u->it, &k, klen);
+	return k;
+}
+
+const void *kv_iter_value(struct kv_iter_user *u, size_t *vlen)
+{
+	const uint8_t *v;
+	u->it->ops->value(u->it, &v, vlen);
+	return v;
+}
+
+int kv_iter_status(struct kv_iter_user *u)
+{
+	return u->it->ops->status(u->it);
+}
+
+void kv_iter_free(struct kv_iter_user *u)
+{
+	if (!u)
+		return;
+	u->it->ops->free(u->it);
+	kv_pin_drop(&u->pin);
+	free(u);
+}
+
+/* ---- stats -------------------------------------------------------------- */
+
+static void kv_stats_health(kv_stat_emit_fn emit, void *arg, const char *name,
+			    const struct kv_health *h)
+{
+	char key[80];
+	snprintf(key, sizeof(key), "%s_runs", name);
+	emit(arg, key, h->runs);
+	snprintf(key, sizeof(key), "%s_failures", name);
+	emit(arg, key, h->failures);
+	snprintf(key, sizeof(key), "%s_consecutive_failures", name);
+	emit(arg, key, h->consecutive_failures);
+	snprintf(key, sizeof(key), "%s_last_success_unix_ms", name);
+	emit(arg, key, h->last_success_ns / 1000000);
+}
+
+void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
+{
+	uint64_t hits, misses, bytes, imm_bytes = 0;
+	size_t runs_ssts = 0;
+
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	const struct kv_manifest *m = db->ver->man;
+	for (size_t i = 0; i < db->n_imm; i++)
+		imm_bytes += kv_mem_bytes(db->imm[i].mem);
+	for (size_t i = 0; i < m->n_runs; i++)
+		runs_ssts += m->runs[i].n;
+	emit(arg, "state", (uint64_t)db->state);
+	emit(arg, "readonly", (uint64_t)(db->readonly || db->state != KV_STATE_OK));
+	emit(arg, "memtable_bytes", kv_mem_bytes(db->mem));
+	emit(arg, "memtable_entries", kv_mem_count(db->mem));
+	emit(arg, "frozen_memtables", db->n_imm);
+	emit(arg, "frozen_memtable_bytes", imm_bytes);
+	emit(arg, "l0_count", m->n_l0);
+	emit(arg, "sorted_runs", m->n_runs);
+	emit(arg, "sorted_run_ssts", runs_ssts);
+	emit(arg, "manifest_id", m->id);
+	emit(arg, "writer_epoch", db->writer_epoch);
+	emit(arg, "wal_replay_after", m->wal_replay_after);
+	emit(arg, "wal_next_id", db->wal_next_id);
+	emit(arg, "last_seq", db->last_seq);
+	emit(arg, "durable_seq", db->durable_seq);
+	emit(arg, "wal_buffered_bytes", db->wal_open.len + db->wal_inflight);
+	emit(arg, "wal_objects_written", db->wal_objects);
+	emit(arg, "wal_bytes_written", db->wal_bytes);
+	emit(arg, "l0_flushes", db->l0_flushes);
+	emit(arg, "l0_bytes_written", db->l0_bytes);
+	emit(arg, "manifest_writes", db->manifest_writes);
+	emit(arg, "write_stalls", db->write_stalls);
+	emit(arg, "write_stall_ms", db->stall_ns / 1000000);
+	kv_stats_health(emit, arg, "wal_writer", &db->wal_health);
+	kv_stats_health(emit, arg, "memtable_flusher", &db->flush_health);
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_cache_stats(db->cache, &hits, &misses, &bytes);
+	emit(arg, "block_cache_hits", hits);
+	emit(arg, "block_cache_misses", misses);
+	emit(arg, "block_cache_bytes", bytes);
+}

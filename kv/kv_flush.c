@@ -1,0 +1,377 @@
+/*
+ * kv_flush.c - memtable flushes: frozen memtables become L0 SSTs, and the
+ * manifest CAS that records them (shared with the compactor).
+ *
+ * DESIGN
+ *   kv_write freezes the active memtable when it passes memtable_bytes
+ *   (and the WAL writer does after many WAL objects, so a trickle of writes
+ *   still ends up in SSTs and recovery stays short). The flusher thread
+ *   takes the oldest frozen memtable, writes it as sst/<ULID>.sst with a
+ *   plain put (a fresh random name cannot conflict), opens a reader on it,
+ *   then commits a manifest that adds it to L0 and moves last_seq and
+ *   wal_replay_after forward. Only after the commit does the frozen
+ *   memtable leave the read path, in the same critical section that
+ *   installs the new version, so readers never see a gap.
+ *
+ *   Frozen memtables are flushed oldest first and one at a time, so L0 is
+ *   ordered newest first by construction.
+ *
+ * MANIFEST CAS
+ *   kv_manifest_update copies the current manifest, applies a change, and
+ *   writes it as id+1 with put_if_absent. On -EEXIST it reloads the latest
+ *   manifest: a different writer epoch means we were fenced (stop, quietly
+ *   read-only); otherwise someone else (a compactor, a checkpoint created
+ *   by the CLI) moved it, so the change is re-applied on top and retried.
+ *
+ * FAILURES
+ *   Store errors are retried with backoff as long as they last (health in
+ *   stats). Nothing here exits or asserts on store data; an SST that was
+ *   uploaded but never committed is garbage for the GC.
+ */
+#include "kv/kv_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KV_CLOSE_TIMEOUT_MS 30000
+
+int kv_flush_freeze(struct kv_db *db)
+{
+	struct kv_mem *fresh;
+	int rc;
+
+	if (kv_mem_count(db->mem) == 0 || db->n_imm >= KV_MAX_IMM)
+		return 0;
+	rc = kv_mem_create(&fresh);
+	if (rc)
+		return rc;
+	db->imm[db->n_imm++] = (struct kv_imm){ db->mem, db->last_seq };
+	db->mem = fresh;
+	db->wal_since_freeze = 0;
+	CHECK_RETURN(pthread_cond_signal(&db->cv_flush));
+	return 0;
+}
+
+/* Build the SST for a memtable: every entry, in internal-key order. */
+static int kv_flush_build(struct kv_db *db, struct kv_mem *mem, uint8_t **out, size_t *out_len,
+			  struct kv_sst_meta *meta)
+{
+	struct kv_sst_options opt = {
+		.compression_level = db->conf.compression_level,
+		.bloom_bits_per_key = db->conf.bloom_bits_per_key,
+	};
+	struct kv_sst_builder *b = NULL;
+	struct kv_iter *it = NULL;
+	int rc;
+
+	rc = kv_sst_builder_create(&b, &opt);
+	if (rc)
+		return rc;
+	rc = kv_mem_iter_create(&it, mem);
+	if (rc)
+		goto out;
+	for (it->ops->seek_first(it); it->ops->valid(it) && !rc; it->ops->next(it)) {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+		it->ops->key(it, &k, &kl);
+		it->ops->value(it, &v, &vl);
+		rc = kv_sst_builder_add(b, k, kl, v, vl);
+	}
+	if (!rc)
+		rc = it->ops->status(it);
+	if (!rc)
+		rc = kv_sst_builder_finish(b, out, out_len, meta);
+out:
+	if (it)
+		it->ops->free(it);
+	kv_sst_builder_free(b);
+	return rc;
+}
+
+void kv_db_backoff(struct kv_db *db, unsigned attempt)
+{
+	uint64_t ms = 50ull << (attempt < 7 ? attempt : 7);  /* 50 ms .. 6.4 s */
+	struct util_rand r;
+	util_rand_seed(&r, util_now_ns() ^ (uintptr_t)db);
+	ms = ms / 2 + util_rand_below(&r, ms / 2 + 1);
+	for (uint64_t slept = 0; slept < ms; slept += 10) {
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		int abandon = db->shutdown == 2;
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		if (abandon)
+			return;
+		util_sleep_ns(10 * 1000000ull);
+	}
+}
+
+/* Install a committed manifest as the current version (mu not held).
+ * Takes ownership of man on success only. */
+static int kv_flush_install(struct kv_db *db, struct kv_manifest *man, struct kv_sst_reader *extra,
+			    const struct kv_sst_id *extra_id)
+{
+	struct kv_version *prev, *v;
+	int rc;
+
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	prev = db->ver;
+	kv_version_ref(prev);
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	rc = kv_version_build(&v, man, prev, extra, extra_id, db->store, db->cache);
+	kv_version_unref(prev);
+	if (rc)
+		return rc;
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	if (db->ver->man->id < v->man->id) {
+		prev = db->ver;
+		db->ver = v;
+		v = NULL;
+	} else {
+		prev = NULL;            /* someone installed a newer one meanwhile */
+	}
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_version_unref(prev);
+	kv_version_unref(v);
+	return 0;
+}
+
+int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
+		       struct kv_sst_reader *extra, const struct kv_sst_id *extra_id)
+{
+	unsigned attempt = 0;
+	uint64_t start = util_now_ns();
+	int rc;
+
+	for (;;) {
+		struct kv_manifest *m = NULL;
+		uint64_t id, epoch;
+
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		if (db->state == KV_STATE_FENCED) {
+			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			return KV_EFENCED;
+		}
+		int shutdown = db->shutdown;
+		rc = kv_manifest_copy(&m, db->ver->man);
+		id = db->ver->man->id;
+		epoch = db->writer_epoch;
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		if (shutdown == 2) {
+			kv_manifest_free(m);
+			return -ECANCELED;
+		}
+		if (!rc)
+			rc = fn(arg, m);
+		if (!rc)
+			rc = kv_manifest_store(db->store, m, id + 1);
+		if (rc == 0) {
+			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			db->manifest_writes++;
+			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			/* Committed: it must become our view, or the next update would
+			 * re-apply the change. Opening readers can fail in an outage. */
+			while ((rc = kv_flush_install(db, m, extra, extra_id)) != 0) {
+				CHECK_RETURN(pthread_mutex_lock(&db->mu));
+				kv_health_fail(&db->flush_health, rc);
+				shutdown = db->shutdown;
+				CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+				if (shutdown == 2 || rc == KV_ECORRUPT) {
+					kv_manifest_free(m);
+					return rc;
+				}
+				kv_db_backoff(db, attempt++);
+			}
+			return 0;
+		}
+		kv_manifest_free(m);
+		m = NULL;
+		if (rc == -EEXIST) {
+			/* Someone moved the manifest: who? */
+			rc = kv_manifest_load_latest(db->store, &m);
+			if (rc == 0 && m->writer_epoch != epoch) {
+				UTIL_ERROR("kv", "manifest/%020" PRIu64 " has writer epoch %" PRIu64
+					   " (ours is %" PRIu64 "): fenced by a newer writer; read-only now",
+					   m->id, m->writer_epoch, epoch);
+				kv_manifest_free(m);
+				CHECK_RETURN(pthread_mutex_lock(&db->mu));
+				kv_db_set_state(db, KV_STATE_FENCED, -EROFS);
+				CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+				return KV_EFENCED;
+			}
+			if (rc == 0) {
+				rc = kv_flush_install(db, m, NULL, NULL);
+				if (rc == 0) {
+					attempt = 0;
+					continue;       /* re-apply on the newer manifest */
+				}
+				kv_manifest_free(m);
+			}
+		}
+		if (rc == KV_ECORRUPT)
+			return rc;
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_health_fail(&db->flush_health, rc);
+		shutdown = db->shutdown;
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		if (shutdown && util_now_ns() - start > KV_CLOSE_TIMEOUT_MS * 1000000ull)
+			return rc;
+		if (attempt % 10 == 0)
+			UTIL_WARN("kv", "manifest update failed (%s); retrying", kv_strerror(rc));
+		kv_db_backoff(db, attempt++);
+	}
+}
+
+struct kv_flush_apply {
+	const struct kv_sst_meta *meta;
+	uint64_t max_seq;
+	uint64_t replay_after;
+};
+
+/* Add the new L0 table; fold the WAL up to the flushed memtable. */
+static int kv_flush_apply_l0(void *arg, struct kv_manifest *m)
+{
+	struct kv_flush_apply *a = arg;
+	struct kv_sst_meta *l0 = malloc((m->n_l0 + 1) * sizeof(*l0));
+	int rc;
+
+	if (!l0)
+		return -ENOMEM;
+	rc = kv_sst_meta_copy(&l0[0], a->meta);
+	if (rc) {
+		free(l0);
+		return rc;
+	}
+	if (m->n_l0)
+		memcpy(&l0[1], m->l0, m->n_l0 * sizeof(*l0));
+	free(m->l0);
+	m->l0 = l0;
+	m->n_l0++;
+	if (a->max_seq > m->last_seq)
+		m->last_seq = a->max_seq;
+	if (a->replay_after > m->wal_replay_after)
+		m->wal_replay_after = a->replay_after;
+	return 0;
+}
+
+/* Highest WAL id whose objects up to it hold only seqs <= max_seq (mu held). */
+static uint64_t kv_flush_replay_after(struct kv_db *db, uint64_t max_seq)
+{
+	uint64_t after = db->ver->man->wal_replay_after;
+	for (size_t i = 0; i < db->n_wal_done && db->wal_done[i].last_seq <= max_seq; i++)
+		after = db->wal_done[i].id;
+	return after;
+}
+
+int kv_flush_one(struct kv_db *db)
+{
+	struct kv_sst_meta meta = { 0 };
+	struct kv_sst_reader *reader = NULL;
+	struct kv_mem *mem;
+	uint64_t max_seq;
+	uint8_t *sst = NULL;
+	size_t len = 0;
+	char name[64];
+	unsigned attempt = 0;
+	int rc;
+
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	if (db->n_imm == 0) {
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		return 0;
+	}
+	mem = db->imm[0].mem;
+	max_seq = db->imm[0].max_seq;
+	kv_mem_ref(mem);
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+
+	rc = kv_flush_build(db, mem, &sst, &len, &meta);
+	if (rc)
+		goto out;
+	kv_sst_id_new(&meta.id);
+	meta.size = len;
+	kv_sst_id_name(&meta.id, name, sizeof(name));
+	for (;;) {
+		rc = obj_put(db->store, name, sst, len);
+		if (rc == 0)
+			rc = kv_sst_open(&reader, db->store, db->cache, &meta);
+		if (rc == 0)
+			break;
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_health_fail(&db->flush_health, rc);
+		int shutdown = db->shutdown;
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		if (attempt % 10 == 0)
+			UTIL_WARN("kv", "flushing memtable to %s failed (%s); retrying", name, kv_strerror(rc));
+		if (shutdown == 2 || (shutdown && attempt > 20))
+			goto out;
+		kv_db_backoff(db, attempt++);
+	}
+	free(sst);
+	sst = NULL;
+
+	struct kv_flush_apply a = { .meta = &meta, .max_seq = max_seq };
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	a.replay_after = kv_flush_replay_after(db, max_seq);
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	rc = kv_manifest_update(db, kv_flush_apply_l0, &a, reader, &meta.id);
+	if (rc)
+		goto out;
+
+	/* Committed: the frozen memtable leaves the read path. The new version
+	 * holding its SST was installed by kv_manifest_update. */
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	struct kv_mem *done = db->imm[0].mem;
+	memmove(&db->imm[0], &db->imm[1], (db->n_imm - 1) * sizeof(db->imm[0]));
+	db->n_imm--;
+	size_t k = 0;
+	while (k < db->n_wal_done && db->wal_done[k].id <= a.replay_after)
+		k++;
+	memmove(db->wal_done, db->wal_done + k, (db->n_wal_done - k) * sizeof(*db->wal_done));
+	db->n_wal_done -= k;
+	db->l0_flushes++;
+	db->l0_bytes += meta.size;
+	kv_health_ok(&db->flush_health);
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mem_unref(done);
+out:
+	if (reader)
+		kv_sst_unref(reader);
+	free(sst);
+	kv_sst_meta_clear(&meta);
+	kv_mem_unref(mem);
+	return rc;
+}
+
+void *kv_flush_main(void *arg)
+{
+	struct kv_db *db = arg;
+	unsigned attempt = 0;
+
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	for (;;) {
+		if (db->shutdown == 2 || db->state == KV_STATE_FENCED)
+			break;
+		if (db->n_imm == 0) {
+			if (db->shutdown)
+				break;
+			CHECK_RETURN(pthread_cond_wait(&db->cv_flush, &db->mu));
+			continue;
+		}
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		int rc = kv_flush_one(db);
+		if (rc && rc != KV_EFENCED) {
+			UTIL_ERROR("kv", "memtable flush failed: %s", kv_strerror(rc));
+			kv_db_backoff(db, attempt++);
+		} else {
+			attempt = 0;
+		}
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		if (rc && db->shutdown)
+			break;              /* at close, the WAL still holds the data */
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return NULL;
+}

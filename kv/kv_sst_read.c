@@ -1,0 +1,1115 @@
+/*
+ * kv_sst_read.c - the SST reader: open (footer, filter, index), point
+ * lookups, iterators, verification, and the in-memory checker used by
+ * the fuzzer. The format is described above the encoder in
+ * kv_sst_build.c.
+ *
+ * LIFECYCLE
+ *   kv_sst_open fetches the footer (ranged GET of the last 64 bytes) and
+ *   then the adjacent filter + index (one ranged GET), checks them and
+ *   keeps them for the reader's life. Data blocks are fetched by ranged
+ *   GET when needed, checked (CRC, decompression, block structure) and
+ *   inserted decoded into the block cache under (reader cache id, block
+ *   offset). A reader is immutable after open, so any number of threads
+ *   may use it; it is reference-counted (kv_sst_ref/unref) and every
+ *   iterator holds a reference. Cache entries of a freed reader are never
+ *   looked up again (ids are not reused) and age out of the LRU.
+ *
+ * TRUST
+ *   Every byte from the store is untrusted. Every decode error returns
+ *   KV_ECORRUPT and logs one line naming the object and the place
+ *   ("sst/<id>.sst: block at offset N: checksum mismatch"); nothing here
+ *   asserts on store bytes. Offsets and lengths are range-checked before
+ *   use, never trusted to fit.
+ *
+ * SHARED DECODING
+ *   kv_sst_check_buffer (fuzzing) runs the very same open/verify/iterate/
+ *   get code over a private in-memory struct obj_backend that serves get()
+ *   from the caller's buffer, so the fuzzer exercises the production
+ *   decoder rather than a copy of it.
+ *
+ *   Builds with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION defined (the
+ *   libFuzzer build) ignore CRC mismatches, so mutated inputs reach the
+ *   structural decoders instead of all stopping at the checksum.
+ */
+#include "kv/kv_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define KV_SST_CRC_OK(stored, computed) ((void)(stored), (void)(computed), 1)
+#else
+#define KV_SST_CRC_OK(stored, computed) ((stored) == (computed))
+#endif
+
+#define KV_SST_NAME_SIZE 48
+
+struct kv_sst_reader {
+	atomic_uint refs;
+	struct obj_backend *store;        /* borrowed: must outlive the reader */
+	struct kv_cache *cache;           /* borrowed; NULL = no caching */
+	uint64_t cache_id;                /* key space of this reader in the cache */
+	char name[KV_SST_NAME_SIZE];      /* "sst/<ULID>.sst" */
+	uint64_t size;                    /* object bytes (from the manifest) */
+	uint64_t entries;                 /* from the footer */
+	uint64_t nblocks;                 /* from the footer */
+	uint64_t data_end;                /* data blocks live in [0, data_end) */
+	void *meta;                       /* filter + index as fetched (obj_buf_free) */
+	const uint8_t *filter;            /* into meta; NULL = no filter */
+	size_t filter_len;
+	const uint8_t *index;             /* decoded index block, into meta */
+	size_t index_len;
+	uint64_t index_off;               /* where the index is stored (messages) */
+};
+
+/* A decoded block, parsed just enough to iterate it. */
+struct kv_sst_block {
+	const uint8_t *data;
+	size_t rlen;                      /* entries occupy [0, rlen); restarts follow */
+	uint32_t nrestarts;
+	uint64_t off;                     /* where the block is stored (messages) */
+};
+
+/* Iterator within one block. key holds the whole current key, because
+ * entries store only the suffix not shared with the previous key. */
+struct kv_sst_biter {
+	const char *name;                 /* object name (messages) */
+	struct kv_sst_block b;
+	size_t cur;                       /* offset of the current entry */
+	size_t nxt;                       /* offset of the entry after the current one */
+	struct kv_buf key;
+	const uint8_t *val;
+	size_t vlen;
+	int valid;
+	int err;                          /* sticky */
+};
+
+/* Keeps a data block's bytes alive: a cache handle or an owned copy. */
+struct kv_sst_bref {
+	struct kv_cache *cache;
+	struct kv_cache_handle *h;
+	uint8_t *owned;
+};
+
+/* The two-level iterator: index block -> data block. */
+struct kv_sst_iter {
+	struct kv_iter base;
+	struct kv_sst_reader *r;
+	struct kv_sst_biter index;
+	struct kv_sst_biter data;
+	struct kv_sst_bref ref;           /* pins data.b */
+	int status;                       /* sticky first error */
+};
+
+/* ---- errors ------------------------------------------------------------- */
+
+static int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Log "<name>: <what>" with the origin, return KV_ECORRUPT. */
+static int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	UTIL_ERROR("kv", "%s: %s (%s:%d)", name, msg, file, line);
+	return KV_ECORRUPT;
+}
+#define KV_SST_CORRUPT(name, ...) kv_sst_corrupt_at(__FILE__, __LINE__, name, __VA_ARGS__)
+
+/* ---- stored blocks ------------------------------------------------------ */
+
+/*
+ * Check the trailer of a stored block (p, n bytes including the trailer).
+ * *body_len and *type get the stored payload length and its compression.
+ */
+static int kv_sst_check_stored(const char *name, uint64_t off, const uint8_t *p, size_t n,
+			       size_t *body_len, uint8_t *type)
+{
+	if (n < KV_SST_TRAILER_SIZE)
+		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": shorter than its trailer",
+				      off);
+	size_t body = n - KV_SST_TRAILER_SIZE;
+	uint8_t t = p[body];
+	uint32_t want = util_get_be32(p + body + 1);
+	uint32_t crc = util_crc32c(0, p, body);
+	crc = util_crc32c(crc, &t, 1);
+	if (!KV_SST_CRC_OK(want, crc))
+		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": checksum mismatch", off);
+	*body_len = body;
+	*type = t;
+	return 0;
+}
+
+/*
+ * Check and decode a stored data block into a fresh malloc'd buffer
+ * (*out, *out_len; the caller's, free()). Returns 0, KV_ECORRUPT, -ENOMEM.
+ */
+static int kv_sst_unwrap(const char *name, uint64_t off, const uint8_t *p, size_t n,
+			 uint8_t **out, size_t *out_len)
+{
+	size_t body, len;
+	uint8_t type, *buf;
+	int rc = kv_sst_check_stored(name, off, p, n, &body, &type);
+	if (rc)
+		return rc;
+	switch (type) {
+	case KV_SST_COMP_NONE:
+		len = body;
+		if (len > KV_SST_BLOCK_MAX)
+			return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": %zu bytes is too large",
+					      off, len);
+		if (!(buf = malloc(len ? len : 1)))
+			return -ENOMEM;
+		if (len)
+			memcpy(buf, p, len);
+		break;
+	case KV_SST_COMP_ZSTD: {
+		unsigned long long sz = ZSTD_getFrameContentSize(p, body);
+		if (sz == ZSTD_CONTENTSIZE_ERROR || sz == ZSTD_CONTENTSIZE_UNKNOWN)
+			return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": bad zstd frame header",
+					      off);
+		if (sz > KV_SST_BLOCK_MAX)
+			return KV_SST_CORRUPT(name, "block at offset %" PRIu64
+					      ": decompressed size %llu is too large", off, sz);
+		len = (size_t)sz;
+		if (!(buf = malloc(len ? len : 1)))
+			return -ENOMEM;
+		size_t got = ZSTD_decompress(buf, len, p, body);
+		if (ZSTD_isError(got) || got != len) {
+			free(buf);
+			return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": zstd: %s", off,
+					      ZSTD_isError(got) ? ZSTD_getErrorName(got)
+								: "size mismatch");
+		}
+		break;
+	}
+	default:
+		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": unknown compression type %u",
+				      off, type);
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/* Check the block's restart array framing (restart offsets themselves are
+ * checked when used). */
+static int kv_sst_block_parse(const char *name, uint64_t off, const uint8_t *data, size_t len,
+			      struct kv_sst_block *blk)
+{
+	if (len < 4)
+		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": too short (%zu bytes)",
+				      off, len);
+	uint32_t n = util_get_be32(data + len - 4);
+	if (n > (len - 4) / 4)
+		return KV_SST_CORRUPT(name, "block at offset %" PRIu64
+				      ": restart count %" PRIu32 " does not fit", off, n);
+	size_t rlen = len - 4 - (size_t)n * 4;
+	if ((n == 0) != (rlen == 0))
+		return KV_SST_CORRUPT(name, "block at offset %" PRIu64
+				      ": restart count %" PRIu32 " with %zu bytes of entries",
+				      off, n, rlen);
+	blk->data = data;
+	blk->rlen = rlen;
+	blk->nrestarts = n;
+	blk->off = off;
+	return 0;
+}
+
+/* ---- block iterator ----------------------------------------------------- */
+
+static void kv_sst_bi_init(struct kv_sst_biter *it, const char *name)
+{
+	memset(it, 0, sizeof(*it));
+	it->name = name;
+}
+
+static void kv_sst_bi_set(struct kv_sst_biter *it, const struct kv_sst_block *b)
+{
+	it->b = *b;
+	it->valid = 0;
+	it->key.len = 0;
+}
+
+static void kv_sst_bi_fail(struct kv_sst_biter *it, int rc)
+{
+	it->err = rc;
+	it->valid = 0;
+}
+
+/* Check an internal key decoded from a block. */
+static int kv_sst_key_ok(const uint8_t *k, size_t len)
+{
+	return len >= KV_IKEY_TRAILER && kv_ikey_type(k, len) <= KV_TYPE_VALUE;
+}
+
+/*
+ * Decode the entry at offset p; it->key must hold the previous key (or be
+ * empty at a restart point). p == rlen means "past the last entry".
+ */
+static void kv_sst_bi_decode(struct kv_sst_biter *it, size_t p)
+{
+	const uint8_t *base = it->b.data, *end = base + it->b.rlen, *q;
+	uint64_t shared, unshared, vlen;
+	size_t n;
+	int rc;
+
+	if (it->err)
+		return;
+	if (p >= it->b.rlen) {
+		it->valid = 0;
+		return;
+	}
+	q = base + p;
+	if (!(n = kv_varint_get(q, end, &shared)))
+		goto bad;
+	q += n;
+	if (!(n = kv_varint_get(q, end, &unshared)))
+		goto bad;
+	q += n;
+	if (!(n = kv_varint_get(q, end, &vlen)))
+		goto bad;
+	q += n;
+	if (shared > it->key.len || unshared > (size_t)(end - q) ||
+	    vlen > (size_t)(end - q) - unshared)
+		goto bad;
+	it->key.len = (size_t)shared;
+	if ((rc = kv_buf_append(&it->key, q, (size_t)unshared))) {
+		kv_sst_bi_fail(it, rc);
+		return;
+	}
+	if (!kv_sst_key_ok(it->key.data, it->key.len))
+		goto bad;
+	it->val = q + unshared;
+	it->vlen = (size_t)vlen;
+	it->cur = p;
+	it->nxt = (size_t)(it->val + vlen - base);
+	it->valid = 1;
+	return;
+bad:
+	kv_sst_bi_fail(it, KV_SST_CORRUPT(it->name, "block at offset %" PRIu64
+					   ": malformed entry at %zu", it->b.off, p));
+}
+
+static void kv_sst_bi_seek_first(struct kv_sst_biter *it)
+{
+	it->key.len = 0;
+	kv_sst_bi_decode(it, 0);
+}
+
+static void kv_sst_bi_next(struct kv_sst_biter *it)
+{
+	assert(it->valid);
+	kv_sst_bi_decode(it, it->nxt);
+}
+
+/* Offset of restart point i, checked. */
+static int kv_sst_bi_restart(struct kv_sst_biter *it, uint32_t i, size_t *off)
+{
+	size_t o = util_get_be32(it->b.data + it->b.rlen + (size_t)i * 4);
+	if (o >= it->b.rlen) {
+		int rc = KV_SST_CORRUPT(it->name, "block at offset %" PRIu64
+					": restart %" PRIu32 " points outside the block",
+					it->b.off, i);
+		kv_sst_bi_fail(it, rc);
+		return rc;
+	}
+	*off = o;
+	return 0;
+}
+
+/* The whole key of restart point i, read in place (shared must be 0). */
+static int kv_sst_bi_restart_key(struct kv_sst_biter *it, uint32_t i, const uint8_t **k,
+				 size_t *klen)
+{
+	const uint8_t *end = it->b.data + it->b.rlen, *q;
+	uint64_t shared, unshared, vlen;
+	size_t o, n;
+	int rc;
+
+	if ((rc = kv_sst_bi_restart(it, i, &o)))
+		return rc;
+	q = it->b.data + o;
+	if (!(n = kv_varint_get(q, end, &shared)))
+		goto bad;
+	q += n;
+	if (!(n = kv_varint_get(q, end, &unshared)))
+		goto bad;
+	q += n;
+	if (!(n = kv_varint_get(q, end, &vlen)))
+		goto bad;
+	q += n;
+	if (shared != 0 || unshared > (size_t)(end - q) || !kv_sst_key_ok(q, (size_t)unshared))
+		goto bad;
+	*k = q;
+	*klen = (size_t)unshared;
+	return 0;
+bad:
+	rc = KV_SST_CORRUPT(it->name, "block at offset %" PRIu64 ": malformed restart entry at %zu",
+			    it->b.off, o);
+	kv_sst_bi_fail(it, rc);
+	return rc;
+}
+
+/* Position at the first entry >= target (internal key). */
+static void kv_sst_bi_seek(struct kv_sst_biter *it, const uint8_t *target, size_t tlen)
+{
+	uint32_t lo = 0, hi;
+	size_t off;
+
+	if (it->err)
+		return;
+	if (it->b.nrestarts == 0) {
+		it->valid = 0;
+		return;
+	}
+	/* Last restart point whose key is < target; the answer is at or after it. */
+	hi = it->b.nrestarts - 1;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
+		const uint8_t *k;
+		size_t klen;
+		if (kv_sst_bi_restart_key(it, mid, &k, &klen))
+			return;
+		if (kv_ikey_cmp(k, klen, target, tlen) < 0)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	if (kv_sst_bi_restart(it, lo, &off))
+		return;
+	it->key.len = 0;
+	kv_sst_bi_decode(it, off);
+	while (it->valid && kv_ikey_cmp(it->key.data, it->key.len, target, tlen) < 0)
+		kv_sst_bi_decode(it, it->nxt);
+}
+
+/* ---- data block fetch --------------------------------------------------- */
+
+static void kv_sst_bref_release(struct kv_sst_bref *ref)
+{
+	if (ref->h)
+		kv_cache_release(ref->cache, ref->h);
+	free(ref->owned);
+	ref->h = NULL;
+	ref->owned = NULL;
+}
+
+/* Decode an index entry's value: varint offset + varint size. */
+static int kv_sst_block_handle(const struct kv_sst_reader *r, const uint8_t *v, size_t vlen,
+			       uint64_t *off, uint64_t *size)
+{
+	size_t n = kv_varint_get(v, v + vlen, off), m;
+	if (!n || !(m = kv_varint_get(v + n, v + vlen, size)))
+		return KV_SST_CORRUPT(r->name, "index: malformed block handle");
+	return 0;
+}
+
+/*
+ * Make the data block at (off, size) available in *blk, pinned by *ref
+ * (which must be empty). With use_cache the block comes from, or goes
+ * into, the reader's cache; without, it is always read from the store
+ * (kv_sst_verify). Returns 0, KV_ECORRUPT, -ENOMEM or a store error.
+ */
+static int kv_sst_read_block(struct kv_sst_reader *r, uint64_t off, uint64_t size,
+			     int use_cache, struct kv_sst_bref *ref, struct kv_sst_block *blk)
+{
+	void *raw = NULL;
+	size_t raw_len = 0, len;
+	uint8_t *dec = NULL;
+	int rc;
+
+	if (size > KV_SST_BLOCK_MAX || off > r->data_end ||
+	    size + KV_SST_TRAILER_SIZE > r->data_end - off) {
+		return KV_SST_CORRUPT(r->name, "index: block at offset %" PRIu64 " size %" PRIu64
+				      " lies outside the data region", off, size);
+	}
+	use_cache = use_cache && r->cache;
+	if (use_cache) {
+		struct kv_cache_handle *h = kv_cache_lookup(r->cache, r->cache_id, off);
+		if (h) {
+			const void *d = kv_cache_data(h, &len);
+			/* Checked before it was inserted; parsing again is O(1). */
+			rc = kv_sst_block_parse(r->name, off, d, len, blk);
+			if (rc) {
+				kv_cache_release(r->cache, h);
+				return rc;
+			}
+			ref->cache = r->cache;
+			ref->h = h;
+			return 0;
+		}
+	}
+	rc = obj_get(r->store, r->name, off, size + KV_SST_TRAILER_SIZE, &raw, &raw_len);
+	if (rc)
+		goto out;
+	if (raw_len != size + KV_SST_TRAILER_SIZE) {
+		rc = KV_SST_CORRUPT(r->name, "block at offset %" PRIu64 ": truncated object (read %zu of %"
+				    PRIu64 " bytes)", off, raw_len, size + KV_SST_TRAILER_SIZE);
+		goto out;
+	}
+	if ((rc = kv_sst_unwrap(r->name, off, raw, raw_len, &dec, &len)))
+		goto out;
+	if ((rc = kv_sst_block_parse(r->name, off, dec, len, blk)))
+		goto out;
+	if (use_cache) {
+		/* The cache owns dec from here on, even on failure. */
+		struct kv_cache_handle *h = kv_cache_insert(r->cache, r->cache_id, off, dec, len);
+		dec = NULL;
+		if (!h) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		ref->cache = r->cache;
+		ref->h = h;
+	} else {
+		ref->owned = dec;
+		dec = NULL;
+	}
+out:
+	free(dec);
+	if (raw)
+		obj_buf_free(raw);
+	return rc;
+}
+
+/* ---- open / ref / unref ------------------------------------------------- */
+
+struct kv_sst_footer {
+	uint64_t index_off, index_size, filter_off, filter_size, entries, blocks;
+};
+
+static int kv_sst_footer_parse(const char *name, uint64_t size, const uint8_t *f,
+			       struct kv_sst_footer *ft)
+{
+	uint64_t end = size - KV_SST_FOOTER_SIZE;      /* size >= footer: checked by the caller */
+
+	if (util_get_be64(f + 52) != KV_SST_MAGIC)
+		return KV_SST_CORRUPT(name, "footer: bad magic (not an SST)");
+	if (!KV_SST_CRC_OK(util_get_be32(f + 60), util_crc32c(0, f, 60)))
+		return KV_SST_CORRUPT(name, "footer: checksum mismatch");
+	if (util_get_be32(f + 48) != KV_SST_VERSION)
+		return KV_SST_CORRUPT(name, "footer: unsupported format version %" PRIu32,
+				      util_get_be32(f + 48));
+	ft->index_off = util_get_be64(f + 0);
+	ft->index_size = util_get_be64(f + 8);
+	ft->filter_off = util_get_be64(f + 16);
+	ft->filter_size = util_get_be64(f + 24);
+	ft->entries = util_get_be64(f + 32);
+	ft->blocks = util_get_be64(f + 40);
+	/* The index ends where the footer starts; the filter, if any, ends
+	 * where the index starts (see the format in kv_sst_build.c). */
+	if (ft->index_size > end || end - ft->index_size < KV_SST_TRAILER_SIZE ||
+	    ft->index_off != end - ft->index_size - KV_SST_TRAILER_SIZE)
+		return KV_SST_CORRUPT(name, "footer: index at %" PRIu64 " size %" PRIu64
+				      " does not end at the footer", ft->index_off, ft->index_size);
+	if (ft->filter_size == 0 ? ft->filter_off != ft->index_off :
+	    (ft->filter_size > ft->index_off ||
+	     ft->index_off - ft->filter_size < KV_SST_TRAILER_SIZE ||
+	     ft->filter_off != ft->index_off - ft->filter_size - KV_SST_TRAILER_SIZE))
+		return KV_SST_CORRUPT(name, "footer: filter at %" PRIu64 " size %" PRIu64
+				      " does not end at the index", ft->filter_off, ft->filter_size);
+	return 0;
+}
+
+/*
+ * kv_sst_open - open the SST described by meta (id and size are used)
+ * in store, caching data blocks in cache (NULL = no caching). store and
+ * cache must outlive the reader. On success *out holds one reference
+ * (kv_sst_unref). Returns 0, KV_ECORRUPT, -ENOMEM, -ENOENT or another
+ * store error. Two ranged GETs: the footer, then filter + index.
+ */
+int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv_cache *cache,
+		const struct kv_sst_meta *meta)
+{
+	struct kv_sst_reader *r;
+	struct kv_sst_footer ft;
+	struct kv_sst_block idx;
+	void *buf = NULL;
+	size_t n = 0, body;
+	uint8_t type;
+	int rc;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	atomic_init(&r->refs, 1);
+	r->store = store;
+	r->cache = cache;
+	r->size = meta->size;
+	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
+
+	/* Smallest SST: an empty index block (4 bytes) + trailer + footer. */
+	if (r->size < KV_SST_FOOTER_SIZE + KV_SST_TRAILER_SIZE + 4) {
+		rc = KV_SST_CORRUPT(r->name, "object of %" PRIu64 " bytes is too small for an SST",
+				    r->size);
+		goto fail;
+	}
+	rc = obj_get(store, r->name, r->size - KV_SST_FOOTER_SIZE, KV_SST_FOOTER_SIZE, &buf, &n);
+	if (rc)
+		goto fail;
+	if (n != KV_SST_FOOTER_SIZE) {
+		rc = KV_SST_CORRUPT(r->name, "footer: truncated object (read %zu of 64 bytes at %" PRIu64
+				    ")", n, r->size - KV_SST_FOOTER_SIZE);
+		goto fail;
+	}
+	if ((rc = kv_sst_footer_parse(r->name, r->size, buf, &ft)))
+		goto fail;
+	obj_buf_free(buf);
+	buf = NULL;
+
+	/* Filter and index are adjacent and end at the footer: one GET. */
+	uint64_t meta_len = r->size - KV_SST_FOOTER_SIZE - ft.filter_off;
+	rc = obj_get(store, r->name, ft.filter_off, meta_len, &r->meta, &n);
+	if (rc)
+		goto fail;
+	if (n != meta_len) {
+		rc = KV_SST_CORRUPT(r->name, "index: truncated object (read %zu of %" PRIu64
+				    " bytes at %" PRIu64 ")", n, meta_len, ft.filter_off);
+		goto fail;
+	}
+	const uint8_t *m = r->meta;
+	if (ft.filter_size) {
+		rc = kv_sst_check_stored(r->name, ft.filter_off, m,
+					 (size_t)ft.filter_size + KV_SST_TRAILER_SIZE, &body, &type);
+		if (rc)
+			goto fail;
+		/* The builder never compresses the filter or the index. */
+		if (type != KV_SST_COMP_NONE) {
+			rc = KV_SST_CORRUPT(r->name, "filter: unexpected compression type %u", type);
+			goto fail;
+		}
+		r->filter = m;
+		r->filter_len = body;
+	}
+	const uint8_t *ip = m + (ft.index_off - ft.filter_off);
+	rc = kv_sst_check_stored(r->name, ft.index_off, ip,
+				 (size_t)ft.index_size + KV_SST_TRAILER_SIZE, &body, &type);
+	if (rc)
+		goto fail;
+	if (type != KV_SST_COMP_NONE) {
+		rc = KV_SST_CORRUPT(r->name, "index: unexpected compression type %u", type);
+		goto fail;
+	}
+	if ((rc = kv_sst_block_parse(r->name, ft.index_off, ip, body, &idx)))
+		goto fail;
+	r->index = ip;
+	r->index_len = body;
+	r->index_off = ft.index_off;
+	r->entries = ft.entries;
+	r->nblocks = ft.blocks;
+	r->data_end = ft.filter_off;
+	if (cache)
+		r->cache_id = kv_cache_new_id(cache);
+	*out = r;
+	return 0;
+fail:
+	if (buf)
+		obj_buf_free(buf);
+	if (r->meta)
+		obj_buf_free(r->meta);
+	free(r);
+	return rc;
+}
+
+/* kv_sst_ref - take another reference. Thread-safe. */
+void kv_sst_ref(struct kv_sst_reader *r)
+{
+	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
+
+/* kv_sst_unref - drop a reference; the last one frees the reader. */
+void kv_sst_unref(struct kv_sst_reader *r)
+{
+	if (!r)
+		return;
+	unsigned prev = atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel);
+	assert(prev > 0);
+	if (prev != 1)
+		return;
+	if (r->meta)
+		obj_buf_free(r->meta);
+	free(r);
+}
+
+/* ---- two-level iterator ------------------------------------------------- */
+
+static void kv_sst_it_index_block(const struct kv_sst_reader *r, struct kv_sst_block *b)
+{
+	/* Parsed successfully at open; cannot fail now. */
+	int rc = kv_sst_block_parse(r->name, r->index_off, r->index, r->index_len, b);
+	assert(rc == 0);
+	(void)rc;
+}
+
+static void kv_sst_it_init(struct kv_sst_iter *it, struct kv_sst_reader *r)
+{
+	struct kv_sst_block b;
+	memset(it, 0, sizeof(*it));
+	it->r = r;
+	kv_sst_bi_init(&it->index, r->name);
+	kv_sst_bi_init(&it->data, r->name);
+	kv_sst_it_index_block(r, &b);
+	kv_sst_bi_set(&it->index, &b);
+}
+
+static void kv_sst_it_cleanup(struct kv_sst_iter *it)
+{
+	kv_sst_bref_release(&it->ref);
+	kv_buf_free(&it->index.key);
+	kv_buf_free(&it->data.key);
+}
+
+/* Pick up a block iterator's error. Returns the iterator status. */
+static int kv_sst_it_sync(struct kv_sst_iter *it)
+{
+	if (!it->status)
+		it->status = it->index.err ? it->index.err : it->data.err;
+	if (it->status)
+		it->data.valid = 0;
+	return it->status;
+}
+
+/* Load the data block the index iterator points at (data not positioned). */
+static int kv_sst_it_load(struct kv_sst_iter *it)
+{
+	struct kv_sst_block b;
+	uint64_t off, size;
+	int rc;
+
+	kv_sst_bref_release(&it->ref);
+	it->data.valid = 0;
+	if ((rc = kv_sst_block_handle(it->r, it->index.val, it->index.vlen, &off, &size)) ||
+	    (rc = kv_sst_read_block(it->r, off, size, 1, &it->ref, &b))) {
+		it->status = rc;
+		return rc;
+	}
+	kv_sst_bi_set(&it->data, &b);
+	return 0;
+}
+
+/* Move to the next block while the data iterator is exhausted. */
+static void kv_sst_it_skip(struct kv_sst_iter *it)
+{
+	while (!kv_sst_it_sync(it) && !it->data.valid) {
+		kv_sst_bi_next(&it->index);
+		if (kv_sst_it_sync(it) || !it->index.valid)
+			break;
+		if (kv_sst_it_load(it))
+			break;
+		kv_sst_bi_seek_first(&it->data);
+	}
+}
+
+static void kv_sst_iter__seek(struct kv_iter *base, const uint8_t *ikey, size_t len)
+{
+	struct kv_sst_iter *it = (struct kv_sst_iter *)base;
+	assert(len >= KV_IKEY_TRAILER);
+	it->data.valid = 0;
+	if (it->status)
+		return;
+	/* The first index key >= target names the only block that can hold it. */
+	kv_sst_bi_seek(&it->index, ikey, len);
+	if (kv_sst_it_sync(it) || !it->index.valid || kv_sst_it_load(it))
+		return;
+	kv_sst_bi_seek(&it->data, ikey, len);
+	kv_sst_it_skip(it);
+}
+
+static void kv_sst_iter__seek_first(struct kv_iter *base)
+{
+	struct kv_sst_iter *it = (struct kv_sst_iter *)base;
+	it->data.valid = 0;
+	if (it->status)
+		return;
+	kv_sst_bi_seek_first(&it->index);
+	if (kv_sst_it_sync(it) || !it->index.valid || kv_sst_it_load(it))
+		return;
+	kv_sst_bi_seek_first(&it->data);
+	kv_sst_it_skip(it);
+}
+
+static void kv_sst_iter__next(struct kv_iter *base)
+{
+	struct kv_sst_iter *it = (struct kv_sst_iter *)base;
+	assert(it->data.valid && !it->status);
+	kv_sst_bi_next(&it->data);
+	kv_sst_it_skip(it);
+}
+
+static int kv_sst_iter__valid(struct kv_iter *base)
+{
+	struct kv_sst_iter *it = (struct kv_sst_iter *)base;
+	return !it->status && it->data.valid;
+}
+
+static void kv_sst_iter__key(struct kv_iter *base, const uint8_t **k, size_t *len)
+{
+	struct kv_sst_iter *it = (struct kv_sst_iter *)base;
+	assert(it->data.valid);
+	*k = it->data.key.data;
+	*len = it->data.key.len;
+}
+
+static void kv_sst_iter__value(struct kv_iter *base, const uint8_t **v, size_t *len)
+{
+	struct kv_sst_iter *it = (struct kv_sst_iter *)base;
+	assert(it->data.valid);
+	*v = it->data.val;
+	*len = it->data.vlen;
+}
+
+static int kv_sst_iter__status(struct kv_iter *base)
+{
+	return ((struct kv_sst_iter *)base)->status;
+}
+
+static void kv_sst_iter__free(struct kv_iter *base)
+{
+	struct kv_sst_iter *it = (struct kv_sst_iter *)base;
+	struct kv_sst_reader *r = it->r;
+	kv_sst_it_cleanup(it);
+	free(it);
+	kv_sst_unref(r);
+}
+
+static const struct kv_iter_ops kv_sst_iter_ops = {
+	.seek = kv_sst_iter__seek,
+	.seek_first = kv_sst_iter__seek_first,
+	.next = kv_sst_iter__next,
+	.valid = kv_sst_iter__valid,
+	.key = kv_sst_iter__key,
+	.value = kv_sst_iter__value,
+	.status = kv_sst_iter__status,
+	.free = kv_sst_iter__free,
+};
+
+/*
+ * kv_sst_iter_create - an unpositioned iterator over every entry (seek or
+ * seek_first before use). It holds a reference on r until freed; it
+ * belongs to one thread at a time. Returns 0 or -ENOMEM.
+ */
+int kv_sst_iter_create(struct kv_iter **out, struct kv_sst_reader *r)
+{
+	struct kv_sst_iter *it = malloc(sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	kv_sst_it_init(it, r);
+	it->base.ops = &kv_sst_iter_ops;
+	kv_sst_ref(r);
+	*out = &it->base;
+	return 0;
+}
+
+/* ---- point lookups ------------------------------------------------------ */
+
+/*
+ * kv_sst_get - newest version of `key` with seq <= snap: 1 value (*val
+ * malloc'd, the caller's, free()), 2 tombstone, 0 absent; or KV_ECORRUPT,
+ * -ENOMEM, a store error. Thread-safe.
+ */
+int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t snap,
+	       uint8_t **val, size_t *vlen)
+{
+	struct kv_sst_iter it;
+	uint8_t *target;
+	size_t tlen;
+	int rc = 0;
+
+	if (r->filter && !kv_bloom_may_contain(r->filter, r->filter_len, kv_bloom_hash(key, klen)))
+		return 0;
+	if (util_size_add(&tlen, klen, KV_IKEY_TRAILER) || !(target = malloc(tlen)))
+		return -ENOMEM;
+	/* (key, snap, VALUE) sorts before every version with seq <= snap. */
+	kv_ikey_make(target, key, klen, snap > KV_SEQ_MAX ? KV_SEQ_MAX : snap, KV_TYPE_VALUE);
+	kv_sst_it_init(&it, r);
+	kv_sst_iter__seek(&it.base, target, tlen);
+	if (it.status) {
+		rc = it.status;
+		goto out;
+	}
+	if (!it.data.valid ||
+	    kv_ukey_cmp(it.data.key.data, it.data.key.len - KV_IKEY_TRAILER, key, klen) != 0)
+		goto out;
+	if (kv_ikey_type(it.data.key.data, it.data.key.len) == KV_TYPE_DELETE) {
+		rc = 2;
+		goto out;
+	}
+	uint8_t *v = malloc(it.data.vlen ? it.data.vlen : 1);
+	if (!v) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (it.data.vlen)
+		memcpy(v, it.data.val, it.data.vlen);
+	*val = v;
+	*vlen = it.data.vlen;
+	rc = 1;
+out:
+	kv_sst_it_cleanup(&it);
+	free(target);
+	return rc;
+}
+
+/* ---- verification ------------------------------------------------------- */
+
+/*
+ * Check a block's restart array against its entries: seeks trust it, a
+ * sequential walk does not use it. Restart points must be entry starts,
+ * strictly increasing, the first at offset 0, each with shared == 0.
+ * `it` is set on the block; it is left positioned nowhere.
+ */
+static int kv_sst_verify_restarts(struct kv_sst_biter *it)
+{
+	uint32_t ri = 0;
+	size_t roff = 0;
+
+	for (kv_sst_bi_seek_first(it); it->valid; kv_sst_bi_next(it)) {
+		if (ri < it->b.nrestarts) {
+			if (kv_sst_bi_restart(it, ri, &roff))
+				return it->err;
+			if (roff == it->cur) {
+				const uint8_t *k;
+				size_t kl;
+				if (kv_sst_bi_restart_key(it, ri, &k, &kl))
+					return it->err;
+				ri++;
+			} else if (roff < it->cur) {
+				break;                  /* not at an entry boundary */
+			}
+		}
+		if (it->cur == 0 && ri == 0)
+			break;                          /* the first entry must be one */
+	}
+	if (it->err)
+		return it->err;
+	if (ri != it->b.nrestarts)
+		return KV_SST_CORRUPT(it->name, "block at offset %" PRIu64
+				      ": restart point %" PRIu32 " is not an entry boundary",
+				      it->b.off, ri);
+	return 0;
+}
+
+/*
+ * kv_sst_verify - read every data block from the store (bypassing the
+ * cache) and check everything checkable: checksums, block structure,
+ * strictly increasing keys, index separators, contiguous block layout,
+ * entry and block counts, and that the filter holds every user key.
+ * Returns 0, KV_ECORRUPT, -ENOMEM or a store error. Thread-safe.
+ */
+int kv_sst_verify(struct kv_sst_reader *r)
+{
+	struct kv_sst_biter idx, data;
+	struct kv_sst_block b;
+	struct kv_sst_bref ref = { 0 };
+	struct kv_buf prev = { 0 }, prev_sep = { 0 };
+	uint64_t entries = 0, blocks = 0, next_off = 0, off, size;
+	int rc = 0;
+
+	kv_sst_bi_init(&idx, r->name);
+	kv_sst_bi_init(&data, r->name);
+	kv_sst_it_index_block(r, &b);
+	kv_sst_bi_set(&idx, &b);
+	if ((rc = kv_sst_verify_restarts(&idx)))
+		goto out;
+	for (kv_sst_bi_seek_first(&idx); idx.valid; kv_sst_bi_next(&idx)) {
+		if ((rc = kv_sst_block_handle(r, idx.val, idx.vlen, &off, &size)))
+			goto out;
+		if (off != next_off) {
+			rc = KV_SST_CORRUPT(r->name, "index: block %" PRIu64 " at offset %" PRIu64
+					    ", expected %" PRIu64, blocks, off, next_off);
+			goto out;
+		}
+		kv_sst_bref_release(&ref);
+		if ((rc = kv_sst_read_block(r, off, size, 0, &ref, &b)))
+			goto out;
+		next_off = off + size + KV_SST_TRAILER_SIZE;
+		blocks++;
+		kv_sst_bi_set(&data, &b);
+		if ((rc = kv_sst_verify_restarts(&data)))
+			goto out;
+		kv_sst_bi_seek_first(&data);
+		if (!data.valid && !data.err) {
+			rc = KV_SST_CORRUPT(r->name, "block at offset %" PRIu64 ": empty data block", off);
+			goto out;
+		}
+		for (; data.valid; kv_sst_bi_next(&data)) {
+			const uint8_t *k = data.key.data;
+			size_t kl = data.key.len;
+			if ((prev.len && kv_ikey_cmp(prev.data, prev.len, k, kl) >= 0) ||
+			    (prev_sep.len && kv_ikey_cmp(prev_sep.data, prev_sep.len, k, kl) >= 0) ||
+			    kv_ikey_cmp(k, kl, idx.key.data, idx.key.len) > 0) {
+				rc = KV_SST_CORRUPT(r->name, "block at offset %" PRIu64
+						    ": keys out of order", off);
+				goto out;
+			}
+			if (r->filter && !kv_bloom_may_contain(r->filter, r->filter_len,
+							       kv_bloom_hash(k, kl - KV_IKEY_TRAILER))) {
+				rc = KV_SST_CORRUPT(r->name, "filter: misses a key of block at offset %"
+						    PRIu64, off);
+				goto out;
+			}
+			prev.len = 0;
+			if ((rc = kv_buf_append(&prev, k, kl)))
+				goto out;
+			entries++;
+		}
+		if ((rc = data.err))
+			goto out;
+		prev_sep.len = 0;
+		if ((rc = kv_buf_append(&prev_sep, idx.key.data, idx.key.len)))
+			goto out;
+	}
+	if ((rc = idx.err))
+		goto out;
+	if (next_off != r->data_end || blocks != r->nblocks || entries != r->entries) {
+		rc = KV_SST_CORRUPT(r->name, "footer: %" PRIu64 " entries in %" PRIu64
+				    " blocks ending at %" PRIu64 ", found %" PRIu64 " in %" PRIu64
+				    " ending at %" PRIu64, r->entries, r->nblocks, r->data_end,
+				    entries, blocks, next_off);
+		goto out;
+	}
+out:
+	kv_sst_bref_release(&ref);
+	kv_buf_free(&idx.key);
+	kv_buf_free(&data.key);
+	kv_buf_free(&prev);
+	kv_buf_free(&prev_sep);
+	return rc;
+}
+
+/* ---- in-memory checking (fuzzing) ---------------------------------------- */
+
+/* A read-only "store" holding one object: the buffer under check. */
+struct kv_sst_membuf {
+	struct obj_backend base;
+	const uint8_t *data;
+	size_t len;
+};
+
+static int kv_sst_membuf__get(struct obj_backend *b, const char *name, uint64_t off,
+			      uint64_t len, void **out, size_t *out_len)
+{
+	struct kv_sst_membuf *m = (struct kv_sst_membuf *)b;
+	(void)name;
+	*out = NULL;
+	*out_len = 0;
+	if (off >= m->len)
+		return 0;
+	if (len > m->len - off)
+		len = m->len - off;
+	void *p = malloc((size_t)len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, m->data + off, (size_t)len);
+	*out = p;
+	*out_len = (size_t)len;
+	return 0;
+}
+
+/* Reader inconsistent with itself: a bug in this file, not corruption. */
+static int kv_sst_check_bug(const char *what)
+{
+	UTIL_ERROR("kv", "sst check: reader inconsistency: %s", what);
+	return -EIO;
+}
+
+/* Spot checks: get and seek must find what iteration found. */
+#define KV_SST_CHECK_SAMPLES 256
+
+/*
+ * kv_sst_check_buffer - open, verify, iterate and probe an SST held in
+ * memory (data, len), with no cache. Returns 0 (valid SST), KV_ECORRUPT,
+ * -ENOMEM, or -EIO when the reader disagrees with itself (a reader bug:
+ * the fuzzer treats it as a finding).
+ */
+int kv_sst_check_buffer(const uint8_t *data, size_t len)
+{
+	struct kv_sst_membuf mb = { 0 };
+	struct kv_sst_meta meta = { 0 };
+	struct kv_sst_reader *r = NULL;
+	struct kv_iter *it = NULL, *seek = NULL;
+	struct kv_buf prev = { 0 };
+	uint64_t count = 0, checked = 0;
+	uint8_t *val = NULL;
+	size_t vlen;
+	int rc;
+
+	mb.base.version = OBJ_BACKEND_VERSION;
+	mb.base.kind = "sst-check";
+	mb.base.get = kv_sst_membuf__get;
+	mb.data = data;
+	mb.len = len;
+	meta.size = len;
+
+	if ((rc = kv_sst_open(&r, &mb.base, NULL, &meta)))
+		return rc;
+	if ((rc = kv_sst_verify(r)))
+		goto out;
+	if ((rc = kv_sst_iter_create(&it, r)) || (rc = kv_sst_iter_create(&seek, r)))
+		goto out;
+	for (it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it)) {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+		it->ops->key(it, &k, &kl);
+		it->ops->value(it, &v, &vl);
+		count++;
+		uint64_t seq = kv_ikey_seq(k, kl);
+		/* get(ukey, seq) answers this entry unless an entry with the same
+		 * user key and seq but a greater type came just before it. */
+		int shadowed = prev.len == kl && !memcmp(prev.data, k, kl - 1);
+		if (checked < KV_SST_CHECK_SAMPLES && !shadowed) {
+			checked++;
+			int g = kv_sst_get(r, k, kl - KV_IKEY_TRAILER, seq, &val, &vlen);
+			int want = kv_ikey_type(k, kl) == KV_TYPE_VALUE ? 1 : 2;
+			if (g < 0) {
+				rc = g;
+				goto out;
+			}
+			if (g != want || (g == 1 && (vlen != vl || (vl && memcmp(val, v, vl))))) {
+				rc = kv_sst_check_bug("get disagrees with iteration");
+				goto out;
+			}
+			free(val);
+			val = NULL;
+			seek->ops->seek(seek, k, kl);
+			const uint8_t *sk;
+			size_t skl;
+			if (!seek->ops->valid(seek)) {
+				rc = seek->ops->status(seek);
+				if (!rc)
+					rc = kv_sst_check_bug("seek to an existing key found nothing");
+				goto out;
+			}
+			seek->ops->key(seek, &sk, &skl);
+			if (skl != kl || memcmp(sk, k, kl)) {
+				rc = kv_sst_check_bug("seek disagrees with iteration");
+				goto out;
+			}
+		}
+		prev.len = 0;
+		if ((rc = kv_buf_append(&prev, k, kl)))
+			goto out;
+	}
+	if ((rc = it->ops->status(it)))
+		goto out;
+	if (count != r->entries)
+		rc = kv_sst_check_bug("iteration count differs from the verified count");
+out:
+	free(val);
+	kv_buf_free(&prev);
+	if (seek)
+		seek->ops->free(seek);
+	if (it)
+		it->ops->free(it);
+	kv_sst_unref(r);
+	return rc;
+}

@@ -1,0 +1,195 @@
+/*
+ * kv_version.c - versions: the open SST readers behind one manifest.
+ *
+ * A new version is built whenever the manifest changes (flush, compaction,
+ * reload after a CAS conflict). Readers of SSTs that the previous version
+ * also had are shared (reference-counted), so their cached index and
+ * filter survive; only new SSTs are opened (footer + index + filter: two
+ * ranged GETs each).
+ *
+ * Lookup order (newest data first): L0 newest to oldest, then sorted runs
+ * newest to oldest; within a run, the one SST whose key range covers the
+ * key. The first version found with seq <= snap wins: every source is
+ * strictly newer than the ones after it for any key.
+ */
+#include "kv/kv_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct kv_sst_reader *kv_version_find(const struct kv_version *v,
+					     const struct kv_sst_id *id)
+{
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < v->man->n_l0; i++)
+		if (!memcmp(v->man->l0[i].id.b, id->b, 16))
+			return v->l0[i];
+	for (size_t i = 0; i < v->man->n_runs; i++)
+		for (size_t j = 0; j < v->man->runs[i].n; j++)
+			if (!memcmp(v->man->runs[i].ssts[j].id.b, id->b, 16))
+				return v->runs[i].r[j];
+	return NULL;
+}
+
+static int kv_version_reader(struct kv_sst_reader **out, const struct kv_sst_meta *meta,
+			     const struct kv_version *prev, struct kv_sst_reader *extra,
+			     const struct kv_sst_id *extra_id, struct obj_backend *store,
+			     struct kv_cache *cache)
+{
+	struct kv_sst_reader *r = kv_version_find(prev, &meta->id);
+	if (!r && extra && !memcmp(extra_id->b, meta->id.b, 16))
+		r = extra;
+	if (r) {
+		kv_sst_ref(r);
+		*out = r;
+		return 0;
+	}
+	return kv_sst_open(out, store, cache, meta);
+}
+
+static void kv_version_free(struct kv_version *v)
+{
+	struct kv_manifest *m = v->man;
+	if (v->l0) {
+		for (size_t i = 0; i < m->n_l0; i++)
+			if (v->l0[i])
+				kv_sst_unref(v->l0[i]);
+		free(v->l0);
+	}
+	if (v->runs) {
+		for (size_t i = 0; i < m->n_runs; i++) {
+			for (size_t j = 0; j < m->runs[i].n && v->runs[i].r; j++)
+				if (v->runs[i].r[j])
+					kv_sst_unref(v->runs[i].r[j]);
+			free(v->runs[i].r);
+		}
+		free(v->runs);
+	}
+	free(v);
+}
+
+int kv_version_build(struct kv_version **out, struct kv_manifest *man,
+		     const struct kv_version *prev, struct kv_sst_reader *extra,
+		     const struct kv_sst_id *extra_id, struct obj_backend *store,
+		     struct kv_cache *cache)
+{
+	struct kv_version *v = calloc(1, sizeof(*v));
+	int rc = 0;
+
+	*out = NULL;
+	if (!v)
+		return -ENOMEM;
+	atomic_init(&v->refs, 1);
+	v->man = man;
+	v->l0 = calloc(man->n_l0 ? man->n_l0 : 1, sizeof(*v->l0));
+	v->runs = calloc(man->n_runs ? man->n_runs : 1, sizeof(*v->runs));
+	if (!v->l0 || !v->runs) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < man->n_l0 && !rc; i++)
+		rc = kv_version_reader(&v->l0[i], &man->l0[i], prev, extra, extra_id, store, cache);
+	for (size_t i = 0; i < man->n_runs && !rc; i++) {
+		v->runs[i].n = man->runs[i].n;
+		v->runs[i].r = calloc(man->runs[i].n ? man->runs[i].n : 1, sizeof(*v->runs[i].r));
+		if (!v->runs[i].r) {
+			rc = -ENOMEM;
+			break;
+		}
+		for (size_t j = 0; j < man->runs[i].n && !rc; j++)
+			rc = kv_version_reader(&v->runs[i].r[j], &man->runs[i].ssts[j], prev, extra,
+					       extra_id, store, cache);
+	}
+	if (rc)
+		goto fail;
+	*out = v;
+	return 0;
+fail:
+	/* The caller keeps ownership of man on failure. */
+	kv_version_free(v);
+	return rc;
+}
+
+void kv_version_ref(struct kv_version *v)
+{
+	atomic_fetch_add(&v->refs, 1);
+}
+
+void kv_version_unref(struct kv_version *v)
+{
+	if (v && atomic_fetch_sub(&v->refs, 1) == 1) {
+		struct kv_manifest *m = v->man;
+		kv_version_free(v);
+		kv_manifest_free(m);
+	}
+}
+
+/* Does SST meta's user-key range cover key? */
+static int kv_meta_covers(const struct kv_sst_meta *m, const void *key, size_t klen)
+{
+	return kv_ukey_cmp(key, klen, m->smallest, m->smallest_len - KV_IKEY_TRAILER) >= 0 &&
+	       kv_ukey_cmp(key, klen, m->largest, m->largest_len - KV_IKEY_TRAILER) <= 0;
+}
+
+int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,
+		   uint8_t **val, size_t *vlen)
+{
+	const struct kv_manifest *m = v->man;
+	int rc;
+
+	for (size_t i = 0; i < m->n_l0; i++) {
+		if (!kv_meta_covers(&m->l0[i], key, klen))
+			continue;
+		rc = kv_sst_get(v->l0[i], key, klen, snap, val, vlen);
+		if (rc != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < m->n_runs; i++) {
+		const struct kv_run *run = &m->runs[i];
+		/* Binary search: first SST whose largest user key >= key. */
+		size_t lo = 0, hi = run->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			const struct kv_sst_meta *s = &run->ssts[mid];
+			if (kv_ukey_cmp(s->largest, s->largest_len - KV_IKEY_TRAILER, key, klen) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < run->n && kv_meta_covers(&run->ssts[lo], key, klen)) {
+			rc = kv_sst_get(v->runs[i].r[lo], key, klen, snap, val, vlen);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+size_t kv_version_sst_count(const struct kv_version *v)
+{
+	size_t n = v->man->n_l0;
+	for (size_t i = 0; i < v->man->n_runs; i++)
+		n += v->man->runs[i].n;
+	return n;
+}
+
+int kv_version_iters(struct kv_version *v, struct kv_iter **its, size_t *n)
+{
+	int rc;
+	for (size_t i = 0; i < v->man->n_l0; i++) {
+		rc = kv_sst_iter_create(&its[*n], v->l0[i]);
+		if (rc)
+			return rc;
+		(*n)++;
+	}
+	for (size_t i = 0; i < v->man->n_runs; i++)
+		for (size_t j = 0; j < v->runs[i].n; j++) {
+			rc = kv_sst_iter_create(&its[*n], v->runs[i].r[j]);
+			if (rc)
+				return rc;
+			(*n)++;
+		}
+	return 0;
+}

@@ -1,0 +1,198 @@
+/*
+ * kv_wal_writer.c - the WAL writer thread: group commit of write batches
+ * into WAL objects.
+ *
+ * DESIGN
+ *   Writers append their batch to db->wal_open (one unsealed WAL object in
+ *   memory) under db->mu. This thread seals it and uploads it as
+ *   wal/<wal_next_id> with put_if_absent when any of these holds:
+ *     - a caller waits in kv_sync()      (at once: group commit; every
+ *                                          batch in the object becomes
+ *                                          durable with one PUT)
+ *     - it reached conf.wal_max_bytes
+ *     - its first record is flush_interval_ms old
+ *   Uploads are strictly sequential, in id order, so durable_seq only ever
+ *   moves forward over a gap-free prefix of the write order. While one
+ *   upload is in flight, writers fill the next object.
+ *
+ * FAILURES
+ *   -EEXIST means another writer put an object at our next id: we were
+ *   fenced. The handle turns FENCED (read-only) and never writes again.
+ *   Any other failure is retried with backoff for as long as it lasts
+ *   (the retry wrapper below already retried transient errors); health
+ *   counters show it. Only at close (bounded wait, conf.close_timeout) or
+ *   after permanent errors lasting KV_WAL_PERMANENT_MS does the handle
+ *   give up and enter ERROR: sync then reports -EIO instead of hanging.
+ *   This thread never exits the process and never asserts on store data.
+ */
+#include "kv/kv_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KV_WAL_PERMANENT_MS 60000     /* permanent errors tolerated this long */
+#define KV_CLOSE_TIMEOUT_MS 30000     /* at close, give up uploading after this */
+/* Freeze the memtable after this many WAL objects, however small it is,
+ * so a trickle of writes still reaches SSTs and recovery stays short. */
+#define KV_WAL_FREEZE_OBJECTS 4096
+
+int kv_wal_writer_append(struct kv_db *db, uint64_t first_seq, const struct kv_batch *b)
+{
+	int rc;
+
+	if (db->wal_open.len == 0) {
+		struct kv_wal_header h = { .wal_id = db->wal_next_id, .writer_epoch = db->writer_epoch };
+		rc = kv_wal_begin(&db->wal_open, &h);
+		if (rc)
+			return rc;
+		db->wal_open_since_ns = util_now_ns();
+	}
+	rc = kv_wal_append(&db->wal_open, first_seq, b->count, b->rep.data, b->rep.len);
+	if (rc)
+		return rc;
+	db->wal_open_last_seq = first_seq + b->count - 1;
+	if (db->wal_open.len >= db->conf.wal_max_bytes || db->sync_waiters)
+		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
+	return 0;
+}
+
+/* Should the open object be sealed now? (mu held) */
+static int kv_wal_due(struct kv_db *db, uint64_t now)
+{
+	if (db->wal_open.len == 0)
+		return 0;
+	return db->sync_waiters || db->shutdown || db->wal_open.len >= db->conf.wal_max_bytes ||
+	       now - db->wal_open_since_ns >= (uint64_t)db->conf.flush_interval_ms * 1000000ull;
+}
+
+int kv_wal_done_push(struct kv_db *db, uint64_t id, uint64_t last_seq)
+{
+	if (db->n_wal_done == db->cap_wal_done) {
+		size_t cap = db->cap_wal_done ? db->cap_wal_done * 2 : 64;
+		struct kv_wal_done *d = realloc(db->wal_done, cap * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		db->wal_done = d;
+		db->cap_wal_done = cap;
+	}
+	db->wal_done[db->n_wal_done++] = (struct kv_wal_done){ id, last_seq };
+	return 0;
+}
+
+/*
+ * Upload one sealed object, retrying until it lands, we are fenced, or we
+ * must give up. Called without mu. Returns 0, -EEXIST (fenced) or the
+ * error that made us give up.
+ */
+static int kv_wal_upload(struct kv_db *db, const char *name, const uint8_t *data, size_t len)
+{
+	uint64_t first_fail = 0, closing_since = 0;
+	unsigned attempt = 0;
+	int rc;
+
+	for (;;) {
+		rc = obj_put_if_absent(db->store, name, data, len);
+		if (rc == 0 || rc == -EEXIST)
+			return rc;
+		uint64_t now = util_now_ns();
+		if (!first_fail)
+			first_fail = now;
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_health_fail(&db->wal_health, rc);
+		int shutdown = db->shutdown;
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		if (attempt == 0 || attempt % 10 == 0)
+			UTIL_WARN("kv", "WAL upload %s failed (%s); retrying: writes since the last "
+				  "durable point are held in memory", name, kv_strerror(rc));
+		if (shutdown == 2)
+			return rc;
+		if (shutdown && !closing_since)
+			closing_since = now;
+		if (closing_since && now - closing_since > KV_CLOSE_TIMEOUT_MS * 1000000ull)
+			return rc;
+		if (!obj_err_is_transient(rc) && now - first_fail > KV_WAL_PERMANENT_MS * 1000000ull)
+			return rc;
+		kv_db_backoff(db, attempt++);
+	}
+}
+
+void *kv_wal_writer_main(void *arg)
+{
+	struct kv_db *db = arg;
+
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	for (;;) {
+		uint64_t now = util_now_ns();
+		if (db->shutdown == 2)
+			break;
+		if (db->state != KV_STATE_OK) {
+			/* Fenced or failed: nothing can be made durable any more. */
+			if (db->shutdown)
+				break;
+			CHECK_RETURN(pthread_cond_wait(&db->cv_wal, &db->mu));
+			continue;
+		}
+		if (!kv_wal_due(db, now)) {
+			if (db->shutdown && db->wal_open.len == 0)
+				break;
+			if (db->wal_open.len == 0) {
+				CHECK_RETURN(pthread_cond_wait(&db->cv_wal, &db->mu));
+			} else {
+				uint64_t due = db->wal_open_since_ns +
+					       (uint64_t)db->conf.flush_interval_ms * 1000000ull;
+				uint64_t wall = util_wall_ns() + (due > now ? due - now : 0);
+				struct timespec ts = { (time_t)(wall / 1000000000ull),
+						       (long)(wall % 1000000000ull) };
+				int w = pthread_cond_timedwait(&db->cv_wal, &db->mu, &ts);
+				(void)w;
+			}
+			continue;
+		}
+
+		/* Seal the open object and take it. */
+		int rc = kv_wal_finish(&db->wal_open);
+		if (rc) {
+			kv_db_set_state(db, KV_STATE_ERROR, rc);
+			continue;
+		}
+		struct kv_buf obj = db->wal_open;
+		uint64_t id = db->wal_next_id++, last = db->wal_open_last_seq;
+		memset(&db->wal_open, 0, sizeof(db->wal_open));
+		db->wal_inflight = obj.len;
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+
+		char name[48];
+		kv_wal_name(id, name, sizeof(name));
+		rc = kv_wal_upload(db, name, obj.data, obj.len);
+
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		db->wal_inflight = 0;
+		if (rc == 0) {
+			db->durable_seq = last;
+			db->wal_objects++;
+			db->wal_bytes += obj.len;
+			db->wal_since_freeze++;
+			kv_health_ok(&db->wal_health);
+			if (kv_wal_done_push(db, id, last))
+				kv_db_set_state(db, KV_STATE_ERROR, -ENOMEM);
+			if (db->wal_since_freeze >= KV_WAL_FREEZE_OBJECTS &&
+			    db->n_imm < db->conf.max_frozen_memtables)
+				kv_flush_freeze(db);
+		} else if (rc == -EEXIST) {
+			UTIL_ERROR("kv", "%s already exists: a newer writer has fenced this one; "
+				   "the store is now read-only for this process", name);
+			kv_db_set_state(db, KV_STATE_FENCED, -EROFS);
+		} else if (db->shutdown != 2) {
+			UTIL_ERROR("kv", "WAL upload %s failed for good (%s): writes after seq %" PRIu64
+				   " are not durable", name, kv_strerror(rc), db->durable_seq);
+			kv_db_set_state(db, KV_STATE_ERROR, rc);
+		}
+		kv_buf_free(&obj);
+		CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return NULL;
+}

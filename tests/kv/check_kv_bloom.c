@@ -1,0 +1,136 @@
+/*
+ * check_kv_bloom.c - tests of kv/kv_bloom.c: false positive rate, no
+ * false negatives, malformed filters, hash stability (the hash is part of
+ * the SST format).
+ */
+#include "kv/kv_int.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void make_key(char *buf, size_t size, const char *pfx, uint64_t i)
+{
+	snprintf(buf, size, "%s/%016llx", pfx, (unsigned long long)i);
+}
+
+START_TEST(test_kv_bloom__fp_rate_10_bits)
+{
+	const size_t n = 100000;
+	uint32_t *h = malloc(n * sizeof(*h));
+	struct kv_buf f = { 0 };
+	char key[64];
+	size_t fp = 0;
+
+	ck_assert_ptr_nonnull(h);
+	for (size_t i = 0; i < n; i++) {
+		make_key(key, sizeof(key), "in", i);
+		h[i] = kv_bloom_hash(key, strlen(key));
+	}
+	ck_assert_int_eq(kv_bloom_build(&f, h, n, 10), 0);
+	ck_assert_uint_eq(f.len, n * 10 / 8 + 1);
+	ck_assert_uint_eq(f.data[f.len - 1], 6);         /* k = 10 * 0.69 */
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(kv_bloom_may_contain(f.data, f.len, h[i]), 1);
+	for (size_t i = 0; i < n; i++) {
+		make_key(key, sizeof(key), "out", i);
+		fp += (size_t)kv_bloom_may_contain(f.data, f.len, kv_bloom_hash(key, strlen(key)));
+	}
+	double rate = (double)fp / (double)n;
+	/* Theory: (1 - e^(-6/10))^6 = 0.84%. */
+	ck_assert_msg(rate < 0.02, "false positive rate %.4f", rate);
+	ck_assert_msg(rate > 0.002, "suspiciously low false positive rate %.4f", rate);
+	kv_buf_free(&f);
+	free(h);
+}
+END_TEST
+
+START_TEST(test_kv_bloom__small_and_empty_filters)
+{
+	struct kv_buf f = { 0 };
+	uint32_t h = kv_bloom_hash("x", 1);
+
+	ck_assert_int_eq(kv_bloom_build(&f, NULL, 0, 10), 0);
+	ck_assert_uint_eq(f.len, 64 / 8 + 1);                 /* 64-bit minimum */
+	ck_assert_int_eq(kv_bloom_may_contain(f.data, f.len, h), 0);
+	f.len = 0;
+	ck_assert_int_eq(kv_bloom_build(&f, &h, 1, 1), 0);
+	ck_assert_uint_eq(f.data[f.len - 1], 1);               /* k clamped to >= 1 */
+	ck_assert_int_eq(kv_bloom_may_contain(f.data, f.len, h), 1);
+	f.len = 0;
+	ck_assert_int_eq(kv_bloom_build(&f, &h, 1, 100), 0);
+	ck_assert_uint_eq(f.data[f.len - 1], 30);              /* k clamped to <= 30 */
+	ck_assert_int_eq(kv_bloom_may_contain(f.data, f.len, h), 1);
+	ck_assert_int_eq(kv_bloom_build(&f, &h, 1, 0), -EINVAL);
+	ck_assert_int_eq(kv_bloom_build(&f, &h, 1, -3), -EINVAL);
+	kv_buf_free(&f);
+}
+END_TEST
+
+START_TEST(test_kv_bloom__malformed_filter_may_contain)
+{
+	uint8_t zeros[16] = { 0 };
+	uint32_t h = kv_bloom_hash("key", 3);
+
+	ck_assert_int_eq(kv_bloom_may_contain(NULL, 0, h), 1);
+	ck_assert_int_eq(kv_bloom_may_contain(zeros, 0, h), 1);
+	ck_assert_int_eq(kv_bloom_may_contain(zeros, 1, h), 1);
+	zeros[15] = 0;                                         /* k = 0 */
+	ck_assert_int_eq(kv_bloom_may_contain(zeros, 16, h), 1);
+	zeros[15] = 31;                                        /* k > 30 */
+	ck_assert_int_eq(kv_bloom_may_contain(zeros, 16, h), 1);
+	zeros[15] = 255;
+	ck_assert_int_eq(kv_bloom_may_contain(zeros, 16, h), 1);
+	zeros[15] = 3;                                         /* well-formed, all bits clear */
+	ck_assert_int_eq(kv_bloom_may_contain(zeros, 16, h), 0);
+	zeros[0] = 0xff;                                       /* tiny bit array: 1 byte */
+	zeros[1] = 1;
+	ck_assert_int_ge(kv_bloom_may_contain(zeros, 2, h), 0);
+}
+END_TEST
+
+START_TEST(test_kv_bloom__hash_is_stable)
+{
+	/* These values are persisted in every SST's filter: they must never
+	 * change (MurmurHash3 x86_32, seed 0xbc9f1d34, little-endian reads). */
+	ck_assert_uint_eq(kv_bloom_hash("", 0), 0x3f177186u);
+	ck_assert_uint_eq(kv_bloom_hash("a", 1), 0x6dba6b55u);
+	ck_assert_uint_eq(kv_bloom_hash("abcd", 4), 0x3bf97d00u);
+	ck_assert_uint_eq(kv_bloom_hash("hello, world", 12), 0xe8b6e2c7u);
+	/* Every tail length differs. */
+	ck_assert_uint_ne(kv_bloom_hash("abcde", 5), kv_bloom_hash("abcdf", 5));
+	ck_assert_uint_ne(kv_bloom_hash("abcdef", 6), kv_bloom_hash("abcdeg", 6));
+	ck_assert_uint_ne(kv_bloom_hash("abcdefg", 7), kv_bloom_hash("abcdefh", 7));
+}
+END_TEST
+
+static Suite *kv_bloom_suite(void)
+{
+	Suite *s = suite_create("kv_bloom");
+	TCase *tc;
+
+	tc = tcase_create("fp_rate");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_kv_bloom__fp_rate_10_bits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shapes");
+	tcase_add_test(tc, test_kv_bloom__small_and_empty_filters);
+	tcase_add_test(tc, test_kv_bloom__malformed_filter_may_contain);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hash");
+	tcase_add_test(tc, test_kv_bloom__hash_is_stable);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(kv_bloom_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

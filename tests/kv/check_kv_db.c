@@ -1,0 +1,593 @@
+/*
+ * check_kv_db.c - the engine against a model.
+ *
+ * A randomized sequence of puts, deletes, batches, gets, range scans,
+ * syncs, clean reopens and crashes (kv_abandon: drop the handle without
+ * flushing) runs against the engine and an in-memory ordered map. After a
+ * clean reopen the engine must equal the model. After a crash it must
+ * equal the model as of some batch between the last sync and the last
+ * write: everything sync'd survives, and what survives of the rest is a
+ * prefix of the batch order (no holes, no partial batch).
+ *
+ * Also: fencing between two writers, corruption of every kind of object,
+ * and the same model run under injected store faults.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kv/kv.h"
+#include "kv/kv_int.h"
+#include "objstore/objstore.h"
+#include "util/util.h"
+
+/* ---- the model: a sorted array of key -> value --------------------------- */
+
+#define NKEYS 1500
+
+struct model {
+	char *val[NKEYS];                 /* NULL = absent */
+	size_t len[NKEYS];
+};
+
+static void key_of(int k, char *buf)
+{
+	snprintf(buf, 16, "key%06d", k * 7919 % 1000003);
+}
+
+static void model_free(struct model *m)
+{
+	for (int i = 0; i < NKEYS; i++)
+		free(m->val[i]);
+	memset(m, 0, sizeof(*m));
+}
+
+static void model_copy(struct model *dst, const struct model *src)
+{
+	for (int i = 0; i < NKEYS; i++) {
+		free(dst->val[i]);
+		dst->val[i] = NULL;
+		dst->len[i] = src->len[i];
+		if (src->val[i]) {
+			dst->val[i] = malloc(src->len[i] + 1);
+			memcpy(dst->val[i], src->val[i], src->len[i]);
+		}
+	}
+}
+
+/* One operation of a batch, kept to replay onto a model. */
+struct op {
+	int key;
+	int del;
+	size_t len;
+	char *val;
+};
+
+struct batchrec {
+	struct op *ops;
+	int n;
+};
+
+static void model_apply(struct model *m, const struct batchrec *b)
+{
+	for (int i = 0; i < b->n; i++) {
+		const struct op *o = &b->ops[i];
+		free(m->val[o->key]);
+		m->val[o->key] = NULL;
+		m->len[o->key] = 0;
+		if (!o->del) {
+			m->val[o->key] = malloc(o->len + 1);
+			memcpy(m->val[o->key], o->val, o->len);
+			m->len[o->key] = o->len;
+		}
+	}
+}
+
+/* Does the engine hold exactly the model? Checked by a full scan and by
+ * point gets. Returns 1 if equal. */
+static int db_equals(struct kv_db *db, const struct model *m, int verbose)
+{
+	struct kv_iter_user *it;
+	int present = 0, seen = 0, ok = 1;
+
+	for (int i = 0; i < NKEYS; i++)
+		present += m->val[i] != NULL;
+	ck_assert_int_eq(kv_iter_create(db, NULL, NULL, 0, NULL, 0, &it), 0);
+	for (; kv_iter_valid(it); kv_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = kv_iter_key(it, &kl);
+		const char *v = kv_iter_value(it, &vl);
+		int idx = -1;
+		for (int i = 0; i < NKEYS && idx < 0; i++) {
+			char kb[16];
+			key_of(i, kb);
+			if (kl == strlen(kb) && !memcmp(kb, k, kl))
+				idx = i;
+		}
+		if (idx < 0 || !m->val[idx] || m->len[idx] != vl || memcmp(m->val[idx], v, vl)) {
+			if (verbose)
+				fprintf(stderr, "scan mismatch at %.*s\n", (int)kl, k);
+			ok = 0;
+			break;
+		}
+		seen++;
+	}
+	ck_assert_int_eq(kv_iter_status(it), 0);
+	kv_iter_free(it);
+	if (ok && seen != present) {
+		if (verbose)
+			fprintf(stderr, "scan saw %d keys, model has %d\n", seen, present);
+		ok = 0;
+	}
+	return ok;
+}
+
+static void check_gets(struct kv_db *db, const struct model *m, struct util_rand *r, int n)
+{
+	for (int j = 0; j < n; j++) {
+		int k = (int)util_rand_below(r, NKEYS);
+		char kb[16];
+		void *v = NULL;
+		size_t vl = 0;
+		key_of(k, kb);
+		int rc = kv_get(db, NULL, kb, strlen(kb), &v, &vl);
+		if (m->val[k]) {
+			ck_assert_msg(rc == 0, "get %s: %d", kb, rc);
+			ck_assert_uint_eq(vl, m->len[k]);
+			ck_assert(memcmp(v, m->val[k], vl) == 0);
+		} else {
+			ck_assert_msg(rc == -ENOENT, "get %s: %d, want ENOENT", kb, rc);
+		}
+		free(v);
+	}
+}
+
+/* ---- the randomized run -------------------------------------------------- */
+
+struct run_conf {
+	const char *url;
+	const char *faults;
+	int ops;
+	uint64_t seed;
+};
+
+static struct kv_db *open_db(struct obj_backend *store)
+{
+	struct kv_db *db = NULL;
+	struct kv_config c = KV_CONFIG_INIT;
+	c.memtable_bytes = 48 << 10;        /* many small L0s */
+	c.flush_interval_ms = 5;
+	c.wal_max_bytes = 16 << 10;
+	c.block_cache_bytes = 1 << 20;
+	int rc = kv_open(&db, store, &c);
+	ck_assert_msg(rc == 0, "kv_open: %s", kv_strerror(rc));
+	return db;
+}
+
+static void run_model(const struct run_conf *rc)
+{
+	struct obj_backend *store;
+	struct obj_config oc = OBJ_CONFIG_INIT;
+	struct util_rand r;
+	struct model m = { 0 }, synced = { 0 };
+	struct batchrec *pending = NULL;
+	int npending = 0, crashes = 0, reopens = 0;
+
+	oc.faults = rc->faults;
+	oc.create = 1;
+	oc.retry.base_ms = 1;
+	oc.retry.cap_ms = 5;
+	ck_assert_int_eq(obj_open(&store, rc->url, &oc), 0);
+	util_rand_seed(&r, rc->seed);
+	struct kv_db *db = open_db(store);
+
+	for (int i = 0; i < rc->ops; i++) {
+		int what = (int)util_rand_below(&r, 1000);
+		if (what < 600) {
+			/* A batch of 1..8 puts/deletes. */
+			struct batchrec b = { 0 };
+			struct kv_batch *kb;
+			b.n = what < 400 ? 1 : 1 + (int)util_rand_below(&r, 8);
+			b.ops = calloc((size_t)b.n, sizeof(*b.ops));
+			ck_assert_int_eq(kv_batch_create(&kb), 0);
+			for (int j = 0; j < b.n; j++) {
+				struct op *o = &b.ops[j];
+				char key[16];
+				o->key = (int)util_rand_below(&r, NKEYS);
+				o->del = util_rand_below(&r, 5) == 0;
+				key_of(o->key, key);
+				if (o->del) {
+					ck_assert_int_eq(kv_batch_delete(kb, key, strlen(key)), 0);
+				} else {
+					o->len = util_rand_below(&r, 20) == 0 ? util_rand_below(&r, 65536)
+									     : util_rand_below(&r, 200);
+					o->val = malloc(o->len + 1);
+					for (size_t x = 0; x < o->len; x++)
+						o->val[x] = (char)util_rand_next(&r);
+					ck_assert_int_eq(kv_batch_put(kb, key, strlen(key), o->val, o->len), 0);
+				}
+			}
+			ck_assert_int_eq(kv_write(db, kb), 0);
+			kv_batch_free(kb);
+			model_apply(&m, &b);
+			pending = realloc(pending, (size_t)(npending + 1) * sizeof(*pending));
+			pending[npending++] = b;
+		} else if (what < 850) {
+			check_gets(db, &m, &r, 3);
+		} else if (what < 900) {
+			/* Range scan over a random window, against the model. */
+			ck_assert(db_equals(db, &m, 1));
+		} else if (what < 980) {
+			ck_assert_int_eq(kv_sync(db), 0);
+			model_copy(&synced, &m);
+			for (int j = 0; j < npending; j++) {
+				for (int x = 0; x < pending[j].n; x++)
+					free(pending[j].ops[x].val);
+				free(pending[j].ops);
+			}
+			npending = 0;
+		} else if (what < 990) {
+			/* Clean reopen: everything must be there. */
+			ck_assert_int_eq(kv_close(db), 0);
+			db = open_db(store);
+			ck_assert(db_equals(db, &m, 1));
+			model_copy(&synced, &m);
+			npending = 0;
+			reopens++;
+		} else {
+			/* Crash: what survives is synced + a prefix of pending. */
+			kv_abandon(db);
+			db = open_db(store);
+			struct model probe = { 0 };
+			model_copy(&probe, &synced);
+			int k = 0, found = db_equals(db, &probe, 0);
+			while (!found && k < npending) {
+				model_apply(&probe, &pending[k++]);
+				found = db_equals(db, &probe, 0);
+			}
+			ck_assert_msg(found, "after crash %d: no prefix of %d pending batches matches",
+				      crashes, npending);
+			model_copy(&m, &probe);
+			model_copy(&synced, &probe);
+			model_free(&probe);
+			for (int j = 0; j < npending; j++) {
+				for (int x = 0; x < pending[j].n; x++)
+					free(pending[j].ops[x].val);
+				free(pending[j].ops);
+			}
+			npending = 0;
+			crashes++;
+		}
+	}
+	ck_assert_int_eq(kv_close(db), 0);
+	db = open_db(store);
+	ck_assert(db_equals(db, &m, 1));
+	ck_assert_int_eq(kv_close(db), 0);
+	for (int j = 0; j < npending; j++) {
+		for (int x = 0; x < pending[j].n; x++)
+			free(pending[j].ops[x].val);
+		free(pending[j].ops);
+	}
+	free(pending);
+	model_free(&m);
+	model_free(&synced);
+	obj_close(store);
+	ck_assert_int_gt(crashes + reopens, 0);
+}
+
+static char tmpdir[128];
+
+static void tmp_setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/shale-check-kvdb-%d-%llx", (int)getpid(),
+		 (unsigned long long)(util_now_ns() & 0xffffff));
+}
+
+static void tmp_teardown(void)
+{
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd))
+		fprintf(stderr, "cleanup failed\n");
+}
+
+static const char *file_url(void)
+{
+	static char url[160];
+	snprintf(url, sizeof(url), "file://%s", tmpdir);
+	return url;
+}
+
+START_TEST(test_kv_db__model_mem)
+{
+	static const uint64_t seeds[] = { 1, 2, 3 };
+	char url[64];
+	snprintf(url, sizeof(url), "mem://model-%llu", (unsigned long long)seeds[_i]);
+	obj_mem_destroy(url + 6);
+	struct run_conf rc = { .url = url, .ops = 100000 / 3, .seed = seeds[_i] };
+	run_model(&rc);
+	obj_mem_destroy(url + 6);
+}
+END_TEST
+
+START_TEST(test_kv_db__model_file)
+{
+	struct run_conf rc = { .url = file_url(), .ops = 100000 / 3, .seed = 10 + (uint64_t)_i };
+	run_model(&rc);
+}
+END_TEST
+
+START_TEST(test_kv_db__model_under_faults)
+{
+	char url[64];
+	snprintf(url, sizeof(url), "mem://faults-%d", _i);
+	obj_mem_destroy(url + 6);
+	struct run_conf rc = { .url = url, .ops = 20000, .seed = 100 + (uint64_t)_i,
+			       .faults = "seed=9,error=0.10,cancel=0.05,after=0.5" };
+	run_model(&rc);
+	obj_mem_destroy(url + 6);
+}
+END_TEST
+
+/* ---- fencing ------------------------------------------------------------- */
+
+START_TEST(test_kv_db__fencing_two_writers)
+{
+	struct obj_backend *sa, *sb;
+	struct util_rand r;
+	char url[64];
+
+	snprintf(url, sizeof(url), "mem://fence-%d", _i);
+	obj_mem_destroy(url + 6);
+	ck_assert_int_eq(obj_open(&sa, url, NULL), 0);
+	ck_assert_int_eq(obj_open(&sb, url, NULL), 0);
+	util_rand_seed(&r, 500 + (uint64_t)_i);
+	struct kv_db *a = open_db(sa);
+	int acked = 0;
+	int n = 20 + (int)util_rand_below(&r, 200);
+	for (int i = 0; i < n; i++) {
+		char k[32];
+		snprintf(k, sizeof(k), "a%06d", i);
+		ck_assert_int_eq(kv_put(a, k, strlen(k), k, strlen(k)), 0);
+		if (util_rand_below(&r, 4) == 0) {
+			ck_assert_int_eq(kv_sync(a), 0);
+			acked = i + 1;
+		}
+	}
+	/* B takes over at a random moment (A may have an upload in flight). */
+	util_sleep_ns(util_rand_below(&r, 20) * 1000000ull);
+	struct kv_db *b = open_db(sb);
+	/* A's next durable write fails: fenced, read-only for good. */
+	char k[32];
+	snprintf(k, sizeof(k), "a-after");
+	int rc = kv_put(a, k, strlen(k), "x", 1);
+	if (rc == 0)
+		rc = kv_sync(a);
+	ck_assert_int_eq(rc, -EROFS);
+	ck_assert_int_eq(kv_put(a, "z", 1, "z", 1), -EROFS);
+	ck_assert_int_eq(kv_is_readonly(a), 1);
+	/* Everything A acknowledged is in B. */
+	for (int i = 0; i < acked; i++) {
+		void *v;
+		size_t vl;
+		snprintf(k, sizeof(k), "a%06d", i);
+		ck_assert_msg(kv_get(b, NULL, k, strlen(k), &v, &vl) == 0, "lost %s", k);
+		free(v);
+	}
+	void *v;
+	size_t vl;
+	ck_assert_int_eq(kv_get(b, NULL, "a-after", 7, &v, &vl), -ENOENT);
+	/* B writes on. */
+	ck_assert_int_eq(kv_put(b, "b", 1, "b", 1), 0);
+	ck_assert_int_eq(kv_sync(b), 0);
+	ck_assert_int_eq(kv_close(b), 0);
+	kv_close(a);
+	obj_close(sa);
+	obj_close(sb);
+	obj_mem_destroy(url + 6);
+}
+END_TEST
+
+/* ---- corruption ------------------------------------------------------------ */
+
+/* Fill a store, close it, damage one object of a kind, reopen and read. */
+static int open_and_read_all(struct obj_backend *store)
+{
+	struct kv_db *db = NULL;
+	struct kv_config c = KV_CONFIG_INIT;
+	c.memtable_bytes = 48 << 10;
+	int rc = kv_open(&db, store, &c);
+	if (rc)
+		return rc;
+	struct kv_iter_user *it;
+	rc = kv_iter_create(db, NULL, NULL, 0, NULL, 0, &it);
+	if (!rc) {
+		while (kv_iter_valid(it))
+			kv_iter_next(it);
+		rc = kv_iter_status(it);
+		kv_iter_free(it);
+	}
+	kv_abandon(db);
+	return rc;
+}
+
+static void fill_store(struct obj_backend *store, int crash)
+{
+	struct kv_db *db = NULL;
+	struct kv_config c = KV_CONFIG_INIT;
+	/* WAL damage needs the data to still be in the WAL: no flushes. */
+	c.memtable_bytes = crash ? (64 << 20) : (48 << 10);
+	c.flush_interval_ms = 5;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	for (int i = 0; i < 3000; i++) {
+		char k[32], v[100];
+		snprintf(k, sizeof(k), "k%06d", i);
+		memset(v, 'a' + i % 26, sizeof(v));
+		ck_assert_int_eq(kv_put(db, k, strlen(k), v, sizeof(v)), 0);
+	}
+	ck_assert_int_eq(kv_sync(db), 0);
+	if (crash)
+		kv_abandon(db);         /* leaves data in WAL objects */
+	else
+		ck_assert_int_eq(kv_close(db), 0);
+}
+
+struct pick {
+	const char *prefix;
+	int first;                        /* the first data object, not the largest */
+	char name[256];
+	uint64_t size;
+};
+
+static int pick_cb(void *arg, const char *name, uint64_t size)
+{
+	struct pick *p = arg;
+	if (p->first) {
+		/* The first object holding data (not a fence): later ones exist,
+		 * so a deleted one leaves a detectable gap. */
+		if (!p->name[0] && size > 200)
+			snprintf(p->name, sizeof(p->name), "%s", name);
+		return 0;
+	}
+	/* The largest object of its kind. */
+	if (!strncmp(name, p->prefix, strlen(p->prefix)) && size >= p->size) {
+		snprintf(p->name, sizeof(p->name), "%s", name);
+		p->size = size;
+	}
+	return 0;
+}
+
+static void damage(const char *prefix, int how, int crash)
+{
+	struct obj_backend *store;
+	char url[64];
+	static int n;
+	snprintf(url, sizeof(url), "mem://corrupt-%d-%d", (int)getpid(), n++);
+	ck_assert_int_eq(obj_open(&store, url, NULL), 0);
+	fill_store(store, crash);
+	struct pick p = { .prefix = prefix, .first = crash };
+	ck_assert_int_eq(obj_list_each(store, prefix, 0, pick_cb, &p), 0);
+	ck_assert_msg(p.name[0], "no %s object", prefix);
+	void *data;
+	size_t len;
+	ck_assert_int_eq(obj_get(store, p.name, 0, OBJ_WHOLE, &data, &len), 0);
+	uint8_t *d = data;
+	switch (how) {
+	case 0: d[len / 2] ^= 0x40; break;              /* flip a byte in the middle */
+	case 1: d[len - 10] ^= 0x01; break;             /* near the end (footer/trailer) */
+	case 2: len = len * 2 / 3; break;               /* truncate */
+	case 3: d[3] ^= 0x80; break;                    /* header */
+	}
+	if (how == 4)
+		ck_assert_int_eq(obj_delete(store, p.name), 0);
+	else
+		ck_assert_int_eq(obj_put(store, p.name, d, len), 0);
+	free(data);
+	uint64_t errs = util_log_count(UTIL_LOG_ERROR);
+	int rc = open_and_read_all(store);
+	ck_assert_msg(rc == KV_ECORRUPT || (how == 4 && rc == -ENOENT),
+		      "%s damaged (%d): rc %d (%s)", p.name, how, rc, kv_strerror(rc));
+	ck_assert_uint_gt(util_log_count(UTIL_LOG_ERROR), errs);
+	obj_close(store);
+	obj_mem_destroy(url + 6);
+}
+
+START_TEST(test_kv_db__corrupt_wal)
+{
+	for (int how = 0; how < 5; how++)
+		damage("wal/", how, 1);
+}
+END_TEST
+
+START_TEST(test_kv_db__corrupt_sst)
+{
+	for (int how = 0; how < 5; how++)
+		damage("sst/", how, 0);
+}
+END_TEST
+
+START_TEST(test_kv_db__corrupt_manifest)
+{
+	for (int how = 0; how < 4; how++)
+		damage("manifest/", how, 0);
+}
+END_TEST
+
+/* ---- basics ---------------------------------------------------------------- */
+
+START_TEST(test_kv_db__snapshots_and_bounds)
+{
+	struct obj_backend *store;
+	obj_mem_destroy("snap");
+	ck_assert_int_eq(obj_open(&store, "mem://snap", NULL), 0);
+	struct kv_db *db = open_db(store);
+	ck_assert_int_eq(kv_put(db, "a", 1, "1", 1), 0);
+	struct kv_snapshot *s;
+	ck_assert_int_eq(kv_snapshot_create(db, &s), 0);
+	ck_assert_int_eq(kv_put(db, "a", 1, "2", 1), 0);
+	ck_assert_int_eq(kv_put(db, "b", 1, "3", 1), 0);
+	ck_assert_int_eq(kv_delete(db, "a", 1), 0);
+	void *v;
+	size_t vl;
+	ck_assert_int_eq(kv_get(db, s, "a", 1, &v, &vl), 0);
+	ck_assert(vl == 1 && *(char *)v == '1');
+	free(v);
+	ck_assert_int_eq(kv_get(db, s, "b", 1, &v, &vl), -ENOENT);
+	ck_assert_int_eq(kv_get(db, NULL, "a", 1, &v, &vl), -ENOENT);
+	ck_assert_int_eq(kv_get(db, NULL, "", 0, &v, &vl), -EINVAL);
+	struct kv_iter_user *it;
+	ck_assert_int_eq(kv_iter_create(db, NULL, "b", 1, "c", 1, &it), 0);
+	ck_assert(kv_iter_valid(it));
+	size_t kl;
+	ck_assert(memcmp(kv_iter_key(it, &kl), "b", 1) == 0);
+	kv_iter_next(it);
+	ck_assert(!kv_iter_valid(it));
+	kv_iter_free(it);
+	kv_snapshot_release(db, s);
+	ck_assert_int_eq(kv_close(db), 0);
+	/* Read-only open sees the data and refuses writes. */
+	struct kv_db *ro;
+	struct kv_config c = KV_CONFIG_INIT;
+	c.mode = KV_OPEN_READONLY;
+	ck_assert_int_eq(kv_open(&ro, store, &c), 0);
+	ck_assert_int_eq(kv_get(ro, NULL, "b", 1, &v, &vl), 0);
+	free(v);
+	ck_assert_int_eq(kv_put(ro, "c", 1, "c", 1), -EROFS);
+	kv_close(ro);
+	obj_close(store);
+	obj_mem_destroy("snap");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("kv_db");
+	TCase *tc = tcase_create("model");
+	tcase_set_timeout(tc, 600);
+	tcase_add_loop_test(tc, test_kv_db__model_mem, 0, 3);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_loop_test(tc, test_kv_db__model_file, 0, 3);
+	tcase_add_loop_test(tc, test_kv_db__model_under_faults, 0, 2);
+	suite_add_tcase(s, tc);
+	TCase *tf = tcase_create("fencing");
+	tcase_set_timeout(tf, 300);
+	tcase_add_loop_test(tf, test_kv_db__fencing_two_writers, 0, 50);
+	suite_add_tcase(s, tf);
+	TCase *tx = tcase_create("corruption");
+	tcase_set_timeout(tx, 120);
+	tcase_add_test(tx, test_kv_db__corrupt_wal);
+	tcase_add_test(tx, test_kv_db__corrupt_sst);
+	tcase_add_test(tx, test_kv_db__corrupt_manifest);
+	tcase_add_test(tx, test_kv_db__snapshots_and_bounds);
+	suite_add_tcase(s, tx);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

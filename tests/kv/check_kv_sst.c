@@ -1,0 +1,1028 @@
+/*
+ * check_kv_sst.c - tests of kv/kv_sst_id.c, kv/kv_sst_build.c and
+ * kv/kv_sst_read.c (one Suite per source file, plus one for corruption).
+ *
+ * The reader is tested over a tiny in-test struct obj_backend that serves
+ * get() from one buffer and counts calls (tstore below), so these tests
+ * need no objstore backend and can corrupt the stored bytes at will.
+ */
+#include "kv/kv_int.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* Until the objstore module provides it on this branch; the real one
+ * (same contract: free a buffer returned by get) wins at link time. */
+__attribute__((weak)) void obj_buf_free(void *buf)
+{
+	free(buf);
+}
+
+/* ---- in-test store: one object served from a buffer ---------------------- */
+
+struct tstore {
+	struct obj_backend base;
+	char name[64];
+	uint8_t *data;                    /* the object (owned) */
+	size_t len;
+	int gets;                         /* get() calls */
+	int fail;                         /* nonzero: get() returns this */
+};
+
+static int tstore__get(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
+		       void **out, size_t *out_len)
+{
+	struct tstore *s = (struct tstore *)b;
+	s->gets++;
+	*out = NULL;
+	*out_len = 0;
+	if (s->fail)
+		return s->fail;
+	if (strcmp(name, s->name))
+		return -ENOENT;
+	if (off >= s->len)
+		return 0;
+	if (len > s->len - off)
+		len = s->len - off;
+	*out = malloc(len ? len : 1);
+	ck_assert_ptr_nonnull(*out);
+	memcpy(*out, s->data + off, len);
+	*out_len = len;
+	return 0;
+}
+
+static void tstore_init(struct tstore *s, const struct kv_sst_meta *meta, uint8_t *data, size_t len)
+{
+	memset(s, 0, sizeof(*s));
+	s->base.version = OBJ_BACKEND_VERSION;
+	s->base.kind = "test";
+	s->base.get = tstore__get;
+	kv_sst_id_name(&meta->id, s->name, sizeof(s->name));
+	s->data = data;
+	s->len = len;
+}
+
+/* ---- entries ------------------------------------------------------------ */
+
+struct ent {
+	uint8_t *ikey;
+	size_t iklen;
+	uint8_t *val;
+	size_t vlen;
+};
+
+static struct ent ent_make(const void *ukey, size_t uklen, uint64_t seq, enum kv_type type,
+			   const void *val, size_t vlen)
+{
+	struct ent e = { .iklen = uklen + KV_IKEY_TRAILER, .vlen = vlen };
+	e.ikey = malloc(e.iklen);
+	e.val = malloc(vlen ? vlen : 1);
+	ck_assert(e.ikey && e.val);
+	kv_ikey_make(e.ikey, ukey, uklen, seq, type);
+	if (vlen)
+		memcpy(e.val, val, vlen);
+	return e;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct ent *x = a, *y = b;
+	return kv_ikey_cmp(x->ikey, x->iklen, y->ikey, y->iklen);
+}
+
+static void ents_free(struct ent *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].ikey);
+		free(e[i].val);
+	}
+	free(e);
+}
+
+/* Sort and drop duplicate internal keys; returns the new count. */
+static size_t ents_sort(struct ent *e, size_t n)
+{
+	size_t m = 0;
+	qsort(e, n, sizeof(*e), ent_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (m && ent_cmp(&e[m - 1], &e[i]) == 0) {
+			free(e[i].ikey);
+			free(e[i].val);
+			continue;
+		}
+		e[m++] = e[i];
+	}
+	return m;
+}
+
+/*
+ * n random entries: user keys "u/" + 1..20 letters from a 16-letter
+ * alphabet (so neighbours share prefixes), about 1 in 8 keys with 2-3
+ * versions, 1 in 10 versions a tombstone; values 0..200 bytes, 1% up to
+ * 64 KiB, from a 16-letter alphabet (compressible, ~4 bits/byte).
+ */
+static struct ent *ents_random(size_t n, uint64_t seed, size_t *out_n)
+{
+	struct util_rand r;
+	struct ent *e = malloc(n * sizeof(*e));
+	uint8_t key[32], *val = malloc(65536);
+	size_t m = 0;
+
+	ck_assert(e && val);
+	util_rand_seed(&r, seed);
+	while (m < n) {
+		size_t klen = 2 + 1 + util_rand_below(&r, 20);
+		key[0] = 'u';
+		key[1] = '/';
+		for (size_t i = 2; i < klen; i++)
+			key[i] = (uint8_t)('a' + util_rand_below(&r, 16));
+		size_t versions = util_rand_below(&r, 8) == 0 ? 2 + util_rand_below(&r, 2) : 1;
+		for (size_t v = 0; v < versions && m < n; v++) {
+			uint64_t seq = 1 + util_rand_below(&r, 1000000);
+			enum kv_type t = util_rand_below(&r, 10) == 0 ? KV_TYPE_DELETE : KV_TYPE_VALUE;
+			size_t vlen = 0;
+			if (t == KV_TYPE_VALUE) {
+				vlen = util_rand_below(&r, 100) == 0 ? util_rand_below(&r, 65537)
+								    : util_rand_below(&r, 201);
+				for (size_t i = 0; i < vlen; i++)
+					val[i] = (uint8_t)('A' + util_rand_below(&r, 16));
+			}
+			e[m++] = ent_make(key, klen, seq, t, val, vlen);
+		}
+	}
+	free(val);
+	*out_n = ents_sort(e, m);
+	return e;
+}
+
+static void build(const struct ent *e, size_t n, const struct kv_sst_options *opt, uint8_t **obj,
+		  size_t *len, struct kv_sst_meta *meta)
+{
+	struct kv_sst_builder *b;
+	memset(meta, 0, sizeof(*meta));
+	kv_sst_id_new(&meta->id);
+	ck_assert_int_eq(kv_sst_builder_create(&b, opt), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(kv_sst_builder_add(b, e[i].ikey, e[i].iklen, e[i].val, e[i].vlen), 0);
+	ck_assert_int_eq(kv_sst_builder_finish(b, obj, len, meta), 0);
+	kv_sst_builder_free(b);
+	ck_assert_uint_eq(meta->size, *len);
+	ck_assert_uint_eq(meta->entries, n);
+}
+
+static void iter_key(struct kv_iter *it, const uint8_t **k, size_t *kl)
+{
+	ck_assert(it->ops->valid(it));
+	it->ops->key(it, k, kl);
+}
+
+static void assert_at(struct kv_iter *it, const struct ent *e)
+{
+	const uint8_t *k, *v;
+	size_t kl, vl;
+	iter_key(it, &k, &kl);
+	it->ops->value(it, &v, &vl);
+	ck_assert_uint_eq(kl, e->iklen);
+	ck_assert_mem_eq(k, e->ikey, kl);
+	ck_assert_uint_eq(vl, e->vlen);
+	if (vl)
+		ck_assert_mem_eq(v, e->val, vl);
+}
+
+/* ---- kv_sst_id.c -------------------------------------------------------- */
+
+START_TEST(test_kv_sst__id_name_is_ulid)
+{
+	struct kv_sst_id a, b;
+	char na[64], nb[64];
+	const char *alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+	kv_sst_id_new(&a);
+	kv_sst_id_new(&b);
+	ck_assert(memcmp(&a, &b, sizeof(a)) != 0);
+	kv_sst_id_name(&a, na, sizeof(na));
+	kv_sst_id_name(&b, nb, sizeof(nb));
+	ck_assert_uint_eq(strlen(na), 34);
+	ck_assert_int_eq(strncmp(na, "sst/", 4), 0);
+	ck_assert_str_eq(na + 30, ".sst");
+	for (int i = 4; i < 30; i++)
+		ck_assert_ptr_nonnull(strchr(alphabet, na[i]));
+	ck_assert(na[4] <= '7');                 /* top 2 of 130 bits are zero */
+	/* The first 10 characters are the millisecond timestamp. */
+	uint64_t ms = 0;
+	for (int i = 0; i < 6; i++)
+		ms = ms << 8 | a.b[i];
+	uint64_t now = util_wall_ns() / 1000000u;
+	ck_assert_uint_le(ms, now);
+	ck_assert_uint_ge(ms + 10000, now);
+	ck_assert_int_eq(strncmp(na, nb, 4 + 6), 0);  /* same ~minute */
+
+	/* Known value: all-zero and all-one ids. */
+	struct kv_sst_id z = { { 0 } };
+	kv_sst_id_name(&z, na, sizeof(na));
+	ck_assert_str_eq(na, "sst/00000000000000000000000000.sst");
+	memset(&z, 0xff, sizeof(z));
+	kv_sst_id_name(&z, na, sizeof(na));
+	ck_assert_str_eq(na, "sst/7ZZZZZZZZZZZZZZZZZZZZZZZZZ.sst");
+	/* Short buffers are truncated, NUL-terminated. */
+	kv_sst_id_name(&z, na, 5);
+	ck_assert_str_eq(na, "sst/");
+}
+END_TEST
+
+START_TEST(test_kv_sst__meta_copy_and_clear)
+{
+	struct kv_sst_meta m = { 0 }, c;
+	kv_sst_id_new(&m.id);
+	m.size = 123;
+	m.entries = 4;
+	m.min_seq = 1;
+	m.max_seq = 9;
+	m.smallest = (uint8_t *)strdup("aaaaaaaaaa");
+	m.smallest_len = 10;
+	m.largest = (uint8_t *)strdup("zzzzzzzzzz");
+	m.largest_len = 10;
+	ck_assert_int_eq(kv_sst_meta_copy(&c, &m), 0);
+	ck_assert_ptr_ne(c.smallest, m.smallest);
+	ck_assert_mem_eq(c.smallest, m.smallest, 10);
+	ck_assert_mem_eq(c.largest, m.largest, 10);
+	ck_assert_mem_eq(&c.id, &m.id, sizeof(m.id));
+	ck_assert_uint_eq(c.size, 123);
+	kv_sst_meta_clear(&m);
+	ck_assert_ptr_null(m.smallest);
+	ck_assert_uint_eq(m.size, 0);
+	kv_sst_meta_clear(&c);
+	/* Copying a meta without keys. */
+	ck_assert_int_eq(kv_sst_meta_copy(&c, &m), 0);
+	ck_assert_ptr_null(c.smallest);
+	kv_sst_meta_clear(&c);
+}
+END_TEST
+
+/* ---- kv_sst_build.c ----------------------------------------------------- */
+
+START_TEST(test_kv_sst__build_rejects_bad_input)
+{
+	struct kv_sst_builder *b;
+	uint8_t k1[16], k2[16], *obj;
+	size_t len;
+	struct kv_sst_meta meta = { 0 };
+	struct kv_sst_options bad = { .restart_interval = -1 };
+
+	ck_assert_int_eq(kv_sst_builder_create(&b, &bad), -EINVAL);
+	ck_assert_int_eq(kv_sst_builder_create(&b, NULL), 0);
+	kv_ikey_make(k1, "a", 1, 5, KV_TYPE_VALUE);
+	kv_ikey_make(k2, "b", 1, 5, KV_TYPE_VALUE);
+	ck_assert_int_eq(kv_sst_builder_add(b, k1, 4, "x", 1), -EINVAL);      /* < 8 bytes */
+	ck_assert_int_eq(kv_sst_builder_add(b, k2, 9, "x", 1), 0);
+	ck_assert_int_eq(kv_sst_builder_add(b, k2, 9, "x", 1), -EINVAL);     /* duplicate */
+	ck_assert_int_eq(kv_sst_builder_add(b, k1, 9, "x", 1), -EINVAL);     /* backwards */
+	kv_ikey_make(k2, "b", 1, 4, KV_TYPE_VALUE);                           /* older: after */
+	ck_assert_int_eq(kv_sst_builder_add(b, k2, 9, "y", 1), 0);
+	kv_ikey_make(k2, "b", 1, 5, KV_TYPE_VALUE);                           /* newer: before */
+	ck_assert_int_eq(kv_sst_builder_add(b, k2, 9, "y", 1), -EINVAL);
+	kv_ikey_make(k2, "c", 1, 5, KV_TYPE_VALUE);
+	k2[8] = 7;                                                            /* bad type */
+	ck_assert_int_eq(kv_sst_builder_add(b, k2, 9, "y", 1), -EINVAL);
+	ck_assert_int_eq(kv_sst_builder_finish(b, &obj, &len, &meta), 0);
+	ck_assert_int_eq(kv_sst_builder_finish(b, &obj, &len, &meta), -EINVAL);
+	ck_assert_int_eq(kv_sst_builder_add(b, k2, 9, "y", 1), -EINVAL);
+	ck_assert_uint_eq(meta.entries, 2);
+	ck_assert_uint_eq(meta.min_seq, 4);
+	ck_assert_uint_eq(meta.max_seq, 5);
+	ck_assert_int_eq(kv_sst_check_buffer(obj, len), 0);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+	kv_sst_builder_free(b);
+	kv_sst_builder_free(NULL);
+}
+END_TEST
+
+START_TEST(test_kv_sst__build_meta_and_layout)
+{
+	size_t n, len;
+	struct ent *e = ents_random(3000, 11, &n);
+	uint8_t *obj;
+	struct kv_sst_meta meta;
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	build(e, n, NULL, &obj, &len, &meta);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = kv_ikey_seq(e[i].ikey, e[i].iklen);
+		lo = s < lo ? s : lo;
+		hi = s > hi ? s : hi;
+	}
+	ck_assert_uint_eq(meta.min_seq, lo);
+	ck_assert_uint_eq(meta.max_seq, hi);
+	ck_assert_uint_eq(meta.smallest_len, e[0].iklen);
+	ck_assert_mem_eq(meta.smallest, e[0].ikey, e[0].iklen);
+	ck_assert_uint_eq(meta.largest_len, e[n - 1].iklen);
+	ck_assert_mem_eq(meta.largest, e[n - 1].ikey, e[n - 1].iklen);
+	/* Footer fields describe an index that ends at the footer, right
+	 * after the filter. */
+	const uint8_t *f = obj + len - KV_SST_FOOTER_SIZE;
+	ck_assert_uint_eq(util_get_be64(f + 52), KV_SST_MAGIC);
+	ck_assert_uint_eq(util_get_be32(f + 48), KV_SST_VERSION);
+	ck_assert_uint_eq(util_get_be64(f + 0) + util_get_be64(f + 8) + KV_SST_TRAILER_SIZE,
+			  len - KV_SST_FOOTER_SIZE);
+	ck_assert_uint_eq(util_get_be64(f + 16) + util_get_be64(f + 24) + KV_SST_TRAILER_SIZE,
+			  util_get_be64(f + 0));
+	ck_assert_uint_eq(util_get_be64(f + 32), n);
+	ck_assert_uint_gt(util_get_be64(f + 40), 1);
+	/* bloom: 10 bits per distinct user key + the k byte */
+	size_t distinct = 0;
+	for (size_t i = 0; i < n; i++)
+		distinct += !i || kv_ukey_cmp(e[i].ikey, e[i].iklen - 8, e[i - 1].ikey,
+					      e[i - 1].iklen - 8) != 0;
+	ck_assert_uint_lt(distinct, n);
+	ck_assert_uint_eq(util_get_be64(f + 24), (distinct * 10 + 7) / 8 + 1);
+	ck_assert_int_eq(kv_sst_check_buffer(obj, len), 0);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+	ents_free(e, n);
+}
+END_TEST
+
+START_TEST(test_kv_sst__build_empty_and_no_filter)
+{
+	struct kv_sst_meta meta;
+	struct kv_sst_reader *r;
+	struct kv_iter *it;
+	struct tstore st;
+	uint8_t *obj, *val;
+	size_t len, vlen;
+
+	build(NULL, 0, NULL, &obj, &len, &meta);
+	ck_assert_ptr_null(meta.smallest);
+	ck_assert_int_eq(kv_sst_check_buffer(obj, len), 0);
+	tstore_init(&st, &meta, obj, len);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &meta), 0);
+	ck_assert_int_eq(kv_sst_get(r, "a", 1, KV_SEQ_MAX, &val, &vlen), 0);
+	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+	it->ops->seek_first(it);
+	ck_assert(!it->ops->valid(it));
+	ck_assert_int_eq(it->ops->status(it), 0);
+	it->ops->free(it);
+	ck_assert_int_eq(kv_sst_verify(r), 0);
+	kv_sst_unref(r);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+
+	/* bloom_bits_per_key < 0: no filter block; lookups still work. */
+	struct kv_sst_options o = { .bloom_bits_per_key = -1 };
+	struct ent e[2] = { ent_make("k1", 2, 3, KV_TYPE_VALUE, "v1", 2),
+			    ent_make("k2", 2, 3, KV_TYPE_DELETE, NULL, 0) };
+	build(e, 2, &o, &obj, &len, &meta);
+	const uint8_t *f = obj + len - KV_SST_FOOTER_SIZE;
+	ck_assert_uint_eq(util_get_be64(f + 24), 0);
+	ck_assert_uint_eq(util_get_be64(f + 16), util_get_be64(f + 0));
+	tstore_init(&st, &meta, obj, len);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &meta), 0);
+	ck_assert_int_eq(kv_sst_get(r, "k1", 2, KV_SEQ_MAX, &val, &vlen), 1);
+	ck_assert_uint_eq(vlen, 2);
+	ck_assert_mem_eq(val, "v1", 2);
+	free(val);
+	ck_assert_int_eq(kv_sst_get(r, "k2", 2, KV_SEQ_MAX, &val, &vlen), 2);
+	ck_assert_int_eq(kv_sst_get(r, "k3", 2, KV_SEQ_MAX, &val, &vlen), 0);
+	ck_assert_int_eq(kv_sst_verify(r), 0);
+	kv_sst_unref(r);
+	ck_assert_int_eq(kv_sst_check_buffer(obj, len), 0);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+	free(e[0].ikey), free(e[0].val), free(e[1].ikey), free(e[1].val);
+}
+END_TEST
+
+START_TEST(test_kv_sst__build_compression_pays)
+{
+	size_t n, plain_len, zstd_len;
+	struct ent *e = ents_random(5000, 12, &n);
+	uint8_t *plain, *packed;
+	struct kv_sst_meta m1, m2;
+	struct kv_sst_options z = { .compression_level = 3 };
+
+	build(e, n, NULL, &plain, &plain_len, &m1);
+	build(e, n, &z, &packed, &zstd_len, &m2);
+	ck_assert_msg(zstd_len < plain_len * 3 / 4, "zstd %zu vs plain %zu", zstd_len, plain_len);
+	ck_assert_int_eq(kv_sst_check_buffer(packed, zstd_len), 0);
+	/* Incompressible values are stored as they are. */
+	struct util_rand r;
+	util_rand_seed(&r, 5);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < e[i].vlen; j++)
+			e[i].val[j] = (uint8_t)util_rand_next(&r);
+	free(plain);
+	free(packed);
+	kv_sst_meta_clear(&m1);
+	kv_sst_meta_clear(&m2);
+	build(e, n, NULL, &plain, &plain_len, &m1);
+	build(e, n, &z, &packed, &zstd_len, &m2);
+	ck_assert_uint_ge(zstd_len, plain_len * 95 / 100);
+	ck_assert_int_eq(kv_sst_check_buffer(packed, zstd_len), 0);
+	free(plain);
+	free(packed);
+	kv_sst_meta_clear(&m1);
+	kv_sst_meta_clear(&m2);
+	ents_free(e, n);
+}
+END_TEST
+
+/* ---- kv_sst_read.c ------------------------------------------------------ */
+
+static void roundtrip(int level)
+{
+	size_t n, len;
+	struct ent *e = ents_random(100000, 1000 + (uint64_t)level, &n);
+	struct kv_sst_options o = { .compression_level = level };
+	struct kv_sst_meta meta;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_iter *it;
+	struct tstore st;
+	uint8_t *obj;
+	size_t i;
+
+	build(e, n, &o, &obj, &len, &meta);
+	tstore_init(&st, &meta, obj, len);
+	ck_assert_int_eq(kv_cache_create(&cache, 8 << 20), 0);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &meta), 0);
+	ck_assert_int_eq(st.gets, 2);              /* footer, then filter + index */
+
+	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+	for (i = 0, it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it), i++)
+		assert_at(it, &e[i]);
+	ck_assert_int_eq(it->ops->status(it), 0);
+	ck_assert_uint_eq(i, n);
+	it->ops->free(it);
+
+	/* Every user key at "now": its newest version. */
+	for (i = 0; i < n; i++) {
+		if (i && !kv_ukey_cmp(e[i].ikey, e[i].iklen - 8, e[i - 1].ikey, e[i - 1].iklen - 8))
+			continue;
+		uint8_t *v;
+		size_t vl;
+		int g = kv_sst_get(r, e[i].ikey, e[i].iklen - 8, KV_SEQ_MAX, &v, &vl);
+		if (kv_ikey_type(e[i].ikey, e[i].iklen) == KV_TYPE_DELETE) {
+			ck_assert_int_eq(g, 2);
+			continue;
+		}
+		ck_assert_int_eq(g, 1);
+		ck_assert_uint_eq(vl, e[i].vlen);
+		if (vl)
+			ck_assert_mem_eq(v, e[i].val, vl);
+		free(v);
+	}
+	uint64_t hits, misses;
+	kv_cache_stats(cache, &hits, &misses, NULL);
+	ck_assert_uint_gt(hits, 0);
+	ck_assert_int_eq(kv_sst_verify(r), 0);
+	ck_assert_int_eq(kv_cache_check_invariants(cache), 0);
+	kv_sst_unref(r);
+	ck_assert_int_eq(kv_sst_check_buffer(obj, len), 0);
+	kv_cache_free(cache);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+	ents_free(e, n);
+}
+
+START_TEST(test_kv_sst__roundtrip_100k_plain)
+{
+	roundtrip(0);
+}
+END_TEST
+
+START_TEST(test_kv_sst__roundtrip_100k_zstd)
+{
+	roundtrip(3);
+}
+END_TEST
+
+/* Keys "k" + 6 digits of 2*i (so odd numbers fall between entries), seq
+ * 100, small blocks so block boundaries are everywhere. */
+static struct ent *even_keys(size_t n)
+{
+	struct ent *e = malloc(n * sizeof(*e));
+	char k[16], v[32];
+	ck_assert_ptr_nonnull(e);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "k%06zu", 2 * i);
+		snprintf(v, sizeof(v), "value-%zu", i);
+		e[i] = ent_make(k, strlen(k), 100, KV_TYPE_VALUE, v, strlen(v));
+	}
+	return e;
+}
+
+static void seek_to(struct kv_iter *it, const char *ukey, uint64_t seq)
+{
+	uint8_t k[64];
+	size_t l = strlen(ukey);
+	kv_ikey_make(k, ukey, l, seq, KV_TYPE_VALUE);
+	it->ops->seek(it, k, l + 8);
+}
+
+START_TEST(test_kv_sst__seek_boundaries)
+{
+	const size_t n = 2000;
+	struct ent *e = even_keys(n);
+	struct kv_sst_options o = { .block_size = 256, .restart_interval = 4 };
+	struct kv_sst_meta meta;
+	struct kv_sst_reader *r;
+	struct kv_iter *it;
+	struct tstore st;
+	uint8_t *obj;
+	size_t len;
+	char k[16];
+
+	build(e, n, &o, &obj, &len, &meta);
+	ck_assert_uint_gt(util_get_be64(obj + len - KV_SST_FOOTER_SIZE + 40), 50);  /* many blocks */
+	tstore_init(&st, &meta, obj, len);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &meta), 0);
+	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+
+	seek_to(it, "a", KV_SEQ_MAX);                 /* before the first key */
+	assert_at(it, &e[0]);
+	seek_to(it, "k000000", KV_SEQ_MAX);           /* the first key */
+	assert_at(it, &e[0]);
+	seek_to(it, "k000000", 100);
+	assert_at(it, &e[0]);
+	seek_to(it, "k000000", 99);                   /* past its only version */
+	assert_at(it, &e[1]);
+	snprintf(k, sizeof(k), "k%06zu", 2 * (n - 1));
+	seek_to(it, k, KV_SEQ_MAX);                   /* the last key */
+	assert_at(it, &e[n - 1]);
+	it->ops->next(it);
+	ck_assert(!it->ops->valid(it));
+	ck_assert_int_eq(it->ops->status(it), 0);
+	seek_to(it, k, 99);                           /* just past the last entry */
+	ck_assert(!it->ops->valid(it));
+	seek_to(it, "z", KV_SEQ_MAX);                 /* after the last key */
+	ck_assert(!it->ops->valid(it));
+	ck_assert_int_eq(it->ops->status(it), 0);
+	/* Every key and every gap (including all block boundaries), then
+	 * walk a few entries on from there across blocks. */
+	for (size_t i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "k%06zu", 2 * i);
+		seek_to(it, k, KV_SEQ_MAX);
+		assert_at(it, &e[i]);
+		snprintf(k, sizeof(k), "k%06zu", 2 * i + 1);
+		seek_to(it, k, KV_SEQ_MAX);
+		if (i + 1 == n) {
+			ck_assert(!it->ops->valid(it));
+			continue;
+		}
+		for (size_t j = i + 1; j < n && j < i + 4; j++) {
+			assert_at(it, &e[j]);
+			it->ops->next(it);
+		}
+	}
+	/* seek_first after reaching the end. */
+	it->ops->seek_first(it);
+	assert_at(it, &e[0]);
+	ck_assert_int_eq(it->ops->status(it), 0);
+	it->ops->free(it);
+	kv_sst_unref(r);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+	ents_free(e, n);
+}
+END_TEST
+
+START_TEST(test_kv_sst__get_with_snapshots)
+{
+	/* Key i has versions at seq 10, 20, 30 (newest first in the SST);
+	 * the version at 20 is a tombstone for odd i. */
+	const size_t keys = 500;
+	struct ent *e = malloc(keys * 3 * sizeof(*e));
+	struct kv_sst_options o = { .block_size = 512 };
+	struct kv_sst_meta meta;
+	struct kv_sst_reader *r;
+	struct tstore st;
+	uint8_t *obj, *v;
+	size_t len, vl, n = 0;
+	char k[16], val[32];
+
+	for (size_t i = 0; i < keys; i++) {
+		snprintf(k, sizeof(k), "key%05zu", i * 2);
+		for (uint64_t s = 30; s >= 10; s -= 10) {
+			snprintf(val, sizeof(val), "%zu@%llu", i, (unsigned long long)s);
+			if (s == 20 && i % 2)
+				e[n++] = ent_make(k, strlen(k), s, KV_TYPE_DELETE, NULL, 0);
+			else
+				e[n++] = ent_make(k, strlen(k), s, KV_TYPE_VALUE, val, strlen(val));
+		}
+	}
+	build(e, n, &o, &obj, &len, &meta);
+	tstore_init(&st, &meta, obj, len);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &meta), 0);
+	for (size_t i = 0; i < keys; i++) {
+		snprintf(k, sizeof(k), "key%05zu", i * 2);
+		static const uint64_t snaps[] = { 0, 5, 9, 10, 15, 19, 20, 25, 30, 31, 1000,
+						  KV_SEQ_MAX, UINT64_MAX };
+		for (size_t j = 0; j < sizeof(snaps) / sizeof(snaps[0]); j++) {
+			uint64_t s = snaps[j], want = s >= 30 ? 30 : s >= 20 ? 20 : s >= 10 ? 10 : 0;
+			int g = kv_sst_get(r, k, strlen(k), s, &v, &vl);
+			if (want == 0) {
+				ck_assert_int_eq(g, 0);
+			} else if (want == 20 && i % 2) {
+				ck_assert_int_eq(g, 2);
+			} else {
+				ck_assert_int_eq(g, 1);
+				snprintf(val, sizeof(val), "%zu@%llu", i, (unsigned long long)want);
+				ck_assert_uint_eq(vl, strlen(val));
+				ck_assert_mem_eq(v, val, vl);
+				free(v);
+			}
+		}
+		/* Absent keys: in gaps, before and after. */
+		snprintf(k, sizeof(k), "key%05zu", i * 2 + 1);
+		ck_assert_int_eq(kv_sst_get(r, k, strlen(k), KV_SEQ_MAX, &v, &vl), 0);
+	}
+	ck_assert_int_eq(kv_sst_get(r, "a", 1, KV_SEQ_MAX, &v, &vl), 0);
+	ck_assert_int_eq(kv_sst_get(r, "key", 3, KV_SEQ_MAX, &v, &vl), 0);
+	ck_assert_int_eq(kv_sst_get(r, "z", 1, KV_SEQ_MAX, &v, &vl), 0);
+	ck_assert_int_eq(kv_sst_get(r, "", 0, KV_SEQ_MAX, &v, &vl), 0);
+	kv_sst_unref(r);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+	ents_free(e, n);
+}
+END_TEST
+
+START_TEST(test_kv_sst__cache_and_refs)
+{
+	const size_t n = 2000;
+	struct ent *e = even_keys(n);
+	struct kv_sst_options o = { .block_size = 1024 };
+	struct kv_sst_meta meta;
+	struct kv_sst_reader *r, *r2;
+	struct kv_cache *cache;
+	struct kv_iter *it;
+	struct tstore st;
+	uint8_t *obj, *v;
+	size_t len, vl;
+	char k[16];
+
+	build(e, n, &o, &obj, &len, &meta);
+	tstore_init(&st, &meta, obj, len);
+	ck_assert_int_eq(kv_cache_create(&cache, 1 << 20), 0);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &meta), 0);
+	ck_assert_int_eq(st.gets, 2);
+	snprintf(k, sizeof(k), "k%06d", 500);
+	ck_assert_int_eq(kv_sst_get(r, k, strlen(k), KV_SEQ_MAX, &v, &vl), 1);
+	free(v);
+	ck_assert_int_eq(st.gets, 3);
+	ck_assert_int_eq(kv_sst_get(r, k, strlen(k), KV_SEQ_MAX, &v, &vl), 1);
+	free(v);
+	ck_assert_int_eq(st.gets, 3);                 /* from the cache */
+	/* Absent key rejected by the bloom filter: no block read at all. */
+	int reads = st.gets, rejected = 0;
+	for (int i = 0; i < 100; i++) {
+		snprintf(k, sizeof(k), "k%06d", 2 * i + 1);
+		ck_assert_int_eq(kv_sst_get(r, k, strlen(k), KV_SEQ_MAX, &v, &vl), 0);
+	}
+	rejected = 100 - (st.gets - reads);
+	ck_assert_int_ge(rejected, 90);
+
+	/* Two readers of one object do not share cache keys. */
+	ck_assert_int_eq(kv_sst_open(&r2, &st.base, cache, &meta), 0);
+	reads = st.gets;
+	snprintf(k, sizeof(k), "k%06d", 500);
+	ck_assert_int_eq(kv_sst_get(r2, k, strlen(k), KV_SEQ_MAX, &v, &vl), 1);
+	free(v);
+	ck_assert_int_eq(st.gets, reads + 1);
+	kv_sst_unref(r2);
+
+	/* An iterator keeps the reader alive after the caller's unref. */
+	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+	kv_sst_ref(r);
+	kv_sst_unref(r);
+	kv_sst_unref(r);
+	size_t i = 0;
+	for (it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it))
+		assert_at(it, &e[i++]);
+	ck_assert_uint_eq(i, n);
+	it->ops->free(it);
+	ck_assert_int_eq(kv_cache_check_invariants(cache), 0);
+	kv_cache_free(cache);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+	ents_free(e, n);
+}
+END_TEST
+
+START_TEST(test_kv_sst__store_errors_pass_through)
+{
+	const size_t n = 100;
+	struct ent *e = even_keys(n);
+	struct kv_sst_meta meta;
+	struct kv_sst_reader *r;
+	struct kv_iter *it;
+	struct tstore st;
+	uint8_t *obj, *v;
+	size_t len, vl;
+
+	build(e, n, NULL, &obj, &len, &meta);
+	tstore_init(&st, &meta, obj, len);
+	st.fail = -ENOENT;
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &meta), -ENOENT);
+	st.fail = 0;
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &meta), 0);
+	st.fail = -EIO;
+	ck_assert_int_eq(kv_sst_get(r, "k000010", 7, KV_SEQ_MAX, &v, &vl), -EIO);
+	ck_assert_int_eq(kv_sst_verify(r), -EIO);
+	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+	it->ops->seek_first(it);
+	ck_assert(!it->ops->valid(it));
+	ck_assert_int_eq(it->ops->status(it), -EIO);
+	it->ops->free(it);
+	kv_sst_unref(r);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+	ents_free(e, n);
+}
+END_TEST
+
+/* ---- corruption --------------------------------------------------------- */
+
+/* Tests that corrupt thousands of objects would log thousands of lines:
+ * send stderr to /dev/null while they run (and restore it). */
+static int quiet_stderr(void)
+{
+	int saved = dup(2);
+	int fd = open("/dev/null", O_WRONLY);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, 2);
+	close(fd);
+	return saved;
+}
+
+static void restore_stderr(int saved)
+{
+	dup2(saved, 2);
+	close(saved);
+}
+
+struct corrupt_fixture {
+	struct ent *e;
+	size_t n;
+	uint8_t *obj;
+	size_t len;
+	struct kv_sst_meta meta;
+	uint64_t index_off, index_size, filter_off, filter_size;
+};
+
+static struct corrupt_fixture cf;
+
+static void corrupt_setup(void)
+{
+	struct kv_sst_options o = { .block_size = 512, .compression_level = 3 };
+	cf.n = 300;
+	cf.e = even_keys(cf.n);
+	build(cf.e, cf.n, &o, &cf.obj, &cf.len, &cf.meta);
+	const uint8_t *f = cf.obj + cf.len - KV_SST_FOOTER_SIZE;
+	cf.index_off = util_get_be64(f + 0);
+	cf.index_size = util_get_be64(f + 8);
+	cf.filter_off = util_get_be64(f + 16);
+	cf.filter_size = util_get_be64(f + 24);
+	ck_assert_uint_gt(cf.filter_size, 0);
+}
+
+static void corrupt_teardown(void)
+{
+	free(cf.obj);
+	kv_sst_meta_clear(&cf.meta);
+	ents_free(cf.e, cf.n);
+}
+
+/*
+ * Open the object (len bytes, claimed size `size`) and use it every way:
+ * returns the first error seen, or 0 if everything succeeded.
+ */
+static int use_sst(uint8_t *obj, size_t len, uint64_t size)
+{
+	struct kv_sst_meta m = cf.meta;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_iter *it;
+	struct tstore st;
+	uint8_t *v;
+	size_t vl;
+	int rc;
+
+	m.size = size;
+	tstore_init(&st, &m, obj, len);
+	ck_assert_int_eq(kv_cache_create(&cache, 1 << 20), 0);
+	rc = kv_sst_open(&r, &st.base, cache, &m);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < cf.n && !rc; i += 7) {
+		int g = kv_sst_get(r, cf.e[i].ikey, cf.e[i].iklen - 8, KV_SEQ_MAX, &v, &vl);
+		if (g == 1)
+			free(v);
+		rc = g < 0 ? g : 0;
+	}
+	if (!rc) {
+		ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+		for (it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it))
+			;
+		rc = it->ops->status(it);
+		it->ops->free(it);
+	}
+	if (!rc)
+		rc = kv_sst_verify(r);
+	kv_sst_unref(r);
+out:
+	ck_assert_int_eq(kv_cache_check_invariants(cache), 0);
+	kv_cache_free(cache);
+	return rc;
+}
+
+static void flip_and_expect_corrupt(size_t at)
+{
+	uint64_t logged = util_log_count(UTIL_LOG_ERROR);
+	cf.obj[at] ^= 0x20;
+	ck_assert_int_eq(use_sst(cf.obj, cf.len, cf.len), KV_ECORRUPT);
+	cf.obj[at] ^= 0x20;
+	ck_assert_uint_gt(util_log_count(UTIL_LOG_ERROR), logged);
+}
+
+START_TEST(test_kv_sst__corrupt_baseline_is_clean)
+{
+	ck_assert_int_eq(use_sst(cf.obj, cf.len, cf.len), 0);
+	ck_assert_int_eq(kv_sst_check_buffer(cf.obj, cf.len), 0);
+}
+END_TEST
+
+START_TEST(test_kv_sst__corrupt_data_block)
+{
+	flip_and_expect_corrupt(10);                        /* first block */
+	flip_and_expect_corrupt(cf.filter_off / 2);         /* somewhere in the middle */
+	flip_and_expect_corrupt(cf.filter_off - 1);         /* last block's CRC */
+	flip_and_expect_corrupt(cf.filter_off - 5);         /* last block's type byte */
+}
+END_TEST
+
+START_TEST(test_kv_sst__corrupt_index)
+{
+	flip_and_expect_corrupt(cf.index_off);
+	flip_and_expect_corrupt(cf.index_off + cf.index_size / 2);
+	flip_and_expect_corrupt(cf.index_off + cf.index_size + 2);   /* its CRC */
+}
+END_TEST
+
+START_TEST(test_kv_sst__corrupt_filter)
+{
+	flip_and_expect_corrupt(cf.filter_off);
+	flip_and_expect_corrupt(cf.filter_off + cf.filter_size - 1);  /* k */
+}
+END_TEST
+
+START_TEST(test_kv_sst__corrupt_footer)
+{
+	int saved_stderr = quiet_stderr();
+	for (size_t i = 0; i < KV_SST_FOOTER_SIZE; i++)
+		flip_and_expect_corrupt(cf.len - KV_SST_FOOTER_SIZE + i);
+	restore_stderr(saved_stderr);
+}
+END_TEST
+
+START_TEST(test_kv_sst__corrupt_truncated)
+{
+	int saved_stderr = quiet_stderr();
+	/* The manifest's size is right, the object is short ... */
+	size_t cuts[] = { 0, 1, 63, 64, 65, cf.len / 2, cf.len - 65, cf.len - 64, cf.len - 1 };
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+		ck_assert_int_eq(use_sst(cf.obj, cuts[i], cf.len), KV_ECORRUPT);
+	/* ... or the object and the size agree on a truncated length. */
+	for (size_t l = 0; l < cf.len; l += 97)
+		ck_assert_int_eq(use_sst(cf.obj, l, l), KV_ECORRUPT);
+	for (size_t l = cf.len - 200; l < cf.len; l++)
+		ck_assert_int_eq(use_sst(cf.obj, l, l), KV_ECORRUPT);
+	/* Extra bytes after the footer: the footer is not where it should be. */
+	uint8_t *longer = malloc(cf.len + 10);
+	memcpy(longer, cf.obj, cf.len);
+	memset(longer + cf.len, 0, 10);
+	ck_assert_int_eq(use_sst(longer, cf.len + 10, cf.len + 10), KV_ECORRUPT);
+	free(longer);
+	restore_stderr(saved_stderr);
+}
+END_TEST
+
+START_TEST(test_kv_sst__corrupt_every_byte)
+{
+	int saved_stderr = quiet_stderr();
+	/* CRC32C catches every single-byte change; so must the reader, in
+	 * every region. check_buffer must agree. */
+	for (size_t i = 0; i < cf.len; i++) {
+		uint8_t old = cf.obj[i];
+		cf.obj[i] = (uint8_t)(old + 1 + (i % 255));
+		ck_assert_int_eq(kv_sst_check_buffer(cf.obj, cf.len), KV_ECORRUPT);
+		cf.obj[i] = old;
+	}
+	ck_assert_int_eq(kv_sst_check_buffer(cf.obj, cf.len), 0);
+	restore_stderr(saved_stderr);
+}
+END_TEST
+
+START_TEST(test_kv_sst__check_buffer_garbage)
+{
+	int saved_stderr = quiet_stderr();
+	struct util_rand r;
+	uint8_t buf[4096];
+	util_rand_seed(&r, 99);
+	for (int i = 0; i < 2000; i++) {
+		size_t l = util_rand_below(&r, sizeof(buf));
+		for (size_t j = 0; j < l; j++)
+			buf[j] = (uint8_t)util_rand_next(&r);
+		ck_assert_int_eq(kv_sst_check_buffer(buf, l), KV_ECORRUPT);
+	}
+	ck_assert_int_eq(kv_sst_check_buffer(NULL, 0), KV_ECORRUPT);
+	restore_stderr(saved_stderr);
+}
+END_TEST
+
+static Suite *kv_sst_id_suite(void)
+{
+	Suite *s = suite_create("kv_sst_id");
+	TCase *tc = tcase_create("ids");
+	tcase_add_test(tc, test_kv_sst__id_name_is_ulid);
+	tcase_add_test(tc, test_kv_sst__meta_copy_and_clear);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+static Suite *kv_sst_build_suite(void)
+{
+	Suite *s = suite_create("kv_sst_build");
+	TCase *tc;
+
+	tc = tcase_create("input");
+	tcase_add_test(tc, test_kv_sst__build_rejects_bad_input);
+	tcase_add_test(tc, test_kv_sst__build_empty_and_no_filter);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("layout");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_kv_sst__build_meta_and_layout);
+	tcase_add_test(tc, test_kv_sst__build_compression_pays);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+static Suite *kv_sst_read_suite(void)
+{
+	Suite *s = suite_create("kv_sst_read");
+	TCase *tc;
+
+	tc = tcase_create("roundtrip");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_kv_sst__roundtrip_100k_plain);
+	tcase_add_test(tc, test_kv_sst__roundtrip_100k_zstd);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("seek");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_kv_sst__seek_boundaries);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("get");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_kv_sst__get_with_snapshots);
+	tcase_add_test(tc, test_kv_sst__cache_and_refs);
+	tcase_add_test(tc, test_kv_sst__store_errors_pass_through);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("corruption");
+	tcase_set_timeout(tc, 300);
+	tcase_add_checked_fixture(tc, corrupt_setup, corrupt_teardown);
+	tcase_add_test(tc, test_kv_sst__corrupt_baseline_is_clean);
+	tcase_add_test(tc, test_kv_sst__corrupt_data_block);
+	tcase_add_test(tc, test_kv_sst__corrupt_index);
+	tcase_add_test(tc, test_kv_sst__corrupt_filter);
+	tcase_add_test(tc, test_kv_sst__corrupt_footer);
+	tcase_add_test(tc, test_kv_sst__corrupt_truncated);
+	tcase_add_test(tc, test_kv_sst__corrupt_every_byte);
+	tcase_add_test(tc, test_kv_sst__check_buffer_garbage);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	/* Corruption tests log one line per detected error: keep the
+	 * console readable (the count is still checked). */
+	if (!getenv("SHALEFS_LOG"))
+		util_log_set_level(UTIL_LOG_ERROR);
+	SRunner *sr = srunner_create(kv_sst_id_suite());
+	srunner_add_suite(sr, kv_sst_build_suite());
+	srunner_add_suite(sr, kv_sst_read_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
