@@ -596,7 +596,9 @@ static struct curl_slist *obj_s3_slist_add(struct curl_slist *l, const char *nam
 	struct curl_slist *n;
 	if (*err)
 		return l;
-	if ((size_t)snprintf(line, sizeof(line), "%s: %s", name, value) >= sizeof(line)) {
+	/* "Name:" with nothing after it tells curl to drop that header. */
+	if ((size_t)snprintf(line, sizeof(line), "%s:%s%s", name, *value ? " " : "", value) >=
+	    sizeof(line)) {
 		*err = -EINVAL;
 		return l;
 	}
@@ -625,7 +627,7 @@ static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
 	size_t nh = 0, i;
 	long nconn = 0;
 	uint64_t timeout_ms;
-	int rc, err = 0;
+	int rc = 0, err = 0;
 
 	r->msg[0] = r->curl_err[0] = r->code[0] = '\0';
 	r->status = 0;
@@ -644,7 +646,7 @@ static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
 	if (r->body_len)
 		rc = obj_s3_sha256_hex(r->body, r->body_len, hash);
 	else
-		memcpy(hash, OBJ_S3_EMPTY_SHA256, sizeof(hash)), rc = 0;
+		memcpy(hash, OBJ_S3_EMPTY_SHA256, sizeof(hash));
 	if (rc)
 		goto out;
 	obj_s3_amz_date(amz_date);
@@ -686,16 +688,9 @@ static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
 	for (i = 0; i < nh; i++)
 		sl = obj_s3_slist_add(sl, hdrs[i].name, hdrs[i].value, &err);
 	sl = obj_s3_slist_add(sl, "Authorization", auth, &err);
-	sl = curl_slist_append(sl, "Expect:"); /* no 100-continue round trip */
-	if (!sl)
-		err = -ENOMEM;
-	if (r->verb == OBJ_S3_V_POST || r->verb == OBJ_S3_V_PUT) {
-		struct curl_slist *n = curl_slist_append(sl, "Content-Type: application/octet-stream");
-		if (!n)
-			err = -ENOMEM;
-		else
-			sl = n;
-	}
+	sl = obj_s3_slist_add(sl, "Expect", "", &err); /* no 100-continue round trip */
+	if (r->verb == OBJ_S3_V_POST || r->verb == OBJ_S3_V_PUT)
+		sl = obj_s3_slist_add(sl, "Content-Type", "application/octet-stream", &err);
 	if ((rc = err))
 		goto out;
 

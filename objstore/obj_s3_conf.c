@@ -344,7 +344,7 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 {
 	static const struct obj_s3_config empty = { .path_style = -1 };
 	char *cred_file = NULL, *config_file = NULL, *cfg_section = NULL;
-	char *endpoint = NULL, *style = NULL, *tmp = NULL;
+	char *endpoint = NULL, *style = NULL;
 	const char *profile, *v;
 	int rc;
 
@@ -484,6 +484,8 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 		out->part_size = OBJ_S3_MAX_PART_SIZE;
 	if (out->multipart_threshold < out->part_size)
 		out->multipart_threshold = out->part_size;
+	if (out->multipart_threshold > OBJ_S3_MAX_SINGLE_PUT)
+		out->multipart_threshold = OBJ_S3_MAX_SINGLE_PUT; /* S3's single-PUT limit */
 	out->max_connections = conf->max_connections ? conf->max_connections : OBJ_S3_DFLT_MAX_CONNECTIONS;
 	rc = 0;
 	goto out;
@@ -499,6 +501,5 @@ out:
 	free(cfg_section);
 	free(endpoint);
 	free(style);
-	free(tmp);
 	return rc;
 }

@@ -4,7 +4,7 @@
  * Built two ways:
  *   - with libFuzzer (clang -fsanitize=fuzzer,address -DSHALE_FUZZ_LIBFUZZER
  *     tests/fuzz/fuzz_s3_xml.c objstore/obj_s3_xml.c objstore/obj_s3_sign.c
- *     util/util_misc.c -I. -include build/config.h -lcrypto), which supplies main();
+ *     util/util_misc.c util/util_log.c -I. -include build/config.h -lcrypto), which supplies main();
  *   - as a plain program (the default, run by `make check`) that replays
  *     every file of a corpus directory through the same entry point: with
  *     arguments, each argument is a file or directory; without, the
