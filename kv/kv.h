@@ -67,10 +67,15 @@ struct kv_config {
 	size_t block_cache_bytes;         /* default 64 MiB */
 	unsigned l0_max;                  /* writers wait at this many L0 SSTs; default 16 */
 	unsigned l0_compact_trigger;      /* compact at this many L0 SSTs; default 4 */
-	int compression_level;            /* zstd level for SST blocks; 0 = off; default 3 */
+	int compression_level;            /* zstd level for SST blocks; 0 = default (3); -1 = off */
 	int bloom_bits_per_key;           /* default 10 */
 	unsigned poll_interval_ms;        /* read-only followers; default 1000 */
 	int no_background;                /* tests: no compactor/GC threads */
+	size_t sst_max_bytes;             /* split compaction output above this; default 64 MiB */
+	unsigned gc_interval_ms;          /* default 60000 */
+	unsigned gc_min_age_ms;           /* SSTs younger than this are never deleted; default 300000 */
+	int gc_dry_run;                   /* log what GC would delete, delete nothing */
+	unsigned manifests_keep;          /* old manifests kept besides pinned ones; default 16 */
 };
 
 #define KV_CONFIG_VERSION 1
@@ -145,5 +150,29 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg);
 
 /* 1 once the handle was fenced by a newer writer or entered the ERROR state. */
 int kv_is_readonly(struct kv_db *db);
+
+/*
+ * Checkpoints: a named, durable pin of one manifest plus the WAL objects
+ * durable when it was taken. Opening a store with KV_OPEN_CHECKPOINT gives
+ * a read-only view that never changes; GC keeps everything it needs.
+ * These work on a store directly (another process may be the writer):
+ * they go through the manifest CAS. Names: 1-255 bytes of [A-Za-z0-9._-].
+ */
+struct kv_checkpoint_info {
+	const char *name;                 /* borrowed for the callback only */
+	uint64_t manifest_id;
+	uint64_t wal_id;
+	uint64_t created_ns;              /* wall clock */
+	uint64_t expire_ns;               /* wall clock; 0 = never */
+};
+typedef int (*kv_checkpoint_fn)(void *arg, const struct kv_checkpoint_info *c);
+/* Returns 0, -EEXIST (name taken), -EINVAL (bad name), -ENOENT (empty store). */
+int kv_checkpoint_create(struct obj_backend *store, const char *name, uint64_t expire_ns);
+/* Same, from the writer: everything written before the call is made
+ * durable first, so the checkpoint holds it. */
+int kv_db_checkpoint_create(struct kv_db *db, const char *name, uint64_t expire_ns);
+int kv_checkpoint_list(struct obj_backend *store, kv_checkpoint_fn fn, void *arg);
+/* Returns 0 or -ENOENT. */
+int kv_checkpoint_delete(struct obj_backend *store, const char *name);
 
 #endif /* SHALE_KV_H */

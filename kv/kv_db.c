@@ -46,8 +46,14 @@
 #define KV_DFLT_COMPRESSION 3
 #define KV_DFLT_BLOOM 10
 #define KV_DFLT_POLL_MS 1000
+#define KV_DFLT_SST_MAX ((size_t)64 << 20)
+#define KV_DFLT_GC_INTERVAL_MS 60000
+#define KV_DFLT_GC_MIN_AGE_MS 300000
+#define KV_DFLT_MANIFESTS_KEEP 16
 /* Writers wait while this many WAL bytes are not yet in the store. */
 #define KV_WAL_BUDGET_FACTOR 4
+
+static void kv_db_join(struct kv_db *db);
 
 void kv_health_ok(struct kv_health *h)
 {
@@ -101,16 +107,17 @@ static void kv_conf_defaults(struct kv_config *c)
 		c->bloom_bits_per_key = KV_DFLT_BLOOM;
 	if (!c->poll_interval_ms)
 		c->poll_interval_ms = KV_DFLT_POLL_MS;
+	if (!c->sst_max_bytes)
+		c->sst_max_bytes = KV_DFLT_SST_MAX;
+	if (!c->gc_interval_ms)
+		c->gc_interval_ms = KV_DFLT_GC_INTERVAL_MS;
+	if (!c->gc_min_age_ms)
+		c->gc_min_age_ms = KV_DFLT_GC_MIN_AGE_MS;
+	if (!c->manifests_keep)
+		c->manifests_keep = KV_DFLT_MANIFESTS_KEEP;
 }
 
 /* ---- replay ------------------------------------------------------------- */
-
-struct kv_replay {
-	struct kv_db *db;
-	uint64_t skip_upto;               /* records at or below this are in SSTs */
-	uint64_t max_seq;
-	uint64_t seq;                     /* seq of the entry being applied */
-};
 
 static int kv_replay_entry(void *arg, enum kv_type type, const uint8_t *key, size_t klen,
 			   const uint8_t *val, size_t vlen)
@@ -152,41 +159,53 @@ static int kv_replay_record(void *arg, uint64_t first_seq, uint32_t count, const
 	return 0;
 }
 
-/* Replay one WAL object (mu held, threads not running). */
-static int kv_replay_object(struct kv_db *db, uint64_t id, struct kv_replay *r, uint64_t *last)
+/* Replay the bytes of WAL object `id` (mu held). */
+int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
+		   struct kv_replay *r, uint64_t *last)
 {
 	char name[48];
-	void *data = NULL;
-	size_t len = 0;
 	struct kv_wal_header h;
 	int rc;
 
 	kv_wal_name(id, name, sizeof(name));
-	rc = obj_get(db->store, name, 0, OBJ_WHOLE, &data, &len);
-	if (rc == -ENOENT) {
-		UTIL_ERROR("kv", "%s is missing: the WAL between the manifest and the newest object "
-			   "must be complete", name);
-		return KV_ECORRUPT;
-	}
-	if (rc)
-		return rc;
 	r->max_seq = 0;
 	rc = kv_wal_decode(name, data, len, &h, kv_replay_record, r);
 	if (rc == 0 && h.wal_id != id) {
 		UTIL_ERROR("kv", "%s: corrupt WAL object: header says id %" PRIu64, name, h.wal_id);
 		rc = KV_ECORRUPT;
 	}
-	obj_buf_free(data);
 	*last = r->max_seq ? r->max_seq : db->last_seq;
 	return rc;
 }
 
-struct kv_wal_scan {
-	uint64_t after;                   /* ids above this only */
-	uint64_t max;                     /* highest id seen */
-	uint64_t count;
-	uint64_t gap;                     /* first missing id, 0 = none */
-};
+/* Fetch WAL object `id` (no lock needed). -ENOENT only if r->missing_ok. */
+int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, void **data,
+		    size_t *len)
+{
+	char name[48];
+	int rc;
+
+	kv_wal_name(id, name, sizeof(name));
+	rc = obj_get(db->store, name, 0, OBJ_WHOLE, data, len);
+	if (rc == -ENOENT && !r->missing_ok) {
+		UTIL_ERROR("kv", "%s is missing: the WAL between the manifest and the newest object "
+			   "must be complete", name);
+		return KV_ECORRUPT;
+	}
+	return rc;
+}
+
+/* Replay one WAL object (mu held, no other thread running). */
+static int kv_replay_object(struct kv_db *db, uint64_t id, struct kv_replay *r, uint64_t *last)
+{
+	void *data = NULL;
+	size_t len = 0;
+	int rc = kv_replay_fetch(db, id, r, &data, &len);
+	if (rc == 0)
+		rc = kv_replay_data(db, id, data, len, r, last);
+	obj_buf_free(data);
+	return rc;
+}
 
 static int kv_wal_scan_cb(void *arg, const char *name, uint64_t size)
 {
@@ -204,7 +223,7 @@ static int kv_wal_scan_cb(void *arg, const char *name, uint64_t size)
 
 /* Find the WAL objects after `after`: highest id, and the first gap.
  * Names are fixed-width, so listing starts right after wal/<after>. */
-static int kv_wal_scan(struct kv_db *db, uint64_t after, struct kv_wal_scan *s)
+int kv_wal_scan(struct obj_backend *store, uint64_t after, struct kv_wal_scan *s)
 {
 	char start[48];
 	int rc;
@@ -215,7 +234,7 @@ static int kv_wal_scan(struct kv_db *db, uint64_t after, struct kv_wal_scan *s)
 	kv_wal_name(after, start, sizeof(start));
 	for (;;) {
 		struct obj_list *l = NULL;
-		rc = obj_list_page(db->store, "wal/", start, 1000, &l);
+		rc = obj_list_page(store, "wal/", start, 1000, &l);
 		if (rc)
 			return rc;
 		for (size_t i = 0; i < l->count; i++)
@@ -298,7 +317,7 @@ static int kv_open_fence(struct kv_db *db, uint64_t after, uint64_t *fence)
 	int rc;
 
 	for (int attempt = 0; attempt < 100; attempt++) {
-		rc = kv_wal_scan(db, after, &s);
+		rc = kv_wal_scan(db->store, after, &s);
 		if (rc)
 			return rc;
 		if (s.gap) {
@@ -397,7 +416,7 @@ static int kv_open_reader(struct kv_db *db)
 	}
 	if (upto == UINT64_MAX) {
 		struct kv_wal_scan s;
-		rc = kv_wal_scan(db, after, &s);
+		rc = kv_wal_scan(db->store, after, &s);
 		if (rc)
 			return rc;
 		/* A follower reads up to the first gap: a writer's upload may be
@@ -407,6 +426,7 @@ static int kv_open_reader(struct kv_db *db)
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	rc = kv_replay_range(db, after, upto, 0);
 	db->durable_seq = db->last_seq;
+	db->follow_next_wal = upto + 1;
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	return rc;
 }
@@ -425,7 +445,9 @@ static void kv_db_free(struct kv_db *db)
 	pthread_cond_destroy(&db->cv_wal);
 	pthread_cond_destroy(&db->cv_flush);
 	pthread_cond_destroy(&db->cv_state);
+	pthread_cond_destroy(&db->cv_compact);
 	pthread_mutex_destroy(&db->mu);
+	free(db->quarantine);
 	free(db);
 }
 
@@ -448,6 +470,7 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	CHECK_RETURN(pthread_cond_init(&db->cv_wal, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_flush, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_state, NULL));
+	CHECK_RETURN(pthread_cond_init(&db->cv_compact, NULL));
 	rc = kv_cache_create(&db->cache, db->conf.block_cache_bytes);
 	if (rc)
 		goto fail;
@@ -457,15 +480,29 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	rc = db->readonly ? kv_open_reader(db) : kv_open_writer(db);
 	if (rc)
 		goto fail;
+	int want = 0;
 	if (!db->readonly) {
+		want = 1 | 2;
 		if (pthread_create(&db->wal_thread, NULL, kv_wal_writer_main, db) == 0)
 			db->threads |= 1;
 		if (pthread_create(&db->flush_thread, NULL, kv_flush_main, db) == 0)
 			db->threads |= 2;
-		if (db->threads != 3) {
-			rc = -EAGAIN;
-			goto fail_threads;
+		if (!db->conf.no_background) {
+			want |= 4 | 8;
+			if (pthread_create(&db->compact_thread, NULL, kv_compact_main, db) == 0)
+				db->threads |= 4;
+			if (pthread_create(&db->gc_thread, NULL, kv_gc_main, db) == 0)
+				db->threads |= 8;
 		}
+	} else if (db->conf.mode == KV_OPEN_READONLY && !db->conf.no_background) {
+		want = 16;
+		if (pthread_create(&db->follow_thread, NULL, kv_follow_main, db) == 0)
+			db->threads |= 16;
+	}
+	if (db->threads != want) {
+		UTIL_ERROR("kv", "cannot start the engine's threads");
+		rc = -EAGAIN;
+		goto fail_threads;
 	}
 	*out = db;
 	return 0;
@@ -474,14 +511,27 @@ fail_threads:
 	db->shutdown = 2;
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_compact));
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_db_join(db);
+fail:
+	kv_db_free(db);
+	return rc;
+}
+
+static void kv_db_join(struct kv_db *db)
+{
+	if (db->threads & 4)
+		pthread_join(db->compact_thread, NULL);
+	if (db->threads & 8)
+		pthread_join(db->gc_thread, NULL);
+	if (db->threads & 16)
+		pthread_join(db->follow_thread, NULL);
 	if (db->threads & 1)
 		pthread_join(db->wal_thread, NULL);
 	if (db->threads & 2)
 		pthread_join(db->flush_thread, NULL);
-fail:
-	kv_db_free(db);
-	return rc;
+	db->threads = 0;
 }
 
 /* Stop the threads: mode 1 drains (close), mode 2 drops (abandon). */
@@ -497,12 +547,9 @@ static void kv_db_stop(struct kv_db *db, int mode)
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_compact));
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-	if (db->threads & 1)
-		pthread_join(db->wal_thread, NULL);
-	if (db->threads & 2)
-		pthread_join(db->flush_thread, NULL);
-	db->threads = 0;
+	kv_db_join(db);
 }
 
 int kv_close(struct kv_db *db)
@@ -541,6 +588,10 @@ static int kv_write_stalled(struct kv_db *db)
 	size_t wal = db->wal_open.len + db->wal_inflight;
 	if (db->n_imm >= db->conf.max_frozen_memtables &&
 	    kv_mem_bytes(db->mem) >= db->conf.memtable_bytes)
+		return 1;
+	/* Too many L0 tables slow every read: wait for the compactor, unless
+	 * it cannot help (not running, or stuck on a quarantined table). */
+	if (db->compactor_running && !db->n_quarantine && db->ver->man->n_l0 >= db->conf.l0_max)
 		return 1;
 	return wal >= db->conf.wal_max_bytes * KV_WAL_BUDGET_FACTOR;
 }
@@ -916,6 +967,23 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "write_stall_ms", db->stall_ns / 1000000);
 	kv_stats_health(emit, arg, "wal_writer", &db->wal_health);
 	kv_stats_health(emit, arg, "memtable_flusher", &db->flush_health);
+	kv_stats_health(emit, arg, "compactor", &db->compact_health);
+	kv_stats_health(emit, arg, "gc", &db->gc_health);
+	emit(arg, "compactor_running", (uint64_t)db->compactor_running);
+	emit(arg, "compactions_completed", db->compactions);
+	emit(arg, "compactions_failed", db->compaction_failures);
+	emit(arg, "compactions_retried", db->compaction_retries);
+	emit(arg, "compaction_bytes_in", db->compact_bytes_in);
+	emit(arg, "compaction_bytes_out", db->compact_bytes_out);
+	emit(arg, "compaction_quarantined_ssts", db->n_quarantine);
+	emit(arg, "gc_deleted_ssts", db->gc_deleted_ssts);
+	emit(arg, "gc_deleted_wals", db->gc_deleted_wals);
+	emit(arg, "gc_deleted_manifests", db->gc_deleted_manifests);
+	if (db->conf.mode == KV_OPEN_READONLY) {
+		kv_stats_health(emit, arg, "follower", &db->follow_health);
+		emit(arg, "follower_polls", db->follow_polls);
+		emit(arg, "follower_lag_ms", db->follow_lag_ms);
+	}
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	kv_cache_stats(db->cache, &hits, &misses, &bytes);
 	emit(arg, "block_cache_hits", hits);

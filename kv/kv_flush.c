@@ -334,6 +334,7 @@ int kv_flush_one(struct kv_db *db)
 	db->l0_bytes += meta.size;
 	kv_health_ok(&db->flush_health);
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+	CHECK_RETURN(pthread_cond_signal(&db->cv_compact));
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	kv_mem_unref(done);
 out:

@@ -509,8 +509,24 @@ struct kv_db {
 	uint64_t wal_objects, wal_bytes, l0_flushes, l0_bytes, write_stalls, manifest_writes;
 	uint64_t stall_ns;
 
-	pthread_t wal_thread, flush_thread;
-	int threads;                      /* bit 0 wal, bit 1 flush */
+	/* compactor and GC, protected by mu: */
+	pthread_cond_t cv_compact;        /* wakes the compactor (and GC at close) */
+	int compactor_running;
+	uint64_t compactor_epoch;
+	struct kv_sst_id *quarantine;     /* corrupt tables never compacted again */
+	size_t n_quarantine;
+	struct kv_health compact_health, gc_health;
+	uint64_t compactions, compaction_failures, compaction_retries;
+	uint64_t compact_bytes_in, compact_bytes_out;
+	uint64_t gc_deleted_ssts, gc_deleted_wals, gc_deleted_manifests;
+
+	/* read-only followers, protected by mu: */
+	uint64_t follow_next_wal;         /* next WAL id to replay */
+	uint64_t follow_polls, follow_lag_ms;
+	struct kv_health follow_health;
+
+	pthread_t wal_thread, flush_thread, compact_thread, gc_thread, follow_thread;
+	int threads;                      /* bits: 1 wal, 2 flush, 4 compact, 8 gc, 16 follow */
 };
 
 /* kv_wal_writer.c */
@@ -534,7 +550,37 @@ typedef int (*kv_manifest_apply_fn)(void *arg, struct kv_manifest *m);
 int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 		       struct kv_sst_reader *extra, const struct kv_sst_id *extra_id);
 
+/* kv_compact.c, kv_gc.c, kv_follow.c */
+void *kv_compact_main(void *arg);
+void *kv_gc_main(void *arg);
+/* One GC pass (also used by tests and the CLI). 0 or an error. */
+int kv_gc_pass(struct kv_db *db, int dry_run);
+void *kv_follow_main(void *arg);
+
 /* kv_db.c */
+struct kv_wal_scan {
+	uint64_t after;                   /* ids above this only */
+	uint64_t max;                     /* highest id seen */
+	uint64_t count;
+	uint64_t gap;                     /* first missing id, 0 = none */
+};
+/* List WAL objects above `after`: the highest id and the first gap. */
+int kv_wal_scan(struct obj_backend *store, uint64_t after, struct kv_wal_scan *s);
+struct kv_replay {
+	struct kv_db *db;
+	uint64_t skip_upto;               /* records at or below this are in SSTs */
+	uint64_t max_seq;
+	uint64_t seq;                     /* seq of the entry being applied */
+	int missing_ok;                   /* a missing object is -ENOENT, not corruption */
+};
+/* Fetch WAL object `id` without holding mu. -ENOENT only if r->missing_ok,
+ * else a missing object is KV_ECORRUPT. *data is obj_buf_free'd by the caller. */
+int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, void **data,
+		    size_t *len);
+/* Replay fetched bytes into db->mem (mu held; the caller is the only
+ * memtable writer). *last = the highest seq after it. */
+int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
+		   struct kv_replay *r, uint64_t *last);
 /* Enter FENCED or ERROR (mu held): logs once, wakes every waiter. */
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
 /* Sleep for a retry backoff step, returning early on abandon. */

@@ -1,0 +1,621 @@
+/*
+ * kv_compact.c - the compactor thread: size-tiered merging of L0 tables
+ * into sorted runs and of similar-sized runs into bigger ones.
+ *
+ * DESIGN
+ *   The LSM below the memtables is L0 (newest first, overlapping tables,
+ *   one per memtable flush) and a list of sorted runs (newest first; each
+ *   a set of non-overlapping tables). Every L0 table is newer than every
+ *   run. Two kinds of job keep that shape small:
+ *     L0 job   when L0 holds l0_compact_trigger tables, merge all of them
+ *              into one new run, placed first (newest) in the run list;
+ *     run job  merge a window of adjacent runs whose sizes are within a
+ *              factor of two of the window so far (a binary-counter policy:
+ *              run sizes roughly double with age, so there are O(log n)
+ *              runs and each byte is rewritten O(log n) times).
+ *   Only adjacent runs are merged, so the age order stays intact.
+ *
+ *   Output is split into tables of at most sst_max_bytes, only between
+ *   user keys, so all versions of a key live in one table of a run and a
+ *   run lookup needs one table.
+ *
+ *   Versions are dropped when no live snapshot can see them (for each key:
+ *   the newest version, plus the newest at or below each snapshot).
+ *   Tombstones are dropped only when the job includes the oldest run (the
+ *   bottom): there is nothing older for them to hide. Checkpoints need no
+ *   special care here: they pin whole manifests, and GC keeps their tables.
+ *
+ * COMMIT
+ *   Outputs are written first (fresh ULID names), then the manifest CAS
+ *   (kv_manifest_update) re-validates the job against the newest manifest:
+ *   every input must still be where the job found it. If not, the job is
+ *   abandoned and its outputs become garbage for the GC.
+ *
+ * ERRORS (the reason this file exists)
+ *   A store error or a cancelled I/O at any step, including reloading the
+ *   manifest, is retried with backoff. A corrupt input table is found by
+ *   verifying the inputs, quarantined (never compacted again; reported in
+ *   stats and the log), and the engine keeps serving reads and writes. A
+ *   newer compactor epoch in the manifest means another compactor took
+ *   over: this one stops quietly. Nothing here exits, aborts or asserts on
+ *   store data.
+ */
+#include "kv/kv_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KV_COMPACT_IDLE_MS 1000       /* re-check for work at least this often */
+#define KV_COMPACT_MAX_RUNS 24        /* above this, merge the smallest pair */
+
+struct kv_compact_job {
+	int l0;                           /* 1 = L0 job, 0 = run job */
+	struct kv_sst_id *ids;            /* every input table */
+	size_t n_ids;
+	uint64_t *run_ids;                /* run job: the window, newest first */
+	size_t n_runs;
+	int bottom;                       /* the window ends at the oldest run */
+	uint64_t bytes_in;
+	struct kv_version *ver;           /* pinned: the inputs' readers */
+	uint64_t *snaps;                  /* live snapshot seqs, ascending */
+	size_t n_snaps;
+	struct kv_run out;                /* output tables (run_id set at commit) */
+};
+
+static void kv_compact_job_free(struct kv_compact_job *j)
+{
+	free(j->ids);
+	free(j->run_ids);
+	free(j->snaps);
+	for (size_t i = 0; i < j->out.n; i++)
+		kv_sst_meta_clear(&j->out.ssts[i]);
+	free(j->out.ssts);
+	kv_version_unref(j->ver);
+	memset(j, 0, sizeof(*j));
+}
+
+static int kv_compact_quarantined(struct kv_db *db, const struct kv_sst_id *id)
+{
+	for (size_t i = 0; i < db->n_quarantine; i++)
+		if (!memcmp(db->quarantine[i].b, id->b, 16))
+			return 1;
+	return 0;
+}
+
+static uint64_t kv_run_bytes(const struct kv_run *r)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		n += r->ssts[i].size;
+	return n;
+}
+
+static int kv_compact_add_id(struct kv_compact_job *j, const struct kv_sst_meta *m)
+{
+	struct kv_sst_id *ids = realloc(j->ids, (j->n_ids + 1) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	j->ids = ids;
+	j->ids[j->n_ids++] = m->id;
+	j->bytes_in += m->size;
+	return 0;
+}
+
+/*
+ * Choose a job from the current version (mu held). Returns 1 with *j
+ * filled, 0 when there is nothing to do, or -ENOMEM.
+ */
+static int kv_compact_pick(struct kv_db *db, struct kv_compact_job *j)
+{
+	const struct kv_manifest *m = db->ver->man;
+	size_t first = 0, n = 0;
+	int rc;
+
+	memset(j, 0, sizeof(*j));
+	if (m->n_l0 >= db->conf.l0_compact_trigger) {
+		for (size_t i = 0; i < m->n_l0; i++)
+			if (kv_compact_quarantined(db, &m->l0[i].id))
+				return 0;
+		j->l0 = 1;
+		for (size_t i = 0; i < m->n_l0; i++)
+			if ((rc = kv_compact_add_id(j, &m->l0[i])))
+				goto fail;
+		j->bottom = m->n_runs == 0;
+	} else {
+		for (size_t i = 0; i + 1 < m->n_runs && !n; i++) {
+			uint64_t sum = kv_run_bytes(&m->runs[i]);
+			size_t k = i + 1;
+			while (k < m->n_runs && kv_run_bytes(&m->runs[k]) <= 2 * sum) {
+				sum += kv_run_bytes(&m->runs[k]);
+				k++;
+			}
+			if (k - i >= 2) {
+				first = i;
+				n = k - i;
+			}
+		}
+		if (!n && m->n_runs > KV_COMPACT_MAX_RUNS) {
+			uint64_t best = UINT64_MAX;
+			for (size_t i = 0; i + 1 < m->n_runs; i++) {
+				uint64_t s = kv_run_bytes(&m->runs[i]) + kv_run_bytes(&m->runs[i + 1]);
+				if (s < best) {
+					best = s;
+					first = i;
+					n = 2;
+				}
+			}
+		}
+		if (!n)
+			return 0;
+		j->run_ids = calloc(n, sizeof(*j->run_ids));
+		if (!j->run_ids) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const struct kv_run *r = &m->runs[first + i];
+			j->run_ids[j->n_runs++] = r->run_id;
+			for (size_t t = 0; t < r->n; t++) {
+				if (kv_compact_quarantined(db, &r->ssts[t].id)) {
+					kv_compact_job_free(j);
+					return 0;
+				}
+				if ((rc = kv_compact_add_id(j, &r->ssts[t])))
+					goto fail;
+			}
+		}
+		j->bottom = first + n == m->n_runs;
+	}
+	/* Snapshots alive now; any taken later sees only the newest versions. */
+	size_t ns = 0;
+	for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
+		ns++;
+	if (ns) {
+		j->snaps = calloc(ns, sizeof(*j->snaps));
+		if (!j->snaps) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
+			j->snaps[j->n_snaps++] = s->seq;
+		for (size_t a = 1; a < j->n_snaps; a++)       /* few: insertion sort */
+			for (size_t b = a; b > 0 && j->snaps[b - 1] > j->snaps[b]; b--) {
+				uint64_t t = j->snaps[b];
+				j->snaps[b] = j->snaps[b - 1];
+				j->snaps[b - 1] = t;
+			}
+	}
+	j->ver = db->ver;
+	kv_version_ref(j->ver);
+	return 1;
+fail:
+	kv_compact_job_free(j);
+	return rc;
+}
+
+/* Is there a snapshot s with lo <= s < hi? */
+static int kv_compact_snap_between(const struct kv_compact_job *j, uint64_t lo, uint64_t hi)
+{
+	for (size_t i = 0; i < j->n_snaps; i++)
+		if (j->snaps[i] >= lo && j->snaps[i] < hi)
+			return 1;
+	return 0;
+}
+
+/* The input readers of a job, as iterators (newest first). */
+static int kv_compact_inputs(struct kv_compact_job *j, struct kv_iter **out)
+{
+	const struct kv_manifest *m = j->ver->man;
+	struct kv_iter **kids = calloc(j->n_ids ? j->n_ids : 1, sizeof(*kids));
+	size_t n = 0;
+	int rc = 0;
+
+	if (!kids)
+		return -ENOMEM;
+	if (j->l0) {
+		for (size_t i = 0; i < m->n_l0 && !rc; i++)
+			if ((rc = kv_sst_iter_create(&kids[n], j->ver->l0[i])) == 0)
+				n++;
+	} else {
+		for (size_t i = 0; i < m->n_runs && !rc; i++) {
+			int in = 0;
+			for (size_t k = 0; k < j->n_runs; k++)
+				in |= m->runs[i].run_id == j->run_ids[k];
+			for (size_t t = 0; in && t < m->runs[i].n && !rc; t++)
+				if ((rc = kv_sst_iter_create(&kids[n], j->ver->runs[i].r[t])) == 0)
+					n++;
+		}
+	}
+	if (!rc)
+		rc = kv_merge_iter_create(out, kids, n);
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			kids[i]->ops->free(kids[i]);
+		free(kids);
+	}
+	return rc;
+}
+
+/* One buffered version of the current user key. */
+struct kv_kept {
+	uint8_t *k, *v;
+	size_t kl, vl;
+};
+
+struct kv_compact_out {
+	struct kv_db *db;
+	struct kv_compact_job *j;
+	struct kv_sst_builder *b;
+	struct kv_kept *kept;
+	size_t n_kept, cap_kept;
+};
+
+/* Finish the current output table and upload it. */
+static int kv_compact_seal(struct kv_compact_out *o)
+{
+	struct kv_sst_meta meta = { 0 };
+	uint8_t *data = NULL;
+	size_t len = 0;
+	char name[64];
+	unsigned attempt = 0;
+	int rc;
+
+	if (!o->b)
+		return 0;
+	rc = kv_sst_builder_finish(o->b, &data, &len, &meta);
+	kv_sst_builder_free(o->b);
+	o->b = NULL;
+	if (rc)
+		return rc;
+	kv_sst_id_new(&meta.id);
+	meta.size = len;
+	kv_sst_id_name(&meta.id, name, sizeof(name));
+	while ((rc = obj_put(o->db->store, name, data, len)) != 0) {
+		CHECK_RETURN(pthread_mutex_lock(&o->db->mu));
+		kv_health_fail(&o->db->compact_health, rc);
+		o->db->compaction_retries++;
+		int stop = o->db->shutdown;
+		CHECK_RETURN(pthread_mutex_unlock(&o->db->mu));
+		if (stop)
+			break;
+		kv_db_backoff(o->db, attempt++);
+	}
+	free(data);
+	if (rc) {
+		kv_sst_meta_clear(&meta);
+		return rc;
+	}
+	struct kv_sst_meta *s = realloc(o->j->out.ssts, (o->j->out.n + 1) * sizeof(*s));
+	if (!s) {
+		kv_sst_meta_clear(&meta);
+		return -ENOMEM;
+	}
+	o->j->out.ssts = s;
+	s[o->j->out.n++] = meta;
+	return 0;
+}
+
+/* Emit the buffered versions of one user key. */
+static int kv_compact_flush_key(struct kv_compact_out *o)
+{
+	int rc = 0;
+	size_t n = o->n_kept;
+
+	/* At the bottom, a tombstone that is the oldest kept version hides
+	 * nothing: drop it (and repeat). */
+	while (o->j->bottom && n > 0 &&
+	       kv_ikey_type(o->kept[n - 1].k, o->kept[n - 1].kl) == KV_TYPE_DELETE)
+		n--;
+	if (n > 0 && o->b && kv_sst_builder_size(o->b) >= o->db->conf.sst_max_bytes)
+		rc = kv_compact_seal(o);
+	if (!rc && n > 0 && !o->b) {
+		struct kv_sst_options opt = {
+			.compression_level = o->db->conf.compression_level,
+			.bloom_bits_per_key = o->db->conf.bloom_bits_per_key,
+		};
+		rc = kv_sst_builder_create(&o->b, &opt);
+	}
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = kv_sst_builder_add(o->b, o->kept[i].k, o->kept[i].kl, o->kept[i].v, o->kept[i].vl);
+	for (size_t i = 0; i < o->n_kept; i++) {
+		free(o->kept[i].k);
+		free(o->kept[i].v);
+	}
+	o->n_kept = 0;
+	return rc;
+}
+
+static int kv_compact_keep(struct kv_compact_out *o, const uint8_t *k, size_t kl,
+			   const uint8_t *v, size_t vl)
+{
+	if (o->n_kept == o->cap_kept) {
+		size_t cap = o->cap_kept ? o->cap_kept * 2 : 8;
+		struct kv_kept *p = realloc(o->kept, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		o->kept = p;
+		o->cap_kept = cap;
+	}
+	struct kv_kept *e = &o->kept[o->n_kept];
+	e->k = malloc(kl);
+	e->v = malloc(vl ? vl : 1);
+	if (!e->k || !e->v) {
+		free(e->k);
+		free(e->v);
+		return -ENOMEM;
+	}
+	memcpy(e->k, k, kl);
+	if (vl)
+		memcpy(e->v, v, vl);
+	e->kl = kl;
+	e->vl = vl;
+	o->n_kept++;
+	return 0;
+}
+
+/* Merge the inputs into output tables. */
+static int kv_compact_run(struct kv_db *db, struct kv_compact_job *j)
+{
+	struct kv_compact_out o = { .db = db, .j = j };
+	struct kv_iter *it = NULL;
+	uint64_t last_kept_seq = 0;
+	int rc;
+
+	rc = kv_compact_inputs(j, &it);
+	if (rc)
+		return rc;
+	for (it->ops->seek_first(it); it->ops->valid(it) && !rc; it->ops->next(it)) {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+		it->ops->key(it, &k, &kl);
+		it->ops->value(it, &v, &vl);
+		uint64_t seq = kv_ikey_seq(k, kl);
+		int same = o.n_kept > 0 &&
+			   kv_ukey_cmp(o.kept[0].k, o.kept[0].kl - KV_IKEY_TRAILER, k,
+				       kl - KV_IKEY_TRAILER) == 0;
+		if (!same) {
+			rc = kv_compact_flush_key(&o);
+			if (rc)
+				break;
+			rc = kv_compact_keep(&o, k, kl, v, vl);
+			last_kept_seq = seq;
+			continue;
+		}
+		if (seq == last_kept_seq)
+			continue;       /* the same entry in two inputs (a re-flushed memtable) */
+		/* An older version: kept only if a snapshot sees it. */
+		if (kv_compact_snap_between(j, seq, last_kept_seq)) {
+			rc = kv_compact_keep(&o, k, kl, v, vl);
+			last_kept_seq = seq;
+		}
+	}
+	if (!rc)
+		rc = it->ops->status(it);
+	if (!rc)
+		rc = kv_compact_flush_key(&o);
+	if (!rc)
+		rc = kv_compact_seal(&o);
+	for (size_t i = 0; i < o.n_kept; i++) {
+		free(o.kept[i].k);
+		free(o.kept[i].v);
+	}
+	free(o.kept);
+	if (o.b)
+		kv_sst_builder_free(o.b);
+	it->ops->free(it);
+	return rc;
+}
+
+struct kv_compact_commit {
+	struct kv_compact_job *j;
+	uint64_t epoch;
+};
+
+static int kv_compact_has_id(const struct kv_compact_job *j, const struct kv_sst_id *id)
+{
+	for (size_t i = 0; i < j->n_ids; i++)
+		if (!memcmp(j->ids[i].b, id->b, 16))
+			return 1;
+	return 0;
+}
+
+/* Re-validate the job against manifest m and apply it. */
+static int kv_compact_apply(void *arg, struct kv_manifest *m)
+{
+	struct kv_compact_commit *c = arg;
+	struct kv_compact_job *j = c->j;
+	struct kv_run out = { .run_id = m->next_run_id };
+	size_t pos, found = 0;
+	int rc;
+
+	if (m->compactor_epoch != c->epoch)
+		return KV_EFENCED;
+	out.ssts = calloc(j->out.n ? j->out.n : 1, sizeof(*out.ssts));
+	if (!out.ssts)
+		return -ENOMEM;
+	for (; out.n < j->out.n; out.n++)
+		if ((rc = kv_sst_meta_copy(&out.ssts[out.n], &j->out.ssts[out.n])))
+			goto fail;
+
+	if (j->l0) {
+		for (size_t i = 0; i < m->n_l0; i++)
+			found += kv_compact_has_id(j, &m->l0[i].id);
+		if (found != j->n_ids) {
+			rc = -ESTALE;
+			goto fail;
+		}
+		size_t keep = 0;
+		for (size_t i = 0; i < m->n_l0; i++) {
+			if (kv_compact_has_id(j, &m->l0[i].id))
+				kv_sst_meta_clear(&m->l0[i]);
+			else
+				m->l0[keep++] = m->l0[i];
+		}
+		m->n_l0 = keep;
+		pos = 0;
+	} else {
+		for (pos = 0; pos < m->n_runs && m->runs[pos].run_id != j->run_ids[0]; pos++)
+			;
+		if (pos + j->n_runs > m->n_runs) {
+			rc = -ESTALE;
+			goto fail;
+		}
+		for (size_t k = 0; k < j->n_runs; k++)
+			if (m->runs[pos + k].run_id != j->run_ids[k]) {
+				rc = -ESTALE;
+				goto fail;
+			}
+		for (size_t k = 0; k < j->n_runs; k++) {
+			struct kv_run *r = &m->runs[pos + k];
+			for (size_t t = 0; t < r->n; t++)
+				kv_sst_meta_clear(&r->ssts[t]);
+			free(r->ssts);
+		}
+		memmove(&m->runs[pos], &m->runs[pos + j->n_runs],
+			(m->n_runs - pos - j->n_runs) * sizeof(*m->runs));
+		m->n_runs -= j->n_runs;
+	}
+	if (out.n == 0) {
+		free(out.ssts);         /* everything was deleted: no run */
+		return 0;
+	}
+	struct kv_run *runs = realloc(m->runs, (m->n_runs + 1) * sizeof(*runs));
+	if (!runs) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	m->runs = runs;
+	memmove(&runs[pos + 1], &runs[pos], (m->n_runs - pos) * sizeof(*runs));
+	runs[pos] = out;
+	m->n_runs++;
+	m->next_run_id++;
+	return 0;
+fail:
+	for (size_t i = 0; i < out.n; i++)
+		kv_sst_meta_clear(&out.ssts[i]);
+	free(out.ssts);
+	return rc;
+}
+
+/* Find and quarantine the corrupt input of a failed job. */
+static void kv_compact_quarantine(struct kv_db *db, struct kv_compact_job *j)
+{
+	const struct kv_manifest *m = j->ver->man;
+	struct kv_sst_reader *bad[64];
+	struct kv_sst_id ids[64];
+	size_t nbad = 0;
+
+	for (size_t i = 0; i < m->n_l0 && nbad < 64; i++)
+		if (kv_compact_has_id(j, &m->l0[i].id) && kv_sst_verify(j->ver->l0[i]) == KV_ECORRUPT) {
+			bad[nbad] = j->ver->l0[i];
+			ids[nbad++] = m->l0[i].id;
+		}
+	for (size_t i = 0; i < m->n_runs; i++)
+		for (size_t t = 0; t < m->runs[i].n && nbad < 64; t++)
+			if (kv_compact_has_id(j, &m->runs[i].ssts[t].id) &&
+			    kv_sst_verify(j->ver->runs[i].r[t]) == KV_ECORRUPT) {
+				bad[nbad] = j->ver->runs[i].r[t];
+				ids[nbad++] = m->runs[i].ssts[t].id;
+			}
+	(void)bad;
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	for (size_t i = 0; i < nbad; i++) {
+		struct kv_sst_id *q = realloc(db->quarantine, (db->n_quarantine + 1) * sizeof(*q));
+		char name[64];
+		if (!q)
+			break;
+		db->quarantine = q;
+		q[db->n_quarantine++] = ids[i];
+		kv_sst_id_name(&ids[i], name, sizeof(name));
+		UTIL_ERROR("kv", "compaction: %s is corrupt; it is quarantined and will not be "
+			   "compacted (reads of its keys may fail; the rest of the store is served)", name);
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+}
+
+/* Claim the compactor role: bump compactor_epoch. */
+static int kv_compact_claim_apply(void *arg, struct kv_manifest *m)
+{
+	uint64_t *epoch = arg;
+	*epoch = ++m->compactor_epoch;
+	return 0;
+}
+
+void *kv_compact_main(void *arg)
+{
+	struct kv_db *db = arg;
+	unsigned attempt = 0;
+	uint64_t epoch = 0;
+	int rc;
+
+	while ((rc = kv_manifest_update(db, kv_compact_claim_apply, &epoch, NULL, NULL)) != 0) {
+		if (rc == KV_EFENCED || rc == -ECANCELED)
+			return NULL;
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		int stop = db->shutdown;
+		kv_health_fail(&db->compact_health, rc);
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		if (stop)
+			return NULL;
+		kv_db_backoff(db, attempt++);
+	}
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	db->compactor_epoch = epoch;
+	db->compactor_running = 1;
+	for (;;) {
+		struct kv_compact_job j;
+		if (db->shutdown || db->state == KV_STATE_FENCED)
+			break;
+		rc = kv_compact_pick(db, &j);
+		if (rc <= 0) {
+			uint64_t wall = util_wall_ns() + KV_COMPACT_IDLE_MS * 1000000ull;
+			struct timespec ts = { (time_t)(wall / 1000000000ull), (long)(wall % 1000000000ull) };
+			pthread_cond_timedwait(&db->cv_compact, &db->mu, &ts);
+			continue;
+		}
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+
+		rc = kv_compact_run(db, &j);
+		if (rc == KV_ECORRUPT)
+			kv_compact_quarantine(db, &j);
+		if (rc == 0) {
+			struct kv_compact_commit c = { &j, epoch };
+			rc = kv_manifest_update(db, kv_compact_apply, &c, NULL, NULL);
+		}
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		if (rc == 0) {
+			uint64_t out = 0;
+			for (size_t i = 0; i < j.out.n; i++)
+				out += j.out.ssts[i].size;
+			db->compactions++;
+			db->compact_bytes_in += j.bytes_in;
+			db->compact_bytes_out += out;
+			kv_health_ok(&db->compact_health);
+			attempt = 0;
+			CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+		} else if (rc == KV_EFENCED) {
+			if (db->state == KV_STATE_OK)
+				UTIL_INFO("kv", "another compactor took over (epoch above %" PRIu64
+					  "): this one stops", epoch);
+			kv_compact_job_free(&j);
+			break;
+		} else {
+			db->compaction_failures++;
+			kv_health_fail(&db->compact_health, rc);
+			if (rc != -ESTALE && rc != -ECANCELED)
+				UTIL_WARN("kv", "compaction failed (%s); will retry", kv_strerror(rc));
+		}
+		int again = rc != 0 && rc != -ESTALE && !db->shutdown;
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_compact_job_free(&j);
+		if (again)
+			kv_db_backoff(db, attempt++);
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	}
+	db->compactor_running = 0;
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return NULL;
+}

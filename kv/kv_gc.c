@@ -1,0 +1,302 @@
+/*
+ * kv_gc.c - the garbage collector thread: deletes objects nothing needs.
+ *
+ * WHAT IS GARBAGE (decided against the LATEST manifest in the store, read
+ * fresh each pass, never against a cached copy: a checkpoint may have been
+ * created by another process)
+ *   sst/       tables referenced by neither the latest manifest nor the
+ *              manifest of any live checkpoint, AND older than gc_min_age
+ *              (the ULID in the name carries the creation time). The age
+ *              rule protects readers that loaded an older manifest a moment
+ *              ago (followers, another machine), and tables a flush or
+ *              compaction wrote but has not committed yet.
+ *   wal/       objects with id <= the smallest wal_replay_after among the
+ *              latest manifest and every checkpoint's manifest (their data
+ *              is in tables), EXCEPT fence objects (empty WAL objects):
+ *              those are kept forever. A fenced writer may still be
+ *              retrying the upload at its fence id; deleting the fence
+ *              would let that zombie write succeed where no reader will
+ *              ever look, and it would believe its data durable.
+ *   manifest/  all but the newest manifests_keep, except those pinned by a
+ *              checkpoint.
+ *   Expired checkpoints are removed from the manifest (by CAS) first.
+ *
+ * ERRORS
+ *   Like the compactor: every store error is retried on the next pass (or
+ *   with backoff), counted in stats; the thread never exits the process.
+ *   A delete of an object that is already gone is success.
+ */
+#include "kv/kv_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Size of an empty (fence) WAL object: header + trailer, no records. */
+static size_t kv_gc_fence_size(void)
+{
+	static size_t n;
+	if (!n) {
+		struct kv_buf b = { 0 };
+		struct kv_wal_header h = { 1, 1 };
+		if (kv_wal_begin(&b, &h) == 0 && kv_wal_finish(&b) == 0)
+			n = b.len;
+		kv_buf_free(&b);
+	}
+	return n;
+}
+
+/* Every table live in the latest manifest or a checkpoint's, by name. */
+struct kv_gc_live {
+	char (*names)[48];
+	size_t n, cap;
+	uint64_t wal_floor;               /* WAL ids <= this are garbage */
+	uint64_t *pinned;                 /* manifest ids pinned by checkpoints */
+	size_t n_pinned;
+};
+
+static int kv_gc_live_add(struct kv_gc_live *l, const struct kv_sst_meta *m)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		char (*p)[48] = realloc(l->names, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		l->names = p;
+		l->cap = cap;
+	}
+	kv_sst_id_name(&m->id, l->names[l->n++], 48);
+	return 0;
+}
+
+static int kv_gc_live_manifest(struct kv_gc_live *l, const struct kv_manifest *m)
+{
+	int rc = 0;
+	for (size_t i = 0; i < m->n_l0 && !rc; i++)
+		rc = kv_gc_live_add(l, &m->l0[i]);
+	for (size_t i = 0; i < m->n_runs; i++)
+		for (size_t t = 0; t < m->runs[i].n && !rc; t++)
+			rc = kv_gc_live_add(l, &m->runs[i].ssts[t]);
+	if (m->wal_replay_after < l->wal_floor)
+		l->wal_floor = m->wal_replay_after;
+	return rc;
+}
+
+static int kv_gc_name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/*
+ * Creation time (ms) of a table from its name sst/<ULID>.sst: the first 10
+ * Crockford base32 characters hold the 48-bit millisecond timestamp.
+ * Returns -EINVAL for names that are not ours.
+ */
+static int kv_gc_sst_time(const char *name, uint64_t *ms)
+{
+	static const char alpha[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	uint64_t t = 0;
+
+	if (strncmp(name, "sst/", 4) || strlen(name) != 4 + 26 + 4 || strcmp(name + 30, ".sst"))
+		return -EINVAL;
+	for (int i = 0; i < 10; i++) {
+		const char *c = name[4 + i] ? strchr(alpha, name[4 + i]) : NULL;
+		if (!c)
+			return -EINVAL;
+		t = t << 5 | (uint64_t)(c - alpha);
+	}
+	*ms = t >> 2;   /* 10 characters are 50 bits: the time, then 2 random bits */
+	return 0;
+}
+
+struct kv_gc_pass {
+	struct kv_db *db;
+	struct kv_gc_live *live;
+	uint64_t now_ms;
+	uint64_t latest_manifest;
+	char **victims;
+	size_t n_victims, cap_victims;
+	uint64_t deleted_sst, deleted_wal, deleted_manifest;
+};
+
+static int kv_gc_victim(struct kv_gc_pass *p, const char *name)
+{
+	if (p->n_victims == p->cap_victims) {
+		size_t cap = p->cap_victims ? p->cap_victims * 2 : 64;
+		char **v = realloc(p->victims, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->victims = v;
+		p->cap_victims = cap;
+	}
+	p->victims[p->n_victims] = strdup(name);
+	if (!p->victims[p->n_victims])
+		return -ENOMEM;
+	p->n_victims++;
+	return 0;
+}
+
+static int kv_gc_sst_cb(void *arg, const char *name, uint64_t size)
+{
+	struct kv_gc_pass *p = arg;
+	uint64_t ms;
+	(void)size;
+	if (kv_gc_sst_time(name, &ms))
+		return 0;               /* not ours: leave it */
+	if (bsearch(name, p->live->names, p->live->n, sizeof(*p->live->names), kv_gc_name_cmp))
+		return 0;
+	if (ms + p->db->conf.gc_min_age_ms > p->now_ms)
+		return 0;
+	p->deleted_sst++;
+	return kv_gc_victim(p, name);
+}
+
+static int kv_gc_wal_cb(void *arg, const char *name, uint64_t size)
+{
+	struct kv_gc_pass *p = arg;
+	uint64_t id;
+	if (kv_name_id(name, "wal/", &id))
+		return 0;
+	if (id > p->live->wal_floor)
+		return 1;               /* names sort by id: nothing further is garbage */
+	if (size == kv_gc_fence_size())
+		return 0;               /* fences are kept forever */
+	p->deleted_wal++;
+	return kv_gc_victim(p, name);
+}
+
+static int kv_gc_manifest_cb(void *arg, const char *name, uint64_t size)
+{
+	struct kv_gc_pass *p = arg;
+	uint64_t id;
+	(void)size;
+	if (kv_name_id(name, "manifest/", &id))
+		return 0;
+	if (id + p->db->conf.manifests_keep > p->latest_manifest)
+		return 1;
+	for (size_t i = 0; i < p->live->n_pinned; i++)
+		if (p->live->pinned[i] == id)
+			return 0;
+	p->deleted_manifest++;
+	return kv_gc_victim(p, name);
+}
+
+/* Drop expired checkpoints (manifest CAS). */
+static int kv_gc_expire_apply(void *arg, struct kv_manifest *m)
+{
+	uint64_t now = *(uint64_t *)arg;
+	size_t keep = 0;
+	for (size_t i = 0; i < m->n_ckpt; i++) {
+		if (m->ckpts[i].expire_ns && m->ckpts[i].expire_ns <= now) {
+			UTIL_INFO("kv", "checkpoint '%s' expired", m->ckpts[i].name);
+			free(m->ckpts[i].name);
+		} else {
+			m->ckpts[keep++] = m->ckpts[i];
+		}
+	}
+	m->n_ckpt = keep;
+	return 0;
+}
+
+/* One GC pass. Returns 0 or an error (retried next pass). */
+int kv_gc_pass(struct kv_db *db, int dry_run)
+{
+	struct kv_gc_live live = { .wal_floor = UINT64_MAX };
+	struct kv_gc_pass p = { .db = db, .live = &live };
+	struct kv_manifest *m = NULL;
+	uint64_t now = util_wall_ns();
+	int rc;
+
+	rc = kv_manifest_load_latest(db->store, &m);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < m->n_ckpt; i++)
+		if (m->ckpts[i].expire_ns && m->ckpts[i].expire_ns <= now && !dry_run && !db->readonly) {
+			kv_manifest_free(m);
+			m = NULL;
+			rc = kv_manifest_update(db, kv_gc_expire_apply, &now, NULL, NULL);
+			if (rc)
+				return rc;
+			rc = kv_manifest_load_latest(db->store, &m);
+			if (rc)
+				return rc;
+			break;
+		}
+	p.latest_manifest = m->id;
+	rc = kv_gc_live_manifest(&live, m);
+	live.pinned = calloc(m->n_ckpt ? m->n_ckpt : 1, sizeof(*live.pinned));
+	if (!live.pinned)
+		rc = -ENOMEM;
+	for (size_t i = 0; i < m->n_ckpt && !rc; i++) {
+		struct kv_manifest *cm = NULL;
+		live.pinned[live.n_pinned++] = m->ckpts[i].manifest_id;
+		rc = kv_manifest_load(db->store, m->ckpts[i].manifest_id, &cm);
+		if (rc == 0)
+			rc = kv_gc_live_manifest(&live, cm);
+		kv_manifest_free(cm);
+	}
+	if (rc)
+		goto out;
+	qsort(live.names, live.n, sizeof(*live.names), kv_gc_name_cmp);
+	p.now_ms = now / 1000000;
+	rc = obj_list_each(db->store, "sst/", 1000, kv_gc_sst_cb, &p);
+	if (!rc && live.wal_floor != UINT64_MAX)
+		rc = obj_list_each(db->store, "wal/", 1000, kv_gc_wal_cb, &p);
+	if (!rc)
+		rc = obj_list_each(db->store, "manifest/", 1000, kv_gc_manifest_cb, &p);
+	if (rc)
+		goto out;
+	if (dry_run) {
+		for (size_t i = 0; i < p.n_victims; i++)
+			UTIL_INFO("kv", "gc (dry run): would delete %s", p.victims[i]);
+	} else {
+		for (size_t i = 0; i < p.n_victims && !rc; i += 1000) {
+			size_t n = p.n_victims - i < 1000 ? p.n_victims - i : 1000;
+			rc = obj_delete_many(db->store, (const char *const *)p.victims + i, n);
+		}
+	}
+	if (!rc) {
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		if (!dry_run) {
+			db->gc_deleted_ssts += p.deleted_sst;
+			db->gc_deleted_wals += p.deleted_wal;
+			db->gc_deleted_manifests += p.deleted_manifest;
+		}
+		kv_health_ok(&db->gc_health);
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	}
+out:
+	for (size_t i = 0; i < p.n_victims; i++)
+		free(p.victims[i]);
+	free(p.victims);
+	free(live.names);
+	free(live.pinned);
+	kv_manifest_free(m);
+	return rc;
+}
+
+void *kv_gc_main(void *arg)
+{
+	struct kv_db *db = arg;
+
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	for (;;) {
+		uint64_t wall = util_wall_ns() + (uint64_t)db->conf.gc_interval_ms * 1000000ull;
+		struct timespec ts = { (time_t)(wall / 1000000000ull), (long)(wall % 1000000000ull) };
+		while (!db->shutdown && util_wall_ns() < wall)
+			pthread_cond_timedwait(&db->cv_compact, &db->mu, &ts);
+		if (db->shutdown || db->state == KV_STATE_FENCED)
+			break;
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		int rc = kv_gc_pass(db, db->conf.gc_dry_run);
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		if (rc) {
+			kv_health_fail(&db->gc_health, rc);
+			UTIL_WARN("kv", "garbage collection pass failed (%s); next pass in %u ms",
+				  kv_strerror(rc), db->conf.gc_interval_ms);
+		}
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return NULL;
+}
