@@ -40,6 +40,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -714,7 +715,7 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 	struct fs_inode *root = NULL;
 	void *val = NULL;
 	size_t len = 0;
-	int rc;
+	int rc, fresh = 0;
 
 	assert(!fs->started);
 	fs->db = db;
@@ -736,8 +737,10 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 				   "it is not a ShaleFS store; refusing to mount it");
 			return -EPROTO;
 		}
-		if (rc == 0)
+		if (rc == 0) {
 			rc = fs_init_store(fs, &s);
+			fresh = 1;
+		}
 		if (rc) {
 			UTIL_ERROR(FS_LOG, "initialising the filesystem failed: %s", kv_strerror(rc));
 			return rc;
@@ -766,6 +769,8 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 	fs->super = s;
 	fs->ino_next = s.ino_limit;      /* the rest of the last range is skipped */
 	fs->ino_limit = s.ino_limit;
+	if (fresh)
+		fs->ino_next = FS_FIRST_INO;  /* nothing of the first range was used */
 
 	if (!fs->conf.readonly) {
 		rc = fs_reclaim_orphans(fs);
