@@ -79,6 +79,10 @@ int fs_stop(struct fs *fs);
 /* fs_free - free (after fs_stop). NULL is a no-op. */
 void fs_free(struct fs *fs);
 
+/* The session serving fs (for kernel cache invalidations); borrowed. */
+struct fuse_session;
+void fs_set_session(struct fs *fs, struct fuse_session *se);
+
 /* The low-level operation table; userdata must be the struct fs. */
 const struct fuse_lowlevel_ops *fs_fuse_ops(void);
 

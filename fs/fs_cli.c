@@ -593,6 +593,7 @@ static int fs_cli_mount_run(struct fs_cli_opts *o, int report_fd)
 			   fopts ? fopts : "");
 		goto out;
 	}
+	fs_set_session(fs, se);
 	if (fuse_set_signal_handlers(se) != 0) {
 		fs_cli_err("cannot install signal handlers");
 		goto out;
@@ -625,6 +626,8 @@ out:
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);
+	if (fs)
+		fs_set_session(fs, NULL);
 	if (se)
 		fuse_session_destroy(se);
 	fuse_loop_cfg_destroy(lc);
@@ -737,7 +740,8 @@ int fs_cli_main(int argc, char **argv)
 	if (strcmp(base, "mount.shalefs") == 0 || strcmp(base, "mount.fuse.shalefs") == 0)
 		return fs_cli_mount(argc, argv, base);
 	if (argc < 2) {
-		fs_cli_usage(stderr);
+		fs_cli_err("missing command: usage: shalefs mount|stats|checkpoint ... "
+			   "(see shalefs --help)");
 		return 1;
 	}
 	if (strcmp(argv[1], "mount") == 0)

@@ -618,6 +618,26 @@ void fs_attr_to_stat(const struct fs_attr *a, uint64_t ino, struct stat *st)
 	st->st_ctim.tv_nsec = a->ctime.nsec;
 }
 
+void fs_inode_stat(struct fs_inode *ip, struct stat *st)
+{
+	uint64_t blocks = ip->a.blocks;
+
+	for (struct fs_chunk *c = ip->chunks; c; c = c->next) {
+		uint64_t start = c->idx * FS_CHUNK_SIZE;
+		uint64_t len = start >= ip->a.size ? 0 : ip->a.size - start;
+		if (len > FS_CHUNK_SIZE)
+			len = FS_CHUNK_SIZE;
+		blocks = blocks - (c->stored_len + 511) / 512 + (len + 511) / 512;
+	}
+	fs_attr_to_stat(&ip->a, ip->ino, st);
+	st->st_blocks = (blkcnt_t)blocks;
+}
+
+void fs_set_session(struct fs *fs, struct fuse_session *se)
+{
+	fs->se = se;
+}
+
 int fs_alloc(struct fs **out, const struct fs_config *conf)
 {
 	struct fs *fs;

@@ -164,6 +164,8 @@ struct fs_inode {
 	size_t n_chunks;           /* protected by mu */
 	int attr_dirty;            /* protected by mu: a changed, I key not yet written */
 	int wb_err;                /* protected by mu: failed background flush, for fsync */
+	uint64_t blocks_seen;      /* protected by mu: st_blocks last sent with attributes
+				    * the kernel caches (lookup, getattr) */
 	atomic_int needs_flush;    /* any thread: chunks or attr_dirty (flusher hint) */
 };
 
@@ -203,6 +205,7 @@ struct fs {
 	pthread_t flusher;
 	int flusher_running;
 
+	struct fuse_session *se;   /* borrowed; NULL when not serving FUSE */
 	atomic_int rofs_logged;    /* the "now read-only" line was written */
 	atomic_int init_done;      /* FUSE init received (writeback known) */
 	int writeback;             /* kernel granted writeback cache */
@@ -252,6 +255,9 @@ int fs_inode_release_locked(struct fs *fs, struct fs_inode *ip);
 int fs_inode_maybe_reclaim_locked(struct fs *fs, struct fs_inode *ip);
 /* Convert an attr to a struct stat. */
 void fs_attr_to_stat(const struct fs_attr *a, uint64_t ino, struct stat *st);
+/* ip's attributes as the user sees them: st_blocks counts buffered chunks
+ * as they will be stored (ip->mu held). */
+void fs_inode_stat(struct fs_inode *ip, struct stat *st);
 /* Apply a kv_write; on -EROFS log the fencing once. Returns kv_write's code. */
 int fs_write_batch(struct fs *fs, struct kv_batch *b);
 /* -EROFS if the mount is read-only or the engine was fenced. */

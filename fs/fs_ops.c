@@ -24,7 +24,8 @@ void fs_entry_fill(struct fs *fs, struct fs_inode *ip, struct fuse_entry_param *
 	memset(e, 0, sizeof(*e));
 	e->ino = ip->ino;
 	e->generation = 0;          /* inode numbers are never reused */
-	fs_attr_to_stat(&ip->a, ip->ino, &e->attr);
+	fs_inode_stat(ip, &e->attr);
+	ip->blocks_seen = (uint64_t)e->attr.st_blocks;
 	e->attr_timeout = fs->conf.attr_timeout;
 	e->entry_timeout = fs->conf.entry_timeout;
 }
@@ -134,7 +135,8 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		fs_reply_err(req, rc);
 		return;
 	}
-	fs_attr_to_stat(&ip->a, ip->ino, &st);
+	fs_inode_stat(ip, &st);
+	ip->blocks_seen = (uint64_t)st.st_blocks;
 	fs_put_locked(fs, ip);
 	fuse_reply_attr(req, &st, fs->conf.attr_timeout);
 }
@@ -170,10 +172,6 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 		fs_reply_err(req, rc);
 		return;
 	}
-	if (ip->gone) {
-		rc = -ENOENT;
-		goto out;
-	}
 	saved = ip->a;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (S_ISDIR(ip->a.mode)) {
@@ -207,7 +205,13 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 		ip->a.ctime = fs_time_of(&attr->st_ctim);
 	else
 		ip->a.ctime = now;
-	if (to_set & FUSE_SET_ATTR_SIZE) {
+	if (ip->gone) {
+		/* Unlinked and reclaimed, still known to the kernel (the
+		 * writeback cache flushes times of deleted inodes): nothing
+		 * is stored any more, so only the memory copy changes. */
+		if (to_set & FUSE_SET_ATTR_SIZE)
+			ip->a.size = (uint64_t)attr->st_size;
+	} else if (to_set & FUSE_SET_ATTR_SIZE) {
 		if ((uint64_t)attr->st_size != ip->a.size && !(to_set & FUSE_SET_ATTR_MTIME))
 			ip->a.mtime = now;
 		/* Flush, then one batch: trimmed tail, deleted chunks, record. */
@@ -231,7 +235,7 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 		if (!ip->chunks)
 			atomic_store(&ip->needs_flush, 0);
 	}
-	fs_attr_to_stat(&ip->a, ip->ino, &st);
+	fs_inode_stat(ip, &st);
 out:
 	kv_batch_free(b);
 	fs_put_locked(fs, ip);
@@ -381,7 +385,8 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t
 		return;
 	}
 	if (ip->gone) {
-		n = -ENOENT;
+		/* Writeback of a deleted inode's pages: nobody can read them. */
+		n = (ssize_t)size;
 	} else if (!S_ISREG(ip->a.mode)) {
 		n = -EINVAL;
 	} else {
@@ -404,6 +409,9 @@ static int fs_flush_ino(struct fs *fs, uint64_t ino, int durable)
 	struct fs_inode *ip;
 	int rc;
 
+	struct stat st;
+	int blocks_changed;
+
 	rc = fs_get_locked(fs, ino, &ip);
 	if (rc)
 		return rc;
@@ -412,7 +420,16 @@ static int fs_flush_ino(struct fs *fs, uint64_t ino, int durable)
 		rc = ip->wb_err;
 	}
 	ip->wb_err = 0;
+	fs_inode_stat(ip, &st);
+	blocks_changed = (uint64_t)st.st_blocks != ip->blocks_seen;
+	ip->blocks_seen = (uint64_t)st.st_blocks;
 	fs_put_locked(fs, ip);
+	/* With the writeback cache the kernel keeps size and times itself and
+	 * does not ask again after writes, so st_blocks would stay what the
+	 * last lookup/getattr said: drop its cached attributes (attributes
+	 * only, which takes no kernel inode lock) when blocks changed. */
+	if (blocks_changed && fs->se && fs->writeback)
+		(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	if (!rc && durable) {
 		rc = kv_sync(fs->db);
 		if (rc) {
