@@ -72,6 +72,9 @@ int fs_alloc(struct fs **out, const struct fs_config *conf);
  */
 int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store);
 
+/* One line saying why fs_start failed; borrowed until fs_free. */
+const char *fs_last_error(struct fs *fs);
+
 /* fs_stop - flush every write buffer to the engine and stop the flusher.
  * Returns 0 or the first flush error (logged with the inode). */
 int fs_stop(struct fs *fs);

@@ -38,6 +38,11 @@
 
 #include <fuse_opt.h>
 
+/* Where fs_cli_err writes: stderr, or the saved stderr while the
+ * libraries' own log lines are silenced (fs_cli_quiet). */
+static int fs_cli_errfd = 2;
+static int fs_cli_saved_fd = -1;
+
 void fs_cli_err(const char *fmt, ...)
 {
 	va_list ap;
@@ -46,7 +51,39 @@ void fs_cli_err(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "shalefs: %s\n", line);
+	dprintf(fs_cli_errfd, "shalefs: %s\n", line);
+}
+
+/*
+ * While opening the store, the engine and the filesystem, the libraries
+ * log failures themselves; the command prints one line that repeats the
+ * cause (obj_last_error, fs_last_error). So their lines are dropped during
+ * that phase unless SHALEFS_LOG asks for info or debug output.
+ */
+void fs_cli_quiet(int on)
+{
+	if (on && fs_cli_saved_fd < 0 && util_log_get_level() < UTIL_LOG_INFO) {
+		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		fs_cli_saved_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+		if (nul < 0 || fs_cli_saved_fd < 0) {
+			if (nul >= 0)
+				close(nul);
+			if (fs_cli_saved_fd >= 0)
+				close(fs_cli_saved_fd);
+			fs_cli_saved_fd = -1;
+			return;
+		}
+		fflush(stderr);
+		dup2(nul, 2);
+		close(nul);
+		fs_cli_errfd = fs_cli_saved_fd;
+	} else if (!on && fs_cli_saved_fd >= 0) {
+		fflush(stderr);
+		dup2(fs_cli_saved_fd, 2);
+		close(fs_cli_saved_fd);
+		fs_cli_saved_fd = -1;
+		fs_cli_errfd = 2;
+	}
 }
 
 /* ---- options ------------------------------------------------------------- */
@@ -345,8 +382,11 @@ static int fs_cli_check_url(const char *url, struct obj_url *u)
 	int rc = obj_url_parse(u, url);
 	if (rc) {
 		const char *why = obj_last_error();
-		fs_cli_err("invalid store URL '%s': %s", url,
-			   why && *why ? why : "expected file:///abs/dir or s3://bucket[/prefix]");
+		if (why && *why)
+			fs_cli_err("%s", why);      /* names the URL and the cause */
+		else
+			fs_cli_err("invalid store URL '%s': expected file:///abs/dir or "
+				   "s3://bucket[/prefix]", url);
 		return -1;
 	}
 	if (u->scheme == OBJ_SCHEME_MEM) {
@@ -535,6 +575,7 @@ static int fs_cli_mount_run(struct fs_cli_opts *o, int report_fd)
 	enum kv_open_mode mode = o->checkpoint ? KV_OPEN_CHECKPOINT :
 		o->ro ? KV_OPEN_READONLY : KV_OPEN_WRITER;
 
+	fs_cli_quiet(1);
 	if (fs_cli_open_store(o, mode == KV_OPEN_WRITER, &store))
 		goto out;
 	if (fs_cli_open_kv(o, store, mode, &db))
@@ -553,14 +594,10 @@ static int fs_cli_mount_run(struct fs_cli_opts *o, int report_fd)
 	}
 	rc = fs_start(fs, db, store);
 	if (rc) {
-		if (rc == -EPROTO)
-			fs_cli_err("store %s is not a ShaleFS filesystem of format %u (see the "
-				   "log line above)", o->store, FS_FORMAT_VERSION);
-		else
-			fs_cli_err("store %s: starting the filesystem failed: %s", o->store,
-				   kv_strerror(rc));
+		fs_cli_err("store %s: %s", o->store, fs_last_error(fs));
 		goto out;
 	}
+	fs_cli_quiet(0);
 
 	/* FUSE arguments: our defaults, then what the user passed through. */
 	{
@@ -622,6 +659,7 @@ static int fs_cli_mount_run(struct fs_cli_opts *o, int report_fd)
 		UTIL_WARN(FS_LOG, "the FUSE session ended with %s", util_strerror(-rc));
 	code = 0;
 out:
+	fs_cli_quiet(0);
 	if (mounted)
 		fuse_session_unmount(se);
 	if (handlers)
@@ -814,17 +852,26 @@ int fs_cli_open_readonly(const struct fs_cli_opts *o, struct obj_backend **store
 			 struct kv_db **db)
 {
 	*db = NULL;
-	if (fs_cli_open_store(o, 0, store))
-		return -1;
-	if (fs_cli_open_kv(o, *store, KV_OPEN_READONLY, db)) {
+	int rc = 0;
+
+	fs_cli_quiet(1);
+	if (fs_cli_open_store(o, 0, store)) {
+		rc = -1;
+	} else if (fs_cli_open_kv(o, *store, KV_OPEN_READONLY, db)) {
 		obj_close(*store);
 		*store = NULL;
-		return -1;
+		rc = -1;
 	}
-	return 0;
+	fs_cli_quiet(0);
+	return rc;
 }
 
 int fs_cli_open_store_only(const struct fs_cli_opts *o, struct obj_backend **store)
 {
-	return fs_cli_open_store(o, 0, store);
+	int rc;
+
+	fs_cli_quiet(1);
+	rc = fs_cli_open_store(o, 0, store);
+	fs_cli_quiet(0);
+	return rc;
 }

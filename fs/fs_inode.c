@@ -728,6 +728,17 @@ static int fs_store_has_keys(struct fs *fs)
 	return rc;
 }
 
+/* Log why fs_start fails and keep the line for fs_last_error. */
+#define FS_START_FAIL(fs, ...) do { \
+	snprintf((fs)->errmsg, sizeof((fs)->errmsg), __VA_ARGS__); \
+	UTIL_ERROR(FS_LOG, "%s", (fs)->errmsg); \
+} while (0)
+
+const char *fs_last_error(struct fs *fs)
+{
+	return fs->errmsg[0] ? fs->errmsg : "unknown error";
+}
+
 int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 {
 	struct fs_super s;
@@ -747,13 +758,13 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 	rc = kv_get(db, NULL, k.b, k.len, &val, &len);
 	if (rc == -ENOENT) {
 		if (fs->conf.readonly) {
-			UTIL_ERROR(FS_LOG, "the store holds no filesystem yet: mount it read-write "
+			FS_START_FAIL(fs, "the store holds no filesystem yet: mount it read-write "
 				   "once to create one");
 			return -ENOENT;
 		}
 		rc = fs_store_has_keys(fs);
 		if (rc > 0) {
-			UTIL_ERROR(FS_LOG, "the store holds engine data but no ShaleFS superblock: "
+			FS_START_FAIL(fs, "the store holds engine data but no ShaleFS superblock: "
 				   "it is not a ShaleFS store; refusing to mount it");
 			return -EPROTO;
 		}
@@ -762,25 +773,28 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 			fresh = 1;
 		}
 		if (rc) {
-			UTIL_ERROR(FS_LOG, "initialising the filesystem failed: %s", kv_strerror(rc));
+			FS_START_FAIL(fs, "initialising the filesystem failed: %s", kv_strerror(rc));
 			return rc;
 		}
 	} else if (rc) {
-		UTIL_ERROR(FS_LOG, "reading the superblock failed: %s", kv_strerror(rc));
+		FS_START_FAIL(fs, "reading the superblock failed: %s", kv_strerror(rc));
 		return rc;
 	} else {
 		rc = fs_super_decode(&s, val, len);
 		free(val);
-		if (rc)
+		if (rc) {
+			FS_START_FAIL(fs, "the superblock is not a ShaleFS superblock: it is not a "
+				      "ShaleFS store; refusing to mount it");
 			return rc;
+		}
 		if (s.format != FS_FORMAT_VERSION) {
-			UTIL_ERROR(FS_LOG, "the store holds ShaleFS format version %u; this shalefs "
+			FS_START_FAIL(fs, "the store holds ShaleFS format version %u; this shalefs "
 				   "reads format %u only: refusing to mount it", s.format,
 				   FS_FORMAT_VERSION);
 			return -EPROTO;
 		}
 		if (s.chunk_size != FS_CHUNK_SIZE) {
-			UTIL_ERROR(FS_LOG, "the store uses %u-byte chunks; this shalefs uses %u: "
+			FS_START_FAIL(fs, "the store uses %u-byte chunks; this shalefs uses %u: "
 				   "refusing to mount it", s.chunk_size, FS_CHUNK_SIZE);
 			return -EPROTO;
 		}
@@ -795,18 +809,20 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 	if (!fs->conf.readonly) {
 		rc = fs_reclaim_orphans(fs);
 		if (rc) {
-			UTIL_ERROR(FS_LOG, "reclaiming orphans failed: %s", kv_strerror(rc));
+			FS_START_FAIL(fs, "reclaiming orphans failed: %s", kv_strerror(rc));
 			return rc;
 		}
 	}
 
 	/* Pin the root: one lookup we never drop. */
 	rc = fs_inode_get(fs, FS_ROOT_INO, &root);
-	if (rc)
+	if (rc) {
+		FS_START_FAIL(fs, "out of memory");
 		return rc;
+	}
 	rc = fs_inode_lock(fs, root);
 	if (rc) {
-		UTIL_ERROR(FS_LOG, "the root inode cannot be read: %s", kv_strerror(rc));
+		FS_START_FAIL(fs, "the root inode cannot be read: %s", kv_strerror(rc));
 		fs_inode_unpin(fs, root);
 		return rc == -ENOENT ? -EIO : rc;
 	}
@@ -816,8 +832,10 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 
 	if (!fs->conf.readonly) {
 		rc = fs_flusher_start(fs);
-		if (rc)
+		if (rc) {
+			FS_START_FAIL(fs, "cannot start the flusher thread");
 			return rc;
+		}
 	}
 	fs->started = 1;
 	return 0;

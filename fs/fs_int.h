@@ -206,6 +206,7 @@ struct fs {
 	int flusher_running;
 
 	struct fuse_session *se;   /* borrowed; NULL when not serving FUSE */
+	char errmsg[256];          /* why fs_start failed (fs_last_error) */
 	atomic_int rofs_logged;    /* the "now read-only" line was written */
 	atomic_int init_done;      /* FUSE init received (writeback known) */
 	int writeback;             /* kernel granted writeback cache */
@@ -352,6 +353,8 @@ int fs_cli_stats(int argc, char **argv);
 int fs_cli_checkpoint(int argc, char **argv);
 /* Print "shalefs: <msg>" to stderr (one line). */
 void fs_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Silence (1) or restore (0) the libraries' log lines on stderr. */
+void fs_cli_quiet(int on);
 struct fs_cli_opts;
 /* Parse "[-o OPT,...] STORE [SECOND]" for stats/checkpoint. On success *out is the
  * caller's (fs_cli_opts_release). Returns 0, 1 (--help printed), -1 (error

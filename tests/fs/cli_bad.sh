@@ -35,6 +35,7 @@ expect_fail() {
 	if mountpoint -q "$MP"; then
 		fs_die "something got mounted by: $*"
 	fi
+	echo "ok: $(cat "$FS_TMP/err")"
 	n=$((n + 1))
 }
 
@@ -44,12 +45,12 @@ expect_fail "unknown command 'frobnicate'" $S frobnicate
 expect_fail "missing STORE" $S mount
 expect_fail "missing MOUNTPOINT" $S mount "$ST"
 expect_fail "too many arguments" $S mount "$ST" "$MP" extra
-expect_fail "invalid store URL 'ftp://x'" $S mount ftp://x "$MP"
-expect_fail "invalid store URL 'file://relative'" $S mount file://relative "$MP"
-expect_fail "invalid store URL '/plain/path'" $S mount /plain/path "$MP"
-expect_fail "invalid store URL ''" $S mount "" "$MP"
-expect_fail "invalid store URL 's3://'" $S mount s3:// "$MP"
-expect_fail "invalid store URL 's3://Bad_Bucket'" $S mount s3://Bad_Bucket "$MP"
+expect_fail "ftp://x: invalid store URL: unknown scheme" $S mount ftp://x "$MP"
+expect_fail "file://relative: invalid store URL" $S mount file://relative "$MP"
+expect_fail "/plain/path: invalid store URL" $S mount /plain/path "$MP"
+expect_fail "invalid store URL" $S mount "" "$MP"
+expect_fail "s3://: invalid store URL" $S mount s3:// "$MP"
+expect_fail "s3://Bad_Bucket: invalid store URL" $S mount s3://Bad_Bucket "$MP"
 expect_fail "mem:// stores live inside one process" $S mount mem://x "$MP"
 expect_fail "does not exist" $S mount -f "file://$FS_TMP/nope" "$MP"
 expect_fail "mount point $FS_TMP/nomp: No such file" $S mount "$ST" "$FS_TMP/nomp"
