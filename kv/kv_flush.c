@@ -189,7 +189,7 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 		m = NULL;
 		if (rc == -EEXIST) {
 			/* Someone moved the manifest: who? */
-			rc = kv_manifest_load_latest(db->store, &m);
+			rc = kv_manifest_load_latest_after(db->store, id, &m);
 			if (rc == 0 && m->writer_epoch != epoch) {
 				UTIL_ERROR("kv", "manifest/%020" PRIu64 " has writer epoch %" PRIu64
 					   " (ours is %" PRIu64 "): fenced by a newer writer; read-only now",
@@ -328,8 +328,10 @@ int kv_flush_one(struct kv_db *db)
 	size_t k = 0;
 	while (k < db->n_wal_done && db->wal_done[k].id <= a.replay_after)
 		k++;
-	memmove(db->wal_done, db->wal_done + k, (db->n_wal_done - k) * sizeof(*db->wal_done));
-	db->n_wal_done -= k;
+	if (k) {
+		memmove(db->wal_done, db->wal_done + k, (db->n_wal_done - k) * sizeof(*db->wal_done));
+		db->n_wal_done -= k;
+	}
 	db->l0_flushes++;
 	db->l0_bytes += meta.size;
 	kv_health_ok(&db->flush_health);
@@ -363,7 +365,7 @@ void *kv_flush_main(void *arg)
 		}
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 		int rc = kv_flush_one(db);
-		if (rc && rc != KV_EFENCED) {
+		if (rc && rc != KV_EFENCED && rc != -ECANCELED) {
 			UTIL_ERROR("kv", "memtable flush failed: %s", kv_strerror(rc));
 			kv_db_backoff(db, attempt++);
 		} else {

@@ -47,7 +47,7 @@ static int kv_follow_manifest(struct kv_db *db)
 	kv_version_ref(prev);
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 
-	rc = kv_manifest_load_latest(db->store, &m);
+	rc = kv_manifest_load_latest_after(db->store, cur, &m);
 	if (rc == 0 && m->id > cur) {
 		rc = kv_version_build(&v, m, prev, NULL, NULL, db->store, db->cache);
 		if (rc) {

@@ -208,7 +208,10 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 	uint64_t now = util_wall_ns();
 	int rc;
 
-	rc = kv_manifest_load_latest(db->store, &m);
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	uint64_t hint = db->ver->man->id;
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	rc = kv_manifest_load_latest_after(db->store, hint, &m);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < m->n_ckpt; i++)
@@ -218,7 +221,7 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 			rc = kv_manifest_update(db, kv_gc_expire_apply, &now, NULL, NULL);
 			if (rc)
 				return rc;
-			rc = kv_manifest_load_latest(db->store, &m);
+			rc = kv_manifest_load_latest_after(db->store, hint, &m);
 			if (rc)
 				return rc;
 			break;

@@ -376,11 +376,16 @@ int kv_manifest_encode(const struct kv_manifest *m, struct kv_buf *b);
 /* Returns 0, KV_ECORRUPT (logged with `name`) or -ENOMEM. */
 int kv_manifest_decode(const char *name, const uint8_t *data, size_t len,
 		       struct kv_manifest **out);
-/* Highest manifest id in the store (0 = none). */
-int kv_manifest_latest_id(struct obj_backend *store, uint64_t *id);
+/* Highest manifest id in the store (0 = none), given that manifest `after`
+ * exists (0 = nothing known): only newer names are listed. */
+int kv_manifest_latest_id(struct obj_backend *store, uint64_t after, uint64_t *id);
 int kv_manifest_load(struct obj_backend *store, uint64_t id, struct kv_manifest **out);
 /* Latest manifest; -ENOENT when the store has none. */
 int kv_manifest_load_latest(struct obj_backend *store, struct kv_manifest **out);
+/* The same, when manifest `after` is known to have existed (a hint that
+ * saves listing old ones; a GC'd hint falls back to a full listing). */
+int kv_manifest_load_latest_after(struct obj_backend *store, uint64_t after,
+				  struct kv_manifest **out);
 /* Write m as manifest `id` (sets m->id, m->created_ns) with put_if_absent:
  * 0, -EEXIST (someone else moved first: reload and retry), or an error. */
 int kv_manifest_store(struct obj_backend *store, struct kv_manifest *m, uint64_t id);

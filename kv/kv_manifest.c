@@ -412,10 +412,32 @@ static int kv_manifest_last_cb(void *arg, const char *name, uint64_t size)
 	return 0;
 }
 
-int kv_manifest_latest_id(struct obj_backend *store, uint64_t *id)
+int kv_manifest_latest_id(struct obj_backend *store, uint64_t after, uint64_t *id)
 {
-	*id = 0;
-	return obj_list_each(store, "manifest/", 1000, kv_manifest_last_cb, id);
+	char start[48];
+	int rc;
+
+	/* Names are fixed-width, so listing after manifest/<after> sees only
+	 * newer manifests: one request however many old ones GC has not
+	 * removed yet. */
+	*id = after;
+	kv_manifest_name(after, start, sizeof(start));
+	for (;;) {
+		struct obj_list *l = NULL;
+		rc = obj_list_page(store, "manifest/", after ? start : NULL, 1000, &l);
+		if (rc)
+			return rc;
+		for (size_t i = 0; i < l->count; i++)
+			kv_manifest_last_cb(id, l->entries[i].name, l->entries[i].size);
+		int more = l->truncated && l->count > 0;
+		if (more) {
+			snprintf(start, sizeof(start), "%s", l->entries[l->count - 1].name);
+			after = 1;
+		}
+		obj_list_free(l);
+		if (!more)
+			return 0;
+	}
 }
 
 int kv_manifest_load(struct obj_backend *store, uint64_t id, struct kv_manifest **out)
@@ -446,12 +468,18 @@ int kv_manifest_load(struct obj_backend *store, uint64_t id, struct kv_manifest 
 
 int kv_manifest_load_latest(struct obj_backend *store, struct kv_manifest **out)
 {
+	return kv_manifest_load_latest_after(store, 0, out);
+}
+
+int kv_manifest_load_latest_after(struct obj_backend *store, uint64_t after,
+				  struct kv_manifest **out)
+{
 	uint64_t id;
 	int rc;
 
 	*out = NULL;
 	for (int attempt = 0;; attempt++) {
-		rc = kv_manifest_latest_id(store, &id);
+		rc = kv_manifest_latest_id(store, attempt ? 0 : after, &id);
 		if (rc)
 			return rc;
 		if (id == 0)

@@ -29,3 +29,11 @@ check_PROGRAMS += tests/kv/check_kv_db
 tests_kv_check_kv_db_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_kv_check_kv_db_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
 TESTS += tests/kv/check_kv_db
+
+# Manifest fuzz target (replay build over the committed corpus).
+check_PROGRAMS += tests/fuzz/fuzz_manifest
+tests_fuzz_fuzz_manifest_SOURCES = tests/fuzz/fuzz_manifest.c tests/fuzz/replay_main.c
+tests_fuzz_fuzz_manifest_LDADD = $(KV_LIBS)
+TESTS += tests/fuzz/fuzz_manifest_replay.sh
+dist_check_SCRIPTS += tests/fuzz/fuzz_manifest_replay.sh
+EXTRA_DIST += tests/fuzz/corpus/manifest tests/fuzz/gen_manifest_corpus.c
