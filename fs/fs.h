@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct fs;
 struct kv_db;
@@ -93,6 +94,14 @@ const struct fuse_lowlevel_ops *fs_fuse_ops(void);
  * kv_stats, then obj_stats). */
 typedef void (*fs_stat_emit_fn)(void *arg, const char *key, uint64_t value);
 void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg);
+
+/*
+ * fs_fsck - check the filesystem graph in db (docs/fs-format.md; run on a
+ * store without a live writer). Problems are printed to out, one per line,
+ * and counted in *problems. Returns 0 (it ran), -ENOENT (empty store),
+ * -EPROTO (another format), or an engine error (could not run).
+ */
+int fs_fsck(struct kv_db *db, FILE *out, unsigned long *problems);
 
 /* Name of the hidden control directory in the root. */
 #define FS_CTL_NAME ".shalefs"

@@ -321,6 +321,7 @@ static void fs_cli_usage(FILE *f)
 		"usage: shalefs mount [-f] [-d] [-o OPT[,OPT...]] STORE MOUNTPOINT\n"
 		"       shalefs stats MOUNTPOINT|STORE\n"
 		"       shalefs checkpoint create|list|delete STORE [NAME]\n"
+		"       shalefs fsck STORE\n"
 		"STORE is file:///abs/dir or s3://bucket[/prefix]. Options:\n"
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N,\n"
 		"  attr_timeout=S, entry_timeout=S, checkpoint=NAME, endpoint=URL, region=R,\n"
@@ -788,10 +789,8 @@ int fs_cli_main(int argc, char **argv)
 		return fs_cli_stats(argc - 1, argv + 1);
 	if (strcmp(argv[1], "checkpoint") == 0)
 		return fs_cli_checkpoint(argc - 1, argv + 1);
-	if (strcmp(argv[1], "fsck") == 0) {
-		fs_cli_err("fsck is not implemented in this version");
-		return 2;
-	}
+	if (strcmp(argv[1], "fsck") == 0)
+		return fs_cli_fsck(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		fs_cli_usage(stdout);
 		return 0;
@@ -802,7 +801,7 @@ int fs_cli_main(int argc, char **argv)
 	}
 	if (strstr(argv[1], "://"))     /* mount.fuse runs "shalefs STORE MOUNTPOINT -o ..." */
 		return fs_cli_mount(argc, argv, "shalefs");
-	fs_cli_err("unknown command '%s' (expected mount, stats, checkpoint; see shalefs --help)",
+	fs_cli_err("unknown command '%s' (expected mount, stats, checkpoint, fsck; see shalefs --help)",
 		   argv[1]);
 	return 1;
 }

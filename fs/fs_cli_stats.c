@@ -182,3 +182,33 @@ out:
 	fs_cli_opts_release(o);
 	return code;
 }
+
+/* shalefs fsck [-o ...] STORE: exit 0 clean, 1 problems (listed), 2 could
+ * not run. */
+int fs_cli_fsck(int argc, char **argv)
+{
+	struct fs_cli_opts *o = NULL;
+	struct obj_backend *store = NULL;
+	struct kv_db *db = NULL;
+	unsigned long problems = 0;
+	int rc, code = 2;
+
+	rc = fs_cli_parse_store_args(argc, argv, NULL, &o);
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	if (fs_cli_open_readonly(o, &store, &db))
+		goto out;
+	rc = fs_fsck(db, stdout, &problems);
+	if (rc) {
+		fs_cli_err("fsck of %s could not run: %s", fs_cli_opts_store(o), kv_strerror(rc));
+		goto out;
+	}
+	code = problems ? 1 : 0;
+out:
+	if (db)
+		(void)kv_close(db);
+	obj_close(store);
+	fs_cli_opts_release(o);
+	fflush(stdout);
+	return code;
+}

@@ -351,6 +351,7 @@ int fs_ctl_render_stats(struct fs *fs, char **out, size_t *len);
 int fs_cli_mount(int argc, char **argv, const char *prog);
 int fs_cli_stats(int argc, char **argv);
 int fs_cli_checkpoint(int argc, char **argv);
+int fs_cli_fsck(int argc, char **argv);
 /* Print "shalefs: <msg>" to stderr (one line). */
 void fs_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Silence (1) or restore (0) the libraries' log lines on stderr. */

@@ -3,8 +3,8 @@
 #   fs_setup NAME          scratch dir $FS_TMP, a trap that unmounts and cleans
 #   fs_mount STORE MNT [-o OPTS]   start `shalefs mount -f` in the background,
 #                          wait until MNT is a mount; sets FS_PID
-#   fs_umount MNT          fusermount3 -u, wait for the daemon, fail unless it
-#                          exited 0
+#   fs_umount MNT [PID]    fusermount3 -u, wait for the daemon (default the
+#                          last one mounted), fail unless it exited 0
 #   fs_s3_store NAME       print s3://BUCKET/<unique prefix> when the S3 rig is
 #                          configured (SHALE_S3_ENDPOINT, SHALE_S3_BUCKET,
 #                          AWS_*); empty otherwise; exits 1 when
@@ -59,10 +59,11 @@ fs_mount() {
 
 fs_umount() {
 	mnt=$1
+	pid=${2:-$FS_PID}
 	fusermount3 -u "$mnt" || fs_die "fusermount3 -u $mnt failed"
 	rc=0
-	wait "$FS_PID" || rc=$?
-	FS_PIDS=$(echo "$FS_PIDS" | sed "s/ $FS_PID\b//")
+	wait "$pid" || rc=$?
+	FS_PIDS=$(echo "$FS_PIDS" | sed "s/ $pid\b//")
 	if [ "$rc" -ne 0 ]; then
 		cat "$FS_TMP/daemon.log" >&2
 		fs_die "the shalefs daemon for $mnt exited with $rc, expected 0"
