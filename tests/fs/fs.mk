@@ -8,6 +8,11 @@ tests_fs_crash_work_SOURCES = tests/fs/crash_work.c
 tests_fs_conc_SOURCES = tests/fs/conc.c
 tests_fs_conc_LDADD = $(PTHREAD_LIBS)
 
+check_PROGRAMS += tests/fs/check_fs_fsck
+tests_fs_check_fs_fsck_CPPFLAGS = $(TEST_CPPFLAGS) $(FUSE_CFLAGS)
+tests_fs_check_fs_fsck_LDADD = $(FS_LIBS) $(TEST_CHECK_LIBS)
+TESTS += tests/fs/check_fs_fsck
+
 FS_TESTS = tests/fs/posix.sh tests/fs/fsx.sh tests/fs/cli_bad.sh tests/fs/ro_fence.sh \
 	tests/fs/crash.sh tests/fs/conc.sh
 TESTS += $(FS_TESTS)
