@@ -49,6 +49,9 @@ START_TEST(test_kv_wal_timer__unsynced_write_durable_within_interval)
 	c.no_background = 1;
 	ck_assert_int_eq(obj_open(&store, "mem://wal-timer", NULL), 0);
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	/* Let the WAL writer reach its idle wait (the bug is a lost wake-up:
+	 * a put racing with the thread's start-up happens to be flushed). */
+	usleep(300 * 1000);
 	ck_assert_int_eq(kv_put(db, "k", 1, "v", 1), 0);
 	usleep(500 * 1000);
 	kv_stats(db, grab, &s);
