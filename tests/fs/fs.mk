@@ -18,13 +18,3 @@ FS_TESTS = tests/fs/posix.sh tests/fs/fsx.sh tests/fs/cli_bad.sh tests/fs/ro_fen
 TESTS += $(FS_TESTS)
 dist_check_SCRIPTS += $(FS_TESTS)
 EXTRA_DIST += tests/fs/fs_lib.sh
-
-# Engine reproducers found by the fs tests (tests/kv/, see each file's
-# header). They document engine bugs and are expected to fail until the
-# engine is fixed; an XPASS means the fix landed: move them to TESTS.
-check_PROGRAMS += tests/kv/check_kv_wal_timer
-tests_kv_check_kv_wal_timer_CPPFLAGS = $(TEST_CPPFLAGS)
-tests_kv_check_kv_wal_timer_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
-FS_KV_REPROS = tests/kv/check_kv_wal_timer
-TESTS += $(FS_KV_REPROS)
-XFAIL_TESTS = $(FS_KV_REPROS)
