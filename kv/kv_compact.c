@@ -64,8 +64,11 @@ struct kv_compact_job {
 	struct kv_run out;                /* output tables (run_id set at commit) */
 };
 
-static void kv_compact_job_free(struct kv_compact_job *j)
+static void kv_compact_job_free(struct kv_db *db, struct kv_compact_job *j)
 {
+	/* Committed or abandoned: either way no longer in flight. */
+	for (size_t i = 0; i < j->out.n; i++)
+		kv_db_pending_del(db, &j->out.ssts[i].id);
 	free(j->ids);
 	free(j->run_ids);
 	free(j->snaps);
@@ -159,7 +162,7 @@ static int kv_compact_pick(struct kv_db *db, struct kv_compact_job *j)
 			j->run_ids[j->n_runs++] = r->run_id;
 			for (size_t t = 0; t < r->n; t++) {
 				if (kv_compact_quarantined(db, &r->ssts[t].id)) {
-					kv_compact_job_free(j);
+					kv_compact_job_free(db, j);
 					return 0;
 				}
 				if ((rc = kv_compact_add_id(j, &r->ssts[t])))
@@ -191,7 +194,7 @@ static int kv_compact_pick(struct kv_db *db, struct kv_compact_job *j)
 	kv_version_ref(j->ver);
 	return 1;
 fail:
-	kv_compact_job_free(j);
+	kv_compact_job_free(db, j);
 	return rc;
 }
 
@@ -272,6 +275,13 @@ static int kv_compact_seal(struct kv_compact_out *o)
 	kv_sst_id_new(&meta.id);
 	meta.size = len;
 	kv_sst_id_name(&meta.id, name, sizeof(name));
+	/* Protected from GC until the job commits or is abandoned. */
+	rc = kv_db_pending_add(o->db, &meta.id);
+	if (rc) {
+		free(data);
+		kv_sst_meta_clear(&meta);
+		return rc;
+	}
 	while ((rc = obj_put(o->db->store, name, data, len)) != 0) {
 		CHECK_RETURN(pthread_mutex_lock(&o->db->mu));
 		kv_health_fail(&o->db->compact_health, rc);
@@ -284,11 +294,13 @@ static int kv_compact_seal(struct kv_compact_out *o)
 	}
 	free(data);
 	if (rc) {
+		kv_db_pending_del(o->db, &meta.id);
 		kv_sst_meta_clear(&meta);
 		return rc;
 	}
 	struct kv_sst_meta *s = realloc(o->j->out.ssts, (o->j->out.n + 1) * sizeof(*s));
 	if (!s) {
+		kv_db_pending_del(o->db, &meta.id);
 		kv_sst_meta_clear(&meta);
 		return -ENOMEM;
 	}
@@ -599,7 +611,9 @@ void *kv_compact_main(void *arg)
 			if (db->state == KV_STATE_OK)
 				UTIL_INFO("kv", "another compactor took over (epoch above %" PRIu64
 					  "): this one stops", epoch);
-			kv_compact_job_free(&j);
+			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_compact_job_free(db, &j);    /* takes mu: not under it */
+			CHECK_RETURN(pthread_mutex_lock(&db->mu));
 			break;
 		} else {
 			db->compaction_failures++;
@@ -609,7 +623,7 @@ void *kv_compact_main(void *arg)
 		}
 		int again = rc != 0 && rc != -ESTALE && !db->shutdown;
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-		kv_compact_job_free(&j);
+		kv_compact_job_free(db, &j);
 		if (again)
 			kv_db_backoff(db, attempt++);
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));

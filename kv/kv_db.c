@@ -70,6 +70,32 @@ void kv_health_fail(struct kv_health *h, int err)
 	h->last_error = err;
 }
 
+int kv_db_pending_add(struct kv_db *db, const struct kv_sst_id *id)
+{
+	int rc = 0;
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	struct kv_sst_id *p = realloc(db->pending, (db->n_pending + 1) * sizeof(*p));
+	if (p) {
+		db->pending = p;
+		p[db->n_pending++] = *id;
+	} else {
+		rc = -ENOMEM;
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	return rc;
+}
+
+void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id)
+{
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	for (size_t i = 0; i < db->n_pending; i++)
+		if (!memcmp(db->pending[i].b, id->b, 16)) {
+			db->pending[i] = db->pending[--db->n_pending];
+			break;
+		}
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+}
+
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err)
 {
 	if (db->state != KV_STATE_OK)
@@ -448,6 +474,7 @@ static void kv_db_free(struct kv_db *db)
 	pthread_cond_destroy(&db->cv_compact);
 	pthread_mutex_destroy(&db->mu);
 	free(db->quarantine);
+	free(db->pending);
 	free(db);
 }
 

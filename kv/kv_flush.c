@@ -162,10 +162,16 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 			kv_manifest_free(m);
 			return -ECANCELED;
 		}
-		if (!rc)
-			rc = fn(arg, m);
-		if (!rc)
+		if (!rc) {
+			/* The change itself may refuse (a stale compaction job, a
+			 * checkpoint name taken): that is final, not a store error. */
+			int arc = fn(arg, m);
+			if (arc) {
+				kv_manifest_free(m);
+				return arc;
+			}
 			rc = kv_manifest_store(db->store, m, id + 1);
+		}
 		if (rc == 0) {
 			CHECK_RETURN(pthread_mutex_lock(&db->mu));
 			db->manifest_writes++;
@@ -270,6 +276,7 @@ int kv_flush_one(struct kv_db *db)
 	struct kv_sst_reader *reader = NULL;
 	struct kv_mem *mem;
 	uint64_t max_seq;
+	int pending = 0;
 	uint8_t *sst = NULL;
 	size_t len = 0;
 	char name[64];
@@ -292,6 +299,10 @@ int kv_flush_one(struct kv_db *db)
 	kv_sst_id_new(&meta.id);
 	meta.size = len;
 	kv_sst_id_name(&meta.id, name, sizeof(name));
+	rc = kv_db_pending_add(db, &meta.id);
+	if (rc)
+		goto out;
+	pending = 1;
 	for (;;) {
 		rc = obj_put(db->store, name, sst, len);
 		if (rc == 0)
@@ -340,6 +351,8 @@ int kv_flush_one(struct kv_db *db)
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	kv_mem_unref(done);
 out:
+	if (pending)
+		kv_db_pending_del(db, &meta.id);
 	if (reader)
 		kv_sst_unref(reader);
 	free(sst);

@@ -5,16 +5,15 @@
  * DESIGN
  *   Every poll_interval_ms the follower thread
  *     1. loads the latest manifest if its id moved, builds a version for it
- *        (sharing readers with the current one) and installs it; then drops
- *        the frozen memtables whose data the tables now hold
- *        (max_seq <= manifest.last_seq);
+ *        (sharing readers with the current one) and installs it, keeping
+ *        only memtable entries above manifest.last_seq (kv_follow_install
+ *        says why that is needed for correct reads);
  *     2. skips WAL ids the manifest folded into tables (<= replay_after);
  *     3. replays WAL objects from the next id on until one is missing (the
  *        writer uploads them in order, so the first missing id is the end
  *        for now), skipping records at or below manifest.last_seq.
- *   The active memtable is frozen when it passes a quarter of
- *   memtable_bytes, so old replayed data can be dropped in step 1 and the
- *   follower's memory stays bounded by what the writer has not yet flushed.
+ *   So the follower's memory stays bounded by what the writer has not yet
+ *   flushed.
  *
  *   It never writes to the store. It survives the writer's compaction and
  *   GC: tables of the manifest it uses stay for gc_min_age, and a WAL
@@ -32,6 +31,70 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/*
+ * Install version v and keep only memtable entries newer than its
+ * last_seq. Point reads take the first version they meet, memtables
+ * before tables, which is right only while every memtable entry is newer
+ * than every table entry. A writer keeps that by construction; a follower
+ * must restore it each time it adopts a manifest: it may hold key K at seq
+ * 100 in a memtable while the new manifest's tables hold K at seq 200
+ * (the WAL object with seq 200 was folded into tables before the follower
+ * replayed it, and skipped). So the memtables are rebuilt from their
+ * entries above last_seq — at most what the writer has not flushed yet.
+ */
+static int kv_follow_install(struct kv_db *db, struct kv_version *v)
+{
+	struct kv_mem *fresh = NULL, *old[KV_MAX_IMM + 1];
+	struct kv_version *oldv;
+	size_t nold = 0;
+	int rc = kv_mem_create(&fresh);
+
+	if (rc) {
+		kv_version_unref(v);
+		return rc;
+	}
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	uint64_t floor = v->man->last_seq;
+	for (size_t i = 0; i <= db->n_imm; i++)
+		old[nold++] = i < db->n_imm ? db->imm[i].mem : db->mem;
+	for (size_t i = 0; i < nold && rc == 0; i++) {
+		struct kv_iter *it = NULL;
+		rc = kv_mem_iter_create(&it, old[i]);
+		if (rc)
+			break;
+		for (it->ops->seek_first(it); !rc && it->ops->valid(it); it->ops->next(it)) {
+			const uint8_t *k, *val;
+			size_t kl, vl;
+			it->ops->key(it, &k, &kl);
+			if (kv_ikey_seq(k, kl) <= floor)
+				continue;
+			it->ops->value(it, &val, &vl);
+			rc = kv_mem_add(fresh, kv_ikey_seq(k, kl), kv_ikey_type(k, kl), k,
+					kl - KV_IKEY_TRAILER, val, vl);
+		}
+		it->ops->free(it);
+	}
+	if (rc) {
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mem_unref(fresh);
+		kv_version_unref(v);
+		return rc;
+	}
+	oldv = db->ver;
+	db->ver = v;
+	db->mem = fresh;
+	db->n_imm = 0;
+	if (db->last_seq < floor)
+		db->last_seq = floor;
+	if (db->follow_next_wal <= v->man->wal_replay_after)
+		db->follow_next_wal = v->man->wal_replay_after + 1;
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_version_unref(oldv);
+	for (size_t i = 0; i < nold; i++)
+		kv_mem_unref(old[i]);
+	return 0;
+}
 
 /* Install a newer manifest and drop memtables it covers. */
 static int kv_follow_manifest(struct kv_db *db)
@@ -53,24 +116,7 @@ static int kv_follow_manifest(struct kv_db *db)
 		if (rc) {
 			kv_manifest_free(m);
 		} else {
-			struct kv_mem *drop[KV_MAX_IMM];
-			size_t nd = 0;
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
-			struct kv_version *old = db->ver;
-			db->ver = v;
-			while (db->n_imm > 0 && db->imm[0].max_seq <= v->man->last_seq) {
-				drop[nd++] = db->imm[0].mem;
-				memmove(&db->imm[0], &db->imm[1], (db->n_imm - 1) * sizeof(db->imm[0]));
-				db->n_imm--;
-			}
-			if (db->last_seq < v->man->last_seq)
-				db->last_seq = v->man->last_seq;
-			if (db->follow_next_wal <= v->man->wal_replay_after)
-				db->follow_next_wal = v->man->wal_replay_after + 1;
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-			kv_version_unref(old);
-			for (size_t i = 0; i < nd; i++)
-				kv_mem_unref(drop[i]);
+			rc = kv_follow_install(db, v);
 		}
 	} else {
 		kv_manifest_free(m);
@@ -107,11 +153,8 @@ static int kv_follow_wal(struct kv_db *db)
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
 		r.skip_upto = db->ver->man->last_seq;
 		rc = kv_replay_data(db, id, data, len, &r, &last);
-		if (rc == 0) {
+		if (rc == 0)
 			db->follow_next_wal = id + 1;
-			if (kv_mem_bytes(db->mem) >= db->conf.memtable_bytes / 4)
-				kv_flush_freeze(db);
-		}
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 		obj_buf_free(data);
 		if (rc)

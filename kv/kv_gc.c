@@ -106,7 +106,9 @@ static int kv_gc_sst_time(const char *name, uint64_t *ms)
 			return -EINVAL;
 		t = t << 5 | (uint64_t)(c - alpha);
 	}
-	*ms = t >> 2;   /* 10 characters are 50 bits: the time, then 2 random bits */
+	/* The first character carries only the top 3 bits (128 = 3 + 25 * 5),
+	 * so 10 characters are exactly the 48-bit time. */
+	*ms = t;
 	return 0;
 }
 
@@ -239,6 +241,13 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 			rc = kv_gc_live_manifest(&live, cm);
 		kv_manifest_free(cm);
 	}
+	/* Uncommitted flush/compaction outputs of this process. */
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	for (size_t i = 0; i < db->n_pending && !rc; i++) {
+		struct kv_sst_meta pm = { .id = db->pending[i] };
+		rc = kv_gc_live_add(&live, &pm);
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	if (rc)
 		goto out;
 	qsort(live.names, live.n, sizeof(*live.names), kv_gc_name_cmp);

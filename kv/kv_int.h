@@ -527,6 +527,11 @@ struct kv_db {
 	uint64_t compact_bytes_in, compact_bytes_out;
 	uint64_t gc_deleted_ssts, gc_deleted_wals, gc_deleted_manifests;
 
+	/* Tables written but not yet committed to a manifest (flush and
+	 * compaction outputs): GC never deletes them, whatever their age. */
+	struct kv_sst_id *pending;
+	size_t n_pending;
+
 	/* read-only followers, protected by mu: */
 	uint64_t follow_next_wal;         /* next WAL id to replay */
 	uint64_t follow_polls, follow_lag_ms;
@@ -588,6 +593,9 @@ int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, vo
  * memtable writer). *last = the highest seq after it. */
 int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
 		   struct kv_replay *r, uint64_t *last);
+/* Register / forget an uncommitted table (mu NOT held). */
+int kv_db_pending_add(struct kv_db *db, const struct kv_sst_id *id);
+void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id);
 /* Enter FENCED or ERROR (mu held): logs once, wakes every waiter. */
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
 /* Sleep for a retry backoff step, returning early on abandon. */

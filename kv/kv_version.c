@@ -46,7 +46,16 @@ static int kv_version_reader(struct kv_sst_reader **out, const struct kv_sst_met
 		*out = r;
 		return 0;
 	}
-	return kv_sst_open(out, store, cache, meta);
+	int rc = kv_sst_open(out, store, cache, meta);
+	if (rc == -ENOENT) {
+		/* The manifest names it, so it must exist: lost or deleted by
+		 * something other than our GC. */
+		char name[64];
+		kv_sst_id_name(&meta->id, name, sizeof(name));
+		UTIL_ERROR("kv", "%s is missing but the manifest references it", name);
+		rc = KV_ECORRUPT;
+	}
+	return rc;
 }
 
 static void kv_version_free(struct kv_version *v)

@@ -44,3 +44,8 @@ check_PROGRAMS += tests/kv/check_kv_wal_timer
 tests_kv_check_kv_wal_timer_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_kv_check_kv_wal_timer_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
 TESTS += tests/kv/check_kv_wal_timer
+
+check_PROGRAMS += tests/kv/check_kv_compact
+tests_kv_check_kv_compact_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_kv_check_kv_compact_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
+TESTS += tests/kv/check_kv_compact

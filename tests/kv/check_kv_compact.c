@@ -1,0 +1,377 @@
+/*
+ * check_kv_compact.c - the background threads that must never kill the
+ * process: compactor and GC under store faults, checkpoints and followers
+ * reading old manifests while compaction and GC run.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kv/kv.h"
+#include "kv/kv_int.h"
+#include "objstore/objstore.h"
+#include "util/util.h"
+
+struct statv {
+	const char *key;
+	uint64_t value;
+};
+static void stat_find(void *arg, const char *key, uint64_t value)
+{
+	struct statv *s = arg;
+	if (!strcmp(key, s->key))
+		s->value = value;
+}
+static uint64_t kv_stat(struct kv_db *db, const char *key)
+{
+	struct statv s = { key, UINT64_MAX };
+	kv_stats(db, stat_find, &s);
+	ck_assert_msg(s.value != UINT64_MAX, "no stat %s", key);
+	return s.value;
+}
+
+static void val_of(int key, int gen, char *buf, size_t *len)
+{
+	*len = (size_t)snprintf(buf, 64, "value-%d-gen-%d-%0*d", key, gen, 20 + key % 17, key);
+}
+
+/*
+ * The seed scenario: a writer writes 100k small batches while every store
+ * operation (the compactor's manifest loads included) fails 10% of the
+ * time and is cancelled 5% of the time, half of the failed puts having
+ * succeeded. The process must not die, every write must succeed,
+ * compactions must complete, L0 must come back under its limit once the
+ * faults stop, and every acknowledged batch must be readable.
+ */
+START_TEST(test_kv_compact__writer_survives_faults)
+{
+	struct obj_backend *store;
+	struct obj_config oc = OBJ_CONFIG_INIT;
+	struct kv_config c = KV_CONFIG_INIT;
+	struct kv_db *db;
+	enum { KEYS = 20000, BATCHES = 100000 };
+	int *gen = calloc(KEYS, sizeof(int));
+
+	obj_mem_destroy("seedfaults");
+	oc.faults = "seed=42,error=0.10,cancel=0.05,after=0.5";
+	oc.retry.base_ms = 1;
+	oc.retry.cap_ms = 4;
+	ck_assert_int_eq(obj_open(&store, "mem://seedfaults", &oc), 0);
+	c.memtable_bytes = 128 << 10;
+	c.flush_interval_ms = 10;
+	c.l0_max = 8;
+	c.l0_compact_trigger = 4;
+	c.gc_interval_ms = 200;
+	c.gc_min_age_ms = 500;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+
+	struct util_rand r;
+	util_rand_seed(&r, 7);
+	for (int i = 0; i < BATCHES; i++) {
+		struct kv_batch *b;
+		ck_assert_int_eq(kv_batch_create(&b), 0);
+		for (int j = 0; j < 3; j++) {
+			int k = (int)util_rand_below(&r, KEYS);
+			char key[32], val[64];
+			size_t vl;
+			snprintf(key, sizeof(key), "k%06d", k);
+			val_of(k, ++gen[k], val, &vl);
+			ck_assert_int_eq(kv_batch_put(b, key, strlen(key), val, vl), 0);
+		}
+		ck_assert_int_eq(kv_write(db, b), 0);
+		kv_batch_free(b);
+		if (i % 10000 == 9999)
+			ck_assert_int_eq(kv_sync(db), 0);
+	}
+	ck_assert_int_eq(kv_sync(db), 0);
+	ck_assert_uint_ge(kv_stat(db, "compactions_completed"), 5);
+	ck_assert_uint_eq(kv_stat(db, "state"), 0);
+
+	/* Faults off: L0 drains under its limit. */
+	ck_assert_int_eq(obj_fault_set_enabled(store, 0), 0);
+	uint64_t deadline = util_now_ns() + 60ull * 1000000000ull;
+	while (kv_stat(db, "l0_count") >= c.l0_max && util_now_ns() < deadline)
+		util_sleep_ns(20 * 1000000ull);
+	ck_assert_uint_lt(kv_stat(db, "l0_count"), c.l0_max);
+
+	/* Every acknowledged write, now and after a reopen. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int k = 0; k < KEYS; k++) {
+			char key[32], want[64];
+			void *v;
+			size_t vl, wl;
+			snprintf(key, sizeof(key), "k%06d", k);
+			int rc = kv_get(db, NULL, key, strlen(key), &v, &vl);
+			if (!gen[k]) {
+				ck_assert_int_eq(rc, -ENOENT);
+				continue;
+			}
+			ck_assert_msg(rc == 0, "pass %d: %s: %s", pass, key, kv_strerror(rc));
+			val_of(k, gen[k], want, &wl);
+			ck_assert(vl == wl && memcmp(v, want, wl) == 0);
+			free(v);
+		}
+		if (pass == 0) {
+			ck_assert_int_eq(kv_close(db), 0);
+			ck_assert_int_eq(kv_open(&db, store, &c), 0);
+		}
+	}
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+	obj_mem_destroy("seedfaults");
+	free(gen);
+}
+END_TEST
+
+/* Every table named by a manifest must exist in the store. */
+static int sst_exists(struct obj_backend *store, const struct kv_sst_meta *m)
+{
+	char name[64];
+	struct obj_stat st;
+	kv_sst_id_name(&m->id, name, sizeof(name));
+	return obj_head(store, name, &st) == 0;
+}
+
+static void assert_manifest_complete(struct obj_backend *store, uint64_t id)
+{
+	struct kv_manifest *m;
+	ck_assert_int_eq(kv_manifest_load(store, id, &m), 0);
+	for (size_t i = 0; i < m->n_l0; i++)
+		ck_assert_msg(sst_exists(store, &m->l0[i]), "manifest %llu: L0 table missing",
+			      (unsigned long long)id);
+	for (size_t i = 0; i < m->n_runs; i++)
+		for (size_t t = 0; t < m->runs[i].n; t++)
+			ck_assert_msg(sst_exists(store, &m->runs[i].ssts[t]), "manifest %llu: run table missing",
+				      (unsigned long long)id);
+	kv_manifest_free(m);
+}
+
+static void put_gen(struct kv_db *db, int keys, int gen)
+{
+	for (int k = 0; k < keys; k++) {
+		char key[32], val[64];
+		size_t vl;
+		snprintf(key, sizeof(key), "k%06d", k);
+		val_of(k, gen, val, &vl);
+		if (gen % 3 == 0 && k % 5 == 0)
+			ck_assert_int_eq(kv_delete(db, key, strlen(key)), 0);
+		else
+			ck_assert_int_eq(kv_put(db, key, strlen(key), val, vl), 0);
+	}
+}
+
+static void check_gen(struct kv_db *db, int keys, int gen)
+{
+	for (int k = 0; k < keys; k++) {
+		char key[32], want[64];
+		void *v;
+		size_t vl, wl;
+		snprintf(key, sizeof(key), "k%06d", k);
+		int rc = kv_get(db, NULL, key, strlen(key), &v, &vl);
+		if (gen % 3 == 0 && k % 5 == 0) {
+			ck_assert_int_eq(rc, -ENOENT);
+			continue;
+		}
+		ck_assert_msg(rc == 0, "gen %d %s: %s", gen, key, kv_strerror(rc));
+		val_of(k, gen, want, &wl);
+		ck_assert_msg(vl == wl && memcmp(v, want, wl) == 0, "gen %d %s: wrong value", gen, key);
+		free(v);
+	}
+}
+
+/*
+ * A checkpoint reader and a follower opened on old manifests keep reading
+ * correctly while the writer overwrites everything many times over and
+ * compaction and GC (with a short min age) run; nothing any manifest in
+ * use references is ever deleted.
+ */
+START_TEST(test_kv_compact__gc_keeps_what_readers_need)
+{
+	struct obj_backend *store;
+	struct kv_config c = KV_CONFIG_INIT, rc = KV_CONFIG_INIT, fc = KV_CONFIG_INIT;
+	struct kv_db *w, *ck, *fol;
+	enum { KEYS = 3000 };
+
+	obj_mem_destroy("gcsafe");
+	ck_assert_int_eq(obj_open(&store, "mem://gcsafe", NULL), 0);
+	c.memtable_bytes = 64 << 10;
+	c.flush_interval_ms = 5;
+	c.l0_compact_trigger = 2;
+	c.gc_interval_ms = 50;
+	c.gc_min_age_ms = 1500;
+	c.manifests_keep = 2;
+	ck_assert_int_eq(kv_open(&w, store, &c), 0);
+	put_gen(w, KEYS, 1);
+	ck_assert_int_eq(kv_db_checkpoint_create(w, "gen1", 0), 0);
+	ck_assert_int_eq(kv_db_checkpoint_create(w, "gen1", 0), -EEXIST);
+	ck_assert_int_eq(kv_db_checkpoint_create(w, "bad/name", 0), -EINVAL);
+
+	rc.mode = KV_OPEN_CHECKPOINT;
+	rc.checkpoint = "gen1";
+	ck_assert_int_eq(kv_open(&ck, store, &rc), 0);
+	fc.mode = KV_OPEN_READONLY;
+	fc.poll_interval_ms = 50;
+	ck_assert_int_eq(kv_open(&fol, store, &fc), 0);
+	check_gen(fol, KEYS, 1);
+
+	for (int gen = 2; gen <= 8; gen++) {
+		put_gen(w, KEYS, gen);
+		ck_assert_int_eq(kv_sync(w), 0);
+		check_gen(ck, KEYS, 1);         /* the checkpoint never changes */
+		check_gen(w, KEYS, gen);
+	}
+	/* Let GC run past the min age: old tables become deletable. */
+	util_sleep_ns(2000 * 1000000ull);
+	ck_assert_uint_gt(kv_stat(w, "compactions_completed"), 2);
+	ck_assert_uint_gt(kv_stat(w, "gc_deleted_ssts") + kv_stat(w, "gc_deleted_wals"), 0);
+	check_gen(ck, KEYS, 1);
+	/* The follower catches up with the writer. */
+	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
+	for (;;) {
+		/* The last key written: the follower has replayed everything. */
+		char key[32], want[64];
+		void *v = NULL;
+		size_t vl = 0, wl;
+		snprintf(key, sizeof(key), "k%06d", KEYS - 1);
+		val_of(KEYS - 1, 8, want, &wl);
+		int r = kv_get(fol, NULL, key, strlen(key), &v, &vl);
+		int ok = r == 0 && vl == wl && !memcmp(v, want, wl);
+		free(v);
+		if (ok)
+			break;
+		ck_assert_msg(util_now_ns() < deadline, "follower never caught up");
+		util_sleep_ns(50 * 1000000ull);
+	}
+	check_gen(fol, KEYS, 8);
+	ck_assert_uint_gt(kv_stat(fol, "follower_polls"), 0);
+
+	/* Nothing referenced is gone: the latest manifest and the checkpoint's. */
+	uint64_t latest;
+	ck_assert_int_eq(kv_manifest_latest_id(store, 0, &latest), 0);
+	assert_manifest_complete(store, latest);
+	struct kv_manifest *m;
+	ck_assert_int_eq(kv_manifest_load(store, latest, &m), 0);
+	const struct kv_checkpoint *cp = kv_manifest_find_ckpt(m, "gen1");
+	ck_assert_ptr_nonnull(cp);
+	assert_manifest_complete(store, cp->manifest_id);
+	kv_manifest_free(m);
+
+	/* A checkpoint opened now, after all that GC, still reads gen 1. */
+	struct kv_db *ck2;
+	ck_assert_int_eq(kv_open(&ck2, store, &rc), 0);
+	check_gen(ck2, KEYS, 1);
+	kv_close(ck2);
+	ck_assert_int_eq(kv_checkpoint_delete(store, "gen1"), 0);
+	ck_assert_int_eq(kv_checkpoint_delete(store, "gen1"), -ENOENT);
+
+	kv_close(ck);
+	kv_close(fol);
+	ck_assert_int_eq(kv_close(w), 0);
+	obj_close(store);
+	obj_mem_destroy("gcsafe");
+}
+END_TEST
+
+/* A corrupt table is quarantined: compaction stops touching it, the
+ * engine keeps taking writes and serving every other key. */
+START_TEST(test_kv_compact__corrupt_input_is_quarantined)
+{
+	struct obj_backend *store;
+	struct kv_config c = KV_CONFIG_INIT;
+	struct kv_db *w;
+
+	obj_mem_destroy("quar");
+	ck_assert_int_eq(obj_open(&store, "mem://quar", NULL), 0);
+	c.memtable_bytes = 32 << 10;
+	c.flush_interval_ms = 5;
+	c.l0_compact_trigger = 100;     /* no compaction while we set up */
+	c.no_background = 0;
+	ck_assert_int_eq(kv_open(&w, store, &c), 0);
+	put_gen(w, 2000, 1);
+	ck_assert_int_eq(kv_close(w), 0);
+	/* Damage one L0 table's data block. */
+	struct kv_manifest *m;
+	ck_assert_int_eq(kv_manifest_load_latest(store, &m), 0);
+	ck_assert_uint_gt(m->n_l0, 1);
+	char name[64];
+	kv_sst_id_name(&m->l0[m->n_l0 - 1].id, name, sizeof(name));
+	kv_manifest_free(m);
+	void *d;
+	size_t len;
+	ck_assert_int_eq(obj_get(store, name, 0, OBJ_WHOLE, &d, &len), 0);
+	((uint8_t *)d)[10] ^= 0xff;
+	ck_assert_int_eq(obj_put(store, name, d, len), 0);
+	free(d);
+
+	c.l0_compact_trigger = 2;
+	c.l0_max = 4;
+	ck_assert_int_eq(kv_open(&w, store, &c), 0);
+	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
+	while (kv_stat(w, "compaction_quarantined_ssts") == 0 && util_now_ns() < deadline)
+		util_sleep_ns(20 * 1000000ull);
+	ck_assert_uint_eq(kv_stat(w, "compaction_quarantined_ssts"), 1);
+	/* Writes go on (no stall on L0 behind a quarantined table). */
+	put_gen(w, 2000, 2);
+	ck_assert_int_eq(kv_sync(w), 0);
+	check_gen(w, 2000, 2);
+	ck_assert_uint_eq(kv_stat(w, "state"), 0);
+	kv_close(w);
+	obj_close(store);
+	obj_mem_destroy("quar");
+}
+END_TEST
+
+/* GC deletes unreferenced tables only past gc_min_age, judged by the
+ * time in their ULID name (regression: the time was decoded 4x too small,
+ * so every table looked decades old and in-flight outputs were deleted). */
+START_TEST(test_kv_compact__gc_respects_min_age)
+{
+	struct obj_backend *store;
+	struct kv_config c = KV_CONFIG_INIT;
+	struct kv_db *w;
+	struct kv_sst_id fresh;
+	char fresh_name[64], old_name[] = "sst/00000000000000000000000000.sst";
+	struct obj_stat st;
+
+	obj_mem_destroy("gcage");
+	ck_assert_int_eq(obj_open(&store, "mem://gcage", NULL), 0);
+	c.gc_min_age_ms = 60000;
+	c.gc_interval_ms = 3600000;
+	ck_assert_int_eq(kv_open(&w, store, &c), 0);
+	kv_sst_id_new(&fresh);
+	kv_sst_id_name(&fresh, fresh_name, sizeof(fresh_name));
+	ck_assert_int_eq(obj_put(store, fresh_name, "x", 1), 0);
+	ck_assert_int_eq(obj_put(store, old_name, "x", 1), 0);
+	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
+	ck_assert_int_eq(obj_head(store, fresh_name, &st), 0);       /* too young */
+	ck_assert_int_eq(obj_head(store, old_name, &st), -ENOENT);   /* 1970: garbage */
+	ck_assert_uint_eq(kv_stat(w, "gc_deleted_ssts"), 1);
+	/* Dry run deletes nothing. */
+	ck_assert_int_eq(obj_put(store, old_name, "x", 1), 0);
+	ck_assert_int_eq(kv_gc_pass(w, 1), 0);
+	ck_assert_int_eq(obj_head(store, old_name, &st), 0);
+	kv_close(w);
+	obj_close(store);
+	obj_mem_destroy("gcage");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("kv_compact");
+	TCase *tc = tcase_create("compact");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_kv_compact__writer_survives_faults);
+	tcase_add_test(tc, test_kv_compact__gc_keeps_what_readers_need);
+	tcase_add_test(tc, test_kv_compact__corrupt_input_is_quarantined);
+	tcase_add_test(tc, test_kv_compact__gc_respects_min_age);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
