@@ -146,7 +146,8 @@ static int kv_gc_sst_cb(void *arg, const char *name, uint64_t size)
 	(void)size;
 	if (kv_gc_sst_time(name, &ms))
 		return 0;               /* not ours: leave it */
-	if (bsearch(name, p->live->names, p->live->n, sizeof(*p->live->names), kv_gc_name_cmp))
+	if (p->live->n &&
+	    bsearch(name, p->live->names, p->live->n, sizeof(*p->live->names), kv_gc_name_cmp))
 		return 0;
 	if (ms + p->db->conf.gc_min_age_ms > p->now_ms)
 		return 0;
@@ -250,7 +251,8 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	if (rc)
 		goto out;
-	qsort(live.names, live.n, sizeof(*live.names), kv_gc_name_cmp);
+	if (live.n)
+		qsort(live.names, live.n, sizeof(*live.names), kv_gc_name_cmp);
 	p.now_ms = now / 1000000;
 	rc = obj_list_each(db->store, "sst/", 1000, kv_gc_sst_cb, &p);
 	if (!rc && live.wal_floor != UINT64_MAX)
