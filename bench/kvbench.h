@@ -41,8 +41,9 @@ struct kvb_opts {
 	size_t rss_budget;                /* --sustained RSS limit; 0 = engine's own formula */
 	unsigned settle_quiet_ms;         /* settle: no store writes for this long; default 2000 */
 	unsigned settle_max_s;            /* settle: give up after this; default 600 */
-	unsigned gc_ms;                   /* ShaleFS only: gc_interval_ms and gc_min_age_ms
-					   * (0 = engine defaults, 60 s and 300 s);
+	unsigned gc_ms;                   /* ShaleFS only: gc_min_age_ms, with gc_interval_ms
+					   * 1000 (0 = engine defaults, 300 s and 60 s);
+					   * `space` then waits gc_ms + 3 s before measuring.
 					   * LevelDB/RocksDB delete obsolete files at once */
 };
 

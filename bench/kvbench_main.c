@@ -23,7 +23,8 @@
  *   compact        full compaction (compact_all), or `settle` for engines
  *                  without one
  *   space          store bytes (every file/object) / live bytes (entries
- *                  found by a scan x (key + value size))
+ *                  found by a scan x (key + value size)); with --gc-ms it
+ *                  first waits gc_ms + 3 s so GC can delete obsolete tables
  *   sustained      fillrandom of num keys (fresh) reporting the max L0
  *                  count and RSS sampled every --sample-ms, against the
  *                  engine's L0 limit and RSS budget. --sustained is
@@ -518,6 +519,8 @@ static void kvb_space(struct kvb_run *r)
 	char extra[256];
 
 	kvb_open(r, 0);
+	if (r->o.gc_ms)                   /* let GC reach what compaction left behind */
+		util_sleep_ns(((uint64_t)r->o.gc_ms + 3000) * 1000000);
 	kvb_phase_begin(r, &p, "space");
 	int rc = r->e->scan(r->h, &n, &bytes);
 	if (rc)
