@@ -150,9 +150,11 @@ int kv_mem_add(struct kv_mem *m, uint64_t seq, enum kv_type type, const void *ke
  */
 int kv_mem_get(struct kv_mem *m, const void *key, size_t klen, uint64_t snap,
 	       const uint8_t **val, size_t *vlen);
-/* Arena bytes allocated (chunks, headers included): what the memtable
- * costs in memory. Any thread. */
+/* Bytes of entries (nodes, keys, values) stored: what the freeze
+ * threshold compares. Any thread. */
 size_t kv_mem_bytes(const struct kv_mem *m);
+/* Arena bytes allocated (whole chunks): what the memtable costs. */
+size_t kv_mem_alloc_bytes(const struct kv_mem *m);
 uint64_t kv_mem_count(const struct kv_mem *m);    /* entries; any thread */
 /* Iterator holding a memtable reference until freed. 0 or -ENOMEM. */
 int kv_mem_iter_create(struct kv_iter **out, struct kv_mem *m);

@@ -70,6 +70,7 @@ struct kv_mem {
 	atomic_int height;                /* levels in use (>= 1) */
 	atomic_uint_fast64_t count;       /* entries */
 	atomic_size_t bytes;              /* arena bytes allocated */
+	atomic_size_t used;               /* arena bytes handed out to nodes */
 
 	/* Writer-only state (serialised by the caller of kv_mem_add). */
 	struct kv_mem_chunk *chunks;      /* newest first; the current one */
@@ -115,6 +116,7 @@ static void *kv_mem_arena_alloc(struct kv_mem *m, size_t n)
 	    need <= m->chunks->size - m->chunk_used) {
 		void *p = m->chunks->data + m->chunk_used;
 		m->chunk_used += need;
+		atomic_fetch_add_explicit(&m->used, need, memory_order_relaxed);
 		return p;
 	}
 
@@ -130,6 +132,7 @@ static void *kv_mem_arena_alloc(struct kv_mem *m, size_t n)
 		return NULL;
 	c->size = size;
 	atomic_fetch_add_explicit(&m->bytes, total, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->used, need, memory_order_relaxed);
 	if (own && m->chunks) {
 		c->next = m->chunks->next;
 		m->chunks->next = c;
@@ -318,6 +321,11 @@ int kv_mem_get(struct kv_mem *m, const void *key, size_t klen, uint64_t snap,
 }
 
 size_t kv_mem_bytes(const struct kv_mem *m)
+{
+	return atomic_load_explicit(&((struct kv_mem *)m)->used, memory_order_relaxed);
+}
+
+size_t kv_mem_alloc_bytes(const struct kv_mem *m)
 {
 	return atomic_load_explicit(&((struct kv_mem *)m)->bytes, memory_order_relaxed);
 }

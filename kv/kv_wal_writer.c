@@ -43,7 +43,8 @@ int kv_wal_writer_append(struct kv_db *db, uint64_t first_seq, const struct kv_b
 {
 	int rc;
 
-	if (db->wal_open.len == 0) {
+	int first = db->wal_open.len == 0;
+	if (first) {
 		struct kv_wal_header h = { .wal_id = db->wal_next_id, .writer_epoch = db->writer_epoch };
 		rc = kv_wal_begin(&db->wal_open, &h);
 		if (rc)
@@ -54,7 +55,9 @@ int kv_wal_writer_append(struct kv_db *db, uint64_t first_seq, const struct kv_b
 	if (rc)
 		return rc;
 	db->wal_open_last_seq = first_seq + b->count - 1;
-	if (db->wal_open.len >= db->conf.wal_max_bytes || db->sync_waiters)
+	/* The writer sleeps without a timeout while the buffer is empty: the
+	 * first record must wake it to start the flush_interval clock. */
+	if (first || db->wal_open.len >= db->conf.wal_max_bytes || db->sync_waiters)
 		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
 	return 0;
 }

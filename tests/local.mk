@@ -37,3 +37,10 @@ tests_fuzz_fuzz_manifest_LDADD = $(KV_LIBS)
 TESTS += tests/fuzz/fuzz_manifest_replay.sh
 dist_check_SCRIPTS += tests/fuzz/fuzz_manifest_replay.sh
 EXTRA_DIST += tests/fuzz/corpus/manifest tests/fuzz/gen_manifest_corpus.c
+
+# Regression: the WAL writer must wake on the first record after idling
+# (found by the fs tests: unsynced writes never became durable).
+check_PROGRAMS += tests/kv/check_kv_wal_timer
+tests_kv_check_kv_wal_timer_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_kv_check_kv_wal_timer_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
+TESTS += tests/kv/check_kv_wal_timer

@@ -1,0 +1,112 @@
+/*
+ * fs.h - ShaleFS: a POSIX filesystem whose every inode, directory entry
+ * and file chunk is a key in the kv engine (kv/kv.h). The on-store layout
+ * is written out in docs/fs-format.md.
+ *
+ * LIFECYCLE
+ *     fs_alloc(&fs, &conf)          no I/O; the FUSE session can be built
+ *     fs_start(fs, db, store)       read (or initialise) the superblock,
+ *                                   reclaim orphans, start the flusher
+ *     ... fuse_session_loop_mt() with fs_fuse_ops() and `fs` as userdata ...
+ *     fs_stop(fs)                   flush every buffer, stop the flusher;
+ *                                   the caller then kv_close()s the db
+ *     fs_free(fs)
+ *
+ * ERRORS
+ *   0 or a negative errno, converted to a positive one only at the FUSE
+ *   edge (fuse_reply_err(req, -rc)).
+ *
+ * THREADING
+ *   The FUSE handlers may run on any number of threads at once (see the
+ *   DESIGN block of fs_inode.c for the locks).
+ */
+#ifndef SHALE_FS_H
+#define SHALE_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct fs;
+struct kv_db;
+struct obj_backend;
+struct fuse_lowlevel_ops;
+
+/* Format version written in the superblock; a store of another version is
+ * refused at mount. */
+#define FS_FORMAT_VERSION 1
+/* Bytes per file chunk (one C key). Fixed by the format. */
+#define FS_CHUNK_SIZE ((uint32_t)65536)
+
+struct fs_config {
+	unsigned version;               /* FS_CONFIG_VERSION */
+	int readonly;                   /* refuse every change with -EROFS */
+	unsigned flush_interval_ms;     /* buffered data reaches the engine within half of this */
+	size_t write_buffer_bytes;      /* cap on buffered file data; writers wait above it */
+	double attr_timeout;            /* seconds the kernel may cache attributes */
+	double entry_timeout;           /* seconds the kernel may cache names */
+	int writeback_cache;            /* ask for FUSE_CAP_WRITEBACK_CACHE */
+};
+
+#define FS_CONFIG_VERSION 1
+#define FS_DFLT_FLUSH_INTERVAL_MS 200
+#define FS_DFLT_WRITE_BUFFER_BYTES ((size_t)64 << 20)
+#define FS_DFLT_ATTR_TIMEOUT 1.0
+#define FS_DFLT_ENTRY_TIMEOUT 1.0
+#define FS_CONFIG_INIT { .version = FS_CONFIG_VERSION, \
+	.flush_interval_ms = FS_DFLT_FLUSH_INTERVAL_MS, \
+	.write_buffer_bytes = FS_DFLT_WRITE_BUFFER_BYTES, \
+	.attr_timeout = FS_DFLT_ATTR_TIMEOUT, .entry_timeout = FS_DFLT_ENTRY_TIMEOUT, \
+	.writeback_cache = 1 }
+
+/* fs_alloc - an unstarted filesystem with a copy of conf. On success *out
+ * is the caller's (fs_free). Returns 0, -EINVAL (bad config), -ENOMEM. */
+int fs_alloc(struct fs **out, const struct fs_config *conf);
+
+/*
+ * fs_start - attach the engine and the store (both borrowed; they must
+ * outlive the fs) and load the superblock. A writer initialises an empty
+ * store (logged) and reclaims orphans left by a crash.
+ * Returns 0, -ENOENT (read-only open of a store without a filesystem),
+ * -EPROTO (another format version, or not a ShaleFS store; logged),
+ * -EROFS, or an engine error.
+ */
+int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store);
+
+/* One line saying why fs_start failed; borrowed until fs_free. */
+const char *fs_last_error(struct fs *fs);
+
+/* fs_stop - flush every write buffer to the engine and stop the flusher.
+ * Returns 0 or the first flush error (logged with the inode). */
+int fs_stop(struct fs *fs);
+
+/* fs_free - free (after fs_stop). NULL is a no-op. */
+void fs_free(struct fs *fs);
+
+/* The session serving fs (for kernel cache invalidations); borrowed. */
+struct fuse_session;
+void fs_set_session(struct fs *fs, struct fuse_session *se);
+
+/* The low-level operation table; userdata must be the struct fs. */
+const struct fuse_lowlevel_ops *fs_fuse_ops(void);
+
+/* Emit the filesystem's counters (the `stats` control file is these, then
+ * kv_stats, then obj_stats). */
+typedef void (*fs_stat_emit_fn)(void *arg, const char *key, uint64_t value);
+void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg);
+
+/*
+ * fs_fsck - check the filesystem graph in db (docs/fs-format.md; run on a
+ * store without a live writer). Problems are printed to out, one per line,
+ * and counted in *problems. Returns 0 (it ran), -ENOENT (empty store),
+ * -EPROTO (another format), or an engine error (could not run).
+ */
+int fs_fsck(struct kv_db *db, FILE *out, unsigned long *problems);
+
+/* Name of the hidden control directory in the root. */
+#define FS_CTL_NAME ".shalefs"
+
+/* The `shalefs` command: argv as main() got it. Returns the exit code. */
+int fs_cli_main(int argc, char **argv);
+
+#endif /* SHALE_FS_H */

@@ -1,0 +1,201 @@
+/*
+ * fs_ctl.c - the hidden control directory `/.shalefs`.
+ *
+ * A lookup of ".shalefs" in the root returns a virtual, read-only
+ * directory (never stored, never listed by readdir of the root, inode
+ * numbers FS_CTL_*_INO outside the allocated range). It holds:
+ *   stats   "key: value" lines: the fs counters, then kv_stats, then
+ *           obj_stats. Its content is rendered at open, so one open reads
+ *           one consistent snapshot; it is opened with direct_io, so its
+ *           st_size (0) does not matter.
+ * Nothing here touches the inode table or lookup counts: forget of a
+ * control inode is ignored.
+ */
+#include "fs/fs_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fs_ctl_buf {
+	char *s;
+	size_t len, cap;
+	int err;
+};
+
+static void fs_ctl_emit(void *arg, const char *key, uint64_t value)
+{
+	struct fs_ctl_buf *b = arg;
+	char line[160];
+	int n = snprintf(line, sizeof(line), "%s: %" PRIu64 "\n", key, value);
+
+	if (b->err || n < 0)
+		return;
+	if (b->len + (size_t)n + 1 > b->cap) {
+		size_t nc = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+		char *t = realloc(b->s, nc);
+		if (!t) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->s = t;
+		b->cap = nc;
+	}
+	memcpy(b->s + b->len, line, (size_t)n + 1);
+	b->len += (size_t)n;
+}
+
+int fs_ctl_render_stats(struct fs *fs, char **out, size_t *len)
+{
+	struct fs_ctl_buf b = { 0 };
+
+	fs_stats(fs, fs_ctl_emit, &b);
+	kv_stats(fs->db, fs_ctl_emit, &b);
+	if (fs->store)
+		obj_stats(fs->store, fs_ctl_emit, &b);
+	if (b.err) {
+		free(b.s);
+		return b.err;
+	}
+	*out = b.s;
+	*len = b.len;
+	return 0;
+}
+
+static void fs_ctl_stat(uint64_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	if (ino == FS_CTL_DIR_INO) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+	}
+	st->st_uid = 0;
+	st->st_gid = 0;
+	st->st_blksize = 4096;
+}
+
+int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct stat *st)
+{
+	if (ino != FS_CTL_DIR_INO && ino != FS_CTL_STATS_INO)
+		return -ENOENT;
+	fs_ctl_stat(ino, st);
+	return 0;
+}
+
+int fs_ctl_lookup(struct fs *fs, uint64_t ino, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	fs_ctl_stat(ino, &e->attr);
+	e->attr_timeout = fs->conf.attr_timeout;
+	e->entry_timeout = fs->conf.entry_timeout;
+	return 0;
+}
+
+int fs_ctl_lookup_name(struct fs *fs, uint64_t parent, const char *name,
+		       struct fuse_entry_param *e)
+{
+	if (parent != FS_CTL_DIR_INO)
+		return -ENOTDIR;
+	if (strcmp(name, "stats") == 0)
+		return fs_ctl_lookup(fs, FS_CTL_STATS_INO, e);
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return fs_ctl_lookup(fs, FS_CTL_DIR_INO, e);
+	return -ENOENT;
+}
+
+void fs_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	char *s = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (ino == FS_CTL_DIR_INO) {
+		fs_reply_err(req, -EISDIR);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fs_reply_err(req, -EACCES);
+		return;
+	}
+	rc = fs_ctl_render_stats(fs, &s, &len);
+	if (rc) {
+		fs_reply_err(req, rc);
+		return;
+	}
+	/* fh owns the snapshot: a NUL-terminated string. */
+	fi->fh = (uint64_t)(uintptr_t)s;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	if (fuse_reply_open(req, fi) != 0)
+		free(s);
+}
+
+void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	const char *s = (const char *)(uintptr_t)fi->fh;
+	size_t len = s ? strlen(s) : 0;
+
+	if (ino != FS_CTL_STATS_INO || !s) {
+		fs_reply_err(req, -EISDIR);
+		return;
+	}
+	if (off < 0 || (size_t)off >= len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > len - (size_t)off)
+		size = len - (size_t)off;
+	fuse_reply_buf(req, s + off, size);
+}
+
+void fs_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	free((void *)(uintptr_t)fi->fh);
+	fs_reply_err(req, 0);
+}
+
+void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+	static const struct {
+		const char *name;
+		uint64_t ino;
+	} ents[] = { { ".", FS_CTL_DIR_INO }, { "..", FS_ROOT_INO }, { "stats", FS_CTL_STATS_INO } };
+	char buf[1024];
+	size_t pos = 0;
+
+	if (ino != FS_CTL_DIR_INO) {
+		fs_reply_err(req, -ENOTDIR);
+		return;
+	}
+	if (size > sizeof(buf))
+		size = sizeof(buf);
+	for (off_t i = off; i >= 0 && i < 3; i++) {
+		struct stat st;
+		size_t need;
+		fs_ctl_stat(ents[i].ino == FS_ROOT_INO ? FS_CTL_DIR_INO : ents[i].ino, &st);
+		st.st_ino = ents[i].ino;
+		if (plus) {
+			struct fuse_entry_param e = { 0 };
+			e.attr = st;
+			/* No lookup count for virtual entries: ino 0 tells the
+			 * kernel not to instantiate them. */
+			need = fuse_add_direntry_plus(req, buf + pos, size - pos, ents[i].name, &e,
+						      i + 1);
+		} else {
+			need = fuse_add_direntry(req, buf + pos, size - pos, ents[i].name, &st, i + 1);
+		}
+		if (need > size - pos)
+			break;
+		pos += need;
+	}
+	fuse_reply_buf(req, buf, pos);
+}

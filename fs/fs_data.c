@@ -1,0 +1,560 @@
+/*
+ * fs_data.c - file data: 64 KiB chunks, the per-inode write buffer, the
+ * flusher thread, truncate and hole punching.
+ *
+ * CHUNKS
+ *   Byte b of a file lives in chunk b / 64 KiB, key C<ino><idx>. A chunk's
+ *   value holds the chunk's bytes up to the file size (never beyond: the
+ *   invariant "no stored byte at or past size" is what makes a later
+ *   extension read zeros). A missing chunk, or the part of a chunk past its
+ *   value, reads as zeros: sparse files cost nothing.
+ *
+ * WRITE BUFFER
+ *   A write copies into whole-chunk images kept on the inode (fs_chunk);
+ *   a partially written chunk that exists in the engine is read first
+ *   (read-modify-write). Reads see the images. Images go to the engine,
+ *   together with the inode record, in one batch:
+ *     - when a write reaches a chunk's last byte (that chunk is complete);
+ *     - at flush (close), release, fsync, setattr(size), punch;
+ *     - from the flusher thread every flush_interval_ms / 2;
+ *     - when the buffer passes write_buffer_bytes: writers then wait for
+ *       the flusher (fs_wb_wait_room), so memory stays bounded by the cap
+ *       plus one write per worker thread.
+ *   The engine's WAL flush period is the other half of flush_interval_ms,
+ *   so a write is durable within flush_interval_ms without fsync.
+ *
+ * st_blocks counts 512-byte units of the chunk values held in the engine;
+ * each image remembers the stored length of its chunk (stored_len).
+ */
+#include "fs/fs_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t fs_blocks_of(uint64_t len)
+{
+	return (len + 511) / 512;
+}
+
+static struct fs_chunk *fs_chunk_find(struct fs_inode *ip, uint64_t idx)
+{
+	for (struct fs_chunk *c = ip->chunks; c; c = c->next)
+		if (c->idx == idx)
+			return c;
+	return NULL;
+}
+
+static void fs_wb_account(struct fs *fs, long delta)
+{
+	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+	if (delta < 0)
+		assert(fs->wb_bytes >= (size_t)-delta);
+	fs->wb_bytes = (size_t)((long)fs->wb_bytes + delta);
+	if (delta < 0)
+		CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
+	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+}
+
+void fs_wb_wait_room(struct fs *fs)
+{
+	int waited = 0;
+
+	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+	while (fs->wb_bytes >= fs->conf.write_buffer_bytes && fs->flusher_running &&
+	       !fs->flusher_stop) {
+		fs->flusher_kick = 1;
+		CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&fs->wb_cv, &fs->wb_mu, &ts);
+		waited = 1;
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+	if (waited)
+		atomic_fetch_add(&fs->n_write_waits, 1);
+}
+
+/* Read chunk idx from the engine into dst (FS_CHUNK_SIZE, zero-filled past
+ * the value). *stored gets the value length. */
+static int fs_chunk_load(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *dst,
+			 uint32_t *stored)
+{
+	struct fs_key k;
+	void *val = NULL;
+	size_t len = 0;
+	int rc;
+
+	fs_key_chunk(&k, ino, idx);
+	rc = kv_get(fs->db, NULL, k.b, k.len, &val, &len);
+	if (rc == -ENOENT) {
+		memset(dst, 0, FS_CHUNK_SIZE);
+		*stored = 0;
+		return 0;
+	}
+	if (rc) {
+		UTIL_ERROR(FS_LOG, "inode %" PRIu64 " chunk %" PRIu64 ": read failed: %s", ino, idx,
+			   kv_strerror(rc));
+		return rc == -ENOMEM ? rc : -EIO;
+	}
+	if (len > FS_CHUNK_SIZE) {
+		UTIL_ERROR(FS_LOG, "inode %" PRIu64 " chunk %" PRIu64 ": %zu bytes, more than a "
+			   "chunk", ino, idx, len);
+		free(val);
+		return -EIO;
+	}
+	memcpy(dst, val, len);
+	memset(dst + len, 0, FS_CHUNK_SIZE - len);
+	*stored = (uint32_t)len;
+	free(val);
+	return 0;
+}
+
+ssize_t fs_data_read(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t size, char *buf)
+{
+	size_t done = 0;
+	uint8_t *tmp = NULL;
+
+	if (off >= ip->a.size)
+		return 0;
+	if (size > ip->a.size - off)
+		size = (size_t)(ip->a.size - off);
+	while (done < size) {
+		uint64_t pos = off + done;
+		uint64_t idx = pos / FS_CHUNK_SIZE;
+		size_t in = (size_t)(pos % FS_CHUNK_SIZE);
+		size_t n = FS_CHUNK_SIZE - in;
+		struct fs_chunk *c;
+
+		if (n > size - done)
+			n = size - done;
+		c = fs_chunk_find(ip, idx);
+		if (c) {
+			memcpy(buf + done, c->data + in, n);
+		} else {
+			uint32_t stored;
+			int rc;
+			if (!tmp) {
+				tmp = malloc(FS_CHUNK_SIZE);
+				if (!tmp)
+					return -ENOMEM;
+			}
+			rc = fs_chunk_load(fs, ip->ino, idx, tmp, &stored);
+			if (rc) {
+				free(tmp);
+				return rc;
+			}
+			memcpy(buf + done, tmp + in, n);
+		}
+		done += n;
+	}
+	free(tmp);
+	atomic_fetch_add(&fs->bytes_read, done);
+	return (ssize_t)done;
+}
+
+ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const char *buf,
+		      size_t size)
+{
+	size_t done = 0;
+	int any_complete = 0, rc;
+
+	if (size == 0)
+		return 0;
+	if (off >= FS_MAX_FILE_SIZE || size > FS_MAX_FILE_SIZE - off)
+		return -EFBIG;
+	while (done < size) {
+		uint64_t pos = off + done;
+		uint64_t idx = pos / FS_CHUNK_SIZE;
+		size_t in = (size_t)(pos % FS_CHUNK_SIZE);
+		size_t n = FS_CHUNK_SIZE - in;
+		struct fs_chunk *c;
+
+		if (n > size - done)
+			n = size - done;
+		c = fs_chunk_find(ip, idx);
+		if (!c) {
+			c = malloc(sizeof(*c) + FS_CHUNK_SIZE);
+			if (!c)
+				return done ? (ssize_t)done : -ENOMEM;
+			c->idx = idx;
+			c->complete = 0;
+			c->stored_len = 0;
+			if (idx * FS_CHUNK_SIZE < ip->a.size) {
+				/* It may exist: read it (for the bytes around the
+				 * write, and for its stored length). */
+				rc = fs_chunk_load(fs, ip->ino, idx, c->data, &c->stored_len);
+				if (rc) {
+					free(c);
+					return done ? (ssize_t)done : rc;
+				}
+			} else {
+				memset(c->data, 0, FS_CHUNK_SIZE);
+			}
+			c->next = ip->chunks;
+			ip->chunks = c;
+			ip->n_chunks++;
+			fs_wb_account(fs, (long)FS_CHUNK_SIZE);
+		}
+		memcpy(c->data + in, buf + done, n);
+		if (in + n == FS_CHUNK_SIZE) {
+			c->complete = 1;
+			any_complete = 1;
+		}
+		done += n;
+		if (off + done > ip->a.size)
+			ip->a.size = off + done;
+	}
+	ip->a.mtime = ip->a.ctime = fs_time_now();
+	ip->attr_dirty = 1;
+	atomic_store(&ip->needs_flush, 1);
+	atomic_fetch_add(&fs->bytes_written, done);
+	if (any_complete) {
+		rc = fs_data_flush_locked(fs, ip, 1);
+		if (rc)
+			return rc;
+	}
+	return (ssize_t)done;
+}
+
+void fs_data_drop_locked(struct fs *fs, struct fs_inode *ip)
+{
+	struct fs_chunk *c = ip->chunks, *next;
+	size_t n = 0;
+
+	for (; c; c = next) {
+		next = c->next;
+		free(c);
+		n++;
+	}
+	ip->chunks = NULL;
+	ip->n_chunks = 0;
+	if (n)
+		fs_wb_account(fs, -(long)(n * FS_CHUNK_SIZE));
+}
+
+int fs_data_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete)
+{
+	struct kv_batch *b = NULL;
+	struct fs_key k;
+	uint64_t blocks;
+	size_t n_flushed = 0;
+	int rc;
+
+	if (ip->gone || (!ip->chunks && !ip->attr_dirty)) {
+		if (!ip->chunks && !ip->attr_dirty)
+			atomic_store(&ip->needs_flush, 0);
+		return 0;
+	}
+	rc = kv_batch_create(&b);
+	if (rc)
+		return rc;
+	blocks = ip->a.blocks;
+	for (struct fs_chunk *c = ip->chunks; c; c = c->next) {
+		uint64_t start = c->idx * FS_CHUNK_SIZE;
+		uint64_t len;
+
+		if (only_complete && !c->complete)
+			continue;
+		len = start >= ip->a.size ? 0 : ip->a.size - start;
+		if (len > FS_CHUNK_SIZE)
+			len = FS_CHUNK_SIZE;
+		fs_key_chunk(&k, ip->ino, c->idx);
+		if (len)
+			rc = kv_batch_put(b, k.b, k.len, c->data, (size_t)len);
+		else if (c->stored_len)
+			rc = kv_batch_delete(b, k.b, k.len);
+		if (rc)
+			goto out;
+		blocks = blocks - fs_blocks_of(c->stored_len) + fs_blocks_of(len);
+		n_flushed++;
+	}
+	{
+		uint64_t saved = ip->a.blocks;
+		ip->a.blocks = blocks;
+		rc = fs_inode_put(ip, b);
+		ip->a.blocks = saved;
+		if (rc)
+			goto out;
+	}
+	rc = fs_write_batch(fs, b);
+	if (rc) {
+		if (rc == -EROFS) {
+			/* It can never be written: drop it, fsync reports it. */
+			fs_data_drop_locked(fs, ip);
+			ip->attr_dirty = 0;
+			atomic_store(&ip->needs_flush, 0);
+		}
+		goto out;
+	}
+	ip->a.blocks = blocks;
+	ip->attr_dirty = 0;
+	/* Free what was written. */
+	{
+		struct fs_chunk **pp = &ip->chunks;
+		size_t freed = 0;
+		while (*pp) {
+			struct fs_chunk *c = *pp;
+			if (only_complete && !c->complete) {
+				pp = &c->next;
+				continue;
+			}
+			*pp = c->next;
+			free(c);
+			freed++;
+		}
+		ip->n_chunks -= freed;
+		if (freed)
+			fs_wb_account(fs, -(long)(freed * FS_CHUNK_SIZE));
+	}
+	if (!ip->chunks)
+		atomic_store(&ip->needs_flush, 0);
+	atomic_fetch_add(&fs->n_flush_batches, 1);
+	atomic_fetch_add(&fs->n_flush_chunks, n_flushed);
+out:
+	kv_batch_free(b);
+	if (rc) {
+		ip->wb_err = rc;
+		UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": writing buffered data failed: %s", ip->ino,
+			   kv_strerror(rc));
+	}
+	return rc;
+}
+
+/*
+ * Zero [from, to) of the stored chunks of ip within chunk range, adding the
+ * changes to b: whole chunks are deleted, partial ones rewritten (read,
+ * zero, trimmed to `size`). Buffered images must have been flushed.
+ * *blocks is adjusted.
+ */
+static int fs_data_zero_range(struct fs *fs, struct fs_inode *ip, uint64_t from, uint64_t to,
+			      uint64_t size, struct kv_batch *b, uint64_t *blocks)
+{
+	struct fs_key lo, hi, k;
+	struct kv_iter_user *it = NULL;
+	uint8_t *tmp = NULL;
+	uint64_t first = from / FS_CHUNK_SIZE;
+	uint64_t last = (to + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE;   /* exclusive */
+	int rc;
+
+	if (from >= to)
+		return 0;
+	fs_key_chunk(&lo, ip->ino, first);
+	if (last == 0 || to == UINT64_MAX)
+		fs_key_ino_end(&hi, FS_K_CHUNK, ip->ino);
+	else
+		fs_key_chunk(&hi, ip->ino, last);
+	rc = kv_iter_create(fs->db, NULL, lo.b, lo.len, hi.b, hi.len, &it);
+	if (rc)
+		return rc;
+	for (; kv_iter_valid(it); kv_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *key = kv_iter_key(it, &kl);
+		const uint8_t *val = kv_iter_value(it, &vl);
+		uint64_t idx, cs, ce, zs, ze, keep, stored, newlen;
+
+		if (kl != 17)
+			continue;
+		idx = util_get_be64(key + 9);
+		cs = idx * FS_CHUNK_SIZE;
+		ce = cs + FS_CHUNK_SIZE;
+		zs = from > cs ? from : cs;
+		ze = to < ce ? to : ce;
+		keep = size > cs ? size - cs : 0;   /* bytes of this chunk below size */
+		if (keep > FS_CHUNK_SIZE)
+			keep = FS_CHUNK_SIZE;
+		stored = vl > FS_CHUNK_SIZE ? FS_CHUNK_SIZE : vl;
+		newlen = keep < stored ? keep : stored;
+		fs_key_chunk(&k, ip->ino, idx);
+		if (zs >= cs + newlen && newlen == stored)
+			continue;                   /* nothing stored in the range */
+		if (zs == cs && ze >= cs + newlen) {
+			rc = kv_batch_delete(b, k.b, k.len);
+			*blocks -= fs_blocks_of(vl);
+		} else {
+			if (!tmp) {
+				tmp = malloc(FS_CHUNK_SIZE);
+				if (!tmp) {
+					rc = -ENOMEM;
+					goto out;
+				}
+			}
+			memcpy(tmp, val, (size_t)newlen);
+			if (zs < cs + newlen)
+				memset(tmp + (zs - cs), 0,
+				       (size_t)((ze < cs + newlen ? ze : cs + newlen) - zs));
+			rc = kv_batch_put(b, k.b, k.len, tmp, (size_t)newlen);
+			*blocks = *blocks - fs_blocks_of(vl) + fs_blocks_of(newlen);
+		}
+		if (rc)
+			goto out;
+	}
+	rc = kv_iter_status(it);
+out:
+	kv_iter_free(it);
+	free(tmp);
+	return rc;
+}
+
+int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
+			    struct kv_batch *extra)
+{
+	struct kv_batch *b = NULL;
+	uint64_t blocks, old = ip->a.size;
+	struct fs_attr saved = ip->a;
+	int rc;
+
+	if (size > FS_MAX_FILE_SIZE)
+		return -EFBIG;
+	rc = fs_data_flush_locked(fs, ip, 0);
+	if (rc)
+		return rc;
+	b = extra;
+	if (!b) {
+		rc = kv_batch_create(&b);
+		if (rc)
+			return rc;
+	}
+	blocks = ip->a.blocks;
+	if (size < old) {
+		rc = fs_data_zero_range(fs, ip, size, UINT64_MAX, size, b, &blocks);
+		if (rc)
+			goto out;
+	}
+	ip->a.size = size;
+	ip->a.blocks = blocks;
+	rc = fs_inode_put(ip, b);
+	if (!rc)
+		rc = fs_write_batch(fs, b);
+	if (rc)
+		ip->a = saved;
+	else
+		ip->attr_dirty = 0;
+out:
+	if (!extra)
+		kv_batch_free(b);
+	return rc;
+}
+
+int fs_data_punch_locked(struct fs *fs, struct fs_inode *ip, uint64_t off, uint64_t len)
+{
+	struct kv_batch *b = NULL;
+	uint64_t blocks, end;
+	int rc;
+
+	if (off >= ip->a.size || len == 0)
+		return 0;
+	end = len > ip->a.size - off ? ip->a.size : off + len;
+	rc = fs_data_flush_locked(fs, ip, 0);
+	if (rc)
+		return rc;
+	rc = kv_batch_create(&b);
+	if (rc)
+		return rc;
+	blocks = ip->a.blocks;
+	rc = fs_data_zero_range(fs, ip, off, end, ip->a.size, b, &blocks);
+	if (rc)
+		goto out;
+	{
+		struct fs_attr saved = ip->a;
+		ip->a.blocks = blocks;
+		ip->a.mtime = ip->a.ctime = fs_time_now();
+		rc = fs_inode_put(ip, b);
+		if (!rc)
+			rc = fs_write_batch(fs, b);
+		if (rc)
+			ip->a = saved;
+	}
+out:
+	kv_batch_free(b);
+	return rc;
+}
+
+int fs_data_flush_all(struct fs *fs)
+{
+	struct fs_inode **v = NULL;
+	size_t n = 0;
+	int rc, first = 0;
+
+	rc = fs_inode_collect_dirty(fs, &v, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		CHECK_RETURN(pthread_mutex_lock(&v[i]->mu));
+		rc = fs_data_flush_locked(fs, v[i], 0);
+		CHECK_RETURN(pthread_mutex_unlock(&v[i]->mu));
+		if (rc && !first)
+			first = rc;
+		fs_inode_unpin(fs, v[i]);
+	}
+	free(v);
+	return first;
+}
+
+/* The flusher: every flush_interval_ms / 2, or when a writer waits for room. */
+static void *fs_flusher_main(void *arg)
+{
+	struct fs *fs = arg;
+	unsigned period_ms = fs->conf.flush_interval_ms / 2;
+
+	if (period_ms == 0)
+		period_ms = 1;
+	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+	while (!fs->flusher_stop) {
+		if (!fs->flusher_kick) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += period_ms / 1000;
+			ts.tv_nsec += (long)(period_ms % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			(void)pthread_cond_timedwait(&fs->wb_cv, &fs->wb_mu, &ts);
+			if (fs->flusher_stop)
+				break;
+		}
+		fs->flusher_kick = 0;
+		CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+		(void)fs_data_flush_all(fs);
+		CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+	return NULL;
+}
+
+int fs_flusher_start(struct fs *fs)
+{
+	int rc = pthread_create(&fs->flusher, NULL, fs_flusher_main, fs);
+	if (rc) {
+		UTIL_ERROR(FS_LOG, "cannot start the flusher thread: %s", util_strerror(rc));
+		return -rc;
+	}
+	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+	fs->flusher_running = 1;
+	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+	return 0;
+}
+
+void fs_flusher_stop(struct fs *fs)
+{
+	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+	if (!fs->flusher_running) {
+		CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+		return;
+	}
+	fs->flusher_stop = 1;
+	CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
+	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+	CHECK_RETURN(pthread_join(fs->flusher, NULL));
+	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+	fs->flusher_running = 0;
+	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+}

@@ -1,0 +1,374 @@
+/*
+ * fs_int.h - internals of the fs module, sectioned by defining file.
+ * Never included from outside fs/ (tests of fs internals excepted).
+ */
+#ifndef SHALE_FS_INT_H
+#define SHALE_FS_INT_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+#include "kv/kv.h"
+#include "objstore/objstore.h"
+#include "util/util.h"
+
+#define FS_LOG "fs"
+
+#define FS_ROOT_INO ((uint64_t)FUSE_ROOT_ID)     /* 1 */
+#define FS_FIRST_INO ((uint64_t)2)
+/* Inode numbers are reserved in ranges of this many: one superblock write
+ * per range, never reused (a crash skips the rest of a range). */
+#define FS_INO_RANGE ((uint64_t)1024)
+/* Virtual inodes of the control directory: never stored, never in the table. */
+#define FS_CTL_DIR_INO ((uint64_t)0xFFFFFFFFFFFFFF00ULL)
+#define FS_CTL_STATS_INO ((uint64_t)0xFFFFFFFFFFFFFF01ULL)
+#define FS_IS_CTL(ino) ((ino) >= FS_CTL_DIR_INO)
+
+#define FS_NAME_MAX 255
+#define FS_SYMLINK_MAX 4095
+#define FS_XATTR_NAME_MAX 255
+#define FS_XATTR_SIZE_MAX 65536
+#define FS_MAX_FILE_SIZE ((uint64_t)1 << 50)    /* 1 PiB; EFBIG above */
+/* First readdir cookie of a directory's entries (1 and 2 are . and ..). */
+#define FS_FIRST_COOKIE ((uint64_t)3)
+
+/* ======================= fs_key.c: keys and records ======================= */
+
+/* Key prefixes (docs/fs-format.md). */
+#define FS_K_SUPER  'S'
+#define FS_K_INODE  'I'
+#define FS_K_DENT   'D'
+#define FS_K_COOKIE 'R'
+#define FS_K_CHUNK  'C'
+#define FS_K_XATTR  'X'
+#define FS_K_ORPHAN 'O'
+
+/* Longest key: prefix + 8-byte ino + a 255-byte name. */
+#define FS_KEY_MAX (1 + 8 + FS_XATTR_NAME_MAX + 1)
+
+struct fs_key {
+	uint8_t b[FS_KEY_MAX];
+	size_t len;
+};
+
+void fs_key_super(struct fs_key *k);
+void fs_key_inode(struct fs_key *k, uint64_t ino);
+void fs_key_orphan(struct fs_key *k, uint64_t ino);
+/* name must be <= FS_XATTR_NAME_MAX bytes (callers check). */
+void fs_key_dent(struct fs_key *k, uint64_t parent, const char *name, size_t nlen);
+void fs_key_cookie(struct fs_key *k, uint64_t parent, uint64_t cookie);
+void fs_key_chunk(struct fs_key *k, uint64_t ino, uint64_t idx);
+void fs_key_xattr(struct fs_key *k, uint64_t ino, const char *name, size_t nlen);
+/* The first key after every key of (prefix, ino): bound for iterators. */
+void fs_key_ino_end(struct fs_key *k, char prefix, uint64_t ino);
+/* Just (prefix, ino): the lower bound. */
+void fs_key_ino_start(struct fs_key *k, char prefix, uint64_t ino);
+
+struct fs_time {
+	int64_t sec;
+	uint32_t nsec;
+};
+
+/* An inode record: the I key's value (without the inline symlink). */
+struct fs_attr {
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t nlink;
+	uint32_t flags;
+	uint64_t size;
+	uint64_t rdev;
+	uint64_t blocks;           /* 512-byte units stored in C keys */
+	struct fs_time atime, mtime, ctime, btime;
+	uint64_t parent;           /* directories: the parent (root: itself) */
+	uint64_t next_cookie;      /* directories: next readdir cookie */
+};
+
+/* Encode attr (+ inline symlink target) into a malloc'd value (caller frees).
+ * Returns 0 or -ENOMEM. */
+int fs_attr_encode(const struct fs_attr *a, const char *link, size_t link_len, void **out,
+		   size_t *out_len);
+/* Decode; *link (when not NULL) is a malloc'd NUL-terminated copy of an inline
+ * symlink target or NULL. Returns 0, -EIO (malformed record; logged), -ENOMEM. */
+int fs_attr_decode(struct fs_attr *a, char **link, size_t *link_len, const void *val,
+		   size_t len, uint64_t ino);
+
+/* A directory entry: the D key's value. */
+struct fs_dent {
+	uint64_t ino;
+	uint8_t type;              /* mode >> 12 */
+	uint64_t cookie;
+};
+#define FS_DENT_LEN 17
+void fs_dent_encode(uint8_t out[FS_DENT_LEN], const struct fs_dent *d);
+int fs_dent_decode(struct fs_dent *d, const void *val, size_t len);
+/* R value: ino:8 type:1 name. out must hold 9 + nlen bytes. */
+void fs_cookie_encode(uint8_t *out, uint64_t ino, uint8_t type, const char *name, size_t nlen);
+
+/* The superblock: the S key's value. */
+struct fs_super {
+	uint32_t format;
+	uint32_t chunk_size;
+	uint8_t uuid[16];
+	uint64_t ino_limit;        /* every ino below this may have been used */
+	uint64_t created_ns;
+};
+#define FS_SUPER_LEN 48
+void fs_super_encode(uint8_t out[FS_SUPER_LEN], const struct fs_super *s);
+/* Returns 0 or -EPROTO (bad magic/size; logged). */
+int fs_super_decode(struct fs_super *s, const void *val, size_t len);
+
+static inline struct fs_time fs_time_now(void)
+{
+	uint64_t ns = util_wall_ns();
+	struct fs_time t = { (int64_t)(ns / 1000000000u), (uint32_t)(ns % 1000000000u) };
+	return t;
+}
+
+/* ======================= fs_inode.c: the inode table ======================= */
+
+/*
+ * A buffered chunk: the whole 64 KiB image of chunk `idx` of a file, dirty.
+ * Protected by its inode's mu.
+ */
+struct fs_chunk {
+	struct fs_chunk *next;
+	uint64_t idx;
+	uint32_t stored_len;       /* bytes of this chunk in the engine, 0 = none */
+	int complete;              /* a write reached the chunk's last byte */
+	uint8_t data[];            /* FS_CHUNK_SIZE bytes */
+};
+
+struct fs_inode {
+	uint64_t ino;
+	struct fs_inode *hnext;    /* protected by fs->itab_mu */
+	uint64_t nlookup;          /* protected by fs->itab_mu: kernel lookup count */
+	uint32_t pins;             /* protected by fs->itab_mu: temporary references */
+
+	/* Held across engine calls that concern this inode only (see the
+	 * DESIGN block of fs_inode.c); never across fuse_reply_*. */
+	pthread_mutex_t mu;
+	int loaded;                /* protected by mu: a is valid */
+	int gone;                  /* protected by mu: reclaimed; I key deleted */
+	struct fs_attr a;          /* protected by mu */
+	char *link;                /* protected by mu: symlink target */
+	size_t link_len;           /* protected by mu */
+	uint32_t nopen;            /* protected by mu: open file handles */
+	struct fs_chunk *chunks;   /* protected by mu: dirty chunk images */
+	size_t n_chunks;           /* protected by mu */
+	int attr_dirty;            /* protected by mu: a changed, I key not yet written */
+	int wb_err;                /* protected by mu: failed background flush, for fsync */
+	uint64_t blocks_seen;      /* protected by mu: st_blocks last sent with attributes
+				    * the kernel caches (lookup, getattr) */
+	atomic_int needs_flush;    /* any thread: chunks or attr_dirty (flusher hint) */
+};
+
+#define FS_ITAB_BUCKETS 4096
+
+struct fs {
+	struct fs_config conf;
+	struct kv_db *db;          /* borrowed */
+	struct obj_backend *store; /* borrowed (stats) */
+	int started;
+
+	/* Inode table. Lock order: an inode's mu, then itab_mu (innermost);
+	 * itab_mu is never held across engine calls or fuse_reply_*. */
+	pthread_mutex_t itab_mu;
+	struct fs_inode *itab[FS_ITAB_BUCKETS];   /* protected by itab_mu */
+	size_t n_inodes;                          /* protected by itab_mu */
+
+	/* Cross-directory rename of a directory (the VFS's
+	 * s_vfs_rename_mutex): taken before any inode mu, held while the
+	 * subtree check walks parent pointers, so ancestry cannot change. */
+	pthread_mutex_t rename_mu;
+
+	/* Inode number allocation. */
+	pthread_mutex_t ino_mu;
+	pthread_cond_t ino_cv;
+	uint64_t ino_next;         /* protected by ino_mu */
+	uint64_t ino_limit;        /* protected by ino_mu: reserved in the superblock */
+	int ino_reserving;         /* protected by ino_mu: a thread writes the superblock */
+	struct fs_super super;     /* protected by ino_mu (ino_limit mirrors it) */
+
+	/* Write buffer accounting and the flusher thread. */
+	pthread_mutex_t wb_mu;
+	pthread_cond_t wb_cv;      /* writers waiting for room; flusher kicks */
+	size_t wb_bytes;           /* protected by wb_mu */
+	int flusher_stop;          /* protected by wb_mu */
+	int flusher_kick;          /* protected by wb_mu */
+	pthread_t flusher;
+	int flusher_running;
+
+	struct fuse_session *se;   /* borrowed; NULL when not serving FUSE */
+	char errmsg[256];          /* why fs_start failed (fs_last_error) */
+	atomic_int rofs_logged;    /* the "now read-only" line was written */
+	atomic_int init_done;      /* FUSE init received (writeback known) */
+	int writeback;             /* kernel granted writeback cache */
+
+	/* Counters (relaxed atomics). */
+	atomic_uint_fast64_t n_lookup, n_create, n_unlink, n_rename, n_read, n_write, n_fsync,
+		n_readdir, n_flush_batches, n_flush_chunks, bytes_read, bytes_written,
+		n_orphans_reclaimed, n_write_waits, n_errors_erofs;
+};
+
+/*
+ * fs_inode_get - pin the table object of ino, creating an unloaded one if
+ * needed (no I/O). *out is pinned; drop with fs_inode_unpin.
+ * Returns 0 or -ENOMEM.
+ */
+int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
+/* fs_inode_new - insert a fresh, loaded inode (a new ino; no I/O), pinned.
+ * Returns 0, -ENOMEM. */
+int fs_inode_new(struct fs *fs, uint64_t ino, const struct fs_attr *a, const char *link,
+		 size_t link_len, struct fs_inode **out);
+void fs_inode_unpin(struct fs *fs, struct fs_inode *ip);
+/* Add n kernel lookups (one per fuse_reply_entry/create). */
+void fs_inode_ref_lookup(struct fs *fs, struct fs_inode *ip, uint64_t n);
+/* Drop n kernel lookups of ino (forget). */
+void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n);
+/*
+ * fs_inode_lock - lock ip->mu and load its record if needed.
+ * Returns 0 (locked), -ENOENT (no such inode; unlocked), -EIO, -ENOMEM.
+ * A gone inode is returned locked with 0: callers check ip->gone.
+ */
+int fs_inode_lock(struct fs *fs, struct fs_inode *ip);
+void fs_inode_unlock(struct fs_inode *ip);
+/* Lock up to 4 inodes (NULLs and duplicates allowed) in ascending ino order.
+ * Returns 0 with all locked, or an error with none locked. */
+int fs_inode_lock_set(struct fs *fs, struct fs_inode **v, int n);
+void fs_inode_unlock_set(struct fs_inode **v, int n);
+/* Allocate a never-used inode number. Returns 0, -EROFS, or an engine error. */
+int fs_ino_alloc(struct fs *fs, uint64_t *out);
+/* Put ip's I key into b (ip->mu held). Clears attr_dirty. */
+int fs_inode_put(struct fs_inode *ip, struct kv_batch *b);
+/* Delete the C, X, I and O keys of ino (orphan reclaim; idempotent).
+ * Returns 0 or an engine error. */
+int fs_inode_reclaim_keys(struct fs *fs, uint64_t ino);
+/* Release a file handle (ip->mu held): nopen--, reclaim at zero if unlinked. */
+int fs_inode_release_locked(struct fs *fs, struct fs_inode *ip);
+/* Reclaim ip if it is unlinked and not open (ip->mu held). */
+int fs_inode_maybe_reclaim_locked(struct fs *fs, struct fs_inode *ip);
+/* Convert an attr to a struct stat. */
+void fs_attr_to_stat(const struct fs_attr *a, uint64_t ino, struct stat *st);
+/* ip's attributes as the user sees them: st_blocks counts buffered chunks
+ * as they will be stored (ip->mu held). */
+void fs_inode_stat(struct fs_inode *ip, struct stat *st);
+/* Apply a kv_write; on -EROFS log the fencing once. Returns kv_write's code. */
+int fs_write_batch(struct fs *fs, struct kv_batch *b);
+/* -EROFS if the mount is read-only or the engine was fenced. */
+int fs_check_writable(struct fs *fs);
+/* Collect pins of inodes needing a flush (flusher). *out malloc'd. */
+int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n);
+
+/* ======================= fs_data.c: file data ======================= */
+
+/* Read up to size bytes at off (ip->mu held). Returns bytes read or -errno. */
+ssize_t fs_data_read(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t size, char *buf);
+/* Buffer a write (ip->mu held). Returns bytes written or -errno. */
+ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const char *buf,
+		      size_t size);
+/* Write buffered chunks (all, or only complete ones) and the I key in one
+ * batch (ip->mu held). Returns 0 or -errno (kept in ip->wb_err). */
+int fs_data_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete);
+/* Drop buffered chunks without writing (ip->mu held). */
+void fs_data_drop_locked(struct fs *fs, struct fs_inode *ip);
+/* Change the size (ip->mu held): flush, then one batch that trims the tail
+ * chunk, deletes chunks past the end and writes the I key. */
+int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
+			    struct kv_batch *extra);
+/* Punch [off, off+len) to zeros keeping the size (ip->mu held). */
+int fs_data_punch_locked(struct fs *fs, struct fs_inode *ip, uint64_t off, uint64_t len);
+/* Wait until the write buffer has room (no lock held). */
+void fs_wb_wait_room(struct fs *fs);
+int fs_flusher_start(struct fs *fs);
+void fs_flusher_stop(struct fs *fs);
+/* Flush every dirty inode. Returns 0 or the first error. */
+int fs_data_flush_all(struct fs *fs);
+
+/* ======================= fs_dir.c: names ======================= */
+
+/* Look up name in parent (no locks needed). Returns 0, -ENOENT, -EIO. */
+int fs_dent_get(struct fs *fs, uint64_t parent, const char *name, struct fs_dent *out);
+/* Put/delete the D and R keys of an entry. */
+int fs_dent_put(struct kv_batch *b, uint64_t parent, const char *name, const struct fs_dent *d);
+int fs_dent_del(struct kv_batch *b, uint64_t parent, const char *name, uint64_t cookie);
+/* 1 if directory ino has no entries, 0 if it has, <0 on error. */
+int fs_dir_is_empty(struct fs *fs, uint64_t ino);
+
+void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi);
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		  const char *newname, unsigned int flags);
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi);
+
+/* ======================= fs_ops.c: the FUSE edge ======================= */
+
+/* Fill e for ip (ip->mu held) with the configured timeouts. */
+void fs_entry_fill(struct fs *fs, struct fs_inode *ip, struct fuse_entry_param *e);
+static inline struct fs *fs_of(fuse_req_t req)
+{
+	return (struct fs *)fuse_req_userdata(req);
+}
+/* Reply with an error (rc < 0). */
+static inline void fs_reply_err(fuse_req_t req, int rc)
+{
+	fuse_reply_err(req, rc < 0 ? -rc : rc);
+}
+int fs_name_check(const char *name);
+
+/* ======================= fs_ctl.c: the control directory ======================= */
+
+int fs_ctl_lookup(struct fs *fs, uint64_t ino, struct fuse_entry_param *e);
+int fs_ctl_lookup_name(struct fs *fs, uint64_t parent, const char *name,
+		       struct fuse_entry_param *e);
+int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct stat *st);
+void fs_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void fs_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus);
+/* Render every counter as "key: value\n" lines into a malloc'd string. */
+int fs_ctl_render_stats(struct fs *fs, char **out, size_t *len);
+
+/* ======================= fs_cli*.c: the shalefs command ======================= */
+
+int fs_cli_mount(int argc, char **argv, const char *prog);
+int fs_cli_stats(int argc, char **argv);
+int fs_cli_checkpoint(int argc, char **argv);
+int fs_cli_fsck(int argc, char **argv);
+/* Print "shalefs: <msg>" to stderr (one line). */
+void fs_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Silence (1) or restore (0) the libraries' log lines on stderr. */
+void fs_cli_quiet(int on);
+struct fs_cli_opts;
+/* Parse "[-o OPT,...] STORE [SECOND]" for stats/checkpoint. On success *out is the
+ * caller's (fs_cli_opts_release). Returns 0, 1 (--help printed), -1 (error
+ * printed). */
+int fs_cli_parse_store_args(int argc, char **argv, const char *second,
+			    struct fs_cli_opts **out);
+/* The second positional argument (second != NULL above), borrowed. */
+const char *fs_cli_opts_second(const struct fs_cli_opts *o);
+void fs_cli_opts_release(struct fs_cli_opts *o);
+const char *fs_cli_opts_store(const struct fs_cli_opts *o);
+/* Open the store (and engine, read-only). Returns 0 or -1 (printed). */
+int fs_cli_open_readonly(const struct fs_cli_opts *o, struct obj_backend **store,
+			 struct kv_db **db);
+int fs_cli_open_store_only(const struct fs_cli_opts *o, struct obj_backend **store);
+
+#endif /* SHALE_FS_INT_H */

@@ -1,0 +1,289 @@
+/*
+ * check_fs_fsck.c - fs_key.c codecs and fs_fsck.c, without FUSE.
+ *
+ * A filesystem is built key by key in a mem:// store (root, a directory,
+ * a file with a chunk, an entry pair), checked clean, then broken one way
+ * at a time: fsck must report exactly the problem injected.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/fs_int.h"
+
+static struct obj_backend *store;
+static struct kv_db *db;
+static int store_seq;
+static char store_url[64];
+
+static void setup(void)
+{
+	struct kv_config c = KV_CONFIG_INIT;
+	c.no_background = 1;
+	snprintf(store_url, sizeof(store_url), "mem://fsck-%d", store_seq++);
+	ck_assert_int_eq(obj_open(&store, store_url, NULL), 0);
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+}
+
+static void teardown(void)
+{
+	kv_close(db);
+	obj_close(store);
+	obj_mem_destroy(store_url + 6);
+}
+
+static void put(const struct fs_key *k, const void *v, size_t vl)
+{
+	ck_assert_int_eq(kv_put(db, k->b, k->len, v, vl), 0);
+}
+
+static void del(const struct fs_key *k)
+{
+	ck_assert_int_eq(kv_delete(db, k->b, k->len), 0);
+}
+
+static void put_inode(uint64_t ino, const struct fs_attr *a)
+{
+	struct fs_key k;
+	void *v;
+	size_t vl;
+	ck_assert_int_eq(fs_attr_encode(a, NULL, 0, &v, &vl), 0);
+	fs_key_inode(&k, ino);
+	put(&k, v, vl);
+	free(v);
+}
+
+static void put_dent(uint64_t parent, const char *name, uint64_t ino, uint8_t type,
+		     uint64_t cookie)
+{
+	struct kv_batch *b;
+	struct fs_dent d = { ino, type, cookie };
+	ck_assert_int_eq(kv_batch_create(&b), 0);
+	ck_assert_int_eq(fs_dent_put(b, parent, name, &d), 0);
+	ck_assert_int_eq(kv_write(db, b), 0);
+	kv_batch_free(b);
+}
+
+/* root(1) / dir(2) / file(3) with one 100-byte chunk. */
+static struct fs_attr root_a, dir_a, file_a;
+
+static void build(void)
+{
+	struct fs_super s = { FS_FORMAT_VERSION, FS_CHUNK_SIZE, { 1 }, 1026, 0 };
+	uint8_t sv[FS_SUPER_LEN], data[100];
+	struct fs_key k;
+
+	fs_super_encode(sv, &s);
+	fs_key_super(&k);
+	put(&k, sv, sizeof(sv));
+	root_a = (struct fs_attr){ .mode = S_IFDIR | 0755, .nlink = 3, .parent = 1,
+				   .next_cookie = 4 };
+	dir_a = (struct fs_attr){ .mode = S_IFDIR | 0755, .nlink = 2, .parent = 1,
+				  .next_cookie = 4 };
+	file_a = (struct fs_attr){ .mode = S_IFREG | 0644, .nlink = 1, .size = 100, .blocks = 1 };
+	put_inode(1, &root_a);
+	put_inode(2, &dir_a);
+	put_inode(3, &file_a);
+	put_dent(1, "dir", 2, S_IFDIR >> 12, 3);
+	put_dent(2, "file", 3, S_IFREG >> 12, 3);
+	memset(data, 'x', sizeof(data));
+	fs_key_chunk(&k, 3, 0);
+	put(&k, data, sizeof(data));
+}
+
+static unsigned long run_fsck(void)
+{
+	unsigned long problems = 99;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_int_eq(fs_fsck(db, out, &problems), 0);
+	fclose(out);
+	if (problems)
+		fprintf(stderr, "%s", text);
+	free(text);
+	return problems;
+}
+
+START_TEST(test_fs_key__attr_roundtrip)
+{
+	struct fs_attr a = { .mode = S_IFLNK | 0777, .uid = 7, .gid = 8, .nlink = 1, .size = 3,
+			     .rdev = 99, .blocks = 5, .atime = { -5, 6 }, .mtime = { 7, 999999999 },
+			     .ctime = { 1LL << 40, 1 }, .parent = 12, .next_cookie = 44 }, b;
+	char *link = NULL;
+	size_t ll = 0;
+	void *v;
+	size_t vl;
+
+	ck_assert_int_eq(fs_attr_encode(&a, "abc", 3, &v, &vl), 0);
+	memset(&b, 0xAA, sizeof(b));
+	ck_assert_int_eq(fs_attr_decode(&b, &link, &ll, v, vl, 1), 0);
+	ck_assert_uint_eq(b.mode, a.mode);
+	ck_assert_uint_eq(b.uid, 7);
+	ck_assert_uint_eq(b.gid, 8);
+	ck_assert_uint_eq(b.nlink, 1);
+	ck_assert_uint_eq(b.size, 3);
+	ck_assert_uint_eq(b.rdev, 99);
+	ck_assert_uint_eq(b.blocks, 5);
+	ck_assert_int_eq(b.atime.sec, -5);
+	ck_assert_uint_eq(b.atime.nsec, 6);
+	ck_assert_uint_eq(b.mtime.nsec, 999999999);
+	ck_assert_int_eq(b.ctime.sec, 1LL << 40);
+	ck_assert_uint_eq(b.parent, 12);
+	ck_assert_uint_eq(b.next_cookie, 44);
+	ck_assert_str_eq(link, "abc");
+	ck_assert_int_eq(ll, 3);
+	free(link);
+	ck_assert_int_eq(fs_attr_decode(&b, NULL, NULL, v, 10, 1), -EIO);
+	((uint8_t *)v)[0] = 9;
+	ck_assert_int_eq(fs_attr_decode(&b, NULL, NULL, v, vl, 1), -EIO);
+	free(v);
+}
+END_TEST
+
+START_TEST(test_fs_key__order)
+{
+	struct fs_key a, b;
+	/* chunks of one inode sort by index, before the next inode's */
+	fs_key_chunk(&a, 5, 255);
+	fs_key_chunk(&b, 5, 256);
+	ck_assert_int_lt(memcmp(a.b, b.b, a.len), 0);
+	fs_key_chunk(&b, 6, 0);
+	ck_assert_int_lt(memcmp(a.b, b.b, a.len), 0);
+	fs_key_ino_end(&b, FS_K_CHUNK, 5);
+	ck_assert_int_lt(memcmp(a.b, b.b, b.len), 0);
+	fs_key_dent(&a, 5, "zzz", 3);
+	fs_key_ino_end(&b, FS_K_DENT, 5);
+	ck_assert_int_lt(memcmp(a.b, b.b, b.len), 0);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__clean)
+{
+	build();
+	ck_assert_int_eq(run_fsck(), 0);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__entry_to_missing_inode)
+{
+	build();
+	put_dent(2, "ghost", 77, S_IFREG >> 12, 4);   /* and cookie 4 >= next 4 */
+	ck_assert_int_eq(run_fsck(), 2);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__nlink_wrong)
+{
+	build();
+	file_a.nlink = 2;
+	put_inode(3, &file_a);
+	ck_assert_int_eq(run_fsck(), 1);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__dir_nlink_wrong)
+{
+	build();
+	root_a.nlink = 2;
+	put_inode(1, &root_a);
+	ck_assert_int_eq(run_fsck(), 1);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__chunk_beyond_size)
+{
+	build();
+	file_a.size = 50;
+	put_inode(3, &file_a);
+	ck_assert_int_eq(run_fsck(), 1);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__blocks_wrong)
+{
+	build();
+	file_a.blocks = 9;
+	put_inode(3, &file_a);
+	ck_assert_int_eq(run_fsck(), 1);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__orphan_left)
+{
+	struct fs_key k;
+	build();
+	fs_key_orphan(&k, 3);
+	put(&k, "", 0);
+	ck_assert_int_eq(run_fsck(), 1);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__leaked_inode)
+{
+	build();
+	put_inode(9, &file_a);       /* named by nothing; nlink 1 != 0 refs too */
+	ck_assert_uint_ge(run_fsck(), 1);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__cookie_without_entry)
+{
+	struct fs_key k;
+	build();
+	fs_key_dent(&k, 2, "file", 4);
+	del(&k);
+	/* R key left; the file is now named by nothing (leaked) */
+	ck_assert_int_eq(run_fsck(), 3);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__wrong_parent_pointer)
+{
+	build();
+	dir_a.parent = 3;
+	put_inode(2, &dir_a);
+	ck_assert_int_eq(run_fsck(), 1);
+}
+END_TEST
+
+START_TEST(test_fs_fsck__empty_store)
+{
+	unsigned long p;
+	FILE *out = fopen("/dev/null", "w");
+	ck_assert_int_eq(fs_fsck(db, out, &p), -ENOENT);
+	fclose(out);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fs_fsck");
+	TCase *k = tcase_create("key");
+	TCase *f = tcase_create("fsck");
+
+	tcase_add_test(k, test_fs_key__attr_roundtrip);
+	tcase_add_test(k, test_fs_key__order);
+	suite_add_tcase(s, k);
+	tcase_add_checked_fixture(f, setup, teardown);
+	tcase_add_test(f, test_fs_fsck__clean);
+	tcase_add_test(f, test_fs_fsck__entry_to_missing_inode);
+	tcase_add_test(f, test_fs_fsck__nlink_wrong);
+	tcase_add_test(f, test_fs_fsck__dir_nlink_wrong);
+	tcase_add_test(f, test_fs_fsck__chunk_beyond_size);
+	tcase_add_test(f, test_fs_fsck__blocks_wrong);
+	tcase_add_test(f, test_fs_fsck__orphan_left);
+	tcase_add_test(f, test_fs_fsck__leaked_inode);
+	tcase_add_test(f, test_fs_fsck__cookie_without_entry);
+	tcase_add_test(f, test_fs_fsck__wrong_parent_pointer);
+	tcase_add_test(f, test_fs_fsck__empty_store);
+	suite_add_tcase(s, f);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

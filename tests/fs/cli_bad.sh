@@ -1,0 +1,104 @@
+#!/bin/sh
+# cli_bad.sh - every malformed option, URL and credential case of the
+# shalefs command gives a clear one-line message on stderr and a non-zero
+# exit, without mounting anything.
+set -eu
+. "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
+fs_setup cli
+mkdir -p "$FS_TMP/store" "$FS_TMP/mnt"
+touch "$FS_TMP/notadir"
+ST="file://$FS_TMP/store"
+MP="$FS_TMP/mnt"
+n=0
+
+# expect_fail PATTERN CMD...: non-zero exit, exactly one stderr line matching PATTERN
+expect_fail() {
+	pat=$1
+	shift
+	rc=0
+	timeout 60 "$@" >"$FS_TMP/out" 2>"$FS_TMP/err" </dev/null || rc=$?
+	lines=$(wc -l <"$FS_TMP/err")
+	if [ "$rc" -eq 0 ]; then
+		fs_die "succeeded, expected failure: $*"
+	fi
+	if [ "$rc" -eq 124 ]; then
+		fs_die "timed out: $*"
+	fi
+	if [ "$lines" -ne 1 ]; then
+		cat "$FS_TMP/err" >&2
+		fs_die "expected one line on stderr, got $lines: $*"
+	fi
+	if ! grep -q -- "$pat" "$FS_TMP/err"; then
+		cat "$FS_TMP/err" >&2
+		fs_die "message does not match '$pat': $*"
+	fi
+	if mountpoint -q "$MP"; then
+		fs_die "something got mounted by: $*"
+	fi
+	echo "ok: $(cat "$FS_TMP/err")"
+	n=$((n + 1))
+}
+
+S=$SHALEFS
+expect_fail "usage" $S
+expect_fail "unknown command 'frobnicate'" $S frobnicate
+expect_fail "missing STORE" $S mount
+expect_fail "missing MOUNTPOINT" $S mount "$ST"
+expect_fail "too many arguments" $S mount "$ST" "$MP" extra
+expect_fail "ftp://x: invalid store URL: unknown scheme" $S mount ftp://x "$MP"
+expect_fail "file://relative: invalid store URL" $S mount file://relative "$MP"
+expect_fail "/plain/path: invalid store URL" $S mount /plain/path "$MP"
+expect_fail "invalid store URL" $S mount "" "$MP"
+expect_fail "s3://: invalid store URL" $S mount s3:// "$MP"
+expect_fail "s3://Bad_Bucket: invalid store URL" $S mount s3://Bad_Bucket "$MP"
+expect_fail "mem:// stores live inside one process" $S mount mem://x "$MP"
+expect_fail "does not exist" $S mount -f "file://$FS_TMP/nope" "$MP"
+expect_fail "mount point $FS_TMP/nomp: No such file" $S mount "$ST" "$FS_TMP/nomp"
+expect_fail "mount point $FS_TMP/notadir is not a directory" $S mount "$ST" "$FS_TMP/notadir"
+expect_fail "unknown mount option 'bogus'" $S mount -o bogus "$ST" "$MP"
+expect_fail "unknown mount option 'bogus=1'" $S mount -o ro,bogus=1 "$ST" "$MP"
+expect_fail "unknown argument '-x'" $S mount -x "$ST" "$MP"
+expect_fail "flush_interval_ms=abc" $S mount -o flush_interval_ms=abc "$ST" "$MP"
+expect_fail "flush_interval_ms=0" $S mount -o flush_interval_ms=0 "$ST" "$MP"
+expect_fail "flush_interval_ms=-5" $S mount -o flush_interval_ms=-5 "$ST" "$MP"
+expect_fail "flush_interval_ms=" $S mount -o flush_interval_ms= "$ST" "$MP"
+expect_fail "cache_mb=12x" $S mount -o cache_mb=12x "$ST" "$MP"
+expect_fail "cache_mb=99999999999" $S mount -o cache_mb=99999999999 "$ST" "$MP"
+expect_fail "write_buffer_mb=0" $S mount -o write_buffer_mb=0 "$ST" "$MP"
+expect_fail "attr_timeout=-1" $S mount -o attr_timeout=-1 "$ST" "$MP"
+expect_fail "attr_timeout=soon" $S mount -o attr_timeout=soon "$ST" "$MP"
+expect_fail "entry_timeout=nan" $S mount -o entry_timeout=nan "$ST" "$MP"
+expect_fail "checkpoint=' needs a name" $S mount -o checkpoint= "$ST" "$MP"
+expect_fail "apply to s3:// stores only" $S mount -o endpoint=http://x "$ST" "$MP"
+expect_fail "apply to s3:// stores only" $S mount -o region=eu-west-1 "$ST" "$MP"
+expect_fail "single_writer_unsafe' applies to s3://" $S mount -f -o single_writer_unsafe "$ST" "$MP"
+expect_fail "credentials are never taken from the command line" $S mount -o access_key=AKIA "$ST" "$MP"
+expect_fail "credentials are never taken from the command line" $S mount -o secret_key=x "$ST" "$MP"
+expect_fail "credentials are never taken from the command line" $S mount -o aws_secret_access_key=x "$ST" "$MP"
+expect_fail "credentials are never taken from the command line" $S mount -o session_token=x "$ST" "$MP"
+# A read-only mount of a store that holds no filesystem.
+expect_fail "holds no filesystem yet" $S mount -f -o ro "$ST" "$MP"
+# S3: unreachable endpoint, missing credentials (no retrying for minutes).
+expect_fail "s3://shaletest" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_CONFIG_FILE=/nonexistent HOME=/nonexistent \
+	$S mount -f -o endpoint=http://127.0.0.1:1 s3://shaletest "$MP"
+expect_fail "s3://shaletest" env AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y \
+	$S mount -f -o endpoint=http://127.0.0.1:1,path_style s3://shaletest "$MP"
+expect_fail "s3://shaletest" env AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y \
+	$S mount -o endpoint=notaurl s3://shaletest "$MP"
+expect_fail "profile" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME=$FS_TMP \
+	$S mount -f -o profile=nosuchprofile,endpoint=http://127.0.0.1:1 s3://shaletest "$MP"
+# stats and checkpoint
+expect_fail "not a ShaleFS mount point" $S stats "$FS_TMP"
+expect_fail "$FS_TMP/nothing: No such file" $S stats "$FS_TMP/nothing"
+expect_fail "holds no filesystem yet" $S stats "$ST"
+expect_fail "unknown checkpoint command 'rename'" $S checkpoint rename "$ST" x
+expect_fail "missing NAME" $S checkpoint create "$ST"
+expect_fail "invalid store URL" $S checkpoint list nowhere
+# A store of another format version, and a store that is not ShaleFS.
+if [ -n "${SHALE_S3_ENDPOINT:-}" ] && [ -n "${SHALE_S3_BUCKET:-}" ]; then
+	expect_fail "bucket 'no-such-bucket-$$' does not exist" \
+		$S mount -f -o "$(fs_s3_opts)" "s3://no-such-bucket-$$" "$MP"
+	expect_fail "access denied" env AWS_SECRET_ACCESS_KEY=wrong \
+		$S mount -f -o "$(fs_s3_opts)" "s3://$SHALE_S3_BUCKET/cli-$$" "$MP"
+fi
+echo "cli_bad: $n bad-input cases each gave one clear line and a non-zero exit"

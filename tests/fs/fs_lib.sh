@@ -1,0 +1,84 @@
+# fs_lib.sh - helpers for the fs integration tests (sourced).
+#
+#   fs_setup NAME          scratch dir $FS_TMP, a trap that unmounts and cleans
+#   fs_mount STORE MNT [-o OPTS]   start `shalefs mount -f` in the background,
+#                          wait until MNT is a mount; sets FS_PID
+#   fs_umount MNT [PID]    fusermount3 -u, wait for the daemon (default the
+#                          last one mounted), fail unless it exited 0
+#   fs_s3_store NAME       print s3://BUCKET/<unique prefix> when the S3 rig is
+#                          configured (SHALE_S3_ENDPOINT, SHALE_S3_BUCKET,
+#                          AWS_*); empty otherwise; exits 1 when
+#                          SHALE_REQUIRE_S3=1 and it is not
+#   fs_s3_opts             the -o options for the rig's endpoint
+SHALEFS=${SHALE_BUILDDIR:-$(pwd)}/fs/shalefs
+FS_MOUNTS=""
+FS_PIDS=""
+
+fs_die() { echo "FAIL: $*" >&2; exit 1; }
+
+fs_cleanup() {
+	for m in $FS_MOUNTS; do
+		if mountpoint -q "$m" 2>/dev/null; then
+			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
+		fi
+	done
+	for p in $FS_PIDS; do
+		kill "$p" 2>/dev/null || true
+	done
+	[ -n "${FS_TMP:-}" ] && [ -z "${FS_KEEP:-}" ] && rm -rf "$FS_TMP"
+}
+
+fs_setup() {
+	FS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/shalefs-$1.XXXXXX")
+	chmod 755 "$FS_TMP"     # the permission checks run as another user
+	trap fs_cleanup EXIT
+	trap 'exit 1' INT TERM
+	[ -x "$SHALEFS" ] || fs_die "$SHALEFS not built"
+	[ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse"; exit 77; }
+}
+
+fs_mount() {
+	store=$1 mnt=$2
+	shift 2
+	mkdir -p "$mnt"
+	"$SHALEFS" mount -f "$@" "$store" "$mnt" >>"$FS_TMP/daemon.log" 2>&1 &
+	FS_PID=$!
+	FS_PIDS="$FS_PIDS $FS_PID"
+	FS_MOUNTS="$FS_MOUNTS $mnt"
+	i=0
+	while ! mountpoint -q "$mnt"; do
+		if ! kill -0 "$FS_PID" 2>/dev/null; then
+			cat "$FS_TMP/daemon.log" >&2
+			fs_die "shalefs mount $store $mnt exited before mounting"
+		fi
+		i=$((i + 1))
+		[ $i -lt 600 ] || fs_die "mount of $store on $mnt did not appear in 60 s"
+		sleep 0.1
+	done
+}
+
+fs_umount() {
+	mnt=$1
+	pid=${2:-$FS_PID}
+	fusermount3 -u "$mnt" || fs_die "fusermount3 -u $mnt failed"
+	rc=0
+	wait "$pid" || rc=$?
+	FS_PIDS=$(echo "$FS_PIDS" | sed "s/ $pid\b//")
+	if [ "$rc" -ne 0 ]; then
+		cat "$FS_TMP/daemon.log" >&2
+		fs_die "the shalefs daemon for $mnt exited with $rc, expected 0"
+	fi
+}
+
+fs_s3_store() {
+	if [ -n "${SHALE_S3_ENDPOINT:-}" ] && [ -n "${SHALE_S3_BUCKET:-}" ] &&
+	   [ -n "${AWS_ACCESS_KEY_ID:-}" ] && [ -n "${AWS_SECRET_ACCESS_KEY:-}" ]; then
+		echo "s3://$SHALE_S3_BUCKET/fs-$1-$$-$(date +%s%N)"
+	elif [ "${SHALE_REQUIRE_S3:-0}" = 1 ]; then
+		fs_die "SHALE_REQUIRE_S3=1 but the S3 rig is not configured (SHALE_S3_ENDPOINT, SHALE_S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+	fi
+}
+
+fs_s3_opts() {
+	echo "endpoint=$SHALE_S3_ENDPOINT,path_style,region=${AWS_REGION:-us-east-1}"
+}
