@@ -41,10 +41,12 @@ struct kvb_opts {
 	size_t rss_budget;                /* --sustained RSS limit; 0 = engine's own formula */
 	unsigned settle_quiet_ms;         /* settle: no store writes for this long; default 2000 */
 	unsigned settle_max_s;            /* settle: give up after this; default 600 */
-	unsigned gc_ms;                   /* ShaleFS only: gc_min_age_ms, with gc_interval_ms
-					   * 1000 (0 = engine defaults, 300 s and 60 s);
-					   * `space` then waits gc_ms + 3 s before measuring.
+	unsigned gc_ms;                   /* ShaleFS only, 0 = engine defaults (GC every 60 s,
+					   * min age 300 s). Else GC is off until `space`,
+					   * which reopens with gc_interval_ms 1000 and
+					   * gc_min_age_ms gc_ms, then waits gc_ms + 3 s.
 					   * LevelDB/RocksDB delete obsolete files at once */
+	int gc_now;                       /* set by `space` before it reopens */
 };
 
 /* What the engine reports about itself (sample() fills what it knows;

@@ -24,7 +24,8 @@
  *                  without one
  *   space          store bytes (every file/object) / live bytes (entries
  *                  found by a scan x (key + value size)); with --gc-ms it
- *                  first waits gc_ms + 3 s so GC can delete obsolete tables
+ *                  first closes, reopens with GC on, settles and waits
+ *                  gc_ms + 3 s so GC can delete obsolete tables
  *   sustained      fillrandom of num keys (fresh) reporting the max L0
  *                  count and RSS sampled every --sample-ms, against the
  *                  engine's L0 limit and RSS budget. --sustained is
@@ -518,9 +519,15 @@ static void kvb_space(struct kvb_run *r)
 	uint64_t n = 0, bytes = 0, store = 0;
 	char extra[256];
 
-	kvb_open(r, 0);
-	if (r->o.gc_ms)                   /* let GC reach what compaction left behind */
+	if (r->o.gc_ms) {                 /* reopen with GC on; let it collect */
+		kvb_close(r);
+		r->o.gc_now = 1;
+		kvb_open(r, 0);
+		if (kvb_wait_idle(r))
+			fprintf(stderr, "kvbench: space: engine not idle after reopen\n");
 		util_sleep_ns(((uint64_t)r->o.gc_ms + 3000) * 1000000);
+	}
+	kvb_open(r, 0);
 	kvb_phase_begin(r, &p, "space");
 	int rc = r->e->scan(r->h, &n, &bytes);
 	if (rc)
