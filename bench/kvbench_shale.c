@@ -48,6 +48,7 @@ struct kvb_shale {
 struct kvb_shale_stats {
 	uint64_t l0_count, frozen, wal_bytes, l0_bytes, comp_out, compactions, bytes_put;
 	uint64_t sorted_runs, stalls, stall_ms;
+	uint64_t cache_hits, cache_misses;
 };
 
 static void kvb_shale_emit(void *arg, const char *key, uint64_t v)
@@ -67,6 +68,8 @@ static void kvb_shale_emit(void *arg, const char *key, uint64_t v)
 		{ "sorted_runs", offsetof(struct kvb_shale_stats, sorted_runs) },
 		{ "write_stalls", offsetof(struct kvb_shale_stats, stalls) },
 		{ "write_stall_ms", offsetof(struct kvb_shale_stats, stall_ms) },
+		{ "block_cache_hits", offsetof(struct kvb_shale_stats, cache_hits) },
+		{ "block_cache_misses", offsetof(struct kvb_shale_stats, cache_misses) },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (!strcmp(key, map[i].name)) {
@@ -142,6 +145,13 @@ err:
 static int kvb_shale_close(void *h)
 {
 	struct kvb_shale *s = h;
+	struct kvb_shale_stats st;
+	kvb_shale_stats(s, &st);
+	printf("kvbench engine=shalefs bench=engine_stats block_cache_hits=%" PRIu64
+	       " block_cache_misses=%" PRIu64 " write_stalls=%" PRIu64 " write_stall_ms=%" PRIu64
+	       " compactions=%" PRIu64 " l0_count=%" PRIu64 " sorted_runs=%" PRIu64 "\n",
+	       st.cache_hits, st.cache_misses, st.stalls, st.stall_ms, st.compactions, st.l0_count,
+	       st.sorted_runs);
 	int rc = kv_close(s->db);
 	obj_close(s->store);
 	free(s);
