@@ -1,3 +1,22 @@
 # Benchmarks: programs that print figures; never part of `make check`.
 noinst_PROGRAMS += bench/objstore_bench
 bench_objstore_bench_LDADD = $(OBJ_LIBS)
+
+# kvbench: db_bench-style workloads over the engine, and the same harness
+# over LevelDB and RocksDB when configure found them (bench/kvbench runs
+# all three and prints the table; docs/benchmarks.md).
+KVBENCH_COMMON = bench/kvbench.h bench/kvbench_main.c
+noinst_PROGRAMS += bench/kvbench_shale
+bench_kvbench_shale_SOURCES = bench/kvbench_shale.c $(KVBENCH_COMMON)
+bench_kvbench_shale_LDADD = $(KV_LIBS)
+if HAVE_LEVELDB
+noinst_PROGRAMS += bench/kvbench_leveldb
+bench_kvbench_leveldb_SOURCES = bench/kvbench_leveldb.c $(KVBENCH_COMMON)
+bench_kvbench_leveldb_LDADD = util/libutil.a $(LEVELDB_LIBS) $(PTHREAD_LIBS)
+endif
+if HAVE_ROCKSDB
+noinst_PROGRAMS += bench/kvbench_rocksdb
+bench_kvbench_rocksdb_SOURCES = bench/kvbench_rocksdb.c $(KVBENCH_COMMON)
+bench_kvbench_rocksdb_LDADD = util/libutil.a $(ROCKSDB_LIBS) $(PTHREAD_LIBS)
+endif
+EXTRA_DIST += bench/kvbench
