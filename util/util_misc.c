@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 uint64_t util_now_ns(void)
@@ -117,9 +118,41 @@ static void crc_init(void)
 			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
 }
 
+#if defined(__x86_64__)
+/* SSE4.2 has a CRC32C instruction: ~10x the table's speed on the checksum
+ * every block read and every WAL record pays. Chosen once, at run time. */
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = ~crc;
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		len -= 8;
+	}
+	uint32_t c32 = (uint32_t)c;
+	while (len--)
+		c32 = __builtin_ia32_crc32qi(c32, *p++);
+	return ~c32;
+}
+
+static atomic_int crc_hw = -1;      /* -1 unknown, 0 table, 1 SSE4.2 */
+#endif
+
 uint32_t util_crc32c(uint32_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = data;
+#if defined(__x86_64__)
+	int hw = atomic_load_explicit(&crc_hw, memory_order_relaxed);
+	if (hw < 0) {
+		hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+		atomic_store_explicit(&crc_hw, hw, memory_order_relaxed);
+	}
+	if (hw)
+		return crc32c_hw(crc, p, len);
+#endif
 	pthread_once(&crc_once, crc_init);
 	crc = ~crc;
 	while (len >= 8) {
