@@ -31,7 +31,7 @@ trap cleanup EXIT
 # A free port pair (gateway, monitor) away from the shared rig's.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port=""
-for p in $(seq $((7600 + $$ % 300 * 2)) 2 7999); do
+for p in $(seq $((7600 + $$ % 200 * 2)) 2 7999) $(seq 7600 2 7998); do
 	port_busy "$p" || port_busy "$((p + 1))" || { port=$p; break; }
 done
 [ -n "$port" ] || { echo "s3_outage.sh: no free port" >&2; exit 1; }
