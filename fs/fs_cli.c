@@ -98,6 +98,7 @@ struct fs_cli_opts {
 	unsigned flush_interval_ms;
 	unsigned cache_mb;
 	unsigned write_buffer_mb;
+	unsigned memtable_mb;      /* 0 = the engine's default */
 	double attr_timeout;
 	double entry_timeout;
 	char *checkpoint;
@@ -114,7 +115,7 @@ struct fs_cli_opts {
 };
 
 enum {
-	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_ATTR_TO, KEY_ENTRY_TO, KEY_RO, KEY_RW,
+	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_ATTR_TO, KEY_ENTRY_TO, KEY_RO, KEY_RW,
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_STR,
 };
 
@@ -124,6 +125,7 @@ static const struct fuse_opt fs_cli_opt_table[] = {
 	FUSE_OPT_KEY("flush_interval_ms=", KEY_FLUSH_MS),
 	FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
 	FUSE_OPT_KEY("write_buffer_mb=", KEY_WB_MB),
+	FUSE_OPT_KEY("memtable_mb=", KEY_MEMTABLE_MB),
 	FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TO),
 	FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TO),
 	FS_CLI_OPT("checkpoint=%s", checkpoint, 0),
@@ -237,6 +239,9 @@ static int fs_cli_opt_proc(void *data, const char *arg, int key, struct fuse_arg
 	case KEY_WB_MB:
 		rc = fs_cli_parse_uint(arg, 1, 1 << 20, &o->write_buffer_mb);
 		break;
+	case KEY_MEMTABLE_MB:
+		rc = fs_cli_parse_uint(arg, 1, 1 << 20, &o->memtable_mb);
+		break;
 	case KEY_ATTR_TO:
 		rc = fs_cli_parse_secs(arg, &o->attr_timeout);
 		break;
@@ -323,7 +328,7 @@ static void fs_cli_usage(FILE *f)
 		"       shalefs checkpoint create|list|delete STORE [NAME]\n"
 		"       shalefs fsck STORE\n"
 		"STORE is file:///abs/dir or s3://bucket[/prefix]. Options:\n"
-		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N,\n"
+		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
 		"  attr_timeout=S, entry_timeout=S, checkpoint=NAME, endpoint=URL, region=R,\n"
 		"  profile=P, path_style, insecure_tls, single_writer_unsafe,\n"
 		"  no_writeback_cache, and the usual FUSE mount options.\n"
@@ -505,6 +510,8 @@ static int fs_cli_open_kv(const struct fs_cli_opts *o, struct obj_backend *store
 	kc.flush_interval_ms = o->flush_interval_ms / 2 ? o->flush_interval_ms / 2 : 1;
 	if (o->cache_mb)
 		kc.block_cache_bytes = (size_t)o->cache_mb << 20;
+	if (o->memtable_mb)
+		kc.memtable_bytes = (size_t)o->memtable_mb << 20;
 	rc = kv_open(out, store, &kc);
 	if (rc == 0)
 		return 0;

@@ -18,7 +18,24 @@
  *     ops=a+b+...       operations affected: get, head, put (put and
  *                       put_if_absent), cas (put_if_absent only), delete,
  *                       list, all (default all)
+ *     crash_after=N     _exit(99) right after the process's N-th store
+ *                       operation (counted over every fault wrapper of
+ *                       the process, with one atomic counter)
+ *     crash_mode=M      after (default: once the N-th operation returned),
+ *                       before (instead of performing it), put-succeeded
+ *                       (count only put/put_if_absent calls that returned
+ *                       0; exit right after the N-th)
  *   Probabilities are in [0, 1]; error + cancel <= 1.
+ *   obj_open adds crash_after/crash_mode from SHALEFS_CRASH_AFTER_OPS=N[,M]
+ *   and installs the wrapper whenever SHALEFS_FAULTS,
+ *   SHALEFS_CRASH_AFTER_OPS or SHALEFS_CRASH_COUNT_FILE is set.
+ *
+ * CRASH POINTS
+ *   The counter is process-wide (a crash is a process event). Operations
+ *   are counted whether or not injection is enabled. When
+ *   SHALEFS_CRASH_COUNT_FILE names a file, each wrapper's free writes the
+ *   counter's value there ("ops N puts_ok M\n"), so a clean run of a
+ *   workload tells the torture suite how many crash points it has.
  *   Unknown keys or malformed values are -EINVAL with a message naming
  *   the offending item.
  *
@@ -36,12 +53,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+enum fault_crash_mode { FAULT_CRASH_AFTER, FAULT_CRASH_BEFORE, FAULT_CRASH_PUT_OK };
+
+/* Process-wide operation counters for crash points. */
+static atomic_uint_fast64_t fault_crash_ops;
+static atomic_uint_fast64_t fault_crash_puts_ok;
 
 struct fault_spec {
 	uint64_t seed;
 	double error, cancel, after;
 	unsigned lat_min_ms, lat_max_ms;
 	unsigned ops;                     /* bit per enum obj_op */
+	uint64_t crash_after;             /* 0 = no crash point */
+	enum fault_crash_mode crash_mode;
 };
 
 struct obj_fault {
@@ -151,11 +177,25 @@ static int fault_parse(const char *spec, struct fault_spec *s)
 				rc = obj_fail(-EINVAL, -1, "faults", key, "'%s' is not N or A-B (ms, A<=B)", val);
 			s->lat_min_ms = (unsigned)a;
 			s->lat_max_ms = (unsigned)b;
+		} else if (!strcmp(key, "crash_after")) {
+			s->crash_after = strtoull(val, &end, 10);
+			if (end == val || *end || s->crash_after == 0)
+				rc = obj_fail(-EINVAL, -1, "faults", key, "'%s' is not a number >= 1", val);
+		} else if (!strcmp(key, "crash_mode")) {
+			if (!strcmp(val, "after"))
+				s->crash_mode = FAULT_CRASH_AFTER;
+			else if (!strcmp(val, "before"))
+				s->crash_mode = FAULT_CRASH_BEFORE;
+			else if (!strcmp(val, "put-succeeded"))
+				s->crash_mode = FAULT_CRASH_PUT_OK;
+			else
+				rc = obj_fail(-EINVAL, -1, "faults", key,
+					      "'%s' is not after, before or put-succeeded", val);
 		} else if (!strcmp(key, "ops")) {
 			rc = fault_parse_ops(val, &s->ops);
 		} else {
 			rc = obj_fail(-EINVAL, -1, "faults", key,
-				      "unknown key (seed, error, cancel, after, latency_ms, ops)");
+				      "unknown key (seed, error, cancel, after, latency_ms, ops, crash_after, crash_mode)");
 		}
 	}
 	if (!rc && s->error + s->cancel > 1.0)
@@ -192,6 +232,40 @@ static void fault_plan(struct obj_fault *f, enum obj_op op, struct fault_plan *p
 	}
 }
 
+/* Die at a crash point: one line on stderr (async-signal-safe), _exit(99). */
+static void fault_crash_now(enum obj_op op, const char *name, uint64_t n, const char *when)
+{
+	char line[512];
+	int len = snprintf(line, sizeof(line), "shalefs: crash point: _exit(99) %s store operation %llu (%s %s)\n",
+			   when, (unsigned long long)n, obj_op_names[op], name ? name : "");
+	if (len > 0)
+		(void)!write(2, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
+	_exit(99);
+}
+
+/* Count one operation; returns its number (1-based). In `before` mode dies
+ * here when it is the N-th. */
+static uint64_t fault_crash_enter(struct obj_fault *f, enum obj_op op, const char *name)
+{
+	uint64_t n = atomic_fetch_add(&fault_crash_ops, 1) + 1;
+	if (f->spec.crash_after && f->spec.crash_mode == FAULT_CRASH_BEFORE && n == f->spec.crash_after)
+		fault_crash_now(op, name, n, "before");
+	return n;
+}
+
+/* After the operation returned rc: die if it was the N-th (`after`), or the
+ * N-th successful put (`put-succeeded`). */
+static void fault_crash_leave(struct obj_fault *f, enum obj_op op, const char *name, uint64_t n, int rc)
+{
+	if ((op == OBJ_OP_PUT || op == OBJ_OP_PUT_IF_ABSENT) && rc == 0) {
+		uint64_t p = atomic_fetch_add(&fault_crash_puts_ok, 1) + 1;
+		if (f->spec.crash_after && f->spec.crash_mode == FAULT_CRASH_PUT_OK && p == f->spec.crash_after)
+			fault_crash_now(op, name, p, "after successful put");
+	}
+	if (f->spec.crash_after && f->spec.crash_mode == FAULT_CRASH_AFTER && n == f->spec.crash_after)
+		fault_crash_now(op, name, n, "after");
+}
+
 /* Apply the plan around an operation: sleep; fail before, or run and fail after. */
 static int fault_pre(struct obj_fault *f, enum obj_op op, const char *name, struct fault_plan *p)
 {
@@ -217,59 +291,87 @@ static int fault_post(struct fault_plan *p, enum obj_op op, const char *name, in
 static int obj_fault__get(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
 			  void **out, size_t *out_len)
 {
+	struct obj_fault *f = (struct obj_fault *)b;
 	struct fault_plan p;
-	int rc = fault_pre((struct obj_fault *)b, OBJ_OP_GET, name, &p);
+	uint64_t n = fault_crash_enter(f, OBJ_OP_GET, name);
+	int rc = fault_pre(f, OBJ_OP_GET, name, &p);
 	*out = NULL;
 	*out_len = 0;
-	return rc ? rc : FAULT_INNER(b)->get(FAULT_INNER(b), name, off, len, out, out_len);
+	if (!rc)
+		rc = FAULT_INNER(b)->get(FAULT_INNER(b), name, off, len, out, out_len);
+	fault_crash_leave(f, OBJ_OP_GET, name, n, rc);
+	return rc;
 }
 
 static int obj_fault__head(struct obj_backend *b, const char *name, struct obj_stat *st)
 {
+	struct obj_fault *f = (struct obj_fault *)b;
 	struct fault_plan p;
-	int rc = fault_pre((struct obj_fault *)b, OBJ_OP_HEAD, name, &p);
-	return rc ? rc : FAULT_INNER(b)->head(FAULT_INNER(b), name, st);
+	uint64_t n = fault_crash_enter(f, OBJ_OP_HEAD, name);
+	int rc = fault_pre(f, OBJ_OP_HEAD, name, &p);
+	if (!rc)
+		rc = FAULT_INNER(b)->head(FAULT_INNER(b), name, st);
+	fault_crash_leave(f, OBJ_OP_HEAD, name, n, rc);
+	return rc;
 }
 
 static int obj_fault__put(struct obj_backend *b, const char *name, const void *data, size_t len,
 			  const char *token)
 {
+	struct obj_fault *f = (struct obj_fault *)b;
 	struct fault_plan p;
-	int rc = fault_pre((struct obj_fault *)b, OBJ_OP_PUT, name, &p);
-	if (rc)
-		return rc;
-	rc = FAULT_INNER(b)->put(FAULT_INNER(b), name, data, len, token);
-	return fault_post(&p, OBJ_OP_PUT, name, rc);
+	uint64_t n = fault_crash_enter(f, OBJ_OP_PUT, name);
+	int rc = fault_pre(f, OBJ_OP_PUT, name, &p), inner = rc;
+	if (!rc) {
+		inner = FAULT_INNER(b)->put(FAULT_INNER(b), name, data, len, token);
+		rc = fault_post(&p, OBJ_OP_PUT, name, inner);
+	}
+	/* put-succeeded counts what the store did, even if we then lie. */
+	fault_crash_leave(f, OBJ_OP_PUT, name, n, inner);
+	return rc;
 }
 
 static int obj_fault__put_if_absent(struct obj_backend *b, const char *name, const void *data,
 				    size_t len, const char *token)
 {
+	struct obj_fault *f = (struct obj_fault *)b;
 	struct fault_plan p;
-	int rc = fault_pre((struct obj_fault *)b, OBJ_OP_PUT_IF_ABSENT, name, &p);
-	if (rc)
-		return rc;
-	rc = FAULT_INNER(b)->put_if_absent(FAULT_INNER(b), name, data, len, token);
-	return fault_post(&p, OBJ_OP_PUT_IF_ABSENT, name, rc);
+	uint64_t n = fault_crash_enter(f, OBJ_OP_PUT_IF_ABSENT, name);
+	int rc = fault_pre(f, OBJ_OP_PUT_IF_ABSENT, name, &p), inner = rc;
+	if (!rc) {
+		inner = FAULT_INNER(b)->put_if_absent(FAULT_INNER(b), name, data, len, token);
+		rc = fault_post(&p, OBJ_OP_PUT_IF_ABSENT, name, inner);
+	}
+	fault_crash_leave(f, OBJ_OP_PUT_IF_ABSENT, name, n, inner);
+	return rc;
 }
 
 static int obj_fault__del(struct obj_backend *b, const char *name)
 {
+	struct obj_fault *f = (struct obj_fault *)b;
 	struct fault_plan p;
-	int rc = fault_pre((struct obj_fault *)b, OBJ_OP_DELETE, name, &p);
-	if (rc)
-		return rc;
-	rc = FAULT_INNER(b)->del(FAULT_INNER(b), name);
-	return fault_post(&p, OBJ_OP_DELETE, name, rc);
+	uint64_t n = fault_crash_enter(f, OBJ_OP_DELETE, name);
+	int rc = fault_pre(f, OBJ_OP_DELETE, name, &p);
+	if (!rc) {
+		rc = FAULT_INNER(b)->del(FAULT_INNER(b), name);
+		rc = fault_post(&p, OBJ_OP_DELETE, name, rc);
+	}
+	fault_crash_leave(f, OBJ_OP_DELETE, name, n, rc);
+	return rc;
 }
 
 static int obj_fault__list(struct obj_backend *b, const char *prefix, const char *start_after,
 			   size_t max, struct obj_list **out)
 {
+	struct obj_fault *f = (struct obj_fault *)b;
 	struct fault_plan p;
-	int rc = fault_pre((struct obj_fault *)b, OBJ_OP_LIST, prefix, &p);
+	uint64_t n = fault_crash_enter(f, OBJ_OP_LIST, prefix);
+	int rc = fault_pre(f, OBJ_OP_LIST, prefix, &p);
 	*out = NULL;
-	return rc ? rc : FAULT_INNER(b)->list(FAULT_INNER(b), prefix, start_after, max, out);
+	if (!rc)
+		rc = FAULT_INNER(b)->list(FAULT_INNER(b), prefix, start_after, max, out);
+	fault_crash_leave(f, OBJ_OP_LIST, prefix, n, rc);
+	return rc;
 }
 
 static void obj_fault__stats(struct obj_backend *b, obj_stat_emit_fn emit, void *arg)
@@ -280,12 +382,32 @@ static void obj_fault__stats(struct obj_backend *b, obj_stat_emit_fn emit, void 
 		total += atomic_load(&f->injected[op]);
 	emit(arg, "faults_injected", total);
 	emit(arg, "faults_injected_after_success", atomic_load(&f->injected_after));
+	emit(arg, "fault_layer_ops", atomic_load(&fault_crash_ops));
 	obj_stats(f->w.inner, emit, arg);
+}
+
+/* Write the process's operation counters to SHALEFS_CRASH_COUNT_FILE. */
+static void fault_crash_write_count(void)
+{
+	const char *path = getenv("SHALEFS_CRASH_COUNT_FILE");
+	FILE *fp;
+
+	if (!path || !*path)
+		return;
+	fp = fopen(path, "w");
+	if (!fp) {
+		UTIL_WARN("objstore", "SHALEFS_CRASH_COUNT_FILE %s: %s", path, util_strerror(-errno));
+		return;
+	}
+	fprintf(fp, "ops %llu puts_ok %llu\n", (unsigned long long)atomic_load(&fault_crash_ops),
+		(unsigned long long)atomic_load(&fault_crash_puts_ok));
+	fclose(fp);
 }
 
 static void obj_fault__free(struct obj_backend *b)
 {
 	struct obj_fault *f = (struct obj_fault *)b;
+	fault_crash_write_count();
 	obj_close(f->w.inner);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
@@ -319,9 +441,10 @@ int obj_fault_create(struct obj_backend **out, struct obj_backend *inner, const 
 	f->w.base.list = obj_fault__list;
 	f->w.base.stats = obj_fault__stats;
 	f->w.base.free = obj_fault__free;
-	UTIL_INFO("objstore", "fault injection on: seed=%llu error=%.3f cancel=%.3f after=%.3f latency_ms=%u-%u",
+	UTIL_INFO("objstore", "fault injection on: seed=%llu error=%.3f cancel=%.3f after=%.3f latency_ms=%u-%u crash_after=%llu/%d",
 		  (unsigned long long)f->spec.seed, f->spec.error, f->spec.cancel, f->spec.after,
-		  f->spec.lat_min_ms, f->spec.lat_max_ms);
+		  f->spec.lat_min_ms, f->spec.lat_max_ms, (unsigned long long)f->spec.crash_after,
+		  (int)f->spec.crash_mode);
 	*out = &f->w.base;
 	return 0;
 }

@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,12 +98,54 @@ int obj_url_parse(struct obj_url *out, const char *url)
 	return obj_url_bad(url, "not a URL; a local store is written file:///abs/dir");
 }
 
+/*
+ * The fault wrapper's spec: `faults` (may be NULL) plus the crash point
+ * from SHALEFS_CRASH_AFTER_OPS=N[,MODE] (docs/faults.md). *out is NULL when
+ * no wrapper is wanted: no faults, no crash point and no
+ * SHALEFS_CRASH_COUNT_FILE. Otherwise *out is the caller's (free).
+ * Returns 0, -EINVAL (malformed variable), -ENOMEM.
+ */
+static int obj_url_crash_spec(char **out, const char *faults)
+{
+	const char *crash = getenv("SHALEFS_CRASH_AFTER_OPS");
+	const char *count = getenv("SHALEFS_CRASH_COUNT_FILE");
+	char n[32], mode[32] = "after";
+	const char *comma;
+	size_t nlen;
+
+	*out = NULL;
+	if (!faults)
+		faults = "";
+	if (crash && *crash) {
+		comma = strchr(crash, ',');
+		nlen = comma ? (size_t)(comma - crash) : strlen(crash);
+		if (nlen == 0 || nlen >= sizeof(n) || strspn(crash, "0123456789") != nlen ||
+		    (comma && (strlen(comma + 1) == 0 || strlen(comma + 1) >= sizeof(mode))))
+			return obj_fail(-EINVAL, -1, "SHALEFS_CRASH_AFTER_OPS", crash,
+					"expected N[,after|before|put-succeeded]");
+		memcpy(n, crash, nlen);
+		n[nlen] = '\0';
+		if (comma)
+			snprintf(mode, sizeof(mode), "%s", comma + 1);
+		if (asprintf(out, "%s%scrash_after=%s,crash_mode=%s", faults, *faults ? "," : "", n, mode) < 0) {
+			*out = NULL;
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	if (!*faults && !(count && *count))
+		return 0;
+	*out = strdup(faults);
+	return *out ? 0 : -ENOMEM;
+}
+
 int obj_open(struct obj_backend **out, const char *url, const struct obj_config *conf)
 {
 	static const struct obj_config defaults = OBJ_CONFIG_INIT;
 	struct obj_url u;
 	struct obj_backend *b = NULL, *w = NULL;
 	const char *faults;
+	char *spec = NULL;
 	int rc;
 
 	*out = NULL;
@@ -128,8 +171,11 @@ int obj_open(struct obj_backend **out, const char *url, const struct obj_config 
 		goto out;
 
 	faults = conf->faults ? conf->faults : getenv("SHALEFS_FAULTS");
-	if (faults && *faults) {
-		rc = obj_fault_create(&w, b, faults);
+	rc = obj_url_crash_spec(&spec, faults);
+	if (rc)
+		goto out;
+	if (spec) {
+		rc = obj_fault_create(&w, b, spec);
 		if (rc)
 			goto out;
 		b = w;
@@ -149,6 +195,7 @@ int obj_open(struct obj_backend **out, const char *url, const struct obj_config 
 out:
 	if (b)
 		b->free(b);
+	free(spec);
 	obj_url_free(&u);
 	return rc;
 }

@@ -11,7 +11,7 @@
  *   in its implementation (STYLE rule 7). Wrappers are backends that own an
  *   inner backend and forward to it:
  *
- *       retry ──▶ metrics ──▶ fault (only when SHALEFS_FAULTS is set) ──▶ base
+ *       retry ──▶ metrics ──▶ fault (only when SHALEFS_FAULTS or SHALEFS_CRASH_* is set) ──▶ base
  *
  *   obj_open() builds that stack from a store URL. Freeing the outermost
  *   backend frees the whole stack.
