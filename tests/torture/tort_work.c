@@ -384,7 +384,11 @@ static void op_chain(void)
 static void op_sync(void)
 {
 	int ni = tw_pick_existing();
-	if (ni >= 0) {
+	if (ni >= 0 && tw_rand() % 4 == 0) {
+		for (int i = 0; i < MAX_INODES; i++)    /* every dirty inode */
+			if (inodes[i].nlink && inodes[i].dirty)
+				tw_sync(i);
+	} else if (ni >= 0) {
 		tw_sync(names[ni].ino);
 	} else {
 		char rel[300], p[512];

@@ -1,0 +1,59 @@
+#!/bin/sh
+# kill.sh - random kill -9 rounds (issue 7).
+#
+# KILL_ROUNDS rounds (default 20) on one store. Each round mounts it (with
+# SHALEFS_FAULTS store errors, cancellations and latency in every other
+# round), checks everything acknowledged in all earlier rounds (tort_work
+# verify: byte-identical files, acknowledged unlinks, prefix chains), runs
+# a mixed workload (tort_work random: small and large files, random
+# overwrites, truncates, renames, hard links, unlinks, fsyncs) in a fresh
+# directory, kills the daemon with SIGKILL after a random 0.3-2.2 s, and
+# runs `shalefs fsck` on the store it left. A last mount verifies the
+# final round. KILL_SEED varies the timing and faults between runs.
+#
+# On s3:// when TT_S3=1 and the rig is configured (tests/rig/rgw-start).
+set -eu
+. "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
+. "${SHALE_SRCDIR:-.}/tests/torture/torture_lib.sh"
+fs_setup kill
+ROUNDS=${KILL_ROUNDS:-20}
+SEED=${KILL_SEED:-1}
+MNT=$FS_TMP/mnt
+ST=$(tt_store store)
+OPTS=$(tt_opts "memtable_mb=2,flush_interval_ms=100")
+LOGS=""
+
+r=1
+while [ "$r" -le "$ROUNDS" ]; do
+	env_faults=""
+	if [ $((r % 2)) = 1 ]; then
+		env_faults="SHALEFS_FAULTS=seed=$((SEED * 1000 + r)),error=0.05,cancel=0.01,latency_ms=0-3"
+	fi
+	tt_start "$ST" "$MNT" "$env_faults" "$OPTS" ||
+		{ tail -20 "$FS_TMP/daemon.log" >&2; fs_die "round $r: mount failed (status $TT_RC)"; }
+	pid=$TT_PID
+	if [ -n "$LOGS" ]; then
+		# shellcheck disable=SC2086
+		tt_verify "$MNT" "round $r (after the kill of round $((r - 1)))" $LOGS
+	fi
+	LOGS="$LOGS $FS_TMP/log.$r"
+	: >"$FS_TMP/log.$r"
+	"$TT_WORK" random "$((SEED * 1000 + r))" "$MNT/r$r" "$FS_TMP/log.$r" 2>>"$FS_TMP/work.err" &
+	wp=$!
+	sleep "$(awk -v s="$((SEED * 1000 + r))" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 1.9 }')"
+	kill -0 "$wp" 2>/dev/null || { tail -5 "$FS_TMP/work.err" >&2; fs_die "round $r: the workload stopped before the kill"; }
+	kill -9 "$pid"
+	tt_wait_exit "$pid" 10 || fs_die "round $r: the daemon survived SIGKILL"
+	wait "$wp" 2>/dev/null || true
+	tt_detach "$MNT"
+	tt_sum kills 1
+	tt_fsck "$ST" "round $r"
+	echo "round $r: killed$( [ -n "$env_faults" ] && echo ' (store faults on)'), $(grep -c '^A' "$FS_TMP/log.$r") acknowledged versions, fsck clean"
+	r=$((r + 1))
+done
+tt_start "$ST" "$MNT" "" "$OPTS" || fs_die "final mount failed (status $TT_RC)"
+# shellcheck disable=SC2086
+tt_verify "$MNT" "after the last kill" $LOGS
+fs_umount "$MNT" "$TT_PID"
+tt_fsck "$ST" "final"
+echo "kill: $ROUNDS kill -9 rounds, $(cat "$FS_TMP/verify.out")"
