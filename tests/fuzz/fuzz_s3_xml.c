@@ -2,7 +2,7 @@
  * fuzz_s3_xml.c - fuzz entry point for the S3 XML reader.
  *
  * Built two ways:
- *   - with libFuzzer (clang -fsanitize=fuzzer,address -DSHALE_FUZZ_LIBFUZZER
+ *   - with libFuzzer (clang -fsanitize=fuzzer,address -DSHALE_LIBFUZZER (or the older -DSHALE_FUZZ_LIBFUZZER)
  *     tests/fuzz/fuzz_s3_xml.c objstore/obj_s3_xml.c objstore/obj_s3_sign.c
  *     util/util_misc.c util/util_log.c -I. -include build/config.h -lcrypto), which supplies main();
  *   - as a plain program (the default, run by `make check`) that replays
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef SHALE_FUZZ_LIBFUZZER
+#if !defined(SHALE_LIBFUZZER) && !defined(SHALE_FUZZ_LIBFUZZER)
 static int fuzz_replay_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
