@@ -19,27 +19,36 @@
 # operation sequence vary a little between runs; a point past the end of a
 # run is reported as "not reached" and still checked.
 #
-# On s3:// when TT_S3=1 and the rig is configured (tests/rig/rgw-start).
+# On file://, then on s3:// when the rig is configured (tests/rig/rgw-start
+# exports; CRASHPOINTS_S3_PER_MODE points per mode, default 4;
+# CRASHPOINTS_S3=0 skips it). TT_S3=1 runs only s3://, with the file://
+# settings.
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 . "${SHALE_SRCDIR:-.}/tests/torture/torture_lib.sh"
 fs_setup crashpts
 MNT=$FS_TMP/mnt
-OPTS=$(tt_opts "memtable_mb=1,flush_interval_ms=50")
-PER_MODE=${CRASHPOINTS_PER_MODE:-8}
+PER_MODE=${CRASHPOINTS_PER_MODE:-20}
 MODES=${CRASHPOINTS_MODES:-"after before put-succeeded"}
 
 # workload STORE LOG: the fixed workload's three phases with a checkpoint
 # after the first; stops at the first failure (the daemon died).
 workload() {
 	"$TT_WORK" fixed 1 "$MNT/p1" "$2" 2>>"$FS_TMP/work.err" || return 1
-	"$SHALEFS" checkpoint create "$1" cp1 >>"$FS_TMP/work.err" 2>&1 || return 1
+	tt_cli checkpoint create "$1" cp1 >>"$FS_TMP/work.err" 2>&1 || return 1
 	"$TT_WORK" fixed 2 "$MNT/p2" "$2" 2>>"$FS_TMP/work.err" || return 1
 	"$TT_WORK" fixed 3 "$MNT/p3" "$2" 2>>"$FS_TMP/work.err" || return 1
 }
 
+# sweep: the counting run, then the crash points, on TT_S3's kind of store.
+tried=0 reached=0 it=0
+sweep() {
+OPTS=$(tt_opts "memtable_mb=1,flush_interval_ms=50")
+kind=file; [ "$TT_S3" = 1 ] && kind=s3
 # Counting run.
-ST=$(tt_store s0)
+: >"$FS_TMP/count.log"
+it=$((it + 1))
+ST=$(tt_store "s$it")
 tt_start "$ST" "$MNT" "SHALEFS_CRASH_COUNT_FILE=$FS_TMP/count" "$OPTS" ||
 	fs_die "counting mount failed (status $TT_RC)"
 workload "$ST" "$FS_TMP/count.log" || { cat "$FS_TMP/work.err" >&2; fs_die "the workload failed without a crash point"; }
@@ -51,10 +60,9 @@ fs_umount "$MNT" "$TT_PID"
 tt_fsck "$ST" "counting run"
 set -- $(cat "$FS_TMP/count")
 K=$2 P=$4
-echo "crashpoints: the workload makes $K store operations, $P successful puts"
+echo "crashpoints ($kind): the workload makes $K store operations, $P successful puts"
 [ "$K" -gt 0 ] && [ "$P" -gt 0 ] || fs_die "the count file says nothing happened"
 
-tried=0 reached=0 it=0
 for mode in $MODES; do
 	max=$K
 	[ "$mode" = put-succeeded ] && max=$P
@@ -67,7 +75,7 @@ for mode in $MODES; do
 		LOG=$FS_TMP/log.$it
 		: >"$LOG"
 		: >"$FS_TMP/work.err"
-		what="crash point $mode $n/$max"
+		what="crash point ($kind) $mode $n/$max"
 		died=0
 		if tt_start "$ST" "$MNT" "SHALEFS_CRASH_AFTER_OPS=$n,$mode" "$OPTS"; then
 			pid=$TT_PID
@@ -109,6 +117,15 @@ for mode in $MODES; do
 		n=$((n + stride))
 	done
 done
+}
+
+sweep
+if [ "$TT_S3" != 1 ] && [ "${CRASHPOINTS_S3:-1}" = 1 ] && [ -n "$(fs_s3_store probe)" ]; then
+	TT_S3=1
+	PER_MODE=${CRASHPOINTS_S3_PER_MODE:-4}
+	unset CRASHPOINTS_STRIDE
+	sweep
+fi
 tt_sum crashpoints_tried "$tried"
 tt_sum crashpoints_reached "$reached"
 echo "crashpoints: $tried crash points tried ($reached reached), every acknowledged byte intact, fsck clean"

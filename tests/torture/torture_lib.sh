@@ -82,8 +82,26 @@ tt_detach() {
 	fi
 }
 
+# tt_cli CMD... STORE [ARGS]: a shalefs CLI command (fsck, checkpoint ...)
+# with the rig's -o options on s3://.
+tt_cli() {
+	_c=$1
+	shift
+	if [ "$TT_S3" = 1 ]; then
+		if [ "$_c" = checkpoint ]; then
+			_v=$1
+			shift
+			"$SHALEFS" checkpoint "$_v" -o "$(fs_s3_opts)" "$@"
+		else
+			"$SHALEFS" "$_c" -o "$(fs_s3_opts)" "$@"
+		fi
+	else
+		"$SHALEFS" "$_c" "$@"
+	fi
+}
+
 tt_fsck() {
-	if "$SHALEFS" fsck "$1" >"$FS_TMP/fsck.out" 2>&1; then
+	if tt_cli fsck "$1" >"$FS_TMP/fsck.out" 2>&1; then
 		tt_sum fsck_clean 1
 	else
 		tt_sum fsck_failed 1
