@@ -380,26 +380,36 @@ static void op_chain(void)
 	chain_next++;
 }
 
-/* An fsync of a random inode (or of the chain), acknowledging the chain. */
+/* fsync the chain directory (a kv_sync like any fsync). */
+static void tw_sync_chain(void)
+{
+	char rel[128], p[512];
+	int fd;
+	snprintf(rel, sizeof(rel), "%s/chain", tw_sub);
+	tw_path(p, sizeof(p), rel);
+	fd = open(p, O_RDONLY | O_DIRECTORY);
+	if (fd < 0 || fsync(fd) != 0)
+		tw_fail("fsync", rel);
+	close(fd);
+}
+
+/* An fsync of a random inode, of every dirty one, or of the chain
+ * directory; then the chain is acknowledged (only after a real fsync). */
 static void op_sync(void)
 {
-	int ni = tw_pick_existing();
+	int ni = tw_pick_existing(), synced = 0;
 	if (ni >= 0 && tw_rand() % 4 == 0) {
 		for (int i = 0; i < MAX_INODES; i++)    /* every dirty inode */
-			if (inodes[i].nlink && inodes[i].dirty)
+			if (inodes[i].nlink && inodes[i].dirty) {
 				tw_sync(i);
+				synced = 1;
+			}
 	} else if (ni >= 0) {
 		tw_sync(names[ni].ino);
-	} else {
-		char rel[300], p[512];
-		int fd;
-		snprintf(rel, sizeof(rel), "%s/chain", tw_sub);
-		tw_path(p, sizeof(p), rel);
-		fd = open(p, O_RDONLY | O_DIRECTORY);
-		if (fd < 0 || fsync(fd) != 0)
-			tw_fail("fsync", rel);
-		close(fd);
+		synced = 1;
 	}
+	if (!synced)
+		tw_sync_chain();
 	if (chain_next) {
 		fprintf(tw_log, "C %s/chain %u\n", tw_sub, chain_next - 1);
 		fflush(tw_log);
