@@ -236,7 +236,7 @@ static void fault_plan(struct obj_fault *f, enum obj_op op, struct fault_plan *p
 static void fault_crash_now(enum obj_op op, const char *name, uint64_t n, const char *when)
 {
 	char line[512];
-	int len = snprintf(line, sizeof(line), "shalefs: crash point: _exit(99) %s store operation %llu (%s %s)\n",
+	int len = snprintf(line, sizeof(line), "shalefs: crash point: _exit(99) %s %llu (%s %s)\n",
 			   when, (unsigned long long)n, obj_op_names[op], name ? name : "");
 	if (len > 0)
 		(void)!write(2, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
@@ -249,7 +249,7 @@ static uint64_t fault_crash_enter(struct obj_fault *f, enum obj_op op, const cha
 {
 	uint64_t n = atomic_fetch_add(&fault_crash_ops, 1) + 1;
 	if (f->spec.crash_after && f->spec.crash_mode == FAULT_CRASH_BEFORE && n == f->spec.crash_after)
-		fault_crash_now(op, name, n, "before");
+		fault_crash_now(op, name, n, "before store operation");
 	return n;
 }
 
@@ -263,7 +263,7 @@ static void fault_crash_leave(struct obj_fault *f, enum obj_op op, const char *n
 			fault_crash_now(op, name, p, "after successful put");
 	}
 	if (f->spec.crash_after && f->spec.crash_mode == FAULT_CRASH_AFTER && n == f->spec.crash_after)
-		fault_crash_now(op, name, n, "after");
+		fault_crash_now(op, name, n, "after store operation");
 }
 
 /* Apply the plan around an operation: sleep; fail before, or run and fail after. */

@@ -1,13 +1,17 @@
 /*
  * check_obj_fault.c - the fault wrapper: spec parsing (every bad spec is a
  * clear -EINVAL), reproducibility from a seed, and the "succeeded but
- * reported failure" mode.
+ * reported failure" mode; crash points (crash_after/crash_mode, the
+ * SHALEFS_CRASH_AFTER_OPS and SHALEFS_CRASH_COUNT_FILE variables): each
+ * crash test runs in its own forked process (CK_FORK), so the
+ * process-wide counter starts at 0, and must end with _exit(99).
  */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "objstore/objstore.h"
 
@@ -109,6 +113,83 @@ START_TEST(test_obj_fault__failure_after_success)
 }
 END_TEST
 
+/* The 3rd operation, whatever it is, is the last. */
+START_TEST(test_obj_fault__crash_after_nth_op)
+{
+	struct obj_backend *base, *f;
+	struct obj_stat st;
+	ck_assert_int_eq(obj_mem_create(&base, "crash1"), 0);
+	ck_assert_int_eq(obj_fault_create(&f, base, "crash_after=3"), 0);
+	ck_assert_int_eq(obj_head(f, "x", &st), -ENOENT);
+	ck_assert_int_eq(obj_put(f, "x", "a", 1), 0);
+	(void)obj_head(f, "x", &st);
+	ck_abort_msg("survived the crash point");
+}
+END_TEST
+
+/* put-succeeded counts only puts the store accepted: not heads, not a
+ * refused put_if_absent. */
+START_TEST(test_obj_fault__crash_after_put_succeeded)
+{
+	struct obj_backend *base, *f;
+	struct obj_stat st;
+	ck_assert_int_eq(obj_mem_create(&base, "crash2"), 0);
+	ck_assert_int_eq(obj_fault_create(&f, base, "crash_after=2,crash_mode=put-succeeded"), 0);
+	ck_assert_int_eq(obj_put(f, "x", "a", 1), 0);
+	ck_assert_int_eq(obj_head(f, "x", &st), 0);
+	ck_assert_int_eq(obj_put_if_absent(f, "x", "b", 1), -EEXIST);
+	ck_assert_int_eq(obj_head(f, "x", &st), 0);
+	(void)obj_put(f, "y", "c", 1);
+	ck_abort_msg("survived the crash point");
+}
+END_TEST
+
+/* SHALEFS_CRASH_AFTER_OPS through obj_open: a bad value is -EINVAL with a
+ * message; N,before dies at operation N without performing it. */
+START_TEST(test_obj_fault__crash_env)
+{
+	struct obj_backend *b;
+	struct obj_stat st;
+	setenv("SHALEFS_CRASH_AFTER_OPS", "12,sideways", 1);
+	ck_assert_int_eq(obj_open(&b, "mem://crash3", NULL), -EINVAL);
+	setenv("SHALEFS_CRASH_AFTER_OPS", "x", 1);
+	ck_assert_int_eq(obj_open(&b, "mem://crash3", NULL), -EINVAL);
+	ck_assert_msg(strstr(obj_last_error(), "SHALEFS_CRASH_AFTER_OPS") != NULL, "%s", obj_last_error());
+	setenv("SHALEFS_CRASH_AFTER_OPS", "2,before", 1);
+	ck_assert_int_eq(obj_open(&b, "mem://crash3", NULL), 0);
+	ck_assert_int_eq(obj_head(b, "x", &st), -ENOENT);
+	(void)obj_put(b, "x", "a", 1);
+	ck_abort_msg("survived the crash point");
+}
+END_TEST
+
+/* SHALEFS_CRASH_COUNT_FILE alone installs the layer and gets the counts at
+ * close. */
+START_TEST(test_obj_fault__crash_count_file)
+{
+	char path[] = "/tmp/check_obj_fault.XXXXXX", line[128] = "";
+	struct obj_backend *b;
+	struct obj_stat st;
+	int fd = mkstemp(path);
+	FILE *fp;
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unsetenv("SHALEFS_CRASH_AFTER_OPS");
+	setenv("SHALEFS_CRASH_COUNT_FILE", path, 1);
+	ck_assert_int_eq(obj_open(&b, "mem://crash4", NULL), 0);
+	ck_assert_int_eq(obj_put(b, "x", "a", 1), 0);
+	ck_assert_int_eq(obj_head(b, "x", &st), 0);
+	ck_assert_int_eq(obj_put_if_absent(b, "x", "b", 1), -EEXIST);
+	obj_close(b);
+	fp = fopen(path, "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), fp));
+	fclose(fp);
+	unlink(path);
+	ck_assert_str_eq(line, "ops 3 puts_ok 1\n");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("obj_fault");
@@ -116,6 +197,10 @@ int main(void)
 	tcase_add_test(tc, test_obj_fault__bad_specs_rejected);
 	tcase_add_test(tc, test_obj_fault__seeded_and_reproducible);
 	tcase_add_test(tc, test_obj_fault__failure_after_success);
+	tcase_add_exit_test(tc, test_obj_fault__crash_after_nth_op, 99);
+	tcase_add_exit_test(tc, test_obj_fault__crash_after_put_succeeded, 99);
+	tcase_add_exit_test(tc, test_obj_fault__crash_env, 99);
+	tcase_add_test(tc, test_obj_fault__crash_count_file);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
