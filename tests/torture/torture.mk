@@ -9,7 +9,7 @@ TORTURE_TESTS = tests/torture/crashpoints.sh tests/torture/kill.sh tests/torture
 	tests/torture/secrets.sh
 TESTS += $(TORTURE_TESTS)
 dist_check_SCRIPTS += $(TORTURE_TESTS)
-EXTRA_DIST += tests/torture/torture_lib.sh
+EXTRA_DIST += tests/torture/torture_lib.sh tests/torture/outage.sh
 
 # Store-URL and fault-spec parser fuzz target (replay build over the
 # committed corpus; scripts/fuzz builds it under libFuzzer).
