@@ -568,7 +568,7 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 		const struct kv_sst_meta *meta)
 {
 	struct kv_sst_reader *r;
-	struct kv_sst_footer ft;
+	struct kv_sst_footer ft = { 0 };
 	struct kv_sst_block idx;
 	void *buf = NULL;
 	size_t n = 0, body;

@@ -194,6 +194,11 @@ static struct kv_db *open_db(struct obj_backend *store)
 	c.memtable_bytes = 256 << 10;       /* many small L0s */
 	c.flush_interval_ms = 5;
 	c.wal_max_bytes = 64 << 10;
+	/* Compaction and GC run concurrently with the model, aggressively. */
+	c.l0_compact_trigger = 3;
+	c.gc_interval_ms = 100;
+	c.gc_min_age_ms = 300;
+	c.manifests_keep = 4;
 	c.block_cache_bytes = 1 << 20;
 	int rc = kv_open(&db, store, &c);
 	ck_assert_msg(rc == 0, "kv_open: %s", kv_strerror(rc));
@@ -218,6 +223,11 @@ static void run_model(const struct run_conf *rc)
 	struct model m = { 0 }, synced = { 0 };
 	struct batchrec *pending = NULL;
 	int npending = 0, crashes = 0, reopens = 0;
+	struct kv_snapshot *snap = NULL;      /* a live snapshot and its model */
+	struct model snapm = { 0 };
+	int ck_live = 0, ck_n = 0, snaps_checked = 0, ckpts_checked = 0;
+	struct model ckm = { 0 };             /* the model as of checkpoint ck_n */
+	char ckname[32] = "";
 
 	oc.faults = rc->faults;
 	oc.create = 1;
@@ -263,12 +273,66 @@ static void run_model(const struct run_conf *rc)
 		} else if (what < 870) {
 			/* A full scan against the model. */
 			ck_assert(db_equals(db, &m, 1));
+		} else if (what < 880) {
+			/* Snapshots: take one, or read through it and let it go. */
+			if (!snap) {
+				ck_assert_int_eq(kv_snapshot_create(db, &snap), 0);
+				model_copy(&snapm, &m);
+			} else {
+				for (int j = 0; j < 20; j++) {
+					int k = (int)util_rand_below(&r, NKEYS);
+					char kb[16];
+					void *v = NULL;
+					size_t vl = 0;
+					key_of(k, kb);
+					int g = kv_get(db, snap, kb, strlen(kb), &v, &vl);
+					if (snapm.val[k]) {
+						ck_assert_msg(g == 0, "snapshot get %s: %d", kb, g);
+						ck_assert(vl == snapm.len[k] && !memcmp(v, snapm.val[k], vl));
+					} else {
+						ck_assert_int_eq(g, -ENOENT);
+					}
+					free(v);
+				}
+				snaps_checked++;
+				if (util_rand_below(&r, 3) == 0) {
+					kv_snapshot_release(db, snap);
+					snap = NULL;
+				}
+			}
+		} else if (what < 885) {
+			/* Checkpoints: take one (the sync makes the model durable), or
+			 * open it read-only, compare, and delete it. */
+			if (!ck_live) {
+				snprintf(ckname, sizeof(ckname), "ck%d", ++ck_n);
+				ck_assert_int_eq(kv_db_checkpoint_create(db, ckname, 0), 0);
+				model_copy(&ckm, &m);
+				model_copy(&synced, &m);
+				pending_clear(pending, &npending);
+				ck_live = 1;
+			} else {
+				struct kv_db *ro = NULL;
+				struct kv_config cc = KV_CONFIG_INIT;
+				cc.mode = KV_OPEN_CHECKPOINT;
+				cc.checkpoint = ckname;
+				ck_assert_int_eq(kv_open(&ro, store, &cc), 0);
+				ck_assert_msg(db_equals(ro, &ckm, 1), "checkpoint %s differs", ckname);
+				kv_close(ro);
+				ckpts_checked++;
+				if (util_rand_below(&r, 2) == 0) {
+					ck_assert_int_eq(kv_checkpoint_delete(store, ckname), 0);
+					ck_live = 0;
+				}
+			}
 		} else if (what < 980) {
 			ck_assert_int_eq(kv_sync(db), 0);
 			model_copy(&synced, &m);
 			pending_clear(pending, &npending);
 		} else if (what < 990) {
 			/* Clean reopen: everything must be there. */
+			if (snap)
+				kv_snapshot_release(db, snap);
+			snap = NULL;
 			ck_assert_int_eq(kv_close(db), 0);
 			db = open_db(store);
 			ck_assert(db_equals(db, &m, 1));
@@ -277,6 +341,9 @@ static void run_model(const struct run_conf *rc)
 			reopens++;
 		} else {
 			/* Crash: what survives is synced + a prefix of pending. */
+			if (snap)
+				kv_snapshot_release(db, snap);
+			snap = NULL;
 			kv_abandon(db);
 			db = open_db(store);
 			struct model probe = { 0 };
@@ -295,11 +362,17 @@ static void run_model(const struct run_conf *rc)
 			crashes++;
 		}
 	}
+	if (snap)
+		kv_snapshot_release(db, snap);
 	ck_assert_int_eq(kv_close(db), 0);
 	db = open_db(store);
 	ck_assert(db_equals(db, &m, 1));
 	ck_assert_int_eq(kv_close(db), 0);
 	pending_clear(pending, &npending);
+	model_free(&snapm);
+	model_free(&ckm);
+	ck_assert_int_gt(snaps_checked, 0);
+	ck_assert_int_gt(ckpts_checked, 0);
 	free(pending);
 	model_free(&m);
 	model_free(&synced);
