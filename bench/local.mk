@@ -20,3 +20,9 @@ bench_kvbench_rocksdb_SOURCES = bench/kvbench_rocksdb.c $(KVBENCH_COMMON)
 bench_kvbench_rocksdb_LDADD = util/libutil.a $(ROCKSDB_LIBS) $(PTHREAD_LIBS)
 endif
 EXTRA_DIST += bench/kvbench
+
+# fsbench: filesystem workloads over any mount point (bench/fsbench runs one
+# target, bench/compare runs them all; docs/benchmarks.md).
+noinst_PROGRAMS += bench/fsbench_ops
+bench_fsbench_ops_SOURCES = bench/fsbench_ops.c
+EXTRA_DIST += bench/fsbench bench/compare

@@ -265,8 +265,14 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		for (size_t i = 0; i < p.n_victims; i++)
 			UTIL_INFO("kv", "gc (dry run): would delete %s", p.victims[i]);
 	} else {
-		for (size_t i = 0; i < p.n_victims && !rc; i += 1000) {
-			size_t n = p.n_victims - i < 1000 ? p.n_victims - i : 1000;
+		/* In groups, so a close does not wait for a long GC pass. */
+		for (size_t i = 0; i < p.n_victims && !rc; i += 100) {
+			size_t n = p.n_victims - i < 100 ? p.n_victims - i : 100;
+			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			int stop = db->shutdown;
+			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			if (stop)
+				break;
 			rc = obj_delete_many(db->store, (const char *const *)p.victims + i, n);
 		}
 	}

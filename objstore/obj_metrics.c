@@ -115,7 +115,7 @@ static int obj_metrics__list(struct obj_backend *b, const char *prefix, const ch
 static int obj_metrics__del_many(struct obj_backend *b, const char *const *names, size_t count)
 {
 	uint64_t t = util_now_ns();
-	int rc = obj_delete_many(METRICS_INNER(b), names, count);
+	int rc = METRICS_INNER(b)->del_many(METRICS_INNER(b), names, count);
 	metrics_record(b, OBJ_OP_DELETE, t, rc, 0);
 	return rc;
 }
@@ -176,7 +176,9 @@ int obj_metrics_create(struct obj_backend **out, struct obj_backend *inner)
 	m->w.base.put_if_absent = obj_metrics__put_if_absent;
 	m->w.base.del = obj_metrics__del;
 	m->w.base.list = obj_metrics__list;
-	m->w.base.del_many = obj_metrics__del_many;
+	/* Only a backend with a batch delete gets one: otherwise callers
+	 * delete name by name through every layer (and are counted so). */
+	m->w.base.del_many = inner->del_many ? obj_metrics__del_many : NULL;
 	m->w.base.stats = obj_metrics__stats;
 	m->w.base.free = obj_metrics__free;
 	*out = &m->w.base;

@@ -264,23 +264,23 @@ static int obj_retry__list(struct obj_backend *b, const char *prefix, const char
 static int obj_retry__del_many(struct obj_backend *b, const char *const *names, size_t count)
 {
 	struct obj_backend *in = retry_inner(b);
-	struct retry_state s;
-	int rc;
+	int rc, first = 0;
 
-	if (!in->del_many) {
-		int first = 0;
-		for (size_t i = 0; i < count; i++) {
-			rc = obj_retry__del(b, names[i]);
-			if (rc && !first)
-				first = rc;
-		}
-		return first;
-	}
-	retry_begin(&s, (struct obj_retry *)b, OBJ_OP_DELETE, count ? names[0] : "-");
-	do
+	/* One batch request first (S3 DeleteObjects). A failed batch is not
+	 * retried whole: with a 10% per-request failure rate a batch of many
+	 * names would almost never succeed at once. Deletes are idempotent, so
+	 * each name is then retried on its own. */
+	if (in->del_many) {
 		rc = in->del_many(in, names, count);
-	while (retry_again(&s, rc));
-	return rc;
+		if (rc == 0 || !obj_err_is_transient(rc))
+			return rc;
+	}
+	for (size_t i = 0; i < count; i++) {
+		rc = obj_retry__del(b, names[i]);
+		if (rc && !first)
+			first = rc;
+	}
+	return first;
 }
 
 static void obj_retry__stats(struct obj_backend *b, obj_stat_emit_fn emit, void *arg)

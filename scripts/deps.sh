@@ -8,8 +8,9 @@ SHALE_BUILD_PKGS="build-essential autoconf automake libtool pkg-config libfuse3-
 # Tests: the S3 rig (Ceph RGW), valgrind, clang for the fuzz targets.
 SHALE_TEST_PKGS="ceph-mon ceph-osd radosgw ceph-common valgrind clang"
 # Benchmarks only (bench/kvbench compares with LevelDB and RocksDB through
-# their C APIs); never needed to build, test or run ShaleFS.
-SHALE_BENCH_PKGS="libleveldb-dev librocksdb-dev"
+# their C APIs; bench/compare mounts s3fs, rclone and bindfs and plots with
+# gnuplot); never needed to build, test or run ShaleFS.
+SHALE_BENCH_PKGS="libleveldb-dev librocksdb-dev s3fs rclone bindfs gnuplot-nox bc"
 
 shale_install_pkgs() {
 	local missing=() p

@@ -28,7 +28,7 @@ tests_kv_check_kv_ikey_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
 # corpus by `make check` (tests/fuzz/replay.sh PROGRAM CORPUS_DIR). Build
 # it under libFuzzer by hand: see the header of tests/fuzz/fuzz_wal.c.
 check_PROGRAMS += tests/fuzz/fuzz_wal
-tests_fuzz_fuzz_wal_SOURCES = tests/fuzz/fuzz_wal.c
+tests_fuzz_fuzz_wal_SOURCES = tests/fuzz/fuzz_wal.c tests/fuzz/replay_main.c
 tests_fuzz_fuzz_wal_LDADD = $(KV_LIBS)
 TESTS += tests/fuzz/fuzz_wal_replay.sh
 dist_check_SCRIPTS += tests/fuzz/replay.sh tests/fuzz/fuzz_wal_replay.sh
