@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,15 +131,16 @@ START_TEST(test_obj_conformance__ranges_at_edges)
 END_TEST
 
 struct atom_arg {
-	volatile int stop;
-	int reads, bad;
+	atomic_int stop;
+	atomic_int reads;
+	int bad;
 	const char *name;
 };
 
 static void *atom_reader(void *p)
 {
 	struct atom_arg *a = p;
-	while (!a->stop) {
+	while (!atomic_load(&a->stop)) {
 		void *b = NULL;
 		size_t len = 0;
 		if (obj_get(store, a->name, 0, OBJ_WHOLE, &b, &len) != 0)
@@ -150,7 +152,7 @@ static void *atom_reader(void *p)
 			ok = c[i] == c[0];
 		if (!ok)
 			a->bad++;
-		a->reads++;
+		atomic_fetch_add(&a->reads, 1);
 		free(b);
 	}
 	return NULL;
@@ -167,12 +169,14 @@ START_TEST(test_obj_conformance__overwrite_atomic_under_reader)
 	memset(B, 'b', nb);
 	ck_assert_int_eq(obj_put(store, arg.name, A, na), 0);
 	ck_assert_int_eq(pthread_create(&th, NULL, atom_reader, &arg), 0);
-	for (int i = 0; i < 40; i++)
+	/* At least 40 overwrites, and on until the reader has read 20 times
+	 * (a fast store can finish 40 puts before the reader starts). */
+	for (int i = 0; i < 40 || (atomic_load(&arg.reads) < 20 && i < 100000); i++)
 		ck_assert_int_eq(obj_put(store, arg.name, i % 2 ? A : B, i % 2 ? na : nb), 0);
-	arg.stop = 1;
+	atomic_store(&arg.stop, 1);
 	pthread_join(th, NULL);
 	ck_assert_int_eq(arg.bad, 0);
-	ck_assert_int_gt(arg.reads, 0);
+	ck_assert_int_ge(atomic_load(&arg.reads), 20);
 	free(A);
 	free(B);
 }
