@@ -38,9 +38,10 @@ pid=$TT_PID
 "$TT_WORK" random 1 "$MNT/before" "$FS_TMP/log.1" 2>"$FS_TMP/work1.err" &
 w1=$!
 sleep 3
-acked_before=$(grep -c '^A' "$FS_TMP/log.1" || true)
 restart_needed=1
 "$RIG" "$SHALE_RIG_DIR" stop
+# (counted once the gateway is gone: stopping it takes up to 10 s)
+acked_before=$(grep -c '^A' "$FS_TMP/log.1" || true)
 echo "gateway stopped after $acked_before acknowledged versions"
 i=0
 while [ $i -lt "$SECS" ]; do
