@@ -17,7 +17,7 @@
  *                          (the other engines delete obsolete files at once)
  *   Defaults kept: flush_interval_ms 100 (kv_put returns before the WAL
  *   object is written: the "WAL on, no sync per write" of db_bench),
- *   max_frozen_memtables 2, l0_compact_trigger 4, l0_max 16, zstd level 3,
+ *   max_frozen_memtables 2, l0_compact_trigger 4, l0_max 16, zstd level -1,
  *   sst_max_bytes 64 MiB.
  *
  * ACCOUNTING
@@ -297,7 +297,7 @@ static void kvb_shale_describe(void *h, const struct kvb_opts *o, FILE *f)
 	fprintf(f,
 		"kvbench engine=shalefs bench=config db=%s memtable_mib=%zu max_frozen=default(2) "
 		"block_cache_mib=%zu bloom_bits=%d l0_trigger=default(4) l0_max=default(16) "
-		"compression=zstd-3 flush_interval_ms=default(100) gc_ms=%u\n",
+		"compression=default(zstd_level_-1) flush_interval_ms=default(100) gc_ms=%u\n",
 		o->db, s->conf.memtable_bytes >> 20, s->conf.block_cache_bytes >> 20,
 		s->conf.bloom_bits_per_key, o->gc_ms);
 }

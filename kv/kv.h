@@ -56,6 +56,9 @@ enum kv_open_mode {
 	KV_OPEN_CHECKPOINT = 2,      /* read-only view pinned at conf->checkpoint */
 };
 
+/* kv_config.compression_level: no compression at all. */
+#define KV_COMPRESSION_OFF (-100000)
+
 struct kv_config {
 	unsigned version;                 /* KV_CONFIG_VERSION */
 	enum kv_open_mode mode;
@@ -67,7 +70,9 @@ struct kv_config {
 	size_t block_cache_bytes;         /* default 64 MiB */
 	unsigned l0_max;                  /* writers wait at this many L0 SSTs; default 16 */
 	unsigned l0_compact_trigger;      /* compact at this many L0 SSTs; default 4 */
-	int compression_level;            /* zstd level for SST blocks; 0 = default (3); -1 = off */
+	int compression_level;            /* zstd level for SST blocks, negative = zstd's
+					   * fast levels; 0 = default (-1);
+					   * KV_COMPRESSION_OFF = store blocks raw */
 	int bloom_bits_per_key;           /* default 10 */
 	unsigned poll_interval_ms;        /* read-only followers; default 1000 */
 	int no_background;                /* tests: no compactor/GC threads */

@@ -43,7 +43,11 @@
 #define KV_DFLT_BLOCK_CACHE ((size_t)64 << 20)
 #define KV_DFLT_L0_MAX 16
 #define KV_DFLT_L0_TRIGGER 4
-#define KV_DFLT_COMPRESSION 3
+/* zstd's first fast level: blocks come out ~11% larger than at level 3 on
+ * kvbench's half-compressible values, but decompress 3.3x faster (1.8 vs
+ * 6.0 us per 4 KiB block here), and every block-cache miss pays that
+ * decompression. Compression is faster too. docs/kv-format.md. */
+#define KV_DFLT_COMPRESSION (-1)
 #define KV_DFLT_BLOOM 10
 #define KV_DFLT_POLL_MS 1000
 #define KV_DFLT_SST_MAX ((size_t)64 << 20)
@@ -127,8 +131,8 @@ static void kv_conf_defaults(struct kv_config *c)
 		c->l0_compact_trigger = KV_DFLT_L0_TRIGGER;
 	if (c->compression_level == 0)
 		c->compression_level = KV_DFLT_COMPRESSION;
-	if (c->compression_level < 0)
-		c->compression_level = 0;       /* -1 = off */
+	else if (c->compression_level == KV_COMPRESSION_OFF)
+		c->compression_level = 0;
 	if (!c->bloom_bits_per_key)
 		c->bloom_bits_per_key = KV_DFLT_BLOOM;
 	if (!c->poll_interval_ms)

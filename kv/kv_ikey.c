@@ -39,7 +39,7 @@ size_t kv_varint_put(uint8_t *p, uint64_t v)
 	return n;
 }
 
-size_t kv_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
+size_t kv_varint_get_slow(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
 	uint64_t r = 0;
 	for (size_t i = 0; i < 10 && p + i < end; i++) {

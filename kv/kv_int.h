@@ -63,8 +63,19 @@ int kv_ikey_cmp(const void *a, size_t alen, const void *b, size_t blen);
 
 /* LEB128 varints used by the WAL, block and manifest encoders. */
 size_t kv_varint_put(uint8_t *p, uint64_t v);         /* returns bytes written (<= 10) */
-/* Decode from [p, end); returns bytes read, 0 if truncated/overlong. */
-size_t kv_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v);
+/* Decode from [p, end); returns bytes read, 0 if truncated/overlong.
+ * Inline because block seeks decode three varints per entry they step
+ * over (about 80 per point lookup) and nearly all of them are one byte;
+ * the general case stays out of line. */
+size_t kv_varint_get_slow(const uint8_t *p, const uint8_t *end, uint64_t *v);
+static inline size_t kv_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	if (p < end && *p < 0x80) {
+		*v = *p;
+		return 1;
+	}
+	return kv_varint_get_slow(p, end, v);
+}
 
 /* Growable byte buffer for encoders. All appends return 0 or -ENOMEM;
  * after a failure the buffer stays valid (and failed). */
@@ -261,7 +272,7 @@ int kv_sst_meta_copy(struct kv_sst_meta *dst, const struct kv_sst_meta *src);
 struct kv_sst_options {
 	size_t block_size;                /* default 4096 */
 	int restart_interval;             /* default 16 */
-	int compression_level;            /* zstd level; 0 = no compression */
+	int compression_level;            /* zstd level (< 0: zstd's fast levels); 0 = none */
 	int bloom_bits_per_key;           /* 0 = default 10; < 0 = no filter */
 };
 

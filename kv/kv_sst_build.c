@@ -222,7 +222,7 @@ static int kv_sst_write_block(struct kv_sst_builder *b, const uint8_t *raw, size
 	uint8_t type = KV_SST_COMP_NONE;
 	int rc;
 
-	if (may_compress && b->opt.compression_level > 0 && len >= 64) {
+	if (may_compress && b->opt.compression_level != 0 && len >= 64) {
 		size_t bound = ZSTD_compressBound(len);
 		if (!b->cctx && !(b->cctx = ZSTD_createCCtx()))
 			return -ENOMEM;
@@ -303,14 +303,14 @@ int kv_sst_builder_create(struct kv_sst_builder **out, const struct kv_sst_optio
 		o.bloom_bits_per_key = KV_SST_DEFAULT_BLOOM;
 	if (o.bloom_bits_per_key < 0)
 		o.bloom_bits_per_key = 0;
-	if (o.compression_level < 0)
-		o.compression_level = 0;
 	/* Blocks must stay decodable by the reader (KV_SST_BLOCK_MAX). */
 	if (o.block_size > KV_SST_BLOCK_MAX / 4 || o.restart_interval < 0 ||
 	    o.bloom_bits_per_key > 1000)
 		return -EINVAL;
 	if (o.compression_level > ZSTD_maxCLevel())
 		o.compression_level = ZSTD_maxCLevel();
+	if (o.compression_level < ZSTD_minCLevel())
+		o.compression_level = ZSTD_minCLevel();
 
 	b = calloc(1, sizeof(*b));
 	if (!b)

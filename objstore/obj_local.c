@@ -30,10 +30,15 @@
  *   a walk keeps only the smallest (wanted + 1) qualifying children of a
  *   directory and rescans after the last one it used if it needs more.
  *
+ * OPEN FILES
+ *   Files read by ranged GETs stay open in a small cache, checked on
+ *   every use (obj_local_fds.c explains why that is safe).
+ *
  * THREADING
- *   No shared mutable state beyond the root path: safe from any thread.
+ *   The only shared mutable state is that cache, which locks itself:
+ *   safe from any thread.
  */
-#include "objstore/objstore.h"
+#include "objstore/objstore_int.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -53,6 +58,7 @@ struct obj_local {
 	struct obj_backend base;          /* must be first */
 	char *root;                       /* absolute, no trailing slash; immutable */
 	int root_fd;                      /* O_PATH|O_DIRECTORY on root; immutable */
+	struct obj_fds *fds;              /* open object files; thread-safe */
 };
 
 static struct obj_local *obj_local_of(struct obj_backend *b)
@@ -247,6 +253,8 @@ static int obj_local_store(struct obj_backend *b, const char *name, const void *
 		rc = obj_local_err(errno, op, name, "renaming into place");
 		unlinkat(l->root_fd, tmp, 0);
 		return rc;
+	} else {
+		obj_fds_forget(l->fds, name, NULL);     /* replaced */
 	}
 	obj_local_parent(name, parent, sizeof(parent));
 	rc = obj_local_fsync_dir(l, parent);
@@ -271,16 +279,28 @@ static int obj_local__get(struct obj_backend *b, const char *name, uint64_t off,
 			  void **out, size_t *out_len)
 {
 	struct obj_local *l = obj_local_of(b);
+	/* Ranged reads are the engine's block reads: keep those files open
+	 * (obj_local_fds.c). Whole-object reads are one-offs. */
+	int ranged = off != 0 || len != OBJ_WHOLE;
+	struct obj_fd *cf = NULL;
 	struct stat st;
 	uint8_t *buf = NULL;
 	size_t n, done = 0;
-	int fd, rc;
+	int fd = -1, rc;
 
 	*out = NULL;
 	*out_len = 0;
 	rc = obj_local_check("get", name);
 	if (rc)
 		return rc;
+	if (ranged && (cf = obj_fds_get(l->fds, name)) != NULL) {
+		fd = obj_fd_fd(cf);
+		if (fstat(fd, &st) == 0 && obj_fd_valid(cf, st.st_nlink))
+			goto have;
+		obj_fds_forget(l->fds, name, cf);       /* deleted or replaced */
+		obj_fds_release(l->fds, cf);
+		cf = NULL;
+	}
 	fd = openat(l->root_fd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return obj_local_err(errno, "get", name, "open");
@@ -292,6 +312,9 @@ static int obj_local__get(struct obj_backend *b, const char *name, uint64_t off,
 		rc = obj_fail(-ENOENT, -1, "get", name, "not an object (a directory)");
 		goto out;
 	}
+	if (ranged)
+		cf = obj_fds_add(l->fds, name, fd, st.st_nlink);   /* NULL: stays ours */
+have:
 	if (off >= (uint64_t)st.st_size)
 		goto out;                       /* reading at/after the end: 0 bytes */
 	n = (size_t)((uint64_t)st.st_size - off);
@@ -321,7 +344,10 @@ static int obj_local__get(struct obj_backend *b, const char *name, uint64_t off,
 	buf = NULL;
 out:
 	free(buf);
-	close(fd);
+	if (cf)
+		obj_fds_release(l->fds, cf);
+	else
+		close(fd);
 	return rc;
 }
 
@@ -364,6 +390,7 @@ static int obj_local__del(struct obj_backend *b, const char *name)
 	int rc = obj_local_check("delete", name);
 	if (rc)
 		return rc;
+	obj_fds_forget(l->fds, name, NULL);
 	if (unlinkat(l->root_fd, name, 0) && errno != ENOENT) {
 		if (errno == EISDIR || errno == EPERM) {
 			struct stat s;
@@ -600,6 +627,7 @@ static void obj_local__free(struct obj_backend *b)
 	struct obj_local *l = obj_local_of(b);
 	if (l->root_fd >= 0)
 		close(l->root_fd);
+	obj_fds_free(l->fds);
 	free(l->root);
 	free(l);
 }
@@ -629,7 +657,8 @@ int obj_local_create(struct obj_backend **out, const char *dir, int create)
 		return -ENOMEM;
 	l->root_fd = -1;
 	l->root = strdup(dir);
-	if (!l->root) {
+	l->fds = obj_fds_create();
+	if (!l->root || !l->fds) {
 		rc = -ENOMEM;
 		goto fail;
 	}

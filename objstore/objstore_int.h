@@ -7,6 +7,8 @@
 
 #include "objstore/objstore.h"
 
+#include <sys/types.h>
+
 /* Every wrapper starts with this, so generic code (obj_fault_set_enabled,
  * obj_stats) can walk a stack from the outermost layer inward. */
 struct obj_wrapper {
@@ -28,5 +30,25 @@ enum obj_op {
 	OBJ_OP_COUNT
 };
 extern const char *const obj_op_names[OBJ_OP_COUNT];
+
+/*
+ * The file:// backend's cache of open object files (obj_local_fds.c).
+ * obj_fds_get and obj_fds_add return a pinned entry (or NULL: not
+ * cached / no memory); every pinned entry goes back through
+ * obj_fds_release. obj_fds_forget unhooks name (only if it is still the
+ * entry `only`, when given); pinned holders keep a working descriptor.
+ */
+#define OBJ_LOCAL_FDS 64
+struct obj_fds;
+struct obj_fd;
+struct obj_fds *obj_fds_create(void);
+void obj_fds_free(struct obj_fds *c);
+struct obj_fd *obj_fds_get(struct obj_fds *c, const char *name);
+struct obj_fd *obj_fds_add(struct obj_fds *c, const char *name, int fd, nlink_t nlink);
+void obj_fds_release(struct obj_fds *c, struct obj_fd *f);
+void obj_fds_forget(struct obj_fds *c, const char *name, const struct obj_fd *only);
+int obj_fd_fd(const struct obj_fd *f);
+/* Whether the object file still has the link count it was opened with. */
+int obj_fd_valid(const struct obj_fd *f, nlink_t nlink);
 
 #endif /* SHALE_OBJSTORE_INT_H */

@@ -333,13 +333,13 @@ START_TEST(test_kv_sst__build_meta_and_layout)
 			  util_get_be64(f + 0));
 	ck_assert_uint_eq(util_get_be64(f + 32), n);
 	ck_assert_uint_gt(util_get_be64(f + 40), 1);
-	/* bloom: 10 bits per distinct user key + the k byte */
+	/* bloom: 10 bits per distinct user key in whole 64-byte lines + the kind byte */
 	size_t distinct = 0;
 	for (size_t i = 0; i < n; i++)
 		distinct += !i || kv_ukey_cmp(e[i].ikey, e[i].iklen - 8, e[i - 1].ikey,
 					      e[i - 1].iklen - 8) != 0;
 	ck_assert_uint_lt(distinct, n);
-	ck_assert_uint_eq(util_get_be64(f + 24), (distinct * 10 + 7) / 8 + 1);
+	ck_assert_uint_eq(util_get_be64(f + 24), (distinct * 10 + 511) / 512 * 64 + 1);
 	ck_assert_int_eq(kv_sst_check_buffer(obj, len), 0);
 	free(obj);
 	kv_sst_meta_clear(&meta);
@@ -583,6 +583,70 @@ START_TEST(test_kv_sst__seek_boundaries)
 	it->ops->seek_first(it);
 	assert_at(it, &e[0]);
 	ck_assert_int_eq(it->ops->status(it), 0);
+	it->ops->free(it);
+	kv_sst_unref(r);
+	free(obj);
+	kv_sst_meta_clear(&meta);
+	ents_free(e, n);
+}
+END_TEST
+
+/*
+ * The reader narrows index seeks with 8-byte "fences" taken after the
+ * prefix all index keys share (kv_sst_read.c, INDEX FENCES). Keys here
+ * share a long prefix, differ within and beyond the 8 fence bytes, contain
+ * NUL bytes (zero padding must not reorder "x" and "x\0") and vary in
+ * length; probes include keys shorter than the shared prefix and keys
+ * outside it. Every seek must land where a linear scan of the model does.
+ */
+START_TEST(test_kv_sst__index_fences_exact)
+{
+	static const char alpha[] = { 0, 'a', 'b' };
+	const size_t want = 6000;
+	struct kv_sst_options o = { .block_size = 64, .restart_interval = 2 };
+	struct ent *e = malloc(want * sizeof(*e));
+	struct kv_sst_meta meta;
+	struct kv_sst_reader *r;
+	struct kv_iter *it;
+	struct util_rand rnd;
+	struct tstore st;
+	uint8_t key[64], *obj;
+	size_t n, len;
+
+	ck_assert_ptr_nonnull(e);
+	util_rand_seed(&rnd, 0xfe4ce5);
+	for (size_t i = 0; i < want; i++) {
+		size_t kl = 10 + util_rand_below(&rnd, 14);
+		memcpy(key, "prefix/xx/", 10);
+		for (size_t j = 10; j < kl; j++)
+			key[j] = (uint8_t)alpha[util_rand_below(&rnd, 3)];
+		e[i] = ent_make(key, kl, 1 + util_rand_below(&rnd, 3), KV_TYPE_VALUE, "v", 1);
+	}
+	n = ents_sort(e, want);
+	build(e, n, &o, &obj, &len, &meta);
+	ck_assert_uint_gt(util_get_be64(obj + len - KV_SST_FOOTER_SIZE + 40), 500);  /* blocks */
+	tstore_init(&st, &meta, obj, len);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &meta), 0);
+	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+	for (size_t p = 0; p < 20000; p++) {
+		size_t kl = util_rand_below(&rnd, 24), lb = 0;
+		uint64_t seq = util_rand_below(&rnd, 5);
+		uint8_t ik[64 + KV_IKEY_TRAILER];
+		memcpy(key, "prefix/xx/", 10);
+		if (util_rand_below(&rnd, 10) == 0)
+			key[util_rand_below(&rnd, 10)] ^= 1;    /* outside the prefix */
+		for (size_t j = 10; j < kl; j++)
+			key[j] = (uint8_t)alpha[util_rand_below(&rnd, 3)];
+		kv_ikey_make(ik, key, kl, seq, KV_TYPE_VALUE);
+		while (lb < n && kv_ikey_cmp(e[lb].ikey, e[lb].iklen, ik, kl + KV_IKEY_TRAILER) < 0)
+			lb++;
+		it->ops->seek(it, ik, kl + KV_IKEY_TRAILER);
+		ck_assert_int_eq(it->ops->status(it), 0);
+		if (lb == n)
+			ck_assert(!it->ops->valid(it));
+		else
+			assert_at(it, &e[lb]);
+	}
 	it->ops->free(it);
 	kv_sst_unref(r);
 	free(obj);
@@ -988,6 +1052,7 @@ static Suite *kv_sst_read_suite(void)
 	tc = tcase_create("seek");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_kv_sst__seek_boundaries);
+	tcase_add_test(tc, test_kv_sst__index_fences_exact);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("get");

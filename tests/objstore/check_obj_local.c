@@ -179,6 +179,67 @@ START_TEST(test_obj_local__object_and_directory_name_clash)
 }
 END_TEST
 
+/* Ranged GET of name at offset 1 for 2 bytes: the backend keeps such
+ * files open (obj_local_fds.c). */
+static void get_range(struct obj_backend *b, const char *name, int want_rc, const char *want)
+{
+	void *d = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(obj_get(b, name, 1, 2, &d, &n), want_rc);
+	if (want_rc == 0) {
+		ck_assert_uint_eq(n, strlen(want));
+		ck_assert_mem_eq(d, want, n);
+	}
+	if (d)
+		obj_buf_free(d);
+}
+
+/*
+ * Kept-open files must never serve an old version: an object replaced or
+ * deleted through this handle or through another one (standing in for
+ * another process on the same directory) is read anew, and more objects
+ * than the cache holds keep reading right as entries are evicted.
+ */
+START_TEST(test_obj_local__open_files_see_replace_and_delete)
+{
+	struct obj_backend *a, *b;
+	char url[320], name[32], want[8];
+
+	snprintf(url, sizeof(url), "file://%s", root);
+	ck_assert_int_eq(obj_open(&a, url, NULL), 0);
+	ck_assert_int_eq(obj_open(&b, url, NULL), 0);
+	ck_assert_int_eq(obj_put(a, "fd/x", "0abc", 4), 0);
+	get_range(a, "fd/x", 0, "ab");
+	ck_assert_int_eq(obj_put(a, "fd/x", "0def", 4), 0);      /* same handle */
+	get_range(a, "fd/x", 0, "de");
+	ck_assert_int_eq(obj_put(b, "fd/x", "0ghi", 4), 0);      /* the other one */
+	get_range(a, "fd/x", 0, "gh");
+	ck_assert_int_eq(obj_delete(b, "fd/x"), 0);
+	get_range(a, "fd/x", -ENOENT, NULL);
+	ck_assert_int_eq(obj_put_if_absent(b, "fd/x", "0jkl", 4), 0);
+	get_range(a, "fd/x", 0, "jk");
+	ck_assert_int_eq(obj_delete(a, "fd/x"), 0);
+	get_range(a, "fd/x", -ENOENT, NULL);
+
+	/* Twice the cache's size, read round-robin three times, with every
+	 * third object replaced by the other handle between rounds. */
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 128; i++) {
+			snprintf(name, sizeof(name), "fd/o%03d", i);
+			int v = i % 3 == 0 && round == 2 ? (i + 50) % 100 : i % 100;
+			if (round == 0 || v != i % 100) {
+				snprintf(want, sizeof(want), "o%02d", v);
+				ck_assert_int_eq(obj_put(b, name, want, 3), 0);
+			}
+			snprintf(want, sizeof(want), "%02d", v);
+			get_range(a, name, 0, want);
+		}
+	}
+	obj_close(b);
+	obj_close(a);
+}
+END_TEST
+
 int main(void)
 {
 	char url[300];
@@ -200,6 +261,7 @@ int main(void)
 	tcase_add_test(tc, test_obj_local__readonly_fs_is_eacces);
 	tcase_add_test(tc, test_obj_local__bad_roots);
 	tcase_add_test(tc, test_obj_local__object_and_directory_name_clash);
+	tcase_add_test(tc, test_obj_local__open_files_see_replace_and_delete);
 	suite_add_tcase(s, tc);
 	rc = obj_conformance_run(s);
 	rm_rf(root);
