@@ -68,9 +68,12 @@ int kv_buf_reserve(struct kv_buf *b, size_t extra)
 			return -ENOMEM;
 		cap *= 2;
 	}
-	uint8_t *p = realloc(b->data, cap);
+	uint8_t *p = b->borrowed ? malloc(cap) : realloc(b->data, cap);
 	if (!p)
 		return -ENOMEM;
+	if (b->borrowed && b->len)
+		memcpy(p, b->data, b->len);
+	b->borrowed = 0;
 	b->data = p;
 	b->cap = cap;
 	return 0;
@@ -118,7 +121,9 @@ int kv_buf_put_be64(struct kv_buf *b, uint64_t v)
 
 void kv_buf_free(struct kv_buf *b)
 {
-	free(b->data);
+	if (!b->borrowed)
+		free(b->data);
+	b->borrowed = 0;
 	b->data = NULL;
 	b->len = b->cap = 0;
 }

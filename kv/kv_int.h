@@ -83,6 +83,8 @@ struct kv_buf {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
+	int borrowed;                     /* data is the owner's fixed storage: never
+					   * realloc'd or freed; growing copies it out */
 };
 int kv_buf_reserve(struct kv_buf *b, size_t extra);
 int kv_buf_append(struct kv_buf *b, const void *p, size_t n);

@@ -86,7 +86,8 @@ struct kv_sst_biter {
 	struct kv_sst_block b;
 	size_t cur;                       /* offset of the current entry */
 	size_t nxt;                       /* offset of the entry after the current one */
-	struct kv_buf key;
+	struct kv_buf key;                /* starts in kbuf: no malloc for most keys */
+	uint8_t kbuf[64];
 	const uint8_t *val;
 	size_t vlen;
 	int valid;
@@ -266,10 +267,14 @@ static int kv_sst_block_parse(const char *name, uint64_t off, const uint8_t *dat
 
 /* ---- block iterator ----------------------------------------------------- */
 
+/* The biter must not move after this (key may point into it). */
 static void kv_sst_bi_init(struct kv_sst_biter *it, const char *name)
 {
 	memset(it, 0, sizeof(*it));
 	it->name = name;
+	it->key.data = it->kbuf;
+	it->key.cap = sizeof(it->kbuf);
+	it->key.borrowed = 1;
 }
 
 static void kv_sst_bi_set(struct kv_sst_biter *it, const struct kv_sst_block *b)

@@ -144,6 +144,27 @@ START_TEST(test_kv_ikey__strerror)
 }
 END_TEST
 
+/* A buffer that starts in its owner's fixed storage (kv_sst_read.c's
+ * block iterators) copies out when it grows and never frees that storage. */
+START_TEST(test_kv_ikey__buf_borrowed_storage)
+{
+	uint8_t fixed[4];
+	struct kv_buf b = { .data = fixed, .cap = sizeof(fixed), .borrowed = 1 };
+
+	ck_assert_int_eq(kv_buf_append(&b, "abc", 3), 0);
+	ck_assert_ptr_eq(b.data, fixed);
+	ck_assert_int_eq(kv_buf_append(&b, "defghijk", 8), 0);
+	ck_assert_ptr_ne(b.data, fixed);
+	ck_assert_int_eq(b.borrowed, 0);
+	ck_assert_uint_eq(b.len, 11);
+	ck_assert_mem_eq(b.data, "abcdefghijk", 11);
+	kv_buf_free(&b);                /* frees the heap copy (ASan checks) */
+	b = (struct kv_buf){ .data = fixed, .cap = sizeof(fixed), .borrowed = 1 };
+	kv_buf_free(&b);                /* must not free() the stack array */
+	ck_assert_ptr_null(b.data);
+}
+END_TEST
+
 static Suite *kv_ikey_suite(void)
 {
 	Suite *s = suite_create("kv_ikey");
@@ -162,6 +183,7 @@ static Suite *kv_ikey_suite(void)
 
 	tc = tcase_create("buf");
 	tcase_add_test(tc, test_kv_ikey__buf);
+	tcase_add_test(tc, test_kv_ikey__buf_borrowed_storage);
 	tcase_add_test(tc, test_kv_ikey__strerror);
 	suite_add_tcase(s, tc);
 	return s;
