@@ -49,6 +49,7 @@ struct kvb_shale_stats {
 	uint64_t l0_count, frozen, wal_bytes, l0_bytes, comp_out, compactions, bytes_put;
 	uint64_t sorted_runs, stalls, stall_ms;
 	uint64_t cache_hits, cache_misses;
+	uint64_t pending;
 };
 
 static void kvb_shale_emit(void *arg, const char *key, uint64_t v)
@@ -59,6 +60,7 @@ static void kvb_shale_emit(void *arg, const char *key, uint64_t v)
 		size_t off;
 	} map[] = {
 		{ "l0_count", offsetof(struct kvb_shale_stats, l0_count) },
+		{ "compaction_pending", offsetof(struct kvb_shale_stats, pending) },
 		{ "frozen_memtables", offsetof(struct kvb_shale_stats, frozen) },
 		{ "wal_bytes_written", offsetof(struct kvb_shale_stats, wal_bytes) },
 		{ "l0_bytes_written", offsetof(struct kvb_shale_stats, l0_bytes) },
@@ -232,7 +234,9 @@ static void kvb_shale_sample(void *h, struct kvb_sample *out)
 	out->l0_limit = s->conf.l0_max ? s->conf.l0_max : 16;
 	out->l0_trigger = s->conf.l0_compact_trigger ? s->conf.l0_compact_trigger : 4;
 	out->store_bytes_written = st.bytes_put;
-	out->compaction_pending = st.frozen > 0 || st.l0_count >= out->l0_trigger;
+	/* The engine's own account: includes an idle L0 merge it will start
+	 * (kv_compact.c, IDLE MERGE), which settle should wait for. */
+	out->compaction_pending = st.frozen > 0 || st.l0_count >= out->l0_trigger || st.pending;
 }
 
 struct kvb_shale_du {

@@ -31,6 +31,7 @@
 #ifndef SHALE_KV_H
 #define SHALE_KV_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,7 +82,11 @@ struct kv_config {
 	unsigned gc_min_age_ms;           /* SSTs younger than this are never deleted; default 300000 */
 	int gc_dry_run;                   /* log what GC would delete, delete nothing */
 	unsigned manifests_keep;          /* old manifests kept besides pinned ones; default 16 */
+	unsigned idle_compact_ms;         /* merge L0 once neither it nor the data changed for this long
+					   * (kv_compact.c, IDLE MERGE); default 2000;
+					   * KV_IDLE_COMPACT_NEVER = off */
 };
+#define KV_IDLE_COMPACT_NEVER UINT_MAX
 
 #define KV_CONFIG_VERSION 1
 #define KV_CONFIG_INIT { .version = KV_CONFIG_VERSION }

@@ -49,6 +49,7 @@
  * decompression. Compression is faster too. docs/kv-format.md. */
 #define KV_DFLT_COMPRESSION (-1)
 #define KV_DFLT_BLOOM 10
+#define KV_DFLT_IDLE_COMPACT_MS 2000
 #define KV_DFLT_POLL_MS 1000
 #define KV_DFLT_SST_MAX ((size_t)64 << 20)
 #define KV_DFLT_GC_INTERVAL_MS 60000
@@ -133,6 +134,8 @@ static void kv_conf_defaults(struct kv_config *c)
 		c->compression_level = KV_DFLT_COMPRESSION;
 	else if (c->compression_level == KV_COMPRESSION_OFF)
 		c->compression_level = 0;
+	if (!c->idle_compact_ms)
+		c->idle_compact_ms = KV_DFLT_IDLE_COMPACT_MS;
 	if (!c->bloom_bits_per_key)
 		c->bloom_bits_per_key = KV_DFLT_BLOOM;
 	if (!c->poll_interval_ms)
@@ -1001,6 +1004,8 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	kv_stats_health(emit, arg, "compactor", &db->compact_health);
 	kv_stats_health(emit, arg, "gc", &db->gc_health);
 	emit(arg, "compactor_running", (uint64_t)db->compactor_running);
+	emit(arg, "compaction_pending", (uint64_t)(db->state == KV_STATE_OK && !db->readonly &&
+						   kv_compact_wanted(db)));
 	emit(arg, "compactions_completed", db->compactions);
 	emit(arg, "compactions_failed", db->compaction_failures);
 	emit(arg, "compactions_retried", db->compaction_retries);

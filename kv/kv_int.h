@@ -533,6 +533,10 @@ struct kv_db {
 	pthread_cond_t cv_compact;        /* wakes the compactor (and GC at close) */
 	int compactor_running;
 	uint64_t compactor_epoch;
+	size_t idle_l0_n;                 /* L0 and last_seq as the compactor last saw them ... */
+	uint64_t idle_seq;
+	struct kv_sst_id idle_l0_newest;
+	uint64_t idle_l0_since_ns;        /* ... and since when (kv_compact_idle) */
 	struct kv_sst_id *quarantine;     /* corrupt tables never compacted again */
 	size_t n_quarantine;
 	struct kv_health compact_health, gc_health;
@@ -577,6 +581,7 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 
 /* kv_compact.c, kv_gc.c, kv_follow.c */
 void *kv_compact_main(void *arg);
+int kv_compact_wanted(const struct kv_db *db);
 void *kv_gc_main(void *arg);
 /* One GC pass (also used by tests and the CLI). 0 or an error. */
 int kv_gc_pass(struct kv_db *db, int dry_run);
