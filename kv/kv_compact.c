@@ -31,6 +31,11 @@
  *   would cost more than it saves. Each idle merge rewrites at most ~5x
  *   the L0 bytes, once per idle period.
  *
+ *   Before that, an idle writer's memtable is frozen, and so flushed, for
+ *   the same reasons and two more: its memory (up to memtable_bytes) is
+ *   released, and a restart has no WAL to replay. The flush changes L0,
+ *   so idle_compact_ms later the idle merge folds the new table in.
+ *
  *   Output is split into tables of at most sst_max_bytes, only between
  *   user keys, so all versions of a key live in one table of a run and a
  *   run lookup needs one table.
@@ -201,15 +206,15 @@ static int kv_compact_idle(struct kv_db *db)
 	       now - db->idle_l0_since_ns >= (uint64_t)db->conf.idle_compact_ms * 1000000ull;
 }
 
-/* kv_compact_wanted - whether the compactor has work now or once L0 has
- * been idle long enough (mu held); for stats. */
+/* kv_compact_wanted - whether the compactor (or the flusher) has work now
+ * or once the writer has been idle long enough (mu held); for stats. */
 int kv_compact_wanted(const struct kv_db *db)
 {
-	int l0;
+	int idle = db->conf.idle_compact_ms != KV_IDLE_COMPACT_NEVER, l0;
 	size_t first, n;
 	return db->conf.no_background == 0 &&
-	       kv_compact_choose(db, db->ver->man,
-				 db->conf.idle_compact_ms != KV_IDLE_COMPACT_NEVER, &l0, &first, &n);
+	       (db->n_imm > 0 || (idle && kv_mem_count(db->mem) > 0) ||
+		kv_compact_choose(db, db->ver->man, idle, &l0, &first, &n));
 }
 
 /*
@@ -223,7 +228,10 @@ static int kv_compact_pick(struct kv_db *db, struct kv_compact_job *j)
 	int l0, rc;
 
 	memset(j, 0, sizeof(*j));
-	if (!kv_compact_choose(db, m, kv_compact_idle(db), &l0, &first, &n))
+	/* An idle merge waits for the idle flush: merging L0 while the
+	 * memtable's table is on its way would leave that one behind. */
+	int idle = kv_compact_idle(db) && db->n_imm == 0 && kv_mem_count(db->mem) == 0;
+	if (!kv_compact_choose(db, m, idle, &l0, &first, &n))
 		return 0;
 	if (l0) {
 		for (size_t i = 0; i < m->n_l0; i++)
@@ -673,6 +681,8 @@ void *kv_compact_main(void *arg)
 		struct kv_compact_job j;
 		if (db->shutdown || db->state == KV_STATE_FENCED)
 			break;
+		if (kv_compact_idle(db) && db->n_imm == 0 && kv_mem_count(db->mem) > 0)
+			(void)kv_flush_freeze(db);      /* IDLE MERGE; -ENOMEM: next time */
 		rc = kv_compact_pick(db, &j);
 		if (rc <= 0) {
 			uint64_t wall = util_wall_ns() + KV_COMPACT_IDLE_MS * 1000000ull;

@@ -276,23 +276,27 @@ START_TEST(test_kv_compact__gc_keeps_what_readers_need)
 }
 END_TEST
 
-/* Wait until the writer's L0 is empty; returns the sorted run count. */
+/* Wait until the idle writer has flushed its memtable, merged L0 and has
+ * nothing pending; returns the sorted run count. */
 static uint64_t wait_l0_empty(struct kv_db *db, unsigned secs)
 {
 	uint64_t deadline = util_now_ns() + secs * 1000000000ull;
-	while (kv_stat(db, "l0_count") != 0) {
-		ck_assert_msg(util_now_ns() < deadline, "L0 still holds %" PRIu64 " tables",
-			      kv_stat(db, "l0_count"));
+	while (kv_stat(db, "l0_count") != 0 || kv_stat(db, "memtable_entries") != 0 ||
+	       kv_stat(db, "compaction_pending") != 0) {
+		ck_assert_msg(util_now_ns() < deadline, "not idle: L0 %" PRIu64 ", memtable %"
+			      PRIu64 " entries", kv_stat(db, "l0_count"),
+			      kv_stat(db, "memtable_entries"));
 		util_sleep_ns(20 * 1000000ull);
 	}
 	return kv_stat(db, "sorted_runs");
 }
 
 /*
- * IDLE MERGE (kv_compact.c): L0 tables below the trigger are merged once
- * L0 has not changed for idle_compact_ms, alone or with the newest runs
- * of similar size; tombstones go when the merge reaches the bottom; with
- * KV_IDLE_COMPACT_NEVER they stay. Found by kvbench: readrandom after an
+ * IDLE MERGE (kv_compact.c): an idle writer flushes its memtable, and L0
+ * tables below the trigger are merged once nothing changed for
+ * idle_compact_ms, alone or with the newest runs of similar size;
+ * tombstones go when the merge reaches the bottom; with
+ * KV_IDLE_COMPACT_NEVER everything stays. Found by kvbench: readrandom after an
  * overwrite ran with 2 idle L0 tables that bloated the cache working set.
  */
 START_TEST(test_kv_compact__idle_l0_is_merged)
@@ -313,6 +317,7 @@ START_TEST(test_kv_compact__idle_l0_is_merged)
 	ck_assert_int_eq(kv_sync(db), 0);
 	ck_assert_uint_ge(kv_stat(db, "l0_flushes"), 2);
 	ck_assert_uint_eq(wait_l0_empty(db, 20), 1);            /* L0 alone -> a run */
+	ck_assert_uint_eq(kv_stat(db, "frozen_memtables"), 0);   /* memory released */
 	check_gen(db, KEYS, 1);
 
 	put_gen(db, KEYS, 2);
