@@ -215,6 +215,16 @@ static void pending_clear(struct batchrec *pending, int *npending)
 	*npending = 0;
 }
 
+/* Operations per model run: the default, or SHALE_KV_MODEL_OPS when set
+ * (scripts/tsan runs a short form: ThreadSanitizer makes each operation
+ * ~10x slower, and the point there is the threads, not the volume). */
+static int model_ops(int dflt)
+{
+	const char *e = getenv("SHALE_KV_MODEL_OPS");
+	int n = e ? atoi(e) : 0;
+	return n > 0 ? n : dflt;
+}
+
 static void run_model(const struct run_conf *rc)
 {
 	struct obj_backend *store;
@@ -410,7 +420,7 @@ START_TEST(test_kv_db__model_mem)
 	snprintf(url, sizeof(url), "mem://model-%llu", (unsigned long long)seeds[_i]);
 	obj_mem_destroy(url + 6);
 	/* 100,000 operations over three seeds on each of mem:// and file://. */
-	struct run_conf rc = { .url = url, .ops = 100000 / 3, .seed = seeds[_i] };
+	struct run_conf rc = { .url = url, .ops = model_ops(100000 / 3), .seed = seeds[_i] };
 	run_model(&rc);
 	obj_mem_destroy(url + 6);
 }
@@ -418,7 +428,8 @@ END_TEST
 
 START_TEST(test_kv_db__model_file)
 {
-	struct run_conf rc = { .url = file_url(), .ops = 100000 / 3, .seed = 10 + (uint64_t)_i };
+	struct run_conf rc = { .url = file_url(), .ops = model_ops(100000 / 3),
+			       .seed = 10 + (uint64_t)_i };
 	run_model(&rc);
 }
 END_TEST
@@ -428,7 +439,7 @@ START_TEST(test_kv_db__model_under_faults)
 	char url[64];
 	snprintf(url, sizeof(url), "mem://faults-%d", _i);
 	obj_mem_destroy(url + 6);
-	struct run_conf rc = { .url = url, .ops = 20000, .seed = 100 + (uint64_t)_i,
+	struct run_conf rc = { .url = url, .ops = model_ops(20000), .seed = 100 + (uint64_t)_i,
 			       .faults = "seed=9,error=0.10,cancel=0.05,after=0.5" };
 	run_model(&rc);
 	obj_mem_destroy(url + 6);
