@@ -6,6 +6,7 @@
 #define SHALE_FS_INT_H
 
 #define FUSE_USE_VERSION 312
+#include <errno.h>
 #include <fuse_lowlevel.h>
 
 #include <pthread.h>
@@ -325,10 +326,20 @@ static inline struct fs *fs_of(fuse_req_t req)
 {
 	return (struct fs *)fuse_req_userdata(req);
 }
-/* Reply with an error (rc < 0). */
+/*
+ * Reply with an error (rc < 0): the one place fs errors become positive
+ * errnos. The engine's own codes (KV_ECORRUPT, ..., below KV_ERR_BASE)
+ * reach here from paths that return an iterator's status as is; they are
+ * no errno (libfuse would answer ERANGE for them, with a "bad error value"
+ * line), so they become EIO - what a failing disk gives.
+ */
 static inline void fs_reply_err(fuse_req_t req, int rc)
 {
-	fuse_reply_err(req, rc < 0 ? -rc : rc);
+	if (rc < 0)
+		rc = -rc;
+	if (rc >= 1000)
+		rc = EIO;
+	fuse_reply_err(req, rc);
 }
 int fs_name_check(const char *name);
 
