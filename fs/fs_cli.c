@@ -86,239 +86,7 @@ void fs_cli_quiet(int on)
 	}
 }
 
-/* ---- options ------------------------------------------------------------- */
-
-struct fs_cli_opts {
-	char *store;
-	char *mountpoint;
-	int n_nonopt;
-	int foreground;
-	int debug;
-	int ro;
-	unsigned flush_interval_ms;
-	unsigned cache_mb;
-	unsigned write_buffer_mb;
-	unsigned memtable_mb;      /* 0 = the engine's default */
-	double attr_timeout;
-	double entry_timeout;
-	char *checkpoint;
-	char *endpoint;
-	char *region;
-	char *profile;
-	int path_style;
-	int insecure_tls;
-	int single_writer_unsafe;
-	int no_writeback;
-	int help;
-	int bad;                   /* an error was printed */
-	char *fuse_opts;           /* comma-separated options for FUSE */
-};
-
-enum {
-	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_ATTR_TO, KEY_ENTRY_TO, KEY_RO, KEY_RW,
-	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_STR,
-};
-
-#define FS_CLI_OPT(t, p, v) { t, offsetof(struct fs_cli_opts, p), v }
-
-static const struct fuse_opt fs_cli_opt_table[] = {
-	FUSE_OPT_KEY("flush_interval_ms=", KEY_FLUSH_MS),
-	FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
-	FUSE_OPT_KEY("write_buffer_mb=", KEY_WB_MB),
-	FUSE_OPT_KEY("memtable_mb=", KEY_MEMTABLE_MB),
-	FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TO),
-	FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TO),
-	FS_CLI_OPT("checkpoint=%s", checkpoint, 0),
-	FS_CLI_OPT("endpoint=%s", endpoint, 0),
-	FS_CLI_OPT("region=%s", region, 0),
-	FS_CLI_OPT("profile=%s", profile, 0),
-	FS_CLI_OPT("path_style", path_style, 1),
-	FS_CLI_OPT("insecure_tls", insecure_tls, 1),
-	FS_CLI_OPT("single_writer_unsafe", single_writer_unsafe, 1),
-	FS_CLI_OPT("no_writeback_cache", no_writeback, 1),
-	FS_CLI_OPT("-f", foreground, 1),
-	FS_CLI_OPT("--foreground", foreground, 1),
-	FUSE_OPT_KEY("ro", KEY_RO),
-	FUSE_OPT_KEY("-r", KEY_RO),
-	FUSE_OPT_KEY("rw", KEY_RW),
-	FUSE_OPT_KEY("-d", KEY_DEBUG),
-	FUSE_OPT_KEY("debug", KEY_DEBUG),
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	/* What mount(8) and fstab add, meaningless here. */
-	FUSE_OPT_KEY("defaults", KEY_IGNORE),
-	FUSE_OPT_KEY("auto", KEY_IGNORE),
-	FUSE_OPT_KEY("noauto", KEY_IGNORE),
-	FUSE_OPT_KEY("_netdev", KEY_IGNORE),
-	FUSE_OPT_KEY("nofail", KEY_IGNORE),
-	FUSE_OPT_KEY("user", KEY_IGNORE),
-	FUSE_OPT_KEY("users", KEY_IGNORE),
-	FUSE_OPT_KEY("nouser", KEY_IGNORE),
-	FUSE_OPT_KEY("owner", KEY_IGNORE),
-	FUSE_OPT_KEY("group", KEY_IGNORE),
-	FUSE_OPT_KEY("comment=", KEY_IGNORE),
-	FUSE_OPT_KEY("x-", KEY_IGNORE),
-	FUSE_OPT_KEY("-n", KEY_IGNORE),
-	FUSE_OPT_KEY("-s", KEY_IGNORE),
-	FUSE_OPT_KEY("-v", KEY_IGNORE),
-	FUSE_OPT_END
-};
-
-/* FUSE/kernel mount options passed through (name, or name= prefix). */
-static const char *const fs_cli_fuse_passthrough[] = {
-	"allow_other", "allow_root", "auto_unmount", "default_permissions", "fsname=",
-	"subtype=", "max_read=", "blksize=", "context=", "fscontext=", "defcontext=",
-	"rootcontext=", "nodev", "dev", "nosuid", "suid", "noexec", "exec", "noatime", "atime",
-	"nodiratime", "diratime", "relatime", "norelatime", "strictatime", "nostrictatime",
-	"lazytime", "nolazytime", "sync", "async", "dirsync", NULL,
-};
-
-/* Options that look like credentials: refused with a pointer to the right way. */
-static const char *const fs_cli_secret_opts[] = {
-	"access_key", "secret", "aws_access_key_id", "aws_secret_access_key", "session_token",
-	"aws_session_token", "password", "key=", "token=", NULL,
-};
-
-static int fs_cli_parse_uint(const char *opt, unsigned long min, unsigned long max,
-			     unsigned *out)
-{
-	const char *v = strchr(opt, '=');
-	char *end;
-	unsigned long x;
-
-	v = v ? v + 1 : "";
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || errno || *v == '-' || x < min || x > max) {
-		fs_cli_err("invalid value in option '%s': expected an integer from %lu to %lu",
-			   opt, min, max);
-		return -1;
-	}
-	*out = (unsigned)x;
-	return 0;
-}
-
-static int fs_cli_parse_secs(const char *opt, double *out)
-{
-	const char *v = strchr(opt, '=');
-	char *end;
-	double x;
-
-	v = v ? v + 1 : "";
-	errno = 0;
-	x = strtod(v, &end);
-	if (*v == '\0' || *end != '\0' || errno || !(x >= 0) || x > 86400.0 * 365) {
-		fs_cli_err("invalid value in option '%s': expected seconds (a number >= 0)", opt);
-		return -1;
-	}
-	*out = x;
-	return 0;
-}
-
-static int fs_cli_add_fuse_opt(struct fs_cli_opts *o, const char *arg)
-{
-	if (fuse_opt_add_opt_escaped(&o->fuse_opts, arg) != 0) {
-		fs_cli_err("out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static int fs_cli_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
-{
-	struct fs_cli_opts *o = data;
-	int rc = 0;
-
-	switch (key) {
-	case KEY_FLUSH_MS:
-		rc = fs_cli_parse_uint(arg, 1, 3600000, &o->flush_interval_ms);
-		break;
-	case KEY_CACHE_MB:
-		rc = fs_cli_parse_uint(arg, 1, 1 << 20, &o->cache_mb);
-		break;
-	case KEY_WB_MB:
-		rc = fs_cli_parse_uint(arg, 1, 1 << 20, &o->write_buffer_mb);
-		break;
-	case KEY_MEMTABLE_MB:
-		rc = fs_cli_parse_uint(arg, 1, 1 << 20, &o->memtable_mb);
-		break;
-	case KEY_ATTR_TO:
-		rc = fs_cli_parse_secs(arg, &o->attr_timeout);
-		break;
-	case KEY_ENTRY_TO:
-		rc = fs_cli_parse_secs(arg, &o->entry_timeout);
-		break;
-	case KEY_RO:
-		o->ro = 1;
-		break;
-	case KEY_RW:
-		o->ro = 0;
-		break;
-	case KEY_DEBUG:
-		o->debug = 1;
-		o->foreground = 1;
-		break;
-	case KEY_HELP:
-		o->help = 1;
-		break;
-	case KEY_IGNORE:
-		break;
-	case FUSE_OPT_KEY_NONOPT:
-		if (o->n_nonopt == 0)
-			o->store = strdup(arg);
-		else if (o->n_nonopt == 1)
-			o->mountpoint = strdup(arg);
-		o->n_nonopt++;
-		if ((o->n_nonopt == 1 && !o->store) || (o->n_nonopt == 2 && !o->mountpoint)) {
-			fs_cli_err("out of memory");
-			rc = -1;
-		}
-		break;
-	case FUSE_OPT_KEY_OPT:
-		if (arg[0] == '-') {
-			fs_cli_err("unknown argument '%s' (see shalefs(1))", arg);
-			rc = -1;
-			break;
-		}
-		for (int i = 0; fs_cli_secret_opts[i]; i++)
-			if (strncmp(arg, fs_cli_secret_opts[i], strlen(fs_cli_secret_opts[i])) == 0) {
-				fs_cli_err("option '%.*s' refused: credentials are never taken from "
-					   "the command line; set AWS_ACCESS_KEY_ID and "
-					   "AWS_SECRET_ACCESS_KEY, or use ~/.aws/credentials "
-					   "(-o profile=NAME)", (int)strcspn(arg, "="), arg);
-				rc = -1;
-				goto out;
-			}
-		for (int i = 0; fs_cli_fuse_passthrough[i]; i++) {
-			const char *p = fs_cli_fuse_passthrough[i];
-			size_t n = strlen(p);
-			if (p[n - 1] == '=' ? strncmp(arg, p, n) == 0 : strcmp(arg, p) == 0) {
-				rc = fs_cli_add_fuse_opt(o, arg);
-				goto out;
-			}
-		}
-		fs_cli_err("unknown mount option '%s' (see shalefs(1))", arg);
-		rc = -1;
-		break;
-	default:
-		break;
-	}
-out:
-	if (rc)
-		o->bad = 1;
-	return rc ? -1 : 0;
-}
-
-static void fs_cli_opts_free(struct fs_cli_opts *o)
-{
-	free(o->store);
-	free(o->mountpoint);
-	free(o->checkpoint);
-	free(o->endpoint);
-	free(o->region);
-	free(o->profile);
-	free(o->fuse_opts);
-}
+/* ---- options (parsed in fs_mountopt.c) ------------------------------------ */
 
 static void fs_cli_usage(FILE *f)
 {
@@ -336,48 +104,21 @@ static void fs_cli_usage(FILE *f)
 		"See shalefs(1).\n");
 }
 
-/* Parse argv (without the subcommand) into o. Returns 0 or -1 (printed). */
-static int fs_cli_parse(int argc, char **argv, struct fs_cli_opts *o, const char *second)
+/* Parse argv (without the subcommand) into o; print the usage for --help,
+ * the error line otherwise. Returns 0, 1 (--help) or -1 (printed); o is
+ * the caller's either way (fs_mountopt_free). */
+static int fs_cli_parse(int argc, char **argv, struct fs_mount_opts *o, const char *second)
 {
-	int need_mountpoint = second != NULL;
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	int rc;
+	char err[1024];
+	int rc = fs_mountopt_parse(o, argc, argv, second, err, sizeof(err));
 
-	memset(o, 0, sizeof(*o));
-	o->flush_interval_ms = FS_DFLT_FLUSH_INTERVAL_MS;
-	o->write_buffer_mb = (unsigned)(FS_DFLT_WRITE_BUFFER_BYTES >> 20);
-	o->attr_timeout = FS_DFLT_ATTR_TIMEOUT;
-	o->entry_timeout = FS_DFLT_ENTRY_TIMEOUT;
-	rc = fuse_opt_parse(&args, o, fs_cli_opt_table, fs_cli_opt_proc);
-	fuse_opt_free_args(&args);
-	if (rc != 0) {
-		if (!o->bad)
-			fs_cli_err("invalid arguments (see shalefs(1))");
-		return -1;
-	}
-	if (o->help) {
+	if (rc == 1) {
 		fs_cli_usage(stdout);
 		return 1;
 	}
-	if (!o->store) {
-		fs_cli_err("missing STORE (file:///abs/dir or s3://bucket[/prefix])");
+	if (rc) {
+		fs_cli_err("%s", err);
 		return -1;
-	}
-	if (need_mountpoint && !o->mountpoint) {
-		fs_cli_err("missing %s after %s", second, o->store);
-		return -1;
-	}
-	if (o->n_nonopt > (need_mountpoint ? 2 : 1)) {
-		fs_cli_err("too many arguments: expected STORE%s%s", need_mountpoint ? " " : "",
-			   need_mountpoint ? second : "");
-		return -1;
-	}
-	if (o->checkpoint) {
-		if (o->checkpoint[0] == '\0') {
-			fs_cli_err("option 'checkpoint=' needs a name");
-			return -1;
-		}
-		o->ro = 1;
 	}
 	return 0;
 }
@@ -404,7 +145,7 @@ static int fs_cli_check_url(const char *url, struct obj_url *u)
 	return 0;
 }
 
-static void fs_cli_obj_config(const struct fs_cli_opts *o, struct obj_config *c)
+static void fs_cli_obj_config(const struct fs_mount_opts *o, struct obj_config *c)
 {
 	static const struct obj_config init = OBJ_CONFIG_INIT;
 	*c = init;
@@ -427,7 +168,7 @@ static const char *fs_cli_cause(int rc)
  * of being retried), and for a writer the conditional-create probe.
  * On success *out is the caller's (obj_close). Returns 0 or -1 (printed).
  */
-static int fs_cli_open_store(const struct fs_cli_opts *o, int writer, struct obj_backend **out)
+static int fs_cli_open_store(const struct fs_mount_opts *o, int writer, struct obj_backend **out)
 {
 	struct obj_config oc;
 	struct obj_url u;
@@ -498,7 +239,7 @@ fail:
 }
 
 /* Open the engine. Returns 0 or -1 (printed). */
-static int fs_cli_open_kv(const struct fs_cli_opts *o, struct obj_backend *store,
+static int fs_cli_open_kv(const struct fs_mount_opts *o, struct obj_backend *store,
 			  enum kv_open_mode mode, struct kv_db **out)
 {
 	struct kv_config kc = KV_CONFIG_INIT;
@@ -570,7 +311,7 @@ static void fs_cli_detach(int fd)
 }
 
 /* Everything after the (optional) fork. Returns the exit code. */
-static int fs_cli_mount_run(struct fs_cli_opts *o, int report_fd)
+static int fs_cli_mount_run(struct fs_mount_opts *o, int report_fd)
 {
 	struct obj_backend *store = NULL;
 	struct kv_db *db = NULL;
@@ -703,18 +444,18 @@ out:
 
 int fs_cli_mount(int argc, char **argv, const char *prog)
 {
-	struct fs_cli_opts o;
+	struct fs_mount_opts o;
 	struct obj_url u;
 	int rc, fds[2];
 	pid_t pid;
 
 	rc = fs_cli_parse(argc, argv, &o, "MOUNTPOINT");
 	if (rc) {
-		fs_cli_opts_free(&o);
+		fs_mountopt_free(&o);
 		return rc > 0 ? 0 : 1;
 	}
 	if (fs_cli_check_url(o.store, &u)) {
-		fs_cli_opts_free(&o);
+		fs_mountopt_free(&o);
 		return 1;
 	}
 	if (u.scheme != OBJ_SCHEME_S3 && (o.endpoint || o.region || o.profile || o.path_style ||
@@ -722,22 +463,22 @@ int fs_cli_mount(int argc, char **argv, const char *prog)
 		fs_cli_err("options endpoint=, region=, profile=, path_style and insecure_tls "
 			   "apply to s3:// stores only");
 		obj_url_free(&u);
-		fs_cli_opts_free(&o);
+		fs_mountopt_free(&o);
 		return 1;
 	}
 	obj_url_free(&u);
 	if (fs_cli_check_mountpoint(o.mountpoint)) {
-		fs_cli_opts_free(&o);
+		fs_mountopt_free(&o);
 		return 1;
 	}
 	if (o.foreground) {
 		rc = fs_cli_mount_run(&o, -1);
-		fs_cli_opts_free(&o);
+		fs_mountopt_free(&o);
 		return rc;
 	}
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		fs_cli_err("pipe: %s", strerror(errno));
-		fs_cli_opts_free(&o);
+		fs_mountopt_free(&o);
 		return 1;
 	}
 	fflush(stdout);
@@ -745,7 +486,7 @@ int fs_cli_mount(int argc, char **argv, const char *prog)
 	pid = fork();
 	if (pid < 0) {
 		fs_cli_err("fork: %s", strerror(errno));
-		fs_cli_opts_free(&o);
+		fs_mountopt_free(&o);
 		return 1;
 	}
 	if (pid == 0) {
@@ -753,7 +494,7 @@ int fs_cli_mount(int argc, char **argv, const char *prog)
 		if (setsid() < 0)
 			UTIL_WARN(FS_LOG, "setsid: %s", strerror(errno));
 		rc = fs_cli_mount_run(&o, fds[1]);
-		fs_cli_opts_free(&o);
+		fs_mountopt_free(&o);
 		return rc;
 	}
 	close(fds[1]);
@@ -765,7 +506,7 @@ int fs_cli_mount(int argc, char **argv, const char *prog)
 			n = read(fds[0], &c, 1);
 		while (n < 0 && errno == EINTR);
 		close(fds[0]);
-		fs_cli_opts_free(&o);
+		fs_mountopt_free(&o);
 		if (n == 1 && c == '0')
 			return 0;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -816,9 +557,9 @@ int fs_cli_main(int argc, char **argv)
 /* ---- helpers for the other subcommands ---------------------------------------- */
 
 int fs_cli_parse_store_args(int argc, char **argv, const char *second,
-			    struct fs_cli_opts **out)
+			    struct fs_mount_opts **out)
 {
-	struct fs_cli_opts *o = calloc(1, sizeof(*o));
+	struct fs_mount_opts *o = calloc(1, sizeof(*o));
 	int rc;
 
 	*out = NULL;
@@ -828,7 +569,7 @@ int fs_cli_parse_store_args(int argc, char **argv, const char *second,
 	}
 	rc = fs_cli_parse(argc, argv, o, second);
 	if (rc) {
-		fs_cli_opts_free(o);
+		fs_mountopt_free(o);
 		free(o);
 		return rc;
 	}
@@ -836,25 +577,25 @@ int fs_cli_parse_store_args(int argc, char **argv, const char *second,
 	return 0;
 }
 
-void fs_cli_opts_release(struct fs_cli_opts *o)
+void fs_cli_opts_release(struct fs_mount_opts *o)
 {
 	if (o) {
-		fs_cli_opts_free(o);
+		fs_mountopt_free(o);
 		free(o);
 	}
 }
 
-const char *fs_cli_opts_store(const struct fs_cli_opts *o)
+const char *fs_cli_opts_store(const struct fs_mount_opts *o)
 {
 	return o->store;
 }
 
-const char *fs_cli_opts_second(const struct fs_cli_opts *o)
+const char *fs_cli_opts_second(const struct fs_mount_opts *o)
 {
 	return o->mountpoint;
 }
 
-int fs_cli_open_readonly(const struct fs_cli_opts *o, struct obj_backend **store,
+int fs_cli_open_readonly(const struct fs_mount_opts *o, struct obj_backend **store,
 			 struct kv_db **db)
 {
 	*db = NULL;
@@ -872,7 +613,7 @@ int fs_cli_open_readonly(const struct fs_cli_opts *o, struct obj_backend **store
 	return rc;
 }
 
-int fs_cli_open_store_only(const struct fs_cli_opts *o, struct obj_backend **store)
+int fs_cli_open_store_only(const struct fs_mount_opts *o, struct obj_backend **store)
 {
 	int rc;
 

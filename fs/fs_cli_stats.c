@@ -50,7 +50,7 @@ static int fs_cli_stats_mountpoint(const char *mp)
 
 int fs_cli_stats(int argc, char **argv)
 {
-	struct fs_cli_opts *o = NULL;
+	struct fs_mount_opts *o = NULL;
 	struct obj_backend *store = NULL;
 	struct kv_db *db = NULL;
 	struct fs *fs = NULL;
@@ -122,7 +122,7 @@ static int fs_cli_ckpt_print(void *arg, const struct kv_checkpoint_info *c)
 
 int fs_cli_checkpoint(int argc, char **argv)
 {
-	struct fs_cli_opts *o = NULL;
+	struct fs_mount_opts *o = NULL;
 	struct obj_backend *store = NULL;
 	const char *verb;
 	int rc, code = 1;
@@ -187,7 +187,7 @@ out:
  * not run. */
 int fs_cli_fsck(int argc, char **argv)
 {
-	struct fs_cli_opts *o = NULL;
+	struct fs_mount_opts *o = NULL;
 	struct obj_backend *store = NULL;
 	struct kv_db *db = NULL;
 	unsigned long problems = 0;

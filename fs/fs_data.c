@@ -397,6 +397,11 @@ static int fs_data_zero_range(struct fs *fs, struct fs_inode *ip, uint64_t from,
 			goto out;
 	}
 	rc = kv_iter_status(it);
+	if (rc) {
+		UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": reading its chunks failed: %s", ip->ino,
+			   kv_strerror(rc));
+		rc = rc == -ENOMEM ? rc : -EIO;
+	}
 out:
 	kv_iter_free(it);
 	free(tmp);

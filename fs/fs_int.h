@@ -6,6 +6,7 @@
 #define SHALE_FS_INT_H
 
 #define FUSE_USE_VERSION 312
+#include <errno.h>
 #include <fuse_lowlevel.h>
 
 #include <pthread.h>
@@ -325,10 +326,20 @@ static inline struct fs *fs_of(fuse_req_t req)
 {
 	return (struct fs *)fuse_req_userdata(req);
 }
-/* Reply with an error (rc < 0). */
+/*
+ * Reply with an error (rc < 0): the one place fs errors become positive
+ * errnos. The engine's own codes (KV_ECORRUPT, ..., below KV_ERR_BASE)
+ * reach here from paths that return an iterator's status as is; they are
+ * no errno (libfuse would answer ERANGE for them, with a "bad error value"
+ * line), so they become EIO - what a failing disk gives.
+ */
 static inline void fs_reply_err(fuse_req_t req, int rc)
 {
-	fuse_reply_err(req, rc < 0 ? -rc : rc);
+	if (rc < 0)
+		rc = -rc;
+	if (rc >= 1000)
+		rc = EIO;
+	fuse_reply_err(req, rc);
 }
 int fs_name_check(const char *name);
 
@@ -356,19 +367,19 @@ int fs_cli_fsck(int argc, char **argv);
 void fs_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Silence (1) or restore (0) the libraries' log lines on stderr. */
 void fs_cli_quiet(int on);
-struct fs_cli_opts;
+struct fs_mount_opts;
 /* Parse "[-o OPT,...] STORE [SECOND]" for stats/checkpoint. On success *out is the
  * caller's (fs_cli_opts_release). Returns 0, 1 (--help printed), -1 (error
  * printed). */
 int fs_cli_parse_store_args(int argc, char **argv, const char *second,
-			    struct fs_cli_opts **out);
+			    struct fs_mount_opts **out);
 /* The second positional argument (second != NULL above), borrowed. */
-const char *fs_cli_opts_second(const struct fs_cli_opts *o);
-void fs_cli_opts_release(struct fs_cli_opts *o);
-const char *fs_cli_opts_store(const struct fs_cli_opts *o);
+const char *fs_cli_opts_second(const struct fs_mount_opts *o);
+void fs_cli_opts_release(struct fs_mount_opts *o);
+const char *fs_cli_opts_store(const struct fs_mount_opts *o);
 /* Open the store (and engine, read-only). Returns 0 or -1 (printed). */
-int fs_cli_open_readonly(const struct fs_cli_opts *o, struct obj_backend **store,
+int fs_cli_open_readonly(const struct fs_mount_opts *o, struct obj_backend **store,
 			 struct kv_db **db);
-int fs_cli_open_store_only(const struct fs_cli_opts *o, struct obj_backend **store);
+int fs_cli_open_store_only(const struct fs_mount_opts *o, struct obj_backend **store);
 
 #endif /* SHALE_FS_INT_H */

@@ -2,7 +2,8 @@
 noinst_LIBRARIES += fs/libfs.a
 fs_libfs_a_CPPFLAGS = $(AM_CPPFLAGS) $(FUSE_CFLAGS)
 fs_libfs_a_SOURCES = fs/fs.h fs/fs_int.h fs/fs_key.c fs/fs_inode.c fs/fs_data.c \
-	fs/fs_dir.c fs/fs_ops.c fs/fs_ctl.c fs/fs_fsck.c fs/fs_cli.c fs/fs_cli_stats.c
+	fs/fs_dir.c fs/fs_ops.c fs/fs_ctl.c fs/fs_fsck.c fs/fs_cli.c fs/fs_cli_stats.c \
+	fs/fs_mountopt.c
 
 bin_PROGRAMS += fs/shalefs
 fs_shalefs_SOURCES = fs/shalefs.c

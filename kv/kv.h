@@ -125,7 +125,9 @@ int kv_write(struct kv_db *db, struct kv_batch *b);
 /*
  * kv_get - newest value of key (at the snapshot, if not NULL).
  * On success *val is malloc'd, the caller's (free()).
- * Returns 0, -ENOENT, KV_ECORRUPT, or a store error.
+ * Returns 0, -ENOENT (only ever "no such key"), KV_ECORRUPT (also: a
+ * table the manifest references is missing from the store), or a store
+ * error.
  */
 int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, size_t klen,
 	   void **val, size_t *vlen);
@@ -150,7 +152,8 @@ int kv_iter_valid(struct kv_iter_user *it);
 void kv_iter_next(struct kv_iter_user *it);
 const void *kv_iter_key(struct kv_iter_user *it, size_t *klen);
 const void *kv_iter_value(struct kv_iter_user *it, size_t *vlen);
-int kv_iter_status(struct kv_iter_user *it);      /* 0 or the error that ended it */
+/* 0 or the error that ended it (never -ENOENT: a missing table is KV_ECORRUPT). */
+int kv_iter_status(struct kv_iter_user *it);
 void kv_iter_free(struct kv_iter_user *it);
 
 /* Counters as key/value pairs (memtable bytes, l0_count, wal flushes,

@@ -854,6 +854,7 @@ void kv_snapshot_release(struct kv_db *db, struct kv_snapshot *s)
 struct kv_iter_user {
 	struct kv_iter *it;               /* user-view iterator over the merge */
 	struct kv_pin pin;
+	int missing_logged;               /* kv_iter_status reported a missing table */
 };
 
 int kv_iter_create(struct kv_db *db, const struct kv_snapshot *snap, const void *lo,
@@ -937,7 +938,19 @@ const void *kv_iter_value(struct kv_iter_user *u, size_t *vlen)
 
 int kv_iter_status(struct kv_iter_user *u)
 {
-	return u->it->ops->status(u->it);
+	int rc = u->it->ops->status(u->it);
+
+	/* Only a table read can fail with -ENOENT here: the store did not
+	 * find a table the pinned version references. That is corruption,
+	 * not "not found" (see kv_version_read_err); logged once. */
+	if (rc == -ENOENT) {
+		if (!u->missing_logged)
+			UTIL_ERROR("kv", "iterator: a table the manifest references is missing "
+				   "from the store (a read of it was answered 'not found')");
+		u->missing_logged = 1;
+		rc = KV_ECORRUPT;
+	}
+	return rc;
 }
 
 void kv_iter_free(struct kv_iter_user *u)

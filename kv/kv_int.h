@@ -433,7 +433,8 @@ int kv_version_build(struct kv_version **out, struct kv_manifest *man,
 		     struct kv_cache *cache);
 void kv_version_ref(struct kv_version *v);
 void kv_version_unref(struct kv_version *v);
-/* Point lookup below the memtables: same contract as kv_sst_get. */
+/* Point lookup below the memtables: same contract as kv_sst_get, except
+ * that a table the store cannot find is KV_ECORRUPT, never -ENOENT. */
 int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,
 		   uint8_t **val, size_t *vlen);
 /* Append one internal iterator per SST (L0 newest first, then runs) to

@@ -142,6 +142,27 @@ static int kv_meta_covers(const struct kv_sst_meta *m, const void *key, size_t k
 	       kv_ukey_cmp(key, klen, m->largest, m->largest_len - KV_IKEY_TRAILER) <= 0;
 }
 
+/*
+ * A read of a table this version references failed with rc. -ENOENT there
+ * is the store saying the table's object is not found (lost, deleted by
+ * something other than our GC, or a store answering 404 for an object it
+ * has), and must not leave the engine as is: kv_get's -ENOENT means "no
+ * such key", so a present key would read as absent (the filesystem would
+ * see a chunk of zeros, a deleted inode, a free name). It is corruption,
+ * as kv_version_reader already says when the table cannot be opened.
+ */
+static int kv_version_read_err(const struct kv_sst_meta *meta, int rc)
+{
+	char name[64];
+
+	if (rc != -ENOENT)
+		return rc;
+	kv_sst_id_name(&meta->id, name, sizeof(name));
+	UTIL_ERROR("kv", "%s is missing from the store but the manifest references it "
+		   "(a read of it was answered 'not found')", name);
+	return KV_ECORRUPT;
+}
+
 int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,
 		   uint8_t **val, size_t *vlen)
 {
@@ -152,6 +173,8 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 		if (!kv_meta_covers(&m->l0[i], key, klen))
 			continue;
 		rc = kv_sst_get(v->l0[i], key, klen, snap, val, vlen);
+		if (rc < 0)
+			return kv_version_read_err(&m->l0[i], rc);
 		if (rc != 0)
 			return rc;
 	}
@@ -169,6 +192,8 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 		}
 		if (lo < run->n && kv_meta_covers(&run->ssts[lo], key, klen)) {
 			rc = kv_sst_get(v->runs[i].r[lo], key, klen, snap, val, vlen);
+			if (rc < 0)
+				return kv_version_read_err(&run->ssts[lo], rc);
 			if (rc != 0)
 				return rc;
 		}

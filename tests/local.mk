@@ -49,3 +49,6 @@ check_PROGRAMS += tests/kv/check_kv_compact
 tests_kv_check_kv_compact_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_kv_check_kv_compact_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
 TESTS += tests/kv/check_kv_compact
+
+# ThreadSanitizer suppressions for third-party libraries (scripts/tsan).
+EXTRA_DIST += tests/tsan.supp

@@ -25,7 +25,11 @@ fs_cleanup() {
 	for p in $FS_PIDS; do
 		kill "$p" 2>/dev/null || true
 	done
-	[ -n "${FS_TMP:-}" ] && [ -z "${FS_KEEP:-}" ] && rm -rf "$FS_TMP"
+	# (an if, not &&: as the EXIT trap's last command, a false test
+	# would become the script's exit status, failing a passing test)
+	if [ -n "${FS_TMP:-}" ] && [ -z "${FS_KEEP:-}" ]; then
+		rm -rf "$FS_TMP"
+	fi
 }
 
 fs_setup() {

@@ -64,10 +64,16 @@ static void fail_at(int line, const char *fmt, ...)
 
 static char base[4096];
 
+/*
+ * A path under base, in one of 8 rotating buffers (so a call can take
+ * several P() arguments). Per thread: the concurrency section calls it
+ * from 8 threads, and shared buffers handed two threads the same slot
+ * (ThreadSanitizer; a garbled path made a stray name and a wrong count).
+ */
 static const char *P(const char *fmt, ...)
 {
-	static char bufs[8][8192];
-	static int k;
+	static _Thread_local char bufs[8][8192];
+	static _Thread_local int k;
 	char rel[3000];
 	va_list ap;
 	char *b = bufs[k++ % 8];

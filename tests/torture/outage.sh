@@ -29,9 +29,26 @@ OPTS=$(tt_opts "memtable_mb=2,flush_interval_ms=100")
 restart_needed=0
 outage_cleanup() {
 	[ $restart_needed = 1 ] && "$RIG" "$SHALE_RIG_DIR" start >/dev/null 2>&1 || true
+	tt_detach "$MNT"        # a dead daemon's mount, which fs_cleanup cannot see
 	fs_cleanup
 }
 trap outage_cleanup EXIT
+# The daemon died: say how (its exit status: 134 = abort, from a sanitizer
+# or an assert; 137 = SIGKILL; 0/1 = it ended its session), show its last
+# lines (a sanitizer report is there) and every answer of the gateway to
+# this store that was not a success, then fail. The scratch directory is
+# removed at exit (unless FS_KEEP), so this is all a failed run leaves.
+outage_died() {
+	_rc=0
+	wait "$pid" 2>/dev/null || _rc=$?
+	echo "the daemon (pid $pid) exited with status $_rc; its last lines:" >&2
+	tail -60 "$FS_TMP/daemon.log" >&2
+	_prefix=${ST#s3://*/}
+	echo "the gateway's non-2xx answers for $_prefix (412 on manifests and probes is normal):" >&2
+	cat "$SHALE_RIG_DIR"/log/client.rgw*.log 2>/dev/null | grep "beast: .*/$_prefix/" |
+		grep -vE '" 2[0-9][0-9] ' | tail -40 >&2 || true
+	fs_die "$1"
+}
 
 tt_start "$ST" "$MNT" "" "$OPTS" || fs_die "mount failed"
 pid=$TT_PID
@@ -45,7 +62,7 @@ acked_before=$(grep -c '^A' "$FS_TMP/log.1" || true)
 echo "gateway stopped after $acked_before acknowledged versions"
 i=0
 while [ $i -lt "$SECS" ]; do
-	kill -0 "$pid" 2>/dev/null || { tail -20 "$FS_TMP/daemon.log" >&2; fs_die "the daemon died during the outage ($i s)"; }
+	kill -0 "$pid" 2>/dev/null || outage_died "the daemon died during the outage ($i s)"
 	sleep 1
 	i=$((i + 1))
 done
@@ -58,7 +75,7 @@ sleep 5
 kill "$w1" 2>/dev/null || true
 wait "$w1" 2>/dev/null || true
 grep "^tort_work" "$FS_TMP/work1.err" | sed 's/^/first workload: /' || true
-kill -0 "$pid" 2>/dev/null || fs_die "the daemon died after the outage"
+kill -0 "$pid" 2>/dev/null || outage_died "the daemon died after the outage"
 "$TT_WORK" random 2 "$MNT/after" "$FS_TMP/log.2" 2>"$FS_TMP/work2.err" &
 w2=$!
 sleep 5
