@@ -300,7 +300,7 @@ static int kv_replay_range(struct kv_db *db, uint64_t after, uint64_t upto, int 
 static int kv_open_install(struct kv_db *db, struct kv_manifest *man)
 {
 	struct kv_version *v;
-	int rc = kv_version_build(&v, man, NULL, NULL, NULL, db->store, db->cache);
+	int rc = kv_version_build(&v, man, NULL, NULL, NULL, db->store, db->cache, &db->vreg);
 	if (rc)
 		return rc;
 	db->ver = v;
@@ -471,6 +471,7 @@ static void kv_db_free(struct kv_db *db)
 	if (db->mem)
 		kv_mem_unref(db->mem);
 	kv_version_unref(db->ver);
+	pthread_mutex_destroy(&db->vreg.mu);  /* every iterator is gone by now */
 	kv_buf_free(&db->wal_open);
 	free(db->wal_done);
 	if (db->cache)
@@ -501,6 +502,7 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	db->readonly = db->conf.mode != KV_OPEN_WRITER;
 	db->snaps.next = db->snaps.prev = &db->snaps;
 	CHECK_RETURN(pthread_mutex_init(&db->mu, NULL));
+	CHECK_RETURN(pthread_mutex_init(&db->vreg.mu, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_wal, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_flush, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_state, NULL));

@@ -118,7 +118,7 @@ static int kv_flush_install(struct kv_db *db, struct kv_manifest *man, struct kv
 	prev = db->ver;
 	kv_version_ref(prev);
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-	rc = kv_version_build(&v, man, prev, extra, extra_id, db->store, db->cache);
+	rc = kv_version_build(&v, man, prev, extra, extra_id, db->store, db->cache, &db->vreg);
 	kv_version_unref(prev);
 	if (rc)
 		return rc;

@@ -112,7 +112,7 @@ static int kv_follow_manifest(struct kv_db *db)
 
 	rc = kv_manifest_load_latest_after(db->store, cur, &m);
 	if (rc == 0 && m->id > cur) {
-		rc = kv_version_build(&v, m, prev, NULL, NULL, db->store, db->cache);
+		rc = kv_version_build(&v, m, prev, NULL, NULL, db->store, db->cache, &db->vreg);
 		if (rc) {
 			kv_manifest_free(m);
 		} else {

@@ -4,8 +4,9 @@
  * WHAT IS GARBAGE (decided against the LATEST manifest in the store, read
  * fresh each pass, never against a cached copy: a checkpoint may have been
  * created by another process)
- *   sst/       tables referenced by neither the latest manifest nor the
- *              manifest of any live checkpoint, AND older than gc_min_age
+ *   sst/       tables referenced by neither the latest manifest, nor the
+ *              manifest of any live checkpoint, nor any version alive in
+ *              this process (kv_vreg: old iterators), AND older than gc_min_age
  *              (the ULID in the name carries the creation time). The age
  *              rule protects readers that loaded an older manifest a moment
  *              ago (followers, another machine), and tables a flush or
@@ -70,14 +71,22 @@ static int kv_gc_live_add(struct kv_gc_live *l, const struct kv_sst_meta *m)
 	return 0;
 }
 
-static int kv_gc_live_manifest(struct kv_gc_live *l, const struct kv_manifest *m)
+/* The tables of m (a kv_vreg_each callback: a live version's manifest). */
+static int kv_gc_live_tables(void *arg, const struct kv_manifest *m)
 {
+	struct kv_gc_live *l = arg;
 	int rc = 0;
 	for (size_t i = 0; i < m->n_l0 && !rc; i++)
 		rc = kv_gc_live_add(l, &m->l0[i]);
 	for (size_t i = 0; i < m->n_runs; i++)
 		for (size_t t = 0; t < m->runs[i].n && !rc; t++)
 			rc = kv_gc_live_add(l, &m->runs[i].ssts[t]);
+	return rc;
+}
+
+static int kv_gc_live_manifest(struct kv_gc_live *l, const struct kv_manifest *m)
+{
+	int rc = kv_gc_live_tables(l, m);
 	if (m->wal_replay_after < l->wal_floor)
 		l->wal_floor = m->wal_replay_after;
 	return rc;
@@ -249,6 +258,9 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		rc = kv_gc_live_add(&live, &pm);
 	}
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	/* Tables of every version still alive here (old iterators, snapshots). */
+	if (!rc)
+		rc = kv_vreg_each(&db->vreg, kv_gc_live_tables, &live);
 	if (rc)
 		goto out;
 	if (live.n)

@@ -420,7 +420,25 @@ struct kv_version {
 	struct kv_manifest *man;          /* owned */
 	struct kv_sst_reader **l0;        /* parallel to man->l0 (newest first) */
 	struct kv_vrun *runs;             /* parallel to man->runs */
+	struct kv_vreg *reg;              /* registered here while alive; may be NULL */
+	struct kv_version *rprev, *rnext; /* protected by reg->mu */
 };
+
+/*
+ * Every version alive in a process, so GC keeps the tables of old versions
+ * that iterators and snapshots still read: gc_min_age alone protects them
+ * only for that long (a scan slower than that, or one under valgrind, read
+ * a table GC had deleted). Lock order: reg->mu is taken alone or inside
+ * db->mu, never the other way round.
+ */
+struct kv_vreg {
+	pthread_mutex_t mu;
+	struct kv_version *head;
+};
+/* Call fn for every live version's manifest (reg->mu held meanwhile;
+ * fn must not take db->mu). Stops at the first nonzero return. */
+int kv_vreg_each(struct kv_vreg *reg, int (*fn)(void *arg, const struct kv_manifest *m),
+		 void *arg);
 /*
  * Build a version for `man` (ownership of man passes to the version on
  * success only), reusing readers of `prev` (may be NULL) for SSTs both
@@ -430,7 +448,7 @@ struct kv_version {
 int kv_version_build(struct kv_version **out, struct kv_manifest *man,
 		     const struct kv_version *prev, struct kv_sst_reader *extra,
 		     const struct kv_sst_id *extra_id, struct obj_backend *store,
-		     struct kv_cache *cache);
+		     struct kv_cache *cache, struct kv_vreg *reg);
 void kv_version_ref(struct kv_version *v);
 void kv_version_unref(struct kv_version *v);
 /* Point lookup below the memtables: same contract as kv_sst_get, except
@@ -532,6 +550,7 @@ struct kv_db {
 
 	/* compactor and GC, protected by mu: */
 	pthread_cond_t cv_compact;        /* wakes the compactor (and GC at close) */
+	struct kv_vreg vreg;              /* live versions (GC keeps their tables) */
 	int compactor_running;
 	uint64_t compactor_epoch;
 	size_t idle_l0_n;                 /* L0 and last_seq as the compactor last saw them ... */

@@ -82,7 +82,7 @@ static void kv_version_free(struct kv_version *v)
 int kv_version_build(struct kv_version **out, struct kv_manifest *man,
 		     const struct kv_version *prev, struct kv_sst_reader *extra,
 		     const struct kv_sst_id *extra_id, struct obj_backend *store,
-		     struct kv_cache *cache)
+		     struct kv_cache *cache, struct kv_vreg *reg)
 {
 	struct kv_version *v = calloc(1, sizeof(*v));
 	int rc = 0;
@@ -113,6 +113,15 @@ int kv_version_build(struct kv_version **out, struct kv_manifest *man,
 	}
 	if (rc)
 		goto fail;
+	if (reg) {
+		v->reg = reg;
+		CHECK_RETURN(pthread_mutex_lock(&reg->mu));
+		v->rnext = reg->head;
+		if (reg->head)
+			reg->head->rprev = v;
+		reg->head = v;
+		CHECK_RETURN(pthread_mutex_unlock(&reg->mu));
+	}
 	*out = v;
 	return 0;
 fail:
@@ -130,9 +139,31 @@ void kv_version_unref(struct kv_version *v)
 {
 	if (v && atomic_fetch_sub(&v->refs, 1) == 1) {
 		struct kv_manifest *m = v->man;
+		struct kv_vreg *reg = v->reg;
+		if (reg) {
+			CHECK_RETURN(pthread_mutex_lock(&reg->mu));
+			if (v->rprev)
+				v->rprev->rnext = v->rnext;
+			else
+				reg->head = v->rnext;
+			if (v->rnext)
+				v->rnext->rprev = v->rprev;
+			CHECK_RETURN(pthread_mutex_unlock(&reg->mu));
+		}
 		kv_version_free(v);
 		kv_manifest_free(m);
 	}
+}
+
+int kv_vreg_each(struct kv_vreg *reg, int (*fn)(void *arg, const struct kv_manifest *m),
+		 void *arg)
+{
+	int rc = 0;
+	CHECK_RETURN(pthread_mutex_lock(&reg->mu));
+	for (struct kv_version *v = reg->head; v && !rc; v = v->rnext)
+		rc = fn(arg, v->man);
+	CHECK_RETURN(pthread_mutex_unlock(&reg->mu));
+	return rc;
 }
 
 /* Does SST meta's user-key range cover key? */
