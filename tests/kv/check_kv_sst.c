@@ -506,7 +506,7 @@ END_TEST
 static struct ent *even_keys(size_t n)
 {
 	struct ent *e = malloc(n * sizeof(*e));
-	char k[16], v[32];
+	char k[24], v[32];
 	ck_assert_ptr_nonnull(e);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(k, sizeof(k), "k%06zu", 2 * i);
