@@ -26,9 +26,9 @@
  *   as if it were one run of its total size: together with the newest
  *   runs of at most 4x the window so far (looser than the run-job rule's
  *   2x: the store is idle, and a 1/4-size L0 is 25% space amplification
- *   otherwise), or alone when it has 2+ tables. A lone L0 table over a
- *   run more than 4x its size is left alone: rewriting the run for it
- *   would cost more than it saves. Each idle merge rewrites at most ~5x
+ *   otherwise), or alone when it has 2+ tables or nothing under it. A
+ *   lone L0 table over a run more than 4x its size is left alone:
+ *   rewriting the run for it would cost more than it saves. Each idle merge rewrites at most ~5x
  *   the L0 bytes, once per idle period.
  *
  *   Before that, an idle writer's memtable is frozen, and so flushed, for
@@ -151,7 +151,9 @@ static int kv_compact_choose(const struct kv_db *db, const struct kv_manifest *m
 			sum += m->l0[i].size;
 		while (k < m->n_runs && kv_run_bytes(&m->runs[k]) <= KV_COMPACT_IDLE_FACTOR * sum)
 			sum += kv_run_bytes(&m->runs[k++]);
-		if (m->n_l0 >= 2 || k >= 1) {
+		/* A lone table with nothing below is merged too: cheap, and
+		 * the bottom drops the versions and tombstones it shadows. */
+		if (m->n_l0 >= 2 || k >= 1 || m->n_runs == 0) {
 			*l0 = 1;
 			*n = k;
 			return 1;

@@ -355,6 +355,25 @@ START_TEST(test_kv_compact__idle_l0_is_merged)
 	ck_assert_int_eq(kv_close(db), 0);
 	obj_close(store);
 	obj_mem_destroy("idle");
+
+	/* A lone L0 table with no run under it becomes the bottom run: the
+	 * versions and tombstones it holds twice over are dropped. */
+	obj_mem_destroy("idle2");
+	ck_assert_int_eq(obj_open(&store, "mem://idle2", NULL), 0);
+	c.idle_compact_ms = 300;
+	c.memtable_bytes = 8 << 20;             /* everything in one flush */
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	put_gen(db, KEYS, 1);
+	put_gen(db, KEYS, 3);                   /* overwrites all, deletes every 5th */
+	ck_assert_int_eq(kv_close(db), 0);      /* flushes: one L0 table */
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	ck_assert_uint_eq(kv_stat(db, "l0_count"), 1);
+	ck_assert_uint_eq(kv_stat(db, "sorted_runs"), 0);
+	ck_assert_uint_eq(wait_l0_empty(db, 20), 1);
+	check_gen(db, KEYS, 3);
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+	obj_mem_destroy("idle2");
 }
 END_TEST
 
