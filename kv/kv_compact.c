@@ -135,6 +135,16 @@ static int kv_compact_add_id(struct kv_compact_job *j, const struct kv_sst_meta 
  * [*first, *first + *n). Returns 1 if there is a job. idle: L0 has not
  * changed for idle_compact_ms (see IDLE MERGE). Pure: no allocation.
  */
+/* End of the window that starts with `sum` bytes and takes runs from
+ * index k on while each is at most factor x the window so far. */
+static size_t kv_compact_window(const struct kv_manifest *m, size_t k, uint64_t sum,
+				uint64_t factor)
+{
+	while (k < m->n_runs && kv_run_bytes(&m->runs[k]) <= factor * sum)
+		sum += kv_run_bytes(&m->runs[k++]);
+	return k;
+}
+
 static int kv_compact_choose(const struct kv_db *db, const struct kv_manifest *m, int idle,
 			     int *l0, size_t *first, size_t *n)
 {
@@ -146,11 +156,9 @@ static int kv_compact_choose(const struct kv_db *db, const struct kv_manifest *m
 	}
 	if (idle && m->n_l0 > 0) {
 		uint64_t sum = 0;
-		size_t k = 0;
 		for (size_t i = 0; i < m->n_l0; i++)
 			sum += m->l0[i].size;
-		while (k < m->n_runs && kv_run_bytes(&m->runs[k]) <= KV_COMPACT_IDLE_FACTOR * sum)
-			sum += kv_run_bytes(&m->runs[k++]);
+		size_t k = kv_compact_window(m, 0, sum, KV_COMPACT_IDLE_FACTOR);
 		/* A lone table with nothing below is merged too: cheap, and
 		 * the bottom drops the versions and tombstones it shadows. */
 		if (m->n_l0 >= 2 || k >= 1 || m->n_runs == 0) {
@@ -160,12 +168,7 @@ static int kv_compact_choose(const struct kv_db *db, const struct kv_manifest *m
 		}
 	}
 	for (size_t i = 0; i + 1 < m->n_runs && !*n; i++) {
-		uint64_t sum = kv_run_bytes(&m->runs[i]);
-		size_t k = i + 1;
-		while (k < m->n_runs && kv_run_bytes(&m->runs[k]) <= 2 * sum) {
-			sum += kv_run_bytes(&m->runs[k]);
-			k++;
-		}
+		size_t k = kv_compact_window(m, i + 1, kv_run_bytes(&m->runs[i]), 2);
 		if (k - i >= 2) {
 			*first = i;
 			*n = k - i;
