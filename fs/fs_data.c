@@ -408,6 +408,18 @@ out:
 	return rc;
 }
 
+int fs_data_delete_chunks(struct kv_batch *b, uint64_t ino, uint64_t first, uint64_t end)
+{
+	struct fs_key k;
+	int rc = 0;
+
+	for (uint64_t idx = first; !rc && idx < end; idx++) {
+		fs_key_chunk(&k, ino, idx);
+		rc = kv_batch_delete(b, k.b, k.len);
+	}
+	return rc;
+}
+
 int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
 			    struct kv_batch *extra)
 {
@@ -428,7 +440,14 @@ int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
 			return rc;
 	}
 	blocks = ip->a.blocks;
-	if (size < old) {
+	if (size == 0 && old / FS_CHUNK_SIZE < FS_BLIND_DELETE_MAX) {
+		/* O_TRUNC and friends: every chunk goes, so nothing need be
+		 * read (on s3:// a read is a GET per 64 KiB block). */
+		rc = fs_data_delete_chunks(b, ip->ino, 0, (old + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE);
+		if (rc)
+			goto out;
+		blocks = 0;
+	} else if (size < old) {
 		rc = fs_data_zero_range(fs, ip, size, UINT64_MAX, size, b, &blocks);
 		if (rc)
 			goto out;

@@ -488,13 +488,76 @@ out:
 	return rc;
 }
 
-int fs_inode_reclaim_keys(struct fs *fs, uint64_t ino)
+/*
+ * The chunk keys of a regular file of the given size. Every stored chunk
+ * lies below the size (fs_data.c never stores a byte at or past it; fsck
+ * checks), so deleting the key of each index below ceil(size / chunk)
+ * removes them all without reading one: the iterate-and-delete of
+ * fs_delete_range loads every block of the file, which on s3:// is one GET
+ * per 64 KiB (an unlink of a 1 GiB file blocked for minutes). Past
+ * FS_BLIND_DELETE_MAX indices (a 64 GiB file, ~30 MB of tombstones) a
+ * sparse file's tombstones would cost more than reading what exists, so
+ * such files are iterated.
+ */
+static int fs_delete_chunks_blind(struct fs *fs, uint64_t ino, uint64_t size)
+{
+	uint64_t end = (size + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE;
+	struct kv_batch *b = NULL;
+	int rc;
+
+	rc = kv_batch_create(&b);
+	for (uint64_t first = 0; !rc && first < end; first += 4096) {
+		uint64_t last = end - first > 4096 ? first + 4096 : end;
+		kv_batch_clear(b);
+		rc = fs_data_delete_chunks(b, ino, first, last);
+		if (!rc)
+			rc = fs_write_batch(fs, b);
+	}
+	kv_batch_free(b);
+	return rc;
+}
+
+/* What reclaiming ino has to delete: *size and *is_reg from a (the table
+ * object's attributes) or, when a is NULL (orphans of an earlier run), from
+ * the stored record. *known = 0 when neither is available. */
+static void fs_reclaim_shape(struct fs *fs, uint64_t ino, const struct fs_attr *a,
+			     int *known, int *is_reg, uint64_t *size)
+{
+	struct fs_attr rec;
+	struct fs_key k;
+	void *val = NULL;
+	size_t len = 0;
+
+	*known = 0;
+	if (!a) {
+		fs_key_inode(&k, ino);
+		if (kv_get(fs->db, NULL, k.b, k.len, &val, &len))
+			return;
+		int rc = fs_attr_decode(&rec, NULL, NULL, val, len, ino);
+		free(val);
+		if (rc)
+			return;
+		a = &rec;
+	}
+	*known = 1;
+	*is_reg = S_ISREG(a->mode);
+	*size = a->size;
+}
+
+int fs_inode_reclaim_keys(struct fs *fs, uint64_t ino, const struct fs_attr *a)
 {
 	struct kv_batch *b = NULL;
 	struct fs_key k;
-	int rc;
+	uint64_t size = 0;
+	int known, is_reg = 0, rc;
 
-	rc = fs_delete_range(fs, FS_K_CHUNK, ino, NULL);
+	fs_reclaim_shape(fs, ino, a, &known, &is_reg, &size);
+	if (known && is_reg && size / FS_CHUNK_SIZE < FS_BLIND_DELETE_MAX)
+		rc = fs_delete_chunks_blind(fs, ino, size);
+	else if (known && !is_reg)
+		rc = 0;        /* only regular files have chunks (symlinks are inline) */
+	else
+		rc = fs_delete_range(fs, FS_K_CHUNK, ino, NULL);
 	if (!rc)
 		rc = fs_delete_range(fs, FS_K_XATTR, ino, NULL);
 	if (!rc)
@@ -527,7 +590,7 @@ int fs_inode_maybe_reclaim_locked(struct fs *fs, struct fs_inode *ip)
 	fs_data_drop_locked(fs, ip);
 	ip->attr_dirty = 0;
 	atomic_store(&ip->needs_flush, 0);
-	rc = fs_inode_reclaim_keys(fs, ip->ino);
+	rc = fs_inode_reclaim_keys(fs, ip->ino, &ip->a);
 	if (rc == 0)
 		ip->gone = 1;
 	return rc;
@@ -584,7 +647,7 @@ static int fs_reclaim_orphans(struct fs *fs)
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		rc = fs_inode_reclaim_keys(fs, inos[i]);
+		rc = fs_inode_reclaim_keys(fs, inos[i], NULL);
 		if (rc)
 			goto out;
 	}

@@ -36,6 +36,9 @@
 #define FS_XATTR_NAME_MAX 255
 #define FS_XATTR_SIZE_MAX 65536
 #define FS_MAX_FILE_SIZE ((uint64_t)1 << 50)    /* 1 PiB; EFBIG above */
+/* Chunk indices below which a whole-file delete writes tombstones blind
+ * rather than reading what exists (fs_inode.c, fs_data.c): 64 GiB. */
+#define FS_BLIND_DELETE_MAX ((uint64_t)1 << 20)
 /* First readdir cookie of a directory's entries (1 and 2 are . and ..). */
 #define FS_FIRST_COOKIE ((uint64_t)3)
 
@@ -248,9 +251,10 @@ void fs_inode_unlock_set(struct fs_inode **v, int n);
 int fs_ino_alloc(struct fs *fs, uint64_t *out);
 /* Put ip's I key into b (ip->mu held). Clears attr_dirty. */
 int fs_inode_put(struct fs_inode *ip, struct kv_batch *b);
-/* Delete the C, X, I and O keys of ino (orphan reclaim; idempotent).
- * Returns 0 or an engine error. */
-int fs_inode_reclaim_keys(struct fs *fs, uint64_t ino);
+/* Delete the C, X, I and O keys of ino (orphan reclaim; idempotent). a:
+ * its attributes if loaded, else NULL (read from the record). Returns 0 or
+ * an engine error. */
+int fs_inode_reclaim_keys(struct fs *fs, uint64_t ino, const struct fs_attr *a);
 /* Release a file handle (ip->mu held): nopen--, reclaim at zero if unlinked. */
 int fs_inode_release_locked(struct fs *fs, struct fs_inode *ip);
 /* Reclaim ip if it is unlinked and not open (ip->mu held). */
@@ -283,6 +287,9 @@ void fs_data_drop_locked(struct fs *fs, struct fs_inode *ip);
  * chunk, deletes chunks past the end and writes the I key. */
 int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
 			    struct kv_batch *extra);
+/* Add to b the deletion of chunks [first, end) of ino, without reading
+ * them (they need not exist). Returns 0 or -ENOMEM. */
+int fs_data_delete_chunks(struct kv_batch *b, uint64_t ino, uint64_t first, uint64_t end);
 /* Punch [off, off+len) to zeros keeping the size (ip->mu held). */
 int fs_data_punch_locked(struct fs *fs, struct fs_inode *ip, uint64_t off, uint64_t len);
 /* Wait until the write buffer has room (no lock held). */

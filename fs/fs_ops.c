@@ -275,6 +275,25 @@ static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- open files ------------------------------------------------------------- */
 
+/*
+ * open(O_TRUNC) of an existing file. libfuse asks for atomic O_TRUNC by
+ * default, and then the kernel sends no setattr(size=0): it sets its own
+ * size to 0 and expects the open to have truncated (fuse_do_setattr,
+ * ATTR_OPEN). Like truncate(2) from open, times change even when the size
+ * was 0 already. ip->mu held.
+ */
+static int fs_open_trunc_locked(struct fs *fs, struct fs_inode *ip)
+{
+	struct fs_attr saved = ip->a;
+	int rc;
+
+	ip->a.mtime = ip->a.ctime = fs_time_now();
+	rc = fs_data_truncate_locked(fs, ip, 0, NULL);
+	if (rc)
+		ip->a = saved;
+	return rc;
+}
+
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -301,7 +320,9 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = -ENOENT;
 	else if (S_ISDIR(ip->a.mode))
 		rc = -EISDIR;
-	else
+	else if ((fi->flags & O_TRUNC) && S_ISREG(ip->a.mode))
+		rc = fs_open_trunc_locked(fs, ip);
+	if (!rc)
 		ip->nopen++;
 	fs_put_locked(fs, ip);
 	if (rc) {
