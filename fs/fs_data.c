@@ -214,7 +214,7 @@ ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const ch
 	}
 	ip->a.mtime = ip->a.ctime = fs_time_now();
 	ip->attr_dirty = 1;
-	atomic_store(&ip->needs_flush, 1);
+	fs_inode_mark_dirty(fs, ip);
 	atomic_fetch_add(&fs->bytes_written, done);
 	if (any_complete) {
 		rc = fs_data_flush_locked(fs, ip, 1);

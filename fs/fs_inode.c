@@ -147,6 +147,43 @@ int fs_inode_new(struct fs *fs, uint64_t ino, const struct fs_attr *a, const cha
 	return 0;
 }
 
+/* ---- the dirty list ------------------------------------------------------ */
+
+/* itab_mu held. */
+static void fs_dirty_unlink(struct fs *fs, struct fs_inode *ip)
+{
+	if (!ip->on_dirty)
+		return;
+	if (ip->dprev)
+		ip->dprev->dnext = ip->dnext;
+	else
+		fs->dirty = ip->dnext;
+	if (ip->dnext)
+		ip->dnext->dprev = ip->dprev;
+	ip->dnext = ip->dprev = NULL;
+	ip->on_dirty = 0;
+	fs->n_dirty--;
+}
+
+void fs_inode_mark_dirty(struct fs *fs, struct fs_inode *ip)
+{
+	/* Set already: ip is on the list (it leaves only when found clean
+	 * under itab_mu, or freed). */
+	if (atomic_exchange(&ip->needs_flush, 1))
+		return;
+	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
+	if (!ip->on_dirty) {
+		ip->dprev = NULL;
+		ip->dnext = fs->dirty;
+		if (fs->dirty)
+			fs->dirty->dprev = ip;
+		fs->dirty = ip;
+		ip->on_dirty = 1;
+		fs->n_dirty++;
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
+}
+
 /*
  * Drop `pins` pins and `lookups` lookups; at zero unlink from the table and
  * free outside the lock. Buffered data is flushed first (see LIFETIME).
@@ -186,6 +223,7 @@ static void fs_inode_drop(struct fs *fs, struct fs_inode *ip, uint32_t pins, uin
 		CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
 	}
 	/* Unlink. */
+	fs_dirty_unlink(fs, ip);
 	struct fs_inode **pp = &fs->itab[fs_itab_hash(ip->ino)];
 	while (*pp != ip)
 		pp = &(*pp)->hnext;
@@ -946,7 +984,7 @@ int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
-	cap = fs->n_inodes;
+	cap = fs->n_dirty;
 	if (cap) {
 		v = malloc(cap * sizeof(*v));
 		if (!v) {
@@ -954,12 +992,17 @@ int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n)
 			return -ENOMEM;
 		}
 	}
-	for (size_t h = 0; h < FS_ITAB_BUCKETS && cnt < cap; h++)
-		for (struct fs_inode *ip = fs->itab[h]; ip && cnt < cap; ip = ip->hnext)
-			if (atomic_load(&ip->needs_flush)) {
-				ip->pins++;
-				v[cnt++] = ip;
-			}
+	for (struct fs_inode *ip = fs->dirty, *next; ip; ip = next) {
+		next = ip->dnext;
+		if (atomic_load(&ip->needs_flush)) {
+			ip->pins++;
+			v[cnt++] = ip;
+		} else {
+			/* A writer that sets needs_flush after this takes
+			 * itab_mu to put it back (fs_inode_mark_dirty). */
+			fs_dirty_unlink(fs, ip);
+		}
+	}
 	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
 	*out = v;
 	*n = cnt;

@@ -171,6 +171,11 @@ struct fs_inode {
 	uint64_t blocks_seen;      /* protected by mu: st_blocks last sent with attributes
 				    * the kernel caches (lookup, getattr) */
 	atomic_int needs_flush;    /* any thread: chunks or attr_dirty (flusher hint) */
+	/* On fs->dirty (protected by fs->itab_mu): every inode whose
+	 * needs_flush is set is on it (fs_inode_mark_dirty); clean ones leave
+	 * at the flusher's next pass or when the object is freed. */
+	struct fs_inode *dnext, *dprev;
+	int on_dirty;
 };
 
 #define FS_ITAB_BUCKETS 4096
@@ -186,6 +191,11 @@ struct fs {
 	pthread_mutex_t itab_mu;
 	struct fs_inode *itab[FS_ITAB_BUCKETS];   /* protected by itab_mu */
 	size_t n_inodes;                          /* protected by itab_mu */
+	/* Inodes that may hold buffered data (see struct fs_inode), so the
+	 * flusher never scans the whole table: with 10,000 cached inodes
+	 * that scan, under itab_mu, was a quarter of the daemon's CPU. */
+	struct fs_inode *dirty;                   /* protected by itab_mu */
+	size_t n_dirty;                           /* protected by itab_mu */
 
 	/* Cross-directory rename of a directory (the VFS's
 	 * s_vfs_rename_mutex): taken before any inode mu, held while the
@@ -268,6 +278,8 @@ void fs_inode_stat(struct fs_inode *ip, struct stat *st);
 int fs_write_batch(struct fs *fs, struct kv_batch *b);
 /* -EROFS if the mount is read-only or the engine was fenced. */
 int fs_check_writable(struct fs *fs);
+/* Set ip->needs_flush and put ip on the dirty list (ip->mu held). */
+void fs_inode_mark_dirty(struct fs *fs, struct fs_inode *ip);
 /* Collect pins of inodes needing a flush (flusher). *out malloc'd. */
 int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n);
 
