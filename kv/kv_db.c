@@ -483,6 +483,7 @@ static void kv_db_free(struct kv_db *db)
 	pthread_mutex_destroy(&db->mu);
 	free(db->quarantine);
 	free(db->pending);
+	free(db->gc_unref);
 	free(db);
 }
 

@@ -6,11 +6,7 @@
  * created by another process)
  *   sst/       tables referenced by neither the latest manifest, nor the
  *              manifest of any live checkpoint, nor any version alive in
- *              this process (kv_vreg: old iterators), AND older than gc_min_age
- *              (the ULID in the name carries the creation time). The age
- *              rule protects readers that loaded an older manifest a moment
- *              ago (followers, another machine), and tables a flush or
- *              compaction wrote but has not committed yet.
+ *              this process (kv_vreg: old iterators), AND old enough (AGE).
  *   wal/       objects with id <= the smallest wal_replay_after among the
  *              latest manifest and every checkpoint's manifest (their data
  *              is in tables), EXCEPT fence objects (empty WAL objects):
@@ -21,6 +17,21 @@
  *   manifest/  all but the newest manifests_keep, except those pinned by a
  *              checkpoint.
  *   Expired checkpoints are removed from the manifest (by CAS) first.
+ *
+ * AGE
+ *   A table is deleted only when both
+ *     - it was created gc_min_age ago (the ULID in its name carries the
+ *       time): protects what a flush or compaction of another process
+ *       wrote but has not committed yet;
+ *     - passes of this GC have found it unreferenced for gc_min_age: a
+ *       reader (a follower, another machine) may have loaded, just before
+ *       the compaction that dropped it, a manifest that names it.
+ *   The second rule is the one that protects readers. With only the first,
+ *   an old table dropped by a compaction went at the very next pass, under
+ *   a follower that had loaded the previous manifest a moment before; it
+ *   then read "object is corrupt" (a referenced table is missing). The
+ *   first-seen times live in memory (db->gc_unref): a new process starts
+ *   counting again, which only delays deletion.
  *
  * ERRORS
  *   Like the compactor: every store error is retried on the next pass (or
@@ -128,8 +139,49 @@ struct kv_gc_pass {
 	uint64_t latest_manifest;
 	char **victims;
 	size_t n_victims, cap_victims;
+	struct kv_gc_unref *unref;        /* this pass's unreferenced tables */
+	size_t n_unref, cap_unref;
 	uint64_t deleted_sst, deleted_wal, deleted_manifest;
 };
+
+/* An unreferenced table and the wall time (ms) it was first seen so. */
+struct kv_gc_unref {
+	char name[48];
+	uint64_t since_ms;
+};
+
+static int kv_gc_unref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct kv_gc_unref *)a)->name, ((const struct kv_gc_unref *)b)->name);
+}
+
+/* Since when has the previous pass known `name` unreferenced? p->now_ms if
+ * not at all. Records it for the next pass (p->unref, sorted at the end). */
+static int kv_gc_unref_since(struct kv_gc_pass *p, const char *name, uint64_t *since)
+{
+	struct kv_gc_unref key, *prev = NULL;
+
+	*since = p->now_ms;
+	if (strlen(name) >= sizeof(key.name))
+		return 0;               /* not a name we make: never tracked, never aged */
+	strcpy(key.name, name);
+	if (p->db->n_gc_unref)
+		prev = bsearch(&key, p->db->gc_unref, p->db->n_gc_unref, sizeof(key),
+			       kv_gc_unref_cmp);
+	if (prev)
+		*since = prev->since_ms;
+	if (p->n_unref == p->cap_unref) {
+		size_t cap = p->cap_unref ? p->cap_unref * 2 : 64;
+		struct kv_gc_unref *v = realloc(p->unref, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->unref = v;
+		p->cap_unref = cap;
+	}
+	key.since_ms = *since;
+	p->unref[p->n_unref++] = key;
+	return 0;
+}
 
 static int kv_gc_victim(struct kv_gc_pass *p, const char *name)
 {
@@ -158,7 +210,12 @@ static int kv_gc_sst_cb(void *arg, const char *name, uint64_t size)
 	if (p->live->n &&
 	    bsearch(name, p->live->names, p->live->n, sizeof(*p->live->names), kv_gc_name_cmp))
 		return 0;
-	if (ms + p->db->conf.gc_min_age_ms > p->now_ms)
+	uint64_t since;
+	int rc = kv_gc_unref_since(p, name, &since);
+	if (rc)
+		return rc;
+	if (ms + p->db->conf.gc_min_age_ms > p->now_ms ||
+	    since + p->db->conf.gc_min_age_ms > p->now_ms)
 		return 0;
 	p->deleted_sst++;
 	return kv_gc_victim(p, name);
@@ -289,6 +346,14 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		}
 	}
 	if (!rc) {
+		/* What this pass saw is what the next one compares with (a
+		 * deleted table is simply not listed again). */
+		if (p.n_unref)
+			qsort(p.unref, p.n_unref, sizeof(*p.unref), kv_gc_unref_cmp);
+		free(db->gc_unref);
+		db->gc_unref = p.unref;
+		db->n_gc_unref = p.n_unref;
+		p.unref = NULL;
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
 		if (!dry_run) {
 			db->gc_deleted_ssts += p.deleted_sst;
@@ -299,6 +364,7 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	}
 out:
+	free(p.unref);
 	for (size_t i = 0; i < p.n_victims; i++)
 		free(p.victims[i]);
 	free(p.victims);

@@ -563,6 +563,12 @@ struct kv_db {
 	uint64_t compactions, compaction_failures, compaction_retries;
 	uint64_t compact_bytes_in, compact_bytes_out;
 	uint64_t gc_deleted_ssts, gc_deleted_wals, gc_deleted_manifests;
+	/* Unreferenced tables GC has seen, by name, with the wall time (ms)
+	 * of the pass that first found them unreferenced (kv_gc.c, AGE).
+	 * Only kv_gc_pass uses them (one caller at a time: the GC thread,
+	 * or a test with no_background). */
+	struct kv_gc_unref *gc_unref;
+	size_t n_gc_unref;
 
 	/* Tables written but not yet committed to a manifest (flush and
 	 * compaction outputs): GC never deletes them, whatever their age. */

@@ -164,7 +164,8 @@ static void put_gen(struct kv_db *db, int keys, int gen)
 	}
 }
 
-static void check_gen(struct kv_db *db, int keys, int gen)
+#define check_gen(db, keys, gen) check_gen_(db, #db, keys, gen)
+static void check_gen_(struct kv_db *db, const char *who, int keys, int gen)
 {
 	for (int k = 0; k < keys; k++) {
 		char key[32], want[64];
@@ -176,9 +177,10 @@ static void check_gen(struct kv_db *db, int keys, int gen)
 			ck_assert_int_eq(rc, -ENOENT);
 			continue;
 		}
-		ck_assert_msg(rc == 0, "gen %d %s: %s", gen, key, kv_strerror(rc));
+		ck_assert_msg(rc == 0, "%s: gen %d %s: %s", who, gen, key, kv_strerror(rc));
 		val_of(k, gen, want, &wl);
-		ck_assert_msg(vl == wl && memcmp(v, want, wl) == 0, "gen %d %s: wrong value", gen, key);
+		ck_assert_msg(vl == wl && memcmp(v, want, wl) == 0, "%s: gen %d %s: wrong value", who,
+			      gen, key);
 		free(v);
 	}
 }
@@ -483,7 +485,8 @@ END_TEST
 
 /* GC deletes unreferenced tables only past gc_min_age, judged by the
  * time in their ULID name (regression: the time was decoded 4x too small,
- * so every table looked decades old and in-flight outputs were deleted). */
+ * so every table looked decades old and in-flight outputs were deleted)
+ * and by how long passes have seen them unreferenced. */
 START_TEST(test_kv_compact__gc_respects_min_age)
 {
 	struct obj_backend *store;
@@ -495,24 +498,86 @@ START_TEST(test_kv_compact__gc_respects_min_age)
 
 	obj_mem_destroy("gcage");
 	ck_assert_int_eq(obj_open(&store, "mem://gcage", NULL), 0);
-	c.gc_min_age_ms = 60000;
+	c.gc_min_age_ms = 300;
 	c.gc_interval_ms = 3600000;
 	ck_assert_int_eq(kv_open(&w, store, &c), 0);
+	ck_assert_int_eq(obj_put(store, old_name, "x", 1), 0);
+	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
+	/* 1970, but unreferenced for 0 ms so far. */
+	ck_assert_int_eq(obj_head(store, old_name, &st), 0);
+	util_sleep_ns(400 * 1000000ull);
 	kv_sst_id_new(&fresh);
 	kv_sst_id_name(&fresh, fresh_name, sizeof(fresh_name));
 	ck_assert_int_eq(obj_put(store, fresh_name, "x", 1), 0);
-	ck_assert_int_eq(obj_put(store, old_name, "x", 1), 0);
 	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
 	ck_assert_int_eq(obj_head(store, fresh_name, &st), 0);       /* too young */
-	ck_assert_int_eq(obj_head(store, old_name, &st), -ENOENT);   /* 1970: garbage */
+	ck_assert_int_eq(obj_head(store, old_name, &st), -ENOENT);   /* garbage */
 	ck_assert_uint_eq(kv_stat(w, "gc_deleted_ssts"), 1);
 	/* Dry run deletes nothing. */
-	ck_assert_int_eq(obj_put(store, old_name, "x", 1), 0);
+	util_sleep_ns(400 * 1000000ull);
 	ck_assert_int_eq(kv_gc_pass(w, 1), 0);
-	ck_assert_int_eq(obj_head(store, old_name, &st), 0);
+	ck_assert_int_eq(obj_head(store, fresh_name, &st), 0);
+	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
+	ck_assert_int_eq(obj_head(store, fresh_name, &st), -ENOENT);
 	kv_close(w);
 	obj_close(store);
 	obj_mem_destroy("gcage");
+}
+END_TEST
+
+/*
+ * A follower that loaded a manifest just before a compaction dropped its
+ * tables keeps reading them for gc_min_age after the drop, however old the
+ * tables are (regression: GC judged only the creation time, deleted old
+ * tables at the first pass after the compaction, and the follower read
+ * "object is corrupt"; test_kv_compact__gc_keeps_what_readers_need failed
+ * now and then on a loaded machine).
+ */
+START_TEST(test_kv_compact__gc_waits_after_dereference)
+{
+	struct obj_backend *store;
+	struct kv_config c = KV_CONFIG_INIT, fc = KV_CONFIG_INIT;
+	struct kv_db *w, *fol;
+	enum { KEYS = 2000 };
+
+	obj_mem_destroy("gcderef");
+	ck_assert_int_eq(obj_open(&store, "mem://gcderef", NULL), 0);
+	c.memtable_bytes = 32 << 10;
+	c.flush_interval_ms = 5;
+	c.l0_compact_trigger = 2;
+	c.gc_interval_ms = 3600000;     /* passes only when the test asks */
+	c.gc_min_age_ms = 500;
+	ck_assert_int_eq(kv_open(&w, store, &c), 0);
+	put_gen(w, KEYS, 1);
+	ck_assert_int_eq(kv_close(w), 0);       /* gen 1 all in tables */
+	ck_assert_int_eq(kv_open(&w, store, &c), 0);
+
+	fc.mode = KV_OPEN_READONLY;
+	fc.poll_interval_ms = 3600000;  /* stays on the manifest it loaded */
+	fc.block_cache_bytes = 16 << 10;
+	ck_assert_int_eq(kv_open(&fol, store, &fc), 0);
+	util_sleep_ns(700 * 1000000ull);        /* the tables are now "old" */
+
+	uint64_t done = kv_stat(w, "compactions_completed");
+	for (int gen = 2; gen <= 4; gen++)
+		put_gen(w, KEYS, gen);
+	ck_assert_int_eq(kv_sync(w), 0);
+	uint64_t deadline = util_now_ns() + 30ull * 1000000000ull;
+	while ((kv_stat(w, "compactions_completed") < done + 2 || kv_stat(w, "compaction_pending")) &&
+	       util_now_ns() < deadline)
+		util_sleep_ns(20 * 1000000ull);
+	ck_assert_uint_ge(kv_stat(w, "compactions_completed"), done + 2);
+
+	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
+	check_gen(fol, KEYS, 1);
+	util_sleep_ns(600 * 1000000ull);
+	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
+	ck_assert_uint_gt(kv_stat(w, "gc_deleted_ssts"), 0);
+	check_gen(w, KEYS, 4);
+	kv_close(fol);
+	ck_assert_int_eq(kv_close(w), 0);
+	obj_close(store);
+	obj_mem_destroy("gcderef");
 }
 END_TEST
 
@@ -525,6 +590,7 @@ int main(void)
 	tcase_add_test(tc, test_kv_compact__gc_keeps_what_readers_need);
 	tcase_add_test(tc, test_kv_compact__corrupt_input_is_quarantined);
 	tcase_add_test(tc, test_kv_compact__gc_respects_min_age);
+	tcase_add_test(tc, test_kv_compact__gc_waits_after_dereference);
 	tcase_add_test(tc, test_kv_compact__idle_l0_is_merged);
 	tcase_add_test(tc, test_kv_compact__gc_keeps_tables_of_live_iterators);
 	suite_add_tcase(s, tc);
