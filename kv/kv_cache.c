@@ -33,6 +33,17 @@
  *
  * Inserting a key already present replaces it: new lookups see the new
  * block; holders of the old one keep a valid (detached) block.
+ *
+ * READ-AHEAD BUDGET
+ *   SST readers fetch runs of blocks in one GET (READ-AHEAD in
+ *   kv_sst_read.c) and decode them into this cache. The raw bytes of such
+ *   a span are held only while it is fetched and decoded, but many
+ *   threads may do that at once, so the cache, which every reader of one
+ *   engine shares, also keeps the budget for them: kv_cache_ra_reserve
+ *   grants span bytes while fewer than capacity / 4 are out (a refused
+ *   reader fetches just the block it needs), and kv_cache_ra_span_max
+ *   caps one span at capacity / 8 so a span never floods the cache it
+ *   fills. The read-ahead counters live here for the same reason.
  */
 #include "kv/kv_int.h"
 
@@ -70,9 +81,14 @@ struct kv_cache_shard {
 
 struct kv_cache {
 	struct kv_cache_shard shards[KV_CACHE_SHARDS];
+	size_t capacity;                  /* constant */
 	atomic_uint_fast64_t next_id;
 	atomic_uint_fast64_t hits;
 	atomic_uint_fast64_t misses;
+	atomic_size_t ra_out;             /* read-ahead span bytes reserved now */
+	atomic_uint_fast64_t ra_spans;    /* read-ahead counters (kv_cache_ra_count) */
+	atomic_uint_fast64_t ra_blocks;
+	atomic_uint_fast64_t ra_waits;
 };
 
 #ifdef SHALE_DEBUG
@@ -220,9 +236,14 @@ int kv_cache_create(struct kv_cache **out, size_t capacity)
 		s->in_use.next = s->in_use.prev = &s->in_use;
 		CHECK_RETURN(pthread_mutex_init(&s->mu, NULL));
 	}
+	c->capacity = capacity;
 	atomic_init(&c->next_id, 1);
 	atomic_init(&c->hits, 0);
 	atomic_init(&c->misses, 0);
+	atomic_init(&c->ra_out, 0);
+	atomic_init(&c->ra_spans, 0);
+	atomic_init(&c->ra_blocks, 0);
+	atomic_init(&c->ra_waits, 0);
 	*out = c;
 	return 0;
 nomem:
@@ -283,6 +304,24 @@ struct kv_cache_handle *kv_cache_lookup(struct kv_cache *c, uint64_t file, uint6
 	CHECK_RETURN(pthread_mutex_unlock(&s->mu));
 	atomic_fetch_add_explicit(e ? &c->hits : &c->misses, 1, memory_order_relaxed);
 	return e;
+}
+
+/*
+ * kv_cache_contains - is a block cached at (file, off)? A peek for
+ * read-ahead planning: it neither pins the block, nor refreshes it in the
+ * LRU, nor counts as a hit or a miss. The answer may be stale as soon as
+ * it is returned. Thread-safe.
+ */
+int kv_cache_contains(struct kv_cache *c, uint64_t file, uint64_t off)
+{
+	uint32_t hash = kv_cache_hash(file, off);
+	struct kv_cache_shard *s = kv_cache_shard_of(c, hash);
+	int found;
+
+	CHECK_RETURN(pthread_mutex_lock(&s->mu));
+	found = *kv_cache_find(s, file, off, hash) != NULL;
+	CHECK_RETURN(pthread_mutex_unlock(&s->mu));
+	return found;
 }
 
 /*
@@ -371,6 +410,57 @@ void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64
 		}
 		*bytes = total;
 	}
+}
+
+/* kv_cache_ra_span_max - the largest read-ahead span worth fetching
+ * into this cache (READ-AHEAD BUDGET above). */
+size_t kv_cache_ra_span_max(const struct kv_cache *c)
+{
+	return c->capacity / 8;
+}
+
+/*
+ * kv_cache_ra_reserve - take `bytes` of the read-ahead budget for a span
+ * about to be fetched. Returns 1 (give them back with kv_cache_ra_release
+ * once the span's buffer is freed) or 0 (over budget: fetch one block
+ * instead). Thread-safe, lock-free.
+ */
+int kv_cache_ra_reserve(struct kv_cache *c, size_t bytes)
+{
+	size_t budget = c->capacity / 4;
+	size_t out = atomic_load_explicit(&c->ra_out, memory_order_relaxed);
+	do {
+		if (bytes > budget || out > budget - bytes)
+			return 0;
+	} while (!atomic_compare_exchange_weak_explicit(&c->ra_out, &out, out + bytes,
+							memory_order_relaxed, memory_order_relaxed));
+	return 1;
+}
+
+void kv_cache_ra_release(struct kv_cache *c, size_t bytes)
+{
+	size_t prev = atomic_fetch_sub_explicit(&c->ra_out, bytes, memory_order_relaxed);
+	assert(prev >= bytes);
+	(void)prev;
+}
+
+/* kv_cache_ra_count - add to the read-ahead counters. Thread-safe. */
+void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits)
+{
+	if (spans)
+		atomic_fetch_add_explicit(&c->ra_spans, spans, memory_order_relaxed);
+	if (blocks)
+		atomic_fetch_add_explicit(&c->ra_blocks, blocks, memory_order_relaxed);
+	if (waits)
+		atomic_fetch_add_explicit(&c->ra_waits, waits, memory_order_relaxed);
+}
+
+/* kv_cache_ra_stats - the read-ahead counters (see kv_int.h). */
+void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st)
+{
+	st->spans = atomic_load(&c->ra_spans);
+	st->blocks = atomic_load(&c->ra_blocks);
+	st->waits = atomic_load(&c->ra_waits);
 }
 
 /* Check one shard's bookkeeping; the caller holds s->mu. */

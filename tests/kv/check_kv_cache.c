@@ -271,6 +271,64 @@ START_TEST(test_kv_cache__concurrent_8_threads)
 }
 END_TEST
 
+START_TEST(test_kv_cache__contains_is_a_silent_peek)
+{
+	struct kv_cache *c;
+	struct kv_cache_handle *h;
+	uint64_t hits, misses;
+
+	ck_assert_int_eq(kv_cache_create(&c, SHARDS * 300), 0);
+	uint64_t id = kv_cache_new_id(c);
+	ck_assert_int_eq(kv_cache_contains(c, id, 0), 0);
+	h = kv_cache_insert(c, id, 0, block(id, 0, 100), 100);
+	kv_cache_release(c, h);
+	ck_assert_int_eq(kv_cache_contains(c, id, 0), 1);
+	ck_assert_int_eq(kv_cache_contains(c, id, 1), 0);
+	ck_assert_int_eq(kv_cache_contains(c, id + 1, 0), 0);
+	kv_cache_stats(c, &hits, &misses, NULL);
+	ck_assert_uint_eq(hits, 0);                       /* not counted */
+	ck_assert_uint_eq(misses, 0);
+	ck_assert_int_eq(kv_cache_check_invariants(c), 0); /* not pinned */
+	kv_cache_free(c);
+}
+END_TEST
+
+START_TEST(test_kv_cache__readahead_budget)
+{
+	struct kv_cache *c;
+	struct kv_cache_ra_stats st;
+
+	ck_assert_int_eq(kv_cache_create(&c, 64 << 20), 0);
+	ck_assert_uint_eq(kv_cache_ra_span_max(c), 8 << 20);
+	/* A quarter of the capacity may be out at once, in any pieces. */
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 2 << 20), 1);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 14 << 20), 1);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 1), 0);
+	kv_cache_ra_release(c, 2 << 20);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, (2 << 20) + 1), 0);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 2 << 20), 1);
+	kv_cache_ra_release(c, 2 << 20);
+	kv_cache_ra_release(c, 14 << 20);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 17 << 20), 0);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, SIZE_MAX), 0);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 16 << 20), 1);
+	kv_cache_ra_release(c, 16 << 20);
+	kv_cache_ra_count(c, 1, 30, 0);
+	kv_cache_ra_count(c, 2, 0, 5);
+	kv_cache_ra_stats(c, &st);
+	ck_assert_uint_eq(st.spans, 3);
+	ck_assert_uint_eq(st.blocks, 30);
+	ck_assert_uint_eq(st.waits, 5);
+	kv_cache_free(c);
+
+	/* No capacity, no read-ahead. */
+	ck_assert_int_eq(kv_cache_create(&c, 0), 0);
+	ck_assert_uint_eq(kv_cache_ra_span_max(c), 0);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 1), 0);
+	kv_cache_free(c);
+}
+END_TEST
+
 static Suite *kv_cache_suite(void)
 {
 	Suite *s = suite_create("kv_cache");
@@ -280,6 +338,8 @@ static Suite *kv_cache_suite(void)
 	tcase_add_test(tc, test_kv_cache__insert_lookup_release);
 	tcase_add_test(tc, test_kv_cache__insert_replaces);
 	tcase_add_test(tc, test_kv_cache__free_with_idle_entries);
+	tcase_add_test(tc, test_kv_cache__contains_is_a_silent_peek);
+	tcase_add_test(tc, test_kv_cache__readahead_budget);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("eviction");
