@@ -983,6 +983,7 @@ static void kv_stats_health(kv_stat_emit_fn emit, void *arg, const char *name,
 void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 {
 	uint64_t hits, misses, bytes, imm_bytes = 0;
+	struct kv_cache_ra_stats ra;
 	size_t runs_ssts = 0;
 
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
@@ -1040,4 +1041,8 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "block_cache_hits", hits);
 	emit(arg, "block_cache_misses", misses);
 	emit(arg, "block_cache_bytes", bytes);
+	kv_cache_ra_stats(db->cache, &ra);
+	emit(arg, "readahead_spans", ra.spans);
+	emit(arg, "readahead_blocks", ra.blocks);
+	emit(arg, "readahead_waits", ra.waits);
 }

@@ -10,10 +10,56 @@
  *   keeps them for the reader's life. Data blocks are fetched by ranged
  *   GET when needed, checked (CRC, decompression, block structure) and
  *   inserted decoded into the block cache under (reader cache id, block
- *   offset). A reader is immutable after open, so any number of threads
+ *   offset). A reader is immutable after open except for its read-ahead
+ *   state (READ-AHEAD below, guarded by ra_mu), so any number of threads
  *   may use it; it is reference-counted (kv_sst_ref/unref) and every
  *   iterator holds a reference. Cache entries of a freed reader are never
  *   looked up again (ids are not reused) and age out of the LRU.
+ *
+ * READ-AHEAD
+ *   A block-cache miss costs one GET, and on S3 a GET costs its latency
+ *   (~3 ms on a local gateway, more on a real one) whatever its size: a
+ *   file read chunk by chunk (one 64 KiB chunk is one data block) ran at
+ *   one block per latency, ~20 MiB/s. So a miss that continues a
+ *   sequential stream fetches a span of the blocks that follow it in the
+ *   same GET and caches them all:
+ *
+ *   - A stream is (next, win): where its next miss is expected (just past
+ *     the last block or span it fetched) and the size of its last span.
+ *     A miss at or up to KV_SST_RA_SLACK past `next` is sequential: it
+ *     fetches a span of 2 * win bytes (KV_SST_RA_MIN for the first one,
+ *     at most KV_SST_RA_MAX, and at most what kv_cache_ra_span_max allows)
+ *     starting at the missed block. Any other miss fetches its block
+ *     alone and starts a new stream there, so random reads never fetch
+ *     more than they asked for; a miss just behind a stream's `next` (a
+ *     straggler of a concurrent sequential read) fetches its block alone
+ *     and leaves the stream as it is.
+ *   - Point lookups from every thread share the reader's
+ *     KV_SST_RA_STREAMS streams (a miss picks the stream it continues,
+ *     else replaces the oldest); an iterator has a stream of its own,
+ *     which cache hits advance too, since it steps through blocks in order.
+ *   - A span holds whole blocks, as the index lays them out: it ends at
+ *     the data region's end, at an index entry that does not decode or
+ *     does not follow on contiguously (the block is judged when asked
+ *     for), and before a block already cached.
+ *   - Every block of a span is checked and decoded exactly as a single
+ *     block is (kv_sst_decode), then cached. Only the block asked for
+ *     reports errors: a bad block read ahead is dropped without a word
+ *     and fetched again, alone, if it is ever asked for, which then
+ *     reports it with the same KV_ECORRUPT and the same message as a
+ *     reader without read-ahead. A store error fails only the request
+ *     whose span it was.
+ *   - Spans in flight are recorded in the reader (KV_SST_RA_SLOTS at
+ *     most); a miss inside one waits for it (ra_cv) and then looks in the
+ *     cache again instead of issuing its own GET. ra_mu guards streams and
+ *     slots and is never held across I/O (lock order: ra_mu, then the
+ *     cache's shard locks, taken by kv_cache_contains).
+ *   - Memory: the blocks go into the byte-capped block cache; the raw
+ *     span (at most KV_SST_RA_MAX) lives only while it is fetched and
+ *     decoded, and kv_cache_ra_reserve caps the bytes of all spans in
+ *     flight. Refused, a miss fetches its block alone.
+ *   - Without a cache (kv_sst_check_buffer) and in kv_sst_verify, which
+ *     bypasses it, there is no read-ahead.
  *
  * TRUST
  *   Every byte from the store is untrusted. Every decode error returns
@@ -50,6 +96,26 @@
 
 #define KV_SST_NAME_SIZE 48
 
+/* READ-AHEAD tuning (see above). */
+#define KV_SST_RA_MIN ((uint64_t)256 << 10)      /* first span of a stream */
+#define KV_SST_RA_MAX ((uint64_t)2 << 20)        /* largest span: one GET */
+#define KV_SST_RA_SLACK ((uint64_t)128 << 10)    /* a miss this far past `next` is sequential */
+#define KV_SST_RA_STREAMS 4                      /* point-lookup streams per reader */
+#define KV_SST_RA_SLOTS 4                        /* spans in flight per reader */
+#define KV_SST_RA_NONE UINT64_MAX
+
+/* One sequential stream of misses. */
+struct kv_sst_ra {
+	uint64_t next;                    /* where its next miss is expected; NONE = unused */
+	uint64_t win;                     /* bytes of its last span; 0 = none yet */
+};
+
+/* A span being fetched; hi == 0 = free slot. */
+struct kv_sst_ra_slot {
+	uint64_t lo, hi;                  /* stored bytes [lo, hi) */
+	uint64_t id;                      /* tells a reused slot from the awaited span */
+};
+
 struct kv_sst_reader {
 	atomic_uint refs;
 	struct obj_backend *store;        /* borrowed: must outlive the reader */
@@ -69,6 +135,14 @@ struct kv_sst_reader {
 	uint64_t *fences;                 /* per index restart; NULL = none (see below) */
 	const uint8_t *fence_prefix;      /* shared by every index key, into meta */
 	size_t fence_skip;                /* its length */
+
+	/* read-ahead (READ-AHEAD above) */
+	pthread_mutex_t ra_mu;            /* never held across I/O; before cache locks */
+	pthread_cond_t ra_cv;             /* broadcast when a span in flight completes */
+	struct kv_sst_ra ra[KV_SST_RA_STREAMS];   /* point lookups; protected by ra_mu */
+	unsigned ra_victim;               /* stream replaced next; protected by ra_mu */
+	struct kv_sst_ra_slot slots[KV_SST_RA_SLOTS];   /* protected by ra_mu */
+	uint64_t ra_ids;                  /* last slot id; protected by ra_mu */
 };
 
 /* A decoded block, parsed just enough to iterate it. */
@@ -101,6 +175,13 @@ struct kv_sst_bref {
 	uint8_t *owned;
 };
 
+/* How one caller reads blocks (kv_sst_read_block). */
+struct kv_sst_stream {
+	int use_cache;                    /* 0: always read from the store, no read-ahead */
+	int shared;                       /* 1: read ahead on the reader's shared streams */
+	struct kv_sst_ra ra;              /* else on this one (owned by the caller's thread) */
+};
+
 /* The two-level iterator: index block -> data block. */
 struct kv_sst_iter {
 	struct kv_iter base;
@@ -108,6 +189,7 @@ struct kv_sst_iter {
 	struct kv_sst_biter index;
 	struct kv_sst_biter data;
 	struct kv_sst_bref ref;           /* pins data.b */
+	struct kv_sst_stream st;
 	int status;                       /* sticky first error */
 };
 
@@ -116,11 +198,14 @@ struct kv_sst_iter {
 static int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Log "<name>: <what>" with the origin, return KV_ECORRUPT. */
+/* Log "<name>: <what>" with the origin, return KV_ECORRUPT. name NULL =
+ * quiet: a block read ahead that nobody has asked for yet (READ-AHEAD). */
 static int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
+	if (!name)
+		return KV_ECORRUPT;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -471,51 +556,67 @@ static int kv_sst_block_handle(const struct kv_sst_reader *r, const uint8_t *v, 
 }
 
 /*
- * Make the data block at (off, size) available in *blk, pinned by *ref
- * (which must be empty). With use_cache the block comes from, or goes
- * into, the reader's cache; without, it is always read from the store
- * (kv_sst_verify). Returns 0, KV_ECORRUPT, -ENOMEM or a store error.
+ * Check and decode the stored block at `off` (index size `size`) from the
+ * raw bytes read for it (p, n: n short of size + trailer means the object
+ * ended early), and parse it into *blk. On success *dec (*dec_len bytes,
+ * the caller's, free()) holds the block blk points into. name NULL =
+ * quiet (kv_sst_corrupt_at). Returns 0, KV_ECORRUPT or -ENOMEM.
  */
-static int kv_sst_read_block(struct kv_sst_reader *r, uint64_t off, uint64_t size,
-			     int use_cache, struct kv_sst_bref *ref, struct kv_sst_block *blk)
+static int kv_sst_decode(const char *name, uint64_t off, uint64_t size, const uint8_t *p,
+			 size_t n, uint8_t **dec, size_t *dec_len, struct kv_sst_block *blk)
+{
+	int rc;
+
+	if (n != size + KV_SST_TRAILER_SIZE)
+		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": truncated object (read %zu of %"
+				      PRIu64 " bytes)", off, n, size + KV_SST_TRAILER_SIZE);
+	if ((rc = kv_sst_unwrap(name, off, p, n, dec, dec_len)))
+		return rc;
+	if ((rc = kv_sst_block_parse(name, off, *dec, *dec_len, blk))) {
+		free(*dec);
+		*dec = NULL;
+	}
+	return rc;
+}
+
+/* Pin the cached block at off into *ref / *blk. Returns 1 (found; *rc is
+ * 0 or the parse error) or 0 (not cached). */
+static int kv_sst_cache_get(struct kv_sst_reader *r, uint64_t off, struct kv_sst_bref *ref,
+			    struct kv_sst_block *blk, int *rc)
+{
+	struct kv_cache_handle *h = kv_cache_lookup(r->cache, r->cache_id, off);
+	const void *d;
+	size_t len;
+
+	if (!h)
+		return 0;
+	d = kv_cache_data(h, &len);
+	/* Checked before it was inserted; parsing again is O(1). */
+	*rc = kv_sst_block_parse(r->name, off, d, len, blk);
+	if (*rc) {
+		kv_cache_release(r->cache, h);
+		return 1;
+	}
+	ref->cache = r->cache;
+	ref->h = h;
+	return 1;
+}
+
+/* Fetch the one stored block at (off, size) and decode it into *ref / *blk,
+ * through the cache or not. Returns 0, KV_ECORRUPT, -ENOMEM or a store
+ * error. */
+static int kv_sst_fetch_one(struct kv_sst_reader *r, uint64_t off, uint64_t size, int use_cache,
+			    struct kv_sst_bref *ref, struct kv_sst_block *blk)
 {
 	void *raw = NULL;
 	size_t raw_len = 0, len;
 	uint8_t *dec = NULL;
 	int rc;
 
-	if (size > KV_SST_BLOCK_MAX || off > r->data_end ||
-	    size + KV_SST_TRAILER_SIZE > r->data_end - off) {
-		return KV_SST_CORRUPT(r->name, "index: block at offset %" PRIu64 " size %" PRIu64
-				      " lies outside the data region", off, size);
-	}
-	use_cache = use_cache && r->cache;
-	if (use_cache) {
-		struct kv_cache_handle *h = kv_cache_lookup(r->cache, r->cache_id, off);
-		if (h) {
-			const void *d = kv_cache_data(h, &len);
-			/* Checked before it was inserted; parsing again is O(1). */
-			rc = kv_sst_block_parse(r->name, off, d, len, blk);
-			if (rc) {
-				kv_cache_release(r->cache, h);
-				return rc;
-			}
-			ref->cache = r->cache;
-			ref->h = h;
-			return 0;
-		}
-	}
 	rc = obj_get(r->store, r->name, off, size + KV_SST_TRAILER_SIZE, &raw, &raw_len);
 	if (rc)
 		goto out;
-	if (raw_len != size + KV_SST_TRAILER_SIZE) {
-		rc = KV_SST_CORRUPT(r->name, "block at offset %" PRIu64 ": truncated object (read %zu of %"
-				    PRIu64 " bytes)", off, raw_len, size + KV_SST_TRAILER_SIZE);
-		goto out;
-	}
-	if ((rc = kv_sst_unwrap(r->name, off, raw, raw_len, &dec, &len)))
-		goto out;
-	if ((rc = kv_sst_block_parse(r->name, off, dec, len, blk)))
+	if ((rc = kv_sst_decode(r->name, off, size, raw, raw_len, &dec, &len, blk)))
 		goto out;
 	if (use_cache) {
 		/* The cache owns dec from here on, even on failure. */
@@ -536,6 +637,271 @@ out:
 	if (raw)
 		obj_buf_free(raw);
 	return rc;
+}
+
+/* ---- read-ahead (READ-AHEAD above) ---------------------------------------- */
+
+/* Walks the block handles of the index entries after the current one,
+ * without building keys. */
+struct kv_sst_hcur {
+	const uint8_t *base, *end;
+	size_t p;
+};
+
+static void kv_sst_hcur_init(struct kv_sst_hcur *c, const struct kv_sst_biter *idx)
+{
+	c->base = idx->b.data;
+	c->end = idx->b.data + idx->b.rlen;
+	c->p = idx->nxt;
+}
+
+/* The next handle; 0 at the end of the index or at an entry that does not
+ * decode (quietly: the block is judged when it is asked for). */
+static int kv_sst_hcur_next(struct kv_sst_hcur *c, uint64_t *off, uint64_t *size)
+{
+	const uint8_t *q = c->base + c->p, *v;
+	uint64_t shared, unshared, vlen;
+	size_t n, m;
+
+	if (q >= c->end || !(n = kv_varint_get(q, c->end, &shared)))
+		return 0;
+	q += n;
+	if (!(n = kv_varint_get(q, c->end, &unshared)))
+		return 0;
+	q += n;
+	if (!(n = kv_varint_get(q, c->end, &vlen)))
+		return 0;
+	q += n;
+	if (unshared > (size_t)(c->end - q) || vlen > (size_t)(c->end - q) - unshared)
+		return 0;
+	v = q + unshared;
+	if (!(n = kv_varint_get(v, v + vlen, off)) || !(m = kv_varint_get(v + n, v + vlen, size)))
+		return 0;
+	c->p = (size_t)(v + vlen - c->base);
+	return 1;
+}
+
+/*
+ * Plan a span of at most `win` bytes starting with the block at (off,
+ * size), whose index entry idx is positioned at: that block and the ones
+ * after it while they follow on contiguously inside the data region and
+ * are not cached already. Returns the span's bytes; *nblocks its blocks.
+ */
+static uint64_t kv_sst_ra_plan(struct kv_sst_reader *r, const struct kv_sst_biter *idx,
+			       uint64_t off, uint64_t size, uint64_t win, uint32_t *nblocks)
+{
+	struct kv_sst_hcur c;
+	uint64_t hi = off + size + KV_SST_TRAILER_SIZE, boff, bsize;
+	uint32_t nb = 1;
+
+	kv_sst_hcur_init(&c, idx);
+	while (kv_sst_hcur_next(&c, &boff, &bsize)) {
+		if (boff != hi || bsize > KV_SST_BLOCK_MAX ||
+		    bsize + KV_SST_TRAILER_SIZE > r->data_end - hi ||
+		    hi + bsize + KV_SST_TRAILER_SIZE - off > win ||
+		    kv_cache_contains(r->cache, r->cache_id, boff))
+			break;
+		hi += bsize + KV_SST_TRAILER_SIZE;
+		nb++;
+	}
+	*nblocks = nb;
+	return hi - off;
+}
+
+/*
+ * Classify a miss of the stored block [off, off + stored) against the
+ * streams s[0..n) (ra_mu held for the shared ones). Returns the span size
+ * to fetch with *which the stream it continues, or 0: fetch the block
+ * alone (a new stream was started there, replacing s[*victim], unless the
+ * miss was just behind one).
+ */
+static uint64_t kv_sst_ra_classify(struct kv_sst_ra *s, unsigned n, unsigned *victim,
+				   uint64_t off, uint64_t stored, uint64_t max, unsigned *which)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i].next != KV_SST_RA_NONE && off >= s[i].next &&
+		    off - s[i].next <= KV_SST_RA_SLACK) {
+			uint64_t w = s[i].win ? s[i].win * 2 : KV_SST_RA_MIN;
+			*which = i;
+			return w < max ? w : max;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (s[i].next != KV_SST_RA_NONE && off < s[i].next &&
+		    s[i].next - off <= KV_SST_RA_MAX + KV_SST_RA_SLACK)
+			return 0;
+	}
+	i = *victim;
+	*victim = (i + 1) % n;
+	s[i].next = off + stored;
+	s[i].win = 0;
+	return 0;
+}
+
+/* The in-flight span holding off, or -1 (ra_mu held). */
+static int kv_sst_ra_inflight(const struct kv_sst_reader *r, uint64_t off)
+{
+	for (int i = 0; i < KV_SST_RA_SLOTS; i++)
+		if (r->slots[i].hi && off >= r->slots[i].lo && off < r->slots[i].hi)
+			return i;
+	return -1;
+}
+
+/*
+ * Fetch the planned span [off, off + len) of nb blocks with one GET,
+ * decode the requested block (the first) into *ref / *blk exactly as
+ * kv_sst_fetch_one would, and cache every other block that checks out.
+ * idx is the requested block's index entry. Returns what fetching the
+ * requested block alone would have returned.
+ */
+static int kv_sst_ra_fill(struct kv_sst_reader *r, const struct kv_sst_biter *idx, uint64_t off,
+			  uint64_t size, uint64_t len, uint32_t nb, struct kv_sst_bref *ref,
+			  struct kv_sst_block *blk)
+{
+	uint64_t stored = size + KV_SST_TRAILER_SIZE, boff, bsize, pos, cached = 0;
+	struct kv_sst_hcur c;
+	struct kv_sst_block b;
+	void *raw = NULL;
+	uint8_t *dec = NULL;
+	size_t raw_len = 0, dlen;
+	int rc;
+
+	rc = obj_get(r->store, r->name, off, len, &raw, &raw_len);
+	if (rc)
+		return rc;
+	kv_cache_ra_count(r->cache, 1, 0, 0);
+	/* The blocks read ahead, first: if the requested one fails, whoever
+	 * waits for them still finds them. */
+	kv_sst_hcur_init(&c, idx);
+	pos = stored;
+	for (uint32_t i = 1; i < nb && kv_sst_hcur_next(&c, &boff, &bsize); i++) {
+		uint64_t bstored = bsize + KV_SST_TRAILER_SIZE;
+		if (pos > raw_len || bstored > raw_len - pos)
+			break;                  /* short read: left for whoever asks */
+		if (kv_sst_decode(NULL, boff, bsize, (const uint8_t *)raw + pos, (size_t)bstored,
+				  &dec, &dlen, &b) == 0) {
+			struct kv_cache_handle *h = kv_cache_insert(r->cache, r->cache_id, boff,
+								    dec, dlen);
+			if (h) {
+				kv_cache_release(r->cache, h);
+				cached++;
+			}
+			dec = NULL;
+		}
+		pos += bstored;
+	}
+	kv_cache_ra_count(r->cache, 0, cached, 0);
+	rc = kv_sst_decode(r->name, off, size, raw, raw_len < stored ? raw_len : (size_t)stored,
+			   &dec, &dlen, blk);
+	if (!rc) {
+		struct kv_cache_handle *h = kv_cache_insert(r->cache, r->cache_id, off, dec, dlen);
+		if (h) {
+			ref->cache = r->cache;
+			ref->h = h;
+		} else {
+			rc = -ENOMEM;
+		}
+	}
+	obj_buf_free(raw);
+	return rc;
+}
+
+#define KV_SST_RA_ALONE 1                 /* kv_sst_ra_read: fetch the block alone */
+
+/*
+ * The read-ahead part of a cache miss on the block at (off, size), index
+ * entry idx, by stream st: wait for a span in flight that holds the
+ * block, or fetch a span starting with it. Returns 0 or an error with
+ * *ref / *blk set as kv_sst_read_block documents, or KV_SST_RA_ALONE.
+ */
+static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
+			  const struct kv_sst_biter *idx, struct kv_sst_stream *st,
+			  struct kv_sst_bref *ref, struct kv_sst_block *blk)
+{
+	uint64_t stored = size + KV_SST_TRAILER_SIZE, max, win, len = 0;
+	uint32_t nb = 0;
+	unsigned which = 0, own_victim = 0;
+	int slot = -1, rc;
+
+	max = kv_cache_ra_span_max(r->cache);
+	if (max > KV_SST_RA_MAX)
+		max = KV_SST_RA_MAX;
+	CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
+	if ((slot = kv_sst_ra_inflight(r, off)) >= 0) {
+		uint64_t id = r->slots[slot].id;
+		while (r->slots[slot].hi && r->slots[slot].id == id)
+			CHECK_RETURN(pthread_cond_wait(&r->ra_cv, &r->ra_mu));
+		CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+		kv_cache_ra_count(r->cache, 0, 0, 1);
+		if (kv_sst_cache_get(r, off, ref, blk, &rc))
+			return rc;
+		return KV_SST_RA_ALONE;         /* the span failed, or this block did */
+	}
+	struct kv_sst_ra *s = st->shared ? r->ra : &st->ra;
+	win = kv_sst_ra_classify(s, st->shared ? KV_SST_RA_STREAMS : 1,
+				 st->shared ? &r->ra_victim : &own_victim, off, stored, max, &which);
+	if (win > stored) {
+		len = kv_sst_ra_plan(r, idx, off, size, win, &nb);
+		if (nb > 1) {
+			for (int i = 0; i < KV_SST_RA_SLOTS && slot < 0; i++)
+				if (!r->slots[i].hi)
+					slot = i;
+			if (slot >= 0 && kv_cache_ra_reserve(r->cache, (size_t)len)) {
+				r->slots[slot].lo = off;
+				r->slots[slot].hi = off + len;
+				r->slots[slot].id = ++r->ra_ids;
+			} else {
+				slot = -1;      /* too many spans out: this block alone */
+			}
+		}
+		s[which].next = off + (slot >= 0 ? len : stored);
+		s[which].win = win;
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+	if (slot < 0)
+		return KV_SST_RA_ALONE;
+
+	rc = kv_sst_ra_fill(r, idx, off, size, len, nb, ref, blk);
+
+	kv_cache_ra_release(r->cache, (size_t)len);
+	CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
+	r->slots[slot].hi = 0;
+	CHECK_RETURN(pthread_cond_broadcast(&r->ra_cv));
+	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+	return rc;
+}
+
+/*
+ * Make the data block at (off, size) available in *blk, pinned by *ref
+ * (which must be empty), for stream st. With st->use_cache the block
+ * comes from, or goes into, the reader's cache, and a miss may read ahead
+ * (READ-AHEAD above) when idx, the block's index entry, is given;
+ * without, it is always read from the store, alone (kv_sst_verify).
+ * Returns 0, KV_ECORRUPT, -ENOMEM or a store error.
+ */
+static int kv_sst_read_block(struct kv_sst_reader *r, uint64_t off, uint64_t size,
+			     const struct kv_sst_biter *idx, struct kv_sst_stream *st,
+			     struct kv_sst_bref *ref, struct kv_sst_block *blk)
+{
+	int use_cache = st->use_cache && r->cache, rc;
+
+	if (size > KV_SST_BLOCK_MAX || off > r->data_end ||
+	    size + KV_SST_TRAILER_SIZE > r->data_end - off) {
+		return KV_SST_CORRUPT(r->name, "index: block at offset %" PRIu64 " size %" PRIu64
+				      " lies outside the data region", off, size);
+	}
+	if (use_cache) {
+		if (kv_sst_cache_get(r, off, ref, blk, &rc)) {
+			if (!st->shared && !rc)
+				st->ra.next = off + size + KV_SST_TRAILER_SIZE;
+			return rc;
+		}
+		if (idx && (rc = kv_sst_ra_read(r, off, size, idx, st, ref, blk)) != KV_SST_RA_ALONE)
+			return rc;
+	}
+	return kv_sst_fetch_one(r, off, size, use_cache, ref, blk);
 }
 
 /* ---- open / ref / unref ------------------------------------------------- */
@@ -695,6 +1061,10 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 	atomic_init(&r->refs, 1);
 	r->store = store;
 	r->cache = cache;
+	CHECK_RETURN(pthread_mutex_init(&r->ra_mu, NULL));
+	CHECK_RETURN(pthread_cond_init(&r->ra_cv, NULL));
+	for (size_t i = 0; i < KV_SST_RA_STREAMS; i++)
+		r->ra[i].next = KV_SST_RA_NONE;
 	r->size = meta->size;
 	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
 
@@ -768,6 +1138,8 @@ fail:
 		obj_buf_free(buf);
 	if (r->meta)
 		obj_buf_free(r->meta);
+	CHECK_RETURN(pthread_cond_destroy(&r->ra_cv));
+	CHECK_RETURN(pthread_mutex_destroy(&r->ra_mu));
 	free(r);
 	return rc;
 }
@@ -790,6 +1162,8 @@ void kv_sst_unref(struct kv_sst_reader *r)
 	if (r->meta)
 		obj_buf_free(r->meta);
 	free(r->fences);
+	CHECK_RETURN(pthread_cond_destroy(&r->ra_cv));
+	CHECK_RETURN(pthread_mutex_destroy(&r->ra_mu));
 	free(r);
 }
 
@@ -808,6 +1182,8 @@ static void kv_sst_it_init(struct kv_sst_iter *it, struct kv_sst_reader *r)
 	struct kv_sst_block b;
 	memset(it, 0, sizeof(*it));
 	it->r = r;
+	it->st.use_cache = 1;
+	it->st.ra.next = KV_SST_RA_NONE;
 	kv_sst_bi_init(&it->index, r->name);
 	kv_sst_bi_init(&it->data, r->name);
 	kv_sst_it_index_block(r, &b);
@@ -841,7 +1217,7 @@ static int kv_sst_it_load(struct kv_sst_iter *it)
 	kv_sst_bref_release(&it->ref);
 	it->data.valid = 0;
 	if ((rc = kv_sst_block_handle(it->r, it->index.val, it->index.vlen, &off, &size)) ||
-	    (rc = kv_sst_read_block(it->r, off, size, 1, &it->ref, &b))) {
+	    (rc = kv_sst_read_block(it->r, off, size, &it->index, &it->st, &it->ref, &b))) {
 		it->status = rc;
 		return rc;
 	}
@@ -985,6 +1361,7 @@ int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t s
 	/* (key, snap, VALUE) sorts before every version with seq <= snap. */
 	kv_ikey_make(target, key, klen, snap > KV_SEQ_MAX ? KV_SEQ_MAX : snap, KV_TYPE_VALUE);
 	kv_sst_it_init(&it, r);
+	it.st.shared = 1;                       /* gets come from any thread: shared streams */
 	kv_sst_iter__seek(&it.base, target, tlen);
 	if (it.status) {
 		rc = it.status;
@@ -1065,6 +1442,7 @@ int kv_sst_verify(struct kv_sst_reader *r)
 	struct kv_sst_biter idx, data;
 	struct kv_sst_block b;
 	struct kv_sst_bref ref = { 0 };
+	struct kv_sst_stream st = { .use_cache = 0 };
 	struct kv_buf prev = { 0 }, prev_sep = { 0 };
 	uint64_t entries = 0, blocks = 0, next_off = 0, off, size;
 	int rc = 0;
@@ -1084,7 +1462,7 @@ int kv_sst_verify(struct kv_sst_reader *r)
 			goto out;
 		}
 		kv_sst_bref_release(&ref);
-		if ((rc = kv_sst_read_block(r, off, size, 0, &ref, &b)))
+		if ((rc = kv_sst_read_block(r, off, size, NULL, &st, &ref, &b)))
 			goto out;
 		next_off = off + size + KV_SST_TRAILER_SIZE;
 		blocks++;
