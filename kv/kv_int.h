@@ -331,6 +331,15 @@ struct kv_cache_ra_stats {
 };
 void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits);
 void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st);
+/* Fill threads (FILL THREADS in kv_cache.c): run SST prefetch jobs in the
+ * background. kv_open starts them; kv_close and kv_cache_free stop them.
+ * submit: 0 (exactly one of run(arg) / cancel(arg) will be called) or
+ * -EBUSY (neither; the caller keeps arg). */
+int kv_cache_fill_start(struct kv_cache *c);
+void kv_cache_fill_stop(struct kv_cache *c);
+int kv_cache_fill_running(struct kv_cache *c);
+int kv_cache_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(void *),
+			 void *arg);
 /* Walk every shard and check its bookkeeping (lists, refcounts, byte
  * totals). Returns 0 when consistent, -1 otherwise. Always compiled (tests
  * call it); SHALE_DEBUG builds also assert it after every mutation. */

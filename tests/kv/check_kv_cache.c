@@ -8,6 +8,8 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #define SHARDS 16
@@ -329,6 +331,98 @@ START_TEST(test_kv_cache__readahead_budget)
 }
 END_TEST
 
+/* ---- fill threads ---------------------------------------------------------- */
+
+struct fjob {
+	atomic_int *ran, *cancelled;
+	atomic_int *gate;                 /* run() waits while it is nonzero */
+	atomic_int *running;
+};
+
+static void fjob_run(void *arg)
+{
+	struct fjob *j = arg;
+	(*j->running)++;
+	while (*j->gate)
+		usleep(1000);
+	(*j->ran)++;
+	(*j->running)--;
+}
+
+static void fjob_cancel(void *arg)
+{
+	struct fjob *j = arg;
+	(*j->cancelled)++;
+}
+
+static void *fill_stopper(void *c)
+{
+	kv_cache_fill_stop(c);
+	return NULL;
+}
+
+START_TEST(test_kv_cache__fill_threads_run_or_cancel_each_job_once)
+{
+	struct kv_cache *c;
+	atomic_int ran = 0, cancelled = 0, gate = 0, running = 0;
+	struct fjob j = { &ran, &cancelled, &gate, &running };
+
+	ck_assert_int_eq(kv_cache_create(&c, 1 << 20), 0);
+	/* Not started: refused. */
+	ck_assert_int_eq(kv_cache_fill_running(c), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), -EBUSY);
+	ck_assert_int_eq(kv_cache_fill_start(c), 0);
+	ck_assert_int_eq(kv_cache_fill_running(c), 1);
+	for (int i = 0; i < 20; i++)
+		while (kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j) == -EBUSY)
+			usleep(1000);                     /* (8 may wait) */
+	while (ran < 20)
+		usleep(1000);
+	/* Both threads held up: the queue fills, then refuses. */
+	gate = 1;
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	while (running < 2)
+		usleep(1000);
+	int queued = 0;
+	while (kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j) == 0)
+		queued++;
+	ck_assert_int_eq(queued, 8);
+	/* Stop: the queued ones are cancelled, the running ones finish. */
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, fill_stopper, c), 0);
+	for (int ms = 0; cancelled < 8 && ms < 10000; ms++)
+		usleep(1000);
+	ck_assert_int_eq(cancelled, 8);
+	ck_assert_int_eq(ran, 20);                    /* still held */
+	gate = 0;
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(ran, 22);
+	ck_assert_int_eq(cancelled, 8);
+	ck_assert_int_eq(kv_cache_fill_running(c), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), -EBUSY);
+	ck_assert_int_eq(kv_cache_fill_start(c), 0);  /* once stopped, for good */
+	ck_assert_int_eq(kv_cache_fill_running(c), 0);
+	kv_cache_fill_stop(c);                        /* idempotent */
+	kv_cache_free(c);
+
+	/* kv_cache_free stops them too. */
+	ck_assert_int_eq(kv_cache_create(&c, 1 << 20), 0);
+	ck_assert_int_eq(kv_cache_fill_start(c), 0);
+	gate = 1;
+	running = 0;
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	while (running < 1)
+		usleep(1000);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	gate = 0;
+	kv_cache_free(c);
+	ck_assert_int_eq(ran + cancelled, 22 + 8 + 4);
+}
+END_TEST
+
 static Suite *kv_cache_suite(void)
 {
 	Suite *s = suite_create("kv_cache");
@@ -352,6 +446,7 @@ static Suite *kv_cache_suite(void)
 	tc = tcase_create("concurrency");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_kv_cache__concurrent_8_threads);
+	tcase_add_test(tc, test_kv_cache__fill_threads_run_or_cancel_each_job_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
