@@ -540,6 +540,11 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 		rc = -EAGAIN;
 		goto fail_threads;
 	}
+	/* Sequential reads prefetch on the cache's fill threads (PREFETCH in
+	 * kv_sst_read.c); without them they just do not prefetch. */
+	if ((rc = kv_cache_fill_start(db->cache)))
+		UTIL_WARN("kv", "cannot start the block cache's fill threads (%s): reads will not "
+			  "prefetch", strerror(-rc));
 	*out = db;
 	return 0;
 fail_threads:
@@ -586,6 +591,10 @@ static void kv_db_stop(struct kv_db *db, int mode)
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_compact));
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	kv_db_join(db);
+	/* Prefetches hold readers, which use the store: done before close
+	 * returns (kv_cache_free would stop them too, but later). */
+	if (db->cache)
+		kv_cache_fill_stop(db->cache);
 }
 
 int kv_close(struct kv_db *db)

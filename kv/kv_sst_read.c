@@ -53,13 +53,35 @@
  *     most); a miss inside one waits for it (ra_cv) and then looks in the
  *     cache again instead of issuing its own GET. ra_mu guards streams and
  *     slots and is never held across I/O (lock order: ra_mu, then the
- *     cache's shard locks, taken by kv_cache_contains).
+ *     cache's locks: a shard's in kv_cache_contains, fill_mu in
+ *     kv_cache_fill_submit; the cache never calls back into a reader
+ *     while it holds one).
  *   - Memory: the blocks go into the byte-capped block cache; the raw
  *     span (at most KV_SST_RA_MAX) lives only while it is fetched and
  *     decoded, and kv_cache_ra_reserve caps the bytes of all spans in
  *     flight. Refused, a miss fetches its block alone.
  *   - Without a cache (kv_sst_check_buffer) and in kv_sst_verify, which
  *     bypasses it, there is no read-ahead.
+ *
+ * PREFETCH
+ *   A span still stalls its reader for a GET, and fs/ reads one file's
+ *   chunks one at a time, so while the cache's fill threads run
+ *   (kv_cache_fill_start; kv_open starts them) a stream also keeps one
+ *   span in flight AHEAD of its reader:
+ *   - When a miss fetches a span, the span after it (twice the window,
+ *     same caps) is queued for a fill thread, and the stream's `mark` is
+ *     set to its first block; `next` moves past it.
+ *   - Reading the marked block (a hit, or a wait for the span in flight)
+ *     queues the span after that one, and so on: one span ahead.
+ *   - The job holds a reference on the reader, a slot (so a miss in its
+ *     range waits for it rather than fetching again) and its bytes of the
+ *     read-ahead budget. It decodes every block quietly; whatever fails
+ *     (GET, decode, cache insert) is dropped: the block is fetched, and
+ *     its error reported, when someone asks for it. Nothing is queued
+ *     when the queue, the slots or the budget are full, the next block is
+ *     cached already, or the table ends; the stream then goes back to
+ *     fetching on misses. kv_close stops the fill threads (queued jobs are
+ *     cancelled, running ones finish) before it returns.
  *
  * TRUST
  *   Every byte from the store is untrusted. Every decode error returns
@@ -104,10 +126,15 @@
 #define KV_SST_RA_SLOTS 4                        /* spans in flight per reader */
 #define KV_SST_RA_NONE UINT64_MAX
 
-/* One sequential stream of misses. */
+/* One sequential stream of misses. Fields are protected by the reader's
+ * ra_mu for its shared streams, owned by the iterator's thread for its
+ * own; mark is also read without the lock. */
 struct kv_sst_ra {
 	uint64_t next;                    /* where its next miss is expected; NONE = unused */
+	size_t next_p;                    /* index entry of the block at next; SIZE_MAX = unknown */
 	uint64_t win;                     /* bytes of its last span; 0 = none yet */
+	_Atomic uint64_t mark;            /* reading the block here prefetches the next span;
+					   * NONE = no prefetch pending (PREFETCH) */
 };
 
 /* A span being fetched; hi == 0 = free slot. */
@@ -131,13 +158,14 @@ struct kv_sst_reader {
 	size_t filter_len;
 	const uint8_t *index;             /* decoded index block, into meta */
 	size_t index_len;
+	size_t index_rlen;                /* its entries end here (restarts follow) */
 	uint64_t index_off;               /* where the index is stored (messages) */
 	uint64_t *fences;                 /* per index restart; NULL = none (see below) */
 	const uint8_t *fence_prefix;      /* shared by every index key, into meta */
 	size_t fence_skip;                /* its length */
 
 	/* read-ahead (READ-AHEAD above) */
-	pthread_mutex_t ra_mu;            /* never held across I/O; before cache locks */
+	pthread_mutex_t ra_mu;            /* never held across I/O; taken before the cache's locks */
 	pthread_cond_t ra_cv;             /* broadcast when a span in flight completes */
 	struct kv_sst_ra ra[KV_SST_RA_STREAMS];   /* point lookups; protected by ra_mu */
 	unsigned ra_victim;               /* stream replaced next; protected by ra_mu */
@@ -641,18 +669,18 @@ out:
 
 /* ---- read-ahead (READ-AHEAD above) ---------------------------------------- */
 
-/* Walks the block handles of the index entries after the current one,
+/* Walks the block handles of index entries from a given entry on,
  * without building keys. */
 struct kv_sst_hcur {
 	const uint8_t *base, *end;
-	size_t p;
+	size_t p;                         /* offset of the next entry in the index block */
 };
 
-static void kv_sst_hcur_init(struct kv_sst_hcur *c, const struct kv_sst_biter *idx)
+static void kv_sst_hcur_init(struct kv_sst_hcur *c, const struct kv_sst_reader *r, size_t p)
 {
-	c->base = idx->b.data;
-	c->end = idx->b.data + idx->b.rlen;
-	c->p = idx->nxt;
+	c->base = r->index;
+	c->end = r->index + r->index_rlen;
+	c->p = p;
 }
 
 /* The next handle; 0 at the end of the index or at an entry that does not
@@ -663,7 +691,7 @@ static int kv_sst_hcur_next(struct kv_sst_hcur *c, uint64_t *off, uint64_t *size
 	uint64_t shared, unshared, vlen;
 	size_t n, m;
 
-	if (q >= c->end || !(n = kv_varint_get(q, c->end, &shared)))
+	if (c->p >= (size_t)(c->end - c->base) || !(n = kv_varint_get(q, c->end, &shared)))
 		return 0;
 	q += n;
 	if (!(n = kv_varint_get(q, c->end, &unshared)))
@@ -681,42 +709,251 @@ static int kv_sst_hcur_next(struct kv_sst_hcur *c, uint64_t *off, uint64_t *size
 	return 1;
 }
 
+/* The in-flight span holding off, or -1 (ra_mu held). */
+static int kv_sst_ra_inflight(const struct kv_sst_reader *r, uint64_t off)
+{
+	for (int i = 0; i < KV_SST_RA_SLOTS; i++)
+		if (r->slots[i].hi && off >= r->slots[i].lo && off < r->slots[i].hi)
+			return i;
+	return -1;
+}
+
 /*
- * Plan a span of at most `win` bytes starting with the block at (off,
- * size), whose index entry idx is positioned at: that block and the ones
- * after it while they follow on contiguously inside the data region and
- * are not cached already. Returns the span's bytes; *nblocks its blocks.
+ * Plan a span of at most `win` bytes starting with the block at `off`,
+ * whose index entry is at p: that block and the ones after it while they
+ * follow on contiguously inside the data region and are neither cached
+ * nor in a span in flight (the first block is checked against the cache
+ * only if check_first). ra_mu held. Returns the span's bytes (0: not even
+ * the first block qualifies); *nblocks its blocks, *end_p the index entry
+ * after its last block.
  */
-static uint64_t kv_sst_ra_plan(struct kv_sst_reader *r, const struct kv_sst_biter *idx,
-			       uint64_t off, uint64_t size, uint64_t win, uint32_t *nblocks)
+static uint64_t kv_sst_ra_plan(struct kv_sst_reader *r, size_t p, uint64_t off, uint64_t win,
+			       int check_first, uint32_t *nblocks, size_t *end_p)
 {
 	struct kv_sst_hcur c;
-	uint64_t hi = off + size + KV_SST_TRAILER_SIZE, boff, bsize;
-	uint32_t nb = 1;
+	uint64_t hi = off, boff, bsize;
+	uint32_t nb = 0;
 
-	kv_sst_hcur_init(&c, idx);
+	kv_sst_hcur_init(&c, r, p);
+	*end_p = p;
 	while (kv_sst_hcur_next(&c, &boff, &bsize)) {
-		if (boff != hi || bsize > KV_SST_BLOCK_MAX ||
+		if (boff != hi || bsize > KV_SST_BLOCK_MAX || hi > r->data_end ||
 		    bsize + KV_SST_TRAILER_SIZE > r->data_end - hi ||
-		    hi + bsize + KV_SST_TRAILER_SIZE - off > win ||
-		    kv_cache_contains(r->cache, r->cache_id, boff))
+		    (nb && hi + bsize + KV_SST_TRAILER_SIZE - off > win) ||
+		    ((nb || check_first) && kv_cache_contains(r->cache, r->cache_id, boff)) ||
+		    kv_sst_ra_inflight(r, boff) >= 0)
 			break;
 		hi += bsize + KV_SST_TRAILER_SIZE;
 		nb++;
+		*end_p = c.p;
 	}
 	*nblocks = nb;
 	return hi - off;
 }
 
+/* A free slot for [lo, lo + len) with its bytes reserved, or -1 (ra_mu held). */
+static int kv_sst_ra_slot_take(struct kv_sst_reader *r, uint64_t lo, uint64_t len)
+{
+	for (int i = 0; i < KV_SST_RA_SLOTS; i++) {
+		if (r->slots[i].hi)
+			continue;
+		if (!kv_cache_ra_reserve(r->cache, (size_t)len))
+			return -1;
+		r->slots[i].lo = lo;
+		r->slots[i].hi = lo + len;
+		r->slots[i].id = ++r->ra_ids;
+		return i;
+	}
+	return -1;
+}
+
+/* The span of slot i is done: give its bytes back, wake whoever waits. */
+static void kv_sst_ra_slot_done(struct kv_sst_reader *r, int i)
+{
+	kv_cache_ra_release(r->cache, (size_t)(r->slots[i].hi - r->slots[i].lo));
+	CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
+	r->slots[i].hi = 0;
+	CHECK_RETURN(pthread_cond_broadcast(&r->ra_cv));
+	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+}
+
 /*
- * Classify a miss of the stored block [off, off + stored) against the
- * streams s[0..n) (ra_mu held for the shared ones). Returns the span size
- * to fetch with *which the stream it continues, or 0: fetch the block
- * alone (a new stream was started there, replacing s[*victim], unless the
- * miss was just behind one).
+ * Fetch the planned span [lo, lo + len) of nb blocks, the first one's
+ * index entry at p, with one GET, and cache every block that checks out.
+ * With ref (and blk) the first block, of index size `size`, is the one
+ * asked for: it is decoded loudly into *ref / *blk exactly as
+ * kv_sst_fetch_one would, and the result is what fetching it alone would
+ * have returned; the others are decoded quietly. Without (a prefetch),
+ * every block is quiet and the result is only a hint (0 or the store
+ * error).
+ */
+static int kv_sst_ra_fetch(struct kv_sst_reader *r, size_t p, uint64_t lo, uint64_t size,
+			   uint64_t len, uint32_t nb, struct kv_sst_bref *ref,
+			   struct kv_sst_block *blk)
+{
+	uint64_t boff, bsize, pos = 0, cached = 0, first = size + KV_SST_TRAILER_SIZE;
+	struct kv_sst_hcur c;
+	struct kv_sst_block b;
+	void *raw = NULL;
+	uint8_t *dec = NULL;
+	size_t raw_len = 0, dlen;
+	int rc;
+
+	rc = obj_get(r->store, r->name, lo, len, &raw, &raw_len);
+	if (rc)
+		return rc;
+	kv_cache_ra_count(r->cache, 1, 0, 0);
+	kv_sst_hcur_init(&c, r, p);
+	for (uint32_t i = 0; i < nb && kv_sst_hcur_next(&c, &boff, &bsize); i++) {
+		uint64_t bstored = bsize + KV_SST_TRAILER_SIZE;
+		if (i > 0 || !ref) {
+			if (pos > raw_len || bstored > raw_len - pos)
+				break;          /* short read: left for whoever asks */
+			if (kv_sst_decode(NULL, boff, bsize, (const uint8_t *)raw + pos,
+					  (size_t)bstored, &dec, &dlen, &b) == 0) {
+				struct kv_cache_handle *h =
+					kv_cache_insert(r->cache, r->cache_id, boff, dec, dlen);
+				if (h) {
+					kv_cache_release(r->cache, h);
+					cached++;
+				}
+				dec = NULL;
+			}
+		}
+		pos += bstored;
+	}
+	kv_cache_ra_count(r->cache, 0, cached, 0);
+	if (ref) {
+		/* The blocks read ahead went first: if this one fails, whoever
+		 * waits for them still finds them. */
+		rc = kv_sst_decode(r->name, lo, size, raw, raw_len < first ? raw_len : (size_t)first,
+				   &dec, &dlen, blk);
+		if (!rc) {
+			struct kv_cache_handle *h = kv_cache_insert(r->cache, r->cache_id, lo,
+								    dec, dlen);
+			if (h) {
+				ref->cache = r->cache;
+				ref->h = h;
+			} else {
+				rc = -ENOMEM;
+			}
+		}
+	}
+	obj_buf_free(raw);
+	return rc;
+}
+
+/* ---- prefetch (PREFETCH above) ---------------------------------------------- */
+
+struct kv_sst_pf_job {
+	struct kv_sst_reader *r;          /* a reference of the job's own */
+	size_t p;                         /* index entry of the first block */
+	uint64_t lo, len;
+	uint32_t nb;
+	int slot;
+};
+
+static void kv_sst_pf_end(struct kv_sst_pf_job *j)
+{
+	kv_sst_ra_slot_done(j->r, j->slot);
+	kv_sst_unref(j->r);
+	free(j);
+}
+
+/* On a fill thread: errors are dropped (whoever asks for a block the span
+ * did not cache fetches it, and hears about it). */
+static void kv_sst_pf_run(void *arg)
+{
+	struct kv_sst_pf_job *j = arg;
+	(void)kv_sst_ra_fetch(j->r, j->p, j->lo, 0, j->len, j->nb, NULL, NULL);
+	kv_sst_pf_end(j);
+}
+
+static void kv_sst_pf_cancel(void *arg)
+{
+	kv_sst_pf_end(arg);
+}
+
+/*
+ * Queue the span after everything stream s has (at s->next) for a fill
+ * thread, and mark its first block: reading that block queues the one
+ * after. Any reason not to (nothing left, cached, no slot, budget, queue
+ * full) just ends the prefetching. ra_mu held.
+ */
+static void kv_sst_ra_prefetch(struct kv_sst_reader *r, struct kv_sst_ra *s, uint64_t max)
+{
+	struct kv_sst_pf_job *j;
+	uint64_t w, len;
+	uint32_t nb;
+	size_t end_p;
+	int slot;
+
+	atomic_store_explicit(&s->mark, KV_SST_RA_NONE, memory_order_relaxed);
+	if (s->next_p == SIZE_MAX || s->next >= r->data_end || !kv_cache_fill_running(r->cache))
+		return;
+	w = s->win ? s->win * 2 : KV_SST_RA_MIN;
+	if (w > max)
+		w = max;
+	len = kv_sst_ra_plan(r, s->next_p, s->next, w, 1, &nb, &end_p);
+	if (nb < 2 || (slot = kv_sst_ra_slot_take(r, s->next, len)) < 0)
+		return;
+	if (!(j = malloc(sizeof(*j)))) {
+		kv_cache_ra_release(r->cache, (size_t)len);
+		r->slots[slot].hi = 0;
+		return;
+	}
+	*j = (struct kv_sst_pf_job){ .r = r, .p = s->next_p, .lo = s->next, .len = len,
+				     .nb = nb, .slot = slot };
+	kv_sst_ref(r);
+	if (kv_cache_fill_submit(r->cache, kv_sst_pf_run, kv_sst_pf_cancel, j)) {
+		kv_sst_unref(r);                /* never the last: the caller holds one */
+		kv_cache_ra_release(r->cache, (size_t)len);
+		r->slots[slot].hi = 0;          /* nobody could wait on it: ra_mu held */
+		free(j);
+		return;
+	}
+	atomic_store_explicit(&s->mark, s->next, memory_order_relaxed);
+	s->next += len;
+	s->next_p = end_p;
+	s->win = w;
+}
+
+/* The largest span for this reader's cache. */
+static uint64_t kv_sst_ra_max(const struct kv_sst_reader *r)
+{
+	uint64_t max = kv_cache_ra_span_max(r->cache);
+	return max < KV_SST_RA_MAX ? max : KV_SST_RA_MAX;
+}
+
+/* The block at off was read by stream st: if a stream's mark is there,
+ * queue its next span. */
+static void kv_sst_ra_marked(struct kv_sst_reader *r, struct kv_sst_stream *st, uint64_t off)
+{
+	struct kv_sst_ra *s = st->shared ? r->ra : &st->ra;
+	unsigned n = st->shared ? KV_SST_RA_STREAMS : 1;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (atomic_load_explicit(&s[i].mark, memory_order_relaxed) != off)
+			continue;
+		CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
+		if (atomic_load_explicit(&s[i].mark, memory_order_relaxed) == off)
+			kv_sst_ra_prefetch(r, &s[i], kv_sst_ra_max(r));
+		CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+	}
+}
+
+/* ---- read-ahead on a miss ------------------------------------------------------ */
+
+/*
+ * Classify a miss of the stored block [off, off + stored) (index entry
+ * after it: next_p) against the streams s[0..n) (ra_mu held). Returns the
+ * span size to fetch with *which the stream it continues, or 0: fetch the
+ * block alone (a new stream was started there, replacing s[*victim],
+ * unless the miss was just behind one).
  */
 static uint64_t kv_sst_ra_classify(struct kv_sst_ra *s, unsigned n, unsigned *victim,
-				   uint64_t off, uint64_t stored, uint64_t max, unsigned *which)
+				   uint64_t off, uint64_t stored, size_t next_p, uint64_t max,
+				   unsigned *which)
 {
 	unsigned i;
 
@@ -736,76 +973,10 @@ static uint64_t kv_sst_ra_classify(struct kv_sst_ra *s, unsigned n, unsigned *vi
 	i = *victim;
 	*victim = (i + 1) % n;
 	s[i].next = off + stored;
+	s[i].next_p = next_p;
 	s[i].win = 0;
+	atomic_store_explicit(&s[i].mark, KV_SST_RA_NONE, memory_order_relaxed);
 	return 0;
-}
-
-/* The in-flight span holding off, or -1 (ra_mu held). */
-static int kv_sst_ra_inflight(const struct kv_sst_reader *r, uint64_t off)
-{
-	for (int i = 0; i < KV_SST_RA_SLOTS; i++)
-		if (r->slots[i].hi && off >= r->slots[i].lo && off < r->slots[i].hi)
-			return i;
-	return -1;
-}
-
-/*
- * Fetch the planned span [off, off + len) of nb blocks with one GET,
- * decode the requested block (the first) into *ref / *blk exactly as
- * kv_sst_fetch_one would, and cache every other block that checks out.
- * idx is the requested block's index entry. Returns what fetching the
- * requested block alone would have returned.
- */
-static int kv_sst_ra_fill(struct kv_sst_reader *r, const struct kv_sst_biter *idx, uint64_t off,
-			  uint64_t size, uint64_t len, uint32_t nb, struct kv_sst_bref *ref,
-			  struct kv_sst_block *blk)
-{
-	uint64_t stored = size + KV_SST_TRAILER_SIZE, boff, bsize, pos, cached = 0;
-	struct kv_sst_hcur c;
-	struct kv_sst_block b;
-	void *raw = NULL;
-	uint8_t *dec = NULL;
-	size_t raw_len = 0, dlen;
-	int rc;
-
-	rc = obj_get(r->store, r->name, off, len, &raw, &raw_len);
-	if (rc)
-		return rc;
-	kv_cache_ra_count(r->cache, 1, 0, 0);
-	/* The blocks read ahead, first: if the requested one fails, whoever
-	 * waits for them still finds them. */
-	kv_sst_hcur_init(&c, idx);
-	pos = stored;
-	for (uint32_t i = 1; i < nb && kv_sst_hcur_next(&c, &boff, &bsize); i++) {
-		uint64_t bstored = bsize + KV_SST_TRAILER_SIZE;
-		if (pos > raw_len || bstored > raw_len - pos)
-			break;                  /* short read: left for whoever asks */
-		if (kv_sst_decode(NULL, boff, bsize, (const uint8_t *)raw + pos, (size_t)bstored,
-				  &dec, &dlen, &b) == 0) {
-			struct kv_cache_handle *h = kv_cache_insert(r->cache, r->cache_id, boff,
-								    dec, dlen);
-			if (h) {
-				kv_cache_release(r->cache, h);
-				cached++;
-			}
-			dec = NULL;
-		}
-		pos += bstored;
-	}
-	kv_cache_ra_count(r->cache, 0, cached, 0);
-	rc = kv_sst_decode(r->name, off, size, raw, raw_len < stored ? raw_len : (size_t)stored,
-			   &dec, &dlen, blk);
-	if (!rc) {
-		struct kv_cache_handle *h = kv_cache_insert(r->cache, r->cache_id, off, dec, dlen);
-		if (h) {
-			ref->cache = r->cache;
-			ref->h = h;
-		} else {
-			rc = -ENOMEM;
-		}
-	}
-	obj_buf_free(raw);
-	return rc;
 }
 
 #define KV_SST_RA_ALONE 1                 /* kv_sst_ra_read: fetch the block alone */
@@ -813,21 +984,21 @@ static int kv_sst_ra_fill(struct kv_sst_reader *r, const struct kv_sst_biter *id
 /*
  * The read-ahead part of a cache miss on the block at (off, size), index
  * entry idx, by stream st: wait for a span in flight that holds the
- * block, or fetch a span starting with it. Returns 0 or an error with
- * *ref / *blk set as kv_sst_read_block documents, or KV_SST_RA_ALONE.
+ * block, or fetch a span starting with it (and queue the one after it).
+ * Returns 0 or an error with *ref / *blk set as kv_sst_read_block
+ * documents, or KV_SST_RA_ALONE.
  */
 static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 			  const struct kv_sst_biter *idx, struct kv_sst_stream *st,
 			  struct kv_sst_bref *ref, struct kv_sst_block *blk)
 {
-	uint64_t stored = size + KV_SST_TRAILER_SIZE, max, win, len = 0;
+	uint64_t stored = size + KV_SST_TRAILER_SIZE, max = kv_sst_ra_max(r), win, len = 0;
+	struct kv_sst_ra *s = st->shared ? r->ra : &st->ra;
 	uint32_t nb = 0;
 	unsigned which = 0, own_victim = 0;
+	size_t end_p = idx->nxt;
 	int slot = -1, rc;
 
-	max = kv_cache_ra_span_max(r->cache);
-	if (max > KV_SST_RA_MAX)
-		max = KV_SST_RA_MAX;
 	CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
 	if ((slot = kv_sst_ra_inflight(r, off)) >= 0) {
 		uint64_t id = r->slots[slot].id;
@@ -839,37 +1010,28 @@ static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 			return rc;
 		return KV_SST_RA_ALONE;         /* the span failed, or this block did */
 	}
-	struct kv_sst_ra *s = st->shared ? r->ra : &st->ra;
 	win = kv_sst_ra_classify(s, st->shared ? KV_SST_RA_STREAMS : 1,
-				 st->shared ? &r->ra_victim : &own_victim, off, stored, max, &which);
+				 st->shared ? &r->ra_victim : &own_victim, off, stored, idx->nxt,
+				 max, &which);
 	if (win > stored) {
-		len = kv_sst_ra_plan(r, idx, off, size, win, &nb);
-		if (nb > 1) {
-			for (int i = 0; i < KV_SST_RA_SLOTS && slot < 0; i++)
-				if (!r->slots[i].hi)
-					slot = i;
-			if (slot >= 0 && kv_cache_ra_reserve(r->cache, (size_t)len)) {
-				r->slots[slot].lo = off;
-				r->slots[slot].hi = off + len;
-				r->slots[slot].id = ++r->ra_ids;
-			} else {
-				slot = -1;      /* too many spans out: this block alone */
-			}
+		len = kv_sst_ra_plan(r, idx->cur, off, win, 0, &nb, &end_p);
+		if (nb > 1 && (slot = kv_sst_ra_slot_take(r, off, len)) >= 0) {
+			s[which].next = off + len;
+			s[which].next_p = end_p;
+		} else {
+			slot = -1;              /* too many spans out: this block alone */
+			s[which].next = off + stored;
+			s[which].next_p = idx->nxt;
 		}
-		s[which].next = off + (slot >= 0 ? len : stored);
 		s[which].win = win;
+		if (slot >= 0)
+			kv_sst_ra_prefetch(r, &s[which], max);
 	}
 	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
 	if (slot < 0)
 		return KV_SST_RA_ALONE;
-
-	rc = kv_sst_ra_fill(r, idx, off, size, len, nb, ref, blk);
-
-	kv_cache_ra_release(r->cache, (size_t)len);
-	CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
-	r->slots[slot].hi = 0;
-	CHECK_RETURN(pthread_cond_broadcast(&r->ra_cv));
-	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+	rc = kv_sst_ra_fetch(r, idx->cur, off, size, len, nb, ref, blk);
+	kv_sst_ra_slot_done(r, slot);
 	return rc;
 }
 
@@ -892,16 +1054,22 @@ static int kv_sst_read_block(struct kv_sst_reader *r, uint64_t off, uint64_t siz
 		return KV_SST_CORRUPT(r->name, "index: block at offset %" PRIu64 " size %" PRIu64
 				      " lies outside the data region", off, size);
 	}
-	if (use_cache) {
-		if (kv_sst_cache_get(r, off, ref, blk, &rc)) {
-			if (!st->shared && !rc)
-				st->ra.next = off + size + KV_SST_TRAILER_SIZE;
-			return rc;
+	if (!use_cache)
+		return kv_sst_fetch_one(r, off, size, 0, ref, blk);
+	if (kv_sst_cache_get(r, off, ref, blk, &rc)) {
+		/* An iterator's stream follows it over cached blocks (never
+		 * back into what it has fetched or queued already). */
+		uint64_t end = off + size + KV_SST_TRAILER_SIZE;
+		if (!st->shared && !rc && (st->ra.next == KV_SST_RA_NONE || end > st->ra.next)) {
+			st->ra.next = end;
+			st->ra.next_p = idx ? idx->nxt : SIZE_MAX;
 		}
-		if (idx && (rc = kv_sst_ra_read(r, off, size, idx, st, ref, blk)) != KV_SST_RA_ALONE)
-			return rc;
+	} else if (!idx || (rc = kv_sst_ra_read(r, off, size, idx, st, ref, blk)) == KV_SST_RA_ALONE) {
+		rc = kv_sst_fetch_one(r, off, size, 1, ref, blk);
 	}
-	return kv_sst_fetch_one(r, off, size, use_cache, ref, blk);
+	if (!rc && idx)
+		kv_sst_ra_marked(r, st, off);
+	return rc;
 }
 
 /* ---- open / ref / unref ------------------------------------------------- */
@@ -1063,8 +1231,11 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 	r->cache = cache;
 	CHECK_RETURN(pthread_mutex_init(&r->ra_mu, NULL));
 	CHECK_RETURN(pthread_cond_init(&r->ra_cv, NULL));
-	for (size_t i = 0; i < KV_SST_RA_STREAMS; i++)
+	for (size_t i = 0; i < KV_SST_RA_STREAMS; i++) {
 		r->ra[i].next = KV_SST_RA_NONE;
+		r->ra[i].next_p = SIZE_MAX;
+		atomic_init(&r->ra[i].mark, KV_SST_RA_NONE);
+	}
 	r->size = meta->size;
 	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
 
@@ -1124,6 +1295,7 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 		goto fail;
 	r->index = ip;
 	r->index_len = body;
+	r->index_rlen = idx.rlen;
 	r->index_off = ft.index_off;
 	r->entries = ft.entries;
 	r->nblocks = ft.blocks;
@@ -1184,6 +1356,8 @@ static void kv_sst_it_init(struct kv_sst_iter *it, struct kv_sst_reader *r)
 	it->r = r;
 	it->st.use_cache = 1;
 	it->st.ra.next = KV_SST_RA_NONE;
+	it->st.ra.next_p = SIZE_MAX;
+	atomic_init(&it->st.ra.mark, KV_SST_RA_NONE);
 	kv_sst_bi_init(&it->index, r->name);
 	kv_sst_bi_init(&it->data, r->name);
 	kv_sst_it_index_block(r, &b);
