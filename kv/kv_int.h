@@ -325,8 +325,8 @@ size_t kv_cache_ra_span_max(const struct kv_cache *c);
 int kv_cache_ra_reserve(struct kv_cache *c, size_t bytes);      /* 1 granted, 0 refused */
 void kv_cache_ra_release(struct kv_cache *c, size_t bytes);
 struct kv_cache_ra_stats {
-	uint64_t spans;                   /* GETs that fetched more than the block asked for */
-	uint64_t blocks;                  /* blocks they cached beyond the one asked for */
+	uint64_t spans;                   /* GETs of several blocks (prefetches included) */
+	uint64_t blocks;                  /* blocks they cached that nobody had asked for yet */
 	uint64_t waits;                   /* misses that waited for a span in flight */
 };
 void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits);
