@@ -33,16 +33,49 @@
  *
  * Inserting a key already present replaces it: new lookups see the new
  * block; holders of the old one keep a valid (detached) block.
+ *
+ * READ-AHEAD BUDGET
+ *   SST readers fetch runs of blocks in one GET (READ-AHEAD in
+ *   kv_sst_read.c) and decode them into this cache. The raw bytes of such
+ *   a span are held only while it is fetched and decoded, but many
+ *   threads may do that at once, so the cache, which every reader of one
+ *   engine shares, also keeps the budget for them: kv_cache_ra_reserve
+ *   grants span bytes while fewer than capacity / 4 are out (a refused
+ *   reader fetches just the block it needs), and kv_cache_ra_span_max
+ *   caps one span at capacity / 8 so a span never floods the cache it
+ *   fills. The read-ahead counters live here for the same reason.
+ *
+ * FILL THREADS (DESIGN)
+ *   kv_cache_fill_start starts KV_CACHE_FILL_THREADS threads that run
+ *   jobs handed over with kv_cache_fill_submit: an SST reader fetching
+ *   the next span of a sequential read while the current one is read
+ *   (PREFETCH in kv_sst_read.c). The cache knows nothing of the jobs
+ *   but their two functions: each job gets exactly one call, run(arg) on
+ *   a fill thread, or cancel(arg) on the thread that stops them.
+ *   - At most KV_CACHE_FILL_QUEUE jobs wait; submit refuses more (a
+ *     reader then simply does not prefetch), FIFO order.
+ *   - kv_cache_fill_stop (kv_close calls it, kv_cache_free does too)
+ *     cancels the jobs still waiting, lets running ones finish, joins
+ *     the threads. A job must therefore not need anything its owner
+ *     frees before stopping the threads (the SST reader holds a
+ *     reference on itself; the object store outlives kv_close).
+ *   - A job handles its own errors; nothing a job meets ends a thread
+ *     or the process.
+ *   fill_mu guards the queue and the state; it is never held while a
+ *   job runs and is taken alone (no other lock inside it).
  */
 #include "kv/kv_int.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KV_CACHE_SHARD_BITS 4
 #define KV_CACHE_SHARDS (1u << KV_CACHE_SHARD_BITS)
 #define KV_CACHE_INITIAL_BUCKETS 64
+#define KV_CACHE_FILL_THREADS 2
+#define KV_CACHE_FILL_QUEUE 8
 
 struct kv_cache_handle {
 	uint64_t file;                    /* reader's cache id */
@@ -70,9 +103,28 @@ struct kv_cache_shard {
 
 struct kv_cache {
 	struct kv_cache_shard shards[KV_CACHE_SHARDS];
+	size_t capacity;                  /* constant */
 	atomic_uint_fast64_t next_id;
 	atomic_uint_fast64_t hits;
 	atomic_uint_fast64_t misses;
+	atomic_size_t ra_out;             /* read-ahead span bytes reserved now */
+	atomic_uint_fast64_t ra_spans;    /* read-ahead counters (kv_cache_ra_count) */
+	atomic_uint_fast64_t ra_blocks;
+	atomic_uint_fast64_t ra_waits;
+
+	/* fill threads (FILL THREADS above) */
+	pthread_mutex_t fill_mu;
+	pthread_cond_t fill_cv;           /* a job was queued, or stop */
+	struct kv_cache_job {
+		void (*run)(void *);
+		void (*cancel)(void *);
+		void *arg;
+	} fill_q[KV_CACHE_FILL_QUEUE];    /* ring; protected by fill_mu */
+	size_t fill_head, fill_n;         /* protected by fill_mu */
+	int fill_state;                   /* 0 never started, 1 running, 2 stopped; fill_mu */
+	atomic_int fill_on;               /* fill_state == 1, readable without the lock */
+	pthread_t fill_threads[KV_CACHE_FILL_THREADS];
+	int fill_nthreads;                /* written by start and stop only */
 };
 
 #ifdef SHALE_DEBUG
@@ -220,9 +272,17 @@ int kv_cache_create(struct kv_cache **out, size_t capacity)
 		s->in_use.next = s->in_use.prev = &s->in_use;
 		CHECK_RETURN(pthread_mutex_init(&s->mu, NULL));
 	}
+	c->capacity = capacity;
 	atomic_init(&c->next_id, 1);
 	atomic_init(&c->hits, 0);
 	atomic_init(&c->misses, 0);
+	atomic_init(&c->ra_out, 0);
+	atomic_init(&c->ra_spans, 0);
+	atomic_init(&c->ra_blocks, 0);
+	atomic_init(&c->ra_waits, 0);
+	atomic_init(&c->fill_on, 0);
+	CHECK_RETURN(pthread_mutex_init(&c->fill_mu, NULL));
+	CHECK_RETURN(pthread_cond_init(&c->fill_cv, NULL));
 	*out = c;
 	return 0;
 nomem:
@@ -242,6 +302,9 @@ void kv_cache_free(struct kv_cache *c)
 {
 	if (!c)
 		return;
+	kv_cache_fill_stop(c);
+	CHECK_RETURN(pthread_cond_destroy(&c->fill_cv));
+	CHECK_RETURN(pthread_mutex_destroy(&c->fill_mu));
 	for (size_t i = 0; i < KV_CACHE_SHARDS; i++) {
 		struct kv_cache_shard *s = &c->shards[i];
 		assert(s->in_use.next == &s->in_use);
@@ -283,6 +346,24 @@ struct kv_cache_handle *kv_cache_lookup(struct kv_cache *c, uint64_t file, uint6
 	CHECK_RETURN(pthread_mutex_unlock(&s->mu));
 	atomic_fetch_add_explicit(e ? &c->hits : &c->misses, 1, memory_order_relaxed);
 	return e;
+}
+
+/*
+ * kv_cache_contains - is a block cached at (file, off)? A peek for
+ * read-ahead planning: it neither pins the block, nor refreshes it in the
+ * LRU, nor counts as a hit or a miss. The answer may be stale as soon as
+ * it is returned. Thread-safe.
+ */
+int kv_cache_contains(struct kv_cache *c, uint64_t file, uint64_t off)
+{
+	uint32_t hash = kv_cache_hash(file, off);
+	struct kv_cache_shard *s = kv_cache_shard_of(c, hash);
+	int found;
+
+	CHECK_RETURN(pthread_mutex_lock(&s->mu));
+	found = *kv_cache_find(s, file, off, hash) != NULL;
+	CHECK_RETURN(pthread_mutex_unlock(&s->mu));
+	return found;
 }
 
 /*
@@ -371,6 +452,177 @@ void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64
 		}
 		*bytes = total;
 	}
+}
+
+/* kv_cache_ra_span_max - the largest read-ahead span worth fetching
+ * into this cache (READ-AHEAD BUDGET above). */
+size_t kv_cache_ra_span_max(const struct kv_cache *c)
+{
+	return c->capacity / 8;
+}
+
+/*
+ * kv_cache_ra_reserve - take `bytes` of the read-ahead budget for a span
+ * about to be fetched. Returns 1 (give them back with kv_cache_ra_release
+ * once the span's buffer is freed) or 0 (over budget: fetch one block
+ * instead). Thread-safe, lock-free.
+ */
+int kv_cache_ra_reserve(struct kv_cache *c, size_t bytes)
+{
+	size_t budget = c->capacity / 4;
+	size_t out = atomic_load_explicit(&c->ra_out, memory_order_relaxed);
+	do {
+		if (bytes > budget || out > budget - bytes)
+			return 0;
+	} while (!atomic_compare_exchange_weak_explicit(&c->ra_out, &out, out + bytes,
+							memory_order_relaxed, memory_order_relaxed));
+	return 1;
+}
+
+void kv_cache_ra_release(struct kv_cache *c, size_t bytes)
+{
+	size_t prev = atomic_fetch_sub_explicit(&c->ra_out, bytes, memory_order_relaxed);
+	assert(prev >= bytes);
+	(void)prev;
+}
+
+/* kv_cache_ra_count - add to the read-ahead counters. Thread-safe. */
+void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits)
+{
+	if (spans)
+		atomic_fetch_add_explicit(&c->ra_spans, spans, memory_order_relaxed);
+	if (blocks)
+		atomic_fetch_add_explicit(&c->ra_blocks, blocks, memory_order_relaxed);
+	if (waits)
+		atomic_fetch_add_explicit(&c->ra_waits, waits, memory_order_relaxed);
+}
+
+/* kv_cache_ra_stats - the read-ahead counters (see kv_int.h). */
+void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st)
+{
+	st->spans = atomic_load(&c->ra_spans);
+	st->blocks = atomic_load(&c->ra_blocks);
+	st->waits = atomic_load(&c->ra_waits);
+}
+
+static void *kv_cache_fill_main(void *arg)
+{
+	struct kv_cache *c = arg;
+	struct kv_cache_job j;
+
+	CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
+	for (;;) {
+		while (c->fill_state == 1 && c->fill_n == 0)
+			CHECK_RETURN(pthread_cond_wait(&c->fill_cv, &c->fill_mu));
+		if (c->fill_state != 1)
+			break;
+		j = c->fill_q[c->fill_head];
+		c->fill_head = (c->fill_head + 1) % KV_CACHE_FILL_QUEUE;
+		c->fill_n--;
+		CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
+		j.run(j.arg);
+		CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
+	return NULL;
+}
+
+/*
+ * kv_cache_fill_start - start the fill threads (once per cache; a second
+ * call, or one after kv_cache_fill_stop, does nothing). Returns 0, or
+ * the error of the first pthread_create that failed (the threads already
+ * started keep running; with none, jobs are refused).
+ */
+int kv_cache_fill_start(struct kv_cache *c)
+{
+	int rc = 0;
+	sigset_t all, old;
+
+	CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
+	if (c->fill_state != 0) {
+		CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
+		return 0;
+	}
+	c->fill_state = 1;
+	CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
+	/* Signals are for the threads that expect them (FUSE's). */
+	sigfillset(&all);
+	CHECK_RETURN(pthread_sigmask(SIG_SETMASK, &all, &old));
+	for (int i = 0; i < KV_CACHE_FILL_THREADS; i++) {
+		int e = pthread_create(&c->fill_threads[i], NULL, kv_cache_fill_main, c);
+		if (e) {
+			rc = -e;
+			break;
+		}
+		c->fill_nthreads++;
+	}
+	CHECK_RETURN(pthread_sigmask(SIG_SETMASK, &old, NULL));
+	atomic_store(&c->fill_on, c->fill_nthreads > 0);
+	if (!c->fill_nthreads)
+		kv_cache_fill_stop(c);          /* cancels what was queued meanwhile */
+	return rc;
+}
+
+/*
+ * kv_cache_fill_stop - cancel waiting jobs (cancel(arg), on this thread),
+ * wait for running ones, join the threads. Later submits are refused.
+ * Idempotent; not concurrent with kv_cache_fill_start.
+ */
+void kv_cache_fill_stop(struct kv_cache *c)
+{
+	struct kv_cache_job q[KV_CACHE_FILL_QUEUE];
+	size_t n = 0;
+
+	CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
+	if (c->fill_state == 1) {
+		while (c->fill_n) {
+			q[n++] = c->fill_q[c->fill_head];
+			c->fill_head = (c->fill_head + 1) % KV_CACHE_FILL_QUEUE;
+			c->fill_n--;
+		}
+	}
+	c->fill_state = 2;
+	atomic_store(&c->fill_on, 0);
+	CHECK_RETURN(pthread_cond_broadcast(&c->fill_cv));
+	CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
+	for (size_t i = 0; i < n; i++)
+		q[i].cancel(q[i].arg);
+	for (int i = 0; i < c->fill_nthreads; i++)
+		CHECK_RETURN(pthread_join(c->fill_threads[i], NULL));
+	c->fill_nthreads = 0;
+}
+
+/* kv_cache_fill_running - are fill threads taking jobs? (a hint: submit
+ * decides). Any thread, lock-free. */
+int kv_cache_fill_running(struct kv_cache *c)
+{
+	return atomic_load_explicit(&c->fill_on, memory_order_relaxed);
+}
+
+/*
+ * kv_cache_fill_submit - queue run(arg) for a fill thread. Returns 0
+ * (exactly one of run(arg) or cancel(arg) will be called, on another
+ * thread or in kv_cache_fill_stop) or -EBUSY (queue full, threads not
+ * running: neither will be called; the caller keeps arg).
+ */
+int kv_cache_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(void *),
+			 void *arg)
+{
+	int rc = -EBUSY;
+
+	CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
+	if (c->fill_state == 1 && c->fill_n < KV_CACHE_FILL_QUEUE) {
+		struct kv_cache_job *j =
+			&c->fill_q[(c->fill_head + c->fill_n) % KV_CACHE_FILL_QUEUE];
+		j->run = run;
+		j->cancel = cancel;
+		j->arg = arg;
+		c->fill_n++;
+		CHECK_RETURN(pthread_cond_signal(&c->fill_cv));
+		rc = 0;
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
+	return rc;
 }
 
 /* Check one shard's bookkeeping; the caller holds s->mu. */

@@ -317,6 +317,29 @@ struct kv_cache_handle *kv_cache_insert(struct kv_cache *c, uint64_t file, uint6
 const void *kv_cache_data(struct kv_cache_handle *h, size_t *len);
 void kv_cache_release(struct kv_cache *c, struct kv_cache_handle *h);
 void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *bytes);
+/* Is (file, off) cached? No pin, no LRU refresh, not counted. */
+int kv_cache_contains(struct kv_cache *c, uint64_t file, uint64_t off);
+/* SST read-ahead support (READ-AHEAD BUDGET in kv_cache.c): the span cap,
+ * the shared budget for span buffers, and the counters kv_stats reports. */
+size_t kv_cache_ra_span_max(const struct kv_cache *c);
+int kv_cache_ra_reserve(struct kv_cache *c, size_t bytes);      /* 1 granted, 0 refused */
+void kv_cache_ra_release(struct kv_cache *c, size_t bytes);
+struct kv_cache_ra_stats {
+	uint64_t spans;                   /* GETs of several blocks (prefetches included) */
+	uint64_t blocks;                  /* blocks they cached that nobody had asked for yet */
+	uint64_t waits;                   /* misses that waited for a span in flight */
+};
+void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits);
+void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st);
+/* Fill threads (FILL THREADS in kv_cache.c): run SST prefetch jobs in the
+ * background. kv_open starts them; kv_close and kv_cache_free stop them.
+ * submit: 0 (exactly one of run(arg) / cancel(arg) will be called) or
+ * -EBUSY (neither; the caller keeps arg). */
+int kv_cache_fill_start(struct kv_cache *c);
+void kv_cache_fill_stop(struct kv_cache *c);
+int kv_cache_fill_running(struct kv_cache *c);
+int kv_cache_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(void *),
+			 void *arg);
 /* Walk every shard and check its bookkeeping (lists, refcounts, byte
  * totals). Returns 0 when consistent, -1 otherwise. Always compiled (tests
  * call it); SHALE_DEBUG builds also assert it after every mutation. */

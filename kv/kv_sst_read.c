@@ -10,10 +10,78 @@
  *   keeps them for the reader's life. Data blocks are fetched by ranged
  *   GET when needed, checked (CRC, decompression, block structure) and
  *   inserted decoded into the block cache under (reader cache id, block
- *   offset). A reader is immutable after open, so any number of threads
+ *   offset). A reader is immutable after open except for its read-ahead
+ *   state (READ-AHEAD below, guarded by ra_mu), so any number of threads
  *   may use it; it is reference-counted (kv_sst_ref/unref) and every
  *   iterator holds a reference. Cache entries of a freed reader are never
  *   looked up again (ids are not reused) and age out of the LRU.
+ *
+ * READ-AHEAD
+ *   A block-cache miss costs one GET, and on S3 a GET costs its latency
+ *   (~3 ms on a local gateway, more on a real one) whatever its size: a
+ *   file read chunk by chunk (one 64 KiB chunk is one data block) ran at
+ *   one block per latency, ~20 MiB/s. So a miss that continues a
+ *   sequential stream fetches a span of the blocks that follow it in the
+ *   same GET and caches them all:
+ *
+ *   - A stream is (next, win): where its next miss is expected (just past
+ *     the last block or span it fetched) and the size of its last span.
+ *     A miss at or up to KV_SST_RA_SLACK past `next` is sequential: it
+ *     fetches a span of 2 * win bytes (KV_SST_RA_MIN for the first one,
+ *     at most KV_SST_RA_MAX, and at most what kv_cache_ra_span_max allows)
+ *     starting at the missed block. Any other miss fetches its block
+ *     alone and starts a new stream there, so random reads never fetch
+ *     more than they asked for; a miss just behind a stream's `next` (a
+ *     straggler of a concurrent sequential read) fetches its block alone
+ *     and leaves the stream as it is.
+ *   - Point lookups from every thread share the reader's
+ *     KV_SST_RA_STREAMS streams (a miss picks the stream it continues,
+ *     else replaces the oldest); an iterator has a stream of its own,
+ *     which cache hits advance too, since it steps through blocks in order.
+ *   - A span holds whole blocks, as the index lays them out: it ends at
+ *     the data region's end, at an index entry that does not decode or
+ *     does not follow on contiguously (the block is judged when asked
+ *     for), and before a block already cached.
+ *   - Every block of a span is checked and decoded exactly as a single
+ *     block is (kv_sst_decode), then cached. Only the block asked for
+ *     reports errors: a bad block read ahead is dropped without a word
+ *     and fetched again, alone, if it is ever asked for, which then
+ *     reports it with the same KV_ECORRUPT and the same message as a
+ *     reader without read-ahead. A store error fails only the request
+ *     whose span it was.
+ *   - Spans in flight are recorded in the reader (KV_SST_RA_SLOTS at
+ *     most); a miss inside one waits for it (ra_cv) and then looks in the
+ *     cache again instead of issuing its own GET. ra_mu guards streams and
+ *     slots and is never held across I/O (lock order: ra_mu, then the
+ *     cache's locks: a shard's in kv_cache_contains, fill_mu in
+ *     kv_cache_fill_submit; the cache never calls back into a reader
+ *     while it holds one).
+ *   - Memory: the blocks go into the byte-capped block cache; the raw
+ *     span (at most KV_SST_RA_MAX) lives only while it is fetched and
+ *     decoded, and kv_cache_ra_reserve caps the bytes of all spans in
+ *     flight. Refused, a miss fetches its block alone.
+ *   - Without a cache (kv_sst_check_buffer) and in kv_sst_verify, which
+ *     bypasses it, there is no read-ahead.
+ *
+ * PREFETCH
+ *   A span still stalls its reader for a GET, and fs/ reads one file's
+ *   chunks one at a time, so while the cache's fill threads run
+ *   (kv_cache_fill_start; kv_open starts them) a stream also keeps one
+ *   span in flight AHEAD of its reader:
+ *   - When a miss fetches a span, the span after it (twice the window,
+ *     same caps) is queued for a fill thread, and the stream's `mark` is
+ *     set to its first block; `next` moves past it.
+ *   - Reading the marked block (a hit, or a wait for the span in flight)
+ *     queues the span after that one, and so on: one span ahead.
+ *   - The job holds a reference on the reader, a slot (so a miss in its
+ *     range waits for it rather than fetching again) and its bytes of the
+ *     read-ahead budget. It decodes every block quietly; whatever fails
+ *     (GET, decode, cache insert) is dropped: the block is fetched, and
+ *     its error reported, when someone asks for it. Nothing is queued
+ *     when the queue, the slots or the budget are full, the next block is
+ *     cached already, or the table ends; the stream then goes back to
+ *     fetching on misses. kv_close stops the fill threads (queued jobs are
+ *     cancelled, running ones finish) before it returns.
  *
  * TRUST
  *   Every byte from the store is untrusted. Every decode error returns
@@ -50,6 +118,31 @@
 
 #define KV_SST_NAME_SIZE 48
 
+/* READ-AHEAD tuning (see above). */
+#define KV_SST_RA_MIN ((uint64_t)256 << 10)      /* first span of a stream */
+#define KV_SST_RA_MAX ((uint64_t)2 << 20)        /* largest span: one GET */
+#define KV_SST_RA_SLACK ((uint64_t)128 << 10)    /* a miss this far past `next` is sequential */
+#define KV_SST_RA_STREAMS 4                      /* point-lookup streams per reader */
+#define KV_SST_RA_SLOTS 4                        /* spans in flight per reader */
+#define KV_SST_RA_NONE UINT64_MAX
+
+/* One sequential stream of misses. Fields are protected by the reader's
+ * ra_mu for its shared streams, owned by the iterator's thread for its
+ * own; mark is also read without the lock. */
+struct kv_sst_ra {
+	uint64_t next;                    /* where its next miss is expected; NONE = unused */
+	size_t next_p;                    /* index entry of the block at next; SIZE_MAX = unknown */
+	uint64_t win;                     /* bytes of its last span; 0 = none yet */
+	_Atomic uint64_t mark;            /* reading the block here prefetches the next span;
+					   * NONE = no prefetch pending (PREFETCH) */
+};
+
+/* A span being fetched; hi == 0 = free slot. */
+struct kv_sst_ra_slot {
+	uint64_t lo, hi;                  /* stored bytes [lo, hi) */
+	uint64_t id;                      /* tells a reused slot from the awaited span */
+};
+
 struct kv_sst_reader {
 	atomic_uint refs;
 	struct obj_backend *store;        /* borrowed: must outlive the reader */
@@ -65,10 +158,19 @@ struct kv_sst_reader {
 	size_t filter_len;
 	const uint8_t *index;             /* decoded index block, into meta */
 	size_t index_len;
+	size_t index_rlen;                /* its entries end here (restarts follow) */
 	uint64_t index_off;               /* where the index is stored (messages) */
 	uint64_t *fences;                 /* per index restart; NULL = none (see below) */
 	const uint8_t *fence_prefix;      /* shared by every index key, into meta */
 	size_t fence_skip;                /* its length */
+
+	/* read-ahead (READ-AHEAD above) */
+	pthread_mutex_t ra_mu;            /* never held across I/O; taken before the cache's locks */
+	pthread_cond_t ra_cv;             /* broadcast when a span in flight completes */
+	struct kv_sst_ra ra[KV_SST_RA_STREAMS];   /* point lookups; protected by ra_mu */
+	unsigned ra_victim;               /* stream replaced next; protected by ra_mu */
+	struct kv_sst_ra_slot slots[KV_SST_RA_SLOTS];   /* protected by ra_mu */
+	uint64_t ra_ids;                  /* last slot id; protected by ra_mu */
 };
 
 /* A decoded block, parsed just enough to iterate it. */
@@ -101,6 +203,13 @@ struct kv_sst_bref {
 	uint8_t *owned;
 };
 
+/* How one caller reads blocks (kv_sst_read_block). */
+struct kv_sst_stream {
+	int use_cache;                    /* 0: always read from the store, no read-ahead */
+	int shared;                       /* 1: read ahead on the reader's shared streams */
+	struct kv_sst_ra ra;              /* else on this one (owned by the caller's thread) */
+};
+
 /* The two-level iterator: index block -> data block. */
 struct kv_sst_iter {
 	struct kv_iter base;
@@ -108,6 +217,7 @@ struct kv_sst_iter {
 	struct kv_sst_biter index;
 	struct kv_sst_biter data;
 	struct kv_sst_bref ref;           /* pins data.b */
+	struct kv_sst_stream st;
 	int status;                       /* sticky first error */
 };
 
@@ -116,11 +226,14 @@ struct kv_sst_iter {
 static int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Log "<name>: <what>" with the origin, return KV_ECORRUPT. */
+/* Log "<name>: <what>" with the origin, return KV_ECORRUPT. name NULL =
+ * quiet: a block read ahead that nobody has asked for yet (READ-AHEAD). */
 static int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
+	if (!name)
+		return KV_ECORRUPT;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -471,51 +584,67 @@ static int kv_sst_block_handle(const struct kv_sst_reader *r, const uint8_t *v, 
 }
 
 /*
- * Make the data block at (off, size) available in *blk, pinned by *ref
- * (which must be empty). With use_cache the block comes from, or goes
- * into, the reader's cache; without, it is always read from the store
- * (kv_sst_verify). Returns 0, KV_ECORRUPT, -ENOMEM or a store error.
+ * Check and decode the stored block at `off` (index size `size`) from the
+ * raw bytes read for it (p, n: n short of size + trailer means the object
+ * ended early), and parse it into *blk. On success *dec (*dec_len bytes,
+ * the caller's, free()) holds the block blk points into. name NULL =
+ * quiet (kv_sst_corrupt_at). Returns 0, KV_ECORRUPT or -ENOMEM.
  */
-static int kv_sst_read_block(struct kv_sst_reader *r, uint64_t off, uint64_t size,
-			     int use_cache, struct kv_sst_bref *ref, struct kv_sst_block *blk)
+static int kv_sst_decode(const char *name, uint64_t off, uint64_t size, const uint8_t *p,
+			 size_t n, uint8_t **dec, size_t *dec_len, struct kv_sst_block *blk)
+{
+	int rc;
+
+	if (n != size + KV_SST_TRAILER_SIZE)
+		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": truncated object (read %zu of %"
+				      PRIu64 " bytes)", off, n, size + KV_SST_TRAILER_SIZE);
+	if ((rc = kv_sst_unwrap(name, off, p, n, dec, dec_len)))
+		return rc;
+	if ((rc = kv_sst_block_parse(name, off, *dec, *dec_len, blk))) {
+		free(*dec);
+		*dec = NULL;
+	}
+	return rc;
+}
+
+/* Pin the cached block at off into *ref / *blk. Returns 1 (found; *rc is
+ * 0 or the parse error) or 0 (not cached). */
+static int kv_sst_cache_get(struct kv_sst_reader *r, uint64_t off, struct kv_sst_bref *ref,
+			    struct kv_sst_block *blk, int *rc)
+{
+	struct kv_cache_handle *h = kv_cache_lookup(r->cache, r->cache_id, off);
+	const void *d;
+	size_t len;
+
+	if (!h)
+		return 0;
+	d = kv_cache_data(h, &len);
+	/* Checked before it was inserted; parsing again is O(1). */
+	*rc = kv_sst_block_parse(r->name, off, d, len, blk);
+	if (*rc) {
+		kv_cache_release(r->cache, h);
+		return 1;
+	}
+	ref->cache = r->cache;
+	ref->h = h;
+	return 1;
+}
+
+/* Fetch the one stored block at (off, size) and decode it into *ref / *blk,
+ * through the cache or not. Returns 0, KV_ECORRUPT, -ENOMEM or a store
+ * error. */
+static int kv_sst_fetch_one(struct kv_sst_reader *r, uint64_t off, uint64_t size, int use_cache,
+			    struct kv_sst_bref *ref, struct kv_sst_block *blk)
 {
 	void *raw = NULL;
 	size_t raw_len = 0, len;
 	uint8_t *dec = NULL;
 	int rc;
 
-	if (size > KV_SST_BLOCK_MAX || off > r->data_end ||
-	    size + KV_SST_TRAILER_SIZE > r->data_end - off) {
-		return KV_SST_CORRUPT(r->name, "index: block at offset %" PRIu64 " size %" PRIu64
-				      " lies outside the data region", off, size);
-	}
-	use_cache = use_cache && r->cache;
-	if (use_cache) {
-		struct kv_cache_handle *h = kv_cache_lookup(r->cache, r->cache_id, off);
-		if (h) {
-			const void *d = kv_cache_data(h, &len);
-			/* Checked before it was inserted; parsing again is O(1). */
-			rc = kv_sst_block_parse(r->name, off, d, len, blk);
-			if (rc) {
-				kv_cache_release(r->cache, h);
-				return rc;
-			}
-			ref->cache = r->cache;
-			ref->h = h;
-			return 0;
-		}
-	}
 	rc = obj_get(r->store, r->name, off, size + KV_SST_TRAILER_SIZE, &raw, &raw_len);
 	if (rc)
 		goto out;
-	if (raw_len != size + KV_SST_TRAILER_SIZE) {
-		rc = KV_SST_CORRUPT(r->name, "block at offset %" PRIu64 ": truncated object (read %zu of %"
-				    PRIu64 " bytes)", off, raw_len, size + KV_SST_TRAILER_SIZE);
-		goto out;
-	}
-	if ((rc = kv_sst_unwrap(r->name, off, raw, raw_len, &dec, &len)))
-		goto out;
-	if ((rc = kv_sst_block_parse(r->name, off, dec, len, blk)))
+	if ((rc = kv_sst_decode(r->name, off, size, raw, raw_len, &dec, &len, blk)))
 		goto out;
 	if (use_cache) {
 		/* The cache owns dec from here on, even on failure. */
@@ -535,6 +664,411 @@ out:
 	free(dec);
 	if (raw)
 		obj_buf_free(raw);
+	return rc;
+}
+
+/* ---- read-ahead (READ-AHEAD above) ---------------------------------------- */
+
+/* Walks the block handles of index entries from a given entry on,
+ * without building keys. */
+struct kv_sst_hcur {
+	const uint8_t *base, *end;
+	size_t p;                         /* offset of the next entry in the index block */
+};
+
+static void kv_sst_hcur_init(struct kv_sst_hcur *c, const struct kv_sst_reader *r, size_t p)
+{
+	c->base = r->index;
+	c->end = r->index + r->index_rlen;
+	c->p = p;
+}
+
+/* The next handle; 0 at the end of the index or at an entry that does not
+ * decode (quietly: the block is judged when it is asked for). */
+static int kv_sst_hcur_next(struct kv_sst_hcur *c, uint64_t *off, uint64_t *size)
+{
+	const uint8_t *q = c->base + c->p, *v;
+	uint64_t shared, unshared, vlen;
+	size_t n, m;
+
+	if (c->p >= (size_t)(c->end - c->base) || !(n = kv_varint_get(q, c->end, &shared)))
+		return 0;
+	q += n;
+	if (!(n = kv_varint_get(q, c->end, &unshared)))
+		return 0;
+	q += n;
+	if (!(n = kv_varint_get(q, c->end, &vlen)))
+		return 0;
+	q += n;
+	if (unshared > (size_t)(c->end - q) || vlen > (size_t)(c->end - q) - unshared)
+		return 0;
+	v = q + unshared;
+	if (!(n = kv_varint_get(v, v + vlen, off)) || !(m = kv_varint_get(v + n, v + vlen, size)))
+		return 0;
+	c->p = (size_t)(v + vlen - c->base);
+	return 1;
+}
+
+/* The in-flight span holding off, or -1 (ra_mu held). */
+static int kv_sst_ra_inflight(const struct kv_sst_reader *r, uint64_t off)
+{
+	for (int i = 0; i < KV_SST_RA_SLOTS; i++)
+		if (r->slots[i].hi && off >= r->slots[i].lo && off < r->slots[i].hi)
+			return i;
+	return -1;
+}
+
+/*
+ * Plan a span of at most `win` bytes starting with the block at `off`,
+ * whose index entry is at p: that block and the ones after it while they
+ * follow on contiguously inside the data region and are neither cached
+ * nor in a span in flight (the first block is checked against the cache
+ * only if check_first). ra_mu held. Returns the span's bytes (0: not even
+ * the first block qualifies); *nblocks its blocks, *end_p the index entry
+ * after its last block.
+ */
+static uint64_t kv_sst_ra_plan(struct kv_sst_reader *r, size_t p, uint64_t off, uint64_t win,
+			       int check_first, uint32_t *nblocks, size_t *end_p)
+{
+	struct kv_sst_hcur c;
+	uint64_t hi = off, boff, bsize;
+	uint32_t nb = 0;
+
+	kv_sst_hcur_init(&c, r, p);
+	*end_p = p;
+	while (kv_sst_hcur_next(&c, &boff, &bsize)) {
+		if (boff != hi || bsize > KV_SST_BLOCK_MAX || hi > r->data_end ||
+		    bsize + KV_SST_TRAILER_SIZE > r->data_end - hi ||
+		    (nb && hi + bsize + KV_SST_TRAILER_SIZE - off > win) ||
+		    ((nb || check_first) && kv_cache_contains(r->cache, r->cache_id, boff)) ||
+		    kv_sst_ra_inflight(r, boff) >= 0)
+			break;
+		hi += bsize + KV_SST_TRAILER_SIZE;
+		nb++;
+		*end_p = c.p;
+	}
+	*nblocks = nb;
+	return hi - off;
+}
+
+/* A free slot for [lo, lo + len) with its bytes reserved, or -1 (ra_mu held). */
+static int kv_sst_ra_slot_take(struct kv_sst_reader *r, uint64_t lo, uint64_t len)
+{
+	for (int i = 0; i < KV_SST_RA_SLOTS; i++) {
+		if (r->slots[i].hi)
+			continue;
+		if (!kv_cache_ra_reserve(r->cache, (size_t)len))
+			return -1;
+		r->slots[i].lo = lo;
+		r->slots[i].hi = lo + len;
+		r->slots[i].id = ++r->ra_ids;
+		return i;
+	}
+	return -1;
+}
+
+/* The span of slot i is done: give its bytes back, wake whoever waits. */
+static void kv_sst_ra_slot_done(struct kv_sst_reader *r, int i)
+{
+	kv_cache_ra_release(r->cache, (size_t)(r->slots[i].hi - r->slots[i].lo));
+	CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
+	r->slots[i].hi = 0;
+	CHECK_RETURN(pthread_cond_broadcast(&r->ra_cv));
+	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+}
+
+/*
+ * Fetch the planned span [lo, lo + len) of nb blocks, the first one's
+ * index entry at p, with one GET, and cache every block that checks out.
+ * With ref (and blk) the first block, of index size `size`, is the one
+ * asked for: it is decoded loudly into *ref / *blk exactly as
+ * kv_sst_fetch_one would, and the result is what fetching it alone would
+ * have returned; the others are decoded quietly. Without (a prefetch),
+ * every block is quiet and the result is only a hint (0 or the store
+ * error).
+ */
+static int kv_sst_ra_fetch(struct kv_sst_reader *r, size_t p, uint64_t lo, uint64_t size,
+			   uint64_t len, uint32_t nb, struct kv_sst_bref *ref,
+			   struct kv_sst_block *blk)
+{
+	uint64_t boff, bsize, pos = 0, cached = 0, first = size + KV_SST_TRAILER_SIZE;
+	struct kv_sst_hcur c;
+	struct kv_sst_block b;
+	void *raw = NULL;
+	uint8_t *dec = NULL;
+	size_t raw_len = 0, dlen;
+	int rc;
+
+	rc = obj_get(r->store, r->name, lo, len, &raw, &raw_len);
+	if (rc)
+		return rc;
+	kv_cache_ra_count(r->cache, 1, 0, 0);
+	kv_sst_hcur_init(&c, r, p);
+	for (uint32_t i = 0; i < nb && kv_sst_hcur_next(&c, &boff, &bsize); i++) {
+		uint64_t bstored = bsize + KV_SST_TRAILER_SIZE;
+		if (i > 0 || !ref) {
+			if (pos > raw_len || bstored > raw_len - pos)
+				break;          /* short read: left for whoever asks */
+			if (kv_sst_decode(NULL, boff, bsize, (const uint8_t *)raw + pos,
+					  (size_t)bstored, &dec, &dlen, &b) == 0) {
+				struct kv_cache_handle *h =
+					kv_cache_insert(r->cache, r->cache_id, boff, dec, dlen);
+				if (h) {
+					kv_cache_release(r->cache, h);
+					cached++;
+				}
+				dec = NULL;
+			}
+		}
+		pos += bstored;
+	}
+	kv_cache_ra_count(r->cache, 0, cached, 0);
+	if (ref) {
+		/* The blocks read ahead went first: if this one fails, whoever
+		 * waits for them still finds them. */
+		rc = kv_sst_decode(r->name, lo, size, raw, raw_len < first ? raw_len : (size_t)first,
+				   &dec, &dlen, blk);
+		if (!rc) {
+			struct kv_cache_handle *h = kv_cache_insert(r->cache, r->cache_id, lo,
+								    dec, dlen);
+			if (h) {
+				ref->cache = r->cache;
+				ref->h = h;
+			} else {
+				rc = -ENOMEM;
+			}
+		}
+	}
+	obj_buf_free(raw);
+	return rc;
+}
+
+/* ---- prefetch (PREFETCH above) ---------------------------------------------- */
+
+struct kv_sst_pf_job {
+	struct kv_sst_reader *r;          /* a reference of the job's own */
+	size_t p;                         /* index entry of the first block */
+	uint64_t lo, len;
+	uint32_t nb;
+	int slot;
+};
+
+static void kv_sst_pf_end(struct kv_sst_pf_job *j)
+{
+	kv_sst_ra_slot_done(j->r, j->slot);
+	kv_sst_unref(j->r);
+	free(j);
+}
+
+/* On a fill thread: errors are dropped (whoever asks for a block the span
+ * did not cache fetches it, and hears about it). */
+static void kv_sst_pf_run(void *arg)
+{
+	struct kv_sst_pf_job *j = arg;
+	(void)kv_sst_ra_fetch(j->r, j->p, j->lo, 0, j->len, j->nb, NULL, NULL);
+	kv_sst_pf_end(j);
+}
+
+static void kv_sst_pf_cancel(void *arg)
+{
+	kv_sst_pf_end(arg);
+}
+
+/*
+ * Queue the span after everything stream s has (at s->next) for a fill
+ * thread, and mark its first block: reading that block queues the one
+ * after. Any reason not to (nothing left, cached, no slot, budget, queue
+ * full) just ends the prefetching. ra_mu held.
+ */
+static void kv_sst_ra_prefetch(struct kv_sst_reader *r, struct kv_sst_ra *s, uint64_t max)
+{
+	struct kv_sst_pf_job *j;
+	uint64_t w, len;
+	uint32_t nb;
+	size_t end_p;
+	int slot;
+
+	atomic_store_explicit(&s->mark, KV_SST_RA_NONE, memory_order_relaxed);
+	if (s->next_p == SIZE_MAX || s->next >= r->data_end || !kv_cache_fill_running(r->cache))
+		return;
+	w = s->win ? s->win * 2 : KV_SST_RA_MIN;
+	if (w > max)
+		w = max;
+	len = kv_sst_ra_plan(r, s->next_p, s->next, w, 1, &nb, &end_p);
+	if (nb < 2 || (slot = kv_sst_ra_slot_take(r, s->next, len)) < 0)
+		return;
+	if (!(j = malloc(sizeof(*j)))) {
+		kv_cache_ra_release(r->cache, (size_t)len);
+		r->slots[slot].hi = 0;
+		return;
+	}
+	*j = (struct kv_sst_pf_job){ .r = r, .p = s->next_p, .lo = s->next, .len = len,
+				     .nb = nb, .slot = slot };
+	kv_sst_ref(r);
+	if (kv_cache_fill_submit(r->cache, kv_sst_pf_run, kv_sst_pf_cancel, j)) {
+		kv_sst_unref(r);                /* never the last: the caller holds one */
+		kv_cache_ra_release(r->cache, (size_t)len);
+		r->slots[slot].hi = 0;          /* nobody could wait on it: ra_mu held */
+		free(j);
+		return;
+	}
+	atomic_store_explicit(&s->mark, s->next, memory_order_relaxed);
+	s->next += len;
+	s->next_p = end_p;
+	s->win = w;
+}
+
+/* The largest span for this reader's cache. */
+static uint64_t kv_sst_ra_max(const struct kv_sst_reader *r)
+{
+	uint64_t max = kv_cache_ra_span_max(r->cache);
+	return max < KV_SST_RA_MAX ? max : KV_SST_RA_MAX;
+}
+
+/* The block at off was read by stream st: if a stream's mark is there,
+ * queue its next span. */
+static void kv_sst_ra_marked(struct kv_sst_reader *r, struct kv_sst_stream *st, uint64_t off)
+{
+	struct kv_sst_ra *s = st->shared ? r->ra : &st->ra;
+	unsigned n = st->shared ? KV_SST_RA_STREAMS : 1;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (atomic_load_explicit(&s[i].mark, memory_order_relaxed) != off)
+			continue;
+		CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
+		if (atomic_load_explicit(&s[i].mark, memory_order_relaxed) == off)
+			kv_sst_ra_prefetch(r, &s[i], kv_sst_ra_max(r));
+		CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+	}
+}
+
+/* ---- read-ahead on a miss ------------------------------------------------------ */
+
+/*
+ * Classify a miss of the stored block [off, off + stored) (index entry
+ * after it: next_p) against the streams s[0..n) (ra_mu held). Returns the
+ * span size to fetch with *which the stream it continues, or 0: fetch the
+ * block alone (a new stream was started there, replacing s[*victim],
+ * unless the miss was just behind one).
+ */
+static uint64_t kv_sst_ra_classify(struct kv_sst_ra *s, unsigned n, unsigned *victim,
+				   uint64_t off, uint64_t stored, size_t next_p, uint64_t max,
+				   unsigned *which)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i].next != KV_SST_RA_NONE && off >= s[i].next &&
+		    off - s[i].next <= KV_SST_RA_SLACK) {
+			uint64_t w = s[i].win ? s[i].win * 2 : KV_SST_RA_MIN;
+			*which = i;
+			return w < max ? w : max;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (s[i].next != KV_SST_RA_NONE && off < s[i].next &&
+		    s[i].next - off <= KV_SST_RA_MAX + KV_SST_RA_SLACK)
+			return 0;
+	}
+	i = *victim;
+	*victim = (i + 1) % n;
+	s[i].next = off + stored;
+	s[i].next_p = next_p;
+	s[i].win = 0;
+	atomic_store_explicit(&s[i].mark, KV_SST_RA_NONE, memory_order_relaxed);
+	return 0;
+}
+
+#define KV_SST_RA_ALONE 1                 /* kv_sst_ra_read: fetch the block alone */
+
+/*
+ * The read-ahead part of a cache miss on the block at (off, size), index
+ * entry idx, by stream st: wait for a span in flight that holds the
+ * block, or fetch a span starting with it (and queue the one after it).
+ * Returns 0 or an error with *ref / *blk set as kv_sst_read_block
+ * documents, or KV_SST_RA_ALONE.
+ */
+static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
+			  const struct kv_sst_biter *idx, struct kv_sst_stream *st,
+			  struct kv_sst_bref *ref, struct kv_sst_block *blk)
+{
+	uint64_t stored = size + KV_SST_TRAILER_SIZE, max = kv_sst_ra_max(r), win, len = 0;
+	struct kv_sst_ra *s = st->shared ? r->ra : &st->ra;
+	uint32_t nb = 0;
+	unsigned which = 0, own_victim = 0;
+	size_t end_p = idx->nxt;
+	int slot = -1, rc;
+
+	CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
+	if ((slot = kv_sst_ra_inflight(r, off)) >= 0) {
+		uint64_t id = r->slots[slot].id;
+		while (r->slots[slot].hi && r->slots[slot].id == id)
+			CHECK_RETURN(pthread_cond_wait(&r->ra_cv, &r->ra_mu));
+		CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+		kv_cache_ra_count(r->cache, 0, 0, 1);
+		if (kv_sst_cache_get(r, off, ref, blk, &rc))
+			return rc;
+		return KV_SST_RA_ALONE;         /* the span failed, or this block did */
+	}
+	win = kv_sst_ra_classify(s, st->shared ? KV_SST_RA_STREAMS : 1,
+				 st->shared ? &r->ra_victim : &own_victim, off, stored, idx->nxt,
+				 max, &which);
+	if (win > stored) {
+		len = kv_sst_ra_plan(r, idx->cur, off, win, 0, &nb, &end_p);
+		if (nb > 1 && (slot = kv_sst_ra_slot_take(r, off, len)) >= 0) {
+			s[which].next = off + len;
+			s[which].next_p = end_p;
+		} else {
+			slot = -1;              /* too many spans out: this block alone */
+			s[which].next = off + stored;
+			s[which].next_p = idx->nxt;
+		}
+		s[which].win = win;
+		if (slot >= 0)
+			kv_sst_ra_prefetch(r, &s[which], max);
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
+	if (slot < 0)
+		return KV_SST_RA_ALONE;
+	rc = kv_sst_ra_fetch(r, idx->cur, off, size, len, nb, ref, blk);
+	kv_sst_ra_slot_done(r, slot);
+	return rc;
+}
+
+/*
+ * Make the data block at (off, size) available in *blk, pinned by *ref
+ * (which must be empty), for stream st. With st->use_cache the block
+ * comes from, or goes into, the reader's cache, and a miss may read ahead
+ * (READ-AHEAD above) when idx, the block's index entry, is given;
+ * without, it is always read from the store, alone (kv_sst_verify).
+ * Returns 0, KV_ECORRUPT, -ENOMEM or a store error.
+ */
+static int kv_sst_read_block(struct kv_sst_reader *r, uint64_t off, uint64_t size,
+			     const struct kv_sst_biter *idx, struct kv_sst_stream *st,
+			     struct kv_sst_bref *ref, struct kv_sst_block *blk)
+{
+	int use_cache = st->use_cache && r->cache, rc;
+
+	if (size > KV_SST_BLOCK_MAX || off > r->data_end ||
+	    size + KV_SST_TRAILER_SIZE > r->data_end - off) {
+		return KV_SST_CORRUPT(r->name, "index: block at offset %" PRIu64 " size %" PRIu64
+				      " lies outside the data region", off, size);
+	}
+	if (!use_cache)
+		return kv_sst_fetch_one(r, off, size, 0, ref, blk);
+	if (kv_sst_cache_get(r, off, ref, blk, &rc)) {
+		/* An iterator's stream follows it over cached blocks (never
+		 * back into what it has fetched or queued already). */
+		uint64_t end = off + size + KV_SST_TRAILER_SIZE;
+		if (!st->shared && !rc && (st->ra.next == KV_SST_RA_NONE || end > st->ra.next)) {
+			st->ra.next = end;
+			st->ra.next_p = idx ? idx->nxt : SIZE_MAX;
+		}
+	} else if (!idx || (rc = kv_sst_ra_read(r, off, size, idx, st, ref, blk)) == KV_SST_RA_ALONE) {
+		rc = kv_sst_fetch_one(r, off, size, 1, ref, blk);
+	}
+	if (!rc && idx)
+		kv_sst_ra_marked(r, st, off);
 	return rc;
 }
 
@@ -695,6 +1229,13 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 	atomic_init(&r->refs, 1);
 	r->store = store;
 	r->cache = cache;
+	CHECK_RETURN(pthread_mutex_init(&r->ra_mu, NULL));
+	CHECK_RETURN(pthread_cond_init(&r->ra_cv, NULL));
+	for (size_t i = 0; i < KV_SST_RA_STREAMS; i++) {
+		r->ra[i].next = KV_SST_RA_NONE;
+		r->ra[i].next_p = SIZE_MAX;
+		atomic_init(&r->ra[i].mark, KV_SST_RA_NONE);
+	}
 	r->size = meta->size;
 	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
 
@@ -754,6 +1295,7 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 		goto fail;
 	r->index = ip;
 	r->index_len = body;
+	r->index_rlen = idx.rlen;
 	r->index_off = ft.index_off;
 	r->entries = ft.entries;
 	r->nblocks = ft.blocks;
@@ -768,6 +1310,8 @@ fail:
 		obj_buf_free(buf);
 	if (r->meta)
 		obj_buf_free(r->meta);
+	CHECK_RETURN(pthread_cond_destroy(&r->ra_cv));
+	CHECK_RETURN(pthread_mutex_destroy(&r->ra_mu));
 	free(r);
 	return rc;
 }
@@ -790,6 +1334,8 @@ void kv_sst_unref(struct kv_sst_reader *r)
 	if (r->meta)
 		obj_buf_free(r->meta);
 	free(r->fences);
+	CHECK_RETURN(pthread_cond_destroy(&r->ra_cv));
+	CHECK_RETURN(pthread_mutex_destroy(&r->ra_mu));
 	free(r);
 }
 
@@ -808,6 +1354,10 @@ static void kv_sst_it_init(struct kv_sst_iter *it, struct kv_sst_reader *r)
 	struct kv_sst_block b;
 	memset(it, 0, sizeof(*it));
 	it->r = r;
+	it->st.use_cache = 1;
+	it->st.ra.next = KV_SST_RA_NONE;
+	it->st.ra.next_p = SIZE_MAX;
+	atomic_init(&it->st.ra.mark, KV_SST_RA_NONE);
 	kv_sst_bi_init(&it->index, r->name);
 	kv_sst_bi_init(&it->data, r->name);
 	kv_sst_it_index_block(r, &b);
@@ -841,7 +1391,7 @@ static int kv_sst_it_load(struct kv_sst_iter *it)
 	kv_sst_bref_release(&it->ref);
 	it->data.valid = 0;
 	if ((rc = kv_sst_block_handle(it->r, it->index.val, it->index.vlen, &off, &size)) ||
-	    (rc = kv_sst_read_block(it->r, off, size, 1, &it->ref, &b))) {
+	    (rc = kv_sst_read_block(it->r, off, size, &it->index, &it->st, &it->ref, &b))) {
 		it->status = rc;
 		return rc;
 	}
@@ -985,6 +1535,7 @@ int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t s
 	/* (key, snap, VALUE) sorts before every version with seq <= snap. */
 	kv_ikey_make(target, key, klen, snap > KV_SEQ_MAX ? KV_SEQ_MAX : snap, KV_TYPE_VALUE);
 	kv_sst_it_init(&it, r);
+	it.st.shared = 1;                       /* gets come from any thread: shared streams */
 	kv_sst_iter__seek(&it.base, target, tlen);
 	if (it.status) {
 		rc = it.status;
@@ -1065,6 +1616,7 @@ int kv_sst_verify(struct kv_sst_reader *r)
 	struct kv_sst_biter idx, data;
 	struct kv_sst_block b;
 	struct kv_sst_bref ref = { 0 };
+	struct kv_sst_stream st = { .use_cache = 0 };
 	struct kv_buf prev = { 0 }, prev_sep = { 0 };
 	uint64_t entries = 0, blocks = 0, next_off = 0, off, size;
 	int rc = 0;
@@ -1084,7 +1636,7 @@ int kv_sst_verify(struct kv_sst_reader *r)
 			goto out;
 		}
 		kv_sst_bref_release(&ref);
-		if ((rc = kv_sst_read_block(r, off, size, 0, &ref, &b)))
+		if ((rc = kv_sst_read_block(r, off, size, NULL, &st, &ref, &b)))
 			goto out;
 		next_off = off + size + KV_SST_TRAILER_SIZE;
 		blocks++;

@@ -8,6 +8,8 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #define SHARDS 16
@@ -271,6 +273,156 @@ START_TEST(test_kv_cache__concurrent_8_threads)
 }
 END_TEST
 
+START_TEST(test_kv_cache__contains_is_a_silent_peek)
+{
+	struct kv_cache *c;
+	struct kv_cache_handle *h;
+	uint64_t hits, misses;
+
+	ck_assert_int_eq(kv_cache_create(&c, SHARDS * 300), 0);
+	uint64_t id = kv_cache_new_id(c);
+	ck_assert_int_eq(kv_cache_contains(c, id, 0), 0);
+	h = kv_cache_insert(c, id, 0, block(id, 0, 100), 100);
+	kv_cache_release(c, h);
+	ck_assert_int_eq(kv_cache_contains(c, id, 0), 1);
+	ck_assert_int_eq(kv_cache_contains(c, id, 1), 0);
+	ck_assert_int_eq(kv_cache_contains(c, id + 1, 0), 0);
+	kv_cache_stats(c, &hits, &misses, NULL);
+	ck_assert_uint_eq(hits, 0);                       /* not counted */
+	ck_assert_uint_eq(misses, 0);
+	ck_assert_int_eq(kv_cache_check_invariants(c), 0); /* not pinned */
+	kv_cache_free(c);
+}
+END_TEST
+
+START_TEST(test_kv_cache__readahead_budget)
+{
+	struct kv_cache *c;
+	struct kv_cache_ra_stats st;
+
+	ck_assert_int_eq(kv_cache_create(&c, 64 << 20), 0);
+	ck_assert_uint_eq(kv_cache_ra_span_max(c), 8 << 20);
+	/* A quarter of the capacity may be out at once, in any pieces. */
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 2 << 20), 1);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 14 << 20), 1);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 1), 0);
+	kv_cache_ra_release(c, 2 << 20);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, (2 << 20) + 1), 0);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 2 << 20), 1);
+	kv_cache_ra_release(c, 2 << 20);
+	kv_cache_ra_release(c, 14 << 20);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 17 << 20), 0);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, SIZE_MAX), 0);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 16 << 20), 1);
+	kv_cache_ra_release(c, 16 << 20);
+	kv_cache_ra_count(c, 1, 30, 0);
+	kv_cache_ra_count(c, 2, 0, 5);
+	kv_cache_ra_stats(c, &st);
+	ck_assert_uint_eq(st.spans, 3);
+	ck_assert_uint_eq(st.blocks, 30);
+	ck_assert_uint_eq(st.waits, 5);
+	kv_cache_free(c);
+
+	/* No capacity, no read-ahead. */
+	ck_assert_int_eq(kv_cache_create(&c, 0), 0);
+	ck_assert_uint_eq(kv_cache_ra_span_max(c), 0);
+	ck_assert_int_eq(kv_cache_ra_reserve(c, 1), 0);
+	kv_cache_free(c);
+}
+END_TEST
+
+/* ---- fill threads ---------------------------------------------------------- */
+
+struct fjob {
+	atomic_int *ran, *cancelled;
+	atomic_int *gate;                 /* run() waits while it is nonzero */
+	atomic_int *running;
+};
+
+static void fjob_run(void *arg)
+{
+	struct fjob *j = arg;
+	(*j->running)++;
+	while (*j->gate)
+		usleep(1000);
+	(*j->ran)++;
+	(*j->running)--;
+}
+
+static void fjob_cancel(void *arg)
+{
+	struct fjob *j = arg;
+	(*j->cancelled)++;
+}
+
+static void *fill_stopper(void *c)
+{
+	kv_cache_fill_stop(c);
+	return NULL;
+}
+
+START_TEST(test_kv_cache__fill_threads_run_or_cancel_each_job_once)
+{
+	struct kv_cache *c;
+	atomic_int ran = 0, cancelled = 0, gate = 0, running = 0;
+	struct fjob j = { &ran, &cancelled, &gate, &running };
+
+	ck_assert_int_eq(kv_cache_create(&c, 1 << 20), 0);
+	/* Not started: refused. */
+	ck_assert_int_eq(kv_cache_fill_running(c), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), -EBUSY);
+	ck_assert_int_eq(kv_cache_fill_start(c), 0);
+	ck_assert_int_eq(kv_cache_fill_running(c), 1);
+	for (int i = 0; i < 20; i++)
+		while (kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j) == -EBUSY)
+			usleep(1000);                     /* (8 may wait) */
+	while (ran < 20)
+		usleep(1000);
+	/* Both threads held up: the queue fills, then refuses. */
+	gate = 1;
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	while (running < 2)
+		usleep(1000);
+	int queued = 0;
+	while (kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j) == 0)
+		queued++;
+	ck_assert_int_eq(queued, 8);
+	/* Stop: the queued ones are cancelled, the running ones finish. */
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, fill_stopper, c), 0);
+	for (int ms = 0; cancelled < 8 && ms < 10000; ms++)
+		usleep(1000);
+	ck_assert_int_eq(cancelled, 8);
+	ck_assert_int_eq(ran, 20);                    /* still held */
+	gate = 0;
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(ran, 22);
+	ck_assert_int_eq(cancelled, 8);
+	ck_assert_int_eq(kv_cache_fill_running(c), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), -EBUSY);
+	ck_assert_int_eq(kv_cache_fill_start(c), 0);  /* once stopped, for good */
+	ck_assert_int_eq(kv_cache_fill_running(c), 0);
+	kv_cache_fill_stop(c);                        /* idempotent */
+	kv_cache_free(c);
+
+	/* kv_cache_free stops them too. */
+	ck_assert_int_eq(kv_cache_create(&c, 1 << 20), 0);
+	ck_assert_int_eq(kv_cache_fill_start(c), 0);
+	gate = 1;
+	running = 0;
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	while (running < 1)
+		usleep(1000);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	gate = 0;
+	kv_cache_free(c);
+	ck_assert_int_eq(ran + cancelled, 22 + 8 + 4);
+}
+END_TEST
+
 static Suite *kv_cache_suite(void)
 {
 	Suite *s = suite_create("kv_cache");
@@ -280,6 +432,8 @@ static Suite *kv_cache_suite(void)
 	tcase_add_test(tc, test_kv_cache__insert_lookup_release);
 	tcase_add_test(tc, test_kv_cache__insert_replaces);
 	tcase_add_test(tc, test_kv_cache__free_with_idle_entries);
+	tcase_add_test(tc, test_kv_cache__contains_is_a_silent_peek);
+	tcase_add_test(tc, test_kv_cache__readahead_budget);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("eviction");
@@ -292,6 +446,7 @@ static Suite *kv_cache_suite(void)
 	tc = tcase_create("concurrency");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_kv_cache__concurrent_8_threads);
+	tcase_add_test(tc, test_kv_cache__fill_threads_run_or_cancel_each_job_once);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -765,6 +765,123 @@ START_TEST(test_kv_db__snapshots_and_bounds)
 }
 END_TEST
 
+/* ---- read-ahead ------------------------------------------------------------ */
+
+struct stat_pick {
+	const char *key;
+	uint64_t val;
+};
+
+static void stat_pick_emit(void *arg, const char *key, uint64_t value)
+{
+	struct stat_pick *p = arg;
+	if (!strcmp(key, p->key))
+		p->val = value;
+}
+
+static uint64_t obj_stat(struct obj_backend *store, const char *key)
+{
+	struct stat_pick p = { .key = key, .val = UINT64_MAX };
+	obj_stats(store, stat_pick_emit, &p);
+	ck_assert_msg(p.val != UINT64_MAX, "no %s in obj_stats", key);
+	return p.val;
+}
+
+static uint64_t db_stat(struct kv_db *db, const char *key)
+{
+	struct stat_pick p = { .key = key, .val = UINT64_MAX };
+	kv_stats(db, stat_pick_emit, &p);
+	ck_assert_msg(p.val != UINT64_MAX, "no %s in kv_stats", key);
+	return p.val;
+}
+
+#define RA_CHUNKS 384                     /* 24 MiB of ... */
+#define RA_CHUNK 65536                    /* ... fs-style 64 KiB chunks */
+
+/* Chunk i of the file: key "C" + be64 inode + be64 index (as fs/ keys
+ * them), value RA_CHUNK bytes of a PRNG seeded by i. */
+static void ra_chunk(size_t i, uint8_t key[17], uint8_t *val)
+{
+	struct util_rand r;
+	key[0] = 'C';
+	util_put_be64(key + 1, 42);
+	util_put_be64(key + 9, i);
+	util_rand_seed(&r, 1000 + i);
+	for (size_t j = 0; j < RA_CHUNK; j += 8)
+		util_put_be64(val + j, util_rand_next(&r));
+}
+
+static void ra_read_chunk(struct kv_db *db, size_t i, uint8_t *want)
+{
+	uint8_t key[17];
+	void *v;
+	size_t vl;
+	ra_chunk(i, key, want);
+	ck_assert_int_eq(kv_get(db, NULL, key, sizeof(key), &v, &vl), 0);
+	ck_assert_uint_eq(vl, RA_CHUNK);
+	ck_assert(memcmp(v, want, vl) == 0);
+	free(v);
+}
+
+/*
+ * A file read in order (what fs/ does: one kv_get per 64 KiB chunk) from
+ * tables the process has not cached: a handful of GETs per table instead
+ * of one per chunk, the same bytes. Read in a scattered order it fetches
+ * each chunk alone, as before read-ahead.
+ */
+START_TEST(test_kv_db__readahead_sequential_reads)
+{
+	struct obj_backend *store;
+	struct kv_db *db;
+	struct kv_config c = KV_CONFIG_INIT;
+	uint8_t key[17], *val = malloc(RA_CHUNK);
+
+	ck_assert_ptr_nonnull(val);
+	obj_mem_destroy("readahead");
+	ck_assert_int_eq(obj_open(&store, "mem://readahead", NULL), 0);
+	c.memtable_bytes = 8 << 20;
+	c.no_background = 1;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	for (size_t i = 0; i < RA_CHUNKS; i++) {
+		ra_chunk(i, key, val);
+		ck_assert_int_eq(kv_put(db, key, sizeof(key), val, RA_CHUNK), 0);
+	}
+	ck_assert_int_eq(kv_close(db), 0);
+
+	/* In order. */
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	ck_assert_uint_eq(db_stat(db, "memtable_entries"), 0);
+	uint64_t tables = db_stat(db, "l0_count");
+	ck_assert_uint_ge(tables, 3);
+	uint64_t gets0 = obj_stat(store, "objstore_get_requests");
+	uint64_t bytes0 = obj_stat(store, "objstore_bytes_got");
+	for (size_t i = 0; i < RA_CHUNKS; i++)
+		ra_read_chunk(db, i, val);
+	uint64_t gets = obj_stat(store, "objstore_get_requests") - gets0;
+	uint64_t bytes = obj_stat(store, "objstore_bytes_got") - bytes0;
+	ck_assert_uint_le(gets, tables * 10);             /* ~7 per 8 MiB table */
+	ck_assert_uint_lt(gets, RA_CHUNKS / 8);
+	ck_assert_uint_lt(bytes, (uint64_t)RA_CHUNKS * (RA_CHUNK + 100));
+	ck_assert_uint_gt(db_stat(db, "readahead_spans"), 0);
+	ck_assert_uint_ge(db_stat(db, "readahead_blocks"), RA_CHUNKS - gets);
+	ck_assert_int_eq(kv_close(db), 0);
+
+	/* Scattered: chunk 97k mod 384. */
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	gets0 = obj_stat(store, "objstore_get_requests");
+	for (size_t k = 0; k < RA_CHUNKS; k++)
+		ra_read_chunk(db, k * 97 % RA_CHUNKS, val);
+	gets = obj_stat(store, "objstore_get_requests") - gets0;
+	ck_assert_uint_ge(gets, RA_CHUNKS);
+	ck_assert_uint_le(gets, RA_CHUNKS + RA_CHUNKS / 10);
+	ck_assert_uint_eq(db_stat(db, "readahead_spans"), 0);
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+	obj_mem_destroy("readahead");
+	free(val);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kv_db");
@@ -787,6 +904,10 @@ int main(void)
 	tcase_add_test(tx, test_kv_db__missing_table_is_not_a_missing_key);
 	tcase_add_test(tx, test_kv_db__snapshots_and_bounds);
 	suite_add_tcase(s, tx);
+	TCase *tr = tcase_create("readahead");
+	tcase_set_timeout(tr, 120);
+	tcase_add_test(tr, test_kv_db__readahead_sequential_reads);
+	suite_add_tcase(s, tr);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

@@ -10,6 +10,8 @@
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
@@ -29,8 +31,15 @@ struct tstore {
 	char name[64];
 	uint8_t *data;                    /* the object (owned) */
 	size_t len;
-	int gets;                         /* get() calls */
+	atomic_int gets;                  /* get() calls */
+	atomic_uint_fast64_t bytes;       /* bytes they returned */
+	atomic_uint_fast64_t hi;          /* highest end of a range returned */
 	int fail;                         /* nonzero: get() returns this */
+	unsigned delay_us;                /* each get() takes this long */
+	atomic_int gate;                  /* nonzero: get() waits until it is cleared ... */
+	atomic_int parked;                /* ... counted here meanwhile */
+	int fail_others;                  /* nonzero: get() from a thread other than `main` fails so */
+	pthread_t main;
 };
 
 static int tstore__get(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
@@ -40,8 +49,18 @@ static int tstore__get(struct obj_backend *b, const char *name, uint64_t off, ui
 	s->gets++;
 	*out = NULL;
 	*out_len = 0;
+	if (s->delay_us)
+		usleep(s->delay_us);
+	if (s->gate) {
+		s->parked++;
+		while (s->gate)
+			usleep(1000);
+		s->parked--;
+	}
 	if (s->fail)
 		return s->fail;
+	if (s->fail_others && !pthread_equal(pthread_self(), s->main))
+		return s->fail_others;
 	if (strcmp(name, s->name))
 		return -ENOENT;
 	if (off >= s->len)
@@ -52,6 +71,10 @@ static int tstore__get(struct obj_backend *b, const char *name, uint64_t off, ui
 	ck_assert_ptr_nonnull(*out);
 	memcpy(*out, s->data + off, len);
 	*out_len = len;
+	s->bytes += len;
+	uint64_t hi = s->hi;
+	while (off + len > hi && !atomic_compare_exchange_weak(&s->hi, &hi, off + len))
+		;
 	return 0;
 }
 
@@ -1010,6 +1033,529 @@ START_TEST(test_kv_sst__check_buffer_garbage)
 }
 END_TEST
 
+/* ---- read-ahead (READ-AHEAD in kv_sst_read.c) ----------------------------- */
+
+#define RA_N 256                          /* blocks in the table ... */
+#define RA_VLEN 65536                     /* ... each one 64 KiB value, like an fs chunk */
+
+struct ra_table {
+	struct ent *e;
+	size_t n;
+	uint8_t *obj;
+	size_t len;
+	struct kv_sst_meta meta;
+	uint64_t data_end;                /* the data blocks end here */
+	uint64_t bsize;                   /* stored bytes of each block (all alike) */
+};
+
+/* n keys "c000000".. with incompressible 64 KiB values, stored without
+ * compression: one block per value, all of one size. */
+static void ra_table_make(struct ra_table *t, size_t n)
+{
+	struct kv_sst_options o = { .block_size = 4096 };
+	struct util_rand r;
+	uint8_t *val = malloc(RA_VLEN);
+	char k[16];
+
+	memset(t, 0, sizeof(*t));
+	t->n = n;
+	t->e = malloc(n * sizeof(*t->e));
+	ck_assert(val && t->e);
+	util_rand_seed(&r, 4242);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < RA_VLEN; j += 8)
+			util_put_be64(val + j, util_rand_next(&r));
+		snprintf(k, sizeof(k), "c%06zu", i);
+		t->e[i] = ent_make(k, strlen(k), 7, KV_TYPE_VALUE, val, RA_VLEN);
+	}
+	free(val);
+	build(t->e, n, &o, &t->obj, &t->len, &t->meta);
+	const uint8_t *f = t->obj + t->len - KV_SST_FOOTER_SIZE;
+	t->data_end = util_get_be64(f + 16);              /* the filter starts there */
+	ck_assert_uint_eq(util_get_be64(f + 40), n);      /* one block per value */
+	ck_assert_uint_eq(t->data_end % n, 0);
+	t->bsize = t->data_end / n;
+}
+
+static void ra_table_free(struct ra_table *t)
+{
+	free(t->obj);
+	kv_sst_meta_clear(&t->meta);
+	ents_free(t->e, t->n);
+}
+
+/* kv_sst_get of key i; a value found must be byte-identical to the one
+ * built. No ck_assert: threads call it too. Returns the get's result, or
+ * -1000 for a wrong value. */
+static int ra_get(struct kv_sst_reader *r, const struct ra_table *t, size_t i)
+{
+	uint8_t *v;
+	size_t vl;
+	int g = kv_sst_get(r, t->e[i].ikey, t->e[i].iklen - 8, KV_SEQ_MAX, &v, &vl);
+	if (g == 1) {
+		if (vl != t->e[i].vlen || memcmp(v, t->e[i].val, vl))
+			g = -1000;
+		free(v);
+	}
+	return g;
+}
+
+/* Loop tests run _i == 0 without fill threads (no prefetch), 1 with. */
+static struct kv_cache *ra_cache(size_t capacity, int fill)
+{
+	struct kv_cache *c;
+	ck_assert_int_eq(kv_cache_create(&c, capacity), 0);
+	if (fill)
+		ck_assert_int_eq(kv_cache_fill_start(c), 0);
+	return c;
+}
+
+START_TEST(test_kv_sst__readahead_sequential_gets)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_cache_ra_stats ra;
+	struct tstore st;
+
+	ra_table_make(&t, RA_N);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	cache = ra_cache(64 << 20, _i);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	int gets0 = st.gets;
+	uint64_t bytes0 = st.bytes;
+	for (size_t i = 0; i < RA_N; i++)
+		ck_assert_int_eq(ra_get(r, &t, i), 1);
+	int gets = st.gets - gets0;
+	/* 256 blocks: the first alone, then spans of 256 KiB doubling up to
+	 * 2 MiB (3, 7, 15, then 31 blocks): 12 GETs, prefetched or not. */
+	ck_assert_int_le(gets, 16);
+	ck_assert_uint_eq(st.bytes - bytes0, t.data_end);   /* each block once */
+	kv_cache_ra_stats(cache, &ra);
+	ck_assert_uint_eq(ra.spans, (uint64_t)gets - 1);
+	/* (every block of a prefetched span counts, not the first of the others) */
+	ck_assert_uint_ge(ra.blocks, RA_N - (uint64_t)gets);
+	ck_assert_uint_le(ra.blocks, RA_N - 1);
+	if (!_i)
+		ck_assert_uint_eq(ra.blocks, RA_N - (uint64_t)gets);
+	if (!_i)
+		ck_assert_uint_eq(ra.waits, 0);
+	/* All of it is cached now: reading again costs nothing. */
+	for (size_t i = 0; i < RA_N; i++)
+		ck_assert_int_eq(ra_get(r, &t, i), 1);
+	ck_assert_int_eq(st.gets - gets0, gets);
+	kv_sst_unref(r);
+	ck_assert_int_eq(kv_cache_check_invariants(cache), 0);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
+START_TEST(test_kv_sst__readahead_not_for_random_gets)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_cache_ra_stats ra;
+	struct tstore st;
+
+	ra_table_make(&t, RA_N);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	ck_assert_int_eq(kv_cache_create(&cache, 64 << 20), 0);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	int gets0 = st.gets;
+	uint64_t bytes0 = st.bytes;
+	/* Every block once, in an order with no two of the last few misses
+	 * near each other (steps of 97 blocks, ~6 MiB, modulo the table). */
+	for (size_t k = 0; k < RA_N; k++)
+		ck_assert_int_eq(ra_get(r, &t, k * 97 % RA_N), 1);
+	ck_assert_int_eq(st.gets - gets0, RA_N);            /* one GET per block ... */
+	ck_assert_uint_eq(st.bytes - bytes0, t.data_end);   /* ... of just that block */
+	kv_cache_ra_stats(cache, &ra);
+	ck_assert_uint_eq(ra.spans, 0);
+	ck_assert_uint_eq(ra.blocks, 0);
+	kv_sst_unref(r);
+	kv_cache_free(cache);
+
+	/* A random order: misses that happen to follow on may read ahead, but
+	 * never more than a few spans' worth. */
+	struct util_rand rnd;
+	size_t perm[RA_N];
+	util_rand_seed(&rnd, 77);
+	for (size_t i = 0; i < RA_N; i++)
+		perm[i] = i;
+	for (size_t i = RA_N - 1; i > 0; i--) {
+		size_t j = util_rand_below(&rnd, i + 1), x = perm[i];
+		perm[i] = perm[j];
+		perm[j] = x;
+	}
+	ck_assert_int_eq(kv_cache_create(&cache, 64 << 20), 0);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	gets0 = st.gets;
+	bytes0 = st.bytes;
+	for (size_t k = 0; k < RA_N / 4; k++)
+		ck_assert_int_eq(ra_get(r, &t, perm[k]), 1);
+	kv_cache_ra_stats(cache, &ra);
+	ck_assert_uint_le(ra.spans, 4);
+	ck_assert_uint_le(st.bytes - bytes0, (RA_N / 4 + 4 * 3) * t.bsize);
+	kv_sst_unref(r);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
+START_TEST(test_kv_sst__readahead_iterator)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_cache_ra_stats ra;
+	struct kv_iter *it;
+	struct tstore st;
+	size_t i;
+
+	ra_table_make(&t, RA_N);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	cache = ra_cache(64 << 20, _i);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	int gets0 = st.gets;
+	uint64_t bytes0 = st.bytes;
+	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+	for (i = 0, it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it), i++)
+		assert_at(it, &t.e[i]);
+	ck_assert_int_eq(it->ops->status(it), 0);
+	ck_assert_uint_eq(i, RA_N);
+	ck_assert_int_le(st.gets - gets0, 16);
+	ck_assert_uint_eq(st.bytes - bytes0, t.data_end);
+	kv_cache_ra_stats(cache, &ra);
+	ck_assert_uint_ge(ra.spans, 4);
+	/* Again: all from the cache. */
+	int gets = st.gets;
+	for (i = 0, it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it), i++)
+		assert_at(it, &t.e[i]);
+	ck_assert_uint_eq(i, RA_N);
+	ck_assert_int_eq(st.gets, gets);
+	it->ops->free(it);
+	kv_sst_unref(r);
+	kv_cache_free(cache);
+
+	/* Through a small cache, spans are capped at 1/8 of it and the cache
+	 * stays within its budget; the data is still right. */
+	cache = ra_cache(1 << 20, _i);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	gets0 = st.gets;
+	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+	for (i = 0, it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it), i++)
+		assert_at(it, &t.e[i]);
+	ck_assert_uint_eq(i, RA_N);
+	/* 128 KiB spans hold one 64 KiB block: no read-ahead at all. */
+	ck_assert_int_eq(st.gets - gets0, RA_N);
+	it->ops->free(it);
+	kv_sst_unref(r);
+	uint64_t bytes;
+	kv_cache_stats(cache, NULL, NULL, &bytes);
+	ck_assert_uint_le(bytes, 1 << 20);
+	ck_assert_int_eq(kv_cache_check_invariants(cache), 0);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
+/* Redirect stderr (fd 2) into a fresh temporary file; returns the saved
+ * fd. Read the file back with capture_end. */
+static int capture_begin(FILE **f)
+{
+	int saved = dup(2);
+	*f = tmpfile();
+	ck_assert(saved >= 0 && *f);
+	dup2(fileno(*f), 2);
+	return saved;
+}
+
+/* Restore stderr and return the captured lines with the log prefix
+ * ("HH:MM:SS.mmm shalefs[pid] ") cut off, one after the other. */
+static char *capture_end(int saved, FILE *f)
+{
+	static char out[4096];
+	char line[1024];
+	size_t n = 0;
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, "] ");
+		p = p ? p + 2 : line;
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s", p);
+		ck_assert_uint_lt(n, sizeof(out));
+	}
+	fclose(f);
+	return out;
+}
+
+START_TEST(test_kv_sst__readahead_corrupt_block_reported_when_asked)
+{
+	const size_t n = 64, bad = 10;
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_cache_ra_stats ra;
+	struct tstore st;
+	char want[1024];
+	FILE *f;
+	int saved;
+
+	ra_table_make(&t, n);
+	t.obj[bad * t.bsize + 1000] ^= 0x20;              /* inside block 10's value */
+	tstore_init(&st, &t.meta, t.obj, t.len);
+
+	/* The reference: a reader without a cache (so without read-ahead). */
+	saved = capture_begin(&f);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &t.meta), 0);
+	ck_assert_int_eq(ra_get(r, &t, bad), KV_ECORRUPT);
+	kv_sst_unref(r);
+	snprintf(want, sizeof(want), "%s", capture_end(saved, f));
+	ck_assert_ptr_nonnull(strstr(want, "block at offset"));
+	ck_assert_ptr_nonnull(strstr(want, "checksum mismatch"));
+
+	/* Sequential gets read block 10 ahead (in the span that block 4
+	 * starts, or that a fill thread prefetched when block 1 was read);
+	 * it is reported when asked for, then, and only then. */
+	cache = ra_cache(64 << 20, _i);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	st.hi = 0;                                        /* (open read the index at the end) */
+	saved = capture_begin(&f);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t errs = util_log_count(UTIL_LOG_ERROR);
+		if (i == bad) {                   /* already fetched, quietly */
+			while (_i && st.hi < (bad + 1) * t.bsize)
+				usleep(1000);     /* (a prefetch may still be under way) */
+			ck_assert_uint_ge(st.hi, (bad + 1) * t.bsize);
+		}
+		ck_assert_int_eq(ra_get(r, &t, i), i == bad ? KV_ECORRUPT : 1);
+		ck_assert_uint_eq(util_log_count(UTIL_LOG_ERROR), errs + (i == bad));
+	}
+	/* Asked again, the same again. */
+	ck_assert_int_eq(ra_get(r, &t, bad), KV_ECORRUPT);
+	char *got = capture_end(saved, f);
+	char twice[2048];
+	snprintf(twice, sizeof(twice), "%s%s", want, want);
+	ck_assert_str_eq(got, twice);
+	kv_cache_ra_stats(cache, &ra);
+	ck_assert_uint_ge(ra.spans, 3);
+	kv_sst_unref(r);
+
+	/* An iterator stops at it with the same error, after every entry
+	 * before it. */
+	struct kv_iter *it;
+	size_t i;
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
+	saved = capture_begin(&f);
+	for (i = 0, it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it), i++)
+		assert_at(it, &t.e[i]);
+	ck_assert_int_eq(it->ops->status(it), KV_ECORRUPT);
+	ck_assert_uint_eq(i, bad);
+	ck_assert_str_eq(capture_end(saved, f), want);
+	it->ops->free(it);
+	kv_sst_unref(r);
+	ck_assert_int_eq(kv_cache_check_invariants(cache), 0);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
+struct ra_thread {
+	pthread_t tid;
+	struct kv_sst_reader *r;
+	const struct ra_table *t;
+	size_t from, to;                  /* keys [from, to) in order */
+	int bad;                          /* gets that did not return the value */
+};
+
+static void *ra_thread_main(void *arg)
+{
+	struct ra_thread *a = arg;
+	for (size_t i = a->from; i < a->to; i++)
+		a->bad += ra_get(a->r, a->t, i) != 1;
+	return NULL;
+}
+
+START_TEST(test_kv_sst__readahead_miss_waits_for_span_in_flight)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_cache_ra_stats ra;
+	struct tstore st;
+	struct ra_thread a = { 0 }, b = { 0 };
+	uint64_t misses0, misses;
+
+	ra_table_make(&t, 16);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	ck_assert_int_eq(kv_cache_create(&cache, 64 << 20), 0);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	int gets0 = st.gets;
+	ck_assert_int_eq(ra_get(r, &t, 0), 1);            /* alone: starts a stream */
+	ck_assert_int_eq(st.gets, gets0 + 1);
+	/* A asks for block 1: a span of blocks 1-3, held at the store. */
+	st.gate = 1;
+	a = (struct ra_thread){ .r = r, .t = &t, .from = 1, .to = 2 };
+	ck_assert_int_eq(pthread_create(&a.tid, NULL, ra_thread_main, &a), 0);
+	while (st.parked == 0)
+		usleep(1000);
+	/* B asks for block 2 meanwhile: it misses, and waits for A's span. */
+	kv_cache_stats(cache, NULL, &misses0, NULL);
+	b = (struct ra_thread){ .r = r, .t = &t, .from = 2, .to = 3 };
+	ck_assert_int_eq(pthread_create(&b.tid, NULL, ra_thread_main, &b), 0);
+	do {
+		usleep(1000);
+		kv_cache_stats(cache, NULL, &misses, NULL);
+	} while (misses == misses0);
+	usleep(50000);                            /* from its miss to its wait */
+	ck_assert_int_eq(st.parked, 1);           /* B issued no GET of its own */
+	st.gate = 0;
+	ck_assert_int_eq(pthread_join(a.tid, NULL), 0);
+	ck_assert_int_eq(pthread_join(b.tid, NULL), 0);
+	ck_assert_int_eq(a.bad + b.bad, 0);
+	ck_assert_int_eq(st.gets, gets0 + 2);
+	kv_cache_ra_stats(cache, &ra);
+	ck_assert_uint_eq(ra.spans, 1);
+	ck_assert_uint_eq(ra.waits, 1);
+	kv_sst_unref(r);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
+START_TEST(test_kv_sst__readahead_concurrent_readers)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct tstore st;
+	struct ra_thread th[4];
+
+	ra_table_make(&t, RA_N);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	st.delay_us = 2000;
+	ck_assert_int_eq(kv_cache_create(&cache, 64 << 20), 0);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	int gets0 = st.gets;
+	/* Two threads read the whole table, two others each half of it. */
+	for (int i = 0; i < 4; i++) {
+		th[i] = (struct ra_thread){ .r = r, .t = &t, .from = i == 3 ? RA_N / 2 : 0,
+					    .to = i == 2 ? RA_N / 2 : RA_N };
+		ck_assert_int_eq(pthread_create(&th[i].tid, NULL, ra_thread_main, &th[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(th[i].tid, NULL), 0);
+		ck_assert_int_eq(th[i].bad, 0);
+	}
+	ck_assert_int_lt(st.gets - gets0, RA_N / 4);
+	ck_assert_uint_lt(st.bytes, 2 * t.data_end);
+	kv_sst_unref(r);
+	ck_assert_int_eq(kv_cache_check_invariants(cache), 0);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
+/*
+ * PREFETCH: with fill threads, the span after the one a miss fetched is
+ * fetched in the background, and reading its first block queues the
+ * next: nobody asks for blocks 4.., yet they arrive.
+ */
+START_TEST(test_kv_sst__prefetch_fetches_the_next_span_unasked)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_cache_ra_stats ra;
+	struct tstore st;
+
+	ra_table_make(&t, RA_N);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	cache = ra_cache(64 << 20, 1);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	int gets0 = st.gets;
+	st.hi = 0;                                        /* (open read the index at the end) */
+	ck_assert_int_eq(ra_get(r, &t, 0), 1);            /* alone */
+	ck_assert_int_eq(ra_get(r, &t, 1), 1);            /* blocks 1-3, and 4-10 queued */
+	for (int ms = 0; st.hi < 11 * t.bsize && ms < 10000; ms++)
+		usleep(1000);
+	ck_assert_uint_eq(st.hi, 11 * t.bsize);           /* 512 KiB: 7 blocks */
+	ck_assert_int_eq(st.gets, gets0 + 3);
+	ck_assert_int_eq(ra_get(r, &t, 2), 1);
+	ck_assert_int_eq(ra_get(r, &t, 3), 1);
+	ck_assert_uint_eq(st.hi, 11 * t.bsize);           /* nothing more until ... */
+	ck_assert_int_eq(ra_get(r, &t, 4), 1);            /* ... its first block is read */
+	for (int ms = 0; st.hi < 26 * t.bsize && ms < 10000; ms++)
+		usleep(1000);
+	ck_assert_uint_eq(st.hi, 26 * t.bsize);           /* 1 MiB: 15 blocks */
+	ck_assert_int_eq(st.gets, gets0 + 4);
+	for (size_t i = 5; i < RA_N; i++)
+		ck_assert_int_eq(ra_get(r, &t, i), 1);
+	ck_assert_int_le(st.gets - gets0, 16);
+	kv_cache_ra_stats(cache, &ra);
+	ck_assert_uint_eq(ra.spans, (uint64_t)(st.gets - gets0) - 1);
+	kv_sst_unref(r);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
+/* A prefetch that fails is dropped: nobody sees its error, the blocks are
+ * fetched when asked for. */
+START_TEST(test_kv_sst__prefetch_errors_are_dropped)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct tstore st;
+
+	ra_table_make(&t, 64);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	st.main = pthread_self();
+	st.fail_others = -EIO;                            /* the fill threads' GETs fail */
+	cache = ra_cache(64 << 20, 1);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	uint64_t errs = util_log_count(UTIL_LOG_ERROR);
+	for (size_t i = 0; i < t.n; i++)
+		ck_assert_int_eq(ra_get(r, &t, i), 1);
+	ck_assert_uint_eq(util_log_count(UTIL_LOG_ERROR), errs);
+	kv_sst_unref(r);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
+/* The last reference to a reader may go while its prefetch is under way:
+ * the job holds one of its own, and stopping the fill threads waits for it. */
+START_TEST(test_kv_sst__prefetch_outlives_the_last_unref)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct tstore st;
+
+	ra_table_make(&t, 64);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	cache = ra_cache(64 << 20, 1);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	st.hi = 0;                                        /* (open read the index at the end) */
+	ck_assert_int_eq(ra_get(r, &t, 0), 1);
+	st.delay_us = 200000;                             /* the prefetch takes 200 ms */
+	ck_assert_int_eq(ra_get(r, &t, 1), 1);            /* (so did this span) */
+	kv_sst_unref(r);                                  /* the prefetch is still running */
+	kv_cache_fill_stop(cache);                        /* waits for it */
+	ck_assert_uint_eq(st.hi, 11 * t.bsize);
+	ck_assert_int_eq(kv_cache_check_invariants(cache), 0);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
 static Suite *kv_sst_id_suite(void)
 {
 	Suite *s = suite_create("kv_sst_id");
@@ -1073,6 +1619,19 @@ static Suite *kv_sst_read_suite(void)
 	tcase_add_test(tc, test_kv_sst__corrupt_truncated);
 	tcase_add_test(tc, test_kv_sst__corrupt_every_byte);
 	tcase_add_test(tc, test_kv_sst__check_buffer_garbage);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("readahead");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_kv_sst__readahead_sequential_gets, 0, 2);
+	tcase_add_test(tc, test_kv_sst__readahead_not_for_random_gets);
+	tcase_add_loop_test(tc, test_kv_sst__readahead_iterator, 0, 2);
+	tcase_add_loop_test(tc, test_kv_sst__readahead_corrupt_block_reported_when_asked, 0, 2);
+	tcase_add_test(tc, test_kv_sst__readahead_miss_waits_for_span_in_flight);
+	tcase_add_test(tc, test_kv_sst__readahead_concurrent_readers);
+	tcase_add_test(tc, test_kv_sst__prefetch_fetches_the_next_span_unasked);
+	tcase_add_test(tc, test_kv_sst__prefetch_errors_are_dropped);
+	tcase_add_test(tc, test_kv_sst__prefetch_outlives_the_last_unref);
 	suite_add_tcase(s, tc);
 	return s;
 }
