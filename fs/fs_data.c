@@ -82,10 +82,11 @@ void fs_wb_wait_room(struct fs *fs)
 		atomic_fetch_add(&fs->n_write_waits, 1);
 }
 
-/* Read chunk idx from the engine into dst (FS_CHUNK_SIZE, zero-filled past
- * the value). *stored gets the value length. */
-static int fs_chunk_load(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *dst,
-			 uint32_t *stored)
+/* Read chunk idx from the engine (at snap, or the newest) into dst
+ * (FS_CHUNK_SIZE, zero-filled past the value). *stored gets the value
+ * length. */
+static int fs_chunk_load_at(struct fs *fs, const struct kv_snapshot *snap, uint64_t ino,
+			    uint64_t idx, uint8_t *dst, uint32_t *stored)
 {
 	struct fs_key k;
 	void *val = NULL;
@@ -93,7 +94,7 @@ static int fs_chunk_load(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *dst
 	int rc;
 
 	fs_key_chunk(&k, ino, idx);
-	rc = kv_get(fs->db, NULL, k.b, k.len, &val, &len);
+	rc = kv_get(fs->db, snap, k.b, k.len, &val, &len);
 	if (rc == -ENOENT) {
 		memset(dst, 0, FS_CHUNK_SIZE);
 		*stored = 0;
@@ -117,47 +118,84 @@ static int fs_chunk_load(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *dst
 	return 0;
 }
 
-ssize_t fs_data_read(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t size, char *buf)
+static int fs_chunk_load(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *dst, uint32_t *stored)
 {
-	size_t done = 0;
-	uint8_t *tmp = NULL;
+	return fs_chunk_load_at(fs, NULL, ino, idx, dst, stored);
+}
 
-	if (off >= ip->a.size)
+/*
+ * Reads run with ip->mu released during engine I/O, so that reads of one
+ * file proceed in parallel (the kernel's read-ahead sends several at once)
+ * and no lock is held across a store GET. Under the lock: the size is
+ * read, buffered chunk images are copied, and an engine snapshot is taken.
+ * Every byte not in the buffer at that moment is in the engine at or below
+ * the snapshot (buffers reach the engine under ip->mu), so the unlocked
+ * part reads exactly the file as it was when the lock was held: a write or
+ * truncate that runs meanwhile is simply ordered after this read.
+ */
+ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t size,
+			    char *buf)
+{
+	struct kv_snapshot *snap = NULL;
+	uint64_t ino = ip->ino, first, idx;
+	uint8_t small[64], *had;       /* had[i]: chunk first + i was buffered */
+	uint8_t *tmp = NULL;
+	size_t done, n, in, missing = 0;
+	int rc = 0;
+
+	if (off >= ip->a.size || size == 0) {
+		fs_inode_unlock(ip);
 		return 0;
+	}
 	if (size > ip->a.size - off)
 		size = (size_t)(ip->a.size - off);
-	while (done < size) {
-		uint64_t pos = off + done;
-		uint64_t idx = pos / FS_CHUNK_SIZE;
-		size_t in = (size_t)(pos % FS_CHUNK_SIZE);
-		size_t n = FS_CHUNK_SIZE - in;
-		struct fs_chunk *c;
-
-		if (n > size - done)
-			n = size - done;
-		c = fs_chunk_find(ip, idx);
-		if (c) {
-			memcpy(buf + done, c->data + in, n);
-		} else {
-			uint32_t stored;
-			int rc;
-			if (!tmp) {
-				tmp = malloc(FS_CHUNK_SIZE);
-				if (!tmp)
-					return -ENOMEM;
-			}
-			rc = fs_chunk_load(fs, ip->ino, idx, tmp, &stored);
-			if (rc) {
-				free(tmp);
-				return rc;
-			}
-			memcpy(buf + done, tmp + in, n);
-		}
-		done += n;
+	first = off / FS_CHUNK_SIZE;
+	n = (size_t)((off + size - 1) / FS_CHUNK_SIZE - first + 1);
+	had = n <= sizeof(small) ? small : malloc(n);
+	if (!had) {
+		fs_inode_unlock(ip);
+		return -ENOMEM;
 	}
+	for (done = 0; done < size; done += n) {
+		struct fs_chunk *c;
+		idx = (off + done) / FS_CHUNK_SIZE;
+		in = (size_t)((off + done) % FS_CHUNK_SIZE);
+		n = FS_CHUNK_SIZE - in < size - done ? FS_CHUNK_SIZE - in : size - done;
+		c = fs_chunk_find(ip, idx);
+		had[idx - first] = c != NULL;
+		if (c)
+			memcpy(buf + done, c->data + in, n);
+		else
+			missing++;
+	}
+	if (missing)
+		rc = kv_snapshot_create(fs->db, &snap);
+	fs_inode_unlock(ip);
+
+	for (done = 0; !rc && missing && done < size; done += n) {
+		uint32_t stored;
+		idx = (off + done) / FS_CHUNK_SIZE;
+		in = (size_t)((off + done) % FS_CHUNK_SIZE);
+		n = FS_CHUNK_SIZE - in < size - done ? FS_CHUNK_SIZE - in : size - done;
+		if (had[idx - first])
+			continue;
+		if (!tmp && !(tmp = malloc(FS_CHUNK_SIZE))) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = fs_chunk_load_at(fs, snap, ino, idx, tmp, &stored);
+		if (!rc)
+			memcpy(buf + done, tmp + in, n);
+	}
+	if (snap)
+		kv_snapshot_release(fs->db, snap);
+	if (had != small)
+		free(had);
 	free(tmp);
-	atomic_fetch_add(&fs->bytes_read, done);
-	return (ssize_t)done;
+	if (rc)
+		return rc;
+	atomic_fetch_add(&fs->bytes_read, size);
+	return (ssize_t)size;
 }
 
 ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const char *buf,

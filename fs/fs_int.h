@@ -285,8 +285,11 @@ int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n);
 
 /* ======================= fs_data.c: file data ======================= */
 
-/* Read up to size bytes at off (ip->mu held). Returns bytes read or -errno. */
-ssize_t fs_data_read(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t size, char *buf);
+/* Read up to size bytes at off. Called with ip->mu held; returns with it
+ * released (the engine reads run unlocked, at a snapshot taken under it).
+ * Returns bytes read or -errno. */
+ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t size,
+			    char *buf);
 /* Buffer a write (ip->mu held). Returns bytes written or -errno. */
 ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const char *buf,
 		      size_t size);

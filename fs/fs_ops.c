@@ -368,8 +368,8 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fs_reply_err(req, rc);
 		return;
 	}
-	n = fs_data_read(fs, ip, (uint64_t)off, size, buf);
-	fs_put_locked(fs, ip);
+	n = fs_data_read_unlock(fs, ip, (uint64_t)off, size, buf);
+	fs_inode_unpin(fs, ip);
 	atomic_fetch_add(&fs->n_read, 1);
 	if (n < 0)
 		fs_reply_err(req, (int)n);

@@ -9,6 +9,8 @@
 # fs_delete_chunks_blind). For each store (file://, and s3:// with the rig):
 #   * write two 32 MiB files (512 chunks each) and one sparse file, fsync,
 #     remount (cold block cache);
+#   * four cold readers of one file at once (reads run unlocked at an
+#     engine snapshot) while a writer rewrites its first MiB: all exact;
 #   * rm one, O_TRUNC the other: each costs far fewer store GETs than it
 #     has chunks (counted with `shalefs stats`), and the O_TRUNC holds
 #     after a remount (regression: open() ignored O_TRUNC, the kernel
@@ -34,6 +36,24 @@ run() {
 	cp "$FS_TMP/pattern" "$mnt/big2"
 	dd if="$FS_TMP/pattern" of="$mnt/sparse" bs=1M count=1 seek=8 status=none
 	sync -f "$mnt"
+	fs_umount "$mnt"
+	fs_mount "$store" "$mnt" "$@"
+
+	# Reads of one file run in parallel, unlocked (fs_data_read_unlock):
+	# four cold readers at different offsets, and a writer overwriting the
+	# first MiB with the same bytes meanwhile.
+	readers=""
+	for i in 1 2 3 4; do
+		(skip=$((i * 4)); dd if="$mnt/big1" bs=1M skip=$skip count=8 status=none |
+			cmp - "$FS_TMP/pattern" -i 0:$((skip * 1048576)) -n 8388608 ||
+			echo "reader $i differs" >>"$FS_TMP/readers.err") &
+		readers="$readers $!"
+	done
+	dd if="$FS_TMP/pattern" of="$mnt/big1" bs=1M count=1 conv=notrunc status=none
+	# (not a bare wait: the daemon is a background job too)
+	for p in $readers; do wait "$p"; done
+	[ ! -s "$FS_TMP/readers.err" ] || fs_die "parallel readers: $(cat "$FS_TMP/readers.err")"
+	cmp "$mnt/big1" "$FS_TMP/pattern" || fs_die "big1 differs after parallel reads"
 	fs_umount "$mnt"
 	fs_mount "$store" "$mnt" "$@"
 
