@@ -154,7 +154,22 @@ void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > len - (size_t)off)
 		size = len - (size_t)off;
-	fuse_reply_buf(req, s + off, size);
+	/*
+	 * Reply from a copy this thread owns, not from the handle's text: the
+	 * kernel completes the read while our writev is still in progress, so
+	 * the reader's close() and our release (another worker, which frees
+	 * the text) can run before writev returns. The kernel has copied the
+	 * bytes by then, but ThreadSanitizer checks writev's buffer after the
+	 * call and reported a use after free (tsan posix, CI).
+	 */
+	char *copy = malloc(size);
+	if (!copy) {
+		fs_reply_err(req, -ENOMEM);
+		return;
+	}
+	memcpy(copy, s + off, size);
+	fuse_reply_buf(req, copy, size);
+	free(copy);
 }
 
 void fs_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
