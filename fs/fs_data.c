@@ -118,11 +118,6 @@ static int fs_chunk_load_at(struct fs *fs, const struct kv_snapshot *snap, uint6
 	return 0;
 }
 
-static int fs_chunk_load(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *dst, uint32_t *stored)
-{
-	return fs_chunk_load_at(fs, NULL, ino, idx, dst, stored);
-}
-
 /*
  * Reads run with ip->mu released during engine I/O, so that reads of one
  * file proceed in parallel (the kernel's read-ahead sends several at once)
@@ -133,6 +128,15 @@ static int fs_chunk_load(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *dst
  * part reads exactly the file as it was when the lock was held: a write or
  * truncate that runs meanwhile is simply ordered after this read.
  */
+/* The piece of [off, off + size) that starts `done` bytes in and stays in
+ * one chunk: its chunk index, its offset in the chunk; returns its length. */
+static size_t fs_piece(uint64_t off, size_t size, size_t done, uint64_t *idx, size_t *in)
+{
+	*idx = (off + done) / FS_CHUNK_SIZE;
+	*in = (size_t)((off + done) % FS_CHUNK_SIZE);
+	return FS_CHUNK_SIZE - *in < size - done ? FS_CHUNK_SIZE - *in : size - done;
+}
+
 ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t size,
 			    char *buf)
 {
@@ -158,9 +162,7 @@ ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, si
 	}
 	for (done = 0; done < size; done += n) {
 		struct fs_chunk *c;
-		idx = (off + done) / FS_CHUNK_SIZE;
-		in = (size_t)((off + done) % FS_CHUNK_SIZE);
-		n = FS_CHUNK_SIZE - in < size - done ? FS_CHUNK_SIZE - in : size - done;
+		n = fs_piece(off, size, done, &idx, &in);
 		c = fs_chunk_find(ip, idx);
 		had[idx - first] = c != NULL;
 		if (c)
@@ -174,9 +176,7 @@ ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, si
 
 	for (done = 0; !rc && missing && done < size; done += n) {
 		uint32_t stored;
-		idx = (off + done) / FS_CHUNK_SIZE;
-		in = (size_t)((off + done) % FS_CHUNK_SIZE);
-		n = FS_CHUNK_SIZE - in < size - done ? FS_CHUNK_SIZE - in : size - done;
+		n = fs_piece(off, size, done, &idx, &in);
 		if (had[idx - first])
 			continue;
 		if (!tmp && !(tmp = malloc(FS_CHUNK_SIZE))) {
@@ -209,14 +209,10 @@ ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const ch
 	if (off >= FS_MAX_FILE_SIZE || size > FS_MAX_FILE_SIZE - off)
 		return -EFBIG;
 	while (done < size) {
-		uint64_t pos = off + done;
-		uint64_t idx = pos / FS_CHUNK_SIZE;
-		size_t in = (size_t)(pos % FS_CHUNK_SIZE);
-		size_t n = FS_CHUNK_SIZE - in;
+		uint64_t idx;
+		size_t in, n = fs_piece(off, size, done, &idx, &in);
 		struct fs_chunk *c;
 
-		if (n > size - done)
-			n = size - done;
 		c = fs_chunk_find(ip, idx);
 		if (!c) {
 			c = malloc(sizeof(*c) + FS_CHUNK_SIZE);
@@ -228,7 +224,8 @@ ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const ch
 			if (idx * FS_CHUNK_SIZE < ip->a.size) {
 				/* It may exist: read it (for the bytes around the
 				 * write, and for its stored length). */
-				rc = fs_chunk_load(fs, ip->ino, idx, c->data, &c->stored_len);
+				rc = fs_chunk_load_at(fs, NULL, ip->ino, idx, c->data,
+						      &c->stored_len);
 				if (rc) {
 					free(c);
 					return done ? (ssize_t)done : rc;

@@ -28,8 +28,8 @@
  *   2x: the store is idle, and a 1/4-size L0 is 25% space amplification
  *   otherwise), or alone when it has 2+ tables or nothing under it. A
  *   lone L0 table over a run more than 4x its size is left alone:
- *   rewriting the run for it would cost more than it saves. Each idle merge rewrites at most ~5x
- *   the L0 bytes, once per idle period.
+ *   rewriting the run for it would cost more than it saves. Each idle
+ *   merge rewrites at most ~5x the L0 bytes, once per idle period.
  *
  *   Before that, an idle writer's memtable is frozen, and so flushed, for
  *   the same reasons and two more: its memory (up to memtable_bytes) is
@@ -130,11 +130,6 @@ static int kv_compact_add_id(struct kv_compact_job *j, const struct kv_sst_meta 
 	return 0;
 }
 
-/*
- * What to merge next in manifest m: *l0 (every L0 table) and runs
- * [*first, *first + *n). Returns 1 if there is a job. idle: L0 has not
- * changed for idle_compact_ms (see IDLE MERGE). Pure: no allocation.
- */
 /* End of the window that starts with `sum` bytes and takes runs from
  * index k on while each is at most factor x the window so far. */
 static size_t kv_compact_window(const struct kv_manifest *m, size_t k, uint64_t sum,
@@ -145,6 +140,11 @@ static size_t kv_compact_window(const struct kv_manifest *m, size_t k, uint64_t 
 	return k;
 }
 
+/*
+ * What to merge next in manifest m: *l0 (every L0 table) and runs
+ * [*first, *first + *n). Returns 1 if there is a job. idle: L0 has not
+ * changed for idle_compact_ms (see IDLE MERGE). Pure: no allocation.
+ */
 static int kv_compact_choose(const struct kv_db *db, const struct kv_manifest *m, int idle,
 			     int *l0, size_t *first, size_t *n)
 {
@@ -387,8 +387,10 @@ static int kv_compact_seal(struct kv_compact_out *o)
 		o->db->compaction_retries++;
 		int stop = o->db->shutdown;
 		CHECK_RETURN(pthread_mutex_unlock(&o->db->mu));
-		if (stop)
+		if (stop) {
+			rc = -ECANCELED;        /* dropped at close, like the merge loop */
 			break;
+		}
 		kv_db_backoff(o->db, attempt++);
 	}
 	free(data);
