@@ -30,13 +30,18 @@
  *   a walk keeps only the smallest (wanted + 1) qualifying children of a
  *   directory and rescans after the last one it used if it needs more.
  *
+ * WRITING
+ *   Large objects are written with O_DIRECT (obj_local_direct.c says why
+ *   and how); small ones, and all on a filesystem that refuses it, through
+ *   the page cache.
+ *
  * OPEN FILES
  *   Files read by ranged GETs stay open in a small cache, checked on
  *   every use (obj_local_fds.c explains why that is safe).
  *
  * THREADING
- *   The only shared mutable state is that cache, which locks itself:
- *   safe from any thread.
+ *   The only shared mutable state is that cache and the bounce-buffer
+ *   pool, which lock themselves: safe from any thread.
  */
 #include "objstore/objstore_int.h"
 #include "util/util.h"
@@ -59,6 +64,7 @@ struct obj_local {
 	char *root;                       /* absolute, no trailing slash; immutable */
 	int root_fd;                      /* O_PATH|O_DIRECTORY on root; immutable */
 	struct obj_fds *fds;              /* open object files; thread-safe */
+	struct obj_direct *direct;        /* bounce buffers for O_DIRECT; thread-safe */
 };
 
 static struct obj_local *obj_local_of(struct obj_backend *b)
@@ -159,22 +165,6 @@ static int obj_local_mkparents(struct obj_local *l, const char *name)
 	return 0;
 }
 
-static int obj_local_write_all(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Write data to a fresh durable temp file; its root-relative name goes to tmp. */
 static int obj_local_write_tmp(struct obj_local *l, const char *op, const char *name,
 			       const void *data, size_t len, const char *token, char *tmp,
@@ -198,7 +188,7 @@ static int obj_local_write_tmp(struct obj_local *l, const char *op, const char *
 		if (errno != EEXIST || attempt > 8)
 			return obj_local_err(errno, op, name, "creating temp file");
 	}
-	rc = obj_local_write_all(fd, data, len);
+	rc = obj_direct_write(l->direct, fd, data, len);
 	if (rc) {
 		rc = obj_local_err(-rc, op, name, "writing temp file");
 		goto fail;
@@ -628,6 +618,7 @@ static void obj_local__free(struct obj_backend *b)
 	if (l->root_fd >= 0)
 		close(l->root_fd);
 	obj_fds_free(l->fds);
+	obj_direct_free(l->direct);
 	free(l->root);
 	free(l);
 }
@@ -658,7 +649,8 @@ int obj_local_create(struct obj_backend **out, const char *dir, int create)
 	l->root_fd = -1;
 	l->root = strdup(dir);
 	l->fds = obj_fds_create();
-	if (!l->root || !l->fds) {
+	l->direct = obj_direct_create();
+	if (!l->root || !l->fds || !l->direct) {
 		rc = -ENOMEM;
 		goto fail;
 	}

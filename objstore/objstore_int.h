@@ -51,4 +51,15 @@ int obj_fd_fd(const struct obj_fd *f);
 /* Whether the object file still has the link count it was opened with. */
 int obj_fd_valid(const struct obj_fd *f, nlink_t nlink);
 
+/*
+ * How the file:// backend writes an object's bytes into a fresh temp file
+ * (obj_local_direct.c): large objects with O_DIRECT through a bounded pool
+ * of bounce buffers, small ones (and any on a filesystem that refuses
+ * O_DIRECT) buffered. Thread-safe; returns 0 or -errno.
+ */
+struct obj_direct;
+struct obj_direct *obj_direct_create(void);
+void obj_direct_free(struct obj_direct *d);
+int obj_direct_write(struct obj_direct *d, int fd, const void *data, size_t len);
+
 #endif /* SHALE_OBJSTORE_INT_H */
