@@ -97,8 +97,9 @@ END_TEST
 
 /* Large objects go through O_DIRECT with a padded last block that is cut
  * off again (obj_local_direct.c): every size around the alignment and the
- * bounce-buffer size reads back exactly, on the disk and on a tmpfs (which
- * may refuse O_DIRECT: then the buffered fallback is what is checked). */
+ * bounce-buffer size reads back exactly, whole and in ranges at unaligned
+ * offsets, on the disk and on a tmpfs (which may refuse O_DIRECT: then the
+ * buffered fallback is what is checked). */
 static void direct_round_trip(const char *url)
 {
 	static const size_t sizes[] = {
@@ -129,6 +130,19 @@ static void direct_round_trip(const char *url)
 		ck_assert_uint_eq(got_len, sizes[k]);
 		ck_assert(sizes[k] == 0 || memcmp(got, data, sizes[k]) == 0);
 		free(got);
+		/* Ranged reads: aligned and not, ending inside the object
+		 * and running past its end. */
+		for (int r = 0; r < 4 && sizes[k] > 0; r++) {
+			static const uint64_t offs[] = { 0, 1, 4097, 65536 };
+			uint64_t off = offs[r] < sizes[k] ? offs[r] : sizes[k] - 1;
+			uint64_t want = r % 2 ? sizes[k] : (300u << 10);
+			size_t expect = sizes[k] - off < want ? sizes[k] - off : want;
+
+			ck_assert_int_eq(obj_get(b, name, off, want, &got, &got_len), 0);
+			ck_assert_uint_eq(got_len, expect);
+			ck_assert(memcmp(got, data + off, expect) == 0);
+			free(got);
+		}
 	}
 	obj_close(b);
 	free(data);
