@@ -473,6 +473,8 @@ static void kv_db_free(struct kv_db *db)
 	kv_version_unref(db->ver);
 	pthread_mutex_destroy(&db->vreg.mu);  /* every iterator is gone by now */
 	kv_buf_free(&db->wal_open);
+	kv_buf_free(&db->wal_spare);
+	kv_pool_unref(db->mem_pool);
 	free(db->wal_done);
 	if (db->cache)
 		kv_cache_free(db->cache);
@@ -511,7 +513,14 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	rc = kv_cache_create(&db->cache, db->conf.block_cache_bytes);
 	if (rc)
 		goto fail;
-	rc = kv_mem_create(&db->mem);
+	/* One memtable's worth of chunks is what the next memtable reuses
+	 * while the last frozen one is dropped (kv_pool.c). */
+	db->mem_pool = kv_mem_pool_create(db->conf.memtable_bytes);
+	if (!db->mem_pool) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = kv_mem_create(&db->mem, db->mem_pool);
 	if (rc)
 		goto fail;
 	rc = db->readonly ? kv_open_reader(db) : kv_open_writer(db);

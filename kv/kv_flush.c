@@ -44,7 +44,7 @@ int kv_flush_freeze(struct kv_db *db)
 
 	if (kv_mem_count(db->mem) == 0 || db->n_imm >= KV_MAX_IMM)
 		return 0;
-	rc = kv_mem_create(&fresh);
+	rc = kv_mem_create(&fresh, db->mem_pool);
 	if (rc)
 		return rc;
 	db->imm[db->n_imm++] = (struct kv_imm){ db->mem, db->last_seq };

@@ -48,7 +48,7 @@ static int kv_follow_install(struct kv_db *db, struct kv_version *v)
 	struct kv_mem *fresh = NULL, *old[KV_MAX_IMM + 1];
 	struct kv_version *oldv;
 	size_t nold = 0;
-	int rc = kv_mem_create(&fresh);
+	int rc = kv_mem_create(&fresh, db->mem_pool);
 
 	if (rc) {
 		kv_version_unref(v);

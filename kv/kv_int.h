@@ -135,14 +135,32 @@ int kv_merge_iter_create(struct kv_iter **out, struct kv_iter **children, size_t
 int kv_user_iter_create(struct kv_iter **out, struct kv_iter *inner, uint64_t snap,
 			const void *lo, size_t lolen, const void *hi, size_t hilen);
 
+/* ---- block pool (kv_pool.c) ---------------------------------------------
+ * Recycled blocks of one size, at most max_free of them kept when
+ * returned. Thread-safe; reference-counted (create gives one reference).
+ * kv_pool_get returns a block of kv_pool_block bytes or NULL (no memory). */
+struct kv_pool;
+struct kv_pool *kv_pool_create(size_t block, size_t max_free);
+void kv_pool_ref(struct kv_pool *p);
+void kv_pool_unref(struct kv_pool *p);
+size_t kv_pool_block(const struct kv_pool *p);
+void *kv_pool_get(struct kv_pool *p);
+void kv_pool_put(struct kv_pool *p, void *blk);
+size_t kv_pool_free_bytes(struct kv_pool *p);
+
 /* ---- memtable (kv_memtable.c) -------------------------------------------
  * An arena-allocated skiplist of internal keys. One writer at a time
  * (the caller serialises adds); any number of concurrent readers and
  * iterators, lock-free. Reference-counted: the engine, every reader and
  * the flusher hold references. */
 struct kv_mem;
-/* A new, empty memtable with one reference (the caller's). 0 or -ENOMEM. */
-int kv_mem_create(struct kv_mem **out);
+/* A new, empty memtable with one reference (the caller's). Its arena
+ * chunks come from, and go back to, pool (a reference is taken) if that
+ * is not NULL. 0 or -ENOMEM. */
+int kv_mem_create(struct kv_mem **out, struct kv_pool *pool);
+/* A pool of memtable arena chunks that keeps up to `bytes` of them, or
+ * NULL (no memory). */
+struct kv_pool *kv_mem_pool_create(size_t bytes);
 void kv_mem_ref(struct kv_mem *m);
 /* Drop a reference; the last one frees the arena (every borrowed pointer
  * into it dies with it). */
@@ -547,6 +565,8 @@ struct kv_db {
 	enum kv_state state;
 	int state_err;                    /* cause of ERROR */
 	struct kv_mem *mem;
+	struct kv_pool *mem_pool;         /* arena chunks of dropped memtables; immutable
+					   * pointer, thread-safe itself */
 	struct kv_imm imm[KV_MAX_IMM];    /* frozen, oldest first */
 	size_t n_imm;
 	struct kv_version *ver;
@@ -557,6 +577,8 @@ struct kv_db {
 
 	/* WAL writer state, protected by mu: */
 	struct kv_buf wal_open;           /* the object being filled (unsealed) */
+	struct kv_buf wal_spare;          /* an uploaded object's buffer, for the next
+					   * (a fresh one faults in every page) */
 	uint64_t wal_open_last_seq;
 	uint64_t wal_open_since_ns;       /* when its first record arrived */
 	uint64_t wal_next_id;             /* id of wal_open */

@@ -29,7 +29,8 @@
  *   Nodes live in an arena of chunks (KV_MEM_CHUNK bytes, or one chunk of
  *   its own for a node larger than a quarter of that so big values do not
  *   waste the rest of a chunk). Nothing is freed until the last reference
- *   drops; then every chunk is freed at once. Pointers handed out by
+ *   drops; then every chunk is freed at once, the standard-size ones back
+ *   into the engine's chunk pool (kv_pool.c says why) when there is one. Pointers handed out by
  *   kv_mem_get and iterators are therefore valid while the reader holds
  *   its reference.
  *
@@ -61,12 +62,14 @@ struct kv_mem_node {
 struct kv_mem_chunk {
 	struct kv_mem_chunk *next;        /* older chunk */
 	size_t size;                      /* bytes of data[] */
+	int pooled;                       /* from m->pool: goes back there */
 	alignas(max_align_t) unsigned char data[];
 };
 
 struct kv_mem {
 	atomic_uint refs;                 /* references; the last frees */
 	struct kv_mem_node *head;         /* sentinel, KV_MEM_MAX_HEIGHT high, no key */
+	struct kv_pool *pool;             /* standard chunks; NULL = malloc; ref held */
 	atomic_int height;                /* levels in use (>= 1) */
 	atomic_uint_fast64_t count;       /* entries */
 	atomic_size_t bytes;              /* arena bytes allocated */
@@ -127,10 +130,13 @@ static void *kv_mem_arena_alloc(struct kv_mem *m, size_t n)
 	size_t total;
 	if (util_size_add(&total, sizeof(struct kv_mem_chunk), size))
 		return NULL;
-	struct kv_mem_chunk *c = malloc(total);
+	/* Standard chunks are recycled: a fresh one is a page fault per page. */
+	int pooled = !own && m->pool && kv_pool_block(m->pool) == total;
+	struct kv_mem_chunk *c = pooled ? kv_pool_get(m->pool) : malloc(total);
 	if (!c)
 		return NULL;
 	c->size = size;
+	c->pooled = pooled;
 	atomic_fetch_add_explicit(&m->bytes, total, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->used, need, memory_order_relaxed);
 	if (own && m->chunks) {
@@ -199,11 +205,21 @@ static struct kv_mem_node *kv_mem_find_ge(struct kv_mem *m, const uint8_t *ukey,
 	}
 }
 
-int kv_mem_create(struct kv_mem **out)
+struct kv_pool *kv_mem_pool_create(size_t bytes)
+{
+	size_t block = sizeof(struct kv_mem_chunk) + KV_MEM_CHUNK;
+	return kv_pool_create(block, bytes / block);
+}
+
+int kv_mem_create(struct kv_mem **out, struct kv_pool *pool)
 {
 	struct kv_mem *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	if (pool) {
+		kv_pool_ref(pool);
+		m->pool = pool;
+	}
 	atomic_init(&m->refs, 1);
 	atomic_init(&m->height, 1);
 	atomic_init(&m->count, 0);
@@ -214,6 +230,7 @@ int kv_mem_create(struct kv_mem **out)
 		       KV_MEM_MAX_HEIGHT * sizeof(_Atomic(struct kv_mem_node *));
 	m->head = kv_mem_arena_alloc(m, hsize);
 	if (!m->head) {
+		kv_pool_unref(m->pool);
 		free(m);
 		return -ENOMEM;
 	}
@@ -247,9 +264,13 @@ void kv_mem_unref(struct kv_mem *m)
 	struct kv_mem_chunk *c = m->chunks;
 	while (c) {
 		struct kv_mem_chunk *nx = c->next;
-		free(c);
+		if (c->pooled)
+			kv_pool_put(m->pool, c);
+		else
+			free(c);
 		c = nx;
 	}
+	kv_pool_unref(m->pool);
 	free(m);
 }
 

@@ -13,7 +13,10 @@
  *     - its first record is flush_interval_ms old
  *   Uploads are strictly sequential, in id order, so durable_seq only ever
  *   moves forward over a gap-free prefix of the write order. While one
- *   upload is in flight, writers fill the next object.
+ *   upload is in flight, writers fill the next object. An uploaded
+ *   object's buffer is kept (db->wal_spare) for the object after: the two
+ *   buffers alternate instead of faulting in fresh pages for every object
+ *   (kv_pool.c says why that matters).
  *
  * FAILURES
  *   -EEXIST means another writer put an object at our next id: we were
@@ -44,6 +47,10 @@ int kv_wal_writer_append(struct kv_db *db, uint64_t first_seq, const struct kv_b
 	int rc;
 
 	int first = db->wal_open.len == 0;
+	if (first && db->wal_open.cap == 0 && db->wal_spare.cap > 0) {
+		db->wal_open = db->wal_spare;           /* len is 0 */
+		memset(&db->wal_spare, 0, sizeof(db->wal_spare));
+	}
 	if (first) {
 		struct kv_wal_header h = { .wal_id = db->wal_next_id, .writer_epoch = db->writer_epoch };
 		rc = kv_wal_begin(&db->wal_open, &h);
@@ -193,7 +200,13 @@ void *kv_wal_writer_main(void *arg)
 				   " are not durable", name, kv_strerror(rc), db->durable_seq);
 			kv_db_set_state(db, KV_STATE_ERROR, rc);
 		}
-		kv_buf_free(&obj);
+		if (db->wal_spare.cap == 0 && !obj.borrowed &&
+		    obj.cap <= 2 * db->conf.wal_max_bytes) {
+			obj.len = 0;                    /* keep it for the next object */
+			db->wal_spare = obj;
+		} else {
+			kv_buf_free(&obj);
+		}
 		CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	}
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));

@@ -371,7 +371,7 @@ START_TEST(test_kv_iter__user_hides_tombstones)
 	const uint8_t *k, *v;
 	size_t klen, vlen;
 
-	ck_assert_int_eq(kv_mem_create(&m), 0);
+	ck_assert_int_eq(kv_mem_create(&m, NULL), 0);
 	ck_assert_int_eq(kv_mem_add(m, 1, KV_TYPE_VALUE, "a", 1, "a1", 2), 0);
 	ck_assert_int_eq(kv_mem_add(m, 2, KV_TYPE_VALUE, "b", 1, "b2", 2), 0);
 	ck_assert_int_eq(kv_mem_add(m, 3, KV_TYPE_DELETE, "b", 1, NULL, 0), 0);
@@ -444,7 +444,7 @@ START_TEST(test_kv_iter__user_model)
 
 	util_rand_seed(&r, 99 + (uint64_t)_i);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(kv_mem_create(&mems[i]), 0);
+		ck_assert_int_eq(kv_mem_create(&mems[i], NULL), 0);
 	/* Memtable 0 gets the newest seqs, like the engine's active one;
 	 * versions of a key are spread over all three. */
 	for (size_t i = 0; i < UMODEL_N; i++) {

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,7 +93,7 @@ START_TEST(test_kv_memtable__empty)
 	const uint8_t *v;
 	size_t vlen;
 
-	ck_assert_int_eq(kv_mem_create(&m), 0);
+	ck_assert_int_eq(kv_mem_create(&m, NULL), 0);
 	ck_assert_uint_eq(kv_mem_count(m), 0);
 	ck_assert_uint_gt(kv_mem_bytes(m), 0);
 	ck_assert_int_eq(kv_mem_get(m, "a", 1, KV_SEQ_MAX, &v, &vlen), 0);
@@ -112,7 +113,7 @@ START_TEST(test_kv_memtable__get_versions)
 	const uint8_t *v;
 	size_t vlen;
 
-	ck_assert_int_eq(kv_mem_create(&m), 0);
+	ck_assert_int_eq(kv_mem_create(&m, NULL), 0);
 	ck_assert_int_eq(kv_mem_add(m, 10, KV_TYPE_VALUE, "k", 1, "v10", 3), 0);
 	ck_assert_int_eq(kv_mem_add(m, 20, KV_TYPE_DELETE, "k", 1, NULL, 0), 0);
 	ck_assert_int_eq(kv_mem_add(m, 30, KV_TYPE_VALUE, "k", 1, "v30", 3), 0);
@@ -145,7 +146,7 @@ END_TEST
 START_TEST(test_kv_memtable__bad_args)
 {
 	struct kv_mem *m;
-	ck_assert_int_eq(kv_mem_create(&m), 0);
+	ck_assert_int_eq(kv_mem_create(&m, NULL), 0);
 	ck_assert_int_eq(kv_mem_add(m, KV_SEQ_MAX + 1, KV_TYPE_VALUE, "k", 1, "v", 1), -EINVAL);
 	ck_assert_int_eq(kv_mem_add(m, 1, (enum kv_type)7, "k", 1, "v", 1), -EINVAL);
 	ck_assert_int_eq(kv_mem_add(m, 1, KV_TYPE_VALUE, "k", KV_KEY_MAX + 1, "v", 1), -EINVAL);
@@ -169,7 +170,7 @@ START_TEST(test_kv_memtable__arena_big_entries)
 	for (size_t i = 0; i < big; i++)
 		buf[i] = (uint8_t)(i * 7);
 
-	ck_assert_int_eq(kv_mem_create(&m), 0);
+	ck_assert_int_eq(kv_mem_create(&m, NULL), 0);
 	size_t b0 = kv_mem_alloc_bytes(m);
 	size_t u0 = kv_mem_bytes(m);                       /* the head sentinel */
 	ck_assert_uint_lt(u0, 512);
@@ -206,7 +207,7 @@ START_TEST(test_kv_memtable__iter_holds_ref)
 	const uint8_t *k, *v;
 	size_t klen, vlen;
 
-	ck_assert_int_eq(kv_mem_create(&m), 0);
+	ck_assert_int_eq(kv_mem_create(&m, NULL), 0);
 	ck_assert_int_eq(kv_mem_add(m, 5, KV_TYPE_VALUE, "key", 3, "val", 3), 0);
 	ck_assert_int_eq(kv_mem_iter_create(&it, m), 0);
 	kv_mem_unref(m);                  /* the iterator's reference remains */
@@ -246,7 +247,7 @@ START_TEST(test_kv_memtable__model)
 
 	/* Seqs are a random permutation-ish order: adds are not in seq order
 	 * (replayed WAL and batches interleave); assign distinct seqs. */
-	ck_assert_int_eq(kv_mem_create(&m), 0);
+	ck_assert_int_eq(kv_mem_create(&m, NULL), 0);
 	for (size_t i = 0; i < MODEL_ADDS; i++) {
 		ents[i].key = (uint32_t)util_rand_below(&r, p->n);
 		ents[i].seq = i + 1;
@@ -513,7 +514,7 @@ START_TEST(test_kv_memtable__concurrent_readers)
 
 	memset(&c, 0, sizeof(c));
 	c.seconds_ns = 2000000000ull;
-	ck_assert_int_eq(kv_mem_create(&c.m), 0);
+	ck_assert_int_eq(kv_mem_create(&c.m, NULL), 0);
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(pthread_create(&rd[i], NULL, conc_reader, &c), 0);
 	ck_assert_int_eq(pthread_create(&w, NULL, conc_writer, &c), 0);
@@ -532,6 +533,73 @@ START_TEST(test_kv_memtable__concurrent_readers)
 }
 END_TEST
 
+/* The block pool keeps at most max_free returned blocks and hands them
+ * out again before it allocates. */
+START_TEST(test_kv_memtable__pool_is_bounded_and_recycles)
+{
+	struct kv_pool *p = kv_pool_create(4096, 2);
+	void *a, *b, *c, *d;
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(kv_pool_block(p), 4096);
+	a = kv_pool_get(p);
+	b = kv_pool_get(p);
+	c = kv_pool_get(p);
+	ck_assert(a && b && c);
+	memset(a, 1, 4096);                     /* whole blocks are usable */
+	kv_pool_put(p, a);
+	kv_pool_put(p, b);
+	kv_pool_put(p, c);                      /* beyond max_free: freed */
+	ck_assert_uint_eq(kv_pool_free_bytes(p), 2 * 4096);
+	d = kv_pool_get(p);
+	ck_assert(d == b || d == a);            /* recycled, not fresh */
+	ck_assert_uint_eq(kv_pool_free_bytes(p), 4096);
+	kv_pool_put(p, d);
+	kv_pool_put(p, NULL);                   /* no-op */
+	kv_pool_unref(p);                       /* frees the kept blocks (ASan) */
+}
+END_TEST
+
+/* A memtable's standard chunks go back to its pool when it is dropped,
+ * even after the pool's creator let go of it, and the next memtable takes
+ * them before it allocates; big entries' own chunks do not go there. */
+START_TEST(test_kv_memtable__chunks_return_to_pool)
+{
+	struct kv_pool *p = kv_mem_pool_create(4u << 20);
+	struct kv_mem *m, *m2;
+	uint8_t val[60000];
+	char key[32];
+	size_t block;
+
+	ck_assert_ptr_nonnull(p);
+	block = kv_pool_block(p);
+	ck_assert_int_eq(kv_mem_create(&m, p), 0);
+	memset(val, 7, sizeof(val));
+	for (int i = 0; i < 100; i++) {          /* ~6 MiB: 6-7 chunks */
+		snprintf(key, sizeof(key), "k%04d", i);
+		ck_assert_int_eq(kv_mem_add(m, (uint64_t)i + 1, KV_TYPE_VALUE, key, strlen(key),
+					    val, sizeof(val)), 0);
+	}
+	uint8_t *big = calloc(1, 300000);       /* > 1/4 chunk: a chunk of its own */
+	ck_assert_ptr_nonnull(big);
+	ck_assert_int_eq(kv_mem_add(m, 1000, KV_TYPE_VALUE, "big", 3, big, 300000), 0);
+	free(big);
+	ck_assert_uint_eq(kv_pool_free_bytes(p), 0);
+	ck_assert_int_eq(kv_mem_create(&m2, p), 0);      /* its head: 1 chunk */
+	kv_pool_unref(p);                       /* the memtables keep it alive */
+	kv_mem_unref(m);
+	/* 4 MiB of room: 3 chunks of 1 MiB + header fit, the rest was freed. */
+	ck_assert_uint_eq(kv_pool_free_bytes(p), (4u << 20) / block * block);
+	for (int i = 0; i < 20; i++) {           /* ~1.2 MiB: one more chunk */
+		snprintf(key, sizeof(key), "j%04d", i);
+		ck_assert_int_eq(kv_mem_add(m2, (uint64_t)i + 1, KV_TYPE_VALUE, key, strlen(key),
+					    val, sizeof(val)), 0);
+	}
+	ck_assert_uint_eq(kv_pool_free_bytes(p), ((4u << 20) / block - 1) * block);
+	kv_mem_unref(m2);                       /* last reference: pool freed (ASan) */
+}
+END_TEST
+
 static Suite *kv_memtable_suite(void)
 {
 	Suite *s = suite_create("kv_memtable");
@@ -546,6 +614,8 @@ static Suite *kv_memtable_suite(void)
 
 	tc = tcase_create("arena");
 	tcase_add_test(tc, test_kv_memtable__arena_big_entries);
+	tcase_add_test(tc, test_kv_memtable__pool_is_bounded_and_recycles);
+	tcase_add_test(tc, test_kv_memtable__chunks_return_to_pool);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 
