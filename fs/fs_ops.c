@@ -644,8 +644,13 @@ static int fs_xattr_name_check(const char *name)
 	return 0;
 }
 
-static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			   size_t size, int flags)
+/*
+ * setxattr and removexattr: check, then put or delete the xattr key and
+ * the inode (ctime) in one batch. value == NULL means remove: a missing
+ * name is ENODATA, and names we never store ("system.*") are missing.
+ */
+static void fs_xattr_change(fuse_req_t req, fuse_ino_t ino, const char *name,
+			    const char *value, size_t size, int flags)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ip = NULL;
@@ -661,6 +666,8 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 		return;
 	}
 	rc = fs_xattr_name_check(name);
+	if (!value && rc == -EOPNOTSUPP)
+		rc = -ENODATA;
 	if (!rc && size > FS_XATTR_SIZE_MAX)
 		rc = -E2BIG;
 	if (!rc && (flags & ~(XATTR_CREATE | XATTR_REPLACE)))
@@ -687,19 +694,20 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 		rc = -EEXIST;
 		goto out;
 	}
-	if (rc == -ENOENT && (flags & XATTR_REPLACE)) {
+	if (rc == -ENOENT && (!value || (flags & XATTR_REPLACE))) {
 		rc = -ENODATA;
 		goto out;
 	}
 	if (rc && rc != -ENOENT) {
-		rc = -EIO;
+		rc = rc == -ENOMEM ? rc : -EIO;
 		goto out;
 	}
 	saved = ip->a;
 	ip->a.ctime = fs_time_now();
 	rc = kv_batch_create(&b);
 	if (!rc)
-		rc = kv_batch_put(b, k.b, k.len, value, size);
+		rc = value ? kv_batch_put(b, k.b, k.len, value, size)
+			   : kv_batch_delete(b, k.b, k.len);
 	if (!rc)
 		rc = fs_inode_put(ip, b);
 	if (!rc)
@@ -710,6 +718,13 @@ out:
 	kv_batch_free(b);
 	fs_put_locked(fs, ip);
 	fs_reply_err(req, rc);
+}
+
+static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			   size_t size, int flags)
+{
+	/* An empty value is a value: never NULL here. */
+	fs_xattr_change(req, ino, name, value ? value : "", size, flags);
 }
 
 static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -803,57 +818,7 @@ out:
 
 static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *ip = NULL;
-	struct kv_batch *b = NULL;
-	struct fs_attr saved;
-	struct fs_key k;
-	void *old = NULL;
-	size_t oldlen;
-	int rc;
-
-	if (FS_IS_CTL(ino)) {
-		fs_reply_err(req, -EPERM);
-		return;
-	}
-	rc = fs_xattr_name_check(name);
-	if (rc == -EOPNOTSUPP)
-		rc = -ENODATA;
-	if (!rc)
-		rc = fs_check_writable(fs);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	fs_key_xattr(&k, ino, name, strlen(name));
-	rc = kv_get(fs->db, NULL, k.b, k.len, &old, &oldlen);
-	free(old);
-	if (rc == -ENOENT)
-		rc = -ENODATA;
-	else if (rc && rc != -ENOMEM)
-		rc = -EIO;
-	if (rc || ip->gone)
-		goto out;
-	saved = ip->a;
-	ip->a.ctime = fs_time_now();
-	rc = kv_batch_create(&b);
-	if (!rc)
-		rc = kv_batch_delete(b, k.b, k.len);
-	if (!rc)
-		rc = fs_inode_put(ip, b);
-	if (!rc)
-		rc = fs_write_batch(fs, b);
-	if (rc)
-		ip->a = saved;
-out:
-	kv_batch_free(b);
-	fs_put_locked(fs, ip);
-	fs_reply_err(req, rc);
+	fs_xattr_change(req, ino, name, NULL, 0, 0);
 }
 
 /* ---- the table ---------------------------------------------------------------- */
