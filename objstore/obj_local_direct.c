@@ -19,10 +19,11 @@
  *   O_DIRECT needs the buffer, the file offset and the length aligned to
  *   the device's logical block, so each OBJ_DIRECT_BUF-sized piece is
  *   copied into an aligned bounce buffer (a copy within our own hot
- *   memory, far cheaper than the page cache's) and the last piece is padded
- *   with zeros to OBJ_DIRECT_ALIGN; ftruncate then cuts the file back to
- *   its length. The caller fsyncs as for any write, which also makes the
- *   size durable.
+ *   memory, far cheaper than the page cache's). The tail under
+ *   OBJ_DIRECT_ALIGN is written through the page cache once O_DIRECT is
+ *   switched off again (rather than padded with zeros and cut back with
+ *   ftruncate, one more metadata change per object). The caller fsyncs as
+ *   for any write.
  *
  *   A filesystem that refuses O_DIRECT (EINVAL from fcntl or from a write,
  *   e.g. an old tmpfs, or a device with larger blocks) gets the rest of this
@@ -147,9 +148,10 @@ static int obj_direct_pwrite_all(int fd, const uint8_t *p, size_t len, off_t off
 int obj_direct_write(struct obj_direct *d, int fd, const void *data, size_t len)
 {
 	const uint8_t *src = data;
+	size_t aligned = len & ~(size_t)(OBJ_DIRECT_ALIGN - 1);
 	size_t done = 0;
 	void *buf = NULL;
-	int flags, direct = 0, was_direct, rc = 0;
+	int flags, direct = 0, rc = 0;
 
 	if (len >= OBJ_DIRECT_MIN && !obj_direct_refused(d) &&
 	    (flags = fcntl(fd, F_GETFL)) >= 0) {
@@ -160,18 +162,16 @@ int obj_direct_write(struct obj_direct *d, int fd, const void *data, size_t len)
 	}
 	if (direct && !(buf = obj_direct_take(d)))
 		direct = 0;
-	was_direct = direct;
-	while (direct && done < len) {
-		size_t piece = len - done < OBJ_DIRECT_BUF ? len - done : OBJ_DIRECT_BUF;
-		size_t padded = (piece + OBJ_DIRECT_ALIGN - 1) & ~(size_t)(OBJ_DIRECT_ALIGN - 1);
+	while (direct && done < aligned) {
+		/* A multiple of OBJ_DIRECT_ALIGN, like done. */
+		size_t piece = aligned - done < OBJ_DIRECT_BUF ? aligned - done : OBJ_DIRECT_BUF;
 		ssize_t n;
 
 		memcpy(buf, src + done, piece);
-		memset((uint8_t *)buf + piece, 0, padded - piece);
-		n = pwrite(fd, buf, padded, (off_t)done);
+		n = pwrite(fd, buf, piece, (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n == (ssize_t)padded) {
+		if (n == (ssize_t)piece) {
 			done += piece;
 			continue;
 		}
@@ -180,23 +180,19 @@ int obj_direct_write(struct obj_direct *d, int fd, const void *data, size_t len)
 			break;
 		}
 		/* Refused (EINVAL: alignment this device does not take) or a
-		 * short direct write: the rest goes buffered. */
+		 * short direct write: the rest goes buffered, from done. */
 		if (n < 0)
 			obj_direct_set_refused(d);
-		if ((flags = fcntl(fd, F_GETFL)) < 0 ||
-		    fcntl(fd, F_SETFL, flags & ~O_DIRECT) < 0) {
-			rc = -errno;
-			break;
-		}
-		direct = 0;
+		break;
 	}
 	if (buf)
 		obj_direct_give(d, buf);
+	/* The tail (under one block), or everything after a refusal, goes
+	 * through the page cache; the caller's fsync writes it out. */
+	if (rc == 0 && direct && done < len &&
+	    ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) < 0))
+		rc = -errno;
 	if (rc == 0 && done < len)
 		rc = obj_direct_pwrite_all(fd, src + done, len - done, (off_t)done);
-	/* Cut the zero padding (and anything a short direct write left past
-	 * the end) off again. */
-	if (rc == 0 && was_direct && ftruncate(fd, (off_t)len) != 0)
-		rc = -errno;
 	return rc;
 }
