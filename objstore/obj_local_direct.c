@@ -29,8 +29,8 @@
  *   e.g. an old tmpfs, or a device with larger blocks) gets the rest of this
  *   object written buffered, and the pool remembers it so later objects go
  *   buffered from the start. Objects under OBJ_DIRECT_MIN (manifests, small
- *   tables) are written buffered: for them the alignment round trip costs
- *   more than the copy.
+ *   tables, the WAL objects of a quiet mount) are written buffered: their
+ *   page-cache cost is small, and a direct write waits for the device.
  *
  * MEMORY
  *   At most OBJ_DIRECT_BUFS bounce buffers exist; a writer that finds none
