@@ -22,7 +22,8 @@ endif
 EXTRA_DIST += bench/kvbench
 
 # fsbench: filesystem workloads over any mount point (bench/fsbench runs one
-# target, bench/compare runs them all; docs/benchmarks.md).
+# target, bench/compare runs them all, bench/ab times builds of shalefs
+# against each other on one workload; docs/benchmarks.md).
 noinst_PROGRAMS += bench/fsbench_ops
 bench_fsbench_ops_SOURCES = bench/fsbench_ops.c
-EXTRA_DIST += bench/fsbench bench/compare
+EXTRA_DIST += bench/fsbench bench/compare bench/ab
