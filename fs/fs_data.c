@@ -144,7 +144,7 @@ ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, si
 	uint64_t ino = ip->ino, first, idx;
 	uint8_t small[64], *had;       /* had[i]: chunk first + i was buffered */
 	uint8_t *tmp = NULL;
-	size_t done, n, in, missing = 0;
+	size_t done, n, in, nchunks, missing = 0;
 	int rc = 0;
 
 	if (off >= ip->a.size || size == 0) {
@@ -154,8 +154,8 @@ ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, si
 	if (size > ip->a.size - off)
 		size = (size_t)(ip->a.size - off);
 	first = off / FS_CHUNK_SIZE;
-	n = (size_t)((off + size - 1) / FS_CHUNK_SIZE - first + 1);
-	had = n <= sizeof(small) ? small : malloc(n);
+	nchunks = (size_t)((off + size - 1) / FS_CHUNK_SIZE - first + 1);
+	had = nchunks <= sizeof(small) ? small : malloc(nchunks);
 	if (!had) {
 		fs_inode_unlock(ip);
 		return -ENOMEM;

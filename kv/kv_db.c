@@ -1017,6 +1017,9 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "memtable_entries", kv_mem_count(db->mem));
 	emit(arg, "frozen_memtables", db->n_imm);
 	emit(arg, "frozen_memtable_bytes", imm_bytes);
+	/* Kept for reuse, not in use: part of RSS (kv_pool.c). */
+	emit(arg, "memtable_pool_bytes", kv_pool_free_bytes(db->mem_pool));
+	emit(arg, "wal_spare_bytes", db->wal_spare.cap);
 	emit(arg, "l0_count", m->n_l0);
 	emit(arg, "sorted_runs", m->n_runs);
 	emit(arg, "sorted_run_ssts", runs_ssts);

@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ struct obj_direct {
 	void *free_bufs[OBJ_DIRECT_BUFS]; /* under mu */
 	int n_free;                       /* under mu */
 	int n_made;                       /* under mu; <= OBJ_DIRECT_BUFS */
-	int refused;                      /* under mu: the filesystem said EINVAL */
+	atomic_int refused;               /* the filesystem said EINVAL: buffered from now on */
 };
 
 struct obj_direct *obj_direct_create(void)
@@ -67,6 +68,7 @@ struct obj_direct *obj_direct_create(void)
 		return NULL;
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv, NULL);
+	atomic_init(&d->refused, 0);
 	return d;
 }
 
@@ -109,21 +111,6 @@ static void obj_direct_give(struct obj_direct *d, void *buf)
 	pthread_mutex_unlock(&d->mu);
 }
 
-static int obj_direct_refused(struct obj_direct *d)
-{
-	pthread_mutex_lock(&d->mu);
-	int r = d->refused;
-	pthread_mutex_unlock(&d->mu);
-	return r;
-}
-
-static void obj_direct_set_refused(struct obj_direct *d)
-{
-	pthread_mutex_lock(&d->mu);
-	d->refused = 1;
-	pthread_mutex_unlock(&d->mu);
-}
-
 /* pwrite all of [p, p+len) at off; EINTR and short writes are retried. */
 static int obj_direct_pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
 {
@@ -153,12 +140,12 @@ int obj_direct_write(struct obj_direct *d, int fd, const void *data, size_t len)
 	void *buf = NULL;
 	int flags, direct = 0, rc = 0;
 
-	if (len >= OBJ_DIRECT_MIN && !obj_direct_refused(d) &&
+	if (len >= OBJ_DIRECT_MIN && !atomic_load(&d->refused) &&
 	    (flags = fcntl(fd, F_GETFL)) >= 0) {
 		if (fcntl(fd, F_SETFL, flags | O_DIRECT) == 0)
 			direct = 1;
 		else if (errno == EINVAL)
-			obj_direct_set_refused(d);
+			atomic_store(&d->refused, 1);
 	}
 	if (direct && !(buf = obj_direct_take(d)))
 		direct = 0;
@@ -182,7 +169,7 @@ int obj_direct_write(struct obj_direct *d, int fd, const void *data, size_t len)
 		/* Refused (EINVAL: alignment this device does not take) or a
 		 * short direct write: the rest goes buffered, from done. */
 		if (n < 0)
-			obj_direct_set_refused(d);
+			atomic_store(&d->refused, 1);
 		break;
 	}
 	if (buf)
