@@ -26,4 +26,10 @@ EXTRA_DIST += bench/kvbench
 # against each other on one workload; docs/benchmarks.md).
 noinst_PROGRAMS += bench/fsbench_ops
 bench_fsbench_ops_SOURCES = bench/fsbench_ops.c
+# fuse_floor: a null FUSE filesystem, fsbench's `floor` target: what the
+# kernel's round trips alone cost on the small-file workloads.
+noinst_PROGRAMS += bench/fuse_floor
+bench_fuse_floor_SOURCES = bench/fuse_floor.c
+bench_fuse_floor_CPPFLAGS = $(AM_CPPFLAGS) $(FUSE_CFLAGS)
+bench_fuse_floor_LDADD = $(FUSE_LIBS) $(PTHREAD_LIBS)
 EXTRA_DIST += bench/fsbench bench/compare bench/ab

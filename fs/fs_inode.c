@@ -45,22 +45,63 @@
 #include <string.h>
 #include <unistd.h>
 
-static size_t fs_itab_hash(uint64_t ino)
+static size_t fs_itab_hash(uint64_t ino, size_t buckets)
 {
 	ino ^= ino >> 33;
 	ino *= 0xff51afd7ed558ccdULL;
 	ino ^= ino >> 33;
-	return (size_t)(ino % FS_ITAB_BUCKETS);
+	return (size_t)ino & (buckets - 1);
 }
 
 /* itab_mu held. */
 static struct fs_inode *fs_itab_find(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *ip;
-	for (ip = fs->itab[fs_itab_hash(ino)]; ip; ip = ip->hnext)
+	for (ip = fs->itab[fs_itab_hash(ino, fs->itab_buckets)]; ip; ip = ip->hnext)
 		if (ip->ino == ino)
 			return ip;
 	return NULL;
+}
+
+/*
+ * itab_mu held. Rehash into twice the buckets when the table holds more
+ * than two inodes per bucket. All at once: the copy is a pointer walk
+ * (about 10 ms per million cached inodes), amortised over the inserts that
+ * doubled the table. Out of memory just leaves the chains longer.
+ */
+static void fs_itab_grow(struct fs *fs)
+{
+	size_t nb = 2 * fs->itab_buckets;
+	struct fs_inode **t;
+
+	if (fs->n_inodes <= 2 * fs->itab_buckets)
+		return;
+	t = calloc(nb, sizeof(*t));
+	if (!t)
+		return;
+	for (size_t h = 0; h < fs->itab_buckets; h++) {
+		struct fs_inode *ip = fs->itab[h], *next;
+		for (; ip; ip = next) {
+			size_t nh = fs_itab_hash(ip->ino, nb);
+			next = ip->hnext;
+			ip->hnext = t[nh];
+			t[nh] = ip;
+		}
+	}
+	free(fs->itab);
+	fs->itab = t;
+	fs->itab_buckets = nb;
+}
+
+/* itab_mu held; ip is not in the table. */
+static void fs_itab_insert(struct fs *fs, struct fs_inode *ip)
+{
+	size_t h = fs_itab_hash(ip->ino, fs->itab_buckets);
+
+	ip->hnext = fs->itab[h];
+	fs->itab[h] = ip;
+	fs->n_inodes++;
+	fs_itab_grow(fs);
 }
 
 static struct fs_inode *fs_inode_alloc(uint64_t ino)
@@ -71,6 +112,7 @@ static struct fs_inode *fs_inode_alloc(uint64_t ino)
 	ip->ino = ino;
 	CHECK_RETURN(pthread_mutex_init(&ip->mu, NULL));
 	atomic_init(&ip->needs_flush, 0);
+	atomic_init(&ip->no_xattrs, 0);
 	return ip;
 }
 
@@ -97,12 +139,9 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
 		CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
 		ip = fs_itab_find(fs, ino);
 		if (!ip) {
-			size_t h = fs_itab_hash(ino);
 			ip = fresh;
 			fresh = NULL;
-			ip->hnext = fs->itab[h];
-			fs->itab[h] = ip;
-			fs->n_inodes++;
+			fs_itab_insert(fs, ip);
 		}
 	}
 	ip->pins++;
@@ -119,13 +158,13 @@ int fs_inode_new(struct fs *fs, uint64_t ino, const struct fs_attr *a, const cha
 		 size_t link_len, struct fs_inode **out)
 {
 	struct fs_inode *ip = fs_inode_alloc(ino);
-	size_t h = fs_itab_hash(ino);
 
 	*out = NULL;
 	if (!ip)
 		return -ENOMEM;
 	ip->a = *a;
 	ip->loaded = 1;
+	atomic_store(&ip->no_xattrs, 1);     /* numbers are never reused */
 	if (link_len) {
 		ip->link = malloc(link_len + 1);
 		if (!ip->link) {
@@ -139,12 +178,23 @@ int fs_inode_new(struct fs *fs, uint64_t ino, const struct fs_attr *a, const cha
 	ip->pins = 1;
 	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
 	assert(!fs_itab_find(fs, ino));      /* numbers are never reused */
-	ip->hnext = fs->itab[h];
-	fs->itab[h] = ip;
-	fs->n_inodes++;
+	fs_itab_insert(fs, ip);
 	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
 	*out = ip;
 	return 0;
+}
+
+int fs_inode_no_xattrs(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *ip;
+	int r = 0;
+
+	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
+	ip = fs_itab_find(fs, ino);
+	if (ip)
+		r = atomic_load(&ip->no_xattrs);
+	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
+	return r;
 }
 
 /* ---- the dirty list ------------------------------------------------------ */
@@ -224,7 +274,7 @@ static void fs_inode_drop(struct fs *fs, struct fs_inode *ip, uint32_t pins, uin
 	}
 	/* Unlink. */
 	fs_dirty_unlink(fs, ip);
-	struct fs_inode **pp = &fs->itab[fs_itab_hash(ip->ino)];
+	struct fs_inode **pp = &fs->itab[fs_itab_hash(ip->ino, fs->itab_buckets)];
 	while (*pp != ip)
 		pp = &(*pp)->hnext;
 	*pp = ip->hnext;
@@ -751,6 +801,12 @@ int fs_alloc(struct fs **out, const struct fs_config *conf)
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return -ENOMEM;
+	fs->itab = calloc(FS_ITAB_MIN_BUCKETS, sizeof(*fs->itab));
+	if (!fs->itab) {
+		free(fs);
+		return -ENOMEM;
+	}
+	fs->itab_buckets = FS_ITAB_MIN_BUCKETS;
 	fs->conf = *conf;
 	CHECK_RETURN(pthread_mutex_init(&fs->itab_mu, NULL));
 	CHECK_RETURN(pthread_mutex_init(&fs->rename_mu, NULL));
@@ -960,13 +1016,14 @@ void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
-	for (size_t h = 0; h < FS_ITAB_BUCKETS; h++) {
+	for (size_t h = 0; h < fs->itab_buckets; h++) {
 		struct fs_inode *ip = fs->itab[h], *next;
 		for (; ip; ip = next) {
 			next = ip->hnext;
 			fs_inode_free(fs, ip);
 		}
 	}
+	free(fs->itab);
 	CHECK_RETURN(pthread_mutex_destroy(&fs->itab_mu));
 	CHECK_RETURN(pthread_mutex_destroy(&fs->rename_mu));
 	CHECK_RETURN(pthread_mutex_destroy(&fs->ino_mu));

@@ -690,6 +690,8 @@ static void fs_xattr_change(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fs_key_xattr(&k, ino, name, strlen(name));
 	rc = kv_get(fs->db, NULL, k.b, k.len, &old, &oldlen);
 	free(old);
+	if (value)
+		atomic_store(&ip->no_xattrs, 0);   /* before the key can exist */
 	if (rc == 0 && (flags & XATTR_CREATE)) {
 		rc = -EEXIST;
 		goto out;
@@ -747,7 +749,8 @@ static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 		return;
 	}
 	fs_key_xattr(&k, ino, name, strlen(name));
-	rc = kv_get(fs->db, NULL, k.b, k.len, &val, &len);
+	rc = fs_inode_no_xattrs(fs, ino) ? -ENOENT
+					  : kv_get(fs->db, NULL, k.b, k.len, &val, &len);
 	if (rc == -ENOENT)
 		rc = -ENODATA;
 	else if (rc && rc != -ENOMEM)
@@ -770,7 +773,7 @@ static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs_key lo, hi;
 	char *buf = NULL;
 	size_t total = 0, cap = 0;
-	int rc;
+	int rc = 0;
 
 	if (FS_IS_CTL(ino)) {
 		if (size == 0)
@@ -781,6 +784,8 @@ static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	}
 	fs_key_ino_start(&lo, FS_K_XATTR, ino);
 	fs_key_ino_end(&hi, FS_K_XATTR, ino);
+	if (fs_inode_no_xattrs(fs, ino))
+		goto out;
 	rc = kv_iter_create(fs->db, NULL, lo.b, lo.len, hi.b, hi.len, &it);
 	if (rc)
 		goto out;

@@ -5,8 +5,9 @@
 # Build and run: compiler, autotools, the five libraries, FUSE itself.
 SHALE_BUILD_PKGS="build-essential autoconf automake libtool pkg-config libfuse3-dev fuse3
   libcurl4-openssl-dev libzstd-dev libssl-dev check curl ca-certificates"
-# Tests: the S3 rig (Ceph RGW), valgrind, clang for the fuzz targets.
-SHALE_TEST_PKGS="ceph-mon ceph-osd radosgw ceph-common valgrind clang"
+# Tests: the S3 rig (Ceph RGW), valgrind, clang for the fuzz targets,
+# getfattr (attr) for the xattr checks after remount.
+SHALE_TEST_PKGS="ceph-mon ceph-osd radosgw ceph-common valgrind clang attr"
 # Benchmarks only (bench/kvbench compares with LevelDB and RocksDB through
 # their C APIs; bench/compare mounts s3fs, rclone and bindfs and plots with
 # gnuplot); never needed to build, test or run ShaleFS.

@@ -870,6 +870,19 @@ static void test_xattr(void)
 	OK(unlink(P("xa_g")));
 	OK(write_file(P("xa_g"), "", 0));
 	ERR(getxattr(P("xa_g"), "user.two", buf, sizeof(buf)), ENODATA);
+	/* A file this mount created answers from memory until its first
+	 * setxattr (fs_inode_no_xattrs): list, get, remove, then set. */
+	EQ(listxattr(P("xa_g"), NULL, 0), 0);
+	EQ(listxattr(P("xa_g"), buf, sizeof(buf)), 0);
+	ERR(removexattr(P("xa_g"), "user.x"), ENODATA);
+	OK(setxattr(P("xa_g"), "user.new", "n", 1, XATTR_CREATE));
+	EQ(listxattr(P("xa_g"), buf, sizeof(buf)), 9);
+	TRUE(memcmp(buf, "user.new", 9) == 0);
+	EQ(getxattr(P("xa_g"), "user.new", buf, sizeof(buf)), 1);
+	OK(mkdir(P("xa_e"), 0755));
+	ERR(getxattr(P("xa_e"), "user.d", buf, sizeof(buf)), ENODATA);
+	OK(setxattr(P("xa_e"), "user.d", "e", 1, 0));
+	EQ(getxattr(P("xa_e"), "user.d", buf, sizeof(buf)), 1);
 }
 
 static void test_fallocate(void)
