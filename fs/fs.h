@@ -46,6 +46,11 @@ struct fs_config {
 	double attr_timeout;            /* seconds the kernel may cache attributes */
 	double entry_timeout;           /* seconds the kernel may cache names */
 	int writeback_cache;            /* ask for FUSE_CAP_WRITEBACK_CACHE */
+	/* A file written sequentially past this many bytes since its last
+	 * fsync sends its full chunks to the engine unlogged: they reach the
+	 * store once, in an SST, not in the WAL and then an SST
+	 * (kv_write_unlogged). 0 = never. */
+	size_t wal_bypass_bytes;
 };
 
 #define FS_CONFIG_VERSION 1
@@ -53,11 +58,12 @@ struct fs_config {
 #define FS_DFLT_WRITE_BUFFER_BYTES ((size_t)64 << 20)
 #define FS_DFLT_ATTR_TIMEOUT 1.0
 #define FS_DFLT_ENTRY_TIMEOUT 1.0
+#define FS_DFLT_WAL_BYPASS_BYTES ((size_t)8 << 20)
 #define FS_CONFIG_INIT { .version = FS_CONFIG_VERSION, \
 	.flush_interval_ms = FS_DFLT_FLUSH_INTERVAL_MS, \
 	.write_buffer_bytes = FS_DFLT_WRITE_BUFFER_BYTES, \
 	.attr_timeout = FS_DFLT_ATTR_TIMEOUT, .entry_timeout = FS_DFLT_ENTRY_TIMEOUT, \
-	.writeback_cache = 1 }
+	.writeback_cache = 1, .wal_bypass_bytes = FS_DFLT_WAL_BYPASS_BYTES }
 
 /* fs_alloc - an unstarted filesystem with a copy of conf. On success *out
  * is the caller's (fs_free). Returns 0, -EINVAL (bad config), -ENOMEM. */
@@ -122,6 +128,7 @@ struct fs_mount_opts {
 	unsigned cache_mb;         /* 0 = the engine's default */
 	unsigned write_buffer_mb;
 	unsigned memtable_mb;      /* 0 = the engine's default */
+	unsigned wal_bypass_mb;    /* 0 = never */
 	double attr_timeout;       /* seconds */
 	double entry_timeout;      /* seconds */
 	char *checkpoint;          /* never "" after a successful parse */

@@ -251,6 +251,7 @@ ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const ch
 	ip->attr_dirty = 1;
 	fs_inode_mark_dirty(fs, ip);
 	atomic_fetch_add(&fs->bytes_written, done);
+	ip->since_fsync += done;
 	if (any_complete) {
 		rc = fs_data_flush_locked(fs, ip, 1);
 		if (rc)
@@ -319,7 +320,21 @@ int fs_data_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete)
 		if (rc)
 			goto out;
 	}
-	rc = fs_write_batch(fs, b);
+	/* Bulk data goes to the engine unlogged: it reaches the store once, in
+	 * the memtable's SST (kv_write_unlogged; fsync and the flush interval
+	 * still cover it). Bulk = this batch carries at least FS_BULK_CHUNKS
+	 * whole chunks (one big WRITE; the kernel's writeback sends 1 MiB
+	 * ones, several at once and out of order, so "sequential" cannot be
+	 * told from offsets) of a file written past wal_bypass_bytes since
+	 * its last fsync. So a slow appender, whose every batch would hold
+	 * the WAL back until a memtable flush, and a database's write+fsync
+	 * cycles, where an fsync costs one small WAL PUT instead of an SST,
+	 * stay on the WAL. */
+	if (only_complete && fs->conf.wal_bypass_bytes && n_flushed >= FS_BULK_CHUNKS &&
+	    ip->since_fsync >= fs->conf.wal_bypass_bytes)
+		rc = fs_write_batch_unlogged(fs, b);
+	else
+		rc = fs_write_batch(fs, b);
 	if (rc) {
 		if (rc == -EROFS) {
 			/* It can never be written: drop it, fsync reports it. */

@@ -460,14 +460,24 @@ int fs_check_writable(struct fs *fs)
 	return 0;
 }
 
-int fs_write_batch(struct fs *fs, struct kv_batch *b)
+static int fs_write_batch_ext(struct fs *fs, struct kv_batch *b, int unlogged)
 {
-	int rc = kv_write(fs->db, b);
+	int rc = unlogged ? kv_write_unlogged(fs->db, b) : kv_write(fs->db, b);
 	if (rc == -EROFS)
 		(void)fs_check_writable(fs);
 	else if (rc)
 		UTIL_ERROR(FS_LOG, "engine write failed: %s", kv_strerror(rc));
 	return rc;
+}
+
+int fs_write_batch(struct fs *fs, struct kv_batch *b)
+{
+	return fs_write_batch_ext(fs, b, 0);
+}
+
+int fs_write_batch_unlogged(struct fs *fs, struct kv_batch *b)
+{
+	return fs_write_batch_ext(fs, b, 1);
 }
 
 /* ---- inode numbers ------------------------------------------------------ */

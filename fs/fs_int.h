@@ -168,6 +168,8 @@ struct fs_inode {
 	size_t n_chunks;           /* protected by mu */
 	int attr_dirty;            /* protected by mu: a changed, I key not yet written */
 	int wb_err;                /* protected by mu: failed background flush, for fsync */
+	uint64_t since_fsync;      /* protected by mu: bytes written since the last
+				    * fsync (wal_bypass_bytes) */
 	uint64_t blocks_seen;      /* protected by mu: st_blocks last sent with attributes
 				    * the kernel caches (lookup, getattr) */
 	atomic_int needs_flush;    /* any thread: chunks or attr_dirty (flusher hint) */
@@ -289,6 +291,9 @@ void fs_attr_to_stat(const struct fs_attr *a, uint64_t ino, struct stat *st);
 void fs_inode_stat(struct fs_inode *ip, struct stat *st);
 /* Apply a kv_write; on -EROFS log the fencing once. Returns kv_write's code. */
 int fs_write_batch(struct fs *fs, struct kv_batch *b);
+/* The same with kv_write_unlogged: bulk file data only (fs_data.c). */
+#define FS_BULK_CHUNKS 4
+int fs_write_batch_unlogged(struct fs *fs, struct kv_batch *b);
 /* -EROFS if the mount is read-only or the engine was fenced. */
 int fs_check_writable(struct fs *fs);
 /* Set ip->needs_flush and put ip on the dirty list (ip->mu held). */

@@ -441,6 +441,8 @@ static int fs_flush_ino(struct fs *fs, uint64_t ino, int durable)
 		rc = ip->wb_err;
 	}
 	ip->wb_err = 0;
+	if (durable)
+		ip->since_fsync = 0;        /* the next bulk is counted afresh */
 	fs_inode_stat(ip, &st);
 	blocks_changed = (uint64_t)st.st_blocks != ip->blocks_seen;
 	ip->blocks_seen = (uint64_t)st.st_blocks;

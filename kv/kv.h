@@ -121,6 +121,17 @@ void kv_batch_free(struct kv_batch *b);
 /* Apply a batch. May wait (backpressure) while flushes catch up.
  * Returns 0, -EROFS, -ENOMEM, -EINVAL (empty key, key > 64 KiB). */
 int kv_write(struct kv_db *db, struct kv_batch *b);
+/*
+ * kv_write_unlogged - the same, but the batch is not copied into the WAL:
+ * it becomes durable when its memtable is flushed to an SST, so large
+ * values reach the store once instead of twice. Durability and order are
+ * kept as for kv_write (a crash leaves a prefix of the write order; within
+ * flush_interval_ms, or at kv_sync), at a price: while such a batch waits
+ * for its flush, later WAL objects wait too, and kv_sync waits for a
+ * memtable flush (an SST upload) rather than one WAL object. For bulk
+ * data (fs/ uses it for long sequential writes), not for small records.
+ */
+int kv_write_unlogged(struct kv_db *db, struct kv_batch *b);
 
 /*
  * kv_get - newest value of key (at the snapshot, if not NULL).

@@ -658,7 +658,15 @@ static int kv_batch_apply_entry(void *arg, enum kv_type type, const uint8_t *key
 	return kv_mem_add(r->db->mem, r->seq++, type, key, klen, val, vlen);
 }
 
-int kv_write(struct kv_db *db, struct kv_batch *b)
+uint64_t kv_unlogged_first(const struct kv_db *db)
+{
+	for (size_t i = 0; i < db->n_imm; i++)
+		if (db->imm[i].first_unlogged)
+			return db->imm[i].first_unlogged;
+	return db->mem_first_unlogged;
+}
+
+static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 {
 	struct kv_replay r = { .db = db };
 	uint64_t first, stall_start = 0;
@@ -690,9 +698,11 @@ int kv_write(struct kv_db *db, struct kv_batch *b)
 		rc = -EOVERFLOW;
 		goto out;
 	}
-	rc = kv_wal_writer_append(db, first, b);
-	if (rc)
-		goto out;
+	if (!unlogged) {
+		rc = kv_wal_writer_append(db, first, b);
+		if (rc)
+			goto out;
+	}
 	r.seq = first;
 	rc = kv_batch_each(b->rep.data, b->rep.len, b->count, kv_batch_apply_entry, &r);
 	if (rc) {
@@ -704,12 +714,32 @@ int kv_write(struct kv_db *db, struct kv_batch *b)
 		goto out;
 	}
 	db->last_seq = first + b->count - 1;
+	if (unlogged) {
+		db->unlogged_batches++;
+		db->unlogged_bytes += b->rep.len;
+		if (!db->mem_first_unlogged) {
+			/* The WAL writer times its flush from here. */
+			db->mem_first_unlogged = first;
+			db->unlogged_since_ns = util_now_ns();
+			CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
+		}
+	}
 	if (kv_mem_bytes(db->mem) >= db->conf.memtable_bytes &&
 	    db->n_imm < db->conf.max_frozen_memtables)
 		kv_flush_freeze(db);        /* -ENOMEM: stay in this memtable for now */
 out:
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	return rc;
+}
+
+int kv_write(struct kv_db *db, struct kv_batch *b)
+{
+	return kv_write_ext(db, b, 0);
+}
+
+int kv_write_unlogged(struct kv_db *db, struct kv_batch *b)
+{
+	return kv_write_ext(db, b, 1);
 }
 
 int kv_put(struct kv_db *db, const void *key, size_t klen, const void *val, size_t vlen)
@@ -1035,6 +1065,9 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "l0_flushes", db->l0_flushes);
 	emit(arg, "l0_bytes_written", db->l0_bytes);
 	emit(arg, "manifest_writes", db->manifest_writes);
+	emit(arg, "unlogged_batches", db->unlogged_batches);
+	emit(arg, "unlogged_bytes", db->unlogged_bytes);
+	emit(arg, "wal_holds", db->wal_holds);
 	emit(arg, "write_stalls", db->write_stalls);
 	emit(arg, "write_stall_ms", db->stall_ns / 1000000);
 	kv_stats_health(emit, arg, "wal_writer", &db->wal_health);

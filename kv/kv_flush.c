@@ -47,8 +47,10 @@ int kv_flush_freeze(struct kv_db *db)
 	rc = kv_mem_create(&fresh, db->mem_pool);
 	if (rc)
 		return rc;
-	db->imm[db->n_imm++] = (struct kv_imm){ db->mem, db->last_seq };
+	db->imm[db->n_imm++] = (struct kv_imm){ db->mem, db->last_seq, db->mem_first_unlogged };
 	db->mem = fresh;
+	db->mem_first_unlogged = 0;
+	db->unlogged_since_ns = 0;
 	db->wal_since_freeze = 0;
 	CHECK_RETURN(pthread_cond_signal(&db->cv_flush));
 	return 0;
@@ -345,7 +347,12 @@ int kv_flush_one(struct kv_db *db)
 	}
 	db->l0_flushes++;
 	db->l0_bytes += meta.size;
+	/* Every seq up to max_seq is in SSTs now (older memtables were
+	 * flushed first): durable, whatever the WAL has uploaded. */
+	if (max_seq > db->durable_seq)
+		db->durable_seq = max_seq;
 	kv_health_ok(&db->flush_health);
+	CHECK_RETURN(pthread_cond_signal(&db->cv_wal));    /* may release a held object */
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	CHECK_RETURN(pthread_cond_signal(&db->cv_compact));
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
@@ -388,6 +395,11 @@ void *kv_flush_main(void *arg)
 		if (rc && db->shutdown)
 			break;              /* at close, the WAL still holds the data */
 	}
+	/* A WAL object held for an unlogged batch can no longer be released:
+	 * the WAL writer must stop waiting (kv_close then reports it). */
+	db->flusher_exited = 1;
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	return NULL;
 }

@@ -510,10 +510,23 @@ size_t kv_version_sst_count(const struct kv_version *v);
  *
  * SEQUENCES
  *   last_seq     highest seq assigned; every batch up to it is in a memtable
- *   durable_seq  highest seq in a WAL object the store acknowledged
+ *   durable_seq  every seq up to it is durable: in a WAL object the store
+ *                acknowledged, or in an SST a committed manifest holds (a
+ *                flush commit raises it to the flushed memtable's max_seq:
+ *                flushes go oldest first, so everything below is in SSTs)
  *   man.last_seq highest seq folded into SSTs
  *   durable_seq <= last_seq; what survives a crash is a prefix of the
  *   write order containing at least every batch up to durable_seq.
+ *
+ * UNLOGGED BATCHES (kv_write_unlogged)
+ *   go into the memtable only; its flush makes them durable. To keep the
+ *   prefix rule, no WAL object holding a seq above the lowest unlogged seq
+ *   not yet in a committed SST (kv_unlogged_first) is uploaded before that
+ *   flush commits: the WAL writer holds it, and freezes the memtable that
+ *   holds the unlogged batch at once instead of waiting for it to fill.
+ *   It also freezes such a memtable when kv_sync waits or the first
+ *   unlogged batch in it is flush_interval_ms old, so unlogged data keeps
+ *   the durability promise of logged data.
  */
 enum kv_state {
 	KV_STATE_OK = 0,
@@ -537,6 +550,7 @@ void kv_health_fail(struct kv_health *h, int err);
 struct kv_imm {
 	struct kv_mem *mem;
 	uint64_t max_seq;                 /* highest seq in it */
+	uint64_t first_unlogged;          /* lowest unlogged seq in it, 0 = none */
 };
 
 struct kv_wal_done {
@@ -572,6 +586,9 @@ struct kv_db {
 	struct kv_version *ver;
 	uint64_t last_seq;
 	uint64_t durable_seq;
+	uint64_t mem_first_unlogged;      /* lowest unlogged seq in mem, 0 = none */
+	uint64_t unlogged_since_ns;       /* when mem got its first unlogged batch */
+	int flusher_exited;               /* kv_flush_main returned (close) */
 	uint64_t writer_epoch;
 	struct kv_snapshot snaps;         /* list head of live snapshots */
 
@@ -591,6 +608,7 @@ struct kv_db {
 	/* counters, protected by mu: */
 	struct kv_health wal_health, flush_health;
 	uint64_t wal_objects, wal_bytes, l0_flushes, l0_bytes, write_stalls, manifest_writes;
+	uint64_t unlogged_batches, unlogged_bytes, wal_holds;
 	uint64_t stall_ns;
 
 	/* compactor and GC, protected by mu: */
@@ -635,6 +653,9 @@ void *kv_wal_writer_main(void *arg);
 int kv_wal_writer_append(struct kv_db *db, uint64_t first_seq, const struct kv_batch *b);
 /* Record an uploaded (or replayed) WAL object (mu held). 0 or -ENOMEM. */
 int kv_wal_done_push(struct kv_db *db, uint64_t id, uint64_t last_seq);
+
+/* The lowest unlogged seq not yet in a committed SST, 0 = none (mu held). */
+uint64_t kv_unlogged_first(const struct kv_db *db);
 
 /* kv_flush.c */
 void *kv_flush_main(void *arg);

@@ -12,7 +12,10 @@
  *     - it reached conf.wal_max_bytes
  *     - its first record is flush_interval_ms old
  *   Uploads are strictly sequential, in id order, so durable_seq only ever
- *   moves forward over a gap-free prefix of the write order. While one
+ *   moves forward over a gap-free prefix of the write order. An object
+ *   that holds a seq above an unlogged batch not yet in an SST waits for
+ *   that memtable's flush, which this thread then starts (kv_int.h,
+ *   UNLOGGED BATCHES). While one
  *   upload is in flight, writers fill the next object. An uploaded
  *   object's buffer is kept (db->wal_spare) for the object after: the two
  *   buffers alternate instead of faulting in fresh pages for every object
@@ -78,6 +81,58 @@ static int kv_wal_due(struct kv_db *db, uint64_t now)
 	       now - db->wal_open_since_ns >= (uint64_t)db->conf.flush_interval_ms * 1000000ull;
 }
 
+/* Must the open object wait for an unlogged batch's flush? It may not be
+ * uploaded while it holds a seq above the lowest unlogged seq that is not
+ * in a committed SST yet (kv_int.h, UNLOGGED BATCHES). (mu held) */
+static int kv_wal_held(const struct kv_db *db)
+{
+	uint64_t u = kv_unlogged_first(db);
+	return db->wal_open.len && u && db->wal_open_last_seq > u;
+}
+
+/*
+ * Freeze the active memtable when it holds unlogged batches and they must
+ * become durable now: kv_sync waits, close, flush_interval_ms since the
+ * first of them, or a due WAL object is held for them. A full set of
+ * frozen memtables defers it to the next flush commit, which wakes us.
+ * (mu held)
+ */
+static void kv_wal_freeze_unlogged(struct kv_db *db, uint64_t now)
+{
+	int want;
+
+	if (!db->mem_first_unlogged)
+		return;
+	want = db->sync_waiters || db->shutdown ||
+	       now - db->unlogged_since_ns >= (uint64_t)db->conf.flush_interval_ms * 1000000ull ||
+	       (kv_wal_due(db, now) && db->wal_open_last_seq > db->mem_first_unlogged);
+	if (want && db->n_imm < db->conf.max_frozen_memtables && kv_flush_freeze(db))
+		UTIL_WARN("kv", "could not freeze a memtable holding unlogged batches (out of "
+			  "memory); retrying");
+}
+
+/* When the writer must look again without being woken (mu held). A
+ * deadline already past means a freeze was deferred (all frozen slots
+ * taken): the next flush commit wakes us, and we look again after one
+ * more interval at the latest instead of spinning. */
+static uint64_t kv_wal_next_deadline(const struct kv_db *db, int held, uint64_t now)
+{
+	uint64_t interval = (uint64_t)db->conf.flush_interval_ms * 1000000ull, t = UINT64_MAX;
+
+	if (db->wal_open.len && !held)
+		t = db->wal_open_since_ns + interval;
+	if (db->mem_first_unlogged) {
+		uint64_t u = db->unlogged_since_ns + interval;
+		if (u <= now)
+			u = now + interval;
+		if (u < t)
+			t = u;
+	}
+	if (held && now + interval < t)
+		t = now + interval;
+	return t;
+}
+
 int kv_wal_done_push(struct kv_db *db, uint64_t id, uint64_t last_seq)
 {
 	if (db->n_wal_done == db->cap_wal_done) {
@@ -133,6 +188,8 @@ void *kv_wal_writer_main(void *arg)
 {
 	struct kv_db *db = arg;
 
+	int was_held = 0;
+
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	for (;;) {
 		uint64_t now = util_now_ns();
@@ -145,14 +202,25 @@ void *kv_wal_writer_main(void *arg)
 			CHECK_RETURN(pthread_cond_wait(&db->cv_wal, &db->mu));
 			continue;
 		}
-		if (!kv_wal_due(db, now)) {
+		kv_wal_freeze_unlogged(db, now);
+		int held = kv_wal_held(db);
+		if (held && !was_held)
+			db->wal_holds++;
+		was_held = held;
+		if (held && db->flusher_exited) {
+			/* Closing and the flush gave up: what the open object
+			 * holds can never be made durable in order. */
+			UTIL_ERROR("kv", "close: WAL records after seq %" PRIu64 " wait for a memtable "
+				   "flush that failed; they are not durable", db->durable_seq);
+			break;
+		}
+		if (held || !kv_wal_due(db, now)) {
 			if (db->shutdown && db->wal_open.len == 0)
 				break;
-			if (db->wal_open.len == 0) {
+			uint64_t due = kv_wal_next_deadline(db, held, now);
+			if (due == UINT64_MAX) {
 				CHECK_RETURN(pthread_cond_wait(&db->cv_wal, &db->mu));
 			} else {
-				uint64_t due = db->wal_open_since_ns +
-					       (uint64_t)db->conf.flush_interval_ms * 1000000ull;
 				uint64_t wall = util_wall_ns() + (due > now ? due - now : 0);
 				struct timespec ts = { (time_t)(wall / 1000000000ull),
 						       (long)(wall % 1000000000ull) };
@@ -181,7 +249,8 @@ void *kv_wal_writer_main(void *arg)
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
 		db->wal_inflight = 0;
 		if (rc == 0) {
-			db->durable_seq = last;
+			if (last > db->durable_seq)     /* a flush may have passed it */
+				db->durable_seq = last;
 			db->wal_objects++;
 			db->wal_bytes += obj.len;
 			db->wal_since_freeze++;

@@ -5,8 +5,9 @@
  *   crash_work verify DIR LOG        check every recorded fact
  *
  * `run` repeatedly writes a new version of one of 16 files under a fresh
- * name DIR/f<i>.<v> (random size up to 400 KiB, content derived from i and
- * v), fsyncs it, appends "F i v size" to LOG (a local file, fsync'd), then
+ * name DIR/f<i>.<v> (random size up to 400 KiB, or CRASH_WORK_MAXSZ bytes
+ * up to 8 MiB: big files take fs/'s unlogged path; content derived from i
+ * and v), fsyncs it, appends "F i v size" to LOG (a local file, fsync'd), then
  * unlinks the previous version. It also appends records to DIR/journal
  * and after each fdatasync logs "J size". Between, it creates and renames
  * directories (unsynced noise for the namespace). LOG lines are only
@@ -27,7 +28,8 @@
 #include <unistd.h>
 
 #define NFILES 16
-#define MAXSZ (400 * 1024)
+#define MAXSZ ((size_t)8 << 20)      /* the buffers */
+static size_t maxsz = 400 * 1024;    /* file sizes: below this */
 
 static unsigned char content_byte(unsigned i, unsigned v, size_t off)
 {
@@ -86,7 +88,7 @@ static int run(unsigned long seed, const char *dir, const char *logp)
 		r ^= r << 17;
 		unsigned i = (unsigned)(r % NFILES);
 		unsigned v = ver[i] + 1;
-		size_t sz = (size_t)((r >> 8) % MAXSZ);
+		size_t sz = (size_t)((r >> 8) % maxsz);
 		for (size_t o = 0; o < sz; o++)
 			buf[o] = content_byte(i, v, o);
 		snprintf(path, sizeof(path), "%s/f%u.%u", dir, i, v);
@@ -220,6 +222,9 @@ static int verify(const char *dir, const char *logp)
 
 int main(int argc, char **argv)
 {
+	const char *m = getenv("CRASH_WORK_MAXSZ");
+	if (m && strtoul(m, NULL, 0) > 0)
+		maxsz = strtoul(m, NULL, 0) < MAXSZ ? strtoul(m, NULL, 0) : MAXSZ;
 	if (argc == 5 && !strcmp(argv[1], "run"))
 		return run(strtoul(argv[2], NULL, 0), argv[3], argv[4]);
 	if (argc == 4 && !strcmp(argv[1], "verify"))

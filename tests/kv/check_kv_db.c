@@ -185,6 +185,7 @@ struct run_conf {
 	const char *faults;
 	int ops;
 	uint64_t seed;
+	int unlogged_pct;       /* batches written with kv_write_unlogged */
 };
 
 static struct kv_db *open_db(struct obj_backend *store)
@@ -235,7 +236,7 @@ static void run_model(const struct run_conf *rc)
 	int npending = 0, crashes = 0, reopens = 0;
 	struct kv_snapshot *snap = NULL;      /* a live snapshot and its model */
 	struct model snapm = { 0 };
-	int ck_live = 0, ck_n = 0, snaps_checked = 0, ckpts_checked = 0;
+	int ck_live = 0, ck_n = 0, snaps_checked = 0, ckpts_checked = 0, unlogged = 0;
 	struct model ckm = { 0 };             /* the model as of checkpoint ck_n */
 	char ckname[32] = "";
 
@@ -273,7 +274,12 @@ static void run_model(const struct run_conf *rc)
 					ck_assert_int_eq(kv_batch_put(kb, key, strlen(key), o->val, o->len), 0);
 				}
 			}
-			ck_assert_int_eq(kv_write(db, kb), 0);
+			if (rc->unlogged_pct && (int)util_rand_below(&r, 100) < rc->unlogged_pct) {
+				ck_assert_int_eq(kv_write_unlogged(db, kb), 0);
+				unlogged++;
+			} else {
+				ck_assert_int_eq(kv_write(db, kb), 0);
+			}
 			kv_batch_free(kb);
 			model_apply(&m, &b);
 			pending = realloc(pending, (size_t)(npending + 1) * sizeof(*pending));
@@ -383,6 +389,7 @@ static void run_model(const struct run_conf *rc)
 	model_free(&ckm);
 	ck_assert_int_gt(snaps_checked, 0);
 	ck_assert_int_gt(ckpts_checked, 0);
+	ck_assert(rc->unlogged_pct == 0 || unlogged > 0);
 	free(pending);
 	model_free(&m);
 	model_free(&synced);
@@ -441,6 +448,22 @@ START_TEST(test_kv_db__model_under_faults)
 	obj_mem_destroy(url + 6);
 	struct run_conf rc = { .url = url, .ops = model_ops(20000), .seed = 100 + (uint64_t)_i,
 			       .faults = "seed=9,error=0.10,cancel=0.05,after=0.5" };
+	run_model(&rc);
+	obj_mem_destroy(url + 6);
+}
+END_TEST
+
+/* The same model with a third of the batches unlogged (kv_write_unlogged):
+ * syncs, crashes, checkpoints and clean reopens must hold them to the same
+ * rules, also when flushes and WAL uploads fail and are retried. */
+START_TEST(test_kv_db__model_unlogged)
+{
+	char url[64];
+	snprintf(url, sizeof(url), "mem://unlogged-%d", _i);
+	obj_mem_destroy(url + 6);
+	struct run_conf rc = { .url = url, .ops = model_ops(30000), .seed = 200 + (uint64_t)_i,
+			       .unlogged_pct = 33,
+			       .faults = _i ? "seed=7,error=0.10,cancel=0.05,after=0.5" : NULL };
 	run_model(&rc);
 	obj_mem_destroy(url + 6);
 }
@@ -934,6 +957,120 @@ START_TEST(test_kv_db__recycled_memory_is_reported_and_capped)
 }
 END_TEST
 
+/* ---- unlogged batches ---------------------------------------------------- */
+
+static void put_batch(struct kv_db *db, const char *key, char fill, size_t len, int unlogged)
+{
+	struct kv_batch *b;
+	uint8_t *v = malloc(len);
+
+	memset(v, fill, len);
+	ck_assert_int_eq(kv_batch_create(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, key, strlen(key), v, len), 0);
+	ck_assert_int_eq(unlogged ? kv_write_unlogged(db, b) : kv_write(db, b), 0);
+	kv_batch_free(b);
+	free(v);
+}
+
+/* 1: present with the right bytes, 0: absent. */
+static int has_value(struct kv_db *db, const char *key, char fill, size_t len)
+{
+	void *v = NULL;
+	size_t vl = 0;
+	int rc = kv_get(db, NULL, key, strlen(key), &v, &vl);
+	if (rc == -ENOENT)
+		return 0;
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(vl, len);
+	ck_assert(((uint8_t *)v)[0] == (uint8_t)fill && ((uint8_t *)v)[len - 1] == (uint8_t)fill);
+	free(v);
+	return 1;
+}
+
+/* kv_sync covers an unlogged batch (by a memtable flush), whose bytes
+ * never reach the WAL; and one left alone is durable within the flush
+ * interval, like a logged one. */
+START_TEST(test_kv_db__unlogged_batches_are_durable_without_the_wal)
+{
+	struct obj_backend *store;
+	struct kv_db *db = NULL;
+	struct kv_config c = KV_CONFIG_INIT;
+
+	obj_mem_destroy("unlogged");
+	ck_assert_int_eq(obj_open(&store, "mem://unlogged", NULL), 0);
+	c.flush_interval_ms = 50;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	put_batch(db, "small", 's', 10, 0);
+	ck_assert_int_eq(kv_sync(db), 0);
+	uint64_t wal0 = db_stat(db, "wal_bytes_written"), l0 = db_stat(db, "l0_flushes");
+	put_batch(db, "big", 'b', 1 << 20, 1);
+	ck_assert_int_eq(kv_sync(db), 0);
+	ck_assert_uint_eq(db_stat(db, "unlogged_batches"), 1);
+	ck_assert_uint_ge(db_stat(db, "unlogged_bytes"), 1 << 20);
+	ck_assert_uint_gt(db_stat(db, "l0_flushes"), l0);
+	ck_assert_uint_lt(db_stat(db, "wal_bytes_written") - wal0, 64 << 10);
+	ck_assert_uint_eq(db_stat(db, "durable_seq"), db_stat(db, "last_seq"));
+	kv_abandon(db);                         /* crash */
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	ck_assert_int_eq(has_value(db, "big", 'b', 1 << 20), 1);
+	ck_assert_int_eq(has_value(db, "small", 's', 10), 1);
+
+	/* No sync: the WAL writer freezes and flushes it within the interval. */
+	put_batch(db, "later", 'l', 300 << 10, 1);
+	for (int t = 0; t < 500 && db_stat(db, "durable_seq") < db_stat(db, "last_seq"); t++)
+		util_sleep_ns(10 * 1000000ull);
+	ck_assert_uint_eq(db_stat(db, "durable_seq"), db_stat(db, "last_seq"));
+	kv_abandon(db);
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	ck_assert_int_eq(has_value(db, "later", 'l', 300 << 10), 1);
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+	obj_mem_destroy("unlogged");
+}
+END_TEST
+
+/* A logged batch written after an unlogged one is held back from the WAL
+ * until the unlogged one is in an SST: whenever the crash comes, the
+ * later one survives only with the earlier one. */
+START_TEST(test_kv_db__unlogged_then_logged_keeps_the_order)
+{
+	struct obj_backend *store;
+	struct kv_db *db = NULL;
+	struct kv_config c = KV_CONFIG_INIT;
+	char url[32];
+	int both = 0, neither = 0;
+
+	snprintf(url, sizeof(url), "mem://unlogged-order-%d", _i);
+	obj_mem_destroy(url + 6);
+	ck_assert_int_eq(obj_open(&store, url, NULL), 0);
+	c.flush_interval_ms = 20;
+	c.wal_max_bytes = 16 << 10;   /* the logged batch makes its object due */
+	for (int round = 0; round < 20; round++) {
+		char u[16], l[16];
+		ck_assert_int_eq(kv_open(&db, store, &c), 0);
+		snprintf(u, sizeof(u), "u%02d", round);
+		snprintf(l, sizeof(l), "l%02d", round);
+		put_batch(db, u, 'u', (size_t)(512 + 97 * round) << 10, 1);
+		put_batch(db, l, 'l', 32 << 10, 0);
+		util_sleep_ns((uint64_t)(round * 3 + _i) * 1000000ull);
+		kv_abandon(db);
+		ck_assert_int_eq(kv_open(&db, store, &c), 0);
+		int hu = has_value(db, u, 'u', (size_t)(512 + 97 * round) << 10);
+		int hl = has_value(db, l, 'l', 32 << 10);
+		ck_assert_msg(!hl || hu, "round %d: the logged batch survived without the "
+			      "unlogged one written before it", round);
+		both += hu && hl;
+		neither += !hu && !hl;
+		ck_assert_int_eq(kv_close(db), 0);
+	}
+	/* Both outcomes happen, or the test did not test the hold. */
+	ck_assert_int_gt(both, 0);
+	ck_assert_int_gt(neither, 0);
+	obj_close(store);
+	obj_mem_destroy(url + 6);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kv_db");
@@ -943,6 +1080,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_loop_test(tc, test_kv_db__model_file, 0, 3);
 	tcase_add_loop_test(tc, test_kv_db__model_under_faults, 0, 2);
+	tcase_add_loop_test(tc, test_kv_db__model_unlogged, 0, 2);
 	suite_add_tcase(s, tc);
 	TCase *tf = tcase_create("fencing");
 	tcase_set_timeout(tf, 300);
@@ -961,6 +1099,11 @@ int main(void)
 	tcase_add_test(tr, test_kv_db__readahead_sequential_reads);
 	tcase_add_test(tr, test_kv_db__recycled_memory_is_reported_and_capped);
 	suite_add_tcase(s, tr);
+	TCase *tu = tcase_create("unlogged");
+	tcase_set_timeout(tu, 120);
+	tcase_add_test(tu, test_kv_db__unlogged_batches_are_durable_without_the_wal);
+	tcase_add_loop_test(tu, test_kv_db__unlogged_then_logged_keeps_the_order, 0, 2);
+	suite_add_tcase(s, tu);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
