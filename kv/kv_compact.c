@@ -352,6 +352,7 @@ struct kv_compact_out {
 	struct kv_kept *kept;
 	size_t n_kept, cap_kept;
 	uint64_t n_seen;               /* input entries read */
+	struct kv_buf spare;           /* an uploaded output's buffer, for the next */
 };
 
 /* Finish the current output table and upload it. */
@@ -393,7 +394,11 @@ static int kv_compact_seal(struct kv_compact_out *o)
 		}
 		kv_db_backoff(o->db, attempt++);
 	}
-	free(data);
+	/* The next output of this job builds in it (as kv_flush_one does). */
+	if (!o->spare.data)
+		o->spare = (struct kv_buf){ .data = data, .len = 0, .cap = len };
+	else
+		free(data);
 	if (rc) {
 		kv_db_pending_del(o->db, &meta.id);
 		kv_sst_meta_clear(&meta);
@@ -429,6 +434,8 @@ static int kv_compact_flush_key(struct kv_compact_out *o)
 			.bloom_bits_per_key = o->db->conf.bloom_bits_per_key,
 		};
 		rc = kv_sst_builder_create(&o->b, &opt);
+		if (!rc)
+			kv_sst_builder_reuse(o->b, &o->spare);
 	}
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = kv_sst_builder_add(o->b, o->kept[i].k, o->kept[i].kl, o->kept[i].v, o->kept[i].vl);
@@ -534,6 +541,7 @@ static int kv_compact_run(struct kv_db *db, struct kv_compact_job *j)
 	free(o.kept);
 	if (o.b)
 		kv_sst_builder_free(o.b);
+	kv_buf_free(&o.spare);
 	it->ops->free(it);
 	return rc;
 }

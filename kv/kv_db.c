@@ -474,6 +474,7 @@ static void kv_db_free(struct kv_db *db)
 	pthread_mutex_destroy(&db->vreg.mu);  /* every iterator is gone by now */
 	kv_buf_free(&db->wal_open);
 	kv_buf_free(&db->wal_spare);
+	kv_buf_free(&db->flush_spare);
 	kv_pool_unref(db->mem_pool);
 	free(db->wal_done);
 	if (db->cache)

@@ -71,6 +71,7 @@ static int kv_flush_build(struct kv_db *db, struct kv_mem *mem, uint8_t **out, s
 	rc = kv_sst_builder_create(&b, &opt);
 	if (rc)
 		return rc;
+	kv_sst_builder_reuse(b, &db->flush_spare);
 	rc = kv_mem_iter_create(&it, mem);
 	if (rc)
 		goto out;
@@ -320,6 +321,13 @@ int kv_flush_one(struct kv_db *db)
 		if (shutdown == 2 || (shutdown && attempt > 20))
 			goto out;
 		kv_db_backoff(db, attempt++);
+	}
+	/* Keep the buffer for the next flush: a fresh 64 MiB one faults in
+	 * every page (kv_pool.c says what that costs). At most twice a
+	 * memtable, so an odd big one is not kept. */
+	if (!db->flush_spare.data && len <= 2 * db->conf.memtable_bytes) {
+		db->flush_spare = (struct kv_buf){ .data = sst, .len = 0, .cap = len };
+		sst = NULL;
 	}
 	free(sst);
 	sst = NULL;

@@ -318,6 +318,10 @@ size_t kv_sst_builder_size(const struct kv_sst_builder *b);   /* bytes so far (e
  * sizes, counts and key range (id left to the caller). */
 int kv_sst_builder_finish(struct kv_sst_builder *b, uint8_t **out, size_t *out_len,
 			  struct kv_sst_meta *meta);
+/* Build into spare's storage (an earlier output's, already faulted in)
+ * instead of growing a fresh buffer; spare is left empty. Before the first
+ * add only. */
+void kv_sst_builder_reuse(struct kv_sst_builder *b, struct kv_buf *spare);
 void kv_sst_builder_free(struct kv_sst_builder *b);
 
 /* Block cache: sharded LRU of decoded data blocks, byte-capped. */
@@ -596,6 +600,9 @@ struct kv_db {
 	struct kv_buf wal_open;           /* the object being filled (unsealed) */
 	struct kv_buf wal_spare;          /* an uploaded object's buffer, for the next
 					   * (a fresh one faults in every page) */
+	struct kv_buf flush_spare;        /* the last flushed SST's buffer, for the next
+					   * one; only kv_flush_one touches it (recovery,
+					   * then the flusher thread: never both) */
 	uint64_t wal_open_last_seq;
 	uint64_t wal_open_since_ns;       /* when its first record arrived */
 	uint64_t wal_next_id;             /* id of wal_open */

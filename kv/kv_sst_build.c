@@ -480,6 +480,15 @@ fail:
 	return rc;
 }
 
+void kv_sst_builder_reuse(struct kv_sst_builder *b, struct kv_buf *spare)
+{
+	if (b->out.data || b->out.len || spare->borrowed)
+		return;
+	b->out = *spare;
+	b->out.len = 0;
+	memset(spare, 0, sizeof(*spare));
+}
+
 /* kv_sst_builder_free - free the builder (NULL is a no-op). */
 void kv_sst_builder_free(struct kv_sst_builder *b)
 {

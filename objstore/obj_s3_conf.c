@@ -472,6 +472,8 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 
 	/* TLS, timeouts, sizes. */
 	out->insecure_tls = conf->insecure_tls ? 1 : 0;
+	out->unsigned_payload = conf->unsigned_payload > 0 ||
+				(conf->unsigned_payload == 0 && !strcmp(out->scheme, "https"));
 	if ((rc = obj_s3_strdup(&out->ca_bundle, obj_s3_env("AWS_CA_BUNDLE"))))
 		goto fail;
 	out->connect_timeout_ms = conf->connect_timeout_ms ? conf->connect_timeout_ms : OBJ_S3_DFLT_CONNECT_TIMEOUT_MS;

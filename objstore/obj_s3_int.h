@@ -46,6 +46,8 @@ void obj_s3_buf_free(struct obj_s3_buf *b);
 #define OBJ_S3_SHA256_HEX_LEN 64
 /* SHA-256 of the empty string, the payload hash of bodiless requests. */
 #define OBJ_S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+/* Bodies of this size and up go UNSIGNED-PAYLOAD over https (obj_s3.c). */
+#define OBJ_S3_UNSIGNED_MIN ((size_t)64 << 10)
 
 /* Lower-case hex SHA-256 of data into out[65]. Returns 0 or -ENOMEM/-EIO. */
 int obj_s3_sha256_hex(const void *data, size_t len, char out[OBJ_S3_SHA256_HEX_LEN + 1]);
@@ -188,6 +190,7 @@ struct obj_s3_settings {
 	size_t multipart_threshold;
 	size_t part_size;
 	unsigned max_connections;
+	int unsigned_payload;             /* big bodies UNSIGNED-PAYLOAD (resolved) */
 };
 
 /*
