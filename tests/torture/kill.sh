@@ -12,6 +12,9 @@
 # those of all rounds so far; it unmounts cleanly and `shalefs fsck` checks the store (fsck wants a
 # store after a clean unmount: a crash legitimately leaves orphans - files
 # unlinked while open - that the next mount reclaims). KILL_SEED varies the timing and faults between runs.
+# Rounds 3, 4, 7, 8, ... mount with wal_bypass_mb=1, so the large files
+# (0.5-1.5 MiB) go to the engine unlogged (kv_write_unlogged), with and
+# without store faults; the other rounds keep everything on the WAL.
 #
 # On s3:// when TT_S3=1 and the rig is configured (tests/rig/rgw-start).
 set -eu
@@ -22,12 +25,16 @@ ROUNDS=${KILL_ROUNDS:-20}
 SEED=${KILL_SEED:-1}
 MNT=$FS_TMP/mnt
 ST=$(tt_store store)
-OPTS=$(tt_opts "memtable_mb=2,flush_interval_ms=100")
+OPTS_WAL=$(tt_opts "memtable_mb=2,flush_interval_ms=100")
+OPTS_BULK=$(tt_opts "memtable_mb=2,flush_interval_ms=100,wal_bypass_mb=1")
 LOGS=""
+UNLOGGED=0
 
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
 	env_faults=""
+	OPTS=$OPTS_WAL
+	[ $(((r - 1) % 4)) -ge 2 ] && OPTS=$OPTS_BULK
 	if [ $((r % 2)) = 1 ]; then
 		env_faults="SHALEFS_FAULTS=seed=$((SEED * 1000 + r)),error=0.05,cancel=0.01,latency_ms=0-3"
 	fi
@@ -40,6 +47,10 @@ while [ "$r" -le "$ROUNDS" ]; do
 	wp=$!
 	sleep "$(awk -v s="$((SEED * 1000 + r))" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 1.9 }')"
 	kill -0 "$wp" 2>/dev/null || { tail -5 "$FS_TMP/work.err" >&2; fs_die "round $r: the workload stopped before the kill"; }
+	if [ "$OPTS" = "$OPTS_BULK" ]; then
+		n=$("$SHALEFS" stats "$MNT" 2>/dev/null | sed -n 's/^unlogged_batches: //p')
+		UNLOGGED=$((UNLOGGED + ${n:-0}))
+	fi
 	kill -9 "$pid"
 	tt_wait_exit "$pid" 10 || fs_die "round $r: the daemon survived SIGKILL"
 	wait "$wp" 2>/dev/null || true
@@ -58,7 +69,9 @@ while [ "$r" -le "$ROUNDS" ]; do
 	fi
 	fs_umount "$MNT" "$TT_PID"
 	tt_fsck "$ST" "round $r"
-	echo "round $r: killed$( [ -n "$env_faults" ] && echo ' (store faults on)'), $(grep -c '^A' "$FS_TMP/log.$r") acknowledged versions; $(cat "$FS_TMP/verify.out"); fsck clean"
+	echo "round $r: killed$( [ -n "$env_faults" ] && echo ' (store faults on)')$( [ "$OPTS" = "$OPTS_BULK" ] && echo ' (bulk unlogged)'), $(grep -c '^A' "$FS_TMP/log.$r") acknowledged versions; $(cat "$FS_TMP/verify.out"); fsck clean"
 	r=$((r + 1))
 done
-echo "kill: $ROUNDS kill -9 rounds, $(cat "$FS_TMP/verify.out")"
+# The bulk rounds must have written unlogged batches, or they tested nothing.
+[ "$ROUNDS" -lt 3 ] || [ "$UNLOGGED" -gt 0 ] || fs_die "the bulk rounds wrote no unlogged batch"
+echo "kill: $ROUNDS kill -9 rounds ($UNLOGGED unlogged batches seen in the bulk rounds), $(cat "$FS_TMP/verify.out")"
