@@ -5,7 +5,9 @@
 # truncates, renames, hard links, unlinks and fsyncs, recorded in a log
 # outside the mount; a `shalefs checkpoint create` while mounted; 6 MiB of
 # large files, which with memtable_mb=1 flush the memtable several
-# times and trigger an L0 compaction) runs once on a fresh store with
+# times and trigger an L0 compaction; with wal_bypass_mb=1 those of 1 MiB
+# and more go to the engine unlogged, so crash points fall inside the
+# memtable flushes that make them durable) runs once on a fresh store with
 # SHALEFS_CRASH_COUNT_FILE set, which tells how many store operations (K)
 # and successful puts (P) it makes. Then for N in 1..K (step
 # CRASHPOINTS_STRIDE; by default about CRASHPOINTS_PER_MODE points per
@@ -43,7 +45,7 @@ workload() {
 # sweep: the counting run, then the crash points, on TT_S3's kind of store.
 tried=0 reached=0 it=0
 sweep() {
-OPTS=$(tt_opts "memtable_mb=1,flush_interval_ms=50")
+OPTS=$(tt_opts "memtable_mb=1,flush_interval_ms=50,wal_bypass_mb=1")
 kind=file; [ "$TT_S3" = 1 ] && kind=s3
 # Counting run.
 : >"$FS_TMP/count.log"
@@ -53,6 +55,8 @@ tt_start "$ST" "$MNT" "SHALEFS_CRASH_COUNT_FILE=$FS_TMP/count" "$OPTS" ||
 	fs_die "counting mount failed (status $TT_RC)"
 workload "$ST" "$FS_TMP/count.log" || { cat "$FS_TMP/work.err" >&2; fs_die "the workload failed without a crash point"; }
 sleep 1   # let the flusher and compactor catch up, they are part of the workload
+unlogged=$("$SHALEFS" stats "$MNT" 2>/dev/null | sed -n 's/^unlogged_batches: //p')
+[ "${unlogged:-0}" -gt 0 ] || fs_die "the workload wrote no unlogged batch (wal_bypass_mb=1)"
 fs_umount "$MNT" "$TT_PID"
 tt_start "$ST" "$MNT" "" "$OPTS" || fs_die "remount failed"
 tt_verify "$MNT" "counting run" "$FS_TMP/count.log"
@@ -60,7 +64,7 @@ fs_umount "$MNT" "$TT_PID"
 tt_fsck "$ST" "counting run"
 set -- $(cat "$FS_TMP/count")
 K=$2 P=$4
-echo "crashpoints ($kind): the workload makes $K store operations, $P successful puts"
+echo "crashpoints ($kind): the workload makes $K store operations, $P successful puts, $unlogged unlogged batches"
 [ "$K" -gt 0 ] && [ "$P" -gt 0 ] || fs_die "the count file says nothing happened"
 
 for mode in $MODES; do
