@@ -187,8 +187,7 @@ static int kv_wal_upload(struct kv_db *db, const char *name, const uint8_t *data
 void *kv_wal_writer_main(void *arg)
 {
 	struct kv_db *db = arg;
-
-	int was_held = 0;
+	int was_held = 0;           /* counts each held object once (wal_holds) */
 
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	for (;;) {
