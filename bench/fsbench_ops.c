@@ -15,6 +15,10 @@
  *   fsbench_ops rename   FROM TO NFILES     rename(2) of a directory + fsync
  *                                           of the parent; rate = NFILES/s
  *   fsbench_ops rmrf     DIR LIMIT          unlink/rmdir depth-first (rm -rf)
+ *   fsbench_ops fsynclat DIR N             N rounds of a 4 KiB pwrite + fsync
+ *                                           to one of 8 files, 20 ms apart
+ *                                           (a database's commits); prints
+ *                                           FSYNC n=N p50_ms= p90_ms= max_ms=
  *   fsbench_ops count    DIR                files under DIR (untimed)
  *   fsbench_ops gentree  DIR N              deterministic tree of N files
  *
@@ -68,6 +72,12 @@ static void result(const char *op, unsigned long long n, unsigned long long byte
 {
 	printf("RESULT op=%s n=%llu bytes=%llu secs=%.4f complete=%d\n", op, n, bytes,
 	       now() - t0, !stopped);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
 }
 
 static uint64_t rng = 88172645463325252ULL;
@@ -254,6 +264,28 @@ int main(int argc, char **argv)
 			done += (unsigned long long)r;
 		close(fd);
 		result(op, done >> 12, done);
+	} else if (!strcmp(op, "fsynclat") && argc == 4) {
+		int n = atoi(argv[3]);
+		double *lat = calloc(n > 0 ? (size_t)n : 1, sizeof(*lat));
+		if (n <= 0 || !lat)
+			die("fsynclat", p);
+		for (int i = 0; i < n; i++) {
+			snprintf(name, sizeof name, "%s/db%d", p, i % 8);
+			int fd = open(name, O_WRONLY | O_CREAT, 0644);
+			if (fd < 0 || pwrite(fd, buf, 4096, (off_t)(i / 8) * 4096) != 4096)
+				die("write", name);
+			double t = now();
+			if (fsync(fd))
+				die("fsync", name);
+			lat[i] = now() - t;
+			close(fd);
+			struct timespec ts = { 0, 20 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+		qsort(lat, (size_t)n, sizeof(*lat), cmp_double);
+		printf("FSYNC n=%d p50_ms=%.1f p90_ms=%.1f max_ms=%.1f\n", n, lat[n / 2] * 1e3,
+		       lat[n * 9 / 10] * 1e3, lat[n - 1] * 1e3);
+		free(lat);
 	} else if (!strcmp(op, "randwrite") || !strcmp(op, "randread")) {
 		int w = op[4] == 'w';
 		long n = atol(argv[3]), i;

@@ -51,6 +51,9 @@ struct fs_config {
 	 * store once, in an SST, not in the WAL and then an SST
 	 * (kv_write_unlogged). 0 = never. */
 	size_t wal_bypass_bytes;
+	/* ... but only when no small fsync came in the last this-many ms
+	 * (FS_BULK_QUIET_MS by default; 0 = no such pause). */
+	unsigned wal_bypass_quiet_ms;
 };
 
 #define FS_CONFIG_VERSION 1
@@ -59,11 +62,13 @@ struct fs_config {
 #define FS_DFLT_ATTR_TIMEOUT 1.0
 #define FS_DFLT_ENTRY_TIMEOUT 1.0
 #define FS_DFLT_WAL_BYPASS_BYTES ((size_t)8 << 20)
+#define FS_DFLT_WAL_BYPASS_QUIET_MS 5000
 #define FS_CONFIG_INIT { .version = FS_CONFIG_VERSION, \
 	.flush_interval_ms = FS_DFLT_FLUSH_INTERVAL_MS, \
 	.write_buffer_bytes = FS_DFLT_WRITE_BUFFER_BYTES, \
 	.attr_timeout = FS_DFLT_ATTR_TIMEOUT, .entry_timeout = FS_DFLT_ENTRY_TIMEOUT, \
-	.writeback_cache = 1, .wal_bypass_bytes = FS_DFLT_WAL_BYPASS_BYTES }
+	.writeback_cache = 1, .wal_bypass_bytes = FS_DFLT_WAL_BYPASS_BYTES, \
+	.wal_bypass_quiet_ms = FS_DFLT_WAL_BYPASS_QUIET_MS }
 
 /* fs_alloc - an unstarted filesystem with a copy of conf. On success *out
  * is the caller's (fs_free). Returns 0, -EINVAL (bad config), -ENOMEM. */
@@ -129,6 +134,7 @@ struct fs_mount_opts {
 	unsigned write_buffer_mb;
 	unsigned memtable_mb;      /* 0 = the engine's default */
 	unsigned wal_bypass_mb;    /* 0 = never */
+	unsigned wal_bypass_quiet_ms;
 	double attr_timeout;       /* seconds */
 	double entry_timeout;      /* seconds */
 	char *checkpoint;          /* never "" after a successful parse */

@@ -97,9 +97,9 @@ static void fs_cli_usage(FILE *f)
 		"       shalefs fsck STORE\n"
 		"STORE is file:///abs/dir or s3://bucket[/prefix]. Options:\n"
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
-		"  wal_bypass_mb=N, attr_timeout=S, entry_timeout=S, checkpoint=NAME, endpoint=URL,\n"
-		"  region=R, profile=P, path_style, insecure_tls, single_writer_unsafe,\n"
-		"  no_writeback_cache, and the usual FUSE mount options.\n"
+		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
+		"  checkpoint=NAME, endpoint=URL, region=R, profile=P, path_style, insecure_tls,\n"
+		"  single_writer_unsafe, no_writeback_cache, and the usual FUSE mount options.\n"
 		"Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws only.\n"
 		"See shalefs(1).\n");
 }
@@ -337,6 +337,7 @@ static int fs_cli_mount_run(struct fs_mount_opts *o, int report_fd)
 	fc.entry_timeout = o->entry_timeout;
 	fc.writeback_cache = !o->no_writeback;
 	fc.wal_bypass_bytes = (size_t)o->wal_bypass_mb << 20;
+	fc.wal_bypass_quiet_ms = o->wal_bypass_quiet_ms;
 	rc = fs_alloc(&fs, &fc);
 	if (rc) {
 		fs_cli_err("invalid filesystem settings: %s", util_strerror(-rc));

@@ -260,6 +260,17 @@ ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const ch
 	return (ssize_t)done;
 }
 
+void fs_note_small_fsync(struct fs *fs)
+{
+	atomic_store(&fs->small_fsync_ns, util_now_ns());
+}
+
+int fs_bulk_quiet(struct fs *fs)
+{
+	uint64_t t = atomic_load(&fs->small_fsync_ns);
+	return !t || util_now_ns() - t >= (uint64_t)fs->conf.wal_bypass_quiet_ms * 1000000ull;
+}
+
 void fs_data_drop_locked(struct fs *fs, struct fs_inode *ip)
 {
 	struct fs_chunk *c = ip->chunks, *next;
@@ -329,9 +340,10 @@ int fs_data_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete)
 	 * its last fsync. So a slow appender, whose every batch would hold
 	 * the WAL back until a memtable flush, and a database's write+fsync
 	 * cycles, where an fsync costs one small WAL PUT instead of an SST,
-	 * stay on the WAL. */
+	 * stay on the WAL; and while small fsyncs come, bulk data does too
+	 * (wal_bypass_quiet_ms, fs_bulk_quiet). */
 	if (only_complete && fs->conf.wal_bypass_bytes && n_flushed >= FS_BULK_CHUNKS &&
-	    ip->since_fsync >= fs->conf.wal_bypass_bytes)
+	    ip->since_fsync >= fs->conf.wal_bypass_bytes && fs_bulk_quiet(fs))
 		rc = fs_write_batch_unlogged(fs, b);
 	else
 		rc = fs_write_batch(fs, b);

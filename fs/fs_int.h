@@ -237,6 +237,9 @@ struct fs {
 	atomic_int rofs_logged;    /* the "now read-only" line was written */
 	atomic_int init_done;      /* FUSE init received (writeback known) */
 	int writeback;             /* kernel granted writeback cache */
+	/* When the last "small" fsync came (fs_note_small_fsync): bulk data
+	 * stays on the WAL for conf.wal_bypass_quiet_ms after it. */
+	atomic_uint_fast64_t small_fsync_ns;
 
 	/* Counters (relaxed atomics). */
 	atomic_uint_fast64_t n_lookup, n_create, n_unlink, n_rename, n_read, n_write, n_fsync,
@@ -293,6 +296,18 @@ void fs_inode_stat(struct fs_inode *ip, struct stat *st);
 int fs_write_batch(struct fs *fs, struct kv_batch *b);
 /* The same with kv_write_unlogged: bulk file data only (fs_data.c). */
 #define FS_BULK_CHUNKS 4
+/*
+ * Bulk data skips the WAL only when no small fsync (of a file not in bulk
+ * mode, or of a directory) came in the last conf.wal_bypass_quiet_ms
+ * (default FS_DFLT_WAL_BYPASS_QUIET_MS, 5 s): every fsync
+ * waits for all earlier writes, and unlogged ones become durable by a
+ * memtable flush (tens of MB), not by a WAL object (a few MB). With a
+ * database committing every 20 ms beside a 1 GiB copy on s3://, its
+ * fsyncs took 0.25-2.9 s each that way, against 0.35-0.6 s on the WAL
+ * (bench/fsync_under_bulk; docs/fs-format.md).
+ */
+void fs_note_small_fsync(struct fs *fs);
+int fs_bulk_quiet(struct fs *fs);
 int fs_write_batch_unlogged(struct fs *fs, struct kv_batch *b);
 /* -EROFS if the mount is read-only or the engine was fenced. */
 int fs_check_writable(struct fs *fs);

@@ -8,7 +8,8 @@
  * WHAT IS ACCEPTED (shalefs(1))
  *   positional   STORE, then SECOND (the mount point, or a checkpoint name)
  *   -o options   flush_interval_ms=, cache_mb=, write_buffer_mb=,
- *                memtable_mb=, wal_bypass_mb= (integers in range), attr_timeout=,
+ *                memtable_mb=, wal_bypass_mb=, wal_bypass_quiet_ms= (integers
+ *                in range), attr_timeout=,
  *                entry_timeout= (seconds, 0..1 year), checkpoint=NAME
  *                (implies ro), endpoint=, region=, profile=, path_style,
  *                insecure_tls, single_writer_unsafe, no_writeback_cache,
@@ -49,7 +50,8 @@ struct fs_mountopt_ctx {
 };
 
 enum {
-	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_WAL_BYPASS_MB, KEY_ATTR_TO,
+	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_WAL_BYPASS_MB, KEY_WAL_QUIET_MS,
+	KEY_ATTR_TO,
 	KEY_ENTRY_TO, KEY_RO, KEY_RW,
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE,
 };
@@ -62,6 +64,7 @@ static const struct fuse_opt fs_mountopt_table[] = {
 	FUSE_OPT_KEY("write_buffer_mb=", KEY_WB_MB),
 	FUSE_OPT_KEY("memtable_mb=", KEY_MEMTABLE_MB),
 	FUSE_OPT_KEY("wal_bypass_mb=", KEY_WAL_BYPASS_MB),
+	FUSE_OPT_KEY("wal_bypass_quiet_ms=", KEY_WAL_QUIET_MS),
 	FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TO),
 	FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TO),
 	FS_MOUNTOPT("checkpoint=%s", checkpoint, 0),
@@ -180,6 +183,8 @@ static int fs_mountopt_proc(void *data, const char *arg, int key, struct fuse_ar
 		return fs_mountopt_uint(c, arg, 1, 1 << 20, &o->memtable_mb);
 	case KEY_WAL_BYPASS_MB:
 		return fs_mountopt_uint(c, arg, 0, 1 << 20, &o->wal_bypass_mb);
+	case KEY_WAL_QUIET_MS:
+		return fs_mountopt_uint(c, arg, 0, 3600000, &o->wal_bypass_quiet_ms);
 	case KEY_ATTR_TO:
 		return fs_mountopt_secs(c, arg, &o->attr_timeout);
 	case KEY_ENTRY_TO:
@@ -252,6 +257,7 @@ int fs_mountopt_parse(struct fs_mount_opts *o, int argc, char **argv, const char
 	c.o.flush_interval_ms = FS_DFLT_FLUSH_INTERVAL_MS;
 	c.o.write_buffer_mb = (unsigned)(FS_DFLT_WRITE_BUFFER_BYTES >> 20);
 	c.o.wal_bypass_mb = (unsigned)(FS_DFLT_WAL_BYPASS_BYTES >> 20);
+	c.o.wal_bypass_quiet_ms = FS_DFLT_WAL_BYPASS_QUIET_MS;
 	c.o.attr_timeout = FS_DFLT_ATTR_TIMEOUT;
 	c.o.entry_timeout = FS_DFLT_ENTRY_TIMEOUT;
 	rc = fuse_opt_parse(&args, &c, fs_mountopt_table, fs_mountopt_proc);

@@ -441,8 +441,13 @@ static int fs_flush_ino(struct fs *fs, uint64_t ino, int durable)
 		rc = ip->wb_err;
 	}
 	ip->wb_err = 0;
-	if (durable)
+	if (durable) {
+		/* A commit-sized fsync: bulk data stays on the WAL for a while
+		 * (wal_bypass_quiet_ms), so commits are not stuck behind flushes. */
+		if (ip->since_fsync < fs->conf.wal_bypass_bytes)
+			fs_note_small_fsync(fs);
 		ip->since_fsync = 0;        /* the next bulk is counted afresh */
+	}
 	fs_inode_stat(ip, &st);
 	blocks_changed = (uint64_t)st.st_blocks != ip->blocks_seen;
 	ip->blocks_seen = (uint64_t)st.st_blocks;
@@ -546,6 +551,7 @@ static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	atomic_fetch_add(&fs->n_fsync, 1);
 	if (!FS_IS_CTL(ino) && !fs->conf.readonly) {
+		fs_note_small_fsync(fs);
 		rc = kv_sync(fs->db);
 		if (rc == -EROFS)
 			(void)fs_check_writable(fs);

@@ -24,7 +24,7 @@ while [ $r -le $((ROUNDS + BULK_ROUNDS)) ]; do
 	if [ $r -le "$ROUNDS" ]; then
 		fs_mount "$ST" "$MNT"
 	else
-		fs_mount "$ST" "$MNT" -o wal_bypass_mb=1
+		fs_mount "$ST" "$MNT" -o wal_bypass_mb=1,wal_bypass_quiet_ms=0
 		export CRASH_WORK_MAXSZ=$((6 << 20))
 	fi
 	mkdir -p "$MNT/w"

@@ -45,7 +45,7 @@ workload() {
 # sweep: the counting run, then the crash points, on TT_S3's kind of store.
 tried=0 reached=0 it=0
 sweep() {
-OPTS=$(tt_opts "memtable_mb=1,flush_interval_ms=50,wal_bypass_mb=1")
+OPTS=$(tt_opts "memtable_mb=1,flush_interval_ms=50,wal_bypass_mb=1,wal_bypass_quiet_ms=0")
 kind=file; [ "$TT_S3" = 1 ] && kind=s3
 # Counting run.
 : >"$FS_TMP/count.log"

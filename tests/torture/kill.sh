@@ -26,7 +26,7 @@ SEED=${KILL_SEED:-1}
 MNT=$FS_TMP/mnt
 ST=$(tt_store store)
 OPTS_WAL=$(tt_opts "memtable_mb=2,flush_interval_ms=100")
-OPTS_BULK=$(tt_opts "memtable_mb=2,flush_interval_ms=100,wal_bypass_mb=1")
+OPTS_BULK=$(tt_opts "memtable_mb=2,flush_interval_ms=100,wal_bypass_mb=1,wal_bypass_quiet_ms=0")
 LOGS=""
 UNLOGGED=0
 
