@@ -295,6 +295,9 @@ void fs_inode_stat(struct fs_inode *ip, struct stat *st);
 /* Apply a kv_write; on -EROFS log the fencing once. Returns kv_write's code. */
 int fs_write_batch(struct fs *fs, struct kv_batch *b);
 /* The same with kv_write_unlogged: bulk file data only (fs_data.c). */
+int fs_write_batch_unlogged(struct fs *fs, struct kv_batch *b);
+/* A flush batch is bulk when it carries at least this many whole chunks
+ * (and its file took wal_bypass_bytes since its last fsync). */
 #define FS_BULK_CHUNKS 4
 /*
  * Bulk data skips the WAL only when no small fsync (of a file not in bulk
@@ -307,8 +310,8 @@ int fs_write_batch(struct fs *fs, struct kv_batch *b);
  * (bench/fsync_under_bulk; docs/fs-format.md).
  */
 void fs_note_small_fsync(struct fs *fs);
+/* 1 when no small fsync came in the last wal_bypass_quiet_ms. */
 int fs_bulk_quiet(struct fs *fs);
-int fs_write_batch_unlogged(struct fs *fs, struct kv_batch *b);
 /* -EROFS if the mount is read-only or the engine was fenced. */
 int fs_check_writable(struct fs *fs);
 /* Set ip->needs_flush and put ip on the dirty list (ip->mu held). */

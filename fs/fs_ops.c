@@ -696,7 +696,8 @@ static void fs_xattr_change(fuse_req_t req, fuse_ino_t ino, const char *name,
 		goto out;
 	}
 	fs_key_xattr(&k, ino, name, strlen(name));
-	rc = kv_get(fs->db, NULL, k.b, k.len, &old, &oldlen);
+	rc = atomic_load(&ip->no_xattrs) ? -ENOENT
+					 : kv_get(fs->db, NULL, k.b, k.len, &old, &oldlen);
 	free(old);
 	if (value)
 		atomic_store(&ip->no_xattrs, 0);   /* before the key can exist */

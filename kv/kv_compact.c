@@ -395,10 +395,7 @@ static int kv_compact_seal(struct kv_compact_out *o)
 		kv_db_backoff(o->db, attempt++);
 	}
 	/* The next output of this job builds in it (as kv_flush_one does). */
-	if (!o->spare.data)
-		o->spare = (struct kv_buf){ .data = data, .len = 0, .cap = len };
-	else
-		free(data);
+	kv_buf_keep_spare(&o->spare, data, len, SIZE_MAX);
 	if (rc) {
 		kv_db_pending_del(o->db, &meta.id);
 		kv_sst_meta_clear(&meta);

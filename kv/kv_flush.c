@@ -322,14 +322,9 @@ int kv_flush_one(struct kv_db *db)
 			goto out;
 		kv_db_backoff(db, attempt++);
 	}
-	/* Keep the buffer for the next flush: a fresh 64 MiB one faults in
-	 * every page (kv_pool.c says what that costs). At most twice a
-	 * memtable, so an odd big one is not kept. */
-	if (!db->flush_spare.data && len <= 2 * db->conf.memtable_bytes) {
-		db->flush_spare = (struct kv_buf){ .data = sst, .len = 0, .cap = len };
-		sst = NULL;
-	}
-	free(sst);
+	/* Kept for the next flush; at most twice a memtable, so an odd big
+	 * one is not. */
+	kv_buf_keep_spare(&db->flush_spare, sst, len, 2 * db->conf.memtable_bytes);
 	sst = NULL;
 
 	struct kv_flush_apply a = { .meta = &meta, .max_seq = max_seq };

@@ -119,6 +119,15 @@ int kv_buf_put_be64(struct kv_buf *b, uint64_t v)
 	return 0;
 }
 
+void kv_buf_keep_spare(struct kv_buf *spare, uint8_t *data, size_t cap, size_t max_cap)
+{
+	if (spare->data || cap > max_cap) {
+		free(data);
+		return;
+	}
+	*spare = (struct kv_buf){ .data = data, .len = 0, .cap = cap };
+}
+
 void kv_buf_free(struct kv_buf *b)
 {
 	if (!b->borrowed)

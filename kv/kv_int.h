@@ -92,6 +92,12 @@ int kv_buf_put_varint(struct kv_buf *b, uint64_t v);
 int kv_buf_put_be32(struct kv_buf *b, uint32_t v);
 int kv_buf_put_be64(struct kv_buf *b, uint64_t v);
 void kv_buf_free(struct kv_buf *b);
+/* Recycle a finished buffer: malloc'd data of cap bytes becomes *spare
+ * (emptied, for the next object of its kind to be built in: a fresh big
+ * buffer faults in every page, kv_pool.c) when spare is empty and cap is
+ * at most max_cap; otherwise it is freed. Either way data is spare's or
+ * gone. */
+void kv_buf_keep_spare(struct kv_buf *spare, uint8_t *data, size_t cap, size_t max_cap);
 
 /* ---- iterators (kv_iter.c) ---------------------------------------------- */
 

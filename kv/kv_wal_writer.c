@@ -268,13 +268,11 @@ void *kv_wal_writer_main(void *arg)
 				   " are not durable", name, kv_strerror(rc), db->durable_seq);
 			kv_db_set_state(db, KV_STATE_ERROR, rc);
 		}
-		if (db->wal_spare.cap == 0 && !obj.borrowed &&
-		    obj.cap <= 2 * db->conf.wal_max_bytes) {
-			obj.len = 0;                    /* keep it for the next object */
-			db->wal_spare = obj;
-		} else {
+		if (obj.borrowed)
 			kv_buf_free(&obj);
-		}
+		else                                    /* for the next object */
+			kv_buf_keep_spare(&db->wal_spare, obj.data, obj.cap,
+					  2 * db->conf.wal_max_bytes);
 		CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	}
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
