@@ -1042,8 +1042,16 @@ START_TEST(test_kv_db__unlogged_then_logged_keeps_the_order)
 
 	snprintf(url, sizeof(url), "mem://unlogged-order-%d", _i);
 	obj_mem_destroy(url + 6);
-	ck_assert_int_eq(obj_open(&store, url, NULL), 0);
-	c.flush_interval_ms = 20;
+	/* 20-40 ms per store operation: a flush (SST + manifest) then takes
+	 * longer than the shortest sleeps below, in any build. */
+	struct obj_config oc = OBJ_CONFIG_INIT;
+	oc.faults = "seed=5,latency_ms=20-40";
+	ck_assert_int_eq(obj_open(&store, url, &oc), 0);
+	/* Long enough that the unlogged batch's own timer never freezes its
+	 * memtable before the logged one is written (ThreadSanitizer makes
+	 * writing it take longer than 20 ms): the freeze comes from the held
+	 * WAL object, so the crash races the flush in every build. */
+	c.flush_interval_ms = 1000;
 	c.wal_max_bytes = 16 << 10;   /* the logged batch makes its object due */
 	for (int round = 0; round < 20; round++) {
 		char u[16], l[16];
@@ -1052,7 +1060,7 @@ START_TEST(test_kv_db__unlogged_then_logged_keeps_the_order)
 		snprintf(l, sizeof(l), "l%02d", round);
 		put_batch(db, u, 'u', (size_t)(512 + 97 * round) << 10, 1);
 		put_batch(db, l, 'l', 32 << 10, 0);
-		util_sleep_ns((uint64_t)(round * 3 + _i) * 1000000ull);
+		util_sleep_ns((uint64_t)(round * 8 + _i) * 1000000ull);
 		kv_abandon(db);
 		ck_assert_int_eq(kv_open(&db, store, &c), 0);
 		int hu = has_value(db, u, 'u', (size_t)(512 + 97 * round) << 10);
