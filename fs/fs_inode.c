@@ -824,6 +824,7 @@ int fs_alloc(struct fs **out, const struct fs_config *conf)
 	CHECK_RETURN(pthread_cond_init(&fs->ino_cv, NULL));
 	CHECK_RETURN(pthread_mutex_init(&fs->wb_mu, NULL));
 	CHECK_RETURN(pthread_cond_init(&fs->wb_cv, NULL));
+	CHECK_RETURN(pthread_mutex_init(&fs->batch_mu, NULL));
 	*out = fs;
 	return 0;
 }
@@ -1040,6 +1041,9 @@ void fs_free(struct fs *fs)
 	CHECK_RETURN(pthread_cond_destroy(&fs->ino_cv));
 	CHECK_RETURN(pthread_mutex_destroy(&fs->wb_mu));
 	CHECK_RETURN(pthread_cond_destroy(&fs->wb_cv));
+	for (size_t i = 0; i < fs->n_batch_free; i++)
+		kv_batch_free(fs->batch_free[i]);
+	CHECK_RETURN(pthread_mutex_destroy(&fs->batch_mu));
 	free(fs);
 }
 

@@ -45,6 +45,10 @@
 /* ======================= fs_key.c: keys and records ======================= */
 
 /* Key prefixes (docs/fs-format.md). */
+/* fs_data_batch_get: at most FS_BATCH_KEEP batches of up to
+ * FS_BATCH_KEEP_BYTES each wait for reuse (8 MiB in all). */
+#define FS_BATCH_KEEP 4
+#define FS_BATCH_KEEP_BYTES ((size_t)2 << 20)
 #define FS_K_SUPER  'S'
 #define FS_K_INODE  'I'
 #define FS_K_DENT   'D'
@@ -231,6 +235,11 @@ struct fs {
 	int flusher_kick;          /* protected by wb_mu */
 	pthread_t flusher;
 	int flusher_running;
+
+	/* Batches of buffered data kept for reuse (fs_data_batch_get). */
+	pthread_mutex_t batch_mu;
+	struct kv_batch *batch_free[FS_BATCH_KEEP]; /* protected by batch_mu */
+	size_t n_batch_free;       /* protected by batch_mu */
 
 	struct fuse_session *se;   /* borrowed; NULL when not serving FUSE */
 	char errmsg[256];          /* why fs_start failed (fs_last_error) */

@@ -117,6 +117,8 @@ int kv_batch_put(struct kv_batch *b, const void *key, size_t klen, const void *v
 int kv_batch_delete(struct kv_batch *b, const void *key, size_t klen);
 void kv_batch_clear(struct kv_batch *b);
 size_t kv_batch_count(const struct kv_batch *b);
+/* Encoded bytes: about what a cleared batch keeps allocated for reuse. */
+size_t kv_batch_bytes(const struct kv_batch *b);
 void kv_batch_free(struct kv_batch *b);
 /* Apply a batch. May wait (backpressure) while flushes catch up.
  * Returns 0, -EROFS, -ENOMEM, -EINVAL (empty key, key > 64 KiB). */

@@ -90,6 +90,11 @@ size_t kv_batch_count(const struct kv_batch *b)
 	return b->count;
 }
 
+size_t kv_batch_bytes(const struct kv_batch *b)
+{
+	return b->rep.len;
+}
+
 void kv_batch_free(struct kv_batch *b)
 {
 	if (!b)
