@@ -269,39 +269,14 @@ static int kv_compact_pick(struct kv_db *db, struct kv_compact_job *j)
 	}
 	j->bottom = first + n == m->n_runs;
 	/* Snapshots alive now; any taken later sees only the newest versions. */
-	size_t ns = 0;
-	for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
-		ns++;
-	if (ns) {
-		j->snaps = calloc(ns, sizeof(*j->snaps));
-		if (!j->snaps) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
-			j->snaps[j->n_snaps++] = s->seq;
-		for (size_t a = 1; a < j->n_snaps; a++)       /* few: insertion sort */
-			for (size_t b = a; b > 0 && j->snaps[b - 1] > j->snaps[b]; b--) {
-				uint64_t t = j->snaps[b];
-				j->snaps[b] = j->snaps[b - 1];
-				j->snaps[b - 1] = t;
-			}
-	}
+	if ((rc = kv_snapshot_seqs(db, &j->snaps, &j->n_snaps)))
+		goto fail;
 	j->ver = db->ver;
 	kv_version_ref(j->ver);
 	return 1;
 fail:
 	kv_compact_job_free(db, j);
 	return rc;
-}
-
-/* Is there a snapshot s with lo <= s < hi? */
-static int kv_compact_snap_between(const struct kv_compact_job *j, uint64_t lo, uint64_t hi)
-{
-	for (size_t i = 0; i < j->n_snaps; i++)
-		if (j->snaps[i] >= lo && j->snaps[i] < hi)
-			return 1;
-	return 0;
 }
 
 /* The input readers of a job, as iterators (newest first). */
@@ -520,7 +495,7 @@ static int kv_compact_run(struct kv_db *db, struct kv_compact_job *j)
 		if (seq == last_kept_seq)
 			continue;       /* the same entry in two inputs (a re-flushed memtable) */
 		/* An older version: kept only if a snapshot sees it. */
-		if (kv_compact_snap_between(j, seq, last_kept_seq)) {
+		if (kv_snapshot_sees(j->snaps, j->n_snaps, seq, last_kept_seq)) {
 			rc = kv_compact_keep(&o, k, kl, v, vl);
 			last_kept_seq = seq;
 		}

@@ -901,6 +901,39 @@ void kv_snapshot_release(struct kv_db *db, struct kv_snapshot *s)
 	free(s);
 }
 
+int kv_snapshot_seqs(struct kv_db *db, uint64_t **out, size_t *n)
+{
+	size_t ns = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
+		ns++;
+	if (!ns)
+		return 0;
+	uint64_t *seqs = calloc(ns, sizeof(*seqs));
+	if (!seqs)
+		return -ENOMEM;
+	for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
+		seqs[(*n)++] = s->seq;
+	for (size_t a = 1; a < *n; a++)         /* few: insertion sort */
+		for (size_t b = a; b > 0 && seqs[b - 1] > seqs[b]; b--) {
+			uint64_t t = seqs[b];
+			seqs[b] = seqs[b - 1];
+			seqs[b - 1] = t;
+		}
+	*out = seqs;
+	return 0;
+}
+
+int kv_snapshot_sees(const uint64_t *seqs, size_t n, uint64_t lo, uint64_t hi)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seqs[i] >= lo && seqs[i] < hi)
+			return 1;
+	return 0;
+}
+
 /* ---- iterators ---------------------------------------------------------- */
 
 struct kv_iter_user {
@@ -1064,6 +1097,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "wal_objects_written", db->wal_objects);
 	emit(arg, "wal_bytes_written", db->wal_bytes);
 	emit(arg, "l0_flushes", db->l0_flushes);
+	emit(arg, "l0_versions_dropped", db->l0_dropped);
 	emit(arg, "l0_bytes_written", db->l0_bytes);
 	emit(arg, "manifest_writes", db->manifest_writes);
 	emit(arg, "unlogged_batches", db->unlogged_batches);

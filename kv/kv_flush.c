@@ -56,9 +56,18 @@ int kv_flush_freeze(struct kv_db *db)
 	return 0;
 }
 
-/* Build the SST for a memtable: every entry, in internal-key order. */
-static int kv_flush_build(struct kv_db *db, struct kv_mem *mem, uint8_t **out, size_t *out_len,
-			  struct kv_sst_meta *meta)
+/*
+ * Build the SST for a memtable: its entries in internal-key order, less
+ * the versions no one can read. A key written twice while the memtable was
+ * active (a file chunk completed after a partial write, an inode record
+ * updated by every write, a database page rewritten) keeps only its newest
+ * version, plus the newest at or below each live snapshot (`snaps`), as
+ * compaction keeps them. A snapshot taken later sees only newest versions.
+ * Iterators need nothing: they hold the memtable itself.
+ */
+static int kv_flush_build(struct kv_db *db, struct kv_mem *mem, const uint64_t *snaps,
+			  size_t n_snaps, uint8_t **out, size_t *out_len, struct kv_sst_meta *meta,
+			  uint64_t *dropped)
 {
 	struct kv_sst_options opt = {
 		.compression_level = db->conf.compression_level,
@@ -66,6 +75,9 @@ static int kv_flush_build(struct kv_db *db, struct kv_mem *mem, uint8_t **out, s
 	};
 	struct kv_sst_builder *b = NULL;
 	struct kv_iter *it = NULL;
+	const uint8_t *last = NULL;           /* the last key kept */
+	size_t last_len = 0;
+	uint64_t last_seq = 0;
 	int rc;
 
 	rc = kv_sst_builder_create(&b, &opt);
@@ -80,6 +92,15 @@ static int kv_flush_build(struct kv_db *db, struct kv_mem *mem, uint8_t **out, s
 		size_t kl, vl;
 		it->ops->key(it, &k, &kl);
 		it->ops->value(it, &v, &vl);
+		uint64_t seq = kv_ikey_seq(k, kl);
+		if (last && kv_ukey_cmp(last, last_len - KV_IKEY_TRAILER, k, kl - KV_IKEY_TRAILER) == 0 &&
+		    !kv_snapshot_sees(snaps, n_snaps, seq, last_seq)) {
+			(*dropped)++;
+			continue;
+		}
+		last = k;               /* memtable memory: valid while mem is */
+		last_len = kl;
+		last_seq = seq;
 		rc = kv_sst_builder_add(b, k, kl, v, vl);
 	}
 	if (!rc)
@@ -278,7 +299,8 @@ int kv_flush_one(struct kv_db *db)
 	struct kv_sst_meta meta = { 0 };
 	struct kv_sst_reader *reader = NULL;
 	struct kv_mem *mem;
-	uint64_t max_seq;
+	uint64_t max_seq, *snaps = NULL, dropped = 0;
+	size_t n_snaps = 0;
 	int pending = 0;
 	uint8_t *sst = NULL;
 	size_t len = 0;
@@ -294,9 +316,11 @@ int kv_flush_one(struct kv_db *db)
 	mem = db->imm[0].mem;
 	max_seq = db->imm[0].max_seq;
 	kv_mem_ref(mem);
+	rc = kv_snapshot_seqs(db, &snaps, &n_snaps);
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 
-	rc = kv_flush_build(db, mem, &sst, &len, &meta);
+	if (!rc)
+		rc = kv_flush_build(db, mem, snaps, n_snaps, &sst, &len, &meta, &dropped);
 	if (rc)
 		goto out;
 	kv_sst_id_new(&meta.id);
@@ -350,6 +374,7 @@ int kv_flush_one(struct kv_db *db)
 	}
 	db->l0_flushes++;
 	db->l0_bytes += meta.size;
+	db->l0_dropped += dropped;
 	/* Every seq up to max_seq is in SSTs now (older memtables were
 	 * flushed first): durable, whatever the WAL has uploaded. */
 	if (max_seq > db->durable_seq)
@@ -361,6 +386,7 @@ int kv_flush_one(struct kv_db *db)
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	kv_mem_unref(done);
 out:
+	free(snaps);
 	if (pending)
 		kv_db_pending_del(db, &meta.id);
 	if (reader)

@@ -572,6 +572,15 @@ struct kv_snapshot {
 	uint64_t seq;
 	struct kv_snapshot *prev, *next;  /* protected by db->mu */
 };
+/* The live snapshots' seqs, ascending (mu held); *out is NULL (and *n 0)
+ * when there are none. Any snapshot taken later sees only the newest
+ * version of each key, so these are all a flush or a compaction must keep
+ * older versions for. */
+struct kv_db;
+int kv_snapshot_seqs(struct kv_db *db, uint64_t **out, size_t *n);
+/* Whether some seqs[i] has lo <= seqs[i] < hi: a snapshot that sees the
+ * version at lo, which the newer version at hi hides from the others. */
+int kv_snapshot_sees(const uint64_t *seqs, size_t n, uint64_t lo, uint64_t hi);
 
 struct kv_db {
 	struct obj_backend *store;        /* borrowed; immutable */
@@ -621,6 +630,7 @@ struct kv_db {
 	/* counters, protected by mu: */
 	struct kv_health wal_health, flush_health;
 	uint64_t wal_objects, wal_bytes, l0_flushes, l0_bytes, write_stalls, manifest_writes;
+	uint64_t l0_dropped;              /* hidden versions flushes left out */
 	uint64_t unlogged_batches, unlogged_bytes, wal_holds;
 	uint64_t stall_ns;
 

@@ -385,6 +385,100 @@ START_TEST(test_kv_compact__idle_l0_is_merged)
 }
 END_TEST
 
+/* Freeze the active memtable and wait until its flush committed. */
+static void flush_now(struct kv_db *db)
+{
+	uint64_t before = kv_stat(db, "l0_flushes");
+	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	ck_assert_int_eq(kv_flush_freeze(db), 0);
+	CHECK_RETURN(pthread_cond_signal(&db->cv_flush));
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	while (kv_stat(db, "l0_flushes") == before) {
+		ck_assert_msg(util_now_ns() < deadline, "the flush did not commit");
+		util_sleep_ns(5 * 1000000ull);
+	}
+}
+
+static void assert_value(struct kv_db *db, const struct kv_snapshot *snap, const char *key,
+			 const char *want)
+{
+	void *v;
+	size_t vl;
+	int rc = kv_get(db, snap, key, strlen(key), &v, &vl);
+	if (!want) {
+		ck_assert_msg(rc == -ENOENT, "%s: %s, want no value", key, kv_strerror(rc));
+		return;
+	}
+	ck_assert_msg(rc == 0, "%s: %s", key, kv_strerror(rc));
+	ck_assert_msg(vl == strlen(want) && !memcmp(v, want, vl), "%s: %.*s, want %s", key,
+		      (int)vl, (char *)v, want);
+	free(v);
+}
+
+/*
+ * A flush leaves out the versions no one can read: of a key written 100
+ * times in one memtable the table holds the newest version and the one a
+ * live snapshot sees; a tombstone under a newer put goes too. Without a
+ * snapshot only the newest stays. Reads through the snapshot, the newest
+ * view and a reopened store are unchanged.
+ */
+START_TEST(test_kv_compact__flush_keeps_only_visible_versions)
+{
+	struct obj_backend *store;
+	struct kv_config c = KV_CONFIG_INIT;
+	struct kv_snapshot *snap;
+	struct kv_db *db;
+	char val[16];
+
+	obj_mem_destroy("fver");
+	ck_assert_int_eq(obj_open(&store, "mem://fver", NULL), 0);
+	c.l0_compact_trigger = 100;
+	c.idle_compact_ms = KV_IDLE_COMPACT_NEVER;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	ck_assert_int_eq(kv_put(db, "d", 1, "old", 3), 0);
+	ck_assert_int_eq(kv_delete(db, "d", 1), 0);
+	ck_assert_int_eq(kv_put(db, "d", 1, "new", 3), 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(val, sizeof(val), "v%03d", i);
+		ck_assert_int_eq(kv_put(db, "k", 1, val, strlen(val)), 0);
+		ck_assert_int_eq(kv_put(db, val, strlen(val), "once", 4), 0);
+		if (i == 49)
+			ck_assert_int_eq(kv_snapshot_create(db, &snap), 0);
+	}
+	flush_now(db);
+	/* k: 98 of 100 (v049 stays for the snapshot); d: "old" and the
+	 * tombstone, both hidden by "new" from every reader. */
+	ck_assert_uint_eq(kv_stat(db, "l0_versions_dropped"), 98 + 2);
+	ck_assert_uint_eq(kv_stat(db, "memtable_entries"), 0);
+	assert_value(db, snap, "k", "v049");
+	assert_value(db, NULL, "k", "v099");
+	assert_value(db, snap, "v050", NULL);
+	assert_value(db, NULL, "v050", "once");
+	assert_value(db, NULL, "d", "new");
+	kv_snapshot_release(db, snap);
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(val, sizeof(val), "w%03d", i);
+		ck_assert_int_eq(kv_put(db, "k", 1, val, strlen(val)), 0);
+	}
+	flush_now(db);
+	ck_assert_uint_eq(kv_stat(db, "l0_versions_dropped"), 100 + 9);
+	ck_assert_int_eq(kv_close(db), 0);
+
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	assert_value(db, NULL, "k", "w009");
+	assert_value(db, NULL, "d", "new");
+	for (int i = 0; i < 100; i++) {
+		snprintf(val, sizeof(val), "v%03d", i);
+		assert_value(db, NULL, val, "once");
+	}
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+	obj_mem_destroy("fver");
+}
+END_TEST
+
 /*
  * GC keeps the tables of a version an iterator still reads, however long
  * it reads: gc_min_age alone protected them only for that long. Found by
@@ -599,6 +693,7 @@ int main(void)
 	tcase_add_test(tc, test_kv_compact__gc_waits_after_dereference);
 	tcase_add_test(tc, test_kv_compact__idle_l0_is_merged);
 	tcase_add_test(tc, test_kv_compact__gc_keeps_tables_of_live_iterators);
+	tcase_add_test(tc, test_kv_compact__flush_keeps_only_visible_versions);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
