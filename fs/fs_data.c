@@ -627,6 +627,7 @@ static void *fs_flusher_main(void *arg)
 
 	if (period_ms == 0)
 		period_ms = 1;
+	util_thread_setup("fs-flush", 0);
 	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
 	while (!fs->flusher_stop) {
 		if (!fs->flusher_kick) {

@@ -510,6 +510,7 @@ static void *kv_cache_fill_main(void *arg)
 	struct kv_cache *c = arg;
 	struct kv_cache_job j;
 
+	util_thread_setup("kv-fill", 0);
 	CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
 	for (;;) {
 		while (c->fill_state == 1 && c->fill_n == 0)

@@ -668,6 +668,8 @@ void *kv_compact_main(void *arg)
 	uint64_t epoch = 0;
 	int rc;
 
+	util_thread_setup("kv-compact", 1);
+
 	while ((rc = kv_manifest_update(db, kv_compact_claim_apply, &epoch, NULL, NULL)) != 0) {
 		if (rc == KV_EFENCED || rc == -ECANCELED)
 			return NULL;

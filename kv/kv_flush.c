@@ -402,6 +402,8 @@ void *kv_flush_main(void *arg)
 	struct kv_db *db = arg;
 	unsigned attempt = 0;
 
+	util_thread_setup("kv-flush", 0);
+
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	for (;;) {
 		if (db->shutdown == 2 || db->state == KV_STATE_FENCED)

@@ -168,6 +168,7 @@ void *kv_follow_main(void *arg)
 	struct kv_db *db = arg;
 	uint64_t caught_up = util_now_ns();
 
+	util_thread_setup("kv-follow", 0);
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	for (;;) {
 		uint64_t wall = util_wall_ns() + (uint64_t)db->conf.poll_interval_ms * 1000000ull;

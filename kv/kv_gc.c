@@ -378,6 +378,7 @@ void *kv_gc_main(void *arg)
 {
 	struct kv_db *db = arg;
 
+	util_thread_setup("kv-gc", 1);
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	for (;;) {
 		uint64_t wall = util_wall_ns() + (uint64_t)db->conf.gc_interval_ms * 1000000ull;

@@ -189,6 +189,7 @@ void *kv_wal_writer_main(void *arg)
 	struct kv_db *db = arg;
 	int was_held = 0;           /* counts each held object once (wal_holds) */
 
+	util_thread_setup("kv-wal", 0);
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	for (;;) {
 		uint64_t now = util_now_ns();

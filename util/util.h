@@ -52,6 +52,19 @@ uint64_t util_log_count(enum util_log_level level);
 #define CHECK_RETURN(x) do { int _r = (x); (void)_r; assert(_r == 0); } while (0)
 
 /* ---- clocks -------------------------------------------------------------- */
+/*
+ * Name the calling thread (top -H and ps -L show it; at most 15 bytes)
+ * and, when background is set, lower its CPU priority to nice 10, so it
+ * gets the CPU mostly when foreground threads leave it (RocksDB can do the
+ * same for compaction threads). Threads it then creates inherit the
+ * priority. Not 19: on a machine kept busy by other processes a nice-19
+ * compactor would all but stop, and writers wait for it at l0_max; at 10
+ * it keeps about a tenth of a core against each busy nice-0 thread.
+ * Linux only; elsewhere, or when the kernel refuses, nothing changes:
+ * both are hints.
+ */
+void util_thread_setup(const char *name, int background);
+
 uint64_t util_now_ns(void);        /* CLOCK_MONOTONIC */
 uint64_t util_wall_ns(void);       /* CLOCK_REALTIME */
 void util_sleep_ns(uint64_t ns);

@@ -1,5 +1,6 @@
 /*
- * util_misc.c - clocks, the seeded PRNG, CRC32C, checked arithmetic.
+ * util_misc.c - clocks, thread names and priority, the seeded PRNG,
+ * CRC32C, checked arithmetic.
  */
 #include "util/util.h"
 
@@ -10,6 +11,29 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#define UTIL_BACKGROUND_NICE 10
+
+void util_thread_setup(const char *name, int background)
+{
+#ifdef __linux__
+	char n[16];
+	snprintf(n, sizeof(n), "%s", name);
+	(void)pthread_setname_np(pthread_self(), n);
+	/* Linux keeps a nice value per thread: PRIO_PROCESS with a thread id
+	 * changes only that thread (and the threads it creates later). */
+	if (background)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), UTIL_BACKGROUND_NICE);
+#else
+	(void)name;
+	(void)background;
+#endif
+}
 
 uint64_t util_now_ns(void)
 {

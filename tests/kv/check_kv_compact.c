@@ -4,11 +4,13 @@
  * reading old manifests while compaction and GC run.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kv/kv.h"
@@ -479,6 +481,77 @@ START_TEST(test_kv_compact__flush_keeps_only_visible_versions)
 }
 END_TEST
 
+/* The nice value of this process's thread named `name`, or -1000. */
+static int thread_nice(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int nice = -1000;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) && nice == -1000) {
+		char path[300], comm[32] = "", stat[1024];
+		FILE *f;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+		comm[strcspn(comm, "\n")] = 0;
+		if (strcmp(comm, name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		ck_assert_ptr_nonnull(f = fopen(path, "r"));
+		ck_assert_ptr_nonnull(fgets(stat, sizeof(stat), f));
+		fclose(f);
+		/* Field 19 is nice; count from the ')' that ends the name. */
+		char *p = strrchr(stat, ')');
+		ck_assert_ptr_nonnull(p);
+		for (int field = 2; field < 19 && p; field++)
+			p = strchr(p + 1, ' ');
+		ck_assert_ptr_nonnull(p);
+		nice = atoi(p + 1);
+	}
+	closedir(d);
+	return nice;
+}
+
+/*
+ * The engine's threads carry names (top -H, ps -L), and the compactor and
+ * GC run at nice 10 (util_thread_setup): background work takes the CPU the
+ * foreground leaves. The flusher and WAL writer keep the process's
+ * priority: writers wait for them.
+ */
+START_TEST(test_kv_compact__background_threads_yield_the_cpu)
+{
+	struct obj_backend *store;
+	struct kv_config c = KV_CONFIG_INIT;
+	struct kv_db *db;
+	int own = getpriority(PRIO_PROCESS, 0);
+
+	obj_mem_destroy("nice");
+	ck_assert_int_eq(obj_open(&store, "mem://nice", NULL), 0);
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	uint64_t deadline = util_now_ns() + 10ull * 1000000000ull;
+	while ((thread_nice("kv-compact") == -1000 || thread_nice("kv-gc") == -1000) &&
+	       util_now_ns() < deadline)
+		util_sleep_ns(10 * 1000000ull);
+	/* Without privilege a process already above 10 cannot go back down:
+	 * then the threads stay where it is. */
+	int want = own > 10 && geteuid() != 0 ? own : 10;
+	ck_assert_int_eq(thread_nice("kv-compact"), want);
+	ck_assert_int_eq(thread_nice("kv-gc"), want);
+	ck_assert_int_eq(thread_nice("kv-flush"), own);
+	ck_assert_int_eq(thread_nice("kv-wal"), own);
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+	obj_mem_destroy("nice");
+}
+END_TEST
+
 /*
  * GC keeps the tables of a version an iterator still reads, however long
  * it reads: gc_min_age alone protected them only for that long. Found by
@@ -694,6 +767,7 @@ int main(void)
 	tcase_add_test(tc, test_kv_compact__idle_l0_is_merged);
 	tcase_add_test(tc, test_kv_compact__gc_keeps_tables_of_live_iterators);
 	tcase_add_test(tc, test_kv_compact__flush_keeps_only_visible_versions);
+	tcase_add_test(tc, test_kv_compact__background_threads_yield_the_cpu);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
