@@ -536,7 +536,9 @@ START_TEST(test_kv_compact__background_threads_yield_the_cpu)
 	ck_assert_int_eq(obj_open(&store, "mem://nice", NULL), 0);
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
 	uint64_t deadline = util_now_ns() + 10ull * 1000000000ull;
-	while ((thread_nice("kv-compact") == -1000 || thread_nice("kv-gc") == -1000) &&
+	/* Each thread names itself once it runs: wait for all four. */
+	while ((thread_nice("kv-compact") == -1000 || thread_nice("kv-gc") == -1000 ||
+		thread_nice("kv-flush") == -1000 || thread_nice("kv-wal") == -1000) &&
 	       util_now_ns() < deadline)
 		util_sleep_ns(10 * 1000000ull);
 	/* Without privilege a process already above 10 cannot go back down:
