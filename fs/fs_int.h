@@ -45,10 +45,6 @@
 /* ======================= fs_key.c: keys and records ======================= */
 
 /* Key prefixes (docs/fs-format.md). */
-/* fs_data_batch_get: at most FS_BATCH_KEEP batches of up to
- * FS_BATCH_KEEP_BYTES each wait for reuse (8 MiB in all). */
-#define FS_BATCH_KEEP 4
-#define FS_BATCH_KEEP_BYTES ((size_t)2 << 20)
 #define FS_K_SUPER  'S'
 #define FS_K_INODE  'I'
 #define FS_K_DENT   'D'
@@ -196,6 +192,12 @@ struct fs_inode {
  * them under itab_mu was the daemon's largest user-space cost. */
 #define FS_ITAB_MIN_BUCKETS 4096
 
+/* fs_data.c, BATCH REUSE: at most FS_BATCH_KEEP batches of at most
+ * FS_BATCH_KEEP_BYTES encoded are kept, so under 16 MiB allocated (a
+ * batch's buffer grows by doubling). */
+#define FS_BATCH_KEEP 4
+#define FS_BATCH_KEEP_BYTES ((size_t)2 << 20)
+
 struct fs {
 	struct fs_config conf;
 	struct kv_db *db;          /* borrowed */
@@ -236,7 +238,7 @@ struct fs {
 	pthread_t flusher;
 	int flusher_running;
 
-	/* Batches of buffered data kept for reuse (fs_data_batch_get). */
+	/* Batches of buffered data kept for reuse (fs_data.c, BATCH REUSE). */
 	pthread_mutex_t batch_mu;
 	struct kv_batch *batch_free[FS_BATCH_KEEP]; /* protected by batch_mu */
 	size_t n_batch_free;       /* protected by batch_mu */

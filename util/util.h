@@ -51,7 +51,7 @@ uint64_t util_log_count(enum util_log_level level);
 #include <assert.h>
 #define CHECK_RETURN(x) do { int _r = (x); (void)_r; assert(_r == 0); } while (0)
 
-/* ---- clocks -------------------------------------------------------------- */
+/* ---- threads ------------------------------------------------------------- */
 /*
  * Name the calling thread (top -H and ps -L show it; at most 15 bytes)
  * and, when background is set, lower its CPU priority to nice 10, so it
@@ -65,6 +65,7 @@ uint64_t util_log_count(enum util_log_level level);
  */
 void util_thread_setup(const char *name, int background);
 
+/* ---- clocks -------------------------------------------------------------- */
 uint64_t util_now_ns(void);        /* CLOCK_MONOTONIC */
 uint64_t util_wall_ns(void);       /* CLOCK_REALTIME */
 void util_sleep_ns(uint64_t ns);
