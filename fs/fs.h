@@ -143,6 +143,7 @@ struct fs_mount_opts {
 	char *profile;
 	int path_style;
 	int insecure_tls;
+	int sign_payload;          /* hash every body, even over https/loopback */
 	int single_writer_unsafe;
 	int no_writeback;          /* no_writeback_cache */
 	int help;                  /* -h, --help */

@@ -99,7 +99,8 @@ static void fs_cli_usage(FILE *f)
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
 		"  checkpoint=NAME, endpoint=URL, region=R, profile=P, path_style, insecure_tls,\n"
-		"  single_writer_unsafe, no_writeback_cache, and the usual FUSE mount options.\n"
+		"  sign_payload, single_writer_unsafe, no_writeback_cache, and the usual FUSE\n"
+		"  mount options.\n"
 		"Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws only.\n"
 		"See shalefs(1).\n");
 }
@@ -154,6 +155,7 @@ static void fs_cli_obj_config(const struct fs_mount_opts *o, struct obj_config *
 	c->s3.profile = o->profile;
 	c->s3.path_style = o->path_style ? 1 : -1;
 	c->s3.insecure_tls = o->insecure_tls;
+	c->s3.unsigned_payload = o->sign_payload ? -1 : 0;
 }
 
 static const char *fs_cli_cause(int rc)
@@ -461,9 +463,9 @@ int fs_cli_mount(int argc, char **argv, const char *prog)
 		return 1;
 	}
 	if (u.scheme != OBJ_SCHEME_S3 && (o.endpoint || o.region || o.profile || o.path_style ||
-					   o.insecure_tls)) {
-		fs_cli_err("options endpoint=, region=, profile=, path_style and insecure_tls "
-			   "apply to s3:// stores only");
+					   o.insecure_tls || o.sign_payload)) {
+		fs_cli_err("options endpoint=, region=, profile=, path_style, insecure_tls and "
+			   "sign_payload apply to s3:// stores only");
 		obj_url_free(&u);
 		fs_mountopt_free(&o);
 		return 1;

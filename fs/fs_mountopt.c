@@ -12,7 +12,8 @@
  *                in range), attr_timeout=,
  *                entry_timeout= (seconds, 0..1 year), checkpoint=NAME
  *                (implies ro), endpoint=, region=, profile=, path_style,
- *                insecure_tls, single_writer_unsafe, no_writeback_cache,
+ *                insecure_tls, sign_payload, single_writer_unsafe,
+ *                no_writeback_cache,
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
  *                (defaults, _netdev, x-*, ...) is ignored; the FUSE/kernel
  *                options of fs_mountopt_passthrough are collected, escaped,
@@ -73,6 +74,7 @@ static const struct fuse_opt fs_mountopt_table[] = {
 	FS_MOUNTOPT("profile=%s", profile, 0),
 	FS_MOUNTOPT("path_style", path_style, 1),
 	FS_MOUNTOPT("insecure_tls", insecure_tls, 1),
+	FS_MOUNTOPT("sign_payload", sign_payload, 1),
 	FS_MOUNTOPT("single_writer_unsafe", single_writer_unsafe, 1),
 	FS_MOUNTOPT("no_writeback_cache", no_writeback, 1),
 	FS_MOUNTOPT("-f", foreground, 1),

@@ -222,6 +222,25 @@ int obj_s3_host_is_local_or_ip(const char *host)
 	return host[0] == '[';
 }
 
+/*
+ * A loopback host: 127.0.0.0/8, [::1] or the name localhost. Traffic to it
+ * never leaves the kernel, so no one on a network path can alter a body
+ * sent to it; whoever could alter it on this host can read the credentials
+ * too. That is why plain http to a loopback endpoint skips payload hashing
+ * as https does (obj_s3_settings_resolve). Names other than localhost
+ * (even *.localhost) are not trusted to resolve to loopback.
+ */
+int obj_s3_host_is_loopback(const char *host)
+{
+	unsigned char a[4];
+
+	if (!strcasecmp(host, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	return !strcmp(host, "[::1]");
+}
+
 int obj_s3_endpoint_parse(const char *url, char **scheme, char **host, unsigned *port,
 			  char *err, size_t errlen)
 {
@@ -473,7 +492,8 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 	/* TLS, timeouts, sizes. */
 	out->insecure_tls = conf->insecure_tls ? 1 : 0;
 	out->unsigned_payload = conf->unsigned_payload > 0 ||
-				(conf->unsigned_payload == 0 && !strcmp(out->scheme, "https"));
+				(conf->unsigned_payload == 0 && (!strcmp(out->scheme, "https") ||
+								  obj_s3_host_is_loopback(out->host)));
 	if ((rc = obj_s3_strdup(&out->ca_bundle, obj_s3_env("AWS_CA_BUNDLE"))))
 		goto fail;
 	out->connect_timeout_ms = conf->connect_timeout_ms ? conf->connect_timeout_ms : OBJ_S3_DFLT_CONNECT_TIMEOUT_MS;

@@ -217,4 +217,8 @@ int obj_s3_endpoint_parse(const char *url, char **scheme, char **host, unsigned 
  * the automatic choice). */
 int obj_s3_host_is_local_or_ip(const char *host);
 
+/* 1 when host is 127.0.0.0/8, [::1] or localhost: bodies sent there need
+ * no payload hash (no network path to protect). */
+int obj_s3_host_is_loopback(const char *host);
+
 #endif /* SHALE_OBJ_S3_INT_H */

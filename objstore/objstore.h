@@ -156,8 +156,9 @@ struct obj_s3_config {
 	size_t multipart_threshold;       /* default 16 MiB */
 	size_t part_size;                 /* default 8 MiB */
 	unsigned max_connections;         /* connection pool size, default 32 */
-	/* Bodies of 64 KiB and up: 0 = UNSIGNED-PAYLOAD over https only (TLS
-	 * protects them; the default), 1 = always (tests: the rig is http),
+	/* Bodies of 64 KiB and up: 0 = UNSIGNED-PAYLOAD over https (TLS
+	 * protects them) and to a loopback endpoint (no network path), signed
+	 * over plain http to any other host (the default); 1 = always;
 	 * -1 = never (every body hashed and signed). */
 	int unsigned_payload;
 };

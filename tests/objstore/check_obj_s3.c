@@ -445,45 +445,52 @@ START_TEST(test_obj_s3__big_read_never_mixes_versions)
 }
 END_TEST
 
-/* UNSIGNED-PAYLOAD (what https endpoints get for bodies of 64 KiB and up)
- * forced on the http rig: RGW must accept the signature, single PUTs and
- * multipart parts must round-trip, and a wrong secret must still fail. */
-START_TEST(test_obj_s3__unsigned_payload_round_trip)
+/* Both payload modes on the http rig. The rig is on 127.0.0.1, so the
+ * default is UNSIGNED-PAYLOAD for bodies of 64 KiB and up (what https
+ * endpoints get too); -1 forces every body hashed and signed (plain http
+ * to another host). RGW must accept both, single PUTs and multipart parts
+ * must round-trip, and a wrong secret must fail in both. */
+START_TEST(test_obj_s3__payload_modes_round_trip)
 {
-	struct obj_s3_config c = s3_conf();
-	struct obj_backend *u = NULL;
+	const int modes[] = { -1, 1 };
 	const size_t sizes[] = { 100, (size_t)1 << 20, (size_t)20 << 20 };
-	void *out;
-	size_t n;
 
-	c.unsigned_payload = 1;
-	ck_assert_int_eq(obj_s3_create(&u, bucket, prefix, &c), 0);
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		uint8_t *data = malloc(sizes[i]);
-		char name[32];
-		ck_assert_ptr_nonnull(data);
-		fill(data, sizes[i], 7 + i);
-		snprintf(name, sizeof(name), "unsigned/%zu", i);
-		ck_assert_int_eq(u->put(u, name, data, sizes[i], NULL), 0);
-		ck_assert_int_eq(obj_get(u, name, 0, OBJ_WHOLE, &out, &n), 0);
-		ck_assert_uint_eq(n, sizes[i]);
-		ck_assert_msg(memcmp(out, data, n) == 0, "%zu-byte object differs", sizes[i]);
-		obj_buf_free(out);
-		ck_assert_int_eq(obj_delete(u, name), 0);
-		free(data);
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		struct obj_s3_config c = s3_conf();
+		struct obj_backend *u = NULL;
+		void *out;
+		size_t n;
+
+		c.unsigned_payload = modes[m];
+		ck_assert_int_eq(obj_s3_create(&u, bucket, prefix, &c), 0);
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			uint8_t *data = malloc(sizes[i]);
+			char name[32];
+			ck_assert_ptr_nonnull(data);
+			fill(data, sizes[i], 7 + i);
+			snprintf(name, sizeof(name), "payload%d/%zu", modes[m], i);
+			ck_assert_int_eq(u->put(u, name, data, sizes[i], NULL), 0);
+			ck_assert_int_eq(obj_get(u, name, 0, OBJ_WHOLE, &out, &n), 0);
+			ck_assert_uint_eq(n, sizes[i]);
+			ck_assert_msg(memcmp(out, data, n) == 0, "%zu-byte object differs (mode %d)",
+				      sizes[i], modes[m]);
+			obj_buf_free(out);
+			ck_assert_int_eq(obj_delete(u, name), 0);
+			free(data);
+		}
+		u->free(u);
+
+		/* The headers are signed either way: a wrong secret is refused. */
+		char *saved = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
+		uint8_t *big = calloc(1, (size_t)1 << 20);
+		setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret", 1);
+		ck_assert_int_eq(obj_s3_create(&u, bucket, prefix, &c), 0);
+		ck_assert_int_eq(obj_put(u, "payload/bad", big, (size_t)1 << 20), -EACCES);
+		u->free(u);
+		setenv("AWS_SECRET_ACCESS_KEY", saved, 1);
+		free(saved);
+		free(big);
 	}
-	u->free(u);
-
-	/* The headers are still signed: a wrong secret is refused. */
-	char *saved = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
-	uint8_t *big = calloc(1, (size_t)1 << 20);
-	setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret", 1);
-	ck_assert_int_eq(obj_s3_create(&u, bucket, prefix, &c), 0);
-	ck_assert_int_eq(obj_put(u, "unsigned/bad", big, (size_t)1 << 20), -EACCES);
-	u->free(u);
-	setenv("AWS_SECRET_ACCESS_KEY", saved, 1);
-	free(saved);
-	free(big);
 }
 END_TEST
 
@@ -655,7 +662,7 @@ static Suite *obj_s3_suite(void)
 	tcase_add_checked_fixture(t, s3_setup, s3_teardown);
 	tcase_set_timeout(t, 300);
 	tcase_add_test(t, test_obj_s3__multipart_100mib_round_trip);
-	tcase_add_test(t, test_obj_s3__unsigned_payload_round_trip);
+	tcase_add_test(t, test_obj_s3__payload_modes_round_trip);
 	tcase_add_test(t, test_obj_s3__multipart_failure_aborts);
 	tcase_add_test(t, test_obj_s3__big_read_never_mixes_versions);
 	suite_add_tcase(s, t);

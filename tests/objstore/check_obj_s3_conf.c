@@ -217,6 +217,45 @@ START_TEST(test_obj_s3_conf__auto_path_style)
 }
 END_TEST
 
+/* Payload hashing: skipped over https and to loopback endpoints, kept
+ * over plain http to any other host, and either way when forced. */
+START_TEST(test_obj_s3_conf__unsigned_payload_by_endpoint)
+{
+	static const struct { const char *ep; int force, want; } cases[] = {
+		{ "https://s3.example.com", 0, 1 },
+		{ "http://s3.example.com", 0, 0 },
+		{ "http://10.0.0.5:7480", 0, 0 },
+		{ "http://127.0.0.1:7480", 0, 1 },
+		{ "http://127.8.9.10", 0, 1 },
+		{ "http://[::1]:9000", 0, 1 },
+		{ "http://localhost:9000", 0, 1 },
+		{ "http://b.localhost:9000", 0, 0 },    /* not trusted to be loopback */
+		{ "http://128.0.0.1", 0, 0 },
+		{ "http://127.0.0.1:7480", -1, 0 },
+		{ "https://s3.example.com", -1, 0 },
+		{ "http://s3.example.com", 1, 1 },
+	};
+	struct obj_s3_settings s;
+	char err[256];
+
+	ck_assert_int_eq(obj_s3_host_is_loopback("127.0.0.1"), 1);
+	ck_assert_int_eq(obj_s3_host_is_loopback("[::1]"), 1);
+	ck_assert_int_eq(obj_s3_host_is_loopback("[::2]"), 0);
+	ck_assert_int_eq(obj_s3_host_is_loopback("LocalHost"), 1);
+	ck_assert_int_eq(obj_s3_host_is_loopback("s3.amazonaws.com"), 0);
+	setenv("AWS_ACCESS_KEY_ID", "AK", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SK", 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct obj_s3_config c = { .endpoint = cases[i].ep, .path_style = -1,
+					   .unsigned_payload = cases[i].force };
+		ck_assert_int_eq(obj_s3_settings_resolve(&s, &c, "bucket", err, sizeof(err)), 0);
+		ck_assert_msg(s.unsigned_payload == cases[i].want, "%s (force %d): unsigned_payload %d",
+			      cases[i].ep, cases[i].force, s.unsigned_payload);
+		obj_s3_settings_clear(&s);
+	}
+}
+END_TEST
+
 START_TEST(test_obj_s3_conf__sizes_clamped)
 {
 	struct obj_s3_settings s;
@@ -246,6 +285,7 @@ static Suite *obj_s3_conf_suite(void)
 	tcase_add_test(t, test_obj_s3_conf__no_credentials_is_eacces);
 	tcase_add_test(t, test_obj_s3_conf__malformed_endpoints);
 	tcase_add_test(t, test_obj_s3_conf__auto_path_style);
+	tcase_add_test(t, test_obj_s3_conf__unsigned_payload_by_endpoint);
 	tcase_add_test(t, test_obj_s3_conf__sizes_clamped);
 	suite_add_tcase(s, t);
 	return s;
