@@ -328,6 +328,8 @@ int kv_sst_builder_finish(struct kv_sst_builder *b, uint8_t **out, size_t *out_l
  * instead of growing a fresh buffer; spare is left empty. Before the first
  * add only. */
 void kv_sst_builder_reuse(struct kv_sst_builder *b, struct kv_buf *spare);
+/* Data blocks zstd was run on so far (tests: COMPRESSION BACKOFF). */
+uint64_t kv_sst_builder_compress_tries(const struct kv_sst_builder *b);
 void kv_sst_builder_free(struct kv_sst_builder *b);
 
 /* Block cache: sharded LRU of decoded data blocks, byte-capped. */

@@ -454,6 +454,52 @@ START_TEST(test_kv_sst__build_compression_pays)
 }
 END_TEST
 
+/* COMPRESSION BACKOFF: a run of incompressible 64 KiB values (file chunks
+ * of random data) is tried by zstd ever more rarely, and compressible values
+ * after them are compressed again within KV_SST_SKIP_MAX (16) blocks. */
+START_TEST(test_kv_sst__compression_backs_off_on_incompressible_data)
+{
+	const size_t nrand = 100, ncomp = 100, vlen = 65536;
+	struct kv_sst_options z = { .compression_level = -1 };
+	struct kv_sst_builder *b;
+	struct kv_sst_meta meta = { 0 };
+	struct util_rand r;
+	uint8_t *val = malloc(vlen), *obj;
+	size_t len;
+	uint64_t tries_rand = 0;
+
+	ck_assert_ptr_nonnull(val);
+	util_rand_seed(&r, 77);
+	ck_assert_int_eq(kv_sst_builder_create(&b, &z), 0);
+	for (size_t i = 0; i < nrand + ncomp; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "c/%05zu", i);
+		for (size_t j = 0; j < vlen; j++)
+			val[j] = i < nrand ? (uint8_t)util_rand_next(&r) : (uint8_t)('a' + j % 7);
+		struct ent e = ent_make(key, strlen(key), 10 + i, KV_TYPE_VALUE, val, vlen);
+		ck_assert_int_eq(kv_sst_builder_add(b, e.ikey, e.iklen, e.val, e.vlen), 0);
+		free(e.ikey);
+		free(e.val);
+		if (i == nrand)       /* the last random block is written now */
+			tries_rand = kv_sst_builder_compress_tries(b);
+	}
+	ck_assert_int_eq(kv_sst_builder_finish(b, &obj, &len, &meta), 0);
+	/* Skips of 1, 2, 4, 8, 16, 16, ...: tries at blocks 0, 2, 5, 10, 19,
+	 * 36, 53, 70, 87 of the 100. */
+	ck_assert_msg(tries_rand >= 5 && tries_rand <= 12, "%llu tries on %zu random blocks",
+		      (unsigned long long)tries_rand, nrand);
+	ck_assert_uint_ge(kv_sst_builder_compress_tries(b), tries_rand + ncomp - 16);
+	/* The random blocks stored raw, at most 16 compressible ones too. */
+	ck_assert_msg(len < (nrand + 17) * vlen, "table of %zu bytes", len);
+	ck_assert_uint_ge(len, nrand * vlen);
+	ck_assert_int_eq(kv_sst_check_buffer(obj, len), 0);
+	kv_sst_builder_free(b);
+	kv_sst_meta_clear(&meta);
+	free(obj);
+	free(val);
+}
+END_TEST
+
 /* ---- kv_sst_read.c ------------------------------------------------------ */
 
 static void roundtrip(int level)
@@ -1580,6 +1626,7 @@ static Suite *kv_sst_build_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_kv_sst__build_meta_and_layout);
 	tcase_add_test(tc, test_kv_sst__build_compression_pays);
+	tcase_add_test(tc, test_kv_sst__compression_backs_off_on_incompressible_data);
 	suite_add_tcase(s, tc);
 	return s;
 }
