@@ -49,7 +49,6 @@
  * decompression. Compression is faster too. docs/kv-format.md. */
 #define KV_DFLT_COMPRESSION (-1)
 #define KV_DFLT_BLOOM 10
-#define KV_DFLT_IDLE_COMPACT_MS 2000
 #define KV_DFLT_POLL_MS 1000
 #define KV_DFLT_SST_MAX ((size_t)64 << 20)
 #define KV_DFLT_GC_INTERVAL_MS 60000

@@ -540,6 +540,11 @@ size_t kv_version_sst_count(const struct kv_version *v);
  *   unlogged batch in it is flush_interval_ms old, so unlogged data keeps
  *   the durability promise of logged data.
  */
+
+/* idle_compact_ms's default; also the READS FIRST window when idle merges
+ * are off (kv_compact.c). */
+#define KV_DFLT_IDLE_COMPACT_MS 2000
+
 enum kv_state {
 	KV_STATE_OK = 0,
 	KV_STATE_FENCED = 1,              /* a newer writer took over: read-only */
@@ -645,6 +650,8 @@ struct kv_db {
 	uint64_t idle_seq;
 	struct kv_sst_id idle_l0_newest;
 	uint64_t idle_l0_since_ns;        /* ... and since when (kv_compact_idle) */
+	uint64_t rf_seq, rf_spans;        /* last_seq, read-ahead spans as last seen ... */
+	uint64_t rf_write_ns, rf_read_ns; /* ... and when they last changed (READS FIRST) */
 	struct kv_sst_id *quarantine;     /* corrupt tables never compacted again */
 	size_t n_quarantine;
 	struct kv_health compact_health, gc_health;
