@@ -109,6 +109,7 @@ struct kv_cache {
 	atomic_uint_fast64_t misses;
 	atomic_size_t ra_out;             /* read-ahead span bytes reserved now */
 	atomic_uint_fast64_t ra_spans;    /* read-ahead counters (kv_cache_ra_count) */
+	atomic_uint_fast64_t ra_fg_spans;
 	atomic_uint_fast64_t ra_blocks;
 	atomic_uint_fast64_t ra_waits;
 
@@ -278,6 +279,7 @@ int kv_cache_create(struct kv_cache **out, size_t capacity)
 	atomic_init(&c->misses, 0);
 	atomic_init(&c->ra_out, 0);
 	atomic_init(&c->ra_spans, 0);
+	atomic_init(&c->ra_fg_spans, 0);
 	atomic_init(&c->ra_blocks, 0);
 	atomic_init(&c->ra_waits, 0);
 	atomic_init(&c->fill_on, 0);
@@ -497,12 +499,19 @@ void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint
 		atomic_fetch_add_explicit(&c->ra_waits, waits, memory_order_relaxed);
 }
 
+/* kv_cache_ra_fg_span - count a foreground span (see kv_int.h). Thread-safe. */
+void kv_cache_ra_fg_span(struct kv_cache *c)
+{
+	atomic_fetch_add_explicit(&c->ra_fg_spans, 1, memory_order_relaxed);
+}
+
 /* kv_cache_ra_stats - the read-ahead counters (see kv_int.h). */
 void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st)
 {
 	st->spans = atomic_load(&c->ra_spans);
 	st->blocks = atomic_load(&c->ra_blocks);
 	st->waits = atomic_load(&c->ra_waits);
+	st->fg_spans = atomic_load(&c->ra_fg_spans);
 }
 
 static void *kv_cache_fill_main(void *arg)

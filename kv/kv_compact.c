@@ -226,7 +226,9 @@ static int kv_compact_idle(struct kv_db *db)
  * compactor, so it never waits then). The compactor's first window after
  * open counts as reading: a store mounted to be read gets its reads going
  * before a job left over from the last writer starts. Any write ends the
- * wait.
+ * wait. Only foreground spans count (kv_cache_ra_fg_span): compaction
+ * inputs read ahead too, and point lookups fetch no spans, so random
+ * reads, which the idle merge is for, never hold a job off.
  */
 static int kv_compact_reads_first(struct kv_db *db)
 {
@@ -241,8 +243,8 @@ static int kv_compact_reads_first(struct kv_db *db)
 		db->rf_seq = db->last_seq;
 		db->rf_write_ns = now;
 	}
-	if (ra.spans != db->rf_spans) {
-		db->rf_spans = ra.spans;
+	if (ra.fg_spans != db->rf_spans) {
+		db->rf_spans = ra.fg_spans;
 		db->rf_read_ns = now;
 	}
 	return db->ver->man->n_l0 < db->conf.l0_max && now - db->rf_write_ns >= win &&
@@ -329,7 +331,7 @@ static int kv_compact_inputs(struct kv_compact_job *j, struct kv_iter **out)
 		return -ENOMEM;
 	if (j->l0) {
 		for (size_t i = 0; i < m->n_l0 && !rc; i++)
-			if ((rc = kv_sst_iter_create(&kids[n], j->ver->l0[i])) == 0)
+			if ((rc = kv_sst_iter_create_ext(&kids[n], j->ver->l0[i], 1)) == 0)
 				n++;
 	}
 	{
@@ -338,7 +340,7 @@ static int kv_compact_inputs(struct kv_compact_job *j, struct kv_iter **out)
 			for (size_t k = 0; k < j->n_runs; k++)
 				in |= m->runs[i].run_id == j->run_ids[k];
 			for (size_t t = 0; in && t < m->runs[i].n && !rc; t++)
-				if ((rc = kv_sst_iter_create(&kids[n], j->ver->runs[i].r[t])) == 0)
+				if ((rc = kv_sst_iter_create_ext(&kids[n], j->ver->runs[i].r[t], 1)) == 0)
 					n++;
 		}
 	}
@@ -728,7 +730,7 @@ void *kv_compact_main(void *arg)
 	if (db->cache) {
 		struct kv_cache_ra_stats ra;
 		kv_cache_ra_stats(db->cache, &ra);
-		db->rf_spans = ra.spans;
+		db->rf_spans = ra.fg_spans;
 	}
 	for (;;) {
 		struct kv_compact_job j;

@@ -1132,6 +1132,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "block_cache_bytes", bytes);
 	kv_cache_ra_stats(db->cache, &ra);
 	emit(arg, "readahead_spans", ra.spans);
+	emit(arg, "readahead_spans_foreground", ra.fg_spans);
 	emit(arg, "readahead_blocks", ra.blocks);
 	emit(arg, "readahead_waits", ra.waits);
 }

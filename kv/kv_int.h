@@ -358,8 +358,12 @@ struct kv_cache_ra_stats {
 	uint64_t spans;                   /* GETs of several blocks (prefetches included) */
 	uint64_t blocks;                  /* blocks they cached that nobody had asked for yet */
 	uint64_t waits;                   /* misses that waited for a span in flight */
+	uint64_t fg_spans;                /* spans not fetched for compaction inputs */
 };
 void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits);
+/* Count a span fetched for a foreground read (a kv_get or a user
+ * iterator): the compactor waits while they come (READS FIRST). */
+void kv_cache_ra_fg_span(struct kv_cache *c);
 void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st);
 /* Fill threads (FILL THREADS in kv_cache.c): run SST prefetch jobs in the
  * background. kv_open starts them; kv_close and kv_cache_free stop them.
@@ -387,6 +391,9 @@ void kv_sst_unref(struct kv_sst_reader *r);
 int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t snap,
 	       uint8_t **val, size_t *vlen);
 int kv_sst_iter_create(struct kv_iter **out, struct kv_sst_reader *r);
+/* background: a compaction input, whose read-ahead spans are not counted
+ * as foreground reads (kv_cache_ra_fg_span). */
+int kv_sst_iter_create_ext(struct kv_iter **out, struct kv_sst_reader *r, int background);
 /* Verify every block checksum (fsck). */
 int kv_sst_verify(struct kv_sst_reader *r);
 /* Decode-only checks over an in-memory SST (fuzzing). */

@@ -135,6 +135,8 @@ struct kv_sst_ra {
 	uint64_t win;                     /* bytes of its last span; 0 = none yet */
 	_Atomic uint64_t mark;            /* reading the block here prefetches the next span;
 					   * NONE = no prefetch pending (PREFETCH) */
+	int background;                   /* a compaction input's: its spans are not
+					   * foreground reads (kv_cache_ra_fg_span) */
 };
 
 /* A span being fetched; hi == 0 = free slot. */
@@ -788,7 +790,7 @@ static void kv_sst_ra_slot_done(struct kv_sst_reader *r, int i)
  * error).
  */
 static int kv_sst_ra_fetch(struct kv_sst_reader *r, size_t p, uint64_t lo, uint64_t size,
-			   uint64_t len, uint32_t nb, struct kv_sst_bref *ref,
+			   uint64_t len, uint32_t nb, int background, struct kv_sst_bref *ref,
 			   struct kv_sst_block *blk)
 {
 	uint64_t boff, bsize, pos = 0, cached = 0, first = size + KV_SST_TRAILER_SIZE;
@@ -803,6 +805,8 @@ static int kv_sst_ra_fetch(struct kv_sst_reader *r, size_t p, uint64_t lo, uint6
 	if (rc)
 		return rc;
 	kv_cache_ra_count(r->cache, 1, 0, 0);
+	if (!background)
+		kv_cache_ra_fg_span(r->cache);
 	kv_sst_hcur_init(&c, r, p);
 	for (uint32_t i = 0; i < nb && kv_sst_hcur_next(&c, &boff, &bsize); i++) {
 		uint64_t bstored = bsize + KV_SST_TRAILER_SIZE;
@@ -851,6 +855,7 @@ struct kv_sst_pf_job {
 	uint64_t lo, len;
 	uint32_t nb;
 	int slot;
+	int background;                   /* the stream's (struct kv_sst_ra) */
 };
 
 static void kv_sst_pf_end(struct kv_sst_pf_job *j)
@@ -865,7 +870,7 @@ static void kv_sst_pf_end(struct kv_sst_pf_job *j)
 static void kv_sst_pf_run(void *arg)
 {
 	struct kv_sst_pf_job *j = arg;
-	(void)kv_sst_ra_fetch(j->r, j->p, j->lo, 0, j->len, j->nb, NULL, NULL);
+	(void)kv_sst_ra_fetch(j->r, j->p, j->lo, 0, j->len, j->nb, j->background, NULL, NULL);
 	kv_sst_pf_end(j);
 }
 
@@ -903,7 +908,7 @@ static void kv_sst_ra_prefetch(struct kv_sst_reader *r, struct kv_sst_ra *s, uin
 		return;
 	}
 	*j = (struct kv_sst_pf_job){ .r = r, .p = s->next_p, .lo = s->next, .len = len,
-				     .nb = nb, .slot = slot };
+				     .nb = nb, .slot = slot, .background = s->background };
 	kv_sst_ref(r);
 	if (kv_cache_fill_submit(r->cache, kv_sst_pf_run, kv_sst_pf_cancel, j)) {
 		kv_sst_unref(r);                /* never the last: the caller holds one */
@@ -1030,7 +1035,7 @@ static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
 	if (slot < 0)
 		return KV_SST_RA_ALONE;
-	rc = kv_sst_ra_fetch(r, idx->cur, off, size, len, nb, ref, blk);
+	rc = kv_sst_ra_fetch(r, idx->cur, off, size, len, nb, s[which].background, ref, blk);
 	kv_sst_ra_slot_done(r, slot);
 	return rc;
 }
@@ -1502,10 +1507,16 @@ static const struct kv_iter_ops kv_sst_iter_ops = {
  */
 int kv_sst_iter_create(struct kv_iter **out, struct kv_sst_reader *r)
 {
+	return kv_sst_iter_create_ext(out, r, 0);
+}
+
+int kv_sst_iter_create_ext(struct kv_iter **out, struct kv_sst_reader *r, int background)
+{
 	struct kv_sst_iter *it = malloc(sizeof(*it));
 	if (!it)
 		return -ENOMEM;
 	kv_sst_it_init(it, r);
+	it->st.ra.background = background;
 	it->base.ops = &kv_sst_iter_ops;
 	kv_sst_ref(r);
 	*out = &it->base;

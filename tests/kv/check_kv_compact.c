@@ -477,6 +477,21 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	ck_assert_int_eq(kv_close(db), 0);
 	obj_close(store);
 
+	/* The compaction's own reads stream spans too, but they are not
+	 * foreground reads: no job waits for another. */
+	reads_first_store("rf4");
+	ck_assert_int_eq(obj_open(&store, "mem://rf4", NULL), 0);
+	c.l0_compact_trigger = 2;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
+	while (kv_stat(db, "compactions_completed") == 0 && util_now_ns() < deadline)
+		util_sleep_ns(20 * 1000000ull);
+	ck_assert_uint_ge(kv_stat(db, "compactions_completed"), 1);
+	ck_assert_uint_gt(kv_stat(db, "readahead_spans"), 0);
+	ck_assert_uint_eq(kv_stat(db, "readahead_spans_foreground"), 0);
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+
 	/* With L0 at l0_max writers would wait for the compactor: no waiting. */
 	reads_first_store("rf3");
 	ck_assert_int_eq(obj_open(&store, "mem://rf3", NULL), 0);
@@ -489,6 +504,7 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	obj_mem_destroy("rf1");
 	obj_mem_destroy("rf2");
 	obj_mem_destroy("rf3");
+	obj_mem_destroy("rf4");
 }
 END_TEST
 
