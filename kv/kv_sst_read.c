@@ -120,7 +120,7 @@
 
 /* READ-AHEAD tuning (see above). */
 #define KV_SST_RA_MIN ((uint64_t)256 << 10)      /* first span of a stream */
-#define KV_SST_RA_MAX ((uint64_t)2 << 20)        /* largest span: one GET */
+#define KV_SST_RA_MAX ((uint64_t)8 << 20)        /* largest span: one GET */
 #define KV_SST_RA_SLACK ((uint64_t)128 << 10)    /* a miss this far past `next` is sequential */
 #define KV_SST_RA_STREAMS 4                      /* point-lookup streams per reader */
 #define KV_SST_RA_SLOTS 4                        /* spans in flight per reader */
