@@ -43,7 +43,10 @@
  *   grants span bytes while fewer than capacity / 4 are out (a refused
  *   reader fetches just the block it needs), and kv_cache_ra_span_max
  *   caps one span at capacity / 8 so a span never floods the cache it
- *   fills. The read-ahead counters live here for the same reason.
+ *   fills. A span that is a guess (GUESSES in kv_sst_read.c) is fetched
+ *   only while kv_cache_ra_room says the cache, with the spans in flight
+ *   and the new one, stays within 7/8 of its capacity. The read-ahead
+ *   counters live here for the same reason.
  *
  * FILL THREADS (DESIGN)
  *   kv_cache_fill_start starts KV_CACHE_FILL_THREADS threads that run
@@ -108,8 +111,10 @@ struct kv_cache {
 	atomic_uint_fast64_t hits;
 	atomic_uint_fast64_t misses;
 	atomic_size_t ra_out;             /* read-ahead span bytes reserved now */
+	atomic_int ra_no_guess;           /* kv_cache_ra_room always 0 (tests) */
 	atomic_uint_fast64_t ra_spans;    /* read-ahead counters (kv_cache_ra_count) */
 	atomic_uint_fast64_t ra_fg_spans;
+	atomic_uint_fast64_t ra_guesses;
 	atomic_uint_fast64_t ra_blocks;
 	atomic_uint_fast64_t ra_waits;
 
@@ -280,6 +285,8 @@ int kv_cache_create(struct kv_cache **out, size_t capacity)
 	atomic_init(&c->ra_out, 0);
 	atomic_init(&c->ra_spans, 0);
 	atomic_init(&c->ra_fg_spans, 0);
+	atomic_init(&c->ra_guesses, 0);
+	atomic_init(&c->ra_no_guess, 0);
 	atomic_init(&c->ra_blocks, 0);
 	atomic_init(&c->ra_waits, 0);
 	atomic_init(&c->fill_on, 0);
@@ -481,6 +488,24 @@ int kv_cache_ra_reserve(struct kv_cache *c, size_t bytes)
 	return 1;
 }
 
+int kv_cache_ra_room(struct kv_cache *c, size_t bytes)
+{
+	uint64_t used;
+	if (atomic_load_explicit(&c->ra_no_guess, memory_order_relaxed))
+		return 0;
+	kv_cache_stats(c, NULL, NULL, &used);
+	used += atomic_load_explicit(&c->ra_out, memory_order_relaxed);
+	if (used + bytes > c->capacity - c->capacity / 8)
+		return 0;
+	atomic_fetch_add_explicit(&c->ra_guesses, 1, memory_order_relaxed);
+	return 1;
+}
+
+void kv_cache_ra_no_guesses(struct kv_cache *c)
+{
+	atomic_store(&c->ra_no_guess, 1);
+}
+
 void kv_cache_ra_release(struct kv_cache *c, size_t bytes)
 {
 	size_t prev = atomic_fetch_sub_explicit(&c->ra_out, bytes, memory_order_relaxed);
@@ -512,6 +537,7 @@ void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st)
 	st->blocks = atomic_load(&c->ra_blocks);
 	st->waits = atomic_load(&c->ra_waits);
 	st->fg_spans = atomic_load(&c->ra_fg_spans);
+	st->guesses = atomic_load(&c->ra_guesses);
 }
 
 static void *kv_cache_fill_main(void *arg)

@@ -222,8 +222,8 @@ static int kv_compact_idle(struct kv_db *db)
  * READS FIRST: whether jobs wait for a sequential read (mu held). They do
  * while nothing has been written for the window (idle_compact_ms, or its
  * default when idle merges are off), reads have fetched read-ahead spans
- * within it, and L0 is below l0_max (at l0_max writers wait for the
- * compactor, so it never waits then). The compactor's first window after
+ * within it, and no writer waits (a writer stalled at l0_max writes
+ * nothing while it waits for the compactor). The compactor's first window after
  * open counts as reading: a store mounted to be read gets its reads going
  * before a job left over from the last writer starts. Any write ends the
  * wait. Only foreground spans count (kv_cache_ra_fg_span): compaction
@@ -247,7 +247,7 @@ static int kv_compact_reads_first(struct kv_db *db)
 		db->rf_spans = ra.fg_spans;
 		db->rf_read_ns = now;
 	}
-	return db->ver->man->n_l0 < db->conf.l0_max && now - db->rf_write_ns >= win &&
+	return db->writers_waiting == 0 && now - db->rf_write_ns >= win &&
 	       now - db->rf_read_ns < win;
 }
 

@@ -679,6 +679,8 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	for (;;) {
 		if (db->state != KV_STATE_OK || db->shutdown) {
+			if (stall_start)
+				db->writers_waiting--;
 			rc = -EROFS;
 			goto out;
 		}
@@ -687,12 +689,15 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 		if (!stall_start) {
 			stall_start = util_now_ns();
 			db->write_stalls++;
+			db->writers_waiting++;
 		}
 		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
 		CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
 	}
-	if (stall_start)
+	if (stall_start) {
 		db->stall_ns += util_now_ns() - stall_start;
+		db->writers_waiting--;
+	}
 	first = db->last_seq + 1;
 	if (first + b->count - 1 > KV_SEQ_MAX) {
 		rc = -EOVERFLOW;
@@ -1133,6 +1138,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	kv_cache_ra_stats(db->cache, &ra);
 	emit(arg, "readahead_spans", ra.spans);
 	emit(arg, "readahead_spans_foreground", ra.fg_spans);
+	emit(arg, "readahead_guesses", ra.guesses);
 	emit(arg, "readahead_blocks", ra.blocks);
 	emit(arg, "readahead_waits", ra.waits);
 }

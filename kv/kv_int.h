@@ -353,12 +353,19 @@ int kv_cache_contains(struct kv_cache *c, uint64_t file, uint64_t off);
  * the shared budget for span buffers, and the counters kv_stats reports. */
 size_t kv_cache_ra_span_max(const struct kv_cache *c);
 int kv_cache_ra_reserve(struct kv_cache *c, size_t bytes);      /* 1 granted, 0 refused */
+/* 1 when entries, spans in flight and `bytes` more fit in 7/8 of the
+ * capacity (a guessed span may be fetched, and is counted as a guess;
+ * READ-AHEAD BUDGET). */
+int kv_cache_ra_room(struct kv_cache *c, size_t bytes);
+/* No guessed spans from this cache's readers (tests of the streams). */
+void kv_cache_ra_no_guesses(struct kv_cache *c);
 void kv_cache_ra_release(struct kv_cache *c, size_t bytes);
 struct kv_cache_ra_stats {
 	uint64_t spans;                   /* GETs of several blocks (prefetches included) */
 	uint64_t blocks;                  /* blocks they cached that nobody had asked for yet */
 	uint64_t waits;                   /* misses that waited for a span in flight */
 	uint64_t fg_spans;                /* spans not fetched for compaction inputs */
+	uint64_t guesses;                 /* misses allowed a guessed span (GUESSES) */
 };
 void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits);
 /* Count a span fetched for a foreground read (a kv_get or a user
@@ -647,6 +654,7 @@ struct kv_db {
 	uint64_t l0_dropped;              /* hidden versions flushes left out */
 	uint64_t unlogged_batches, unlogged_bytes, wal_holds;
 	uint64_t stall_ns;
+	unsigned writers_waiting;         /* in kv_write's stall loop now (READS FIRST) */
 
 	/* compactor and GC, protected by mu: */
 	pthread_cond_t cv_compact;        /* wakes the compactor (and GC at close) */

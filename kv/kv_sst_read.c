@@ -29,11 +29,20 @@
  *     A miss at or up to KV_SST_RA_SLACK past `next` is sequential: it
  *     fetches a span of 2 * win bytes (KV_SST_RA_MIN for the first one,
  *     at most KV_SST_RA_MAX, and at most what kv_cache_ra_span_max allows)
- *     starting at the missed block. Any other miss fetches its block
- *     alone and starts a new stream there, so random reads never fetch
- *     more than they asked for; a miss just behind a stream's `next` (a
- *     straggler of a concurrent sequential read) fetches its block alone
- *     and leaves the stream as it is.
+ *     starting at the missed block. Any other miss starts a new stream
+ *     there; a miss just behind a stream's `next` (a straggler of a
+ *     concurrent sequential read) fetches its block alone and leaves the
+ *     stream as it is.
+ *   - GUESSES. A miss that continues no stream fetches its block alone
+ *     once the block cache is 7/8 full (counting spans in flight,
+ *     kv_cache_ra_room), so a working set larger than the cache is read
+ *     block by block and read-ahead never pushes useful blocks out for
+ *     a guess. Until then it fetches a span of up to KV_SST_RA_GUESS from
+ *     the missed block on, and a new stream continues after it: the
+ *     blocks that follow are the next chunks of the same file, or the
+ *     next entries of the same directory or inode range, and on S3 a
+ *     1 MiB GET costs about what a 64 KiB one does. Random 4 KiB reads of
+ *     a 64 MiB file on s3:// fetched its 1,024 chunks one GET each.
  *   - Point lookups from every thread share the reader's
  *     KV_SST_RA_STREAMS streams (a miss picks the stream it continues,
  *     else replaces the oldest); an iterator has a stream of its own,
@@ -124,6 +133,7 @@
 #define KV_SST_RA_SLACK ((uint64_t)128 << 10)    /* a miss this far past `next` is sequential */
 #define KV_SST_RA_STREAMS 4                      /* point-lookup streams per reader */
 #define KV_SST_RA_SLOTS 4                        /* spans in flight per reader */
+#define KV_SST_RA_GUESS ((uint64_t)1 << 20)      /* span of a miss in no stream (GUESSES) */
 #define KV_SST_RA_NONE UINT64_MAX
 
 /* One sequential stream of misses. Fields are protected by the reader's
@@ -787,10 +797,10 @@ static void kv_sst_ra_slot_done(struct kv_sst_reader *r, int i)
  * kv_sst_fetch_one would, and the result is what fetching it alone would
  * have returned; the others are decoded quietly. Without (a prefetch),
  * every block is quiet and the result is only a hint (0 or the store
- * error).
+ * error). fg: a foreground sequential read's span (kv_cache_ra_fg_span).
  */
 static int kv_sst_ra_fetch(struct kv_sst_reader *r, size_t p, uint64_t lo, uint64_t size,
-			   uint64_t len, uint32_t nb, int background, struct kv_sst_bref *ref,
+			   uint64_t len, uint32_t nb, int fg, struct kv_sst_bref *ref,
 			   struct kv_sst_block *blk)
 {
 	uint64_t boff, bsize, pos = 0, cached = 0, first = size + KV_SST_TRAILER_SIZE;
@@ -805,7 +815,7 @@ static int kv_sst_ra_fetch(struct kv_sst_reader *r, size_t p, uint64_t lo, uint6
 	if (rc)
 		return rc;
 	kv_cache_ra_count(r->cache, 1, 0, 0);
-	if (!background)
+	if (fg)
 		kv_cache_ra_fg_span(r->cache);
 	kv_sst_hcur_init(&c, r, p);
 	for (uint32_t i = 0; i < nb && kv_sst_hcur_next(&c, &boff, &bsize); i++) {
@@ -855,7 +865,7 @@ struct kv_sst_pf_job {
 	uint64_t lo, len;
 	uint32_t nb;
 	int slot;
-	int background;                   /* the stream's (struct kv_sst_ra) */
+	int fg;                           /* !background of the stream it continues */
 };
 
 static void kv_sst_pf_end(struct kv_sst_pf_job *j)
@@ -870,7 +880,7 @@ static void kv_sst_pf_end(struct kv_sst_pf_job *j)
 static void kv_sst_pf_run(void *arg)
 {
 	struct kv_sst_pf_job *j = arg;
-	(void)kv_sst_ra_fetch(j->r, j->p, j->lo, 0, j->len, j->nb, j->background, NULL, NULL);
+	(void)kv_sst_ra_fetch(j->r, j->p, j->lo, 0, j->len, j->nb, j->fg, NULL, NULL);
 	kv_sst_pf_end(j);
 }
 
@@ -908,7 +918,7 @@ static void kv_sst_ra_prefetch(struct kv_sst_reader *r, struct kv_sst_ra *s, uin
 		return;
 	}
 	*j = (struct kv_sst_pf_job){ .r = r, .p = s->next_p, .lo = s->next, .len = len,
-				     .nb = nb, .slot = slot, .background = s->background };
+				     .nb = nb, .slot = slot, .fg = !s->background };
 	kv_sst_ref(r);
 	if (kv_cache_fill_submit(r->cache, kv_sst_pf_run, kv_sst_pf_cancel, j)) {
 		kv_sst_unref(r);                /* never the last: the caller holds one */
@@ -952,9 +962,9 @@ static void kv_sst_ra_marked(struct kv_sst_reader *r, struct kv_sst_stream *st, 
 /*
  * Classify a miss of the stored block [off, off + stored) (index entry
  * after it: next_p) against the streams s[0..n) (ra_mu held). Returns the
- * span size to fetch with *which the stream it continues, or 0: fetch the
- * block alone (a new stream was started there, replacing s[*victim],
- * unless the miss was just behind one).
+ * span size to fetch with *which the stream it continues, or 0: no stream
+ * continues. Then *which is the new stream started there (replacing
+ * s[*victim]), or n when the miss was just behind a stream (none started).
  */
 static uint64_t kv_sst_ra_classify(struct kv_sst_ra *s, unsigned n, unsigned *victim,
 				   uint64_t off, uint64_t stored, size_t next_p, uint64_t max,
@@ -970,12 +980,13 @@ static uint64_t kv_sst_ra_classify(struct kv_sst_ra *s, unsigned n, unsigned *vi
 			return w < max ? w : max;
 		}
 	}
+	*which = n;
 	for (i = 0; i < n; i++) {
 		if (s[i].next != KV_SST_RA_NONE && off < s[i].next &&
 		    s[i].next - off <= KV_SST_RA_MAX + KV_SST_RA_SLACK)
 			return 0;
 	}
-	i = *victim;
+	i = *which = *victim;
 	*victim = (i + 1) % n;
 	s[i].next = off + stored;
 	s[i].next_p = next_p;
@@ -999,10 +1010,11 @@ static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 {
 	uint64_t stored = size + KV_SST_TRAILER_SIZE, max = kv_sst_ra_max(r), win, len = 0;
 	struct kv_sst_ra *s = st->shared ? r->ra : &st->ra;
+	unsigned nstreams = st->shared ? KV_SST_RA_STREAMS : 1;
 	uint32_t nb = 0;
 	unsigned which = 0, own_victim = 0;
 	size_t end_p = idx->nxt;
-	int slot = -1, rc;
+	int slot = -1, guess = 0, rc;
 
 	CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
 	if ((slot = kv_sst_ra_inflight(r, off)) >= 0) {
@@ -1015,10 +1027,26 @@ static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 			return rc;
 		return KV_SST_RA_ALONE;         /* the span failed, or this block did */
 	}
-	win = kv_sst_ra_classify(s, st->shared ? KV_SST_RA_STREAMS : 1,
-				 st->shared ? &r->ra_victim : &own_victim, off, stored, idx->nxt,
-				 max, &which);
-	if (win > stored) {
+	win = kv_sst_ra_classify(s, nstreams, st->shared ? &r->ra_victim : &own_victim, off,
+				 stored, idx->nxt, max, &which);
+	if (win == 0) {
+		/* GUESSES: a span while the cache has room; a new stream
+		 * continues after it. */
+		uint64_t g = KV_SST_RA_GUESS < max ? KV_SST_RA_GUESS : max;
+		if (g > stored && kv_cache_ra_room(r->cache, (size_t)g)) {
+			len = kv_sst_ra_plan(r, idx->cur, off, g, 0, &nb, &end_p);
+			if (nb > 1 && (slot = kv_sst_ra_slot_take(r, off, len)) >= 0) {
+				guess = 1;
+				if (which < nstreams) {
+					s[which].next = off + len;
+					s[which].next_p = end_p;
+					s[which].win = len;
+				}
+			} else {
+				slot = -1;
+			}
+		}
+	} else if (win > stored) {
 		len = kv_sst_ra_plan(r, idx->cur, off, win, 0, &nb, &end_p);
 		if (nb > 1 && (slot = kv_sst_ra_slot_take(r, off, len)) >= 0) {
 			s[which].next = off + len;
@@ -1035,7 +1063,9 @@ static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
 	if (slot < 0)
 		return KV_SST_RA_ALONE;
-	rc = kv_sst_ra_fetch(r, idx->cur, off, size, len, nb, s[which].background, ref, blk);
+	/* A guess is no evidence of a sequential read (READS FIRST). */
+	rc = kv_sst_ra_fetch(r, idx->cur, off, size, len, nb, guess ? 0 : !s[which].background,
+			     ref, blk);
 	kv_sst_ra_slot_done(r, slot);
 	return rc;
 }

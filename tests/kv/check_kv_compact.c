@@ -413,6 +413,13 @@ static void reads_first_store(const char *name)
 	obj_close(store);
 }
 
+/* A put that finds L0 at l0_max and waits for the compactor. */
+static void *stalled_put_main(void *arg)
+{
+	ck_assert_int_eq(kv_put(arg, "stalled", 7, "x", 1), 0);
+	return NULL;
+}
+
 /* Scan the whole store over and over (a cache far smaller than the data:
  * every scan streams read-ahead spans) for ms milliseconds, or until a
  * compaction completed when stop_on_job. Returns the compactions seen. */
@@ -492,13 +499,21 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	ck_assert_int_eq(kv_close(db), 0);
 	obj_close(store);
 
-	/* With L0 at l0_max writers would wait for the compactor: no waiting. */
+	/* L0 at l0_max and nothing written: the job waits for the reads; a
+	 * writer that comes then waits for the compactor, which stops
+	 * waiting for the reads (else neither would ever go on). */
 	reads_first_store("rf3");
 	ck_assert_int_eq(obj_open(&store, "mem://rf3", NULL), 0);
 	c.l0_compact_trigger = 2;
 	c.l0_max = 2;
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	ck_assert_uint_ge(kv_stat(db, "l0_count"), 2);
+	ck_assert_uint_eq(scan_for(db, 1500, 0), 0);
+	pthread_t w;
+	ck_assert_int_eq(pthread_create(&w, NULL, stalled_put_main, db), 0);
 	ck_assert_uint_ge(scan_for(db, 20000, 1), 1);
+	ck_assert_int_eq(pthread_join(w, NULL), 0);
+	ck_assert_uint_ge(kv_stat(db, "write_stalls"), 1);
 	ck_assert_int_eq(kv_close(db), 0);
 	obj_close(store);
 	obj_mem_destroy("rf1");
