@@ -235,6 +235,7 @@ struct fs {
 	size_t wb_bytes;           /* protected by wb_mu */
 	int flusher_stop;          /* protected by wb_mu */
 	int flusher_kick;          /* protected by wb_mu */
+	unsigned wb_waiters;       /* writers in fs_wb_wait_room; protected by wb_mu */
 	pthread_t flusher;
 	int flusher_running;
 
@@ -255,7 +256,7 @@ struct fs {
 	/* Counters (relaxed atomics). */
 	atomic_uint_fast64_t n_lookup, n_create, n_unlink, n_rename, n_read, n_write, n_fsync,
 		n_readdir, n_flush_batches, n_flush_chunks, bytes_read, bytes_written,
-		n_orphans_reclaimed, n_write_waits, n_errors_erofs;
+		n_orphans_reclaimed, n_write_waits, n_errors_erofs, n_flusher_runs;
 };
 
 /*

@@ -906,6 +906,7 @@ void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
 	emit(arg, "fs_flush_batches", atomic_load(&fs->n_flush_batches));
 	emit(arg, "fs_flush_chunks", atomic_load(&fs->n_flush_chunks));
 	emit(arg, "fs_write_waits", atomic_load(&fs->n_write_waits));
+	emit(arg, "fs_flusher_runs", atomic_load(&fs->n_flusher_runs));
 	emit(arg, "fs_orphans_reclaimed", atomic_load(&fs->n_orphans_reclaimed));
 	emit(arg, "fs_erofs_errors", atomic_load(&fs->n_errors_erofs));
 }

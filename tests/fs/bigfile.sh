@@ -21,7 +21,10 @@
 #     without an inode and chunks past the size).
 # And on file://, the unlogged bulk path's pause (wal_bypass_quiet_ms):
 # 8 MiB written right after a small fsync stays on the WAL; 8 MiB written
-# after the pause goes unlogged; both read back after a remount.
+# after the pause goes unlogged; both read back after a remount. And the
+# write-buffer flusher sleeps out its period (flush_interval_ms / 2) while
+# files are written and closed: it used to wake, and scan every dirty
+# inode, at each close (regression: fs_flusher_runs).
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 fs_setup bigfile
@@ -121,7 +124,27 @@ quiet() {
 	echo "quiet: 0 unlogged batches within the pause, $n after it; both files intact"
 }
 
-mkdir -p "$FS_TMP/store" "$FS_TMP/store-q"
+wakeups() {
+	store=$1 mnt=$FS_TMP/mnt
+	fs_mount "$store" "$mnt" -o flush_interval_ms=60000
+	mkdir "$mnt/w"
+	head -c 4096 /dev/urandom >"$FS_TMP/w"
+	i=0
+	while [ $i -lt 300 ]; do
+		cp "$FS_TMP/w" "$mnt/w/$i"
+		i=$((i + 1))
+	done
+	runs=$("$SHALEFS" stats "$mnt" | sed -n 's/^fs_flusher_runs: //p')
+	[ "$runs" -le 2 ] || fs_die "the flusher ran $runs times for 300 closes within its 30 s period"
+	fs_umount "$mnt"
+	fs_mount "$store" "$mnt"
+	cmp "$FS_TMP/w" "$mnt/w/0" && cmp "$FS_TMP/w" "$mnt/w/299" || fs_die "small files differ after remount"
+	fs_umount "$mnt"
+	echo "wakeups: the flusher ran $runs times for 300 closes"
+}
+
+mkdir -p "$FS_TMP/store" "$FS_TMP/store-q" "$FS_TMP/store-w"
+wakeups "file://$FS_TMP/store-w"
 quiet "file://$FS_TMP/store-q"
 run "file://$FS_TMP/store"
 s3=$(fs_s3_store bigfile)
