@@ -31,12 +31,9 @@
  *   rewriting the run for it would cost more than it saves. Each idle
  *   merge rewrites at most ~5x the L0 bytes, once per idle period.
  *
- *   A sequential read is not idle time: while reads fetch read-ahead
- *   spans the merge waits. A 1 GiB file read back on s3:// right after
- *   it was written met the merge of the 1 GiB it had left in L0, and took
- *   5.6-7.2 s instead of 2.7 (docs/benchmarks.md). Point lookups fetch no
- *   spans, so random reads do not hold the merge off: they are what it is
- *   for (kvbench readrandom above).
+ *   A sequential read is not idle time: this merge, like every job, waits
+ *   for it (READS FIRST below). Random reads do not hold it off: they are
+ *   what it is for (kvbench readrandom above).
  *
  *   Before that, an idle writer's memtable is frozen, and so flushed, for
  *   the same reasons and two more: its memory (up to memtable_bytes) is
@@ -223,12 +220,15 @@ static int kv_compact_idle(struct kv_db *db)
  * while nothing has been written for the window (idle_compact_ms, or its
  * default when idle merges are off), reads have fetched read-ahead spans
  * within it, and no writer waits (a writer stalled at l0_max writes
- * nothing while it waits for the compactor). The compactor's first window after
- * open counts as reading: a store mounted to be read gets its reads going
- * before a job left over from the last writer starts. Any write ends the
- * wait. Only foreground spans count (kv_cache_ra_fg_span): compaction
- * inputs read ahead too, and point lookups fetch no spans, so random
- * reads, which the idle merge is for, never hold a job off.
+ * nothing while it waits for the compactor). The compactor's first
+ * window after open counts as reading: a store mounted to be read gets
+ * its reads going before a job left over from the last writer starts.
+ * Any write ends the wait. Only foreground spans of sequential streams
+ * count (kv_cache_ra_fg_span): not compaction inputs' own, and not the
+ * guessed spans of random misses (GUESSES in kv_sst_read.c), so random
+ * reads, which the idle merge is for, never hold a job off. A 1 GiB file
+ * read back on s3:// right after it was written met a merge of that 1 GiB
+ * left by the writer and took 5.2-7.2 s instead of 2.8-3.1.
  */
 static int kv_compact_reads_first(struct kv_db *db)
 {

@@ -30,9 +30,9 @@
  *     fetches a span of 2 * win bytes (KV_SST_RA_MIN for the first one,
  *     at most KV_SST_RA_MAX, and at most what kv_cache_ra_span_max allows)
  *     starting at the missed block. Any other miss starts a new stream
- *     there; a miss just behind a stream's `next` (a straggler of a
- *     concurrent sequential read) fetches its block alone and leaves the
- *     stream as it is.
+ *     there, except a miss just behind a stream's `next` (a straggler of
+ *     a concurrent sequential read), which leaves the streams as they are;
+ *     either fetches its block alone, or a guess (next item).
  *   - GUESSES. A miss that continues no stream fetches its block alone
  *     once the block cache is 7/8 full (counting spans in flight,
  *     kv_cache_ra_room), so a working set larger than the cache is read
