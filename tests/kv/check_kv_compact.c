@@ -420,6 +420,20 @@ static void *stalled_put_main(void *arg)
 	return NULL;
 }
 
+/* reads_first_store(name), then the store and an engine on it with c. */
+static struct kv_db *reads_first_open(const char *name, const struct kv_config *c,
+				      struct obj_backend **store)
+{
+	char url[32];
+	struct kv_db *db;
+
+	reads_first_store(name);
+	snprintf(url, sizeof(url), "mem://%s", name);
+	ck_assert_int_eq(obj_open(store, url, NULL), 0);
+	ck_assert_int_eq(kv_open(&db, *store, c), 0);
+	return db;
+}
+
 /* Scan the whole store over and over (a cache far smaller than the data:
  * every scan streams read-ahead spans) for ms milliseconds, or until a
  * compaction completed when stop_on_job. Returns the compactions seen. */
@@ -460,10 +474,8 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	c.idle_compact_ms = 300;
 
 	/* The idle merge waits for the reads, then comes. */
-	reads_first_store("rf1");
-	ck_assert_int_eq(obj_open(&store, "mem://rf1", NULL), 0);
 	c.l0_compact_trigger = 100;             /* only idle merges */
-	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	db = reads_first_open("rf1", &c, &store);
 	uint64_t l0 = kv_stat(db, "l0_count");
 	ck_assert_uint_ge(l0, 3);
 	ck_assert_uint_eq(scan_for(db, 1500, 0), 0);           /* 5x idle_compact_ms */
@@ -473,10 +485,8 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	obj_close(store);
 
 	/* A job due at open (L0 at the trigger) waits too; a write ends that. */
-	reads_first_store("rf2");
-	ck_assert_int_eq(obj_open(&store, "mem://rf2", NULL), 0);
 	c.l0_compact_trigger = 2;
-	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	db = reads_first_open("rf2", &c, &store);
 	ck_assert_uint_eq(kv_stat(db, "compaction_pending"), 1);
 	ck_assert_uint_eq(scan_for(db, 1500, 0), 0);
 	ck_assert_int_eq(kv_put(db, "w", 1, "x", 1), 0);
@@ -485,11 +495,8 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	obj_close(store);
 
 	/* The compaction's own reads stream spans too, but they are not
-	 * foreground reads: no job waits for another. */
-	reads_first_store("rf4");
-	ck_assert_int_eq(obj_open(&store, "mem://rf4", NULL), 0);
-	c.l0_compact_trigger = 2;
-	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	 * foreground reads: no job waits for another (trigger still 2). */
+	db = reads_first_open("rf4", &c, &store);
 	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
 	while (kv_stat(db, "compactions_completed") == 0 && util_now_ns() < deadline)
 		util_sleep_ns(20 * 1000000ull);
@@ -502,11 +509,8 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	/* L0 at l0_max and nothing written: the job waits for the reads; a
 	 * writer that comes then waits for the compactor, which stops
 	 * waiting for the reads (else neither would ever go on). */
-	reads_first_store("rf3");
-	ck_assert_int_eq(obj_open(&store, "mem://rf3", NULL), 0);
-	c.l0_compact_trigger = 2;
 	c.l0_max = 2;
-	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	db = reads_first_open("rf3", &c, &store);
 	ck_assert_uint_ge(kv_stat(db, "l0_count"), 2);
 	ck_assert_uint_eq(scan_for(db, 1500, 0), 0);
 	pthread_t w;
