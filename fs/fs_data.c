@@ -71,13 +71,7 @@ void fs_wb_wait_room(struct fs *fs)
 	       !fs->flusher_stop) {
 		fs->flusher_kick = 1;
 		CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = util_wall_after_ns(50 * 1000000ull);
 		(void)pthread_cond_timedwait(&fs->wb_cv, &fs->wb_mu, &ts);
 		waited = 1;
 	}
@@ -637,14 +631,7 @@ static void *fs_flusher_main(void *arg)
 	while (!fs->flusher_stop) {
 		/* Sleep out the period unless kicked: wb_cv is also broadcast
 		 * for writers waiting for room. */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += period_ms / 1000;
-		ts.tv_nsec += (long)(period_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = util_wall_after_ns((uint64_t)period_ms * 1000000ull);
 		while (!fs->flusher_kick && !fs->flusher_stop &&
 		       pthread_cond_timedwait(&fs->wb_cv, &fs->wb_mu, &ts) != ETIMEDOUT)
 			;

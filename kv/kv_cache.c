@@ -495,10 +495,7 @@ int kv_cache_ra_room(struct kv_cache *c, size_t bytes)
 		return 0;
 	kv_cache_stats(c, NULL, NULL, &used);
 	used += atomic_load_explicit(&c->ra_out, memory_order_relaxed);
-	if (used + bytes > c->capacity - c->capacity / 8)
-		return 0;
-	atomic_fetch_add_explicit(&c->ra_guesses, 1, memory_order_relaxed);
-	return 1;
+	return used + bytes <= c->capacity - c->capacity / 8;
 }
 
 void kv_cache_ra_no_guesses(struct kv_cache *c)
@@ -524,10 +521,14 @@ void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint
 		atomic_fetch_add_explicit(&c->ra_waits, waits, memory_order_relaxed);
 }
 
-/* kv_cache_ra_fg_span - count a foreground span (see kv_int.h). Thread-safe. */
-void kv_cache_ra_fg_span(struct kv_cache *c)
+/* kv_cache_ra_span - count a span fetched, by kind (see kv_int.h). Thread-safe. */
+void kv_cache_ra_span(struct kv_cache *c, enum kv_ra_kind kind)
 {
-	atomic_fetch_add_explicit(&c->ra_fg_spans, 1, memory_order_relaxed);
+	kv_cache_ra_count(c, 1, 0, 0);
+	if (kind == KV_RA_SEQUENTIAL)
+		atomic_fetch_add_explicit(&c->ra_fg_spans, 1, memory_order_relaxed);
+	else if (kind == KV_RA_GUESS)
+		atomic_fetch_add_explicit(&c->ra_guesses, 1, memory_order_relaxed);
 }
 
 /* kv_cache_ra_stats - the read-ahead counters (see kv_int.h). */

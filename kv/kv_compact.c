@@ -224,7 +224,7 @@ static int kv_compact_idle(struct kv_db *db)
  * window after open counts as reading: a store mounted to be read gets
  * its reads going before a job left over from the last writer starts.
  * Any write ends the wait. Only foreground spans of sequential streams
- * count (kv_cache_ra_fg_span): not compaction inputs' own, and not the
+ * count (kv_cache_ra_span): not compaction inputs' own, and not the
  * guessed spans of random misses (GUESSES in kv_sst_read.c), so random
  * reads, which the idle merge is for, never hold a job off. A 1 GiB file
  * read back on s3:// right after it was written met a merge of that 1 GiB
@@ -727,11 +727,6 @@ void *kv_compact_main(void *arg)
 	db->rf_seq = db->last_seq;             /* READS FIRST: no write yet, ... */
 	db->rf_write_ns = 0;
 	db->rf_read_ns = util_now_ns();        /* ... and maybe a read coming */
-	if (db->cache) {
-		struct kv_cache_ra_stats ra;
-		kv_cache_ra_stats(db->cache, &ra);
-		db->rf_spans = ra.fg_spans;
-	}
 	for (;;) {
 		struct kv_compact_job j;
 		if (db->shutdown || db->state == KV_STATE_FENCED)
@@ -740,8 +735,7 @@ void *kv_compact_main(void *arg)
 			(void)kv_flush_freeze(db);      /* IDLE MERGE; -ENOMEM: next time */
 		rc = kv_compact_reads_first(db) ? 0 : kv_compact_pick(db, &j);
 		if (rc <= 0) {
-			uint64_t wall = util_wall_ns() + KV_COMPACT_IDLE_MS * 1000000ull;
-			struct timespec ts = { (time_t)(wall / 1000000000ull), (long)(wall % 1000000000ull) };
+			struct timespec ts = util_wall_after_ns(KV_COMPACT_IDLE_MS * 1000000ull);
 			pthread_cond_timedwait(&db->cv_compact, &db->mu, &ts);
 			continue;
 		}

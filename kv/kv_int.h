@@ -354,8 +354,7 @@ int kv_cache_contains(struct kv_cache *c, uint64_t file, uint64_t off);
 size_t kv_cache_ra_span_max(const struct kv_cache *c);
 int kv_cache_ra_reserve(struct kv_cache *c, size_t bytes);      /* 1 granted, 0 refused */
 /* 1 when entries, spans in flight and `bytes` more fit in 7/8 of the
- * capacity (a guessed span may be fetched, and is counted as a guess;
- * READ-AHEAD BUDGET). */
+ * capacity (a guessed span may be fetched; READ-AHEAD BUDGET). */
 int kv_cache_ra_room(struct kv_cache *c, size_t bytes);
 /* No guessed spans from this cache's readers (tests of the streams). */
 void kv_cache_ra_no_guesses(struct kv_cache *c);
@@ -365,12 +364,15 @@ struct kv_cache_ra_stats {
 	uint64_t blocks;                  /* blocks they cached that nobody had asked for yet */
 	uint64_t waits;                   /* misses that waited for a span in flight */
 	uint64_t fg_spans;                /* spans not fetched for compaction inputs */
-	uint64_t guesses;                 /* misses allowed a guessed span (GUESSES) */
+	uint64_t guesses;                 /* guessed spans fetched (GUESSES) */
 };
 void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits);
-/* Count a span fetched for a foreground read (a kv_get or a user
- * iterator): the compactor waits while they come (READS FIRST). */
-void kv_cache_ra_fg_span(struct kv_cache *c);
+/* What a read-ahead span was fetched for: a compaction input's stream, a
+ * foreground sequential read (a kv_get or user iterator stream: the
+ * compactor waits while they come, READS FIRST), or a guess (GUESSES). */
+enum kv_ra_kind { KV_RA_BACKGROUND, KV_RA_SEQUENTIAL, KV_RA_GUESS };
+/* Count one span fetched (spans, plus fg_spans or guesses by kind). */
+void kv_cache_ra_span(struct kv_cache *c, enum kv_ra_kind kind);
 void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st);
 /* Fill threads (FILL THREADS in kv_cache.c): run SST prefetch jobs in the
  * background. kv_open starts them; kv_close and kv_cache_free stop them.
@@ -399,7 +401,7 @@ int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t s
 	       uint8_t **val, size_t *vlen);
 int kv_sst_iter_create(struct kv_iter **out, struct kv_sst_reader *r);
 /* background: a compaction input, whose read-ahead spans are not counted
- * as foreground reads (kv_cache_ra_fg_span). */
+ * as foreground reads (kv_cache_ra_span). */
 int kv_sst_iter_create_ext(struct kv_iter **out, struct kv_sst_reader *r, int background);
 /* Verify every block checksum (fsck). */
 int kv_sst_verify(struct kv_sst_reader *r);

@@ -146,7 +146,7 @@ struct kv_sst_ra {
 	_Atomic uint64_t mark;            /* reading the block here prefetches the next span;
 					   * NONE = no prefetch pending (PREFETCH) */
 	int background;                   /* a compaction input's: its spans are not
-					   * foreground reads (kv_cache_ra_fg_span) */
+					   * foreground reads (kv_cache_ra_span) */
 };
 
 /* A span being fetched; hi == 0 = free slot. */
@@ -797,10 +797,10 @@ static void kv_sst_ra_slot_done(struct kv_sst_reader *r, int i)
  * kv_sst_fetch_one would, and the result is what fetching it alone would
  * have returned; the others are decoded quietly. Without (a prefetch),
  * every block is quiet and the result is only a hint (0 or the store
- * error). fg: a foreground sequential read's span (kv_cache_ra_fg_span).
+ * error). kind: what the span is for, for the counters (kv_cache_ra_span).
  */
 static int kv_sst_ra_fetch(struct kv_sst_reader *r, size_t p, uint64_t lo, uint64_t size,
-			   uint64_t len, uint32_t nb, int fg, struct kv_sst_bref *ref,
+			   uint64_t len, uint32_t nb, enum kv_ra_kind kind, struct kv_sst_bref *ref,
 			   struct kv_sst_block *blk)
 {
 	uint64_t boff, bsize, pos = 0, cached = 0, first = size + KV_SST_TRAILER_SIZE;
@@ -814,9 +814,7 @@ static int kv_sst_ra_fetch(struct kv_sst_reader *r, size_t p, uint64_t lo, uint6
 	rc = obj_get(r->store, r->name, lo, len, &raw, &raw_len);
 	if (rc)
 		return rc;
-	kv_cache_ra_count(r->cache, 1, 0, 0);
-	if (fg)
-		kv_cache_ra_fg_span(r->cache);
+	kv_cache_ra_span(r->cache, kind);
 	kv_sst_hcur_init(&c, r, p);
 	for (uint32_t i = 0; i < nb && kv_sst_hcur_next(&c, &boff, &bsize); i++) {
 		uint64_t bstored = bsize + KV_SST_TRAILER_SIZE;
@@ -865,7 +863,7 @@ struct kv_sst_pf_job {
 	uint64_t lo, len;
 	uint32_t nb;
 	int slot;
-	int fg;                           /* !background of the stream it continues */
+	enum kv_ra_kind kind;             /* of the stream it continues */
 };
 
 static void kv_sst_pf_end(struct kv_sst_pf_job *j)
@@ -880,7 +878,7 @@ static void kv_sst_pf_end(struct kv_sst_pf_job *j)
 static void kv_sst_pf_run(void *arg)
 {
 	struct kv_sst_pf_job *j = arg;
-	(void)kv_sst_ra_fetch(j->r, j->p, j->lo, 0, j->len, j->nb, j->fg, NULL, NULL);
+	(void)kv_sst_ra_fetch(j->r, j->p, j->lo, 0, j->len, j->nb, j->kind, NULL, NULL);
 	kv_sst_pf_end(j);
 }
 
@@ -918,7 +916,8 @@ static void kv_sst_ra_prefetch(struct kv_sst_reader *r, struct kv_sst_ra *s, uin
 		return;
 	}
 	*j = (struct kv_sst_pf_job){ .r = r, .p = s->next_p, .lo = s->next, .len = len,
-				     .nb = nb, .slot = slot, .fg = !s->background };
+				     .nb = nb, .slot = slot,
+				     .kind = s->background ? KV_RA_BACKGROUND : KV_RA_SEQUENTIAL };
 	kv_sst_ref(r);
 	if (kv_cache_fill_submit(r->cache, kv_sst_pf_run, kv_sst_pf_cancel, j)) {
 		kv_sst_unref(r);                /* never the last: the caller holds one */
@@ -1064,7 +1063,9 @@ static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 	if (slot < 0)
 		return KV_SST_RA_ALONE;
 	/* A guess is no evidence of a sequential read (READS FIRST). */
-	rc = kv_sst_ra_fetch(r, idx->cur, off, size, len, nb, guess ? 0 : !s[which].background,
+	rc = kv_sst_ra_fetch(r, idx->cur, off, size, len, nb,
+			     guess ? KV_RA_GUESS
+				   : s[which].background ? KV_RA_BACKGROUND : KV_RA_SEQUENTIAL,
 			     ref, blk);
 	kv_sst_ra_slot_done(r, slot);
 	return rc;

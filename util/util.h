@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- logging ------------------------------------------------------------
  * One line per message on stderr (or syslog once the daemon detaches),
@@ -68,6 +69,8 @@ void util_thread_setup(const char *name, int background);
 /* ---- clocks -------------------------------------------------------------- */
 uint64_t util_now_ns(void);        /* CLOCK_MONOTONIC */
 uint64_t util_wall_ns(void);       /* CLOCK_REALTIME */
+/* The CLOCK_REALTIME time ns from now, for pthread_cond_timedwait. */
+struct timespec util_wall_after_ns(uint64_t ns);
 void util_sleep_ns(uint64_t ns);
 
 /* ---- PRNG ---------------------------------------------------------------

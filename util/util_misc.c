@@ -35,6 +35,12 @@ void util_thread_setup(const char *name, int background)
 #endif
 }
 
+struct timespec util_wall_after_ns(uint64_t ns)
+{
+	uint64_t wall = util_wall_ns() + ns;
+	return (struct timespec){ (time_t)(wall / 1000000000ull), (long)(wall % 1000000000ull) };
+}
+
 uint64_t util_now_ns(void)
 {
 	struct timespec ts;
