@@ -17,7 +17,8 @@
  *                          (the other engines delete obsolete files at once)
  *   Defaults kept: flush_interval_ms 100 (kv_put returns before the WAL
  *   object is written: the "WAL on, no sync per write" of db_bench),
- *   max_frozen_memtables 2, l0_compact_trigger 4, l0_max 16, zstd level -1,
+ *   max_frozen_memtables 2, l0_compact_trigger 4, l0_max 32 (l0_bulk_trigger
+ *   24: kv_compact.c, BULK LOADS), zstd level -1,
  *   sst_max_bytes 64 MiB.
  *
  * ACCOUNTING
@@ -50,6 +51,7 @@ struct kvb_shale_stats {
 	uint64_t sorted_runs, stalls, stall_ms;
 	uint64_t cache_hits, cache_misses;
 	uint64_t pending;
+	uint64_t l0_trigger, l0_max;      /* the engine's limits, defaults applied */
 };
 
 static void kvb_shale_emit(void *arg, const char *key, uint64_t v)
@@ -61,6 +63,8 @@ static void kvb_shale_emit(void *arg, const char *key, uint64_t v)
 	} map[] = {
 		{ "l0_count", offsetof(struct kvb_shale_stats, l0_count) },
 		{ "compaction_pending", offsetof(struct kvb_shale_stats, pending) },
+		{ "l0_compact_trigger", offsetof(struct kvb_shale_stats, l0_trigger) },
+		{ "l0_max", offsetof(struct kvb_shale_stats, l0_max) },
 		{ "frozen_memtables", offsetof(struct kvb_shale_stats, frozen) },
 		{ "wal_bytes_written", offsetof(struct kvb_shale_stats, wal_bytes) },
 		{ "l0_bytes_written", offsetof(struct kvb_shale_stats, l0_bytes) },
@@ -231,8 +235,8 @@ static void kvb_shale_sample(void *h, struct kvb_sample *out)
 	struct kvb_shale_stats st;
 	kvb_shale_stats(s, &st);
 	out->l0_count = st.l0_count;
-	out->l0_limit = s->conf.l0_max ? s->conf.l0_max : 16;
-	out->l0_trigger = s->conf.l0_compact_trigger ? s->conf.l0_compact_trigger : 4;
+	out->l0_limit = st.l0_max;
+	out->l0_trigger = st.l0_trigger;
 	out->store_bytes_written = st.bytes_put;
 	/* The engine's own account: includes an idle L0 merge it will start
 	 * (kv_compact.c, IDLE MERGE), which settle should wait for. */
@@ -300,7 +304,7 @@ static void kvb_shale_describe(void *h, const struct kvb_opts *o, FILE *f)
 	struct kvb_shale *s = h;
 	fprintf(f,
 		"kvbench engine=shalefs bench=config db=%s memtable_mib=%zu max_frozen=default(2) "
-		"block_cache_mib=%zu bloom_bits=%d l0_trigger=default(4) l0_max=default(16) "
+		"block_cache_mib=%zu bloom_bits=%d l0_trigger=default(4) l0_max=default(32) "
 		"compression=default(zstd_level_-1) flush_interval_ms=default(100) gc_ms=%u\n",
 		o->db, s->conf.memtable_bytes >> 20, s->conf.block_cache_bytes >> 20,
 		s->conf.bloom_bits_per_key, o->gc_ms);

@@ -69,8 +69,13 @@ struct kv_config {
 	size_t memtable_bytes;            /* freeze the memtable above this; default 64 MiB */
 	unsigned max_frozen_memtables;    /* writers wait above this; default 2 */
 	size_t block_cache_bytes;         /* default 64 MiB */
-	unsigned l0_max;                  /* writers wait at this many L0 SSTs; default 16 */
+	unsigned l0_max;                  /* writers wait at this many L0 SSTs (frozen
+					   * memtables count); default 32 */
 	unsigned l0_compact_trigger;      /* compact at this many L0 SSTs; default 4 */
+	unsigned l0_bulk_trigger;         /* ... or this many during a bulk load (kv_compact.c,
+					   * BULK LOADS); default 3/4 of l0_max; at most
+					   * l0_max - max_frozen_memtables, at least
+					   * l0_compact_trigger (= off) */
 	int compression_level;            /* zstd level for SST blocks, negative = zstd's
 					   * fast levels; 0 = default (-1);
 					   * KV_COMPRESSION_OFF = store blocks raw */

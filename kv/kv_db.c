@@ -41,7 +41,7 @@
 #define KV_DFLT_MEMTABLE_BYTES ((size_t)64 << 20)
 #define KV_DFLT_MAX_FROZEN 2
 #define KV_DFLT_BLOCK_CACHE ((size_t)64 << 20)
-#define KV_DFLT_L0_MAX 16
+#define KV_DFLT_L0_MAX 32
 #define KV_DFLT_L0_TRIGGER 4
 /* zstd's first fast level: blocks come out ~11% larger than at level 3 on
  * kvbench's half-compressible values, but decompress 3.3x faster (1.8 vs
@@ -129,6 +129,16 @@ static void kv_conf_defaults(struct kv_config *c)
 		c->l0_max = KV_DFLT_L0_MAX;
 	if (!c->l0_compact_trigger)
 		c->l0_compact_trigger = KV_DFLT_L0_TRIGGER;
+	/* A writer stalled at l0_max must never be left waiting for a bulk
+	 * load's hold to end: it ends below l0_max minus the frozen
+	 * memtables, which count toward l0_max (kv_write_stalled). */
+	if (!c->l0_bulk_trigger)
+		c->l0_bulk_trigger = c->l0_max * 3 / 4;
+	if (c->l0_max > c->max_frozen_memtables &&
+	    c->l0_bulk_trigger > c->l0_max - c->max_frozen_memtables)
+		c->l0_bulk_trigger = c->l0_max - c->max_frozen_memtables;
+	if (c->l0_bulk_trigger < c->l0_compact_trigger)
+		c->l0_bulk_trigger = c->l0_compact_trigger;
 	if (c->compression_level == 0)
 		c->compression_level = KV_DFLT_COMPRESSION;
 	else if (c->compression_level == KV_COMPRESSION_OFF)
@@ -645,8 +655,11 @@ static int kv_write_stalled(struct kv_db *db)
 	    kv_mem_bytes(db->mem) >= db->conf.memtable_bytes)
 		return 1;
 	/* Too many L0 tables slow every read: wait for the compactor, unless
-	 * it cannot help (not running, or stuck on a quarantined table). */
-	if (db->compactor_running && !db->n_quarantine && db->ver->man->n_l0 >= db->conf.l0_max)
+	 * it cannot help (not running, or stuck on a quarantined table). A
+	 * frozen memtable is an L0 table on its way, so L0 never exceeds
+	 * l0_max. */
+	if (db->compactor_running && !db->n_quarantine &&
+	    db->ver->man->n_l0 + db->n_imm >= db->conf.l0_max)
 		return 1;
 	return wal >= db->conf.wal_max_bytes * KV_WAL_BUDGET_FACTOR;
 }
@@ -730,8 +743,10 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 		}
 	}
 	if (kv_mem_bytes(db->mem) >= db->conf.memtable_bytes &&
-	    db->n_imm < db->conf.max_frozen_memtables)
+	    db->n_imm < db->conf.max_frozen_memtables) {
+		db->bulk_full_ns = util_now_ns();   /* BULK LOADS in kv_compact.c */
 		kv_flush_freeze(db);        /* -ENOMEM: stay in this memtable for now */
+	}
 out:
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	return rc;
@@ -1089,6 +1104,9 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "memtable_pool_bytes", kv_pool_free_bytes(db->mem_pool));
 	emit(arg, "wal_spare_bytes", db->wal_spare.cap);
 	emit(arg, "l0_count", m->n_l0);
+	emit(arg, "l0_compact_trigger", db->conf.l0_compact_trigger);
+	emit(arg, "l0_bulk_trigger", db->conf.l0_bulk_trigger);
+	emit(arg, "l0_max", db->conf.l0_max);
 	emit(arg, "sorted_runs", m->n_runs);
 	emit(arg, "sorted_run_ssts", runs_ssts);
 	emit(arg, "manifest_id", m->id);
@@ -1122,6 +1140,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "compaction_bytes_in", db->compact_bytes_in);
 	emit(arg, "compaction_bytes_out", db->compact_bytes_out);
 	emit(arg, "compaction_quarantined_ssts", db->n_quarantine);
+	emit(arg, "compaction_bulk_holds", db->bulk_holds);
 	emit(arg, "gc_deleted_ssts", db->gc_deleted_ssts);
 	emit(arg, "gc_deleted_wals", db->gc_deleted_wals);
 	emit(arg, "gc_deleted_manifests", db->gc_deleted_manifests);

@@ -669,6 +669,9 @@ struct kv_db {
 	uint64_t idle_l0_since_ns;        /* ... and since when (kv_compact_idle) */
 	uint64_t rf_seq, rf_spans;        /* last_seq, read-ahead spans as last seen ... */
 	uint64_t rf_write_ns, rf_read_ns; /* ... and when they last changed (READS FIRST) */
+	uint64_t bulk_full_ns;            /* when a write last filled the memtable (BULK LOADS) */
+	int bulk_holding;                 /* jobs wait for a bulk load now ... */
+	uint64_t bulk_holds;              /* ... and how many times they began to */
 	struct kv_sst_id *quarantine;     /* corrupt tables never compacted again */
 	size_t n_quarantine;
 	struct kv_health compact_health, gc_health;
