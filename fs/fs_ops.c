@@ -424,30 +424,26 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t
 		fuse_reply_write(req, (size_t)n);
 }
 
-/* Flush ino's buffers; report (and clear) an earlier background failure. */
-static int fs_flush_ino(struct fs *fs, uint64_t ino, int durable)
+/* fsync: flush ino's buffer into the engine, report (and clear) an
+ * earlier background failure of it, then make everything durable. */
+static int fs_fsync_ino(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *ip;
-	int rc;
-
 	struct stat st;
-	int blocks_changed;
+	int blocks_changed, rc;
 
 	rc = fs_get_locked(fs, ino, &ip);
 	if (rc)
 		return rc;
 	rc = fs_data_flush_locked(fs, ip, 0);
-	if (!rc && ip->wb_err) {
+	if (!rc && ip->wb_err)
 		rc = ip->wb_err;
-	}
 	ip->wb_err = 0;
-	if (durable) {
-		/* A commit-sized fsync: bulk data stays on the WAL for a while
-		 * (wal_bypass_quiet_ms), so commits are not stuck behind flushes. */
-		if (ip->since_fsync < fs->conf.wal_bypass_bytes)
-			fs_note_small_fsync(fs);
-		ip->since_fsync = 0;        /* the next bulk is counted afresh */
-	}
+	/* A commit-sized fsync: bulk data stays on the WAL for a while
+	 * (wal_bypass_quiet_ms), so commits are not stuck behind flushes. */
+	if (ip->since_fsync < fs->conf.wal_bypass_bytes)
+		fs_note_small_fsync(fs);
+	ip->since_fsync = 0;        /* the next bulk is counted afresh */
 	fs_inode_stat(ip, &st);
 	blocks_changed = (uint64_t)st.st_blocks != ip->blocks_seen;
 	ip->blocks_seen = (uint64_t)st.st_blocks;
@@ -458,28 +454,18 @@ static int fs_flush_ino(struct fs *fs, uint64_t ino, int durable)
 	 * only, which takes no kernel inode lock) when blocks changed. */
 	if (blocks_changed && fs->se && fs->writeback)
 		(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
-	if (!rc && durable) {
-		rc = kv_sync(fs->db);
-		if (rc) {
-			UTIL_ERROR(FS_LOG, "fsync of inode %" PRIu64 ": engine sync failed: %s", ino,
-				   kv_strerror(rc));
-			if (rc == -EROFS)
-				(void)fs_check_writable(fs);
-			else if (rc != -ENOMEM)
-				rc = -EIO;
-		}
+	if (rc)
+		return rc;
+	rc = kv_sync(fs->db);
+	if (rc) {
+		UTIL_ERROR(FS_LOG, "fsync of inode %" PRIu64 ": engine sync failed: %s", ino,
+			   kv_strerror(rc));
+		if (rc == -EROFS)
+			(void)fs_check_writable(fs);
+		else if (rc != -ENOMEM)
+			rc = -EIO;
 	}
 	return rc;
-}
-
-static void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_of(req);
-	if (FS_IS_CTL(ino) || fs->conf.readonly) {
-		fs_reply_err(req, 0);
-		return;
-	}
-	fs_reply_err(req, fs_flush_ino(fs, ino, 0));
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -509,7 +495,7 @@ static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 		fs_reply_err(req, 0);
 		return;
 	}
-	fs_reply_err(req, fs_flush_ino(fs, ino, 1));
+	fs_reply_err(req, fs_fsync_ino(fs, ino));
 }
 
 static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -856,7 +842,14 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.open = fs_op_open,
 	.read = fs_op_read,
 	.write = fs_op_write,
-	.flush = fs_op_flush,
+	/* No .flush, on purpose: close() is not a sync point, as on a local
+	 * filesystem. libfuse answers FLUSH with ENOSYS once and the kernel
+	 * stops sending it (fc->no_flush). Dirty pages are still written back
+	 * at close and their WRITE errors reported there; the inode's buffer
+	 * reaches the engine at the last close (release), or from the flusher
+	 * within flush_interval_ms / 2; fsync reports what failed in between.
+	 * One round trip less per file: 10,000 4 KiB files written in 1.80 s
+	 * instead of 1.88 (docs/fs-format.md, "Durability"). */
 	.release = fs_op_release,
 	.fsync = fs_op_fsync,
 	.opendir = fs_op_opendir,
