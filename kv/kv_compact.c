@@ -8,7 +8,8 @@
  *   a set of non-overlapping tables). Every L0 table is newer than every
  *   run. Two kinds of job keep that shape small:
  *     L0 job   when L0 holds l0_compact_trigger tables, merge all of them
- *              into one new run, placed first (newest) in the run list;
+ *              into one new run, placed first (newest) in the run list
+ *              (l0_bulk_trigger tables while a bulk load runs: BULK LOADS);
  *     run job  merge a window of adjacent runs whose sizes are within a
  *              factor of two of the window so far (a binary-counter policy:
  *              run sizes roughly double with age, so there are O(log n)
@@ -225,8 +226,8 @@ static uint64_t kv_compact_window_ns(const struct kv_db *db)
 
 /*
  * READS FIRST: whether jobs wait for a sequential read (mu held). They do
- * while nothing has been written for the window, reads have fetched read-ahead spans
- * within it, and no writer waits (a writer stalled at l0_max writes
+ * while nothing has been written for the window, reads have fetched
+ * read-ahead spans within it, and no writer waits (a writer stalled at l0_max writes
  * nothing while it waits for the compactor). The compactor's first
  * window after open counts as reading: a store mounted to be read gets
  * its reads going before a job left over from the last writer starts.
