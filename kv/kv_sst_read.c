@@ -779,6 +779,23 @@ static int kv_sst_ra_slot_take(struct kv_sst_reader *r, uint64_t lo, uint64_t le
 	return -1;
 }
 
+/* Plan a span of up to `win` bytes from the block at (p, off) and take a
+ * slot for it (ra_mu held; kv_sst_ra_plan's check_first, *nb, *end_p).
+ * Returns the slot, or -1: the span is one block, or no slot or budget is
+ * free (the miss then fetches its block alone). */
+static int kv_sst_ra_span_take(struct kv_sst_reader *r, size_t p, uint64_t off, uint64_t win,
+			       int check_first, uint64_t *len, uint32_t *nb, size_t *end_p)
+{
+	*len = kv_sst_ra_plan(r, p, off, win, check_first, nb, end_p);
+	return *nb > 1 ? kv_sst_ra_slot_take(r, off, *len) : -1;
+}
+
+/* What a stream's spans count as (kv_cache_ra_span). */
+static enum kv_ra_kind kv_sst_ra_kind(const struct kv_sst_ra *s)
+{
+	return s->background ? KV_RA_BACKGROUND : KV_RA_SEQUENTIAL;
+}
+
 /* The span of slot i is done: give its bytes back, wake whoever waits. */
 static void kv_sst_ra_slot_done(struct kv_sst_reader *r, int i)
 {
@@ -907,8 +924,7 @@ static void kv_sst_ra_prefetch(struct kv_sst_reader *r, struct kv_sst_ra *s, uin
 	w = s->win ? s->win * 2 : KV_SST_RA_MIN;
 	if (w > max)
 		w = max;
-	len = kv_sst_ra_plan(r, s->next_p, s->next, w, 1, &nb, &end_p);
-	if (nb < 2 || (slot = kv_sst_ra_slot_take(r, s->next, len)) < 0)
+	if ((slot = kv_sst_ra_span_take(r, s->next_p, s->next, w, 1, &len, &nb, &end_p)) < 0)
 		return;
 	if (!(j = malloc(sizeof(*j)))) {
 		kv_cache_ra_release(r->cache, (size_t)len);
@@ -916,8 +932,7 @@ static void kv_sst_ra_prefetch(struct kv_sst_reader *r, struct kv_sst_ra *s, uin
 		return;
 	}
 	*j = (struct kv_sst_pf_job){ .r = r, .p = s->next_p, .lo = s->next, .len = len,
-				     .nb = nb, .slot = slot,
-				     .kind = s->background ? KV_RA_BACKGROUND : KV_RA_SEQUENTIAL };
+				     .nb = nb, .slot = slot, .kind = kv_sst_ra_kind(s) };
 	kv_sst_ref(r);
 	if (kv_cache_fill_submit(r->cache, kv_sst_pf_run, kv_sst_pf_cancel, j)) {
 		kv_sst_unref(r);                /* never the last: the caller holds one */
@@ -1013,7 +1028,7 @@ static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 	uint32_t nb = 0;
 	unsigned which = 0, own_victim = 0;
 	size_t end_p = idx->nxt;
-	int slot = -1, guess = 0, rc;
+	int slot = -1, rc;
 
 	CHECK_RETURN(pthread_mutex_lock(&r->ra_mu));
 	if ((slot = kv_sst_ra_inflight(r, off)) >= 0) {
@@ -1032,26 +1047,20 @@ static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 		/* GUESSES: a span while the cache has room; a new stream
 		 * continues after it. */
 		uint64_t g = KV_SST_RA_GUESS < max ? KV_SST_RA_GUESS : max;
-		if (g > stored && kv_cache_ra_room(r->cache, (size_t)g)) {
-			len = kv_sst_ra_plan(r, idx->cur, off, g, 0, &nb, &end_p);
-			if (nb > 1 && (slot = kv_sst_ra_slot_take(r, off, len)) >= 0) {
-				guess = 1;
-				if (which < nstreams) {
-					s[which].next = off + len;
-					s[which].next_p = end_p;
-					s[which].win = len;
-				}
-			} else {
-				slot = -1;
+		if (g > stored && kv_cache_ra_room(r->cache, (size_t)g) &&
+		    (slot = kv_sst_ra_span_take(r, idx->cur, off, g, 0, &len, &nb, &end_p)) >= 0) {
+			if (which < nstreams) {
+				s[which].next = off + len;
+				s[which].next_p = end_p;
+				s[which].win = len;
 			}
 		}
 	} else if (win > stored) {
-		len = kv_sst_ra_plan(r, idx->cur, off, win, 0, &nb, &end_p);
-		if (nb > 1 && (slot = kv_sst_ra_slot_take(r, off, len)) >= 0) {
+		slot = kv_sst_ra_span_take(r, idx->cur, off, win, 0, &len, &nb, &end_p);
+		if (slot >= 0) {
 			s[which].next = off + len;
 			s[which].next_p = end_p;
-		} else {
-			slot = -1;              /* too many spans out: this block alone */
+		} else {                        /* too many spans out: this block alone */
 			s[which].next = off + stored;
 			s[which].next_p = idx->nxt;
 		}
@@ -1062,11 +1071,9 @@ static int kv_sst_ra_read(struct kv_sst_reader *r, uint64_t off, uint64_t size,
 	CHECK_RETURN(pthread_mutex_unlock(&r->ra_mu));
 	if (slot < 0)
 		return KV_SST_RA_ALONE;
-	/* A guess is no evidence of a sequential read (READS FIRST). */
+	/* A guess (win == 0) is no evidence of a sequential read (READS FIRST). */
 	rc = kv_sst_ra_fetch(r, idx->cur, off, size, len, nb,
-			     guess ? KV_RA_GUESS
-				   : s[which].background ? KV_RA_BACKGROUND : KV_RA_SEQUENTIAL,
-			     ref, blk);
+			     win == 0 ? KV_RA_GUESS : kv_sst_ra_kind(&s[which]), ref, blk);
 	kv_sst_ra_slot_done(r, slot);
 	return rc;
 }

@@ -29,9 +29,7 @@ set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 fs_setup bigfile
 
-gets() {
-	"$SHALEFS" stats "$1" | awk -F': ' '$1 == "objstore_get_requests" { print $2 }'
-}
+gets() { fs_stat "$1" objstore_get_requests; }
 
 run() {
 	store=$1 mnt=$FS_TMP/mnt
@@ -103,7 +101,7 @@ run() {
 		{ echo "$out" >&2; fs_die "fsck of $store found problems"; }
 }
 
-unlogged() { "$SHALEFS" stats "$1" | sed -n 's/^unlogged_batches: //p'; }
+unlogged() { fs_stat "$1" unlogged_batches; }
 
 quiet() {
 	store=$1 mnt=$FS_TMP/mnt
@@ -134,7 +132,7 @@ wakeups() {
 		cp "$FS_TMP/w" "$mnt/w/$i"
 		i=$((i + 1))
 	done
-	runs=$("$SHALEFS" stats "$mnt" | sed -n 's/^fs_flusher_runs: //p')
+	runs=$(fs_stat "$mnt" fs_flusher_runs)
 	[ "$runs" -le 2 ] || fs_die "the flusher ran $runs times for 300 closes within its 30 s period"
 	fs_umount "$mnt"
 	fs_mount "$store" "$mnt"

@@ -35,7 +35,7 @@ while [ $r -le $((ROUNDS + BULK_ROUNDS)) ]; do
 	# 0.3 .. 2.2 s of work, then the crash.
 	sleep "$(awk -v s="$r" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 1.9 }')"
 	if [ $r -gt "$ROUNDS" ]; then
-		n=$("$SHALEFS" stats "$MNT" 2>/dev/null | sed -n 's/^unlogged_batches: //p')
+		n=$(fs_stat "$MNT" unlogged_batches)
 		unlogged=$((unlogged + ${n:-0}))
 	fi
 	kill -9 "$FS_PID"

@@ -10,6 +10,8 @@
 #                          AWS_*); empty otherwise; exits 1 when
 #                          SHALE_REQUIRE_S3=1 and it is not
 #   fs_s3_opts             the -o options for the rig's endpoint
+#   fs_stat MNT|STORE KEY  print one `shalefs stats` counter (empty when the
+#                          stats cannot be read, e.g. the daemon is gone)
 SHALEFS=${SHALE_BUILDDIR:-$(pwd)}/fs/shalefs
 FS_MOUNTS=""
 FS_PIDS=""
@@ -85,4 +87,8 @@ fs_s3_store() {
 
 fs_s3_opts() {
 	echo "endpoint=$SHALE_S3_ENDPOINT,path_style,region=${AWS_REGION:-us-east-1}"
+}
+
+fs_stat() {
+	"$SHALEFS" stats "$1" 2>/dev/null | awk -F': ' -v k="$2" '$1 == k { print $2 }'
 }

@@ -55,7 +55,7 @@ tt_start "$ST" "$MNT" "SHALEFS_CRASH_COUNT_FILE=$FS_TMP/count" "$OPTS" ||
 	fs_die "counting mount failed (status $TT_RC)"
 workload "$ST" "$FS_TMP/count.log" || { cat "$FS_TMP/work.err" >&2; fs_die "the workload failed without a crash point"; }
 sleep 1   # let the flusher and compactor catch up, they are part of the workload
-unlogged=$("$SHALEFS" stats "$MNT" 2>/dev/null | sed -n 's/^unlogged_batches: //p')
+unlogged=$(fs_stat "$MNT" unlogged_batches)
 [ "${unlogged:-0}" -gt 0 ] || fs_die "the workload wrote no unlogged batch (wal_bypass_mb=1)"
 fs_umount "$MNT" "$TT_PID"
 tt_start "$ST" "$MNT" "" "$OPTS" || fs_die "remount failed"

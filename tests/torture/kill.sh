@@ -48,7 +48,7 @@ while [ "$r" -le "$ROUNDS" ]; do
 	sleep "$(awk -v s="$((SEED * 1000 + r))" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 1.9 }')"
 	kill -0 "$wp" 2>/dev/null || { tail -5 "$FS_TMP/work.err" >&2; fs_die "round $r: the workload stopped before the kill"; }
 	if [ "$OPTS" = "$OPTS_BULK" ]; then
-		n=$("$SHALEFS" stats "$MNT" 2>/dev/null | sed -n 's/^unlogged_batches: //p')
+		n=$(fs_stat "$MNT" unlogged_batches)
 		UNLOGGED=$((UNLOGGED + ${n:-0}))
 	fi
 	kill -9 "$pid"
