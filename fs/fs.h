@@ -91,6 +91,19 @@ const char *fs_last_error(struct fs *fs);
  * Returns 0 or the first flush error (logged with the inode). */
 int fs_stop(struct fs *fs);
 
+/* fs_sync - every write the filesystem accepted before the call is
+ * durable when it returns 0 (buffers into the engine, then kv_sync).
+ * Kernel-cached dirty pages are not seen here: callers that need them
+ * syncfs() the mount first. Returns 0 (also on a read-only fs), -EROFS,
+ * -ENOSPC, -ENOMEM or -EIO (logged). */
+int fs_sync(struct fs *fs);
+
+/* fs_checkpoint - fs_sync, then checkpoint NAME of the store
+ * (kv_db_checkpoint_create): it holds everything written before the call.
+ * expire_ns: wall-clock ns, 0 = never. Returns 0, -EEXIST, -EINVAL (bad
+ * name), -EROFS (read-only mount), or a sync or store error. */
+int fs_checkpoint(struct fs *fs, const char *name, uint64_t expire_ns);
+
 /* fs_free - free (after fs_stop). NULL is a no-op. */
 void fs_free(struct fs *fs);
 

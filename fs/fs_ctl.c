@@ -8,6 +8,15 @@
  *           obj_stats. Its content is rendered at open, so one open reads
  *           one consistent snapshot; it is opened with direct_io, so its
  *           st_size (0) does not matter.
+ *   ctl     commands for the `shalefs` command, mode 0600 and owned by the
+ *           daemon's user. A write of one line runs one command and
+ *           returns only when it is done; its errno is the write's
+ *           result, and a read of the same open file returns one line
+ *           saying what happened:
+ *             sync                         every write before it is durable
+ *             checkpoint NAME [EXPIRE_NS]  sync, then create checkpoint NAME
+ *                                          (EXPIRE_NS: wall-clock ns, 0 never)
+ *           Also opened with direct_io, so each write reaches us at once.
  * Nothing here touches the inode table or lookup counts: forget of a
  * control inode is ignored.
  */
@@ -18,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct fs_ctl_buf {
 	char *s;
@@ -71,18 +81,22 @@ static void fs_ctl_stat(uint64_t ino, struct stat *st)
 	if (ino == FS_CTL_DIR_INO) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
+	} else if (ino == FS_CTL_CMD_INO) {
+		/* Only the mount's owner (and root) may sync or checkpoint. */
+		st->st_mode = S_IFREG | 0600;
+		st->st_nlink = 1;
+		st->st_uid = geteuid();
+		st->st_gid = getegid();
 	} else {
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 	}
-	st->st_uid = 0;
-	st->st_gid = 0;
 	st->st_blksize = 4096;
 }
 
 int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 {
-	if (ino != FS_CTL_DIR_INO && ino != FS_CTL_STATS_INO)
+	if (ino != FS_CTL_DIR_INO && ino != FS_CTL_STATS_INO && ino != FS_CTL_CMD_INO)
 		return -ENOENT;
 	fs_ctl_stat(ino, st);
 	return 0;
@@ -105,6 +119,8 @@ int fs_ctl_lookup_name(struct fs *fs, uint64_t parent, const char *name,
 		return -ENOTDIR;
 	if (strcmp(name, "stats") == 0)
 		return fs_ctl_lookup(fs, FS_CTL_STATS_INO, e);
+	if (strcmp(name, "ctl") == 0)
+		return fs_ctl_lookup(fs, FS_CTL_CMD_INO, e);
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return fs_ctl_lookup(fs, FS_CTL_DIR_INO, e);
 	return -ENOENT;
@@ -119,6 +135,20 @@ void fs_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (ino == FS_CTL_DIR_INO) {
 		fs_reply_err(req, -EISDIR);
+		return;
+	}
+	if (ino == FS_CTL_CMD_INO) {
+		/* fh: the reply line of the last command ("" before one). */
+		s = calloc(1, FS_CTL_REPLY_MAX);
+		if (!s) {
+			fs_reply_err(req, -ENOMEM);
+			return;
+		}
+		fi->fh = (uint64_t)(uintptr_t)s;
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
+		if (fuse_reply_open(req, fi) != 0)
+			free(s);
 		return;
 	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
@@ -144,7 +174,7 @@ void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	const char *s = (const char *)(uintptr_t)fi->fh;
 	size_t len = s ? strlen(s) : 0;
 
-	if (ino != FS_CTL_STATS_INO || !s) {
+	if ((ino != FS_CTL_STATS_INO && ino != FS_CTL_CMD_INO) || !s) {
 		fs_reply_err(req, -EISDIR);
 		return;
 	}
@@ -172,6 +202,88 @@ void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(copy);
 }
 
+/* Run one command line (see the ctl file above); the reply line goes to
+ * reply. Returns 0 or a negative errno. */
+static int fs_ctl_run(struct fs *fs, char *line, char *reply)
+{
+	char *save = NULL, *verb, *name, *exp, *end;
+	uint64_t expire = 0;
+	int rc;
+
+	line[strcspn(line, "\n")] = '\0';
+	verb = strtok_r(line, " ", &save);
+	if (!verb) {
+		snprintf(reply, FS_CTL_REPLY_MAX, "error: empty command\n");
+		return -EINVAL;
+	}
+	if (!strcmp(verb, "sync")) {
+		rc = fs_sync(fs);
+		if (rc)
+			snprintf(reply, FS_CTL_REPLY_MAX, "error: sync failed: %s\n",
+				 kv_strerror(rc));
+		else
+			snprintf(reply, FS_CTL_REPLY_MAX, "ok: everything written before the sync "
+				 "is durable\n");
+		return rc;
+	}
+	if (!strcmp(verb, "checkpoint")) {
+		name = strtok_r(NULL, " ", &save);
+		exp = strtok_r(NULL, " ", &save);
+		if (exp) {
+			errno = 0;
+			expire = strtoull(exp, &end, 10);
+			if (errno || *end) {
+				snprintf(reply, FS_CTL_REPLY_MAX, "error: bad expiry '%s'\n", exp);
+				return -EINVAL;
+			}
+		}
+		if (!name) {
+			snprintf(reply, FS_CTL_REPLY_MAX, "error: checkpoint needs a name\n");
+			return -EINVAL;
+		}
+		rc = fs_checkpoint(fs, name, expire);
+		if (rc == -EEXIST)
+			snprintf(reply, FS_CTL_REPLY_MAX, "error: checkpoint '%s' already exists\n",
+				 name);
+		else if (rc == -EINVAL)
+			snprintf(reply, FS_CTL_REPLY_MAX, "error: invalid checkpoint name '%s': 1-255 "
+				 "characters of [A-Za-z0-9._-]\n", name);
+		else if (rc)
+			snprintf(reply, FS_CTL_REPLY_MAX, "error: checkpoint '%s' failed: %s\n", name,
+				 kv_strerror(rc));
+		else
+			snprintf(reply, FS_CTL_REPLY_MAX, "ok: checkpoint '%s' created with "
+				 "everything written before it\n", name);
+		return rc;
+	}
+	snprintf(reply, FS_CTL_REPLY_MAX, "error: unknown command '%s'\n", verb);
+	return -EINVAL;
+}
+
+void fs_ctl_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
+		  struct fuse_file_info *fi)
+{
+	char *reply = (char *)(uintptr_t)fi->fh;
+	char line[FS_CTL_REPLY_MAX];
+	int rc;
+
+	if (ino != FS_CTL_CMD_INO || !reply) {
+		fs_reply_err(req, -EBADF);
+		return;
+	}
+	if (size >= sizeof(line)) {
+		fs_reply_err(req, -E2BIG);
+		return;
+	}
+	memcpy(line, data, size);
+	line[size] = '\0';
+	rc = fs_ctl_run(fs_of(req), line, reply);
+	if (rc)
+		fs_reply_err(req, rc);
+	else
+		fuse_reply_write(req, size);
+}
+
 void fs_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	free((void *)(uintptr_t)fi->fh);
@@ -183,7 +295,9 @@ void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int 
 	static const struct {
 		const char *name;
 		uint64_t ino;
-	} ents[] = { { ".", FS_CTL_DIR_INO }, { "..", FS_ROOT_INO }, { "stats", FS_CTL_STATS_INO } };
+	} ents[] = { { ".", FS_CTL_DIR_INO }, { "..", FS_ROOT_INO }, { "stats", FS_CTL_STATS_INO },
+		     { "ctl", FS_CTL_CMD_INO } };
+	const off_t n_ents = (off_t)(sizeof(ents) / sizeof(ents[0]));
 	char buf[1024];
 	size_t pos = 0;
 
@@ -193,7 +307,7 @@ void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int 
 	}
 	if (size > sizeof(buf))
 		size = sizeof(buf);
-	for (off_t i = off; i >= 0 && i < 3; i++) {
+	for (off_t i = off; i >= 0 && i < n_ents; i++) {
 		struct stat st;
 		size_t need;
 		fs_ctl_stat(ents[i].ino == FS_ROOT_INO ? FS_CTL_DIR_INO : ents[i].ino, &st);

@@ -29,6 +29,9 @@
 /* Virtual inodes of the control directory: never stored, never in the table. */
 #define FS_CTL_DIR_INO ((uint64_t)0xFFFFFFFFFFFFFF00ULL)
 #define FS_CTL_STATS_INO ((uint64_t)0xFFFFFFFFFFFFFF01ULL)
+#define FS_CTL_CMD_INO ((uint64_t)0xFFFFFFFFFFFFFF02ULL)
+/* Longest command line, and reply line, of the ctl file. */
+#define FS_CTL_REPLY_MAX 512
 #define FS_IS_CTL(ino) ((ino) >= FS_CTL_DIR_INO)
 
 #define FS_NAME_MAX 255
@@ -422,6 +425,8 @@ int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct stat *st);
 void fs_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi);
+void fs_ctl_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
+		  struct fuse_file_info *fi);
 void fs_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus);
 /* Render every counter as "key: value\n" lines into a malloc'd string. */

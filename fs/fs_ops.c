@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 #include <linux/falloc.h>
 
 void fs_entry_fill(struct fs *fs, struct fs_inode *ip, struct fuse_entry_param *e)
@@ -387,7 +388,7 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t
 	int rc;
 
 	if (FS_IS_CTL(ino)) {
-		fs_reply_err(req, -EBADF);
+		fs_ctl_write(req, ino, data, size, fi);
 		return;
 	}
 	if (off < 0) {
@@ -468,6 +469,44 @@ static int fs_fsync_ino(struct fs *fs, uint64_t ino)
 	return rc;
 }
 
+int fs_sync(struct fs *fs)
+{
+	int rc, rc2;
+
+	if (fs->conf.readonly)
+		return 0;
+	fs_note_small_fsync(fs);
+	rc = fs_data_flush_all(fs);
+	rc2 = kv_sync(fs->db);
+	if (!rc)
+		rc = rc2;
+	if (rc) {
+		UTIL_ERROR(FS_LOG, "whole-mount sync failed: %s", kv_strerror(rc));
+		if (rc == -EROFS)
+			(void)fs_check_writable(fs);
+		else if (rc != -ENOMEM && rc != -ENOSPC)
+			rc = -EIO;
+	}
+	return rc;
+}
+
+int fs_checkpoint(struct fs *fs, const char *name, uint64_t expire_ns)
+{
+	int rc;
+
+	if (fs->conf.readonly)
+		return -EROFS;
+	/* Buffered file data first: kv_db_checkpoint_create makes durable
+	 * what the engine has, and closed files may still be in our buffers. */
+	rc = fs_data_flush_all(fs);
+	if (rc)
+		return rc;
+	rc = kv_db_checkpoint_create(fs->db, name, expire_ns);
+	if (rc == 0)
+		UTIL_INFO(FS_LOG, "checkpoint '%s' created", name);
+	return rc;
+}
+
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -536,6 +575,11 @@ static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int rc = 0;
 
 	atomic_fetch_add(&fs->n_fsync, 1);
+	if (ino == FS_ROOT_INO) {
+		/* fsync of the root is a whole-mount sync (shalefs(1), SYNC). */
+		fs_reply_err(req, fs_sync(fs));
+		return;
+	}
 	if (!FS_IS_CTL(ino) && !fs->conf.readonly) {
 		fs_note_small_fsync(fs);
 		rc = kv_sync(fs->db);
@@ -881,6 +925,7 @@ void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
 	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
 	wb = fs->wb_bytes;
 	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+	emit(arg, "fs_daemon_pid", (uint64_t)getpid());
 	emit(arg, "fs_format", FS_FORMAT_VERSION);
 	emit(arg, "fs_readonly", (uint64_t)(fs->conf.readonly || kv_is_readonly(fs->db)));
 	emit(arg, "fs_inodes_cached", n_inodes);

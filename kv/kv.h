@@ -35,7 +35,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/util.h"
+
 struct obj_backend;
+struct kv_lease_conf;
 
 /* kv-specific error codes (negative, far from errno values). */
 #define KV_ERR_BASE (-30800)
@@ -90,6 +93,10 @@ struct kv_config {
 	unsigned idle_compact_ms;         /* merge L0 once neither it nor the data changed for this long
 					   * (kv_compact.c, IDLE MERGE); default 2000;
 					   * KV_IDLE_COMPACT_NEVER = off */
+	/* The writer lease and reader registration (kv_lease.c, docs/lease.md);
+	 * borrowed for kv_open only. NULL: none, the writer relies on
+	 * fencing alone (unit tests, and tools that hold the lease already). */
+	const struct kv_lease_conf *lease;
 };
 #define KV_IDLE_COMPACT_NEVER UINT_MAX
 
@@ -97,11 +104,77 @@ struct kv_config {
 #define KV_CONFIG_INIT { .version = KV_CONFIG_VERSION }
 
 /*
+ * Ownership of a store (kv_lease.c; docs/lease.md). A writer open with a
+ * lease takes lease/<gen> before it fences anything, and kv_close
+ * releases it after the final flush; a read-only or checkpoint open
+ * registers under readers/ until kv_close.
+ */
+struct kv_lease_info {
+	uint64_t gen;                     /* lease/<gen>; 0 for a reader */
+	int held;                         /* a writer holds the store */
+	int clean;                        /* released with everything durable */
+	int reader;                       /* a reader's registration */
+	struct util_proc_id who;          /* the holder or reader */
+	char mountpoint[1024];            /* "" when not mounted */
+	char checkpoint[256];             /* readers at a checkpoint; "" otherwise */
+	uint64_t since_ns;                /* wall clock, when it opened the store */
+	uint64_t epoch;                   /* writer epoch claimed (writers) */
+	char object[64];                  /* the object this was read from */
+};
+struct kv_lease_conf {
+	const char *mountpoint;           /* recorded for others to read; may be NULL */
+	unsigned wait_ms;                 /* wait for a live holder on this host */
+	int takeover;                     /* take the lease from any holder (fencing it) */
+	/* Called once when the open starts to wait for a live holder; may be NULL. */
+	void (*waiting)(void *arg, const struct kv_lease_info *holder);
+	void *arg;
+	struct kv_lease_info *holder;     /* out: the holder when kv_open returns -EBUSY */
+};
+enum kv_lease_liveness {
+	KV_LEASE_FREE = 0,                /* released: nobody writes */
+	KV_LEASE_LIVE = 1,                /* a running process on this host */
+	KV_LEASE_DEAD = 2,                /* a process of this host that is gone */
+	KV_LEASE_REMOTE = 3,              /* another host (or pid namespace): cannot tell */
+};
+/* The store's newest lease record. Returns 0, -ENOENT (never held),
+ * KV_ECORRUPT (named in the log) or a store error. */
+int kv_lease_read(struct obj_backend *store, struct kv_lease_info *out);
+enum kv_lease_liveness kv_lease_liveness(const struct kv_lease_info *l);
+/* "HOST (pid N, since T, on MOUNTPOINT)" into buf; returns its length. */
+size_t kv_lease_describe(const struct kv_lease_info *l, char *buf, size_t len);
+/* Every registered reader, in order of registration; fn returns 0 to go
+ * on, <0 to stop with that error. */
+typedef int (*kv_reader_fn)(void *arg, const struct kv_lease_info *r);
+int kv_readers_list(struct obj_backend *store, kv_reader_fn fn, void *arg);
+/* Remove a reader's registration (a dead one, or --force). Returns 0 or an error. */
+int kv_reader_forget(struct obj_backend *store, const struct kv_lease_info *r);
+
+/*
+ * The store marker (kv_store.c): what makes a location a ShaleFS store.
+ */
+#define KV_STORE_MARKER "shalefs-store"
+#define KV_STORE_FORMAT 1u
+#define KV_STORE_MARKED 1                 /* kv_store_check: a store */
+#define KV_STORE_UNMARKED 2               /* ... made before the marker existed */
+/* Is there a store here? Returns KV_STORE_MARKED, KV_STORE_UNMARKED,
+ * -ENOENT (no store), -EPROTO (a newer format), KV_ECORRUPT, or a store
+ * error. */
+int kv_store_check(struct obj_backend *store);
+/* Add the marker to an unmarked store (a writer does). Returns 0 or an error. */
+int kv_store_mark(struct obj_backend *store);
+/* Make an empty location a store (writes the marker only; the first
+ * writer open writes the first manifest). Returns 0, -EEXIST (a store is
+ * there already), -ENOTEMPTY (other objects are there and !force; the
+ * first one's name goes to first, firstlen bytes), or a store error. */
+int kv_store_format(struct obj_backend *store, int force, char *first, size_t firstlen);
+
+/*
  * kv_open - open the engine over `store`. The store must outlive the db
  * (kv_close does not free it). On success *out is the caller's (kv_close).
  * Returns 0, -EROFS (writer open on a store whose conditional create is
  * broken), KV_ECORRUPT, -ENOENT (checkpoint not found / read-only open of
- * an empty store), or a store error.
+ * an empty store), -EBUSY (conf->lease: another process holds the store;
+ * conf->lease->holder says who), or a store error.
  */
 int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_config *conf);
 

@@ -393,6 +393,21 @@ static int kv_open_writer(struct kv_db *db)
 	uint64_t fence = 0, after;
 	int rc;
 
+	if (db->conf.lease) {
+		/* The epoch the claim below will write: recorded in the lease
+		 * so that others can match the holder to its manifests. */
+		uint64_t epoch = 1;
+		rc = kv_manifest_load_latest(db->store, &m);
+		if (rc == 0)
+			epoch = m->writer_epoch + 1;
+		else if (rc != -ENOENT)
+			return rc;
+		kv_manifest_free(m);
+		m = NULL;
+		rc = kv_lease_acquire(db, epoch);
+		if (rc)
+			return rc;
+	}
 	rc = kv_open_claim(db, &m);
 	if (rc)
 		return rc;
@@ -536,6 +551,11 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	rc = db->readonly ? kv_open_reader(db) : kv_open_writer(db);
 	if (rc)
 		goto fail;
+	/* Readers register so that checkpoint delete can name them; a store
+	 * that refuses the registration is still readable. */
+	if (db->readonly && db->conf.lease && (rc = kv_reader_register(db)) != 0)
+		UTIL_WARN("kv", "cannot register this reader under readers/ (%s): "
+			  "checkpoint delete will not see it", kv_strerror(rc));
 	int want = 0;
 	if (!db->readonly) {
 		want = 1 | 2;
@@ -576,6 +596,9 @@ fail_threads:
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	kv_db_join(db);
 fail:
+	/* Nothing was acknowledged under a lease taken here. */
+	kv_lease_release(db, 1);
+	kv_reader_unregister(db);
 	kv_db_free(db);
 	return rc;
 }
@@ -632,7 +655,11 @@ int kv_close(struct kv_db *db)
 			UTIL_ERROR("kv", "close: writes after seq %" PRIu64 " (up to %" PRIu64
 				   ") were not made durable: %s", db->durable_seq, db->last_seq,
 				   kv_strerror(rc));
+		/* A fenced writer's lease was taken over: nothing to release. */
+		if (db->state != KV_STATE_FENCED)
+			kv_lease_release(db, rc == 0);
 	}
+	kv_reader_unregister(db);
 	kv_db_free(db);
 	return rc;
 }

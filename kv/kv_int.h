@@ -632,6 +632,8 @@ struct kv_db {
 	uint64_t unlogged_since_ns;       /* when mem got its first unlogged batch */
 	int flusher_exited;               /* kv_flush_main returned (close) */
 	uint64_t writer_epoch;
+	struct kv_lease_info lease;       /* ours while lease.gen != 0 (open/close only) */
+	char reader_obj[64];              /* our readers/ object; "" none (open/close only) */
 	struct kv_snapshot snaps;         /* list head of live snapshots */
 
 	/* WAL writer state, protected by mu: */
@@ -762,5 +764,16 @@ void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id);
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
 /* Sleep for a retry backoff step, returning early on abandon. */
 void kv_db_backoff(struct kv_db *db, unsigned attempt);
+
+/* ---- ownership (kv_lease.c) ------------------------------------------------
+ * Called from kv_open/kv_close with db->conf.lease set. */
+/* Take the writer lease, recording `epoch`. Returns 0, -EBUSY (held:
+ * conf.lease->holder filled in), or a store error. */
+int kv_lease_acquire(struct kv_db *db, uint64_t epoch);
+/* Release it (clean: everything written is durable); logs failures. */
+void kv_lease_release(struct kv_db *db, int clean);
+/* Register / unregister this read-only db under readers/. */
+int kv_reader_register(struct kv_db *db);
+void kv_reader_unregister(struct kv_db *db);
 
 #endif /* SHALE_KV_INT_H */

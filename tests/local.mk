@@ -30,6 +30,11 @@ tests_kv_check_kv_db_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_kv_check_kv_db_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
 TESTS += tests/kv/check_kv_db
 
+check_PROGRAMS += tests/kv/check_kv_lease
+tests_kv_check_kv_lease_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_kv_check_kv_lease_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
+TESTS += tests/kv/check_kv_lease
+
 # Manifest fuzz target (replay build over the committed corpus).
 check_PROGRAMS += tests/fuzz/fuzz_manifest
 tests_fuzz_fuzz_manifest_SOURCES = tests/fuzz/fuzz_manifest.c tests/fuzz/replay_main.c

@@ -119,6 +119,30 @@ static inline uint64_t util_get_be64(const uint8_t *p)
 int util_size_add(size_t *out, size_t a, size_t b);
 int util_size_mul(size_t *out, size_t a, size_t b);
 
+/* ---- processes and hosts (util_proc.c) ----------------------------------
+ * Enough identity to tell, from another process, whether a recorded
+ * process can still be running: see the DESIGN block of util_proc.c. */
+struct util_proc_id {
+	char host[256];                  /* host name */
+	char host_id[64];                /* machine id, survives reboots; "" unknown */
+	char boot_id[40];                /* id of the running boot; "" unknown */
+	uint64_t pid_ns;                 /* pid namespace inode; 0 unknown */
+	int64_t pid;
+	uint64_t start;                  /* start time in ticks since boot; 0 unknown */
+};
+enum util_proc_state {
+	UTIL_PROC_ALIVE = 0,             /* this host and pid namespace, still running */
+	UTIL_PROC_DEAD = 1,              /* this host: gone (pid gone, reused, or rebooted) */
+	UTIL_PROC_FOREIGN = 2,           /* another host or pid namespace: cannot tell */
+};
+/* Fill id with the calling process's identity. Returns 0. */
+int util_proc_self(struct util_proc_id *id);
+enum util_proc_state util_proc_state(const struct util_proc_id *id);
+/* 1 when a and b name the same host (machine id and host name). */
+int util_proc_same_host(const struct util_proc_id *a, const struct util_proc_id *b);
+/* Start time of pid in clock ticks since boot; 0 when it cannot be read. */
+uint64_t util_proc_start_time(int64_t pid);
+
 /* Human-readable errno text that is safe to call from any thread. */
 const char *util_strerror(int err);
 
