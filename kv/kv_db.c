@@ -916,6 +916,8 @@ int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, si
 		return 0;
 	if (rc == 0 || rc == 2)
 		return -ENOENT;
+	if (rc == KV_ECORRUPT)
+		kv_db_checkpoint_check(db);
 	return rc;
 }
 
@@ -983,6 +985,7 @@ int kv_snapshot_sees(const uint64_t *seqs, size_t n, uint64_t lo, uint64_t hi)
 /* ---- iterators ---------------------------------------------------------- */
 
 struct kv_iter_user {
+	struct kv_db *db;
 	struct kv_iter *it;               /* user-view iterator over the merge */
 	struct kv_pin pin;
 	int missing_logged;               /* kv_iter_status reported a missing table */
@@ -999,6 +1002,7 @@ int kv_iter_create(struct kv_db *db, const struct kv_snapshot *snap, const void 
 	*out = NULL;
 	if (!u)
 		return -ENOMEM;
+	u->db = db;
 	kv_pin_take(db, snap, &u->pin);
 	cap = u->pin.n_mems + kv_version_sst_count(u->pin.ver);
 	kids = calloc(cap ? cap : 1, sizeof(*kids));
@@ -1081,6 +1085,8 @@ int kv_iter_status(struct kv_iter_user *u)
 		u->missing_logged = 1;
 		rc = KV_ECORRUPT;
 	}
+	if (rc == KV_ECORRUPT)
+		kv_db_checkpoint_check(u->db);
 	return rc;
 }
 
@@ -1138,6 +1144,8 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "sorted_run_ssts", runs_ssts);
 	emit(arg, "manifest_id", m->id);
 	emit(arg, "writer_epoch", db->writer_epoch);
+	emit(arg, "lease_gen", db->lease.gen);
+	emit(arg, "checkpoint_deleted", (uint64_t)atomic_load(&db->ckpt_deleted));
 	emit(arg, "wal_replay_after", m->wal_replay_after);
 	emit(arg, "wal_next_id", db->wal_next_id);
 	emit(arg, "last_seq", db->last_seq);

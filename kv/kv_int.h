@@ -634,6 +634,8 @@ struct kv_db {
 	uint64_t writer_epoch;
 	struct kv_lease_info lease;       /* ours while lease.gen != 0 (open/close only) */
 	char reader_obj[64];              /* our readers/ object; "" none (open/close only) */
+	atomic_int ckpt_deleted;          /* checkpoint mode: our checkpoint is gone */
+	_Atomic uint64_t ckpt_checked_ns; /* when a failed read last looked for it */
 	struct kv_snapshot snaps;         /* list head of live snapshots */
 
 	/* WAL writer state, protected by mu: */
@@ -767,6 +769,10 @@ void kv_db_backoff(struct kv_db *db, unsigned attempt);
 
 /* ---- ownership (kv_lease.c) ------------------------------------------------
  * Called from kv_open/kv_close with db->conf.lease set. */
+/* A read of a checkpoint-mode db failed as corrupt: if the checkpoint
+ * was deleted (checkpoint delete --force), say so once and set
+ * ckpt_deleted. Looks at most every few seconds. (kv_checkpoint.c) */
+void kv_db_checkpoint_check(struct kv_db *db);
 /* Take the writer lease, recording `epoch`. Returns 0, -EBUSY (held:
  * conf.lease->holder filled in), or a store error. */
 int kv_lease_acquire(struct kv_db *db, uint64_t epoch);
