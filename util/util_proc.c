@@ -15,7 +15,8 @@
  *              treated as another host (never judged dead from here).
  *   pid, start the process and its start time in clock ticks since boot
  *              (field 22 of /proc/PID/stat): a pid reused by an unrelated
- *              process has another start time.
+ *              process has another start time. A zombie (killed, its
+ *              parent not yet told) counts as gone: it runs no code.
  *
  * Every lookup that fails leaves its field empty (0 or ""), and a holder
  * whose identity cannot be compared is reported as UTIL_PROC_FOREIGN,
@@ -59,7 +60,9 @@ static void util_proc_clean(char *s)
 	*w = '\0';
 }
 
-uint64_t util_proc_start_time(int64_t pid)
+/* State letter (field 3) and start time (field 22) of pid's
+ * /proc/PID/stat. Returns 0 or -1 (no such process, or unreadable). */
+static int util_proc_stat(int64_t pid, char *state, uint64_t *out)
 {
 	char path[64], buf[1024];
 	unsigned long long start = 0;
@@ -70,31 +73,41 @@ uint64_t util_proc_start_time(int64_t pid)
 	snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return -1;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return -1;
 	buf[n] = '\0';
 	/* "pid (comm) state ppid ...": comm may hold spaces and parentheses,
 	 * so count fields from the last ')'. starttime is field 22; after
 	 * the ')' come fields 3 (state) onwards. */
 	p = strrchr(buf, ')');
 	if (!p)
-		return 0;
+		return -1;
 	p++;
 	for (int field = 3; field <= 22; field++) {
 		while (*p == ' ')
 			p++;
+		if (field == 3)
+			*state = *p;
 		if (field == 22) {
 			if (sscanf(p, "%llu", &start) != 1)
-				return 0;
+				return -1;
 			break;
 		}
 		while (*p && *p != ' ')
 			p++;
 	}
-	return start;
+	*out = start;
+	return 0;
+}
+
+uint64_t util_proc_start_time(int64_t pid)
+{
+	char state;
+	uint64_t start;
+	return util_proc_stat(pid, &state, &start) == 0 ? start : 0;
 }
 
 int util_proc_self(struct util_proc_id *id)
@@ -141,12 +154,18 @@ enum util_proc_state util_proc_state(const struct util_proc_id *id)
 		return UTIL_PROC_FOREIGN;
 	if (kill((pid_t)id->pid, 0) != 0 && errno == ESRCH)
 		return UTIL_PROC_DEAD;
-	/* The pid exists (EPERM means it exists too). Same process only if
-	 * it started when the record says. */
-	if (id->start) {
-		uint64_t start = util_proc_start_time(id->pid);
-		if (start && start != id->start)
-			return UTIL_PROC_DEAD;
+	/* The pid exists (EPERM means it exists too). A zombie (killed, not
+	 * yet reaped by its parent) runs no code any more. Same process only
+	 * if it started when the record says. */
+	{
+		char state = '?';
+		uint64_t start = 0;
+		if (util_proc_stat(id->pid, &state, &start) == 0) {
+			if (state == 'Z' || state == 'X')
+				return UTIL_PROC_DEAD;
+			if (id->start && start && start != id->start)
+				return UTIL_PROC_DEAD;
+		}
 	}
 	return UTIL_PROC_ALIVE;
 }
