@@ -96,7 +96,7 @@ struct kv_config {
 	/* The writer lease and reader registration (kv_lease.c, docs/lease.md);
 	 * borrowed for kv_open only. NULL: none, the writer relies on
 	 * fencing alone (unit tests, and tools that hold the lease already). */
-	const struct kv_lease_conf *lease;
+	struct kv_lease_conf *lease;
 };
 #define KV_IDLE_COMPACT_NEVER UINT_MAX
 
@@ -125,10 +125,13 @@ struct kv_lease_conf {
 	const char *mountpoint;           /* recorded for others to read; may be NULL */
 	unsigned wait_ms;                 /* wait for a live holder on this host */
 	int takeover;                     /* take the lease from any holder (fencing it) */
-	/* Called once when the open starts to wait for a live holder; may be NULL. */
+	/* Called once when the open starts to wait for a live holder; may be NULL.
+	 * The conf is borrowed for kv_open only; its out fields are written then. */
 	void (*waiting)(void *arg, const struct kv_lease_info *holder);
 	void *arg;
-	struct kv_lease_info *holder;     /* out: the holder when kv_open returns -EBUSY */
+	struct kv_lease_info *holder;     /* out: the holder when kv_open returns -EBUSY,
+					   * the previous holder when took_over is set */
+	int took_over;                    /* out: 1 the holder was gone, 2 takeover asked */
 };
 enum kv_lease_liveness {
 	KV_LEASE_FREE = 0,                /* released: nobody writes */

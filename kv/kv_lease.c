@@ -352,10 +352,10 @@ static void kv_lease_trim(struct obj_backend *store, uint64_t min, uint64_t belo
 
 int kv_lease_acquire(struct kv_db *db, uint64_t epoch)
 {
-	const struct kv_lease_conf *lc = db->conf.lease;
+	struct kv_lease_conf *lc = db->conf.lease;
 	struct kv_lease_info cur, me;
 	uint64_t start = util_now_ns(), last_read = 0, min = 0;
-	int told = 0, rc;
+	int told = 0, took = 0, rc;
 	char who[1400], name[64];
 
 	for (;;) {
@@ -374,7 +374,9 @@ int kv_lease_acquire(struct kv_db *db, uint64_t epoch)
 			if (lv == KV_LEASE_DEAD) {
 				UTIL_WARN("kv", "taking over the store's lease from %s: that "
 					  "process is gone (crash recovery)", who);
+				took = 1;
 			} else if (lc->takeover) {
+				took = 2;
 				UTIL_WARN("kv", "taking over the store's lease from %s "
 					  "(takeover requested): it is fenced and turns read-only",
 					  who);
@@ -407,6 +409,9 @@ int kv_lease_acquire(struct kv_db *db, uint64_t epoch)
 		if (rc)
 			return rc;
 		db->lease = me;
+		lc->took_over = cur.held ? took : 0;
+		if (lc->took_over && lc->holder)
+			*lc->holder = cur;
 		if (cur.gen > 1)
 			kv_lease_trim(db->store, min, cur.gen);
 		UTIL_INFO("kv", "took the store's writer lease (%s)", name);
