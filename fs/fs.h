@@ -120,6 +120,15 @@ typedef void (*fs_stat_emit_fn)(void *arg, const char *key, uint64_t value);
 void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg);
 
 /*
+ * fs_stats_render - the `stats` control file's text: every counter of
+ * fs_stats, then kv_stats of the engine, then obj_stats of the store, as
+ * "key: value\n" lines (fs started). On success *out is a malloc'd
+ * NUL-terminated string, the caller's (free), and *len its length without
+ * the NUL. Returns 0 or -ENOMEM (*out untouched).
+ */
+int fs_stats_render(struct fs *fs, char **out, size_t *len);
+
+/*
  * fs_fsck - check the filesystem graph in db (docs/fs-format.md; run on a
  * store without a live writer). Problems are printed to out, one per line,
  * and counted in *problems. Returns 0 (it ran), -ENOENT (empty store),
@@ -129,59 +138,5 @@ int fs_fsck(struct kv_db *db, FILE *out, unsigned long *problems);
 
 /* Name of the hidden control directory in the root. */
 #define FS_CTL_NAME ".shalefs"
-
-/*
- * The `shalefs` command line as options (shalefs(1); fs_mountopt.c lists
- * what is accepted). Filled in by fs_mountopt_parse; the strings are the
- * struct's (fs_mountopt_free).
- */
-struct fs_mount_opts {
-	char *store;               /* first positional argument */
-	char *mountpoint;          /* second positional argument (SECOND) */
-	int n_nonopt;              /* positional arguments seen */
-	int foreground;            /* -f, --foreground, -d */
-	int debug;                 /* -d, -o debug */
-	int ro;                    /* ro, -r (checkpoint= implies it) */
-	unsigned flush_interval_ms;
-	unsigned cache_mb;         /* 0 = the engine's default */
-	unsigned write_buffer_mb;
-	unsigned memtable_mb;      /* 0 = the engine's default */
-	unsigned wal_bypass_mb;    /* 0 = never */
-	unsigned wal_bypass_quiet_ms;
-	double attr_timeout;       /* seconds */
-	double entry_timeout;      /* seconds */
-	char *checkpoint;          /* never "" after a successful parse */
-	char *endpoint;
-	char *region;
-	char *profile;
-	int path_style;
-	int insecure_tls;
-	int sign_payload;          /* hash every body, even over https/loopback */
-	int single_writer_unsafe;
-	int no_writeback;          /* no_writeback_cache */
-	int help;                  /* -h, --help */
-	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
-				    * separated, each escaped (fuse_opt_add_opt_escaped) */
-};
-
-/*
- * fs_mountopt_parse - parse a shalefs command line: argv[0] is a program
- * name, then options, -o lists and positional arguments in any order
- * (STORE, and SECOND when second names it, e.g. "MOUNTPOINT"). Defaults
- * are set first. No I/O, no output, no global state; thread-safe.
- * *o is always filled in, on failure too: the caller fs_mountopt_free()s
- * it. On failure err (errlen bytes, may be 0) holds one line naming the
- * option and the cause (no "shalefs:" prefix).
- * Returns 0, 1 (--help: nothing else was checked), -EINVAL (bad command
- * line) or -ENOMEM.
- */
-int fs_mountopt_parse(struct fs_mount_opts *o, int argc, char **argv, const char *second,
-		      char *err, size_t errlen);
-
-/* Free o's strings and zero it. NULL is a no-op. */
-void fs_mountopt_free(struct fs_mount_opts *o);
-
-/* The `shalefs` command: argv as main() got it. Returns the exit code. */
-int fs_cli_main(int argc, char **argv);
 
 #endif /* SHALE_FS_H */

@@ -57,7 +57,7 @@ static void fs_ctl_emit(void *arg, const char *key, uint64_t value)
 	b->len += (size_t)n;
 }
 
-int fs_ctl_render_stats(struct fs *fs, char **out, size_t *len)
+int fs_stats_render(struct fs *fs, char **out, size_t *len)
 {
 	struct fs_ctl_buf b = { 0 };
 
@@ -155,7 +155,7 @@ void fs_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_reply_err(req, -EACCES);
 		return;
 	}
-	rc = fs_ctl_render_stats(fs, &s, &len);
+	rc = fs_stats_render(fs, &s, &len);
 	if (rc) {
 		fs_reply_err(req, rc);
 		return;

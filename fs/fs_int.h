@@ -429,32 +429,5 @@ void fs_ctl_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		  struct fuse_file_info *fi);
 void fs_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus);
-/* Render every counter as "key: value\n" lines into a malloc'd string. */
-int fs_ctl_render_stats(struct fs *fs, char **out, size_t *len);
-
-/* ======================= fs_cli*.c: the shalefs command ======================= */
-
-int fs_cli_mount(int argc, char **argv, const char *prog);
-int fs_cli_stats(int argc, char **argv);
-int fs_cli_checkpoint(int argc, char **argv);
-int fs_cli_fsck(int argc, char **argv);
-/* Print "shalefs: <msg>" to stderr (one line). */
-void fs_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Silence (1) or restore (0) the libraries' log lines on stderr. */
-void fs_cli_quiet(int on);
-struct fs_mount_opts;
-/* Parse "[-o OPT,...] STORE [SECOND]" for stats/checkpoint. On success *out is the
- * caller's (fs_cli_opts_release). Returns 0, 1 (--help printed), -1 (error
- * printed). */
-int fs_cli_parse_store_args(int argc, char **argv, const char *second,
-			    struct fs_mount_opts **out);
-/* The second positional argument (second != NULL above), borrowed. */
-const char *fs_cli_opts_second(const struct fs_mount_opts *o);
-void fs_cli_opts_release(struct fs_mount_opts *o);
-const char *fs_cli_opts_store(const struct fs_mount_opts *o);
-/* Open the store (and engine, read-only). Returns 0 or -1 (printed). */
-int fs_cli_open_readonly(const struct fs_mount_opts *o, struct obj_backend **store,
-			 struct kv_db **db);
-int fs_cli_open_store_only(const struct fs_mount_opts *o, struct obj_backend **store);
 
 #endif /* SHALE_FS_INT_H */

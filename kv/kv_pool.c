@@ -3,7 +3,7 @@
  * arena chunks).
  *
  * WHY
- *   shalefs keeps glibc from caching large blocks (fs/shalefs.c: every
+ *   shalefs keeps glibc from caching large blocks (cli/shalefs.c: every
  *   allocation of 128 KiB or more is its own mapping, given back on free),
  *   which bounds the daemon's RSS. The price is that every such block is
  *   fresh memory: each of its pages costs a page fault and a clear, and on

@@ -12,7 +12,7 @@
 #   fs_s3_opts             the -o options for the rig's endpoint
 #   fs_stat MNT|STORE KEY  print one `shalefs stats` counter (empty when the
 #                          stats cannot be read, e.g. the daemon is gone)
-SHALEFS=${SHALE_BUILDDIR:-$(pwd)}/fs/shalefs
+SHALEFS=${SHALE_BUILDDIR:-$(pwd)}/cli/shalefs
 FS_MOUNTS=""
 FS_PIDS=""
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_mountopt.c - fuzz target for the `shalefs` command-line parser
- * (fs/fs_mountopt.c fs_mountopt_parse: the -o option list, flags and
+ * (cli/cli_opts.c cli_opts_parse: the -o option list, flags and
  * positional arguments of `shalefs mount`).
  *
  * The input is split at NUL bytes: the first part is the -o list, each
@@ -20,7 +20,7 @@
  *   replay (default): linked with tests/fuzz/replay_main.c, run over
  *   tests/fuzz/corpus/mountopt by `make check`.
  */
-#include "fs/fs.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -40,10 +40,10 @@ static void fuzz_mountopt_nolog(enum fuse_log_level level, const char *fmt, va_l
 {
 }
 
-static void fuzz_mountopt_check(const struct fs_mount_opts *o)
+static void fuzz_mountopt_check(const struct cli_opts *o)
 {
 	char *argv[4], err[1024];
-	struct fs_mount_opts again;
+	struct cli_opts again;
 	int rc;
 
 	if (!o->store || !o->mountpoint || o->n_nonopt != 2 || o->help)
@@ -67,18 +67,18 @@ static void fuzz_mountopt_check(const struct fs_mount_opts *o)
 	argv[1] = "-o";
 	argv[2] = o->fuse_opts;
 	argv[3] = "file:///s";
-	rc = fs_mountopt_parse(&again, 4, argv, NULL, err, sizeof(err));
+	rc = cli_opts_parse(&again, 4, argv, NULL, err, sizeof(err));
 	if (rc == 0 && (!again.fuse_opts || strcmp(again.fuse_opts, o->fuse_opts)))
 		__builtin_trap();
 	if (rc != 0 && rc != -ENOMEM)
 		__builtin_trap();
-	fs_mountopt_free(&again);
+	cli_opts_free(&again);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *copy = malloc(size + 1), *argv[5 + FUZZ_MAX_WORDS], err[1024];
-	struct fs_mount_opts o;
+	struct cli_opts o;
 	int argc = 0, rc;
 	size_t i = 0;
 
@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		argv[argc++] = copy + i;
 	}
 	memset(err, 'x', sizeof(err));
-	rc = fs_mountopt_parse(&o, argc, argv, "MOUNTPOINT", err, sizeof(err));
+	rc = cli_opts_parse(&o, argc, argv, "MOUNTPOINT", err, sizeof(err));
 	if (rc == 0)
 		fuzz_mountopt_check(&o);
 	else if (rc == 1 && !o.help)
@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	else if (rc != 0 && rc != 1 && rc >= 0)
 		__builtin_trap();
-	fs_mountopt_free(&o);
+	cli_opts_free(&o);
 	free(copy);
 	return 0;
 }

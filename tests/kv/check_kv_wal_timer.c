@@ -9,8 +9,7 @@
  * until some later kv_sync() (or kv_close()); a crash before that loses
  * it, and a writer fenced by a newer one does not notice until then.
  *
- * Expected to fail until kv/kv_wal_writer.c is fixed (listed in
- * XFAIL_TESTS by tests/fs/fs.mk).
+ * Run by `make check` (TESTS in tests/kv/local.mk).
  */
 #include <check.h>
 #include <errno.h>

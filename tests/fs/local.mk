@@ -23,14 +23,3 @@ FS_TESTS = tests/fs/posix.sh tests/fs/fsx.sh tests/fs/cli_bad.sh tests/fs/ro_fen
 TESTS += $(FS_TESTS)
 dist_check_SCRIPTS += $(FS_TESTS)
 EXTRA_DIST += tests/fs/fs_lib.sh
-
-# Command-line / mount-option parser fuzz target (fs/fs_mountopt.c): the
-# replay build over the committed corpus; scripts/fuzz builds it under
-# libFuzzer.
-check_PROGRAMS += tests/fuzz/fuzz_mountopt
-tests_fuzz_fuzz_mountopt_SOURCES = tests/fuzz/fuzz_mountopt.c tests/fuzz/replay_main.c
-tests_fuzz_fuzz_mountopt_CPPFLAGS = $(AM_CPPFLAGS) $(FUSE_CFLAGS)
-tests_fuzz_fuzz_mountopt_LDADD = fs/libfs.a $(FUSE_LIBS)
-TESTS += tests/fuzz/fuzz_mountopt_replay.sh
-dist_check_SCRIPTS += tests/fuzz/fuzz_mountopt_replay.sh
-EXTRA_DIST += tests/fuzz/corpus/mountopt

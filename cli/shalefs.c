@@ -1,10 +1,10 @@
 /*
  * shalefs.c - main() of the `shalefs` command (and of mount.shalefs,
- * a link to it). Everything is in fs_cli*.c; this file only exists so that
+ * a link to it). Everything is in cli_*.c; this file only exists so that
  * main() is the one place allowed to end the process, and to set the
  * process-wide allocator policy below.
  */
-#include "fs/fs.h"
+#include "cli/cli.h"
 
 #include <stdlib.h>
 #ifdef __GLIBC__
@@ -24,7 +24,7 @@
  * fragmentation of that. Measured peak: 374 MiB (threshold), 355 MiB
  * (with 2 arenas). Environment MALLOC_* settings still override these.
  */
-static void shalefs_malloc_policy(void)
+static void cli_malloc_policy(void)
 {
 #ifdef __GLIBC__
 	if (!getenv("MALLOC_MMAP_THRESHOLD_"))
@@ -36,6 +36,6 @@ static void shalefs_malloc_policy(void)
 
 int main(int argc, char **argv)
 {
-	shalefs_malloc_policy();
-	return fs_cli_main(argc, argv);
+	cli_malloc_policy();
+	return cli_main(argc, argv);
 }

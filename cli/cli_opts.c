@@ -1,8 +1,8 @@
 /*
- * fs_mountopt.c - the `shalefs` command line as options: the fuse_opt
+ * cli_opts.c - the `shalefs` command line as options: the fuse_opt
  * table, value checks, credential refusal and the FUSE pass-through list.
  * Pure parsing: no I/O, no output, no global state, so the fuzz target
- * (tests/fuzz/fuzz_mountopt.c) can call it millions of times; fs_cli.c
+ * (tests/fuzz/fuzz_mountopt.c) can call it millions of times; cli_main.c
  * prints the error line and acts on the result.
  *
  * WHAT IS ACCEPTED (shalefs(1))
@@ -16,7 +16,7 @@
  *                no_writeback_cache,
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
  *                (defaults, _netdev, x-*, ...) is ignored; the FUSE/kernel
- *                options of fs_mountopt_passthrough are collected, escaped,
+ *                options of cli_opts_passthrough are collected, escaped,
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
  *                and -n -s -v (mount(8)'s, ignored).
@@ -25,10 +25,10 @@
  *   A repeated option: the last value wins (strings are replaced).
  *
  * The first problem stops the parse; its one line (naming the option and
- * the cause) is the only message, as fs_cli printed it before this file
- * was split out. libfuse itself logs a malformed argument list ("missing
- * argument after -o") through fuse_log.
+ * the cause) is the only message. libfuse itself logs a malformed
+ * argument list ("missing argument after -o") through fuse_log.
  */
+#include "cli/cli.h"
 #include "fs/fs.h"
 
 #include <errno.h>
@@ -42,8 +42,8 @@
 
 /* Parse state: fuse_opt stores template values at offsets into this, so
  * the options come first. */
-struct fs_mountopt_ctx {
-	struct fs_mount_opts o;
+struct cli_opts_ctx {
+	struct cli_opts o;
 	char *err;
 	size_t errlen;
 	int bad;                   /* err holds the first problem */
@@ -57,9 +57,9 @@ enum {
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE,
 };
 
-#define FS_MOUNTOPT(t, p, v) { t, offsetof(struct fs_mountopt_ctx, o.p), v }
+#define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
 
-static const struct fuse_opt fs_mountopt_table[] = {
+static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("flush_interval_ms=", KEY_FLUSH_MS),
 	FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
 	FUSE_OPT_KEY("write_buffer_mb=", KEY_WB_MB),
@@ -68,17 +68,17 @@ static const struct fuse_opt fs_mountopt_table[] = {
 	FUSE_OPT_KEY("wal_bypass_quiet_ms=", KEY_WAL_QUIET_MS),
 	FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TO),
 	FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TO),
-	FS_MOUNTOPT("checkpoint=%s", checkpoint, 0),
-	FS_MOUNTOPT("endpoint=%s", endpoint, 0),
-	FS_MOUNTOPT("region=%s", region, 0),
-	FS_MOUNTOPT("profile=%s", profile, 0),
-	FS_MOUNTOPT("path_style", path_style, 1),
-	FS_MOUNTOPT("insecure_tls", insecure_tls, 1),
-	FS_MOUNTOPT("sign_payload", sign_payload, 1),
-	FS_MOUNTOPT("single_writer_unsafe", single_writer_unsafe, 1),
-	FS_MOUNTOPT("no_writeback_cache", no_writeback, 1),
-	FS_MOUNTOPT("-f", foreground, 1),
-	FS_MOUNTOPT("--foreground", foreground, 1),
+	CLI_OPT("checkpoint=%s", checkpoint, 0),
+	CLI_OPT("endpoint=%s", endpoint, 0),
+	CLI_OPT("region=%s", region, 0),
+	CLI_OPT("profile=%s", profile, 0),
+	CLI_OPT("path_style", path_style, 1),
+	CLI_OPT("insecure_tls", insecure_tls, 1),
+	CLI_OPT("sign_payload", sign_payload, 1),
+	CLI_OPT("single_writer_unsafe", single_writer_unsafe, 1),
+	CLI_OPT("no_writeback_cache", no_writeback, 1),
+	CLI_OPT("-f", foreground, 1),
+	CLI_OPT("--foreground", foreground, 1),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-r", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
@@ -106,7 +106,7 @@ static const struct fuse_opt fs_mountopt_table[] = {
 };
 
 /* FUSE/kernel mount options passed through (name, or name= prefix). */
-static const char *const fs_mountopt_passthrough[] = {
+static const char *const cli_opts_passthrough[] = {
 	"allow_other", "allow_root", "auto_unmount", "default_permissions", "fsname=",
 	"subtype=", "max_read=", "blksize=", "context=", "fscontext=", "defcontext=",
 	"rootcontext=", "nodev", "dev", "nosuid", "suid", "noexec", "exec", "noatime", "atime",
@@ -115,15 +115,15 @@ static const char *const fs_mountopt_passthrough[] = {
 };
 
 /* Options that look like credentials: refused with a pointer to the right way. */
-static const char *const fs_mountopt_secret[] = {
+static const char *const cli_opts_secret[] = {
 	"access_key", "secret", "aws_access_key_id", "aws_secret_access_key", "session_token",
 	"aws_session_token", "password", "key=", "token=", NULL,
 };
 
 /* Record the first problem (later ones cannot happen: the parse stops). */
-static int fs_mountopt_fail(struct fs_mountopt_ctx *c, const char *fmt, ...)
+static int cli_opts_fail(struct cli_opts_ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static int fs_mountopt_fail(struct fs_mountopt_ctx *c, const char *fmt, ...)
+static int cli_opts_fail(struct cli_opts_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -136,8 +136,8 @@ static int fs_mountopt_fail(struct fs_mountopt_ctx *c, const char *fmt, ...)
 	return -1;
 }
 
-static int fs_mountopt_uint(struct fs_mountopt_ctx *c, const char *opt, unsigned long min,
-			    unsigned long max, unsigned *out)
+static int cli_opts_uint(struct cli_opts_ctx *c, const char *opt, unsigned long min,
+			 unsigned long max, unsigned *out)
 {
 	const char *v = strchr(opt, '=');
 	char *end;
@@ -147,13 +147,13 @@ static int fs_mountopt_uint(struct fs_mountopt_ctx *c, const char *opt, unsigned
 	errno = 0;
 	x = strtoul(v, &end, 10);
 	if (*v == '\0' || *end != '\0' || errno || *v == '-' || x < min || x > max)
-		return fs_mountopt_fail(c, "invalid value in option '%s': expected an integer "
-					"from %lu to %lu", opt, min, max);
+		return cli_opts_fail(c, "invalid value in option '%s': expected an integer "
+				     "from %lu to %lu", opt, min, max);
 	*out = (unsigned)x;
 	return 0;
 }
 
-static int fs_mountopt_secs(struct fs_mountopt_ctx *c, const char *opt, double *out)
+static int cli_opts_secs(struct cli_opts_ctx *c, const char *opt, double *out)
 {
 	const char *v = strchr(opt, '=');
 	char *end;
@@ -163,34 +163,34 @@ static int fs_mountopt_secs(struct fs_mountopt_ctx *c, const char *opt, double *
 	errno = 0;
 	x = strtod(v, &end);
 	if (*v == '\0' || *end != '\0' || errno || !(x >= 0) || x > 86400.0 * 365)
-		return fs_mountopt_fail(c, "invalid value in option '%s': expected seconds "
-					"(a number >= 0)", opt);
+		return cli_opts_fail(c, "invalid value in option '%s': expected seconds "
+				     "(a number >= 0)", opt);
 	*out = x;
 	return 0;
 }
 
-static int fs_mountopt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
-	struct fs_mountopt_ctx *c = data;
-	struct fs_mount_opts *o = &c->o;
+	struct cli_opts_ctx *c = data;
+	struct cli_opts *o = &c->o;
 
 	switch (key) {
 	case KEY_FLUSH_MS:
-		return fs_mountopt_uint(c, arg, 1, 3600000, &o->flush_interval_ms);
+		return cli_opts_uint(c, arg, 1, 3600000, &o->flush_interval_ms);
 	case KEY_CACHE_MB:
-		return fs_mountopt_uint(c, arg, 1, 1 << 20, &o->cache_mb);
+		return cli_opts_uint(c, arg, 1, 1 << 20, &o->cache_mb);
 	case KEY_WB_MB:
-		return fs_mountopt_uint(c, arg, 1, 1 << 20, &o->write_buffer_mb);
+		return cli_opts_uint(c, arg, 1, 1 << 20, &o->write_buffer_mb);
 	case KEY_MEMTABLE_MB:
-		return fs_mountopt_uint(c, arg, 1, 1 << 20, &o->memtable_mb);
+		return cli_opts_uint(c, arg, 1, 1 << 20, &o->memtable_mb);
 	case KEY_WAL_BYPASS_MB:
-		return fs_mountopt_uint(c, arg, 0, 1 << 20, &o->wal_bypass_mb);
+		return cli_opts_uint(c, arg, 0, 1 << 20, &o->wal_bypass_mb);
 	case KEY_WAL_QUIET_MS:
-		return fs_mountopt_uint(c, arg, 0, 3600000, &o->wal_bypass_quiet_ms);
+		return cli_opts_uint(c, arg, 0, 3600000, &o->wal_bypass_quiet_ms);
 	case KEY_ATTR_TO:
-		return fs_mountopt_secs(c, arg, &o->attr_timeout);
+		return cli_opts_secs(c, arg, &o->attr_timeout);
 	case KEY_ENTRY_TO:
-		return fs_mountopt_secs(c, arg, &o->entry_timeout);
+		return cli_opts_secs(c, arg, &o->entry_timeout);
 	case KEY_RO:
 		o->ro = 1;
 		return 0;
@@ -214,40 +214,40 @@ static int fs_mountopt_proc(void *data, const char *arg, int key, struct fuse_ar
 		o->n_nonopt++;
 		if ((o->n_nonopt == 1 && !o->store) || (o->n_nonopt == 2 && !o->mountpoint)) {
 			c->nomem = 1;
-			return fs_mountopt_fail(c, "out of memory");
+			return cli_opts_fail(c, "out of memory");
 		}
 		return 0;
 	case FUSE_OPT_KEY_OPT:
 		if (arg[0] == '-')
-			return fs_mountopt_fail(c, "unknown argument '%s' (see shalefs(1))", arg);
-		for (int i = 0; fs_mountopt_secret[i]; i++)
-			if (strncmp(arg, fs_mountopt_secret[i], strlen(fs_mountopt_secret[i])) == 0)
-				return fs_mountopt_fail(c, "option '%.*s' refused: credentials are "
-							"never taken from the command line; set "
-							"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-							"or use ~/.aws/credentials (-o profile=NAME)",
-							(int)strcspn(arg, "="), arg);
-		for (int i = 0; fs_mountopt_passthrough[i]; i++) {
-			const char *p = fs_mountopt_passthrough[i];
+			return cli_opts_fail(c, "unknown argument '%s' (see shalefs(1))", arg);
+		for (int i = 0; cli_opts_secret[i]; i++)
+			if (strncmp(arg, cli_opts_secret[i], strlen(cli_opts_secret[i])) == 0)
+				return cli_opts_fail(c, "option '%.*s' refused: credentials are "
+						     "never taken from the command line; set "
+						     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+						     "or use ~/.aws/credentials (-o profile=NAME)",
+						     (int)strcspn(arg, "="), arg);
+		for (int i = 0; cli_opts_passthrough[i]; i++) {
+			const char *p = cli_opts_passthrough[i];
 			size_t n = strlen(p);
 			if (p[n - 1] == '=' ? strncmp(arg, p, n) == 0 : strcmp(arg, p) == 0) {
 				if (fuse_opt_add_opt_escaped(&o->fuse_opts, arg) != 0) {
 					c->nomem = 1;
-					return fs_mountopt_fail(c, "out of memory");
+					return cli_opts_fail(c, "out of memory");
 				}
 				return 0;
 			}
 		}
-		return fs_mountopt_fail(c, "unknown mount option '%s' (see shalefs(1))", arg);
+		return cli_opts_fail(c, "unknown mount option '%s' (see shalefs(1))", arg);
 	default:
 		return 0;
 	}
 }
 
-int fs_mountopt_parse(struct fs_mount_opts *o, int argc, char **argv, const char *second,
-		      char *err, size_t errlen)
+int cli_opts_parse(struct cli_opts *o, int argc, char **argv, const char *second,
+		   char *err, size_t errlen)
 {
-	struct fs_mountopt_ctx c;
+	struct cli_opts_ctx c;
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	int rc;
 
@@ -262,32 +262,32 @@ int fs_mountopt_parse(struct fs_mount_opts *o, int argc, char **argv, const char
 	c.o.wal_bypass_quiet_ms = FS_DFLT_WAL_BYPASS_QUIET_MS;
 	c.o.attr_timeout = FS_DFLT_ATTR_TIMEOUT;
 	c.o.entry_timeout = FS_DFLT_ENTRY_TIMEOUT;
-	rc = fuse_opt_parse(&args, &c, fs_mountopt_table, fs_mountopt_proc);
+	rc = fuse_opt_parse(&args, &c, cli_opts_table, cli_opts_proc);
 	fuse_opt_free_args(&args);
 	*o = c.o;                  /* the strings are the caller's from here */
 	if (rc != 0) {
 		if (!c.bad)
-			fs_mountopt_fail(&c, "invalid arguments (see shalefs(1))");
+			cli_opts_fail(&c, "invalid arguments (see shalefs(1))");
 		return c.nomem ? -ENOMEM : -EINVAL;
 	}
 	if (o->help)
 		return 1;
 	if (!o->store) {
-		fs_mountopt_fail(&c, "missing STORE (file:///abs/dir or s3://bucket[/prefix])");
+		cli_opts_fail(&c, "missing STORE (file:///abs/dir or s3://bucket[/prefix])");
 		return -EINVAL;
 	}
 	if (second && !o->mountpoint) {
-		fs_mountopt_fail(&c, "missing %s after %s", second, o->store);
+		cli_opts_fail(&c, "missing %s after %s", second, o->store);
 		return -EINVAL;
 	}
 	if (o->n_nonopt > (second ? 2 : 1)) {
-		fs_mountopt_fail(&c, "too many arguments: expected STORE%s%s", second ? " " : "",
-				 second ? second : "");
+		cli_opts_fail(&c, "too many arguments: expected STORE%s%s", second ? " " : "",
+			      second ? second : "");
 		return -EINVAL;
 	}
 	if (o->checkpoint) {
 		if (o->checkpoint[0] == '\0') {
-			fs_mountopt_fail(&c, "option 'checkpoint=' needs a name");
+			cli_opts_fail(&c, "option 'checkpoint=' needs a name");
 			return -EINVAL;
 		}
 		o->ro = 1;
@@ -295,7 +295,7 @@ int fs_mountopt_parse(struct fs_mount_opts *o, int argc, char **argv, const char
 	return 0;
 }
 
-void fs_mountopt_free(struct fs_mount_opts *o)
+void cli_opts_free(struct cli_opts *o)
 {
 	if (!o)
 		return;

@@ -10,12 +10,3 @@ TORTURE_TESTS = tests/torture/crashpoints.sh tests/torture/kill.sh tests/torture
 TESTS += $(TORTURE_TESTS)
 dist_check_SCRIPTS += $(TORTURE_TESTS)
 EXTRA_DIST += tests/torture/torture_lib.sh tests/torture/outage.sh
-
-# Store-URL and fault-spec parser fuzz target (replay build over the
-# committed corpus; scripts/fuzz builds it under libFuzzer).
-check_PROGRAMS += tests/fuzz/fuzz_url
-tests_fuzz_fuzz_url_SOURCES = tests/fuzz/fuzz_url.c tests/fuzz/replay_main.c
-tests_fuzz_fuzz_url_LDADD = $(OBJ_LIBS)
-TESTS += tests/fuzz/fuzz_url_replay.sh
-dist_check_SCRIPTS += tests/fuzz/fuzz_url_replay.sh
-EXTRA_DIST += tests/fuzz/corpus/url

@@ -1,0 +1,71 @@
+/*
+ * cli.h - the `shalefs` command (shalefs(1)): the command line, parsed
+ * into options, and the subcommands that open a store and act on it
+ * (mount, stats, checkpoint, fsck). The filesystem itself (fs/fs.h)
+ * knows nothing of argv or URLs; this module turns them into an
+ * obj_config, a kv_config and an fs_config.
+ *
+ * ERRORS
+ *   cli_opts_parse returns 0 or a negative errno; cli_main returns the
+ *   process exit code, having printed one line naming the cause.
+ */
+#ifndef SHALE_CLI_H
+#define SHALE_CLI_H
+
+#include <stddef.h>
+
+/*
+ * The `shalefs` command line as options (shalefs(1); cli_opts.c lists
+ * what is accepted). Filled in by cli_opts_parse; the strings are the
+ * struct's (cli_opts_free).
+ */
+struct cli_opts {
+	char *store;               /* first positional argument */
+	char *mountpoint;          /* second positional argument (SECOND) */
+	int n_nonopt;              /* positional arguments seen */
+	int foreground;            /* -f, --foreground, -d */
+	int debug;                 /* -d, -o debug */
+	int ro;                    /* ro, -r (checkpoint= implies it) */
+	unsigned flush_interval_ms;
+	unsigned cache_mb;         /* 0 = the engine's default */
+	unsigned write_buffer_mb;
+	unsigned memtable_mb;      /* 0 = the engine's default */
+	unsigned wal_bypass_mb;    /* 0 = never */
+	unsigned wal_bypass_quiet_ms;
+	double attr_timeout;       /* seconds */
+	double entry_timeout;      /* seconds */
+	char *checkpoint;          /* never "" after a successful parse */
+	char *endpoint;
+	char *region;
+	char *profile;
+	int path_style;
+	int insecure_tls;
+	int sign_payload;          /* hash every body, even over https/loopback */
+	int single_writer_unsafe;
+	int no_writeback;          /* no_writeback_cache */
+	int help;                  /* -h, --help */
+	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
+				    * separated, each escaped (fuse_opt_add_opt_escaped) */
+};
+
+/*
+ * cli_opts_parse - parse a shalefs command line: argv[0] is a program
+ * name, then options, -o lists and positional arguments in any order
+ * (STORE, and SECOND when second names it, e.g. "MOUNTPOINT"). Defaults
+ * are set first. No I/O, no output, no global state; thread-safe.
+ * *o is always filled in, on failure too: the caller cli_opts_free()s
+ * it. On failure err (errlen bytes, may be 0) holds one line naming the
+ * option and the cause (no "shalefs:" prefix).
+ * Returns 0, 1 (--help: nothing else was checked), -EINVAL (bad command
+ * line) or -ENOMEM.
+ */
+int cli_opts_parse(struct cli_opts *o, int argc, char **argv, const char *second,
+		   char *err, size_t errlen);
+
+/* Free o's strings and zero it. NULL is a no-op. */
+void cli_opts_free(struct cli_opts *o);
+
+/* The `shalefs` command: argv as main() got it. Returns the exit code. */
+int cli_main(int argc, char **argv);
+
+#endif /* SHALE_CLI_H */
