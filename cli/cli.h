@@ -44,9 +44,21 @@ struct cli_opts {
 	int single_writer_unsafe;
 	int no_writeback;          /* no_writeback_cache */
 	int help;                  /* -h, --help */
+	unsigned lease_wait_s;     /* lease_wait=: wait for a live holder on this host */
+	int takeover;              /* takeover: take the store from any writer */
+	unsigned flags;            /* CLI_F_*: the subcommands' --flags seen */
+	char *expire;              /* --expire DURATION (checkpoint create) */
 	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
 				    * separated, each escaped (fuse_opt_add_opt_escaped) */
 };
+
+/* Subcommand flags (cli_opts.flags); each command accepts only its own. */
+#define CLI_F_FORCE  0x01          /* --force */
+#define CLI_F_JSON   0x02          /* --json */
+#define CLI_F_REPAIR 0x04          /* --repair */
+#define CLI_F_LAZY   0x08          /* --lazy */
+#define CLI_F_EXPIRE 0x10          /* --expire DURATION */
+#define CLI_DFLT_LEASE_WAIT_S 60
 
 /*
  * cli_opts_parse - parse a shalefs command line: argv[0] is a program

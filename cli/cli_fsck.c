@@ -1,37 +1,253 @@
 /*
  * cli_fsck.c - `shalefs fsck`: check the filesystem graph of a store
- * without a live writer (fs_fsck), problems listed one per line on stdout.
+ * (fs_fsck), also while a writer runs, and repair what a crash leaves.
  *
- *   shalefs fsck [-o ...] STORE
+ *   shalefs fsck [-o ...] [--json] [--repair] STORE
+ *
+ * A LIVE STORE
+ *   The lease (docs/lease.md) says whether a writer holds the store. With
+ *   one that is alive, or on another host, files it has unlinked while
+ *   open have orphan keys: fs_fsck counts them as open files, not damage.
+ *   If the writer moves on while fsck reads (a table it read is collected,
+ *   a WAL object replaced), the read fails as corrupt: fsck reads a fresh
+ *   view, a few times, before it reports that it could not run.
+ *
+ * --repair opens a writer (taking the lease; refused while any other
+ * process holds it), whose start reclaims the orphans a crash left, and
+ * checks again. Nothing else is repaired: fsck never guesses.
+ *
+ * EXIT CODES (fsck(8))
+ *   0 clean, 1 problems corrected (--repair), 4 problems left,
+ *   8 could not run (bad arguments, no store, store or engine errors).
+ *
+ * OUTPUT
+ *   Text: "problem: ..." lines, then "fsck: N keys, ..." and, with a live
+ *   writer, a line about its open files. --json: one object,
+ *   {"store","live_writer","keys","inodes","entries","open_files",
+ *    "problems":[text...],"corrected","exit_code"}.
  */
 #include "cli/cli_int.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-/* shalefs fsck [-o ...] STORE: exit 0 clean, 1 problems (listed), 2 could
- * not run. */
+#define CLI_FSCK_CLEAN 0
+#define CLI_FSCK_CORRECTED 1
+#define CLI_FSCK_LEFT 4
+#define CLI_FSCK_ERROR 8
+/* Fresh views fsck reads of a live store before it gives up. */
+#define CLI_FSCK_LIVE_TRIES 4
+
+struct cli_fsck_run {
+	int json;
+	char **problems;                  /* --json: the texts, printed at the end */
+	size_t n;
+};
+
+static void cli_fsck_problem(void *arg, const char *text)
+{
+	struct cli_fsck_run *r = arg;
+	char **v;
+
+	if (!r->json) {
+		printf("problem: %s\n", text);
+		return;
+	}
+	v = realloc(r->problems, (r->n + 1) * sizeof(*v));
+	if (!v)
+		return;
+	r->problems = v;
+	if ((v[r->n] = strdup(text)) != NULL)
+		r->n++;
+}
+
+static void cli_fsck_forget(struct cli_fsck_run *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->problems[i]);
+	free(r->problems);
+	r->problems = NULL;
+	r->n = 0;
+}
+
+static void cli_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* One pass: open read-only, check. Returns 0 (ran) or a negative error. */
+static int cli_fsck_pass(const struct cli_opts *o, struct obj_backend *store, int live,
+			 struct cli_fsck_run *r, struct fs_fsck_summary *sum)
+{
+	struct fs_fsck_conf conf = { .live = live, .problem = cli_fsck_problem, .arg = r };
+	struct kv_config kc = KV_CONFIG_INIT;
+	struct kv_db *db = NULL;
+	int rc;
+
+	kc.mode = KV_OPEN_READONLY;
+	kc.no_background = 1;
+	if (o->cache_mb)
+		kc.block_cache_bytes = (size_t)o->cache_mb << 20;
+	cli_quiet(1);
+	rc = kv_open(&db, store, &kc);
+	cli_quiet(0);
+	if (rc == 0)
+		rc = fs_fsck(db, &conf, sum);
+	if (db)
+		(void)kv_close(db);
+	return rc;
+}
+
+/* Reclaim what the last writer left: a writer open and fs_start.
+ * Returns 0 or -1 (printed). */
+static int cli_fsck_repair(const struct cli_opts *o, struct obj_backend *store)
+{
+	struct kv_lease_conf lease = { .wait_ms = 0 };
+	struct fs_config fc = FS_CONFIG_INIT;
+	struct kv_db *db = NULL;
+	struct fs *fs = NULL;
+	int rc;
+
+	cli_quiet(1);
+	rc = cli_open_kv(o, store, KV_OPEN_WRITER, &lease, &db);
+	if (rc == 0) {
+		rc = fs_alloc(&fs, &fc);
+		if (rc == 0)
+			rc = fs_start(fs, db, store);
+		if (rc)
+			cli_err("repairing %s failed: %s", o->store,
+				fs ? fs_last_error(fs) : kv_strerror(rc));
+	}
+	cli_quiet(0);
+	if (fs && fs_stop(fs) != 0)
+		rc = -EIO;
+	if (db && kv_close(db) != 0)
+		rc = -EIO;
+	fs_free(fs);
+	return rc ? -1 : 0;
+}
+
 int cli_fsck(int argc, char **argv)
 {
 	struct cli_opts *o = NULL;
 	struct obj_backend *store = NULL;
-	struct kv_db *db = NULL;
-	unsigned long problems = 0;
-	int rc, code = 2;
+	struct cli_fsck_run r = { 0 };
+	struct fs_fsck_summary sum = { 0 };
+	struct kv_lease_info l;
+	char who[1400] = "";
+	uint64_t corrected = 0;
+	int rc, code = CLI_FSCK_ERROR, live = 0;
 
 	rc = cli_parse_store_args(argc, argv, NULL, &o);
 	if (rc)
-		return rc > 0 ? 0 : 2;
-	if (cli_open_readonly(o, &store, &db))
+		return rc > 0 ? 0 : CLI_FSCK_ERROR;
+	r.json = (o->flags & CLI_F_JSON) != 0;
+	if (cli_only_flags(o, CLI_F_JSON | CLI_F_REPAIR, "fsck"))
 		goto out;
-	rc = fs_fsck(db, stdout, &problems);
-	if (rc) {
-		cli_err("fsck of %s could not run: %s", cli_opts_store(o), kv_strerror(rc));
-		goto out;
+	if (cli_open_store_only(o, &store) || cli_check_store(o, store, 0)) {
+		cli_err("fsck of %s could not run (the line above says why)", o->store);
+		goto cant;
 	}
-	code = problems ? 1 : 0;
+	rc = kv_lease_read(store, &l);
+	if (rc && rc != -ENOENT) {
+		cli_err("fsck of %s could not run: reading its lease failed: %s", o->store,
+			kv_strerror(rc));
+		goto cant;
+	}
+	if (rc == 0 && l.held && kv_lease_liveness(&l) != KV_LEASE_DEAD) {
+		live = 1;
+		kv_lease_describe(&l, who, sizeof(who));
+	}
+	if (live && (o->flags & CLI_F_REPAIR)) {
+		cli_err("fsck --repair of %s could not run: it is mounted read-write by %s; "
+			"unmount it first", o->store, who);
+		goto cant;
+	}
+	for (int i = 0; i < (live ? CLI_FSCK_LIVE_TRIES : 1); i++) {
+		cli_fsck_forget(&r);
+		rc = cli_fsck_pass(o, store, live, &r, &sum);
+		if (rc != KV_ECORRUPT)
+			break;
+	}
+	if (rc == 0 && sum.problems && (o->flags & CLI_F_REPAIR)) {
+		uint64_t before = sum.problems;
+		if (cli_fsck_repair(o, store)) {
+			cli_err("fsck --repair of %s could not run (the line above says why)",
+				o->store);
+			goto cant;
+		}
+		cli_fsck_forget(&r);
+		if (!r.json)
+			printf("fsck: --repair: reclaimed what the last writer left; checking again\n");
+		rc = cli_fsck_pass(o, store, 0, &r, &sum);
+		if (rc == 0 && sum.problems < before)
+			corrected = before - sum.problems;
+	}
+	if (rc == -ENOENT) {
+		cli_err("fsck of %s could not run: the store holds no filesystem", o->store);
+		goto cant;
+	}
+	if (rc) {
+		cli_err("fsck of %s could not run: %s", o->store,
+			*obj_last_error() ? obj_last_error() : kv_strerror(rc));
+		goto cant;
+	}
+	code = sum.problems ? CLI_FSCK_LEFT : corrected ? CLI_FSCK_CORRECTED : CLI_FSCK_CLEAN;
+	if (r.json) {
+		printf("{\"store\":");
+		cli_json_str(o->store);
+		printf(",\"live_writer\":");
+		if (live)
+			cli_json_str(who);
+		else
+			printf("null");
+		printf(",\"keys\":%" PRIu64 ",\"inodes\":%" PRIu64 ",\"entries\":%" PRIu64
+		       ",\"open_files\":%" PRIu64 ",\"problems\":[", sum.keys, sum.inodes,
+		       sum.entries, sum.open_orphans);
+		for (size_t i = 0; i < r.n; i++) {
+			if (i)
+				putchar(',');
+			cli_json_str(r.problems[i]);
+		}
+		printf("],\"problems_total\":%" PRIu64 ",\"corrected\":%" PRIu64
+		       ",\"exit_code\":%d}\n", sum.problems, corrected, code);
+	} else {
+		printf("fsck: %" PRIu64 " keys, %" PRIu64 " inodes, %" PRIu64 " entries, %" PRIu64
+		       " problem%s\n", sum.keys, sum.inodes, sum.entries, sum.problems,
+		       sum.problems == 1 ? "" : "s");
+		if (live)
+			printf("fsck: %" PRIu64 " open files of the live writer %s (unlinked while "
+			       "open: not damage)\n", sum.open_orphans, who);
+		if (corrected)
+			printf("fsck: %" PRIu64 " problem%s corrected\n", corrected,
+			       corrected == 1 ? "" : "s");
+		if (sum.problems && !(o->flags & CLI_F_REPAIR))
+			printf("fsck: orphans left by a crash are reclaimed by `shalefs fsck --repair "
+			       "%s` or by the next read-write mount\n", o->store);
+	}
+	goto out;
+cant:
+	code = CLI_FSCK_ERROR;
+	if (r.json) {
+		printf("{\"store\":");
+		cli_json_str(o->store);
+		printf(",\"exit_code\":%d}\n", code);
+	}
 out:
-	if (db)
-		(void)kv_close(db);
+	cli_fsck_forget(&r);
 	obj_close(store);
 	cli_opts_release(o);
 	fflush(stdout);

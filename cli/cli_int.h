@@ -29,10 +29,23 @@ int cli_check_url(const char *url, struct obj_url *u);
 /* Open the store behind o->store (writer: also probe conditional writes).
  * On success *out is the caller's (obj_close). Returns 0 or -1 (printed). */
 int cli_open_store(const struct cli_opts *o, int writer, struct obj_backend **out);
-/* Open the engine. On success *out is the caller's (kv_close). Returns 0
- * or -1 (printed). */
+/* The same for a writer, creating a file:// directory that is missing (format). */
+int cli_open_store_create(const struct cli_opts *o, struct obj_backend **out);
+/* Is there a store at o->store (kv_store_check)? A writer marks a store
+ * made before the marker existed. Returns 0 or -1 (printed: "no ShaleFS
+ * store at URL; create one with `shalefs format URL`", ...). */
+int cli_check_store(const struct cli_opts *o, struct obj_backend *store, int writer);
+/* Open the engine (after cli_check_store), with the writer lease or a
+ * reader registration when lc is not NULL. On success *out is the
+ * caller's (kv_close). Returns 0 or -1 (printed; a refused lease names
+ * its holder). */
 int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_open_mode mode,
-		struct kv_db **out);
+		struct kv_lease_conf *lc, struct kv_db **out);
+/* kv_lease_conf.waiting for the commands: one line saying what it waits
+ * for; arg is the struct cli_opts. */
+void cli_lease_waiting(void *arg, const struct kv_lease_info *holder);
+/* Refuse the --flags that cmd does not take (printed). Returns 0 or -1. */
+int cli_only_flags(const struct cli_opts *o, unsigned allowed, const char *cmd);
 /* Parse "[-o OPT,...] STORE [SECOND]" for stats/checkpoint. On success *out is the
  * caller's (cli_opts_release). Returns 0, 1 (--help printed), -1 (error
  * printed). */
@@ -45,9 +58,32 @@ const char *cli_opts_store(const struct cli_opts *o);
 int cli_open_readonly(const struct cli_opts *o, struct obj_backend **store, struct kv_db **db);
 int cli_open_store_only(const struct cli_opts *o, struct obj_backend **store);
 
+/* ======================= cli_ctl.c: a running daemon ======================= */
+
+/* One counter of MOUNTPOINT/.shalefs/stats. Returns 0, -ENOENT (no such
+ * counter), or -errno of the open (not a ShaleFS mount: ENOENT too). */
+int cli_ctl_stat(const char *mountpoint, const char *key, uint64_t *out);
+/* Run one command of the daemon's ctl file (fs_ctl.c): "sync",
+ * "checkpoint NAME EXPIRE_NS". reply (len bytes) gets its reply line.
+ * Returns 0 or the command's -errno. */
+int cli_ctl_command(const char *mountpoint, const char *cmd, char *reply, size_t len);
+/* Where daemon pid leaves its exit status (see cli_ctl.c). */
+void cli_ctl_status_path(int64_t pid, char *buf, size_t len);
+/* Write this process's exit status (daemon, at exit). Best effort. */
+void cli_ctl_status_write(int code, const char *why);
+/* Read and remove daemon pid's status: returns its code (0, 1) with why,
+ * or -ENOENT when it left none. */
+int cli_ctl_status_take(int64_t pid, char *why, size_t len);
+
 /* ======================= cli_mount.c: shalefs mount ======================= */
 
 int cli_mount(int argc, char **argv, const char *prog);
+
+/* ======================= cli_admin.c: umount, sync, format ======================= */
+
+int cli_umount(int argc, char **argv);
+int cli_sync(int argc, char **argv);
+int cli_format(int argc, char **argv);
 
 /* ======================= cli_stats.c: shalefs stats ======================= */
 

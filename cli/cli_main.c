@@ -72,21 +72,76 @@ void cli_quiet(int on)
 
 /* ---- options (parsed in cli_opts.c) --------------------------------------- */
 
-static void cli_usage(FILE *f)
+/* Each command's synopsis and one line of what it does (shalefs(1)). */
+static const struct {
+	const char *name, *synopsis, *what;
+} cli_cmds[] = {
+	{ "mount", "mount [-f] [-d] [-o OPT[,OPT...]] STORE MOUNTPOINT",
+	  "mount a store (waits up to lease_wait= for an unmount of it on this host)" },
+	{ "umount", "umount [--lazy] MOUNTPOINT",
+	  "unmount; returns once the daemon has flushed everything and exited" },
+	{ "sync", "sync MOUNTPOINT", "make everything written to the mount so far durable" },
+	{ "format", "format [-o OPT,...] [--force] STORE",
+	  "create a store in an empty location (--force: one holding other objects)" },
+	{ "checkpoint", "checkpoint create [-o OPT,...] [--expire DURATION] STORE|MOUNTPOINT NAME\n"
+	  "       shalefs checkpoint list [-o OPT,...] STORE\n"
+	  "       shalefs checkpoint delete [-o OPT,...] [--force] STORE NAME",
+	  "named, read-only snapshots (mount one with -o checkpoint=NAME)" },
+	{ "stats", "stats [-o OPT,...] MOUNTPOINT|STORE", "print the counters" },
+	{ "fsck", "fsck [-o OPT,...] [--json] [--repair] STORE",
+	  "check a store (exit 0 clean, 1 corrected, 4 problems left, 8 could not run)" },
+};
+#define CLI_N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
+
+static void cli_usage(FILE *f, const char *cmd)
 {
+	for (size_t i = 0; i < CLI_N_CMDS; i++) {
+		if (cmd && !strcmp(cmd, cli_cmds[i].name)) {
+			fprintf(f, "usage: shalefs %s\n%s.\n", cli_cmds[i].synopsis,
+				cli_cmds[i].what);
+			if (strcmp(cmd, "mount") != 0 && strcmp(cmd, "umount") != 0 &&
+			    strcmp(cmd, "sync") != 0)
+				fprintf(f, "STORE is file:///abs/dir or s3://bucket[/prefix]; the -o "
+					"options that reach it are those of mount.\n");
+			fprintf(f, "See shalefs(1).\n");
+			if (strcmp(cmd, "mount") != 0)
+				return;
+			break;
+		}
+	}
+	if (!cmd || strcmp(cmd, "mount") != 0) {
+		fprintf(f, "usage: shalefs COMMAND ...\n");
+		for (size_t i = 0; i < CLI_N_CMDS; i++)
+			fprintf(f, "       shalefs %s\n", cli_cmds[i].synopsis);
+		fprintf(f, "       shalefs --version | --help | COMMAND --help\n");
+	}
 	fprintf(f,
-		"usage: shalefs mount [-f] [-d] [-o OPT[,OPT...]] STORE MOUNTPOINT\n"
-		"       shalefs stats MOUNTPOINT|STORE\n"
-		"       shalefs checkpoint create|list|delete STORE [NAME]\n"
-		"       shalefs fsck STORE\n"
 		"STORE is file:///abs/dir or s3://bucket[/prefix]. Options:\n"
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
-		"  checkpoint=NAME, endpoint=URL, region=R, profile=P, path_style, insecure_tls,\n"
-		"  sign_payload, single_writer_unsafe, no_writeback_cache, and the usual FUSE\n"
-		"  mount options.\n"
+		"  checkpoint=NAME, lease_wait=S, takeover, endpoint=URL, region=R, profile=P,\n"
+		"  path_style, insecure_tls, sign_payload, single_writer_unsafe, no_writeback_cache,\n"
+		"  and the usual FUSE mount options.\n"
 		"Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws only.\n"
 		"See shalefs(1).\n");
+}
+
+int cli_only_flags(const struct cli_opts *o, unsigned allowed, const char *cmd)
+{
+	static const struct {
+		unsigned flag;
+		const char *name;
+	} names[] = { { CLI_F_FORCE, "--force" }, { CLI_F_JSON, "--json" },
+		      { CLI_F_REPAIR, "--repair" }, { CLI_F_LAZY, "--lazy" },
+		      { CLI_F_EXPIRE, "--expire" } };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((o->flags & names[i].flag) && !(allowed & names[i].flag)) {
+			cli_err("shalefs %s does not take %s (see shalefs %s --help)", cmd,
+				names[i].name, cmd);
+			return -1;
+		}
+	return 0;
 }
 
 /* Parse argv (without the subcommand) into o; print the usage for --help,
@@ -98,7 +153,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, const char *second)
 	int rc = cli_opts_parse(o, argc, argv, second, err, sizeof(err));
 
 	if (rc == 1) {
-		cli_usage(stdout);
+		cli_usage(stdout, strcmp(argv[0], "shalefs") && strncmp(argv[0], "mount.", 6) ?
+			  argv[0] : "mount");
 		return 1;
 	}
 	if (rc) {
@@ -154,7 +210,21 @@ static const char *cli_cause(int rc)
  * of being retried), and for a writer the conditional-create probe.
  * On success *out is the caller's (obj_close). Returns 0 or -1 (printed).
  */
+static int cli_open_store_ext(const struct cli_opts *o, int writer, int create,
+			      struct obj_backend **out);
+
 int cli_open_store(const struct cli_opts *o, int writer, struct obj_backend **out)
+{
+	return cli_open_store_ext(o, writer, 0, out);
+}
+
+int cli_open_store_create(const struct cli_opts *o, struct obj_backend **out)
+{
+	return cli_open_store_ext(o, 1, 1, out);
+}
+
+static int cli_open_store_ext(const struct cli_opts *o, int writer, int create,
+			      struct obj_backend **out)
 {
 	struct obj_config oc;
 	struct obj_url u;
@@ -164,6 +234,7 @@ int cli_open_store(const struct cli_opts *o, int writer, struct obj_backend **ou
 	if (cli_check_url(o->store, &u))
 		return -1;
 	cli_obj_config(o, &oc);
+	oc.create = create;
 	if (u.scheme == OBJ_SCHEME_S3) {
 		struct obj_backend *raw = NULL;
 		struct obj_list *l = NULL;
@@ -224,13 +295,69 @@ fail:
 	return -1;
 }
 
+void cli_lease_waiting(void *arg, const struct kv_lease_info *holder)
+{
+	char who[1400];
+	const struct cli_opts *o = arg;
+
+	kv_lease_describe(holder, who, sizeof(who));
+	cli_err("store %s is mounted read-write by %s; waiting up to %u s for it to be "
+		"unmounted", o->store, who, o->lease_wait_s);
+}
+
+/* Say why the lease could not be had (kv_open returned -EBUSY). */
+static void cli_lease_refused(const struct cli_opts *o, const struct kv_lease_info *h)
+{
+	char who[1400];
+
+	kv_lease_describe(h, who, sizeof(who));
+	if (kv_lease_liveness(h) == KV_LEASE_LIVE)
+		cli_err("store %s is mounted read-write by %s, still after %u s (lease_wait=); "
+			"unmount it first (shalefs umount%s%s), or mount with -o takeover to "
+			"cut it off", o->store, who, o->lease_wait_s, h->mountpoint[0] ? " " : "",
+			h->mountpoint);
+	else
+		cli_err("store %s is mounted read-write by %s; unmount it there, or mount with "
+			"-o takeover if %s is gone", o->store, who,
+			h->who.host[0] ? h->who.host : "that host");
+}
+
+int cli_check_store(const struct cli_opts *o, struct obj_backend *store, int writer)
+{
+	int rc = kv_store_check(store);
+
+	if (rc == KV_STORE_MARKED)
+		return 0;
+	if (rc == KV_STORE_UNMARKED) {
+		/* Made before the marker existed: a writer adds it. */
+		if (writer && (rc = kv_store_mark(store)) != 0)
+			UTIL_WARN(CLI_LOG, "store %s: could not add its marker: %s", o->store,
+				  cli_cause(rc));
+		return 0;
+	}
+	if (rc == -ENOENT)
+		cli_err("no ShaleFS store at %s; create one with `shalefs format %s`", o->store,
+			o->store);
+	else if (rc == -EPROTO)
+		cli_err("store %s was made by a newer shalefs (store format above %u); use a "
+			"newer shalefs", o->store, KV_STORE_FORMAT);
+	else if (rc == KV_ECORRUPT)
+		cli_err("store %s: its marker object %s is damaged", o->store, KV_STORE_MARKER);
+	else
+		cli_err("store %s: %s", o->store, cli_cause(rc));
+	return -1;
+}
+
 /* Open the engine. Returns 0 or -1 (printed). */
 int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_open_mode mode,
-		struct kv_db **out)
+		struct kv_lease_conf *lc, struct kv_db **out)
 {
 	struct kv_config kc = KV_CONFIG_INIT;
+	struct kv_lease_info holder;
 	int rc;
 
+	if (cli_check_store(o, store, mode == KV_OPEN_WRITER))
+		return -1;
 	kc.mode = mode;
 	kc.checkpoint = o->checkpoint;
 	/* Half the interval for the fs buffers, half for the WAL. */
@@ -239,15 +366,31 @@ int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_ope
 		kc.block_cache_bytes = (size_t)o->cache_mb << 20;
 	if (o->memtable_mb)
 		kc.memtable_bytes = (size_t)o->memtable_mb << 20;
+	if (lc) {
+		memset(&holder, 0, sizeof(holder));
+		lc->holder = &holder;
+		kc.lease = lc;
+	}
 	rc = kv_open(out, store, &kc);
-	if (rc == 0)
+	if (rc == 0) {
+		if (lc && lc->took_over) {
+			char who[1400];
+			kv_lease_describe(&holder, who, sizeof(who));
+			/* cli_err: the libraries' own lines are silenced here. */
+			cli_err("took over store %s from %s: %s", o->store, who,
+				lc->took_over == 1 ? "that process is gone (crash recovery)" :
+				"-o takeover: it is fenced and turns read-only");
+		}
 		return 0;
-	if (rc == -ENOENT && mode == KV_OPEN_CHECKPOINT)
+	}
+	if (rc == -EBUSY && lc)
+		cli_lease_refused(o, &holder);
+	else if (rc == -ENOENT && mode == KV_OPEN_CHECKPOINT)
 		cli_err("store %s: no checkpoint named '%s' (shalefs checkpoint list %s)",
 			o->store, o->checkpoint, o->store);
 	else if (rc == -ENOENT)
-		cli_err("store %s holds no filesystem yet: mount it read-write once to "
-			"create one", o->store);
+		cli_err("no ShaleFS store at %s; create one with `shalefs format %s`", o->store,
+			o->store);
 	else if (rc == -EROFS)
 		cli_err("store %s: a writer cannot be opened: %s", o->store, cli_cause(rc));
 	else
@@ -265,12 +408,18 @@ int cli_main(int argc, char **argv)
 	if (strcmp(base, "mount.shalefs") == 0 || strcmp(base, "mount.fuse.shalefs") == 0)
 		return cli_mount(argc, argv, base);
 	if (argc < 2) {
-		cli_err("missing command: usage: shalefs mount|stats|checkpoint ... "
-			"(see shalefs --help)");
+		cli_err("missing command: usage: shalefs mount|umount|sync|format|checkpoint|stats|"
+			"fsck ... (see shalefs --help)");
 		return 1;
 	}
 	if (strcmp(argv[1], "mount") == 0)
 		return cli_mount(argc - 1, argv + 1, "shalefs mount");
+	if (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "unmount") == 0)
+		return cli_umount(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sync") == 0)
+		return cli_sync(argc - 1, argv + 1);
+	if (strcmp(argv[1], "format") == 0)
+		return cli_format(argc - 1, argv + 1);
 	if (strcmp(argv[1], "stats") == 0)
 		return cli_stats(argc - 1, argv + 1);
 	if (strcmp(argv[1], "checkpoint") == 0)
@@ -278,7 +427,7 @@ int cli_main(int argc, char **argv)
 	if (strcmp(argv[1], "fsck") == 0)
 		return cli_fsck(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-		cli_usage(stdout);
+		cli_usage(stdout, argc > 2 ? argv[2] : NULL);
 		return 0;
 	}
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
@@ -287,8 +436,8 @@ int cli_main(int argc, char **argv)
 	}
 	if (strstr(argv[1], "://"))     /* mount.fuse runs "shalefs STORE MOUNTPOINT -o ..." */
 		return cli_mount(argc, argv, "shalefs");
-	cli_err("unknown command '%s' (expected mount, stats, checkpoint, fsck; see shalefs --help)",
-		argv[1]);
+	cli_err("unknown command '%s' (expected mount, umount, sync, format, checkpoint, stats or "
+		"fsck; see shalefs --help)", argv[1]);
 	return 1;
 }
 
@@ -342,7 +491,7 @@ int cli_open_readonly(const struct cli_opts *o, struct obj_backend **store,
 	cli_quiet(1);
 	if (cli_open_store(o, 0, store)) {
 		rc = -1;
-	} else if (cli_open_kv(o, *store, KV_OPEN_READONLY, db)) {
+	} else if (cli_open_kv(o, *store, KV_OPEN_READONLY, NULL, db)) {
 		obj_close(*store);
 		*store = NULL;
 		rc = -1;

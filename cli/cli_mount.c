@@ -15,8 +15,18 @@
  *   the child's status. Every failure prints one line naming the object
  *   and the cause, on the terminal (the child still shares it), and exits
  *   non-zero. After the session loop ends (unmount, SIGTERM/SIGINT) the
- *   buffers are flushed, the engine closed (kv_close flushes the WAL), and
- *   the process exits 0 if both succeeded.
+ *   buffers are flushed, the engine closed (kv_close flushes the WAL and
+ *   then releases the writer lease, docs/lease.md), the status file for
+ *   `shalefs umount` written (cli_ctl.c), and the process exits 0 if both
+ *   succeeded.
+ *
+ * OWNERSHIP
+ *   A read-write mount takes the store's writer lease before it opens
+ *   anything for writing: it waits up to lease_wait= for a live holder on
+ *   this host (an unmount still flushing), takes over one that is gone,
+ *   and refuses any other unless -o takeover. Read-only and checkpoint
+ *   mounts register as readers. All of it is kv_open's, given a
+ *   struct kv_lease_conf.
  */
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
@@ -25,6 +35,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,15 +93,21 @@ static int cli_mount_run(struct cli_opts *o, int report_fd)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
 	struct fs_config fc = FS_CONFIG_INIT;
-	char *fopts = NULL;
+	char *fopts = NULL, mp[PATH_MAX];
+	const char *why = "the mount failed";
 	int rc, code = 1, mounted = 0, handlers = 0;
 	enum kv_open_mode mode = o->checkpoint ? KV_OPEN_CHECKPOINT :
 		o->ro ? KV_OPEN_READONLY : KV_OPEN_WRITER;
+	struct kv_lease_conf lease = {
+		.mountpoint = realpath(o->mountpoint, mp) ? mp : o->mountpoint,
+		.wait_ms = o->lease_wait_s * 1000u, .takeover = o->takeover,
+		.waiting = cli_lease_waiting, .arg = o,
+	};
 
 	cli_quiet(1);
 	if (cli_open_store(o, mode == KV_OPEN_WRITER, &store))
 		goto out;
-	if (cli_open_kv(o, store, mode, &db))
+	if (cli_open_kv(o, store, mode, &lease, &db))
 		goto out;
 
 	fc.readonly = o->ro;
@@ -172,6 +189,7 @@ static int cli_mount_run(struct cli_opts *o, int report_fd)
 	if (rc < 0)
 		UTIL_WARN(CLI_LOG, "the FUSE session ended with %s", util_strerror(-rc));
 	code = 0;
+	why = "clean: everything written is durable";
 out:
 	cli_quiet(0);
 	if (mounted)
@@ -189,6 +207,7 @@ out:
 			UTIL_ERROR(CLI_LOG, "flushing buffered data at unmount failed: %s",
 				   kv_strerror(rc));
 			code = 1;
+			why = "flushing buffered data at unmount failed";
 		}
 	}
 	if (db) {
@@ -197,11 +216,15 @@ out:
 			UTIL_ERROR(CLI_LOG, "closing the engine failed: %s: data written since the "
 				   "last fsync may be lost", kv_strerror(rc));
 			code = 1;
+			why = "closing the engine failed: data written since the last fsync may "
+			      "be lost (see the daemon's log)";
 		}
 	}
 	fs_free(fs);
 	obj_close(store);
 	free(fopts);
+	if (mounted)
+		cli_ctl_status_write(code, why);
 	if (report_fd >= 0)
 		close(report_fd);      /* the parent sees EOF: failure */
 	return code;
@@ -219,7 +242,13 @@ int cli_mount(int argc, char **argv, const char *prog)
 		cli_opts_free(&o);
 		return rc > 0 ? 0 : 1;
 	}
-	if (cli_check_url(o.store, &u)) {
+	if (cli_only_flags(&o, 0, "mount") || cli_check_url(o.store, &u)) {
+		cli_opts_free(&o);
+		return 1;
+	}
+	if (o.takeover && o.ro) {
+		cli_err("option 'takeover' applies to read-write mounts only");
+		obj_url_free(&u);
 		cli_opts_free(&o);
 		return 1;
 	}

@@ -13,13 +13,15 @@
  *                entry_timeout= (seconds, 0..1 year), checkpoint=NAME
  *                (implies ro), endpoint=, region=, profile=, path_style,
  *                insecure_tls, sign_payload, single_writer_unsafe,
- *                no_writeback_cache,
+ *                no_writeback_cache, lease_wait= (seconds), takeover,
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
  *                (defaults, _netdev, x-*, ...) is ignored; the FUSE/kernel
  *                options of cli_opts_passthrough are collected, escaped,
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
- *                and -n -s -v (mount(8)'s, ignored).
+ *                and -n -s -v (mount(8)'s, ignored); the subcommands' --force,
+ *                --json, --repair, --lazy, --expire DURATION (recorded in
+ *                flags; each command refuses the ones it does not take).
  *   Credentials (access_key=, secret=, token=, ...) are refused: they would
  *   show in /proc/PID/cmdline and in mount tables.
  *   A repeated option: the last value wins (strings are replaced).
@@ -54,7 +56,8 @@ enum {
 	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_WAL_BYPASS_MB, KEY_WAL_QUIET_MS,
 	KEY_ATTR_TO,
 	KEY_ENTRY_TO, KEY_RO, KEY_RW,
-	KEY_DEBUG, KEY_HELP, KEY_IGNORE,
+	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER,
+	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE,
 };
 
 #define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
@@ -68,6 +71,14 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("wal_bypass_quiet_ms=", KEY_WAL_QUIET_MS),
 	FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TO),
 	FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TO),
+	FUSE_OPT_KEY("lease_wait=", KEY_LEASE_WAIT),
+	FUSE_OPT_KEY("takeover", KEY_TAKEOVER),
+	FUSE_OPT_KEY("--force", KEY_F_FORCE),
+	FUSE_OPT_KEY("--json", KEY_F_JSON),
+	FUSE_OPT_KEY("--repair", KEY_F_REPAIR),
+	FUSE_OPT_KEY("--lazy", KEY_F_LAZY),
+	FUSE_OPT_KEY("--expire ", KEY_F_EXPIRE),
+	FUSE_OPT_KEY("--expire=", KEY_F_EXPIRE),
 	CLI_OPT("checkpoint=%s", checkpoint, 0),
 	CLI_OPT("endpoint=%s", endpoint, 0),
 	CLI_OPT("region=%s", region, 0),
@@ -191,6 +202,39 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_secs(c, arg, &o->attr_timeout);
 	case KEY_ENTRY_TO:
 		return cli_opts_secs(c, arg, &o->entry_timeout);
+	case KEY_LEASE_WAIT:
+		return cli_opts_uint(c, arg, 0, 86400, &o->lease_wait_s);
+	case KEY_TAKEOVER:
+		o->takeover = 1;
+		return 0;
+	case KEY_F_FORCE:
+		o->flags |= CLI_F_FORCE;
+		return 0;
+	case KEY_F_JSON:
+		o->flags |= CLI_F_JSON;
+		return 0;
+	case KEY_F_REPAIR:
+		o->flags |= CLI_F_REPAIR;
+		return 0;
+	case KEY_F_LAZY:
+		o->flags |= CLI_F_LAZY;
+		return 0;
+	case KEY_F_EXPIRE: {
+		/* "--expire=D" or "--expire D" (fuse_opt joins the two). */
+		const char *v = arg + strlen("--expire");
+		while (*v == '=' || *v == ' ')
+			v++;
+		if (!*v)
+			return cli_opts_fail(c, "option '--expire' needs a duration (e.g. 12h, 7d)");
+		free(o->expire);
+		o->expire = strdup(v);
+		if (!o->expire) {
+			c->nomem = 1;
+			return cli_opts_fail(c, "out of memory");
+		}
+		o->flags |= CLI_F_EXPIRE;
+		return 0;
+	}
 	case KEY_RO:
 		o->ro = 1;
 		return 0;
@@ -262,6 +306,7 @@ int cli_opts_parse(struct cli_opts *o, int argc, char **argv, const char *second
 	c.o.wal_bypass_quiet_ms = FS_DFLT_WAL_BYPASS_QUIET_MS;
 	c.o.attr_timeout = FS_DFLT_ATTR_TIMEOUT;
 	c.o.entry_timeout = FS_DFLT_ENTRY_TIMEOUT;
+	c.o.lease_wait_s = CLI_DFLT_LEASE_WAIT_S;
 	rc = fuse_opt_parse(&args, &c, cli_opts_table, cli_opts_proc);
 	fuse_opt_free_args(&args);
 	*o = c.o;                  /* the strings are the caller's from here */
@@ -306,5 +351,6 @@ void cli_opts_free(struct cli_opts *o)
 	free(o->region);
 	free(o->profile);
 	free(o->fuse_opts);
+	free(o->expire);
 	memset(o, 0, sizeof(*o));
 }

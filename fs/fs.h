@@ -129,12 +129,25 @@ void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg);
 int fs_stats_render(struct fs *fs, char **out, size_t *len);
 
 /*
- * fs_fsck - check the filesystem graph in db (docs/fs-format.md; run on a
- * store without a live writer). Problems are printed to out, one per line,
- * and counted in *problems. Returns 0 (it ran), -ENOENT (empty store),
+ * fs_fsck - check the filesystem graph in db (docs/fs-format.md). Each
+ * problem is handed to conf->problem as one line of text (the first
+ * FS_FSCK_MAX_REPORTED; all are counted). With conf->live (a writer holds
+ * the store) orphans are open files, counted in open_orphans, not
+ * problems. Returns 0 (it ran: *sum filled in), -ENOENT (empty store),
  * -EPROTO (another format), or an engine error (could not run).
  */
-int fs_fsck(struct kv_db *db, FILE *out, unsigned long *problems);
+struct fs_fsck_conf {
+	int live;
+	void (*problem)(void *arg, const char *text);   /* may be NULL */
+	void *arg;
+};
+struct fs_fsck_summary {
+	uint64_t keys, inodes, entries;
+	uint64_t problems;
+	uint64_t open_orphans;        /* live: files unlinked while open */
+};
+#define FS_FSCK_MAX_REPORTED 1000
+int fs_fsck(struct kv_db *db, const struct fs_fsck_conf *conf, struct fs_fsck_summary *sum);
 
 /* Name of the hidden control directory in the root. */
 #define FS_CTL_NAME ".shalefs"

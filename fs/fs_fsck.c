@@ -17,8 +17,13 @@
  *   - chunks and xattrs belong to existing inodes;
  *   - no orphan (O) key and no unreferenced inode: after a clean unmount
  *     every unlinked inode has been reclaimed.
- * Run it on a store nobody has mounted read-write (a live writer has
- * legitimate orphans, and keeps changing the keys).
+ * LIVE STORES
+ *   The engine's read-only view is a prefix of the writer's write order,
+ *   and every fs operation is one atomic batch, so a store that a writer
+ *   is changing still reads as a consistent graph. What differs is that
+ *   a live writer has files unlinked while open: their orphan keys are
+ *   counted (open_orphans), not reported, when conf->live is set. The
+ *   caller decides that from the store's lease (kv_lease_read).
  */
 #include "fs/fs_int.h"
 
@@ -50,7 +55,7 @@ struct fsck_dent {
 };
 
 struct fsck {
-	FILE *out;
+	const struct fs_fsck_conf *conf;
 	unsigned long problems;
 	struct fsck_ino *inos;
 	size_t ino_cap, ino_n;
@@ -62,15 +67,16 @@ static void fsck_problem(struct fsck *f, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void fsck_problem(struct fsck *f, const char *fmt, ...)
 {
+	char text[512];
 	va_list ap;
+
 	f->problems++;
-	if (f->problems > 1000)
+	if (f->problems > FS_FSCK_MAX_REPORTED || !f->conf->problem)
 		return;
 	va_start(ap, fmt);
-	fputs("problem: ", f->out);
-	vfprintf(f->out, fmt, ap);
-	fputc('\n', f->out);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	f->conf->problem(f->conf->arg, text);
 }
 
 static uint64_t fsck_hash(uint64_t x)
@@ -170,15 +176,15 @@ static struct fsck_dent *fsck_dent(struct fsck *f, uint64_t parent, uint64_t coo
 	return &f->dents[h];
 }
 
-int fs_fsck(struct kv_db *db, FILE *out, unsigned long *problems)
+int fs_fsck(struct kv_db *db, const struct fs_fsck_conf *conf, struct fs_fsck_summary *sum)
 {
-	struct fsck f = { .out = out };
+	struct fsck f = { .conf = conf };
 	struct kv_iter_user *it = NULL;
 	struct fs_super s = { 0 };
 	int have_super = 0, rc;
 	uint64_t n_keys = 0;
 
-	*problems = 0;
+	memset(sum, 0, sizeof(*sum));
 	rc = kv_iter_create(db, NULL, NULL, 0, NULL, 0, &it);
 	if (rc)
 		return rc;
@@ -308,20 +314,17 @@ int fs_fsck(struct kv_db *db, FILE *out, unsigned long *problems)
 	rc = kv_iter_status(it);
 	kv_iter_free(it);
 	it = NULL;
-	if (rc) {
-		fprintf(out, "fsck: reading the store failed: %s\n", kv_strerror(rc));
-		goto fail;
-	}
+	if (rc)
+		goto fail;                      /* the engine logged the object */
 	if (!have_super) {
 		if (n_keys == 0) {
-			fprintf(out, "fsck: the store is empty (no filesystem)\n");
 			rc = -ENOENT;
 			goto fail;
 		}
 		fsck_problem(&f, "no superblock");
 	} else if (s.format != FS_FORMAT_VERSION) {
-		fprintf(out, "fsck: format version %u; this fsck checks format %u\n", s.format,
-			FS_FORMAT_VERSION);
+		UTIL_ERROR(FS_LOG, "fsck: format version %u; this fsck checks format %u", s.format,
+			   FS_FORMAT_VERSION);
 		rc = -EPROTO;
 		goto fail;
 	}
@@ -354,7 +357,9 @@ int fs_fsck(struct kv_db *db, FILE *out, unsigned long *problems)
 		if (have_super && ino >= s.ino_limit)
 			fsck_problem(&f, "inode %" PRIu64 " is at or above the allocation limit %"
 				     PRIu64, ino, s.ino_limit);
-		if (ip->orphan)
+		if (ip->orphan && conf->live)
+			sum->open_orphans++;
+		else if (ip->orphan)
 			fsck_problem(&f, "inode %" PRIu64 ": orphan (unlinked while open) not reclaimed "
 				     "(nlink %u)", ino, ip->a.nlink);
 		if (ip->refs && ip->named_type != (uint8_t)((ip->a.mode & S_IFMT) >> 12))
@@ -406,14 +411,14 @@ int fs_fsck(struct kv_db *db, FILE *out, unsigned long *problems)
 		goto nomem;
 	if (!fsck_ino(&f, FS_ROOT_INO)->has_inode)
 		fsck_problem(&f, "no root inode");
-	fprintf(out, "fsck: %" PRIu64 " keys, %zu inodes, %zu entries, %lu problem%s\n", n_keys,
-		f.ino_n, f.dent_n, f.problems, f.problems == 1 ? "" : "s");
-	*problems = f.problems;
+	sum->keys = n_keys;
+	sum->inodes = f.ino_n;
+	sum->entries = f.dent_n;
+	sum->problems = f.problems;
 	rc = 0;
 	goto out;
 nomem:
 	rc = -ENOMEM;
-	fprintf(out, "fsck: out of memory\n");
 fail:
 out:
 	kv_iter_free(it);

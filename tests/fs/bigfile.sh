@@ -34,6 +34,7 @@ gets() { fs_stat "$1" objstore_get_requests; }
 run() {
 	store=$1 mnt=$FS_TMP/mnt
 	shift
+	fs_format "$store" "$@"
 	fs_mount "$store" "$mnt" "$@"
 	dd if=/dev/urandom of="$FS_TMP/pattern" bs=1M count=32 status=none
 	cp "$FS_TMP/pattern" "$mnt/big1"
@@ -105,6 +106,7 @@ unlogged() { fs_stat "$1" unlogged_batches; }
 
 quiet() {
 	store=$1 mnt=$FS_TMP/mnt
+	fs_format "$store"
 	fs_mount "$store" "$mnt" -o wal_bypass_mb=1,wal_bypass_quiet_ms=3000
 	head -c 8388608 /dev/urandom >"$FS_TMP/b1"
 	head -c 8388608 /dev/urandom >"$FS_TMP/b2"
@@ -124,6 +126,7 @@ quiet() {
 
 wakeups() {
 	store=$1 mnt=$FS_TMP/mnt
+	fs_format "$store"
 	fs_mount "$store" "$mnt" -o flush_interval_ms=60000
 	mkdir "$mnt/w"
 	head -c 4096 /dev/urandom >"$FS_TMP/w"

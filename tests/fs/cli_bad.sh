@@ -77,8 +77,12 @@ expect_fail "credentials are never taken from the command line" $S mount -o acce
 expect_fail "credentials are never taken from the command line" $S mount -o secret_key=x "$ST" "$MP"
 expect_fail "credentials are never taken from the command line" $S mount -o aws_secret_access_key=x "$ST" "$MP"
 expect_fail "credentials are never taken from the command line" $S mount -o session_token=x "$ST" "$MP"
-# A read-only mount of a store that holds no filesystem.
-expect_fail "holds no filesystem yet" $S mount -f -o ro "$ST" "$MP"
+# Mounts of a location that holds no store, read-write or not.
+expect_fail "no ShaleFS store at $ST; create one with \`shalefs format $ST\`" $S mount -f "$ST" "$MP"
+expect_fail "no ShaleFS store at $ST" $S mount -f -o ro "$ST" "$MP"
+expect_fail "lease_wait=abc" $S mount -o lease_wait=abc "$ST" "$MP"
+expect_fail "'takeover' applies to read-write mounts only" $S mount -o ro,takeover "$ST" "$MP"
+expect_fail "shalefs mount does not take --json" $S mount --json "$ST" "$MP"
 # S3: unreachable endpoint, missing credentials (no retrying for minutes).
 expect_fail "s3://shaletest" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_CONFIG_FILE=/nonexistent HOME=/nonexistent \
 	$S mount -f -o endpoint=http://127.0.0.1:1 s3://shaletest "$MP"
@@ -91,10 +95,29 @@ expect_fail "profile" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME=$FS
 # stats and checkpoint
 expect_fail "not a ShaleFS mount point" $S stats "$FS_TMP"
 expect_fail "$FS_TMP/nothing: No such file" $S stats "$FS_TMP/nothing"
-expect_fail "holds no filesystem yet" $S stats "$ST"
+expect_fail "no ShaleFS store at $ST" $S stats "$ST"
 expect_fail "unknown checkpoint command 'rename'" $S checkpoint rename "$ST" x
 expect_fail "missing NAME" $S checkpoint create "$ST"
-expect_fail "invalid store URL" $S checkpoint list nowhere
+expect_fail "checkpoint list takes a store URL" $S checkpoint list nowhere
+expect_fail "no ShaleFS store at $ST" $S checkpoint list "$ST"
+expect_fail "invalid --expire 'soon'" $S checkpoint create --expire soon "$MP" x
+expect_fail "shalefs checkpoint does not take --force" $S checkpoint create --force "$ST" x
+# umount, sync, format, fsck
+expect_fail "not a ShaleFS mount point" $S umount "$FS_TMP"
+expect_fail "not a ShaleFS mount point" $S sync "$FS_TMP"
+expect_fail "missing STORE" $S umount
+expect_fail "shalefs umount does not take --repair" $S umount --repair "$MP"
+expect_fail "shalefs fsck does not take --lazy" $S fsck --lazy "$ST"
+expect_fail "invalid store URL" $S format nowhere
+mkdir -p "$FS_TMP/other"
+echo notes >"$FS_TMP/other/notes.txt"
+expect_fail "holds other objects/files (the first is 'notes.txt')" $S format "file://$FS_TMP/other"
+# Every command answers --help with its usage, exit 0.
+for c in mount umount sync format checkpoint stats fsck; do
+	$S $c --help >"$FS_TMP/help" 2>&1 || fs_die "shalefs $c --help exited non-zero"
+	grep -q "^usage: shalefs $c" "$FS_TMP/help" || fs_die "shalefs $c --help does not print its usage"
+	$S --help | grep -q "shalefs $c " || fs_die "shalefs --help does not list $c"
+done
 # A store of another format version, and a store that is not ShaleFS.
 if [ -n "${SHALE_S3_ENDPOINT:-}" ] && [ -n "${SHALE_S3_BUCKET:-}" ]; then
 	expect_fail "bucket 'no-such-bucket-$$' does not exist" \

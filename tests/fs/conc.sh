@@ -10,6 +10,7 @@ CONC=${SHALE_BUILDDIR:-.}/tests/fs/conc
 SECS=${CONC_SECONDS:-15}
 mkdir -p "$FS_TMP/store"
 ST="file://$FS_TMP/store"
+fs_format "$ST"
 MNT=$FS_TMP/mnt
 fs_mount "$ST" "$MNT" -o attr_timeout=0.2,entry_timeout=0.2
 mkdir "$MNT/c"

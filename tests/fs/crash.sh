@@ -15,6 +15,7 @@ ROUNDS=${CRASH_ROUNDS:-20}
 BULK_ROUNDS=${CRASH_BULK_ROUNDS:-10}
 mkdir -p "$FS_TMP/store"
 ST="file://$FS_TMP/store"
+fs_format "$ST"
 MNT=$FS_TMP/mnt
 LOG=$FS_TMP/acked.log
 : >"$LOG"

@@ -1,6 +1,8 @@
 # fs_lib.sh - helpers for the fs integration tests (sourced).
 #
 #   fs_setup NAME          scratch dir $FS_TMP, a trap that unmounts and cleans
+#   fs_format STORE [-o OPTS]   `shalefs format` a new store (a file://
+#                          directory is created); fails the test on error
 #   fs_mount STORE MNT [-o OPTS]   start `shalefs mount -f` in the background,
 #                          wait until MNT is a mount; sets FS_PID
 #   fs_umount MNT [PID]    fusermount3 -u, wait for the daemon (default the
@@ -41,6 +43,11 @@ fs_setup() {
 	trap 'exit 1' INT TERM
 	[ -x "$SHALEFS" ] || fs_die "$SHALEFS not built"
 	[ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse"; exit 77; }
+}
+
+fs_format() {
+	"$SHALEFS" format "$@" >>"$FS_TMP/daemon.log" 2>&1 ||
+		{ cat "$FS_TMP/daemon.log" >&2; fs_die "shalefs format $* failed"; }
 }
 
 fs_mount() {

@@ -24,6 +24,7 @@ per=$((total / nseeds / phases))
 
 mkdir -p "$FS_TMP/store" "$FS_TMP/model"
 store="file://$FS_TMP/store"
+fs_format "$store"
 mnt=$FS_TMP/mnt
 done_ops=0
 for seed in $seeds; do

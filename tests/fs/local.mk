@@ -19,7 +19,8 @@ tests_fs_check_fs_inode_LDADD = $(FS_LIBS) $(TEST_CHECK_LIBS)
 TESTS += tests/fs/check_fs_inode
 
 FS_TESTS = tests/fs/posix.sh tests/fs/fsx.sh tests/fs/cli_bad.sh tests/fs/ro_fence.sh \
-	tests/fs/crash.sh tests/fs/conc.sh tests/fs/bigfile.sh
+	tests/fs/crash.sh tests/fs/conc.sh tests/fs/bigfile.sh \
+	tests/fs/remount.sh tests/fs/lease.sh tests/fs/admin.sh
 TESTS += $(FS_TESTS)
 dist_check_SCRIPTS += $(FS_TESTS)
 EXTRA_DIST += tests/fs/fs_lib.sh

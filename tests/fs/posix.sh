@@ -11,6 +11,7 @@ SUITE=${SHALE_BUILDDIR:-.}/tests/fs/posix_suite
 run_on() {
 	store=$1
 	shift
+	fs_format "$store" "$@"
 	mnt=$FS_TMP/mnt
 	fs_mount "$store" "$mnt" "$@"
 	mkdir "$mnt/suite"

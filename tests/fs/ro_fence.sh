@@ -4,7 +4,7 @@
 #     refuses changes with EROFS;
 #   * `shalefs checkpoint create` while the writer is mounted; a mount at
 #     the checkpoint shows the data as it was, later changes do not show;
-#   * a second writer fences the first: the first turns read-only (EROFS
+#   * a second writer (-o takeover) fences the first: the first turns read-only (EROFS
 #     for changes, reads keep working, one log line says why), and nothing
 #     it had fsync'd is lost.
 set -eu
@@ -12,6 +12,7 @@ set -eu
 fs_setup rofence
 mkdir -p "$FS_TMP/store"
 ST="file://$FS_TMP/store"
+fs_format "$ST"
 A=$FS_TMP/a B=$FS_TMP/b C=$FS_TMP/c D=$FS_TMP/d
 
 expect_erofs() {
@@ -56,7 +57,7 @@ fi
 # Fencing: a second writer.
 echo acknowledged > "$A/acked"
 sync "$A/acked"
-fs_mount "$ST" "$D"
+fs_mount "$ST" "$D" -o takeover
 PD=$FS_PID
 [ "$(cat "$D/acked")" = acknowledged ] || fs_die "the new writer lost an fsync'd file"
 [ "$(cat "$D/f")" = version2 ] || fs_die "the new writer lost an fsync'd overwrite"

@@ -13,6 +13,7 @@ set -eu
 fs_setup secrets
 ST=$(fs_s3_store secrets)
 [ -n "$ST" ] || { echo "SKIP: the S3 rig is not configured"; exit 77; }
+fs_format "$ST" -o "$(fs_s3_opts)"
 MNT=$FS_TMP/mnt
 SECRET=$AWS_SECRET_ACCESS_KEY
 TOKEN=SessionTokenMustNotLeak0123456789

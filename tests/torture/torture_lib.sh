@@ -11,8 +11,8 @@
 #   tt_verify ROOT WHAT LOG...   tort_work verify; fail on any loss; adds
 #                          the counts to the summary
 #   tt_sum KEY N           add N to KEY in $TORTURE_SUMMARY (if set)
-#   tt_store NAME          a fresh store URL: s3:// when TT_S3=1 (rig
-#                          configured), else file://$FS_TMP/NAME
+#   tt_store NAME          a fresh, formatted store's URL: s3:// when
+#                          TT_S3=1 (rig configured), else file://$FS_TMP/NAME
 #   tt_opts                the -o options that go with tt_store's URLs
 TT_WORK=${SHALE_BUILDDIR:-.}/tests/torture/tort_work
 TT_PID=""
@@ -26,11 +26,13 @@ tt_sum() {
 
 tt_store() {
 	if [ "$TT_S3" = 1 ]; then
-		fs_s3_store "$1"
+		tt_s=$(fs_s3_store "$1")
+		[ -z "$tt_s" ] || fs_format "$tt_s" -o "$(fs_s3_opts)"
 	else
-		mkdir -p "$FS_TMP/$1"
-		echo "file://$FS_TMP/$1"
+		tt_s="file://$FS_TMP/$1"
+		fs_format "$tt_s"
 	fi
+	echo "$tt_s"
 }
 
 tt_opts() {
