@@ -338,6 +338,68 @@ START_TEST(test_kv_lease__readers_register_and_leave)
 }
 END_TEST
 
+struct one_stat {
+	const char *key;
+	uint64_t v;
+};
+
+static void one_stat_emit(void *arg, const char *k, uint64_t v)
+{
+	struct one_stat *x = arg;
+	if (!strcmp(k, x->key))
+		x->v = v;
+}
+
+static uint64_t stat_of(struct kv_db *db, const char *key)
+{
+	struct one_stat a = { key, UINT64_MAX };
+	kv_stats(db, one_stat_emit, &a);
+	return a.v;
+}
+
+static int del_sst(void *arg, const char *name, uint64_t size)
+{
+	(void)size;
+	return obj_delete(arg, name);
+}
+
+/* A mounted checkpoint deleted with --force: its reads fail once the
+ * tables are gone, and the db says why instead of only "corrupt". */
+START_TEST(test_kv_lease__deleted_checkpoint_is_named)
+{
+	struct obj_backend *s = open_store();
+	struct kv_config c = KV_CONFIG_INIT;
+	struct kv_db *w, *cp;
+	char val[1024];
+	void *v = NULL;
+	size_t vl;
+
+	c.no_background = 1;
+	c.memtable_bytes = 64 << 10;
+	ck_assert_int_eq(kv_open(&w, s, &c), 0);
+	memset(val, 'v', sizeof(val));
+	for (int i = 0; i < 400; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "k%04d", i);
+		ck_assert_int_eq(kv_put(w, k, strlen(k), val, sizeof(val)), 0);
+	}
+	ck_assert_int_eq(kv_sync(w), 0);
+	ck_assert_uint_gt(stat_of(w, "l0_count"), 0);
+	ck_assert_int_eq(kv_db_checkpoint_create(w, "snap", 0), 0);
+	ck_assert_int_eq(kv_close(w), 0);
+	c.mode = KV_OPEN_CHECKPOINT;
+	c.checkpoint = "snap";
+	ck_assert_int_eq(kv_open(&cp, s, &c), 0);
+	ck_assert_uint_eq(stat_of(cp, "checkpoint_deleted"), 0);
+	ck_assert_int_eq(kv_checkpoint_delete(s, "snap"), 0);
+	ck_assert_int_eq(obj_list_each(s, "sst/", 0, del_sst, s), 0);    /* what GC does later */
+	ck_assert_int_eq(kv_get(cp, NULL, "k0000", 5, &v, &vl), KV_ECORRUPT);
+	ck_assert_uint_eq(stat_of(cp, "checkpoint_deleted"), 1);
+	ck_assert_int_eq(kv_close(cp), 0);
+	obj_close(s);
+}
+END_TEST
+
 /* The marker: only an empty location is formatted; a store is one. */
 START_TEST(test_kv_store__format_only_empty_locations)
 {
@@ -391,6 +453,7 @@ int main(void)
 	tcase_add_test(tc, test_kv_lease__other_host_refused_unless_takeover);
 	tcase_add_test(tc, test_kv_lease__corrupt_record_refused);
 	tcase_add_test(tc, test_kv_lease__readers_register_and_leave);
+	tcase_add_test(tc, test_kv_lease__deleted_checkpoint_is_named);
 	tcase_add_test(tc, test_kv_store__format_only_empty_locations);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -3,7 +3,8 @@
 #
 # TAKEOVER_ROUNDS rounds (default 5), each on a fresh file:// store:
 # mount A runs the mixed workload (tort_work random); after a random
-# 0.3-1.8 s mount B opens the same store, which fences A. Then:
+# 0.3-1.8 s mount B opens the same store with -o takeover, which fences
+# A. Then:
 #   * A's workload must stop with EROFS within 30 s, and a new change on A
 #     must fail with EROFS;
 #   * A never writes again: listing the store, no WAL object carrying A's
@@ -45,7 +46,7 @@ while [ "$r" -le "$ROUNDS" ]; do
 	sleep "$(awk -v s="$s" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 1.5 }')"
 	kill -0 "$wp" 2>/dev/null || { cat "$FS_TMP/work.err" >&2; fs_die "round $r: the workload on A stopped early"; }
 	epoch_a=$(wal_epochs "$dir" | sort | tail -1 | cut -d' ' -f2)
-	tt_start "$ST" "$B" "" "$OPTS" || { tail -20 "$FS_TMP/daemon.log" >&2; fs_die "round $r: mount B failed"; }
+	tt_start "$ST" "$B" "" "takeover,$OPTS" || { tail -20 "$FS_TMP/daemon.log" >&2; fs_die "round $r: mount B failed"; }
 	pb=$TT_PID
 	cp "$FS_TMP/log.$r" "$FS_TMP/log.$r.atB"
 	# A must notice at its next WAL upload and stop accepting changes.
