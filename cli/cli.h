@@ -45,6 +45,7 @@ struct cli_opts {
 	int no_writeback;          /* no_writeback_cache */
 	int help;                  /* -h, --help */
 	unsigned lease_wait_s;     /* lease_wait=: wait for a live holder on this host */
+	unsigned unmount_timeout_s; /* unmount_timeout=: give up storing after this */
 	int takeover;              /* takeover: take the store from any writer */
 	unsigned flags;            /* CLI_F_*: the subcommands' --flags seen */
 	char *expire;              /* --expire DURATION (checkpoint create) */
@@ -59,6 +60,7 @@ struct cli_opts {
 #define CLI_F_LAZY   0x08          /* --lazy */
 #define CLI_F_EXPIRE 0x10          /* --expire DURATION */
 #define CLI_DFLT_LEASE_WAIT_S 60
+#define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
 
 /*
  * cli_opts_parse - parse a shalefs command line: argv[0] is a program

@@ -119,9 +119,9 @@ static void cli_usage(FILE *f, const char *cmd)
 		"STORE is file:///abs/dir or s3://bucket[/prefix]. Options:\n"
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
-		"  checkpoint=NAME, lease_wait=S, takeover, endpoint=URL, region=R, profile=P,\n"
-		"  path_style, insecure_tls, sign_payload, single_writer_unsafe, no_writeback_cache,\n"
-		"  and the usual FUSE mount options.\n"
+		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, endpoint=URL,\n"
+		"  region=R, profile=P, path_style, insecure_tls, sign_payload, single_writer_unsafe,\n"
+		"  no_writeback_cache, and the usual FUSE mount options.\n"
 		"Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws only.\n"
 		"See shalefs(1).\n");
 }
@@ -366,6 +366,7 @@ int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_ope
 		kc.block_cache_bytes = (size_t)o->cache_mb << 20;
 	if (o->memtable_mb)
 		kc.memtable_bytes = (size_t)o->memtable_mb << 20;
+	kc.close_timeout_ms = o->unmount_timeout_s * 1000u;
 	if (lc) {
 		memset(&holder, 0, sizeof(holder));
 		lc->holder = &holder;

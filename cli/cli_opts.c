@@ -14,6 +14,7 @@
  *                (implies ro), endpoint=, region=, profile=, path_style,
  *                insecure_tls, sign_payload, single_writer_unsafe,
  *                no_writeback_cache, lease_wait= (seconds), takeover,
+ *                unmount_timeout= (seconds),
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
  *                (defaults, _netdev, x-*, ...) is ignored; the FUSE/kernel
  *                options of cli_opts_passthrough are collected, escaped,
@@ -56,7 +57,7 @@ enum {
 	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_WAL_BYPASS_MB, KEY_WAL_QUIET_MS,
 	KEY_ATTR_TO,
 	KEY_ENTRY_TO, KEY_RO, KEY_RW,
-	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER,
+	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE,
 };
 
@@ -73,6 +74,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TO),
 	FUSE_OPT_KEY("lease_wait=", KEY_LEASE_WAIT),
 	FUSE_OPT_KEY("takeover", KEY_TAKEOVER),
+	FUSE_OPT_KEY("unmount_timeout=", KEY_UNMOUNT_TIMEOUT),
 	FUSE_OPT_KEY("--force", KEY_F_FORCE),
 	FUSE_OPT_KEY("--json", KEY_F_JSON),
 	FUSE_OPT_KEY("--repair", KEY_F_REPAIR),
@@ -207,6 +209,8 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 	case KEY_TAKEOVER:
 		o->takeover = 1;
 		return 0;
+	case KEY_UNMOUNT_TIMEOUT:
+		return cli_opts_uint(c, arg, 1, 86400, &o->unmount_timeout_s);
 	case KEY_F_FORCE:
 		o->flags |= CLI_F_FORCE;
 		return 0;
@@ -307,6 +311,7 @@ int cli_opts_parse(struct cli_opts *o, int argc, char **argv, const char *second
 	c.o.attr_timeout = FS_DFLT_ATTR_TIMEOUT;
 	c.o.entry_timeout = FS_DFLT_ENTRY_TIMEOUT;
 	c.o.lease_wait_s = CLI_DFLT_LEASE_WAIT_S;
+	c.o.unmount_timeout_s = CLI_DFLT_UNMOUNT_TIMEOUT_S;
 	rc = fuse_opt_parse(&args, &c, cli_opts_table, cli_opts_proc);
 	fuse_opt_free_args(&args);
 	*o = c.o;                  /* the strings are the caller's from here */

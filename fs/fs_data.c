@@ -61,14 +61,17 @@ static void fs_wb_account(struct fs *fs, long delta)
 	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
 }
 
-void fs_wb_wait_room(struct fs *fs)
+int fs_wb_wait_room(struct fs *fs)
 {
-	int waited = 0;
+	int waited = 0, rc = 0;
 
 	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
 	fs->wb_waiters++;
 	while (fs->wb_bytes >= fs->conf.write_buffer_bytes && fs->flusher_running &&
 	       !fs->flusher_stop) {
+		/* The buffer drains only into a store that takes writes. */
+		if ((rc = atomic_load(&fs->wb_store_err)) != 0)
+			break;
 		fs->flusher_kick = 1;
 		CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
 		struct timespec ts = util_wall_after_ns(50 * 1000000ull);
@@ -79,6 +82,7 @@ void fs_wb_wait_room(struct fs *fs)
 	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
 	if (waited)
 		atomic_fetch_add(&fs->n_write_waits, 1);
+	return rc;
 }
 
 /* Read chunk idx from the engine (at snap, or the newest) into dst
@@ -416,10 +420,23 @@ int fs_data_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete)
 	atomic_fetch_add(&fs->n_flush_chunks, n_flushed);
 out:
 	fs_data_batch_put(fs, b);
-	if (rc) {
+	if (rc == -ENOSPC || rc == -EACCES || rc == -EIO) {
+		/* The store fails: the engine logs it (at a bounded rate); the
+		 * data stays buffered for the next try. */
+		ip->wb_err = rc;
+		if (atomic_exchange(&fs->wb_store_err, rc) == 0)
+			UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": buffered data cannot reach the store "
+				   "(%s); it stays buffered and writers get the error once the "
+				   "buffer is full", ip->ino, kv_strerror(rc));
+	} else if (rc) {
 		ip->wb_err = rc;
 		UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": writing buffered data failed: %s", ip->ino,
 			   kv_strerror(rc));
+	} else if (n_flushed && atomic_exchange(&fs->wb_store_err, 0) != 0) {
+		UTIL_WARN(FS_LOG, "buffered data reaches the store again");
+		CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+		CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
+		CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
 	}
 	return rc;
 }

@@ -452,8 +452,8 @@ int fs_check_writable(struct fs *fs)
 	if (kv_is_readonly(fs->db)) {
 		if (!atomic_exchange(&fs->rofs_logged, 1))
 			UTIL_ERROR(FS_LOG, "the engine turned read-only (fenced by a newer writer "
-				   "of this store, or a failed durable write): changes now fail "
-				   "with EROFS, reads keep working");
+				   "of this store, or an internal failure logged above): changes now "
+				   "fail with EROFS, reads keep working");
 		atomic_fetch_add(&fs->n_errors_erofs, 1);
 		return -EROFS;
 	}

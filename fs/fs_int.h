@@ -239,6 +239,10 @@ struct fs {
 	int flusher_stop;          /* protected by wb_mu */
 	int flusher_kick;          /* protected by wb_mu */
 	unsigned wb_waiters;       /* writers in fs_wb_wait_room; protected by wb_mu */
+	/* The error of the last failed move of buffered data into the engine
+	 * (the store fails: ENOSPC, EACCES, EIO), 0 after one succeeds. A
+	 * writer waiting for room returns it instead of waiting. */
+	atomic_int wb_store_err;
 	pthread_t flusher;
 	int flusher_running;
 
@@ -358,8 +362,9 @@ int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
 int fs_data_delete_chunks(struct kv_batch *b, uint64_t ino, uint64_t first, uint64_t end);
 /* Punch [off, off+len) to zeros keeping the size (ip->mu held). */
 int fs_data_punch_locked(struct fs *fs, struct fs_inode *ip, uint64_t off, uint64_t len);
-/* Wait until the write buffer has room (no lock held). */
-void fs_wb_wait_room(struct fs *fs);
+/* Wait while the write buffer is full (no lock held). Returns 0, or the store's error
+ * (wb_store_err) when the buffer cannot drain because the store fails. */
+int fs_wb_wait_room(struct fs *fs);
 int fs_flusher_start(struct fs *fs);
 void fs_flusher_stop(struct fs *fs);
 /* Flush every dirty inode. Returns 0 or the first error. */

@@ -400,7 +400,11 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t
 		fs_reply_err(req, rc);
 		return;
 	}
-	fs_wb_wait_room(fs);
+	rc = fs_wb_wait_room(fs);
+	if (rc) {
+		fs_reply_err(req, rc);
+		return;
+	}
 	rc = fs_get_locked(fs, ino, &ip);
 	if (rc) {
 		fs_reply_err(req, rc);
@@ -423,6 +427,26 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t
 		fs_reply_err(req, (int)n);
 	else
 		fuse_reply_write(req, (size_t)n);
+}
+
+/* The errno an fsync reports for a failed kv_sync: the store's own
+ * (ENOSPC, EACCES: the engine logged it, at a bounded rate), EROFS once
+ * fenced, EIO for anything else. */
+static int fs_sync_errno(struct fs *fs, int rc)
+{
+	switch (rc) {
+	case 0:
+	case -ENOMEM:
+	case -ENOSPC:
+	case -EACCES:
+		return rc;
+	case -EROFS:
+		(void)fs_check_writable(fs);
+		return rc;
+	default:
+		UTIL_ERROR(FS_LOG, "sync failed: %s", kv_strerror(rc));
+		return -EIO;
+	}
 }
 
 /* fsync: flush ino's buffer into the engine, report (and clear) an
@@ -457,16 +481,7 @@ static int fs_fsync_ino(struct fs *fs, uint64_t ino)
 		(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	if (rc)
 		return rc;
-	rc = kv_sync(fs->db);
-	if (rc) {
-		UTIL_ERROR(FS_LOG, "fsync of inode %" PRIu64 ": engine sync failed: %s", ino,
-			   kv_strerror(rc));
-		if (rc == -EROFS)
-			(void)fs_check_writable(fs);
-		else if (rc != -ENOMEM)
-			rc = -EIO;
-	}
-	return rc;
+	return fs_sync_errno(fs, kv_sync(fs->db));
 }
 
 int fs_sync(struct fs *fs)
@@ -478,16 +493,7 @@ int fs_sync(struct fs *fs)
 	fs_note_small_fsync(fs);
 	rc = fs_data_flush_all(fs);
 	rc2 = kv_sync(fs->db);
-	if (!rc)
-		rc = rc2;
-	if (rc) {
-		UTIL_ERROR(FS_LOG, "whole-mount sync failed: %s", kv_strerror(rc));
-		if (rc == -EROFS)
-			(void)fs_check_writable(fs);
-		else if (rc != -ENOMEM && rc != -ENOSPC)
-			rc = -EIO;
-	}
-	return rc;
+	return fs_sync_errno(fs, rc ? rc : rc2);
 }
 
 int fs_checkpoint(struct fs *fs, const char *name, uint64_t expire_ns)
@@ -582,11 +588,7 @@ static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	}
 	if (!FS_IS_CTL(ino) && !fs->conf.readonly) {
 		fs_note_small_fsync(fs);
-		rc = kv_sync(fs->db);
-		if (rc == -EROFS)
-			(void)fs_check_writable(fs);
-		else if (rc && rc != -ENOMEM)
-			rc = -EIO;
+		rc = fs_sync_errno(fs, kv_sync(fs->db));
 	}
 	fs_reply_err(req, rc);
 }
@@ -595,18 +597,24 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fs_of(req);
 	struct statvfs sv;
-	uint64_t used_inodes;
+	uint64_t used_inodes, total, avail;
 
 	memset(&sv, 0, sizeof(sv));
 	CHECK_RETURN(pthread_mutex_lock(&fs->ino_mu));
 	used_inodes = fs->ino_next;
 	CHECK_RETURN(pthread_mutex_unlock(&fs->ino_mu));
-	/* An object store has no fixed size: report a large, constant one. */
 	sv.f_bsize = FS_CHUNK_SIZE;
 	sv.f_frsize = 4096;
-	sv.f_blocks = (fsblkcnt_t)1 << 40;     /* 4 PiB */
-	sv.f_bfree = sv.f_blocks;
-	sv.f_bavail = sv.f_blocks;
+	if (fs->store && obj_space(fs->store, &total, &avail) == 0) {
+		/* file://: the space of the filesystem that holds the store. */
+		sv.f_blocks = (fsblkcnt_t)(total / sv.f_frsize);
+		sv.f_bfree = (fsblkcnt_t)(avail / sv.f_frsize);
+	} else {
+		/* An object store has no fixed size: a large, constant one. */
+		sv.f_blocks = (fsblkcnt_t)1 << 40;     /* 4 PiB */
+		sv.f_bfree = sv.f_blocks;
+	}
+	sv.f_bavail = sv.f_bfree;
 	sv.f_files = (fsfilcnt_t)1 << 48;
 	sv.f_ffree = sv.f_files - used_inodes;
 	sv.f_favail = sv.f_ffree;

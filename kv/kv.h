@@ -97,6 +97,10 @@ struct kv_config {
 	 * borrowed for kv_open only. NULL: none, the writer relies on
 	 * fencing alone (unit tests, and tools that hold the lease already). */
 	struct kv_lease_conf *lease;
+	/* kv_close: how long to keep trying to store what is still in
+	 * memory while the store fails (default 30000), before giving up and
+	 * reporting it. */
+	unsigned close_timeout_ms;
 };
 #define KV_IDLE_COMPACT_NEVER UINT_MAX
 
@@ -201,7 +205,9 @@ size_t kv_batch_count(const struct kv_batch *b);
 /* Encoded bytes: about what a cleared batch keeps allocated for reuse. */
 size_t kv_batch_bytes(const struct kv_batch *b);
 void kv_batch_free(struct kv_batch *b);
-/* Apply a batch. May wait (backpressure) while flushes catch up.
+/* Apply a batch. May wait (backpressure) while flushes catch up; while
+ * the store fails, it returns that failure instead of waiting (-ENOSPC,
+ * -EACCES, -EIO as for kv_sync).
  * Returns 0, -EROFS, -ENOMEM, -EINVAL (empty key, key > 64 KiB). */
 int kv_write(struct kv_db *db, struct kv_batch *b);
 /*
@@ -227,8 +233,12 @@ int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, si
 	   void **val, size_t *vlen);
 
 /* kv_sync - block until every batch written before the call is durable in
- * the store. Returns 0, -EROFS (fenced/ERROR; nothing more can be made
- * durable), or -EIO after a permanent store failure. */
+ * the store. While the store fails, the batches stay in memory and the
+ * engine keeps retrying in the background (kv_db.c, STORE FAILURES); a
+ * sync that sees an attempt fail returns that failure instead of waiting:
+ * -ENOSPC (store full, or over quota), -EACCES (access denied), -EIO
+ * (any other). A later sync succeeds once the store takes writes again.
+ * Returns 0, those, or -EROFS (fenced, or the ERROR state). */
 int kv_sync(struct kv_db *db);
 
 /* Snapshots: a consistent view at the current sequence number. */

@@ -27,6 +27,20 @@
  *   unflushed WAL bytes), assign seqs, append the batch to the open WAL
  *   object, apply it to the memtable, publish last_seq. The WAL writer
  *   thread makes it durable (kv_wal_writer.c).
+ *
+ * STORE FAILURES
+ *   A WAL upload or memtable flush that fails (store full, quota, access
+ *   denied, an outage longer than the retry wrapper's budget) never turns
+ *   the handle read-only: what was written stays in memory, bounded by
+ *   the same budgets as always, and the threads retry with backoff until
+ *   the store takes writes again. Meanwhile callers are told instead of
+ *   left waiting: kv_sync returns the failure of an attempt made while it
+ *   waited, and a writer that would wait for room returns it too
+ *   (kv_store_errno: -ENOSPC, -EACCES, -EIO). The first failure is logged
+ *   with its cause, then one line every KV_STORE_LOG_EVERY_NS while it
+ *   lasts, and one when writes work again. Only fencing (FENCED) and
+ *   internal failures (ERROR: a batch half applied, out of memory) stop
+ *   writes for good; kv_close gives up after conf.close_timeout_ms.
  */
 #include "kv/kv_int.h"
 
@@ -56,6 +70,9 @@
 #define KV_DFLT_MANIFESTS_KEEP 16
 /* Writers wait while this many WAL bytes are not yet in the store. */
 #define KV_WAL_BUDGET_FACTOR 4
+#define KV_DFLT_CLOSE_TIMEOUT_MS 30000
+/* While the store fails: one log line this often (STORE FAILURES). */
+#define KV_STORE_LOG_EVERY_NS (300ull * 1000000000)
 
 static void kv_db_join(struct kv_db *db);
 
@@ -98,6 +115,56 @@ void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id)
 			break;
 		}
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+}
+
+int kv_store_errno(int err)
+{
+	switch (err) {
+	case -ENOSPC:
+	case -EDQUOT:
+		return -ENOSPC;
+	case -EACCES:
+	case -EPERM:
+		return -EACCES;
+	case -ENOMEM:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+void kv_db_store_failed(struct kv_db *db, const char *what, int err)
+{
+	uint64_t now = util_now_ns();
+
+	db->store_fail_gen++;
+	db->store_fail_run++;
+	if (!db->store_err) {
+		db->store_err_since_ns = util_wall_ns();
+		db->store_fail_logged_ns = now;
+		UTIL_ERROR("kv", "%s failed (%s): the store takes no writes; what was written is "
+			   "kept in memory and retried, and fsync reports the failure until it "
+			   "works again", what, kv_strerror(err));
+	} else if (now - db->store_fail_logged_ns >= KV_STORE_LOG_EVERY_NS) {
+		db->store_fail_logged_ns = now;
+		UTIL_ERROR("kv", "the store still takes no writes (%s: %s; %" PRIu64 " failed "
+			   "attempts in %" PRIu64 " s)", what, kv_strerror(err), db->store_fail_run,
+			   (util_wall_ns() - db->store_err_since_ns) / 1000000000u);
+	}
+	db->store_err = err;
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+}
+
+void kv_db_store_ok(struct kv_db *db)
+{
+	if (!db->store_err)
+		return;
+	UTIL_WARN("kv", "the store takes writes again after %" PRIu64 " s and %" PRIu64
+		  " failed attempts; nothing was lost", (util_wall_ns() - db->store_err_since_ns) /
+		  1000000000u, db->store_fail_run);
+	db->store_err = 0;
+	db->store_fail_run = 0;
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 }
 
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err)
@@ -149,6 +216,8 @@ static void kv_conf_defaults(struct kv_config *c)
 		c->bloom_bits_per_key = KV_DFLT_BLOOM;
 	if (!c->poll_interval_ms)
 		c->poll_interval_ms = KV_DFLT_POLL_MS;
+	if (!c->close_timeout_ms)
+		c->close_timeout_ms = KV_DFLT_CLOSE_TIMEOUT_MS;
 	if (!c->sst_max_bytes)
 		c->sst_max_bytes = KV_DFLT_SST_MAX;
 	if (!c->gc_interval_ms)
@@ -628,6 +697,7 @@ static void kv_db_stop(struct kv_db *db, int mode)
 			UTIL_WARN("kv", "close: could not freeze the memtable; the WAL keeps its data");
 	}
 	db->shutdown = mode;
+	db->shutdown_ns = util_now_ns();
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
@@ -726,6 +796,13 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 		}
 		if (!kv_write_stalled(db))
 			break;
+		if (db->store_err) {
+			/* The room comes back only when the store takes writes. */
+			if (stall_start)
+				db->writers_waiting--;
+			rc = kv_store_errno(db->store_err);
+			goto out;
+		}
 		if (!stall_start) {
 			stall_start = util_now_ns();
 			db->write_stalls++;
@@ -817,20 +894,26 @@ int kv_delete(struct kv_db *db, const void *key, size_t klen)
 
 int kv_sync(struct kv_db *db)
 {
-	uint64_t target;
+	uint64_t target, gen;
 	int rc = 0;
 
 	if (db->readonly)
 		return 0;
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	target = db->last_seq;
+	gen = db->store_fail_gen;
+	if (db->store_err)
+		db->retry_now = 1;      /* try again now, not after the backoff */
 	db->sync_waiters++;
-	while (db->durable_seq < target && db->state == KV_STATE_OK) {
+	while (db->durable_seq < target && db->state == KV_STATE_OK &&
+	       db->store_fail_gen == gen) {
 		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
 		CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
 	}
 	db->sync_waiters--;
-	if (db->durable_seq < target)
+	if (db->durable_seq < target && db->state == KV_STATE_OK)
+		rc = kv_store_errno(db->store_err ? db->store_err : -EIO);
+	else if (db->durable_seq < target)
 		rc = db->state == KV_STATE_FENCED ? -EROFS : -EIO;
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	return rc;

@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KV_CLOSE_TIMEOUT_MS 30000
 
 int kv_flush_freeze(struct kv_db *db)
 {
@@ -122,9 +121,10 @@ void kv_db_backoff(struct kv_db *db, unsigned attempt)
 	ms = ms / 2 + util_rand_below(&r, ms / 2 + 1);
 	for (uint64_t slept = 0; slept < ms; slept += 10) {
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
-		int abandon = db->shutdown == 2;
+		int stop = db->shutdown == 2 || db->retry_now;
+		db->retry_now = 0;
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-		if (abandon)
+		if (stop)
 			return;
 		util_sleep_ns(10 * 1000000ull);
 	}
@@ -245,7 +245,7 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 		kv_health_fail(&db->flush_health, rc);
 		shutdown = db->shutdown;
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-		if (shutdown && util_now_ns() - start > KV_CLOSE_TIMEOUT_MS * 1000000ull)
+		if (shutdown && util_now_ns() - start > db->conf.close_timeout_ms * 1000000ull)
 			return rc;
 		if (attempt % 10 == 0)
 			UTIL_WARN("kv", "manifest update failed (%s); retrying", kv_strerror(rc));
@@ -338,11 +338,15 @@ int kv_flush_one(struct kv_db *db)
 			break;
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
 		kv_health_fail(&db->flush_health, rc);
-		int shutdown = db->shutdown;
+		kv_db_store_failed(db, "memtable flush", rc);
+		/* At close the WAL holds logged data: give up at once; data
+		 * written unlogged is only here: try until close_timeout_ms. */
+		int give_up = db->shutdown == 2 ||
+			(db->shutdown && (!db->imm[0].first_unlogged ||
+					  util_now_ns() - db->shutdown_ns >
+					  db->conf.close_timeout_ms * 1000000ull));
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-		if (attempt % 10 == 0)
-			UTIL_WARN("kv", "flushing memtable to %s failed (%s); retrying", name, kv_strerror(rc));
-		if (shutdown == 2 || (shutdown && attempt > 20))
+		if (give_up)
 			goto out;
 		kv_db_backoff(db, attempt++);
 	}
@@ -416,15 +420,24 @@ void *kv_flush_main(void *arg)
 		}
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 		int rc = kv_flush_one(db);
-		if (rc && rc != KV_EFENCED && rc != -ECANCELED) {
-			UTIL_ERROR("kv", "memtable flush failed: %s", kv_strerror(rc));
-			kv_db_backoff(db, attempt++);
-		} else {
-			attempt = 0;
-		}
+		int failed = rc && rc != KV_EFENCED && rc != -ECANCELED;
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
-		if (rc && db->shutdown)
-			break;              /* at close, the WAL still holds the data */
+		if (failed)
+			kv_db_store_failed(db, "memtable flush", rc);
+		else if (rc == 0)
+			kv_db_store_ok(db);
+		/* At close the WAL still holds logged data: stop at once. Data
+		 * written unlogged is only here: keep trying for a while. */
+		if (rc && db->shutdown &&
+		    (db->shutdown == 2 || !failed || !db->n_imm || !db->imm[0].first_unlogged ||
+		     util_now_ns() - db->shutdown_ns > db->conf.close_timeout_ms * 1000000ull))
+			break;
+		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		if (failed)
+			kv_db_backoff(db, attempt++);
+		else
+			attempt = 0;
+		CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	}
 	/* A WAL object held for an unlogged batch can no longer be released:
 	 * the WAL writer must stop waiting (kv_close then reports it). */

@@ -618,6 +618,7 @@ struct kv_db {
 
 	/* protected by mu: */
 	int shutdown;                     /* 1 = close: drain and exit; 2 = abandon */
+	uint64_t shutdown_ns;             /* monotonic, when close began */
 	enum kv_state state;
 	int state_err;                    /* cause of ERROR */
 	struct kv_mem *mem;
@@ -661,6 +662,13 @@ struct kv_db {
 	uint64_t unlogged_batches, unlogged_bytes, wal_holds;
 	uint64_t stall_ns;
 	unsigned writers_waiting;         /* in kv_write's stall loop now (READS FIRST) */
+	/* A failing store (kv_db.c, STORE FAILURES), protected by mu: */
+	int store_err;                    /* last failed durable write's error; 0 = healthy */
+	uint64_t store_err_since_ns;      /* wall clock of the first failure in a row */
+	uint64_t store_fail_gen;          /* failures so far: a waiter sees a new one */
+	uint64_t store_fail_logged_ns;    /* monotonic: last "still failing" line */
+	uint64_t store_fail_run;          /* failures in the current run */
+	int retry_now;                    /* a sync waits: cut the current backoff short */
 
 	/* compactor and GC, protected by mu: */
 	pthread_cond_t cv_compact;        /* wakes the compactor (and GC at close) */
@@ -766,6 +774,12 @@ void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id);
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
 /* Sleep for a retry backoff step, returning early on abandon. */
 void kv_db_backoff(struct kv_db *db, unsigned attempt);
+/* A durable write (what: "WAL upload wal/N", "memtable flush") failed
+ * with err, or succeeded (mu held): STORE FAILURES in kv_db.c. */
+void kv_db_store_failed(struct kv_db *db, const char *what, int err);
+void kv_db_store_ok(struct kv_db *db);
+/* The errno a caller sees for a store failure: -ENOSPC, -EACCES or -EIO. */
+int kv_store_errno(int err);
 
 /* ---- ownership (kv_lease.c) ------------------------------------------------
  * Called from kv_open/kv_close with db->conf.lease set. */

@@ -24,23 +24,23 @@
  * FAILURES
  *   -EEXIST means another writer put an object at our next id: we were
  *   fenced. The handle turns FENCED (read-only) and never writes again.
- *   Any other failure is retried with backoff for as long as it lasts
- *   (the retry wrapper below already retried transient errors); health
- *   counters show it. Only at close (bounded wait, conf.close_timeout) or
- *   after permanent errors lasting KV_WAL_PERMANENT_MS does the handle
- *   give up and enter ERROR: sync then reports -EIO instead of hanging.
- *   This thread never exits the process and never asserts on store data.
+ *   Any other failure (store full, quota, access denied, an outage longer
+ *   than the retry wrapper's budget) is retried with backoff for as long
+ *   as it lasts, the object kept in memory; kv_db_store_failed tells
+ *   syncs and stalled writers, and logs at a bounded rate (kv_db.c, STORE
+ *   FAILURES). Only at close, after conf.close_timeout_ms, does it give up:
+ *   kv_close then reports what was not made durable. This thread never
+ *   exits the process and never asserts on store data.
  */
 #include "kv/kv_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define KV_WAL_PERMANENT_MS 60000     /* permanent errors tolerated this long */
-#define KV_CLOSE_TIMEOUT_MS 30000     /* at close, give up uploading after this */
 /* Freeze the memtable after this many WAL objects, however small it is,
  * so a trickle of writes still reaches SSTs and recovery stays short. */
 #define KV_WAL_FREEZE_OBJECTS 4096
@@ -149,36 +149,37 @@ int kv_wal_done_push(struct kv_db *db, uint64_t id, uint64_t last_seq)
 
 /*
  * Upload one sealed object, retrying until it lands, we are fenced, or we
- * must give up. Called without mu. Returns 0, -EEXIST (fenced) or the
- * error that made us give up.
+ * must give up (abandon, or close after conf.close_timeout_ms). Called
+ * without mu. Returns 0, -EEXIST (fenced) or the error that made us give up.
  */
 static int kv_wal_upload(struct kv_db *db, const char *name, const uint8_t *data, size_t len)
 {
-	uint64_t first_fail = 0, closing_since = 0;
+	uint64_t closing_since = 0;
 	unsigned attempt = 0;
+	char what[80];
 	int rc;
 
+	snprintf(what, sizeof(what), "WAL upload %s", name);
 	for (;;) {
 		rc = obj_put_if_absent(db->store, name, data, len);
-		if (rc == 0 || rc == -EEXIST)
+		if (rc == -EEXIST)
 			return rc;
 		uint64_t now = util_now_ns();
-		if (!first_fail)
-			first_fail = now;
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		if (rc == 0) {
+			kv_db_store_ok(db);
+			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			return 0;
+		}
 		kv_health_fail(&db->wal_health, rc);
+		kv_db_store_failed(db, what, rc);
 		int shutdown = db->shutdown;
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-		if (attempt == 0 || attempt % 10 == 0)
-			UTIL_WARN("kv", "WAL upload %s failed (%s); retrying: writes since the last "
-				  "durable point are held in memory", name, kv_strerror(rc));
 		if (shutdown == 2)
 			return rc;
 		if (shutdown && !closing_since)
 			closing_since = now;
-		if (closing_since && now - closing_since > KV_CLOSE_TIMEOUT_MS * 1000000ull)
-			return rc;
-		if (!obj_err_is_transient(rc) && now - first_fail > KV_WAL_PERMANENT_MS * 1000000ull)
+		if (closing_since && now - closing_since > db->conf.close_timeout_ms * 1000000ull)
 			return rc;
 		kv_db_backoff(db, attempt++);
 	}
@@ -265,8 +266,9 @@ void *kv_wal_writer_main(void *arg)
 				   "the store is now read-only for this process", name);
 			kv_db_set_state(db, KV_STATE_FENCED, -EROFS);
 		} else if (db->shutdown != 2) {
-			UTIL_ERROR("kv", "WAL upload %s failed for good (%s): writes after seq %" PRIu64
-				   " are not durable", name, kv_strerror(rc), db->durable_seq);
+			UTIL_ERROR("kv", "close: gave up storing %s after %u ms (%s): writes after seq "
+				   "%" PRIu64 " are not durable", name, db->conf.close_timeout_ms,
+				   kv_strerror(rc), db->durable_seq);
 			kv_db_set_state(db, KV_STATE_ERROR, rc);
 		}
 		if (obj.borrowed)

@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -76,7 +77,10 @@ static struct obj_local *obj_local_of(struct obj_backend *b)
  * EEXIST are expected outcomes for callers and are not logged. */
 static int obj_local_err(int err, const char *op, const char *name, const char *what)
 {
-	int lvl = (err == ENOENT || err == EEXIST) ? -1 : UTIL_LOG_ERROR;
+	/* A full disk is reported by the engine, once and then at a bounded
+	 * rate, while it retries (kv_db.c, STORE FAILURES): not at every try. */
+	int lvl = (err == ENOENT || err == EEXIST) ? -1 :
+		(err == ENOSPC || err == EDQUOT) ? UTIL_LOG_DEBUG : UTIL_LOG_ERROR;
 	int rc;
 
 	switch (err) {
@@ -621,6 +625,17 @@ static void obj_local__free(struct obj_backend *b)
 	obj_direct_free(l->direct);
 	free(l->root);
 	free(l);
+}
+
+int obj_local_space(struct obj_backend *b, uint64_t *total, uint64_t *avail)
+{
+	struct statvfs sv;
+
+	if (statvfs(obj_local_of(b)->root, &sv) != 0)
+		return -errno;
+	*total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
 }
 
 int obj_local_create(struct obj_backend **out, const char *dir, int create)

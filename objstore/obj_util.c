@@ -164,3 +164,13 @@ struct obj_backend *obj_wrapper_inner(struct obj_backend *b)
 			return ((struct obj_wrapper *)b)->inner;
 	return NULL;
 }
+
+int obj_space(struct obj_backend *b, uint64_t *total, uint64_t *avail)
+{
+	while (b) {
+		if (b->kind && !strcmp(b->kind, "file"))
+			return obj_local_space(b, total, avail);
+		b = obj_wrapper_inner(b);
+	}
+	return -ENOTSUP;
+}

@@ -286,6 +286,10 @@ void obj_list_free(struct obj_list *l);
 
 /* Emit every counter of the stack. */
 void obj_stats(struct obj_backend *b, obj_stat_emit_fn emit, void *arg);
+/* Size and free bytes of what holds the store, where a backend knows
+ * them (file://: the filesystem of its directory). Returns 0, or
+ * -ENOTSUP (s3://, mem://: no fixed size), or -errno. */
+int obj_space(struct obj_backend *b, uint64_t *total, uint64_t *avail);
 
 /* 1 if err (negative errno) is worth retrying. */
 int obj_err_is_transient(int err);

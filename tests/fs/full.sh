@@ -1,0 +1,117 @@
+#!/bin/sh
+# full.sh - a full store (a file:// store on a 64 MiB tmpfs):
+#   * 4 MiB files written and fsync'd one after another until fsync fails:
+#     it fails with ENOSPC (not EIO), and df shows the tmpfs's real space;
+#   * every file fsync'd before is intact, and the mount does not turn
+#     read-only: rm works, reads work;
+#   * once space is freed (a file beside the store on the same tmpfs is
+#     removed), writes and fsync work again - no remount - and the data
+#     written while the store was full and fsync'd later is there;
+#   * an unmount while the store cannot take writes ends within
+#     unmount_timeout, and says what was not stored; the next mount has
+#     every fsync'd file.
+set -eu
+. "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
+fs_setup full
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to mount a tmpfs"; exit 77; }
+DISK=$FS_TMP/disk MNT=$FS_TMP/mnt
+mkdir -p "$DISK"
+mount -t tmpfs -o size=64m tmpfs "$DISK" || { echo "SKIP: cannot mount a tmpfs"; exit 77; }
+full_cleanup() {
+	for m in $FS_MOUNTS; do
+		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
+	done
+	for p in $FS_PIDS; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+	done
+	FS_MOUNTS="" FS_PIDS=""
+	umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null || true
+	fs_cleanup
+}
+trap full_cleanup EXIT
+ST="file://$DISK/store"
+fs_format "$ST"
+head -c 6M /dev/urandom >"$DISK/filler"          # freed later, to make room
+fs_mount "$ST" "$MNT" -o unmount_timeout=5
+
+python3 - "$MNT" "$FS_TMP/acked" <<'PY' || fs_die "the fill phase failed"
+import errno, hashlib, os, sys
+mnt, acked = sys.argv[1], sys.argv[2]
+log = open(acked, "w")
+for i in range(64):
+    data = os.urandom(4 << 20)
+    fd = os.open(f"{mnt}/f{i}", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except OSError as e:
+        os.close(fd)
+        if e.errno != errno.ENOSPC:
+            sys.exit(f"fsync of f{i} failed with {errno.errorcode[e.errno]}, expected ENOSPC")
+        print(f"full: fsync of f{i} failed with ENOSPC after {i} files")
+        break
+    os.close(fd)
+    log.write(f"f{i} {hashlib.sha256(data).hexdigest()}\n")
+    log.flush()
+else:
+    sys.exit("64 x 4 MiB fit in a 64 MiB store")
+PY
+n=$(wc -l <"$FS_TMP/acked")
+[ "$n" -ge 5 ] || fs_die "only $n files fit before ENOSPC"
+# df tells the truth about a file:// store.
+df -P "$MNT" | awk 'NR == 2 { exit !($2 > 50000 && $2 < 70000) }' ||
+	{ df -P "$MNT" >&2; fs_die "df does not show the 64 MiB tmpfs"; }
+
+check_acked() {
+	while read -r f h; do
+		[ "$(sha256sum <"$MNT/$f" | cut -d' ' -f1)" = "$h" ] || fs_die "$1: fsync'd $f is lost or changed"
+	done <"$FS_TMP/acked"
+}
+check_acked "while full"
+# Still writable in memory: not read-only.
+[ "$(fs_stat "$MNT" fs_readonly)" = 0 ] || fs_die "the mount turned read-only on a full store"
+last=$(tail -1 "$FS_TMP/acked" | cut -d' ' -f1)
+rm "$MNT/$last" || fs_die "rm fails on a full store"
+sed -i "/^$last /d" "$FS_TMP/acked"
+echo small >"$MNT/small" || fs_die "a small write fails on a full store"
+if python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$MNT/small" 2>"$FS_TMP/fsync.err"; then
+	fs_die "fsync succeeded on a full store"
+fi
+grep -q "No space left on device" "$FS_TMP/fsync.err" || { cat "$FS_TMP/fsync.err" >&2; fs_die "fsync of a small file on a full store did not say ENOSPC"; }
+
+# Room comes back: everything resumes without a remount.
+rm "$DISK/filler"
+i=0
+until python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$MNT/small" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || fs_die "fsync still fails 20 s after space was freed"
+	sleep 0.2
+done
+head -c 1M /dev/urandom >"$FS_TMP/after"
+cp "$FS_TMP/after" "$MNT/after"
+sync "$MNT/after" || fs_die "fsync after space was freed failed"
+[ "$(fs_stat "$MNT" fs_readonly)" = 0 ] || fs_die "the mount is read-only after the episode"
+grep -q "the store takes writes again" "$FS_TMP/daemon.log" || fs_die "the recovery was not logged"
+n_err=$(grep -c "the store takes no writes" "$FS_TMP/daemon.log" || true)
+[ "$n_err" -le 3 ] || fs_die "the failing store was logged $n_err times (expected a bounded few)"
+check_acked "after the episode"
+
+# Fill it again, then unmount while nothing can be stored.
+head -c 40M /dev/urandom >"$DISK/filler2" 2>/dev/null || true
+head -c 8M /dev/urandom >"$MNT/unstorable" 2>/dev/null || true
+t0=$(date +%s)
+fusermount3 -u "$MNT"
+rc=0
+wait "$FS_PID" || rc=$?
+FS_PIDS=""
+t1=$(date +%s)
+[ $((t1 - t0)) -le 30 ] || fs_die "unmount of a full store took $((t1 - t0)) s with unmount_timeout=5"
+[ $rc -ne 0 ] || fs_die "the daemon exited 0 although it could not store everything"
+grep -q "not durable\|not made durable\|may be lost" "$FS_TMP/daemon.log" ||
+	fs_die "the daemon did not say what was not stored"
+rm -f "$DISK/filler2"
+fs_mount "$ST" "$MNT"
+check_acked "after the remount"
+cmp "$FS_TMP/after" "$MNT/after" || fs_die "a file fsync'd after the episode is lost"
+fs_umount "$MNT"
+echo "full: ENOSPC at fsync, rm and reads while full, writes resumed without a remount, unmount ended in $((t1 - t0)) s, nothing fsync'd lost"
