@@ -49,6 +49,8 @@ struct cli_opts {
 	int takeover;              /* takeover: take the store from any writer */
 	unsigned flags;            /* CLI_F_*: the subcommands' --flags seen */
 	char *expire;              /* --expire DURATION (checkpoint create) */
+	char *log_file;            /* log_file=: absolute path (mount only) */
+	int log_level;             /* log_level=: an enum util_log_level; -1 not given */
 	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
 				    * separated, each escaped (fuse_opt_add_opt_escaped) */
 };

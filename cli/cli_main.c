@@ -121,7 +121,9 @@ static void cli_usage(FILE *f, const char *cmd)
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
 		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, endpoint=URL,\n"
 		"  region=R, profile=P, path_style, insecure_tls, sign_payload, single_writer_unsafe,\n"
-		"  no_writeback_cache, and the usual FUSE mount options.\n"
+		"  no_writeback_cache, log_file=/ABS/PATH (the daemon's log; SIGHUP reopens it),\n"
+		"  log_level=error|warn|info|debug (default warn, or SHALEFS_LOG),\n"
+		"  and the usual FUSE mount options.\n"
 		"Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws only.\n"
 		"See shalefs(1).\n");
 }
@@ -161,6 +163,9 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, const char *second)
 		cli_err("%s", err);
 		return -1;
 	}
+	/* log_level= wins over SHALEFS_LOG, for every command. */
+	if (o->log_level >= 0)
+		util_log_set_level((enum util_log_level)o->log_level);
 	return 0;
 }
 
@@ -456,6 +461,11 @@ int cli_parse_store_args(int argc, char **argv, const char *second,
 		return -1;
 	}
 	rc = cli_parse(argc, argv, o, second);
+	if (rc == 0 && o->log_file) {
+		cli_err("option 'log_file=' applies to shalefs mount only (the other commands "
+			"log to stderr)");
+		rc = -1;
+	}
 	if (rc) {
 		cli_opts_free(o);
 		free(o);

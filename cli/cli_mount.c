@@ -20,6 +20,28 @@
  *   `shalefs umount` written (cli_ctl.c), and the process exits 0 if both
  *   succeeded.
  *
+ * LOGGING
+ *   Every line names the store (util_log_set_tag). With -o log_file=PATH
+ *   the lines go to PATH from the start, foreground or not; the parent
+ *   opens it before the fork, so a log file that cannot be opened fails
+ *   the mount at once with one line. Without it a foreground mount logs
+ *   to stderr; a background one, once mounted, to syslog when /dev/log
+ *   accepts a connection, and otherwise to a file under the user's state
+ *   directory (cli_mount_log_fallback), which it names on the terminal
+ *   just before it detaches: a mount that fails leaves no such file and
+ *   prints only its one line. After the detach, libfuse's own messages go
+ *   to the same log.
+ *
+ * SIGNALS
+ *   SIGTERM and SIGINT end the session (libfuse's handlers). SIGHUP never
+ *   does: it is blocked in every thread from the start of cli_mount_run
+ *   (so the threads the engine and libfuse create inherit the block), its
+ *   disposition is set after fuse_set_signal_handlers to a handler that
+ *   does nothing (libfuse installs one that ends the session), and one
+ *   thread takes it with sigwait() and reopens the log file
+ *   (util_log_reopen), which logrotate needs: rename, then SIGHUP. No
+ *   signal handler does any work.
+ *
  * OWNERSHIP
  *   A read-write mount takes the store's writer lease before it opens
  *   anything for writing: it waits up to lease_wait= for a live holder on
@@ -36,6 +58,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +68,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fuse_log.h>
 #include <fuse_opt.h>
 
 static int cli_check_mountpoint(const char *mp)
@@ -59,14 +85,203 @@ static int cli_check_mountpoint(const char *mp)
 	return 0;
 }
 
-/* Tell the waiting parent the mount is up, and leave the terminal. */
-static void cli_detach(int fd)
+/* ---- logging ---------------------------------------------------------------- */
+
+/* mkdir -p path with mode for the directories it creates. Returns 0 or -errno. */
+static int cli_mount_mkdirs(const char *path, mode_t mode)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(p))
+		return -ENAMETOOLONG;
+	memcpy(p, path, n + 1);
+	for (char *s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) != 0 && errno != EEXIST)
+			return -errno;
+		*s = c;
+		if (!c)
+			return 0;
+	}
+}
+
+/*
+ * Where a background daemon without syslog and without log_file= logs:
+ * /var/log/shalefs/ for root, else $XDG_STATE_HOME/shalefs/ or
+ * ~/.local/state/shalefs/, in a file named after the mount point's
+ * absolute path with the slashes turned into dashes (/mnt/x ->
+ * mnt-x.log; / -> -.log). Creates the directory. Returns 0 with the path
+ * in buf, or -errno (buf still names what was tried, or is "").
+ */
+static int cli_mount_log_fallback(const char *mountpoint, char *buf, size_t len)
+{
+	char mp[PATH_MAX], dir[PATH_MAX];
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	int n;
+
+	buf[0] = '\0';
+	if (!realpath(mountpoint, mp))
+		return -errno;
+	if (geteuid() == 0)
+		n = snprintf(dir, sizeof(dir), "/var/log/shalefs");
+	else if (xdg && xdg[0] == '/')
+		n = snprintf(dir, sizeof(dir), "%s/shalefs", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(dir, sizeof(dir), "%s/.local/state/shalefs", home);
+	else
+		return -ENOENT;
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	for (char *s = mp; *s; s++)
+		if (*s == '/')
+			*s = '-';
+	n = snprintf(buf, len, "%s/%s.log", dir, mp[1] ? mp + 1 : mp);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return cli_mount_mkdirs(dir, geteuid() == 0 ? 0750 : 0700);
+}
+
+/*
+ * Before the fork: name the store in every line, and open log_file= if
+ * given, so that a log file that cannot be opened fails the mount at once.
+ * Returns 0, or -1 (printed).
+ */
+static int cli_mount_log_setup(const struct cli_opts *o)
+{
+	int rc;
+
+	util_log_set_tag(o->store);
+	if (!o->log_file)
+		return 0;
+	rc = util_log_open_file(o->log_file);
+	if (rc) {
+		cli_err("log file %s: %s", o->log_file, util_strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * At the detach, without log_file=: syslog when it is reachable, else the
+ * fallback file, named on the terminal (still stderr here). Never fails
+ * the mount: refusing it for want of a log would be worse than no log.
+ */
+static void cli_mount_log_detach(const char *mountpoint)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (util_log_syslog_reachable()) {
+		util_log_use_syslog(1);
+		return;
+	}
+	rc = cli_mount_log_fallback(mountpoint, path, sizeof(path));
+	if (rc == 0)
+		rc = util_log_open_file(path);
+	if (rc == 0) {
+		cli_err("no syslog here; logging to %s", path);
+		return;
+	}
+	cli_err("no syslog here, and the log file %s cannot be opened (%s): the daemon's "
+		"messages will be lost; use -o log_file=PATH",
+		path[0] ? path : "under the state directory", util_strerror(-rc));
+	util_log_use_syslog(1);
+}
+
+/* libfuse's messages, once stderr is /dev/null: into our log. */
+static void cli_mount_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	enum util_log_level l = level <= FUSE_LOG_ERR ? UTIL_LOG_ERROR :
+		level == FUSE_LOG_WARNING ? UTIL_LOG_WARN :
+		level == FUSE_LOG_DEBUG ? UTIL_LOG_DEBUG : UTIL_LOG_INFO;
+
+	util_vlog(l, "fuse", fmt, ap);
+}
+
+/* ---- SIGHUP: reopen the log ---------------------------------------------------- */
+
+/* The thread that takes SIGHUP (see SIGNALS above). */
+struct cli_hup {
+	pthread_t thread;
+	atomic_int stop;           /* set before the thread is woken to end */
+	int started;
+};
+
+/* SIGHUP's disposition: neither the default (terminate) nor libfuse's
+ * handler (end the session). Never runs while SIGHUP is blocked, which
+ * it is in every thread; does nothing if it does. */
+static void cli_mount_hup_ignore(int sig)
+{
+	(void)sig;
+}
+
+static void *cli_mount_hup_main(void *arg)
+{
+	struct cli_hup *h = arg;
+	sigset_t set;
+	int sig;
+
+	util_thread_setup("shalefs-hup", 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (atomic_load(&h->stop))
+			break;
+		if (util_log_reopen() == 1)
+			UTIL_INFO(CLI_LOG, "SIGHUP: no log file to reopen (it does not unmount; "
+				  "use shalefs umount)");
+	}
+	return NULL;
+}
+
+/* Take SIGHUP from libfuse and start the thread. Returns 0 or -errno. */
+static int cli_mount_hup_start(struct cli_hup *h)
+{
+	struct sigaction sa;
+	int rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cli_mount_hup_ignore;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGHUP, &sa, NULL) != 0)
+		return -errno;
+	atomic_store(&h->stop, 0);
+	rc = pthread_create(&h->thread, NULL, cli_mount_hup_main, h);
+	if (rc)
+		return -rc;
+	h->started = 1;
+	return 0;
+}
+
+static void cli_mount_hup_stop(struct cli_hup *h)
+{
+	if (!h->started)
+		return;
+	atomic_store(&h->stop, 1);
+	CHECK_RETURN(pthread_kill(h->thread, SIGHUP));
+	CHECK_RETURN(pthread_join(h->thread, NULL));
+	h->started = 0;
+}
+
+/* ---- mounting ---------------------------------------------------------------- */
+
+/* Choose the log (unless log_file= did), tell the waiting parent the
+ * mount is up, and leave the terminal. */
+static void cli_detach(int fd, const struct cli_opts *o)
 {
 	int nul;
 	char ok = '0';
 
 	if (fd < 0)
 		return;
+	if (!o->log_file)
+		cli_mount_log_detach(o->mountpoint);
 	if (write(fd, &ok, 1) != 1)
 		UTIL_WARN(CLI_LOG, "cannot report the mount to the parent: %s", strerror(errno));
 	close(fd);
@@ -78,7 +293,7 @@ static void cli_detach(int fd)
 		if (nul > 2)
 			close(nul);
 	}
-	util_log_use_syslog(1);
+	fuse_set_log_func(cli_mount_fuse_log);
 	if (chdir("/") != 0) {
 		/* Harmless: only keeps a directory busy. */
 	}
@@ -87,6 +302,8 @@ static void cli_detach(int fd)
 /* Everything after the (optional) fork. Returns the exit code. */
 static int cli_mount_run(struct cli_opts *o, int report_fd)
 {
+	struct cli_hup hup = { .started = 0 };
+	sigset_t hupset;
 	struct obj_backend *store = NULL;
 	struct kv_db *db = NULL;
 	struct fs *fs = NULL;
@@ -104,6 +321,10 @@ static int cli_mount_run(struct cli_opts *o, int report_fd)
 		.waiting = cli_lease_waiting, .arg = o,
 	};
 
+	/* Before any thread exists, so that every thread inherits it. */
+	sigemptyset(&hupset);
+	sigaddset(&hupset, SIGHUP);
+	CHECK_RETURN(pthread_sigmask(SIG_BLOCK, &hupset, NULL));
 	cli_quiet(1);
 	if (cli_open_store(o, mode == KV_OPEN_WRITER, &store))
 		goto out;
@@ -167,6 +388,11 @@ static int cli_mount_run(struct cli_opts *o, int report_fd)
 		goto out;
 	}
 	handlers = 1;
+	rc = cli_mount_hup_start(&hup);
+	if (rc) {
+		cli_err("cannot set up SIGHUP (reopening the log): %s", util_strerror(-rc));
+		goto out;
+	}
 	if (fuse_session_mount(se, o->mountpoint) != 0) {
 		cli_err("cannot mount %s on %s (see the line above; is /dev/fuse "
 			"available and fusermount3 installed?)", o->store, o->mountpoint);
@@ -175,7 +401,7 @@ static int cli_mount_run(struct cli_opts *o, int report_fd)
 	mounted = 1;
 	UTIL_INFO(CLI_LOG, "mounted %s on %s%s", o->store, o->mountpoint,
 		  o->checkpoint ? " (read-only, at a checkpoint)" : o->ro ? " (read-only)" : "");
-	cli_detach(report_fd);
+	cli_detach(report_fd, o);
 	report_fd = -1;
 
 	lc = fuse_loop_cfg_create();
@@ -196,6 +422,7 @@ out:
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);
+	cli_mount_hup_stop(&hup);
 	if (fs)
 		fs_set_session(fs, NULL);
 	if (se)
@@ -262,6 +489,10 @@ int cli_mount(int argc, char **argv, const char *prog)
 	}
 	obj_url_free(&u);
 	if (cli_check_mountpoint(o.mountpoint)) {
+		cli_opts_free(&o);
+		return 1;
+	}
+	if (cli_mount_log_setup(&o)) {
 		cli_opts_free(&o);
 		return 1;
 	}

@@ -15,6 +15,8 @@
  *                insecure_tls, sign_payload, single_writer_unsafe,
  *                no_writeback_cache, lease_wait= (seconds), takeover,
  *                unmount_timeout= (seconds),
+ *                log_file= (an absolute path), log_level= (error, warn,
+ *                info, debug),
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
  *                (defaults, _netdev, x-*, ...) is ignored; the FUSE/kernel
  *                options of cli_opts_passthrough are collected, escaped,
@@ -33,6 +35,7 @@
  */
 #include "cli/cli.h"
 #include "fs/fs.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -59,6 +62,7 @@ enum {
 	KEY_ENTRY_TO, KEY_RO, KEY_RW,
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE,
+	KEY_LOG_FILE, KEY_LOG_LEVEL,
 };
 
 #define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
@@ -75,6 +79,8 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("lease_wait=", KEY_LEASE_WAIT),
 	FUSE_OPT_KEY("takeover", KEY_TAKEOVER),
 	FUSE_OPT_KEY("unmount_timeout=", KEY_UNMOUNT_TIMEOUT),
+	FUSE_OPT_KEY("log_file=", KEY_LOG_FILE),
+	FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL),
 	FUSE_OPT_KEY("--force", KEY_F_FORCE),
 	FUSE_OPT_KEY("--json", KEY_F_JSON),
 	FUSE_OPT_KEY("--repair", KEY_F_REPAIR),
@@ -211,6 +217,27 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return 0;
 	case KEY_UNMOUNT_TIMEOUT:
 		return cli_opts_uint(c, arg, 1, 86400, &o->unmount_timeout_s);
+	case KEY_LOG_FILE: {
+		const char *v = arg + strlen("log_file=");
+		if (v[0] != '/')
+			return cli_opts_fail(c, "invalid value in option '%s': the log file must "
+					     "be an absolute path", arg);
+		free(o->log_file);
+		o->log_file = strdup(v);
+		if (!o->log_file) {
+			c->nomem = 1;
+			return cli_opts_fail(c, "out of memory");
+		}
+		return 0;
+	}
+	case KEY_LOG_LEVEL: {
+		enum util_log_level l;
+		if (util_log_level_parse(arg + strlen("log_level="), &l) != 0)
+			return cli_opts_fail(c, "invalid value in option '%s': expected error, "
+					     "warn, info or debug", arg);
+		o->log_level = (int)l;
+		return 0;
+	}
 	case KEY_F_FORCE:
 		o->flags |= CLI_F_FORCE;
 		return 0;
@@ -312,6 +339,7 @@ int cli_opts_parse(struct cli_opts *o, int argc, char **argv, const char *second
 	c.o.entry_timeout = FS_DFLT_ENTRY_TIMEOUT;
 	c.o.lease_wait_s = CLI_DFLT_LEASE_WAIT_S;
 	c.o.unmount_timeout_s = CLI_DFLT_UNMOUNT_TIMEOUT_S;
+	c.o.log_level = -1;
 	rc = fuse_opt_parse(&args, &c, cli_opts_table, cli_opts_proc);
 	fuse_opt_free_args(&args);
 	*o = c.o;                  /* the strings are the caller's from here */
@@ -357,5 +385,6 @@ void cli_opts_free(struct cli_opts *o)
 	free(o->profile);
 	free(o->fuse_opts);
 	free(o->expire);
+	free(o->log_file);
 	memset(o, 0, sizeof(*o));
 }

@@ -113,11 +113,16 @@ static int retry_again(struct retry_state *s, int rc)
 		backoff_ms = total_ms - elapsed_ms;
 	atomic_fetch_add(&r->ops[s->op].retries, 1);
 	/* One warning when an operation first struggles, then every 10th try:
-	 * an outage must be visible without flooding the log. */
+	 * an outage must be visible without flooding the log. The other
+	 * failed attempts are debug lines. */
 	if (s->attempt == 3 || (s->attempt > 3 && s->attempt % 10 == 0))
 		UTIL_WARN("objstore", "%s %s: attempt %u failed (%s), retrying in %llu ms",
 			  obj_op_names[s->op], s->name ? s->name : "-", s->attempt,
 			  util_strerror(rc), (unsigned long long)backoff_ms);
+	else
+		UTIL_DEBUG("objstore", "%s %s: attempt %u failed (%s), retrying in %llu ms",
+			   obj_op_names[s->op], s->name ? s->name : "-", s->attempt,
+			   util_strerror(rc), (unsigned long long)backoff_ms);
 	util_sleep_ns(backoff_ms * 1000000ull);
 	return 1;
 }

@@ -15,9 +15,10 @@
 #include <time.h>
 
 /* ---- logging ------------------------------------------------------------
- * One line per message on stderr (or syslog once the daemon detaches),
- * prefixed with the level and the module. Secrets must never be passed
- * here: callers log object names and causes, never credentials.
+ * One line per message on stderr, in a log file (util_log_open_file) or in
+ * syslog, each with a UTC timestamp, the level, the module and the store
+ * tag (util_log.c shows the format). Secrets must never be passed here:
+ * callers log object names and causes, never credentials.
  */
 enum util_log_level {
 	UTIL_LOG_ERROR = 0,
@@ -27,11 +28,36 @@ enum util_log_level {
 };
 
 /* Messages above this level are dropped. Default WARN, or the value of
- * SHALEFS_LOG (error|warn|info|debug) read at the first log call. */
+ * SHALEFS_LOG (error|warn|info|debug) read at the first log call; a level
+ * set here wins over SHALEFS_LOG. */
 void util_log_set_level(enum util_log_level level);
 enum util_log_level util_log_get_level(void);
-/* Send log lines to syslog (daemon mode) instead of stderr. */
+/* "error", "warn", "info" or "debug" into *out. Returns 0 or -EINVAL. */
+int util_log_level_parse(const char *s, enum util_log_level *out);
+/* Name the store in every line from now on (a URL; NULL or "" for none).
+ * Not thread-safe: call it before other threads log. */
+void util_log_set_tag(const char *tag);
+/* Send log lines to syslog (daemon mode, ident "shalefs") instead of
+ * stderr or the log file. */
 void util_log_use_syslog(int on);
+/* 1 when /dev/log is a socket that accepts a connection, else 0. */
+int util_log_syslog_reachable(void);
+/*
+ * Append log lines to path (absolute) from now on instead of stderr or
+ * syslog: opened O_APPEND|O_CLOEXEC, created 0640, on a descriptor >= 3
+ * that stays open for the life of the process. Calling it again switches
+ * to another path. Returns 0, -EINVAL (not absolute), -ENAMETOOLONG or
+ * the open's -errno (the previous sink is kept).
+ */
+int util_log_open_file(const char *path);
+/*
+ * Open the log file's path again (after logrotate renamed it) and write
+ * there from now on; the switch is atomic for threads logging meanwhile.
+ * Logs one line saying so (info), or why not (warn: the old file stays in
+ * use). Returns 0, 1 when no log file is in use (nothing done), or -errno.
+ * Not async-signal-safe: call it from a thread, never a signal handler.
+ */
+int util_log_reopen(void);
 
 void util_log(enum util_log_level level, const char *module, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

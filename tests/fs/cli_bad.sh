@@ -83,6 +83,20 @@ expect_fail "no ShaleFS store at $ST" $S mount -f -o ro "$ST" "$MP"
 expect_fail "lease_wait=abc" $S mount -o lease_wait=abc "$ST" "$MP"
 expect_fail "'takeover' applies to read-write mounts only" $S mount -o ro,takeover "$ST" "$MP"
 expect_fail "shalefs mount does not take --json" $S mount --json "$ST" "$MP"
+# Logging options.
+expect_fail "option 'log_file=x.log': the log file must be an absolute path" \
+	$S mount -o log_file=x.log "$ST" "$MP"
+expect_fail "option 'log_file=': the log file must be an absolute path" \
+	$S mount -o log_file= "$ST" "$MP"
+expect_fail "option 'log_level=loud': expected error, warn, info or debug" \
+	$S mount -o log_level=loud "$ST" "$MP"
+expect_fail "option 'log_level=': expected error, warn, info or debug" \
+	$S mount -o log_level= "$ST" "$MP"
+expect_fail "log file $FS_TMP/nodir/x.log: No such file or directory" \
+	$S mount -o log_file="$FS_TMP/nodir/x.log" "$ST" "$MP"
+expect_fail "option 'log_file=' applies to shalefs mount only" \
+	$S fsck -o log_file="$FS_TMP/x.log" "$ST"
+[ ! -e "$FS_TMP/nodir" ] && [ ! -e "$FS_TMP/x.log" ] || fs_die "a refused log_file= was created"
 # S3: unreachable endpoint, missing credentials (no retrying for minutes).
 expect_fail "s3://shaletest" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_CONFIG_FILE=/nonexistent HOME=/nonexistent \
 	$S mount -f -o endpoint=http://127.0.0.1:1 s3://shaletest "$MP"

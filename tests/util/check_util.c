@@ -1,11 +1,15 @@
 /*
  * check_util.c - CRC32C against published vectors, PRNG reproducibility,
- * checked arithmetic.
+ * checked arithmetic, the log's levels, line format, file sink and reopen.
  */
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/util.h"
 
@@ -54,6 +58,81 @@ START_TEST(test_util__checked_arithmetic)
 }
 END_TEST
 
+START_TEST(test_util__log_level_parse)
+{
+	enum util_log_level l;
+	ck_assert_int_eq(util_log_level_parse("debug", &l), 0);
+	ck_assert_int_eq(l, UTIL_LOG_DEBUG);
+	ck_assert_int_eq(util_log_level_parse("error", &l), 0);
+	ck_assert_int_eq(l, UTIL_LOG_ERROR);
+	ck_assert_int_eq(util_log_level_parse("loud", &l), -EINVAL);
+	ck_assert_int_eq(util_log_level_parse("", &l), -EINVAL);
+	ck_assert_int_eq(util_log_level_parse(NULL, &l), -EINVAL);
+}
+END_TEST
+
+/* The whole of a small file as a string (static buffer). */
+static const char *slurp(const char *path)
+{
+	static char buf[8192];
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Lines go to the file, with an ISO 8601 UTC timestamp, the level, the
+ * module and the tag; a reopen after a rename writes to a new file. */
+START_TEST(test_util__log_file_format_and_reopen)
+{
+	char dir[] = "/tmp/check_util_log.XXXXXX", path[256], moved[256];
+	const char *t;
+	struct stat st;
+	int y, mo, d, h, mi, sec, ms, pid;
+	char lvl[16], mod[32], tag[64];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/x.log", dir);
+	snprintf(moved, sizeof(moved), "%s/x.log.1", dir);
+	ck_assert_int_eq(util_log_open_file("relative.log"), -EINVAL);
+	ck_assert_int_eq(util_log_reopen(), 1);        /* no file yet */
+	ck_assert_int_eq(util_log_open_file(path), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0027, 0);       /* created 0640 at most */
+	util_log_set_level(UTIL_LOG_INFO);
+	util_log_set_tag("file:///srv/x");
+	UTIL_WARN("kv", "first %d", 1);
+	UTIL_DEBUG("kv", "not logged");
+	t = slurp(path);
+	ck_assert_int_eq(sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ shalefs[%d] %63s %15s %31s",
+				&y, &mo, &d, &h, &mi, &sec, &ms, &pid, tag, lvl, mod), 11);
+	ck_assert_int_eq(pid, (int)getpid());
+	ck_assert_str_eq(tag, "file:///srv/x");
+	ck_assert_str_eq(lvl, "warn");
+	ck_assert_str_eq(mod, "kv:");
+	ck_assert_ptr_nonnull(strstr(t, " kv: first 1\n"));
+	ck_assert_ptr_null(strstr(t, "not logged"));
+
+	ck_assert_int_eq(rename(path, moved), 0);
+	UTIL_ERROR("fs", "to the renamed file");
+	ck_assert_int_eq(util_log_reopen(), 0);
+	UTIL_ERROR("fs", "to the new file");
+	ck_assert_ptr_nonnull(strstr(slurp(moved), "to the renamed file"));
+	ck_assert_ptr_null(strstr(slurp(moved), "to the new file"));
+	t = slurp(path);
+	ck_assert_ptr_nonnull(strstr(t, "info log: reopened the log file"));
+	ck_assert_ptr_nonnull(strstr(t, "file:///srv/x error fs: to the new file\n"));
+
+	unlink(path);
+	unlink(moved);
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("util");
@@ -61,6 +140,8 @@ int main(void)
 	tcase_add_test(tc, test_util__crc32c_vectors);
 	tcase_add_test(tc, test_util__rand_reproducible);
 	tcase_add_test(tc, test_util__checked_arithmetic);
+	tcase_add_test(tc, test_util__log_level_parse);
+	tcase_add_test(tc, test_util__log_file_format_and_reopen);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
