@@ -12,7 +12,8 @@
  *   (kv_strerror() names both). Codes a caller should expect:
  *     -ENOENT      key not found (kv_get)
  *     -EROFS       handle is read-only, fenced by a newer writer, or in the
- *                  ERROR state after a failed durable write
+ *                  ERROR state after an internal failure (a batch half
+ *                  applied); a failing store is not one (kv_sync)
  *     KV_ECORRUPT  an object failed its checksum or format checks; the
  *                  message names the object
  *     -ENOMEM, -EIO, and store errors passed through

@@ -564,7 +564,7 @@ size_t kv_version_sst_count(const struct kv_version *v);
 enum kv_state {
 	KV_STATE_OK = 0,
 	KV_STATE_FENCED = 1,              /* a newer writer took over: read-only */
-	KV_STATE_ERROR = 2,               /* a durable write failed for good */
+	KV_STATE_ERROR = 2,               /* internal failure, or close gave up storing */
 };
 
 /* Health of one background activity, shown in stats. */
