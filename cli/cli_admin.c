@@ -181,10 +181,6 @@ int cli_format(int argc, char **argv)
 {
 	struct cli_opts *o = NULL;
 	struct obj_backend *store = NULL;
-	struct kv_db *db = NULL;
-	struct fs *fs = NULL;
-	struct fs_config fc = FS_CONFIG_INIT;
-	struct kv_lease_conf lease = { .wait_ms = 0 };
 	char first[OBJ_NAME_MAX] = "";
 	int code = 1, rc;
 
@@ -211,30 +207,13 @@ int cli_format(int argc, char **argv)
 		cli_err("formatting %s failed: %s", o->store, kv_strerror(rc));
 		goto out;
 	}
-	/* The first manifest and the root directory, as the store's first
-	 * writer (holding the lease, like any writer). */
-	cli_quiet(1);
-	rc = cli_open_kv(o, store, KV_OPEN_WRITER, &lease, &db);
-	if (rc == 0) {
-		rc = fs_alloc(&fs, &fc);
-		if (rc == 0)
-			rc = fs_start(fs, db, store);
-		if (rc)
-			cli_err("formatting %s failed: %s", o->store,
-				fs ? fs_last_error(fs) : kv_strerror(rc));
-	}
-	cli_quiet(0);
-	if (fs && fs_stop(fs) != 0)
-		rc = -EIO;
-	if (db && kv_close(db) != 0)
-		rc = -EIO;
-	if (rc)
+	/* The first manifest and the root directory. */
+	if (cli_writer_pass(o, store, "formatting"))
 		goto out;
 	printf("shalefs: formatted %s (store format %u, filesystem format %u)\n", o->store,
 	       KV_STORE_FORMAT, FS_FORMAT_VERSION);
 	code = fflush(stdout) == 0 ? 0 : 1;
 out:
-	fs_free(fs);
 	obj_close(store);
 	cli_opts_release(o);
 	return code;

@@ -111,35 +111,6 @@ static int cli_fsck_pass(const struct cli_opts *o, struct obj_backend *store, in
 	return rc;
 }
 
-/* Reclaim what the last writer left: a writer open and fs_start.
- * Returns 0 or -1 (printed). */
-static int cli_fsck_repair(const struct cli_opts *o, struct obj_backend *store)
-{
-	struct kv_lease_conf lease = { .wait_ms = 0 };
-	struct fs_config fc = FS_CONFIG_INIT;
-	struct kv_db *db = NULL;
-	struct fs *fs = NULL;
-	int rc;
-
-	cli_quiet(1);
-	rc = cli_open_kv(o, store, KV_OPEN_WRITER, &lease, &db);
-	if (rc == 0) {
-		rc = fs_alloc(&fs, &fc);
-		if (rc == 0)
-			rc = fs_start(fs, db, store);
-		if (rc)
-			cli_err("repairing %s failed: %s", o->store,
-				fs ? fs_last_error(fs) : kv_strerror(rc));
-	}
-	cli_quiet(0);
-	if (fs && fs_stop(fs) != 0)
-		rc = -EIO;
-	if (db && kv_close(db) != 0)
-		rc = -EIO;
-	fs_free(fs);
-	return rc ? -1 : 0;
-}
-
 int cli_fsck(int argc, char **argv)
 {
 	struct cli_opts *o = NULL;
@@ -184,7 +155,7 @@ int cli_fsck(int argc, char **argv)
 	}
 	if (rc == 0 && sum.problems && (o->flags & CLI_F_REPAIR)) {
 		uint64_t before = sum.problems;
-		if (cli_fsck_repair(o, store)) {
+		if (cli_writer_pass(o, store, "repairing")) {
 			cli_err("fsck --repair of %s could not run (the line above says why)",
 				o->store);
 			goto cant;

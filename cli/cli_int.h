@@ -44,6 +44,11 @@ int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_ope
 /* kv_lease_conf.waiting for the commands: one line saying what it waits
  * for; arg is the struct cli_opts. */
 void cli_lease_waiting(void *arg, const struct kv_lease_info *holder);
+/* Open store as its writer (lease, no wait) and start and stop the
+ * filesystem once: an empty store gets its root directory, orphans a
+ * crash left are reclaimed. what ("formatting", "repairing") heads the
+ * error line. Returns 0 or -1 (printed). */
+int cli_writer_pass(const struct cli_opts *o, struct obj_backend *store, const char *what);
 /* Refuse the --flags that cmd does not take (printed). Returns 0 or -1. */
 int cli_only_flags(const struct cli_opts *o, unsigned allowed, const char *cmd);
 /* Parse "[-o OPT,...] STORE [SECOND]" for stats/checkpoint. On success *out is the

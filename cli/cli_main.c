@@ -128,6 +128,33 @@ static void cli_usage(FILE *f, const char *cmd)
 		"See shalefs(1).\n");
 }
 
+int cli_writer_pass(const struct cli_opts *o, struct obj_backend *store, const char *what)
+{
+	struct kv_lease_conf lease = { .wait_ms = 0 };
+	struct fs_config fc = FS_CONFIG_INIT;
+	struct kv_db *db = NULL;
+	struct fs *fs = NULL;
+	int rc;
+
+	cli_quiet(1);
+	rc = cli_open_kv(o, store, KV_OPEN_WRITER, &lease, &db);
+	if (rc == 0) {
+		rc = fs_alloc(&fs, &fc);
+		if (rc == 0)
+			rc = fs_start(fs, db, store);
+		if (rc)
+			cli_err("%s %s failed: %s", what, o->store,
+				fs ? fs_last_error(fs) : kv_strerror(rc));
+	}
+	cli_quiet(0);
+	if (fs && fs_stop(fs) != 0)
+		rc = -EIO;
+	if (db && kv_close(db) != 0)
+		rc = -EIO;
+	fs_free(fs);
+	return rc ? -1 : 0;
+}
+
 int cli_only_flags(const struct cli_opts *o, unsigned allowed, const char *cmd)
 {
 	static const struct {

@@ -3,6 +3,7 @@
 #   fs_setup NAME          scratch dir $FS_TMP, a trap that unmounts and cleans
 #   fs_format STORE [-o OPTS]   `shalefs format` a new store (a file://
 #                          directory is created); fails the test on error
+#   fs_wait_fenced MNT     wait until MNT, fenced by a newer writer, refuses changes
 #   fs_mount STORE MNT [-o OPTS]   start `shalefs mount -f` in the background,
 #                          wait until MNT is a mount; sets FS_PID
 #   fs_umount MNT [PID]    fusermount3 -u, wait for the daemon (default the
@@ -43,6 +44,17 @@ fs_setup() {
 	trap 'exit 1' INT TERM
 	[ -x "$SHALEFS" ] || fs_die "$SHALEFS not built"
 	[ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse"; exit 77; }
+}
+
+# fs_wait_fenced MNT: until changes on MNT fail (a newer writer fenced
+# it; it notices at its next WAL upload, which an fsync makes).
+fs_wait_fenced() {
+	i=0
+	while touch "$1/probe-$i" 2>/dev/null && sync "$1/probe-$i" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || fs_die "the fenced writer of $1 still accepts changes"
+		sleep 0.2
+	done
 }
 
 fs_format() {

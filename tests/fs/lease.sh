@@ -72,12 +72,7 @@ run() {
 	fs_mount "$st" "$B" -o "takeover${1:+,}$(fs_s3_opts_of "$@")"
 	PB=$FS_PID
 	[ "$(cat "$B/acked")" = acked ] || fs_die "$st: takeover lost an fsync'd file"
-	i=0
-	while touch "$A/probe-$i" 2>/dev/null && sync "$A/probe-$i" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 50 ] || fs_die "$st: the taken-over writer still accepts changes"
-		sleep 0.2
-	done
+	fs_wait_fenced "$A"
 	fs_umount "$B" "$PB"
 	fusermount3 -u "$A"
 	wait "$PA" || true

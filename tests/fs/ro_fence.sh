@@ -61,13 +61,7 @@ fs_mount "$ST" "$D" -o takeover
 PD=$FS_PID
 [ "$(cat "$D/acked")" = acknowledged ] || fs_die "the new writer lost an fsync'd file"
 [ "$(cat "$D/f")" = version2 ] || fs_die "the new writer lost an fsync'd overwrite"
-# The old writer notices at its next WAL upload (an fsync makes one now).
-i=0
-while touch "$A/probe-$i" 2>/dev/null && sync "$A/probe-$i" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 50 ] || fs_die "the fenced writer still accepts changes"
-	sleep 0.2
-done
+fs_wait_fenced "$A"
 expect_erofs mkdir "$A/newdir2"
 expect_erofs sh -c "echo x > '$A/g'"
 [ "$(cat "$A/f")" = version2 ] || fs_die "reads stopped working on the fenced mount"
