@@ -420,7 +420,7 @@ int fs_data_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete)
 	atomic_fetch_add(&fs->n_flush_chunks, n_flushed);
 out:
 	fs_data_batch_put(fs, b);
-	if (rc == -ENOSPC || rc == -EACCES || rc == -EIO) {
+	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EACCES || rc == -EIO) {
 		/* The store fails: the engine logs it (at a bounded rate); the
 		 * data stays buffered for the next try. */
 		ip->wb_err = rc;

@@ -438,6 +438,7 @@ static int fs_sync_errno(struct fs *fs, int rc)
 	case 0:
 	case -ENOMEM:
 	case -ENOSPC:
+	case -EDQUOT:
 	case -EACCES:
 		return rc;
 	case -EROFS:

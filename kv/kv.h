@@ -237,8 +237,8 @@ int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, si
  * the store. While the store fails, the batches stay in memory and the
  * engine keeps retrying in the background (kv_db.c, STORE FAILURES); a
  * sync that sees an attempt fail returns that failure instead of waiting:
- * -ENOSPC (store full, or over quota), -EACCES (access denied), -EIO
- * (any other). A later sync succeeds once the store takes writes again.
+ * -ENOSPC (store full), -EDQUOT (over a quota), -EACCES (access denied),
+ * -EIO (any other). A later sync succeeds once the store takes writes again.
  * Returns 0, those, or -EROFS (fenced, or the ERROR state). */
 int kv_sync(struct kv_db *db);
 

@@ -36,7 +36,7 @@
  *   the store takes writes again. Meanwhile callers are told instead of
  *   left waiting: kv_sync returns the failure of an attempt made while it
  *   waited, and a writer that would wait for room returns it too
- *   (kv_store_errno: -ENOSPC, -EACCES, -EIO). The first failure is logged
+ *   (kv_store_errno: -ENOSPC, -EDQUOT, -EACCES, -EIO). The first failure is logged
  *   with its cause, then one line every KV_STORE_LOG_EVERY_NS while it
  *   lasts, and one when writes work again. Only fencing (FENCED) and
  *   internal failures (ERROR: a batch half applied, out of memory) stop
@@ -122,7 +122,7 @@ int kv_store_errno(int err)
 	switch (err) {
 	case -ENOSPC:
 	case -EDQUOT:
-		return -ENOSPC;
+		return err;
 	case -EACCES:
 	case -EPERM:
 		return -EACCES;
@@ -1228,6 +1228,10 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "manifest_id", m->id);
 	emit(arg, "writer_epoch", db->writer_epoch);
 	emit(arg, "lease_gen", db->lease.gen);
+	emit(arg, "store_failing", db->store_err != 0);
+	emit(arg, "store_error_errno", (uint64_t)-db->store_err);
+	emit(arg, "store_failing_since_unix_ms", db->store_err ? db->store_err_since_ns / 1000000u : 0);
+	emit(arg, "store_write_failures", db->store_fail_gen);
 	emit(arg, "checkpoint_deleted", (uint64_t)atomic_load(&db->ckpt_deleted));
 	emit(arg, "wal_replay_after", m->wal_replay_after);
 	emit(arg, "wal_next_id", db->wal_next_id);

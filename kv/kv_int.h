@@ -778,7 +778,8 @@ void kv_db_backoff(struct kv_db *db, unsigned attempt);
  * with err, or succeeded (mu held): STORE FAILURES in kv_db.c. */
 void kv_db_store_failed(struct kv_db *db, const char *what, int err);
 void kv_db_store_ok(struct kv_db *db);
-/* The errno a caller sees for a store failure: -ENOSPC, -EACCES or -EIO. */
+/* The errno a caller sees for a store failure: -ENOSPC, -EDQUOT, -EACCES
+ * or -EIO. */
 int kv_store_errno(int err);
 
 /* ---- ownership (kv_lease.c) ------------------------------------------------

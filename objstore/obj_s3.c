@@ -530,7 +530,8 @@ static int obj_s3_map_error(struct obj_s3 *s, struct obj_s3_req *r)
 		break;
 	case 401:
 	case 403:
-		rc = -EACCES;
+		/* RGW's user and bucket quotas answer 403 QuotaExceeded. */
+		rc = !strcmp(code, "QuotaExceeded") ? -EDQUOT : -EACCES;
 		break;
 	case 404:
 		rc = -ENOENT;

@@ -20,7 +20,8 @@
  *   Every function returns 0 on success or a negative errno:
  *     permanent:  -ENOENT (no such object / bucket), -EEXIST (put_if_absent
  *                 lost), -EACCES (credentials, permissions), -EINVAL (bad
- *                 name or argument, rejected request), -ENOSPC, -EIO (other
+ *                 name or argument, rejected request), -ENOSPC (full),
+ *                 -EDQUOT (over a quota: S3 QuotaExceeded), -EIO (other
  *                 failures, corrupt responses), -ENOMEM, -ENOTSUP
  *     transient:  -EAGAIN, -ETIMEDOUT, -ECANCELED, -ECONNRESET (also
  *                 -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH, -EPIPE,
