@@ -21,6 +21,11 @@
  *     crash_after=N     _exit(99) right after the process's N-th store
  *                       operation (counted over every fault wrapper of
  *                       the process, with one atomic counter)
+ *     full=PATH         while the file PATH exists, put and put_if_absent
+ *                       fail with -ENOSPC without reaching the store: a
+ *                       store that fills up and empties again at the
+ *                       test's command (touch PATH / rm PATH), on any
+ *                       backend
  *     crash_mode=M      after (default: once the N-th operation returned),
  *                       before (instead of performing it), put-succeeded
  *                       (count only put/put_if_absent calls that returned
@@ -68,6 +73,7 @@ struct fault_spec {
 	unsigned ops;                     /* bit per enum obj_op */
 	uint64_t crash_after;             /* 0 = no crash point */
 	enum fault_crash_mode crash_mode;
+	char full[256];                   /* full=PATH; "" = none */
 };
 
 struct obj_fault {
@@ -191,11 +197,17 @@ static int fault_parse(const char *spec, struct fault_spec *s)
 			else
 				rc = obj_fail(-EINVAL, -1, "faults", key,
 					      "'%s' is not after, before or put-succeeded", val);
+		} else if (!strcmp(key, "full")) {
+			if (val[0] != '/' || strlen(val) >= sizeof(s->full))
+				rc = obj_fail(-EINVAL, -1, "faults", key,
+					      "'%s' is not an absolute path (< 256 bytes)", val);
+			else
+				memcpy(s->full, val, strlen(val) + 1);
 		} else if (!strcmp(key, "ops")) {
 			rc = fault_parse_ops(val, &s->ops);
 		} else {
 			rc = obj_fail(-EINVAL, -1, "faults", key,
-				      "unknown key (seed, error, cancel, after, latency_ms, ops, crash_after, crash_mode)");
+				      "unknown key (seed, error, cancel, after, latency_ms, ops, full, crash_after, crash_mode)");
 		}
 	}
 	if (!rc && s->error + s->cancel > 1.0)
@@ -315,6 +327,16 @@ static int obj_fault__head(struct obj_backend *b, const char *name, struct obj_s
 	return rc;
 }
 
+/* full=PATH: is the store "full" now? Returns 0 or -ENOSPC (counted). */
+static int fault_full(struct obj_fault *f, enum obj_op op, const char *name)
+{
+	if (!f->spec.full[0] || access(f->spec.full, F_OK) != 0)
+		return 0;
+	atomic_fetch_add(&f->injected[op], 1);
+	return obj_fail(-ENOSPC, UTIL_LOG_DEBUG, obj_op_names[op], name,
+			"injected: the store is full (%s exists)", f->spec.full);
+}
+
 static int obj_fault__put(struct obj_backend *b, const char *name, const void *data, size_t len,
 			  const char *token)
 {
@@ -322,6 +344,8 @@ static int obj_fault__put(struct obj_backend *b, const char *name, const void *d
 	struct fault_plan p;
 	uint64_t n = fault_crash_enter(f, OBJ_OP_PUT, name);
 	int rc = fault_pre(f, OBJ_OP_PUT, name, &p), inner = rc;
+	if (!rc)
+		rc = inner = fault_full(f, OBJ_OP_PUT, name);
 	if (!rc) {
 		inner = FAULT_INNER(b)->put(FAULT_INNER(b), name, data, len, token);
 		rc = fault_post(&p, OBJ_OP_PUT, name, inner);
@@ -338,6 +362,8 @@ static int obj_fault__put_if_absent(struct obj_backend *b, const char *name, con
 	struct fault_plan p;
 	uint64_t n = fault_crash_enter(f, OBJ_OP_PUT_IF_ABSENT, name);
 	int rc = fault_pre(f, OBJ_OP_PUT_IF_ABSENT, name, &p), inner = rc;
+	if (!rc)
+		rc = inner = fault_full(f, OBJ_OP_PUT_IF_ABSENT, name);
 	if (!rc) {
 		inner = FAULT_INNER(b)->put_if_absent(FAULT_INNER(b), name, data, len, token);
 		rc = fault_post(&p, OBJ_OP_PUT_IF_ABSENT, name, inner);

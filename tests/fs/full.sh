@@ -10,6 +10,10 @@
 #   * an unmount while the store cannot take writes ends within
 #     unmount_timeout, and says what was not stored; the next mount has
 #     every fsync'd file.
+# Then the same episode on s3:// with the rig (and on file:// without
+# it), the store made full and empty again by the fault layer's switch
+# (SHALEFS_FAULTS=full=PATH, docs/faults.md): fsync says ENOSPC, rm and
+# reads work, writes resume without a remount, nothing fsync'd is lost.
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 fs_setup full
@@ -115,3 +119,55 @@ check_acked "after the remount"
 cmp "$FS_TMP/after" "$MNT/after" || fs_die "a file fsync'd after the episode is lost"
 fs_umount "$MNT"
 echo "full: ENOSPC at fsync, rm and reads while full, writes resumed without a remount, unmount ended in $((t1 - t0)) s, nothing fsync'd lost"
+
+# fsync_ok FILE: fsync FILE; 0 on success, else prints the errno name.
+fsync_ok() {
+	python3 -c 'import errno,os,sys
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)
+except OSError as e:
+    print(errno.errorcode[e.errno]); sys.exit(1)' "$1"
+}
+
+switch_episode() {
+	st=$1 o=$2 sw=$FS_TMP/full-switch
+	rm -f "$sw"
+	fs_format "$st" ${o:+-o "$o"}
+	export SHALEFS_FAULTS="full=$sw"
+	fs_mount "$st" "$MNT" -o "unmount_timeout=5${o:+,$o}"
+	unset SHALEFS_FAULTS
+	head -c 2M /dev/urandom >"$FS_TMP/s1"
+	cp "$FS_TMP/s1" "$MNT/s1"
+	fsync_ok "$MNT/s1" >/dev/null || fs_die "$st: fsync before the episode failed"
+	touch "$sw"                             # the store is full from here
+	echo during >"$MNT/during"
+	e=$(fsync_ok "$MNT/during") && fs_die "$st: fsync succeeded on a full store"
+	[ "$e" = ENOSPC ] || fs_die "$st: fsync on a full store said $e, expected ENOSPC"
+	rm "$MNT/s1" || fs_die "$st: rm fails on a full store"
+	cp "$FS_TMP/s1" "$MNT/s1b" || fs_die "$st: a write fails before the buffers are full"
+	[ "$(fs_stat "$MNT" store_failing)" = 1 ] || fs_die "$st: stats do not say the store is failing"
+	[ "$(fs_stat "$MNT" fs_readonly)" = 0 ] || fs_die "$st: the mount turned read-only"
+	rm "$sw"                                # room again
+	e=""
+	i=0
+	until fsync_ok "$MNT/during" >/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fs_die "$st: fsync still fails 20 s after the store has room"
+		sleep 0.2
+	done
+	fsync_ok "$MNT/s1b" >/dev/null || fs_die "$st: fsync of a file written while full failed"
+	[ "$(fs_stat "$MNT" store_failing)" = 0 ] || fs_die "$st: stats still say the store fails"
+	fs_umount "$MNT"
+	fs_mount "$st" "$MNT" ${o:+-o "$o"}
+	[ ! -e "$MNT/s1" ] || fs_die "$st: the rm made while full was lost"
+	[ "$(cat "$MNT/during")" = during ] || fs_die "$st: a file written while full is lost"
+	cmp "$FS_TMP/s1" "$MNT/s1b" || fs_die "$st: a file written while full is lost"
+	fs_umount "$MNT"
+	echo "full: $st: a full store (fault switch): ENOSPC, rm, resumed, nothing lost"
+}
+s3=$(fs_s3_store full)
+if [ -n "$s3" ]; then
+	switch_episode "$s3" "$(fs_s3_opts)"
+else
+	switch_episode "file://$FS_TMP/switch-store" ""
+fi
