@@ -11,7 +11,9 @@
 #     deletes it and the mount says why its reads fail; --expire shows in
 #     list;
 #   * fsck while a writer runs (files open and unlinked, writes in flight)
-#     exits 0; fsck(8) exit codes 0, 1 (--repair), 4, 8; --json.
+#     exits 0; fsck(8) exit codes 0, 1 (--repair), 4, 8; --json;
+#   * shalefs umount --lazy: an open file keeps working after the detach,
+#     and what it wrote is in the store once it is closed.
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 fs_setup admin
@@ -130,7 +132,20 @@ PY
 	expect_fail 8 "could not run" "$SHALEFS" fsck $opts "${st}-none"
 	fs_mount "$st" "$M" $opts
 	[ "$(cat "$M/ck2")" = before-2 ] || fs_die "$st: data lost around fsck --repair"
-	fs_umount "$M"
+	# umount --lazy: detached at once; an open file keeps working until
+	# closed, then the daemon flushes and exits.
+	PM=$FS_PID
+	exec 7>"$M/lazy"
+	"$SHALEFS" umount --lazy "$M" || fs_die "$st: shalefs umount --lazy failed"
+	mountpoint -q "$M" && fs_die "$st: still mounted after umount --lazy"
+	echo "written after the detach" >&7
+	exec 7>&-
+	wait "$PM" || fs_die "$st: the daemon of a lazy unmount exited non-zero"
+	FS_PIDS=""
+	fs_mount "$st" "$M" $opts
+	[ "$(cat "$M/lazy")" = "written after the detach" ] || fs_die "$st: a file written after umount --lazy is lost"
+	"$SHALEFS" umount "$M" || fs_die "$st: shalefs umount failed"
+	FS_PIDS=""
 	echo "admin: $st: format, sync, fsync of the root, checkpoints, fsck live and exit codes"
 }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # remount.sh - an unmount followed at once by a mount never loses a closed
-# file. REMOUNT_ROUNDS rounds (default 5) each of `fusermount3 -u` and of
-# SIGTERM to the daemon, on file:// and on s3:// with the rig: a 48 MiB
+# file. REMOUNT_ROUNDS rounds (default 5) each of `fusermount3 -u`, of
+# SIGTERM to the daemon and of `shalefs umount` (which must return only
+# once the daemon has exited), on file:// and on s3:// with the rig: a 48 MiB
 # file and 500 small files written without fsync, then the unmount, then
 # an immediate `shalefs mount` of the same store (after SIGTERM on another
 # mount point: the old one may still be mounted for a moment). The new
@@ -43,13 +44,18 @@ run() {
 	m1=$FS_TMP/m1 m2=$FS_TMP/m2
 	fs_mount "$st" "$m1" "$@"
 	cur=$m1 prev=""
-	for how in umount term; do
+	for how in umount term cmd; do
 		r=1
 		while [ $r -le "$ROUNDS" ]; do
 			write_round "$cur" "$how$r"
 			old=$FS_PID
 			if [ $how = umount ]; then
 				fusermount3 -u "$cur" || fs_die "fusermount3 -u $cur failed"
+				next=$cur
+			elif [ $how = cmd ]; then
+				# Returns once the daemon has flushed and exited.
+				"$SHALEFS" umount "$cur" || fs_die "shalefs umount $cur failed"
+				kill -0 "$old" 2>/dev/null && fs_die "shalefs umount returned before the daemon exited"
 				next=$cur
 			else
 				kill -TERM "$old"
@@ -68,7 +74,7 @@ run() {
 		done
 	done
 	fs_umount "$cur"
-	echo "remount: $st: $ROUNDS x (fusermount3 -u; mount) and $ROUNDS x (SIGTERM; mount), 48 MiB + 500 files each, nothing lost"
+	echo "remount: $st: $ROUNDS x (fusermount3 -u; mount), $ROUNDS x (SIGTERM; mount) and $ROUNDS x (shalefs umount; mount), 48 MiB + 500 files each, nothing lost"
 }
 
 run "file://$FS_TMP/store"
