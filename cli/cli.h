@@ -46,6 +46,7 @@ struct cli_opts {
 	int help;                  /* -h, --help */
 	unsigned lease_wait_s;     /* lease_wait=: wait for a live holder on this host */
 	unsigned unmount_timeout_s; /* unmount_timeout=: give up storing after this */
+	unsigned store_timeout_s;  /* store_timeout=: retry one request this long; 0 = default */
 	int takeover;              /* takeover: take the store from any writer */
 	unsigned flags;            /* CLI_F_*: the subcommands' --flags seen */
 	char *expire;              /* --expire DURATION (checkpoint create) */

@@ -119,9 +119,10 @@ static void cli_usage(FILE *f, const char *cmd)
 		"STORE is file:///abs/dir or s3://bucket[/prefix]. Options:\n"
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
-		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, endpoint=URL,\n"
-		"  region=R, profile=P, path_style, insecure_tls, sign_payload, single_writer_unsafe,\n"
-		"  no_writeback_cache, log_file=/ABS/PATH (the daemon's log; SIGHUP reopens it),\n"
+		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, store_timeout=S,\n"
+		"  endpoint=URL, region=R, profile=P, path_style, insecure_tls, sign_payload,\n"
+		"  single_writer_unsafe, no_writeback_cache,\n"
+		"  log_file=/ABS/PATH (the daemon's log; SIGHUP reopens it),\n"
 		"  log_level=error|warn|info|debug (default warn, or SHALEFS_LOG),\n"
 		"  and the usual FUSE mount options.\n"
 		"Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws only.\n"
@@ -228,6 +229,7 @@ static void cli_obj_config(const struct cli_opts *o, struct obj_config *c)
 	c->s3.path_style = o->path_style ? 1 : -1;
 	c->s3.insecure_tls = o->insecure_tls;
 	c->s3.unsigned_payload = o->sign_payload ? -1 : 0;
+	c->retry.max_total_ms = o->store_timeout_s * 1000u;
 }
 
 static const char *cli_cause(int rc)

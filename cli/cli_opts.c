@@ -14,7 +14,7 @@
  *                (implies ro), endpoint=, region=, profile=, path_style,
  *                insecure_tls, sign_payload, single_writer_unsafe,
  *                no_writeback_cache, lease_wait= (seconds), takeover,
- *                unmount_timeout= (seconds),
+ *                unmount_timeout=, store_timeout= (seconds),
  *                log_file= (an absolute path), log_level= (error, warn,
  *                info, debug),
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
@@ -61,6 +61,7 @@ enum {
 	KEY_ATTR_TO,
 	KEY_ENTRY_TO, KEY_RO, KEY_RW,
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
+	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE,
 	KEY_LOG_FILE, KEY_LOG_LEVEL,
 };
@@ -79,6 +80,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("lease_wait=", KEY_LEASE_WAIT),
 	FUSE_OPT_KEY("takeover", KEY_TAKEOVER),
 	FUSE_OPT_KEY("unmount_timeout=", KEY_UNMOUNT_TIMEOUT),
+	FUSE_OPT_KEY("store_timeout=", KEY_STORE_TIMEOUT),
 	FUSE_OPT_KEY("log_file=", KEY_LOG_FILE),
 	FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL),
 	FUSE_OPT_KEY("--force", KEY_F_FORCE),
@@ -217,6 +219,8 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return 0;
 	case KEY_UNMOUNT_TIMEOUT:
 		return cli_opts_uint(c, arg, 1, 86400, &o->unmount_timeout_s);
+	case KEY_STORE_TIMEOUT:
+		return cli_opts_uint(c, arg, 1, 86400, &o->store_timeout_s);
 	case KEY_LOG_FILE: {
 		const char *v = arg + strlen("log_file=");
 		if (v[0] != '/')
