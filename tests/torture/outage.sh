@@ -25,7 +25,10 @@ ST=$(tt_store outage)
 SECS=${OUTAGE_SECONDS:-30}
 RIG=${SHALE_SRCDIR:-.}/tests/rig/rgw-restart-gateway
 MNT=$FS_TMP/mnt
-OPTS=$(tt_opts "memtable_mb=2,flush_interval_ms=100")
+# OUTAGE_STORE_TIMEOUT=S: give up retrying one request after S s
+# (store_timeout=), so that an outage longer than that is ridden through
+# by the engine's own retries (kv_db.c, STORE FAILURES).
+OPTS=$(tt_opts "memtable_mb=2,flush_interval_ms=100${OUTAGE_STORE_TIMEOUT:+,store_timeout=$OUTAGE_STORE_TIMEOUT}")
 restart_needed=0
 outage_cleanup() {
 	[ $restart_needed = 1 ] && "$RIG" "$SHALE_RIG_DIR" start >/dev/null 2>&1 || true
