@@ -52,6 +52,10 @@ struct cli_opts {
 	char *expire;              /* --expire DURATION (checkpoint create) */
 	char *log_file;            /* log_file=: absolute path (mount only) */
 	int log_level;             /* log_level=: an enum util_log_level; -1 not given */
+	char *metrics_addr;        /* metrics=: numeric IPv4/IPv6 address to serve
+				    * Prometheus metrics on (mount only); NULL off */
+	unsigned metrics_port;     /* metrics=: its TCP port, 1..65535 */
+	char *metrics_file;        /* metrics_file=: absolute path (mount only) */
 	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
 				    * separated, each escaped (fuse_opt_add_opt_escaped) */
 };
@@ -64,6 +68,7 @@ struct cli_opts {
 #define CLI_F_EXPIRE 0x10          /* --expire DURATION */
 #define CLI_DFLT_LEASE_WAIT_S 60
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
+#define CLI_DFLT_METRICS_ADDR "127.0.0.1" /* metrics=PORT binds loopback only */
 
 /*
  * cli_opts_parse - parse a shalefs command line: argv[0] is a program

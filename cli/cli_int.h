@@ -84,6 +84,25 @@ int cli_ctl_status_take(int64_t pid, char *why, size_t len);
 
 int cli_mount(int argc, char **argv, const char *prog);
 
+/* ======================= cli_metrics.c: -o metrics=, metrics_file= ======================= */
+
+struct cli_metrics;
+/*
+ * cli_metrics_start - serve the counters of fs, db and store (borrowed:
+ * they must outlive cli_metrics_stop) as Prometheus text: over HTTP on
+ * o->metrics_addr:o->metrics_port at /metrics (libmicrohttpd's own
+ * thread), and/or into o->metrics_file, written once now and then every
+ * 15 s by a thread of its own. Neither option: *out is NULL, returns 0.
+ * Otherwise *out is the caller's, cli_metrics_stop, on failure too.
+ * Returns 0 or -1 (one line printed: a port that cannot be bound, a file
+ * that cannot be written).
+ */
+int cli_metrics_start(struct cli_metrics **out, const struct cli_opts *o, struct fs *fs,
+		      struct kv_db *db, struct obj_backend *store);
+/* Stop serving, write the file once more (after the filesystem's last
+ * flush, before the engine closes), and free. NULL is a no-op. */
+void cli_metrics_stop(struct cli_metrics *m);
+
 /* ======================= cli_admin.c: umount, sync, format ======================= */
 
 int cli_umount(int argc, char **argv);

@@ -124,6 +124,9 @@ static void cli_usage(FILE *f, const char *cmd)
 		"  single_writer_unsafe, no_writeback_cache,\n"
 		"  log_file=/ABS/PATH (the daemon's log; SIGHUP reopens it),\n"
 		"  log_level=error|warn|info|debug (default warn, or SHALEFS_LOG),\n"
+		"  metrics=[ADDR:]PORT (Prometheus text at http://ADDR:PORT/metrics; ADDR\n"
+		"  defaults to 127.0.0.1), metrics_file=/ABS/PATH (the same text, rewritten\n"
+		"  every 15 s, for node_exporter's textfile collector),\n"
 		"  and the usual FUSE mount options.\n"
 		"Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws only.\n"
 		"See shalefs(1).\n");
@@ -493,6 +496,10 @@ int cli_parse_store_args(int argc, char **argv, const char *second,
 	if (rc == 0 && o->log_file) {
 		cli_err("option 'log_file=' applies to shalefs mount only (the other commands "
 			"log to stderr)");
+		rc = -1;
+	}
+	if (rc == 0 && (o->metrics_addr || o->metrics_file)) {
+		cli_err("options 'metrics=' and 'metrics_file=' apply to shalefs mount only");
 		rc = -1;
 	}
 	if (rc) {

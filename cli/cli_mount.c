@@ -42,6 +42,12 @@
  *   (util_log_reopen), which logrotate needs: rename, then SIGHUP. No
  *   signal handler does any work.
  *
+ * METRICS
+ *   With -o metrics= and/or metrics_file= (cli_metrics.c) the exporter
+ *   starts once the mount is up and before the detach, so a port that
+ *   cannot be bound fails the mount with one line; it stops after the
+ *   final flush and before the engine closes, writing the file once more.
+ *
  * OWNERSHIP
  *   A read-write mount takes the store's writer lease before it opens
  *   anything for writing: it waits up to lease_wait= for a live holder on
@@ -303,6 +309,7 @@ static void cli_detach(int fd, const struct cli_opts *o)
 static int cli_mount_run(struct cli_opts *o, int report_fd)
 {
 	struct cli_hup hup = { .started = 0 };
+	struct cli_metrics *metrics = NULL;
 	sigset_t hupset;
 	struct obj_backend *store = NULL;
 	struct kv_db *db = NULL;
@@ -399,6 +406,10 @@ static int cli_mount_run(struct cli_opts *o, int report_fd)
 		goto out;
 	}
 	mounted = 1;
+	/* Once mounted, before the detach: a port that cannot be bound fails
+	 * the mount with its one line. */
+	if (cli_metrics_start(&metrics, o, fs, db, store))
+		goto out;
 	UTIL_INFO(CLI_LOG, "mounted %s on %s%s", o->store, o->mountpoint,
 		  o->checkpoint ? " (read-only, at a checkpoint)" : o->ro ? " (read-only)" : "");
 	cli_detach(report_fd, o);
@@ -437,6 +448,9 @@ out:
 			why = "flushing buffered data at unmount failed";
 		}
 	}
+	/* After the last flush (its counters go into the file), before the
+	 * engine closes: a scrape during a long unmount still answers. */
+	cli_metrics_stop(metrics);
 	if (db) {
 		rc = kv_close(db);
 		if (rc) {

@@ -16,7 +16,9 @@
  *                no_writeback_cache, lease_wait= (seconds), takeover,
  *                unmount_timeout=, store_timeout= (seconds),
  *                log_file= (an absolute path), log_level= (error, warn,
- *                info, debug),
+ *                info, debug), metrics=[ADDR:]PORT (a numeric IPv4
+ *                address, or [IPv6]; loopback when only PORT),
+ *                metrics_file= (an absolute path),
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
  *                (defaults, _netdev, x-*, ...) is ignored; the FUSE/kernel
  *                options of cli_opts_passthrough are collected, escaped,
@@ -37,6 +39,7 @@
 #include "fs/fs.h"
 #include "util/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,7 +66,7 @@ enum {
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE,
-	KEY_LOG_FILE, KEY_LOG_LEVEL,
+	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE,
 };
 
 #define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
@@ -83,6 +86,8 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("store_timeout=", KEY_STORE_TIMEOUT),
 	FUSE_OPT_KEY("log_file=", KEY_LOG_FILE),
 	FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL),
+	FUSE_OPT_KEY("metrics=", KEY_METRICS),
+	FUSE_OPT_KEY("metrics_file=", KEY_METRICS_FILE),
 	FUSE_OPT_KEY("--force", KEY_F_FORCE),
 	FUSE_OPT_KEY("--json", KEY_F_JSON),
 	FUSE_OPT_KEY("--repair", KEY_F_REPAIR),
@@ -190,6 +195,70 @@ static int cli_opts_secs(struct cli_opts_ctx *c, const char *opt, double *out)
 	return 0;
 }
 
+/* Replace *dst with a copy of v. Returns 0 or -1 (out of memory, recorded). */
+static int cli_opts_set_str(struct cli_opts_ctx *c, char **dst, const char *v)
+{
+	char *t = strdup(v);
+
+	if (!t) {
+		c->nomem = 1;
+		return cli_opts_fail(c, "out of memory");
+	}
+	free(*dst);
+	*dst = t;
+	return 0;
+}
+
+/*
+ * metrics=[ADDR:]PORT: PORT alone binds CLI_DFLT_METRICS_ADDR; ADDR is a
+ * numeric IPv4 address or a bracketed IPv6 one ([::1]:9567). Host names
+ * are refused: resolving one would be I/O, and a name that resolves to a
+ * public address is the easy way to expose the endpoint by mistake.
+ */
+static int cli_opts_metrics(struct cli_opts_ctx *c, const char *opt)
+{
+	const char *v = opt + strlen("metrics="), *port = v, *colon;
+	char addr[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[sizeof(struct in6_addr)];
+	size_t alen = 0;
+	unsigned long x;
+	char *end;
+
+	strcpy(addr, CLI_DFLT_METRICS_ADDR);
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+		alen = close ? (size_t)(close - v - 1) : 0;
+		if (!close || close[1] != ':' || alen == 0 || alen >= sizeof(addr))
+			goto bad;
+		memcpy(addr, v + 1, alen);
+		addr[alen] = '\0';
+		if (inet_pton(AF_INET6, addr, bin) != 1)
+			goto bad;
+		port = close + 2;
+	} else if ((colon = strrchr(v, ':')) != NULL) {
+		alen = (size_t)(colon - v);
+		if (alen == 0 || alen >= sizeof(addr))
+			goto bad;
+		memcpy(addr, v, alen);
+		addr[alen] = '\0';
+		if (inet_pton(AF_INET, addr, bin) != 1)
+			goto bad;
+		port = colon + 1;
+	}
+	errno = 0;
+	x = strtoul(port, &end, 10);
+	if (*port < '0' || *port > '9' || *end != '\0' || errno || x < 1 || x > 65535)
+		goto bad;
+	if (cli_opts_set_str(c, &c->o.metrics_addr, addr))
+		return -1;
+	c->o.metrics_port = (unsigned)x;
+	return 0;
+bad:
+	return cli_opts_fail(c, "invalid value in option '%s': expected PORT, IPV4:PORT or "
+			     "[IPV6]:PORT with a numeric address and a port from 1 to 65535 "
+			     "(e.g. metrics=127.0.0.1:9567)", opt);
+}
+
 static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cli_opts_ctx *c = data;
@@ -233,6 +302,15 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 			return cli_opts_fail(c, "out of memory");
 		}
 		return 0;
+	}
+	case KEY_METRICS:
+		return cli_opts_metrics(c, arg);
+	case KEY_METRICS_FILE: {
+		const char *v = arg + strlen("metrics_file=");
+		if (v[0] != '/')
+			return cli_opts_fail(c, "invalid value in option '%s': the metrics file "
+					     "must be an absolute path", arg);
+		return cli_opts_set_str(c, &o->metrics_file, v);
 	}
 	case KEY_LOG_LEVEL: {
 		enum util_log_level l;
@@ -390,5 +468,7 @@ void cli_opts_free(struct cli_opts *o)
 	free(o->fuse_opts);
 	free(o->expire);
 	free(o->log_file);
+	free(o->metrics_addr);
+	free(o->metrics_file);
 	memset(o, 0, sizeof(*o));
 }

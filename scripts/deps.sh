@@ -2,12 +2,15 @@
 # the Debian packages ShaleFS needs, only when some are missing.
 # shellcheck shell=bash
 
-# Build and run: compiler, autotools, the five libraries, FUSE itself.
+# Build and run: compiler, autotools, the six libraries (libmicrohttpd
+# serves -o metrics=), FUSE itself.
 SHALE_BUILD_PKGS="build-essential autoconf automake libtool pkg-config libfuse3-dev fuse3
-  libcurl4-openssl-dev libzstd-dev libssl-dev check curl ca-certificates"
+  libcurl4-openssl-dev libzstd-dev libssl-dev libmicrohttpd-dev check curl ca-certificates"
 # Tests: the S3 rig (Ceph RGW), valgrind, clang for the fuzz targets,
-# getfattr (attr) for the xattr checks after remount.
-SHALE_TEST_PKGS="ceph-mon ceph-osd radosgw ceph-common valgrind clang attr"
+# getfattr (attr) for the xattr checks after remount, the Prometheus
+# text-format parser for tests/fs/metrics.sh.
+SHALE_TEST_PKGS="ceph-mon ceph-osd radosgw ceph-common valgrind clang attr
+  python3-prometheus-client"
 # Benchmarks only (bench/kvbench compares with LevelDB and RocksDB through
 # their C APIs; bench/compare mounts s3fs, rclone and bindfs and plots with
 # gnuplot); never needed to build, test or run ShaleFS.
