@@ -197,10 +197,18 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, const char *second)
 	return 0;
 }
 
-/* Check the URL's syntax (no I/O). Returns 0 or -1 (printed). */
-int cli_check_url(const char *url, struct obj_url *u)
+static void cli_obj_config(const struct cli_opts *o, struct obj_config *c);
+
+/* Check the URL's syntax (no I/O), the bucket name against what o's
+ * endpoint and path_style allow. Returns 0 or -1 (printed). */
+int cli_check_url(const struct cli_opts *o, struct obj_url *u)
 {
-	int rc = obj_url_parse(u, url);
+	const char *url = o->store;
+	struct obj_config oc;
+	int rc;
+
+	cli_obj_config(o, &oc);
+	rc = obj_url_parse_conf(u, url, &oc.s3);
 	if (rc) {
 		const char *why = obj_last_error();
 		if (why && *why)
@@ -265,7 +273,7 @@ static int cli_open_store_ext(const struct cli_opts *o, int writer, int create,
 	int rc;
 
 	*out = NULL;
-	if (cli_check_url(o->store, &u))
+	if (cli_check_url(o, &u))
 		return -1;
 	cli_obj_config(o, &oc);
 	oc.create = create;

@@ -469,7 +469,7 @@ int cli_mount(int argc, char **argv, const char *prog)
 		cli_opts_free(&o);
 		return rc > 0 ? 0 : 1;
 	}
-	if (cli_only_flags(&o, 0, "mount") || cli_check_url(o.store, &u)) {
+	if (cli_only_flags(&o, 0, "mount") || cli_check_url(&o, &u)) {
 		cli_opts_free(&o);
 		return 1;
 	}
