@@ -17,6 +17,9 @@
 
 /* Print "shalefs: <msg>" to stderr (one line). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The line for a mount point whose daemon is gone (ENOTCONN): says to run
+ * fusermount3 -u on it. */
+void cli_err_stale(const char *mp);
 /* Silence (1) or restore (0) the libraries' log lines on stderr. */
 void cli_quiet(int on);
 /* Parse argv (without the subcommand) into o; print the usage for --help,

@@ -38,6 +38,12 @@ void cli_err(const char *fmt, ...)
 	dprintf(cli_errfd, "shalefs: %s\n", line);
 }
 
+void cli_err_stale(const char *mp)
+{
+	cli_err("%s: the mount is stale (its daemon is gone: transport endpoint is not "
+		"connected); run `fusermount3 -u %s` to remove it", mp, mp);
+}
+
 /*
  * While opening the store, the engine and the filesystem, the libraries
  * log failures themselves; the command prints one line that repeats the

@@ -75,7 +75,10 @@ static int cli_check_mountpoint(const char *mp)
 {
 	struct stat st;
 	if (stat(mp, &st) != 0) {
-		cli_err("mount point %s: %s", mp, strerror(errno));
+		if (errno == ENOTCONN)
+			cli_err_stale(mp);
+		else
+			cli_err("mount point %s: %s", mp, strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
