@@ -18,11 +18,12 @@
  *                log_file= (an absolute path), log_level= (error, warn,
  *                info, debug),
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
- *                (defaults, _netdev, x-*, ...) is ignored; the FUSE/kernel
+ *                (defaults, _netdev, nofail, noauto, every x-*, ...) is
+ *                ignored, however the command was called; the FUSE/kernel
  *                options of cli_opts_passthrough are collected, escaped,
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
- *                and -n -s -v (mount(8)'s, ignored); the subcommands' --force,
+ *                and -n -s -v, -t TYPE, -N NS (mount(8)'s, ignored); the subcommands' --force,
  *                --json, --repair, --lazy, --expire DURATION (recorded in
  *                flags; each command refuses the ones it does not take).
  *   Credentials (access_key=, secret=, token=, ...) are refused: they would
@@ -119,10 +120,15 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("owner", KEY_IGNORE),
 	FUSE_OPT_KEY("group", KEY_IGNORE),
 	FUSE_OPT_KEY("comment=", KEY_IGNORE),
-	FUSE_OPT_KEY("x-", KEY_IGNORE),
+	/* x-* (x-systemd.automount, x-systemd.requires=..., x-gvfs-show)
+	 * cannot be a template (fuse_opt matches "x-" literally): see
+	 * FUSE_OPT_KEY_OPT in cli_opts_proc. */
 	FUSE_OPT_KEY("-n", KEY_IGNORE),
 	FUSE_OPT_KEY("-s", KEY_IGNORE),
 	FUSE_OPT_KEY("-v", KEY_IGNORE),
+	/* mount(8) gives helpers "-t fuse.shalefs", util-linux 2.39 "-N NS" too. */
+	FUSE_OPT_KEY("-t ", KEY_IGNORE),
+	FUSE_OPT_KEY("-N ", KEY_IGNORE),
 	FUSE_OPT_END
 };
 
@@ -299,6 +305,9 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 	case FUSE_OPT_KEY_OPT:
 		if (arg[0] == '-')
 			return cli_opts_fail(c, "unknown argument '%s' (see shalefs(1))", arg);
+		/* fstab's and systemd's own options (x-systemd.automount, ...). */
+		if (strncmp(arg, "x-", 2) == 0)
+			return 0;
 		for (int i = 0; cli_opts_secret[i]; i++)
 			if (strncmp(arg, cli_opts_secret[i], strlen(cli_opts_secret[i])) == 0)
 				return cli_opts_fail(c, "option '%.*s' refused: credentials are "

@@ -37,3 +37,47 @@ one_line_fail "$hint" $S umount "$MP"
 one_line_fail "$hint" $S checkpoint create "$MP" c1
 one_line_fail "$hint" $S mount "$ST" "$MP"
 fusermount3 -u "$MP" || fs_die "fusermount3 -u of the stale mount failed"
+
+# ---- what fstab and systemd add: accepted and ignored -------------------------
+# However the command is called: shalefs mount, or as the mount(8) helpers
+# (argv[0] mount.shalefs, mount.fuse.shalefs; mount(8) adds -t TYPE).
+FSTAB_OPTS=x-systemd.automount,x-systemd.requires=network-online.target,x-systemd.mount-timeout=30,x-gvfs-show,_netdev,nofail,noauto
+mkdir -p "$FS_TMP/bin"
+S_ABS=$(cd "$(dirname "$S")" && pwd)/shalefs
+ln -s "$S_ABS" "$FS_TMP/bin/mount.shalefs"
+ln -s "$S_ABS" "$FS_TMP/bin/mount.fuse.shalefs"
+FS_MOUNTS="$FS_MOUNTS $MP"
+for how in "$S mount" "$FS_TMP/bin/mount.shalefs" "$FS_TMP/bin/mount.fuse.shalefs"; do
+	# shellcheck disable=SC2086
+	$how "$ST" "$MP" -o "$FSTAB_OPTS,log_file=$FS_TMP/bg.log" -t fuse.shalefs ||
+		fs_die "$how with $FSTAB_OPTS failed"
+	mountpoint -q "$MP" || fs_die "$how returned but $MP is not mounted"
+	$S umount "$MP" || fs_die "shalefs umount after $how failed"
+	echo "ok: $how -o $FSTAB_OPTS mounted"
+done
+
+# ---- mount(8) with an fstab line -----------------------------------------------
+# mount(8) runs /sbin/mount.fuse.shalefs. Nothing is installed on the host:
+# in a private mount namespace (unshare -m) a directory holding only that
+# link is bound over /sbin, mount -T reads a temporary fstab, and the mount,
+# the daemon's view and the unmount all stay inside the namespace.
+if [ "$(id -u)" -eq 0 ] && unshare -m --propagation private true 2>/dev/null; then
+	mkdir -p "$FS_TMP/sbin"
+	ln -s "$S_ABS" "$FS_TMP/sbin/mount.fuse.shalefs"
+	printf '%s %s fuse.shalefs %s,log_file=%s 0 0\n' "$ST" "$MP" \
+		"x-systemd.automount,_netdev,nofail" "$FS_TMP/fstab.log" >"$FS_TMP/fstab"
+	unshare -m --propagation private sh -c '
+		set -e
+		mount --bind "$1/sbin" "$(readlink -f /sbin)"
+		mount -T "$1/fstab" "$2"
+		mountpoint -q "$2"
+		echo hello >"$2/via-fstab"
+		"$3" umount "$2"
+	' sh "$FS_TMP" "$MP" "$S_ABS" || fs_die "mount -T fstab of $ST failed"
+	fs_mount "$ST" "$MP"
+	[ "$(cat "$MP/via-fstab")" = hello ] || fs_die "what was written through the fstab mount is not there"
+	fs_umount "$MP"
+	echo "ok: mount -T fstab ($ST $MP fuse.shalefs ...) via /sbin/mount.fuse.shalefs"
+else
+	echo "skip: mount(8) with an fstab line (needs root and unshare -m)"
+fi
