@@ -13,6 +13,7 @@
 #define SHALE_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * The `shalefs` command line as options (shalefs(1); cli_opts.c lists
@@ -52,6 +53,7 @@ struct cli_opts {
 	char *expire;              /* --expire DURATION (checkpoint create) */
 	char *log_file;            /* log_file=: absolute path (mount only) */
 	int log_level;             /* log_level=: an enum util_log_level; -1 not given */
+	uint64_t size_bytes;       /* size=: quota on the files' bytes; 0 = none */
 	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
 				    * separated, each escaped (fuse_opt_add_opt_escaped) */
 };

@@ -15,6 +15,7 @@
  *                insecure_tls, sign_payload, single_writer_unsafe,
  *                no_writeback_cache, lease_wait= (seconds), takeover,
  *                unmount_timeout=, store_timeout= (seconds),
+ *                size= (bytes, with K, M, G or T: powers of 1024),
  *                log_file= (an absolute path), log_level= (error, warn,
  *                info, debug),
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
@@ -38,9 +39,11 @@
 #include "fs/fs.h"
 #include "util/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +67,7 @@ enum {
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE,
-	KEY_LOG_FILE, KEY_LOG_LEVEL,
+	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_SIZE,
 };
 
 #define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
@@ -84,6 +87,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("store_timeout=", KEY_STORE_TIMEOUT),
 	FUSE_OPT_KEY("log_file=", KEY_LOG_FILE),
 	FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL),
+	FUSE_OPT_KEY("size=", KEY_SIZE),
 	FUSE_OPT_KEY("--force", KEY_F_FORCE),
 	FUSE_OPT_KEY("--json", KEY_F_JSON),
 	FUSE_OPT_KEY("--repair", KEY_F_REPAIR),
@@ -196,6 +200,33 @@ static int cli_opts_secs(struct cli_opts_ctx *c, const char *opt, double *out)
 	return 0;
 }
 
+/* size=: bytes, with an optional K, M, G or T (powers of 1024), at least 1 MiB. */
+static int cli_opts_size(struct cli_opts_ctx *c, const char *opt, uint64_t *out)
+{
+	const char *v = strchr(opt, '=') + 1;
+	char *end;
+	unsigned long long x;
+	unsigned shift = 0;
+
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (*end && !end[1]) {
+		switch (*end) {
+		case 'K': case 'k': shift = 10; end++; break;
+		case 'M': case 'm': shift = 20; end++; break;
+		case 'G': case 'g': shift = 30; end++; break;
+		case 'T': case 't': shift = 40; end++; break;
+		default: break;
+		}
+	}
+	if (*v == '\0' || !isdigit((unsigned char)*v) || *end != '\0' || errno ||
+	    x > (UINT64_MAX >> 1) >> shift || (x << shift) < ((uint64_t)1 << 20))
+		return cli_opts_fail(c, "invalid value in option '%s': expected a size of at "
+				     "least 1M (bytes, or a number with K, M, G or T)", opt);
+	*out = (uint64_t)x << shift;
+	return 0;
+}
+
 static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cli_opts_ctx *c = data;
@@ -227,6 +258,8 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_uint(c, arg, 1, 86400, &o->unmount_timeout_s);
 	case KEY_STORE_TIMEOUT:
 		return cli_opts_uint(c, arg, 1, 86400, &o->store_timeout_s);
+	case KEY_SIZE:
+		return cli_opts_size(c, arg, &o->size_bytes);
 	case KEY_LOG_FILE: {
 		const char *v = arg + strlen("log_file=");
 		if (v[0] != '/')

@@ -81,3 +81,62 @@ if [ "$(id -u)" -eq 0 ] && unshare -m --propagation private true 2>/dev/null; th
 else
 	echo "skip: mount(8) with an fstab line (needs root and unshare -m)"
 fi
+
+# ---- df -i: live inodes, exact --------------------------------------------------
+DST="file://$FS_TMP/dfstore"
+DMP="$FS_TMP/dfmnt"
+fs_format "$DST"
+fs_mount "$DST" "$DMP"
+iused() { df --output=iused "$1" | tail -1 | tr -d ' '; }
+[ "$(iused "$DMP")" -eq 1 ] || fs_die "df -i of a new filesystem: $(iused "$DMP") used, expected 1 (the root)"
+mkdir "$DMP/d1" "$DMP/d1/d2"
+for i in 1 2 3 4 5; do echo "$i" >"$DMP/d1/f$i"; done
+ln -s f1 "$DMP/d1/sym"
+ln "$DMP/d1/f1" "$DMP/d1/hard"          # a second name, not a second inode
+[ "$(iused "$DMP")" -eq 9 ] || fs_die "df -i: $(iused "$DMP") used, expected 9 (root, 2 dirs, 5 files, 1 symlink)"
+rm "$DMP/d1/f5" "$DMP/d1/sym"
+rmdir "$DMP/d1/d2"
+[ "$(iused "$DMP")" -eq 6 ] || fs_die "df -i after rm: $(iused "$DMP") used, expected 6"
+fs_umount "$DMP"
+fs_mount "$DST" "$DMP"                   # counted again at mount
+[ "$(iused "$DMP")" -eq 6 ] || fs_die "df -i after a remount: $(iused "$DMP") used, expected 6"
+fs_umount "$DMP"
+echo "ok: df -i counts the live inodes"
+
+# ---- size=: df tells the truth, ENOSPC at the limit, nothing lost ---------------
+QST="file://$FS_TMP/qstore"
+QMP="$FS_TMP/qmnt"
+fs_format "$QST"
+fs_mount "$QST" "$QMP" -o size=64M
+used() { df -B1 --output=used "$1" | tail -1 | tr -d ' '; }
+size=$(df -B1 --output=size "$QMP" | tail -1 | tr -d ' ')
+[ "$size" -eq $((64 << 20)) ] || fs_die "df size $size, expected 64 MiB (size=64M)"
+dd if=/dev/urandom of="$QMP/a" bs=1M count=10 status=none
+dd if=/dev/urandom of="$QMP/b" bs=1M count=20 status=none
+$S sync "$QMP" || fs_die "shalefs sync failed"
+u=$(used "$QMP")
+want=$((30 << 20))
+[ $((u * 100)) -ge $((want * 95)) ] && [ $((u * 100)) -le $((want * 105)) ] ||
+	fs_die "df Used $u, expected within 5% of $want"
+avail=$(df -B1 --output=avail "$QMP" | tail -1 | tr -d ' ')
+[ $((avail + u)) -eq "$size" ] || fs_die "df Avail $avail + Used $u != Size $size"
+echo "ok: df Used $u for $want bytes written (size=64M)"
+# The quota: a file that does not fit fails with ENOSPC; what fits is kept.
+rc=0
+dd if=/dev/urandom of="$QMP/c" bs=1M count=40 conv=fsync status=none 2>"$FS_TMP/dd.err" || rc=$?
+[ "$rc" -ne 0 ] || fs_die "writing 40 MiB past a 64 MiB quota holding 30 MiB succeeded"
+grep -q "No space left on device" "$FS_TMP/dd.err" || { cat "$FS_TMP/dd.err" >&2; fs_die "dd failed, but not with ENOSPC"; }
+[ "$(used "$QMP")" -le "$size" ] || fs_die "df Used $(used "$QMP") above the quota $size"
+truncate -s 100M "$QMP/a" 2>/dev/null && fs_die "truncate past the quota succeeded"
+rm -f "$QMP/c"
+dd if=/dev/urandom of="$QMP/d" bs=1M count=30 status=none || fs_die "30 MiB did not fit in the 34 MiB left"
+md5sum "$QMP/a" "$QMP/b" "$QMP/d" >"$FS_TMP/sums"
+fs_umount "$QMP"
+fs_mount "$QST" "$QMP" -o size=64M
+(cd "$QMP" && md5sum "$QMP/a" "$QMP/b" "$QMP/d") | cmp -s - "$FS_TMP/sums" || fs_die "data changed across the remount"
+u=$(used "$QMP")
+want=$((60 << 20))
+[ $((u * 100)) -ge $((want * 95)) ] && [ $((u * 100)) -le $((want * 105)) ] ||
+	fs_die "df Used $u after the remount, expected within 5% of $want"
+fs_umount "$QMP"
+echo "ok: size= gives ENOSPC at the limit; nothing written before is lost"
