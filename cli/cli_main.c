@@ -127,7 +127,7 @@ static void cli_usage(FILE *f, const char *cmd)
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
 		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, store_timeout=S,\n"
 		"  endpoint=URL, region=R, profile=P, path_style, insecure_tls, sign_payload,\n"
-		"  single_writer_unsafe, no_writeback_cache,\n"
+		"  single_writer_unsafe, no_writeback_cache, size=SIZE (a quota, e.g. 10G),\n"
 		"  log_file=/ABS/PATH (the daemon's log; SIGHUP reopens it),\n"
 		"  log_level=error|warn|info|debug (default warn, or SHALEFS_LOG),\n"
 		"  and the usual FUSE mount options.\n"

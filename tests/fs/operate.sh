@@ -140,3 +140,22 @@ want=$((60 << 20))
 	fs_die "df Used $u after the remount, expected within 5% of $want"
 fs_umount "$QMP"
 echo "ok: size= gives ENOSPC at the limit; nothing written before is lost"
+
+# ---- one version everywhere -------------------------------------------------------
+# configure.ac's AC_INIT is the version: shalefs --version prints it, the
+# man page's .TH line carries it, and scripts/quickstart prints what the
+# binary says (it names no version of its own).
+ver=$(sed -n 's/^AC_INIT(\[shalefs\], \[\([^]]*\)\].*/\1/p' "$SHALE_SRCDIR/configure.ac")
+[ -n "$ver" ] || fs_die "no version in configure.ac's AC_INIT"
+$S --version | grep -q "^shalefs $ver " || fs_die "shalefs --version: '$($S --version)', expected $ver"
+grep -q "^\.TH SHALEFS 1 .* \"shalefs $ver\"" "$SHALE_SRCDIR/cli/shalefs.1" ||
+	fs_die "shalefs.1's .TH line does not say shalefs $ver"
+grep -q -- '--version' "$SHALE_SRCDIR/scripts/quickstart" || fs_die "quickstart does not print the version"
+grep -Eq '[0-9]+\.[0-9]+\.[0-9]+' "$SHALE_SRCDIR/scripts/quickstart" && fs_die "quickstart names a version of its own"
+# The man page's SYNOPSIS has every command of shalefs --help, and --version.
+syn=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH DESCRIPTION/p' "$SHALE_SRCDIR/cli/shalefs.1")
+for c in $($S --help | sed -n 's/^ *\(usage: \)\{0,1\}shalefs \([a-z]*\).*/\2/p' | sort -u); do
+	echo "$syn" | grep -q "^\.B shalefs $c" || fs_die "shalefs.1 SYNOPSIS lacks shalefs $c"
+done
+echo "$syn" | grep -q -- '\\-\\-version' || fs_die "shalefs.1 SYNOPSIS lacks --version"
+echo "ok: version $ver in shalefs --version and shalefs.1; SYNOPSIS complete"
