@@ -13,6 +13,7 @@
 #define SHALE_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * The `shalefs` command line as options (shalefs(1); cli_opts.c lists
@@ -56,6 +57,7 @@ struct cli_opts {
 				    * Prometheus metrics on (mount only); NULL off */
 	unsigned metrics_port;     /* metrics=: its TCP port, 1..65535 */
 	char *metrics_file;        /* metrics_file=: absolute path (mount only) */
+	uint64_t size_bytes;       /* size=: quota on the files' bytes; 0 = none */
 	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
 				    * separated, each escaped (fuse_opt_add_opt_escaped) */
 };

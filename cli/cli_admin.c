@@ -60,8 +60,7 @@ static int cli_admin_daemon(const char *mp, int64_t *pid)
 	int rc = cli_ctl_stat(mp, "fs_daemon_pid", &v);
 
 	if (rc == -ENOTCONN) {
-		cli_err("%s: the daemon is gone (the mount is stale); fusermount3 -u %s removes it",
-			mp, mp);
+		cli_err_stale(mp);
 		return -1;
 	}
 	if (rc || !v) {

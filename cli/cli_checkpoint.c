@@ -88,6 +88,8 @@ static int cli_ckpt_via_mount(const char *mp, const char *name, uint64_t expire)
 		return 0;
 	if (rc == -ENOENT)
 		cli_err("%s is not a ShaleFS mount point (no %s/ctl)", mp, FS_CTL_NAME);
+	else if (rc == -ENOTCONN)
+		cli_err_stale(mp);
 	else if (rc == -EROFS)
 		cli_err("%s is a read-only mount: create checkpoints through the writer's mount "
 			"point or the store", mp);

@@ -17,15 +17,19 @@
 
 /* Print "shalefs: <msg>" to stderr (one line). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The line for a mount point whose daemon is gone (ENOTCONN): says to run
+ * fusermount3 -u on it. */
+void cli_err_stale(const char *mp);
 /* Silence (1) or restore (0) the libraries' log lines on stderr. */
 void cli_quiet(int on);
 /* Parse argv (without the subcommand) into o; print the usage for --help,
  * the error line otherwise. Returns 0, 1 (--help) or -1 (printed); o is
  * the caller's either way (cli_opts_free). */
 int cli_parse(int argc, char **argv, struct cli_opts *o, const char *second);
-/* Check the URL's syntax (no I/O). On success u is the caller's
+/* Check o->store: its syntax, and its bucket name against what o's
+ * endpoint and path_style allow (no I/O). On success u is the caller's
  * (obj_url_free). Returns 0 or -1 (printed). */
-int cli_check_url(const char *url, struct obj_url *u);
+int cli_check_url(const struct cli_opts *o, struct obj_url *u);
 /* Open the store behind o->store (writer: also probe conditional writes).
  * On success *out is the caller's (obj_close). Returns 0 or -1 (printed). */
 int cli_open_store(const struct cli_opts *o, int writer, struct obj_backend **out);

@@ -38,6 +38,12 @@ void cli_err(const char *fmt, ...)
 	dprintf(cli_errfd, "shalefs: %s\n", line);
 }
 
+void cli_err_stale(const char *mp)
+{
+	cli_err("%s: the mount is stale (its daemon is gone: transport endpoint is not "
+		"connected); run `fusermount3 -u %s` to remove it", mp, mp);
+}
+
 /*
  * While opening the store, the engine and the filesystem, the libraries
  * log failures themselves; the command prints one line that repeats the
@@ -121,7 +127,7 @@ static void cli_usage(FILE *f, const char *cmd)
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
 		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, store_timeout=S,\n"
 		"  endpoint=URL, region=R, profile=P, path_style, insecure_tls, sign_payload,\n"
-		"  single_writer_unsafe, no_writeback_cache,\n"
+		"  single_writer_unsafe, no_writeback_cache, size=SIZE (a quota, e.g. 10G),\n"
 		"  log_file=/ABS/PATH (the daemon's log; SIGHUP reopens it),\n"
 		"  log_level=error|warn|info|debug (default warn, or SHALEFS_LOG),\n"
 		"  metrics=[ADDR:]PORT (Prometheus text at http://ADDR:PORT/metrics; ADDR\n"
@@ -200,10 +206,18 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, const char *second)
 	return 0;
 }
 
-/* Check the URL's syntax (no I/O). Returns 0 or -1 (printed). */
-int cli_check_url(const char *url, struct obj_url *u)
+static void cli_obj_config(const struct cli_opts *o, struct obj_config *c);
+
+/* Check the URL's syntax (no I/O), the bucket name against what o's
+ * endpoint and path_style allow. Returns 0 or -1 (printed). */
+int cli_check_url(const struct cli_opts *o, struct obj_url *u)
 {
-	int rc = obj_url_parse(u, url);
+	const char *url = o->store;
+	struct obj_config oc;
+	int rc;
+
+	cli_obj_config(o, &oc);
+	rc = obj_url_parse_conf(u, url, &oc.s3);
 	if (rc) {
 		const char *why = obj_last_error();
 		if (why && *why)
@@ -268,7 +282,7 @@ static int cli_open_store_ext(const struct cli_opts *o, int writer, int create,
 	int rc;
 
 	*out = NULL;
-	if (cli_check_url(o->store, &u))
+	if (cli_check_url(o, &u))
 		return -1;
 	cli_obj_config(o, &oc);
 	oc.create = create;

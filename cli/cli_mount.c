@@ -79,12 +79,18 @@
 
 static int cli_check_mountpoint(const char *mp)
 {
-	struct stat st;
-	if (stat(mp, &st) != 0) {
-		cli_err("mount point %s: %s", mp, strerror(errno));
+	struct statx st;
+	/* FORCE_SYNC: a FUSE mount whose daemon died answers a plain stat()
+	 * from the attributes the kernel still caches; asking the daemon
+	 * is what shows that the mount is stale. */
+	if (statx(AT_FDCWD, mp, AT_STATX_FORCE_SYNC, STATX_TYPE, &st) != 0) {
+		if (errno == ENOTCONN)
+			cli_err_stale(mp);
+		else
+			cli_err("mount point %s: %s", mp, strerror(errno));
 		return -1;
 	}
-	if (!S_ISDIR(st.st_mode)) {
+	if (!S_ISDIR(st.stx_mode)) {
 		cli_err("mount point %s is not a directory", mp);
 		return -1;
 	}
@@ -346,6 +352,7 @@ static int cli_mount_run(struct cli_opts *o, int report_fd)
 	fc.writeback_cache = !o->no_writeback;
 	fc.wal_bypass_bytes = (size_t)o->wal_bypass_mb << 20;
 	fc.wal_bypass_quiet_ms = o->wal_bypass_quiet_ms;
+	fc.size_limit = o->size_bytes;
 	rc = fs_alloc(&fs, &fc);
 	if (rc) {
 		cli_err("invalid filesystem settings: %s", util_strerror(-rc));
@@ -483,7 +490,7 @@ int cli_mount(int argc, char **argv, const char *prog)
 		cli_opts_free(&o);
 		return rc > 0 ? 0 : 1;
 	}
-	if (cli_only_flags(&o, 0, "mount") || cli_check_url(o.store, &u)) {
+	if (cli_only_flags(&o, 0, "mount") || cli_check_url(&o, &u)) {
 		cli_opts_free(&o);
 		return 1;
 	}

@@ -15,16 +15,18 @@
  *                insecure_tls, sign_payload, single_writer_unsafe,
  *                no_writeback_cache, lease_wait= (seconds), takeover,
  *                unmount_timeout=, store_timeout= (seconds),
+ *                size= (bytes, with K, M, G or T: powers of 1024),
  *                log_file= (an absolute path), log_level= (error, warn,
  *                info, debug), metrics=[ADDR:]PORT (a numeric IPv4
  *                address, or [IPv6]; loopback when only PORT),
  *                metrics_file= (an absolute path),
  *                ro/rw (the last wins), debug; what mount(8)/fstab add
- *                (defaults, _netdev, x-*, ...) is ignored; the FUSE/kernel
+ *                (defaults, _netdev, nofail, noauto, every x-*, ...) is
+ *                ignored, however the command was called; the FUSE/kernel
  *                options of cli_opts_passthrough are collected, escaped,
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
- *                and -n -s -v (mount(8)'s, ignored); the subcommands' --force,
+ *                and -n -s -v, -t TYPE, -N NS (mount(8)'s, ignored); the subcommands' --force,
  *                --json, --repair, --lazy, --expire DURATION (recorded in
  *                flags; each command refuses the ones it does not take).
  *   Credentials (access_key=, secret=, token=, ...) are refused: they would
@@ -40,9 +42,11 @@
 #include "util/util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +70,7 @@ enum {
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE,
-	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE,
+	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE,
 };
 
 #define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
@@ -88,6 +92,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL),
 	FUSE_OPT_KEY("metrics=", KEY_METRICS),
 	FUSE_OPT_KEY("metrics_file=", KEY_METRICS_FILE),
+	FUSE_OPT_KEY("size=", KEY_SIZE),
 	FUSE_OPT_KEY("--force", KEY_F_FORCE),
 	FUSE_OPT_KEY("--json", KEY_F_JSON),
 	FUSE_OPT_KEY("--repair", KEY_F_REPAIR),
@@ -124,10 +129,15 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("owner", KEY_IGNORE),
 	FUSE_OPT_KEY("group", KEY_IGNORE),
 	FUSE_OPT_KEY("comment=", KEY_IGNORE),
-	FUSE_OPT_KEY("x-", KEY_IGNORE),
+	/* x-* (x-systemd.automount, x-systemd.requires=..., x-gvfs-show)
+	 * cannot be a template (fuse_opt matches "x-" literally): see
+	 * FUSE_OPT_KEY_OPT in cli_opts_proc. */
 	FUSE_OPT_KEY("-n", KEY_IGNORE),
 	FUSE_OPT_KEY("-s", KEY_IGNORE),
 	FUSE_OPT_KEY("-v", KEY_IGNORE),
+	/* mount(8) gives helpers "-t fuse.shalefs", util-linux 2.39 "-N NS" too. */
+	FUSE_OPT_KEY("-t ", KEY_IGNORE),
+	FUSE_OPT_KEY("-N ", KEY_IGNORE),
 	FUSE_OPT_END
 };
 
@@ -259,6 +269,33 @@ bad:
 			     "(e.g. metrics=127.0.0.1:9567)", opt);
 }
 
+/* size=: bytes, with an optional K, M, G or T (powers of 1024), at least 1 MiB. */
+static int cli_opts_size(struct cli_opts_ctx *c, const char *opt, uint64_t *out)
+{
+	const char *v = strchr(opt, '=') + 1;
+	char *end;
+	unsigned long long x;
+	unsigned shift = 0;
+
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (*end && !end[1]) {
+		switch (*end) {
+		case 'K': case 'k': shift = 10; end++; break;
+		case 'M': case 'm': shift = 20; end++; break;
+		case 'G': case 'g': shift = 30; end++; break;
+		case 'T': case 't': shift = 40; end++; break;
+		default: break;
+		}
+	}
+	if (*v == '\0' || !isdigit((unsigned char)*v) || *end != '\0' || errno ||
+	    x > (UINT64_MAX >> 1) >> shift || (x << shift) < ((uint64_t)1 << 20))
+		return cli_opts_fail(c, "invalid value in option '%s': expected a size of at "
+				     "least 1M (bytes, or a number with K, M, G or T)", opt);
+	*out = (uint64_t)x << shift;
+	return 0;
+}
+
 static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cli_opts_ctx *c = data;
@@ -290,6 +327,8 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_uint(c, arg, 1, 86400, &o->unmount_timeout_s);
 	case KEY_STORE_TIMEOUT:
 		return cli_opts_uint(c, arg, 1, 86400, &o->store_timeout_s);
+	case KEY_SIZE:
+		return cli_opts_size(c, arg, &o->size_bytes);
 	case KEY_LOG_FILE: {
 		const char *v = arg + strlen("log_file=");
 		if (v[0] != '/')
@@ -377,6 +416,9 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 	case FUSE_OPT_KEY_OPT:
 		if (arg[0] == '-')
 			return cli_opts_fail(c, "unknown argument '%s' (see shalefs(1))", arg);
+		/* fstab's and systemd's own options (x-systemd.automount, ...). */
+		if (strncmp(arg, "x-", 2) == 0)
+			return 0;
 		for (int i = 0; cli_opts_secret[i]; i++)
 			if (strncmp(arg, cli_opts_secret[i], strlen(cli_opts_secret[i])) == 0)
 				return cli_opts_fail(c, "option '%.*s' refused: credentials are "

@@ -29,6 +29,8 @@ static int cli_stats_mountpoint(const char *mp)
 	if (fd < 0) {
 		if (errno == ENOENT)
 			cli_err("%s is not a ShaleFS mount point (no %s/stats)", mp, FS_CTL_NAME);
+		else if (errno == ENOTCONN)
+			cli_err_stale(mp);
 		else
 			cli_err("%s: %s", path, strerror(errno));
 		return 1;
@@ -62,7 +64,9 @@ int cli_stats(int argc, char **argv)
 		return rc > 0 ? 0 : 1;
 	if (!strstr(cli_opts_store(o), "://")) {
 		const char *mp = cli_opts_store(o);
-		if (stat(mp, &st) != 0) {
+		if (stat(mp, &st) != 0 && errno == ENOTCONN) {
+			cli_err_stale(mp);
+		} else if (stat(mp, &st) != 0) {
 			cli_err("%s: %s (expected a mount point or a store URL)", mp,
 				strerror(errno));
 		} else if (!S_ISDIR(st.st_mode)) {

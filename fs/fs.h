@@ -54,6 +54,11 @@ struct fs_config {
 	/* ... but only when no small fsync came in the last this-many ms
 	 * (FS_BULK_QUIET_MS by default; 0 = no such pause). */
 	unsigned wal_bypass_quiet_ms;
+	/* size=: a quota on the logical bytes of live files (the sum of the
+	 * sizes of regular files). statfs reports it as the total, and a
+	 * write, truncate or fallocate that would take the sum past it fails
+	 * with -ENOSPC. 0 = none (statfs reports the store's space). */
+	uint64_t size_limit;
 };
 
 #define FS_CONFIG_VERSION 1

@@ -25,6 +25,17 @@
  *
  * st_blocks counts 512-byte units of the chunk values held in the engine;
  * each image remembers the stored length of its chunk (stored_len).
+ *
+ * SPACE
+ *   fs->live_bytes is the sum of the sizes of regular files. Every change
+ *   of a file's size goes through fs_data_write (growth) or
+ *   fs_data_truncate_locked (either way); both account it before the size
+ *   changes, so with size= (conf.size_limit) a write, truncate or
+ *   fallocate that would pass the limit fails whole with -ENOSPC and
+ *   nothing is buffered for it. A grow is reserved with one compare-and-
+ *   swap, so concurrent writers of different files cannot pass the limit
+ *   together. Reclaiming an unlinked file gives its size back
+ *   (fs_inode.c).
  */
 #include "fs/fs_int.h"
 
@@ -33,6 +44,61 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+int fs_space_grow(struct fs *fs, uint64_t delta)
+{
+	uint_fast64_t cur = atomic_load(&fs->live_bytes);
+	uint64_t limit = fs->conf.size_limit;
+
+	do {
+		if (limit && (delta > limit || cur > limit - delta))
+			return -ENOSPC;
+	} while (!atomic_compare_exchange_weak(&fs->live_bytes, &cur, cur + delta));
+	return 0;
+}
+
+void fs_space_shrink(struct fs *fs, uint64_t delta)
+{
+	uint_fast64_t cur = atomic_load(&fs->live_bytes);
+
+	/* Never below 0: a mount that started with a miscount (a record
+	 * changed by a writer elsewhere) must not wrap around. */
+	while (!atomic_compare_exchange_weak(&fs->live_bytes, &cur, cur > delta ? cur - delta : 0))
+		;
+}
+
+int fs_space_scan(struct fs *fs)
+{
+	struct kv_iter_user *it = NULL;
+	uint8_t lo = FS_K_INODE, hi = FS_K_INODE + 1;
+	uint64_t inodes = 0, bytes = 0;
+	int rc;
+
+	/* The I keys sort together: one pass over their blocks only. */
+	rc = kv_iter_create(fs->db, NULL, &lo, 1, &hi, 1, &it);
+	if (rc)
+		return rc;
+	for (; kv_iter_valid(it); kv_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *key = kv_iter_key(it, &kl);
+		const void *val = kv_iter_value(it, &vl);
+		struct fs_attr a;
+
+		if (kl != 9)
+			continue;
+		inodes++;
+		if (fs_attr_decode(&a, NULL, NULL, val, vl, util_get_be64(key + 1)) == 0 &&
+		    S_ISREG(a.mode))
+			bytes += a.size;
+	}
+	rc = kv_iter_status(it);
+	kv_iter_free(it);
+	if (rc)
+		return rc;
+	atomic_store(&fs->live_inodes, inodes);
+	atomic_store(&fs->live_bytes, bytes);
+	return 0;
+}
 
 static uint64_t fs_blocks_of(uint64_t len)
 {
@@ -201,16 +267,13 @@ ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, si
 	return (ssize_t)size;
 }
 
-ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const char *buf,
-		      size_t size)
+/* fs_data_write without the space accounting: size checked by the caller. */
+static ssize_t fs_data_write_buf(struct fs *fs, struct fs_inode *ip, uint64_t off,
+				 const char *buf, size_t size)
 {
 	size_t done = 0;
 	int any_complete = 0, rc;
 
-	if (size == 0)
-		return 0;
-	if (off >= FS_MAX_FILE_SIZE || size > FS_MAX_FILE_SIZE - off)
-		return -EFBIG;
 	while (done < size) {
 		uint64_t idx;
 		size_t in, n = fs_piece(off, size, done, &idx, &in);
@@ -261,6 +324,30 @@ ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const ch
 			return rc;
 	}
 	return (ssize_t)done;
+}
+
+ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const char *buf,
+		      size_t size)
+{
+	uint64_t old = ip->a.size, grow = 0;
+	ssize_t n;
+	int rc;
+
+	if (size == 0)
+		return 0;
+	if (off >= FS_MAX_FILE_SIZE || size > FS_MAX_FILE_SIZE - off)
+		return -EFBIG;
+	if (off + size > old) {
+		grow = off + size - old;
+		rc = fs_space_grow(fs, grow);
+		if (rc)
+			return rc;
+	}
+	n = fs_data_write_buf(fs, ip, off, buf, size);
+	/* A short or failed write grew the file by less than reserved. */
+	if (grow && ip->a.size - old < grow)
+		fs_space_shrink(fs, grow - (ip->a.size - old));
+	return n;
 }
 
 void fs_note_small_fsync(struct fs *fs)
@@ -546,11 +633,16 @@ int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
 	rc = fs_data_flush_locked(fs, ip, 0);
 	if (rc)
 		return rc;
+	if (size > old) {
+		rc = fs_space_grow(fs, size - old);
+		if (rc)
+			return rc;
+	}
 	b = extra;
 	if (!b) {
 		rc = kv_batch_create(&b);
 		if (rc)
-			return rc;
+			goto out;
 	}
 	blocks = ip->a.blocks;
 	if (size == 0 && old / FS_CHUNK_SIZE < FS_BLIND_DELETE_MAX) {
@@ -575,6 +667,10 @@ int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
 	else
 		ip->attr_dirty = 0;
 out:
+	if (rc && size > old)
+		fs_space_shrink(fs, size - old);
+	else if (!rc && size < old)
+		fs_space_shrink(fs, old - size);
 	if (!extra)
 		kv_batch_free(b);
 	return rc;

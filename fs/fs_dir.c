@@ -298,6 +298,7 @@ static int fs_do_create(fuse_req_t req, uint64_t parent, const char *name, mode_
 	CHECK_RETURN(pthread_mutex_unlock(&ip->mu));
 	fs_inode_ref_lookup(fs, ip, 1);
 	atomic_fetch_add(&fs->n_create, 1);
+	atomic_fetch_add(&fs->live_inodes, 1);
 out:
 	kv_batch_free(b);
 	if (locked)

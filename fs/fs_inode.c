@@ -689,8 +689,12 @@ int fs_inode_maybe_reclaim_locked(struct fs *fs, struct fs_inode *ip)
 	ip->attr_dirty = 0;
 	atomic_store(&ip->needs_flush, 0);
 	rc = fs_inode_reclaim_keys(fs, ip->ino, &ip->a);
-	if (rc == 0)
+	if (rc == 0) {
 		ip->gone = 1;
+		atomic_fetch_sub(&fs->live_inodes, 1);
+		if (S_ISREG(ip->a.mode))
+			fs_space_shrink(fs, ip->a.size);
+	}
 	return rc;
 }
 
@@ -980,6 +984,12 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 			FS_START_FAIL(fs, "reclaiming orphans failed: %s", kv_strerror(rc));
 			return rc;
 		}
+	}
+	/* After the reclaim: what it deleted is not counted. */
+	rc = fs_space_scan(fs);
+	if (rc) {
+		FS_START_FAIL(fs, "counting the inodes failed: %s", kv_strerror(rc));
+		return rc;
 	}
 
 	/* Pin the root: one lookup we never drop. */

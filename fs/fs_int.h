@@ -260,6 +260,13 @@ struct fs {
 	 * stays on the WAL for conf.wal_bypass_quiet_ms after it. */
 	atomic_uint_fast64_t small_fsync_ns;
 
+	/* Space accounting (statfs, conf.size_limit): the I keys, and the
+	 * sum of the sizes of regular files. Counted by a scan of the I keys
+	 * at fs_start (fs_space_scan), then kept by this mount's own changes;
+	 * never stored (docs/fs-format.md, "Space accounting"). A read-only
+	 * mount keeps what it counted at its start. */
+	atomic_uint_fast64_t live_inodes, live_bytes;
+
 	/* Counters (relaxed atomics). */
 	atomic_uint_fast64_t n_lookup, n_create, n_unlink, n_rename, n_read, n_write, n_fsync,
 		n_readdir, n_flush_batches, n_flush_chunks, bytes_read, bytes_written,
@@ -339,6 +346,16 @@ void fs_inode_mark_dirty(struct fs *fs, struct fs_inode *ip);
 int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n);
 
 /* ======================= fs_data.c: file data ======================= */
+
+/* Account `delta` more bytes of regular-file size (a write or truncate
+ * past the end). Returns 0, or -ENOSPC (nothing accounted) when that would
+ * pass conf.size_limit. Any thread. */
+int fs_space_grow(struct fs *fs, uint64_t delta);
+/* Account `delta` fewer bytes (truncate down, reclaim, a grow undone). */
+void fs_space_shrink(struct fs *fs, uint64_t delta);
+/* Count the I keys and the sizes of regular files (fs_start). Returns 0 or
+ * an engine error. */
+int fs_space_scan(struct fs *fs);
 
 /* Read up to size bytes at off. Called with ip->mu held; returns with it
  * released (the engine reads run unlocked, at a snapshot taken under it).

@@ -594,19 +594,34 @@ static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fs_reply_err(req, rc);
 }
 
+/*
+ * statfs. Inodes: f_files is FS_STATFS_FILES (inode numbers are 64-bit and
+ * never reused, so there is no real limit), f_ffree that minus the live
+ * inodes (the I keys), so `df -i` shows them as used. Space: with size=,
+ * the total is the limit and the used part the sum of the sizes of regular
+ * files (fs->live_bytes); without it, a file:// store's filesystem (its
+ * real size and free space), else a large constant.
+ */
+#define FS_STATFS_FILES ((uint64_t)1 << 48)
+
 static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fs_of(req);
 	struct statvfs sv;
-	uint64_t used_inodes, total, avail;
+	uint64_t used_inodes, used, total, avail;
 
 	memset(&sv, 0, sizeof(sv));
-	CHECK_RETURN(pthread_mutex_lock(&fs->ino_mu));
-	used_inodes = fs->ino_next;
-	CHECK_RETURN(pthread_mutex_unlock(&fs->ino_mu));
+	used_inodes = atomic_load(&fs->live_inodes);
 	sv.f_bsize = FS_CHUNK_SIZE;
 	sv.f_frsize = 4096;
-	if (fs->store && obj_space(fs->store, &total, &avail) == 0) {
+	if (fs->conf.size_limit) {
+		used = atomic_load(&fs->live_bytes);
+		total = fs->conf.size_limit;
+		avail = used < total ? total - used : 0;
+		sv.f_blocks = (fsblkcnt_t)(total / sv.f_frsize);
+		/* Round the used part up, so df never shows less than is used. */
+		sv.f_bfree = (fsblkcnt_t)(avail / sv.f_frsize);
+	} else if (fs->store && obj_space(fs->store, &total, &avail) == 0) {
 		/* file://: the space of the filesystem that holds the store. */
 		sv.f_blocks = (fsblkcnt_t)(total / sv.f_frsize);
 		sv.f_bfree = (fsblkcnt_t)(avail / sv.f_frsize);
@@ -616,8 +631,8 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 		sv.f_bfree = sv.f_blocks;
 	}
 	sv.f_bavail = sv.f_bfree;
-	sv.f_files = (fsfilcnt_t)1 << 48;
-	sv.f_ffree = sv.f_files - used_inodes;
+	sv.f_files = (fsfilcnt_t)FS_STATFS_FILES;
+	sv.f_ffree = used_inodes < FS_STATFS_FILES ? sv.f_files - used_inodes : 0;
 	sv.f_favail = sv.f_ffree;
 	sv.f_namemax = FS_NAME_MAX;
 	sv.f_fsid = 0;

@@ -33,7 +33,12 @@ int obj_fail(int err, int log_level, const char *op, const char *name, const cha
 	va_start(ap, fmt);
 	vsnprintf(cause, sizeof(cause), fmt, ap);
 	va_end(ap);
-	snprintf(obj_errbuf, sizeof(obj_errbuf), "%s %s: %s", op, name ? name : "-", cause);
+	/* An operation on no one object (a LIST of the whole store) has an
+	 * empty name: "s3 LIST: cause", not "s3 LIST : cause". */
+	if (name && *name)
+		snprintf(obj_errbuf, sizeof(obj_errbuf), "%s %s: %s", op, name, cause);
+	else
+		snprintf(obj_errbuf, sizeof(obj_errbuf), "%s: %s", op, cause);
 	if (log_level >= 0)
 		util_log((enum util_log_level)log_level, "objstore", "%s", obj_errbuf);
 	return err;

@@ -210,7 +210,16 @@ struct obj_url {
 	char *bucket;                     /* s3 */
 	char *prefix;                     /* s3: "" or "dir/" (always ends with '/') */
 };
+/*
+ * obj_url_parse - parse url into *out (the caller's: obj_url_free, also
+ * after a failure). Bucket names are checked against AWS's rules.
+ * obj_url_parse_conf checks them against what the S3 service of s3 (may
+ * be NULL: AWS) allows: relaxed names when s3->path_style is 1 or the
+ * endpoint (s3->endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) is not
+ * AWS's. Returns 0, -EINVAL (obj_last_error says why) or -ENOMEM.
+ */
 int obj_url_parse(struct obj_url *out, const char *url);
+int obj_url_parse_conf(struct obj_url *out, const char *url, const struct obj_s3_config *s3);
 void obj_url_free(struct obj_url *u);
 
 /* ---- backends and wrappers (used by obj_open, and directly by tests) ---- */
@@ -302,8 +311,9 @@ int obj_name_check(const char *name);
 /* Thread-local text of the last failure recorded by a backend on this
  * thread ("" when none). Borrowed until the next objstore call. */
 const char *obj_last_error(void);
-/* Record (and log at `level`, see util.h) a failure; returns err so
- * callers can write `return obj_fail(...)`. */
+/* Record (and log at `level`, see util.h) a failure as "OP NAME: CAUSE",
+ * or "OP: CAUSE" when name is NULL or "" (no one object, e.g. a LIST of
+ * the whole store); returns err so callers can write `return obj_fail(...)`. */
 int obj_fail(int err, int log_level, const char *op, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 /* Clear obj_last_error() for this thread. */

@@ -52,6 +52,23 @@ expect_fail "invalid store URL" $S mount "" "$MP"
 expect_fail "s3://: invalid store URL" $S mount s3:// "$MP"
 expect_fail "s3://Bad_Bucket: invalid store URL" $S mount s3://Bad_Bucket "$MP"
 expect_fail "mem:// stores live inside one process" $S mount mem://x "$MP"
+# Empty, "." and ".." path segments; AWS's bucket rules (without path_style).
+expect_fail "s3://bkt/../x: invalid store URL: '.' and '..' path segments" $S mount s3://bkt/../x "$MP"
+expect_fail "s3://bkt/./x: invalid store URL: '.' and '..' path segments" $S mount s3://bkt/./x "$MP"
+expect_fail "s3://bkt//x: invalid store URL: empty path segment" $S mount s3://bkt//x "$MP"
+expect_fail "file:///a/../b: invalid store URL: '.' and '..' path segments" $S mount file:///a/../b "$MP"
+expect_fail "file:///a//b: invalid store URL: empty path segment" $S mount file:///a//b "$MP"
+expect_fail "s3://192.168.5.4: invalid store URL: bucket name must not be an IP address" \
+	$S mount s3://192.168.5.4 "$MP"
+expect_fail "s3://a..b: invalid store URL: bucket name must not contain '..'" $S mount s3://a..b "$MP"
+expect_fail "invalid store URL: .*only with -o path_style" $S format s3://Bad_Bucket
+# With path_style (or a non-AWS endpoint) the service decides: the name is
+# taken, and it is the (unreachable) endpoint that fails. A LIST of the
+# whole store names no object: "s3 LIST: ...", never "s3 LIST : ...".
+for o in endpoint=http://127.0.0.1:1,path_style endpoint=http://127.0.0.1:1; do
+	expect_fail "store s3://Bad_Bucket: s3 LIST: GET 127.0.0.1:1" env AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y \
+		$S mount -f -o $o s3://Bad_Bucket "$MP"
+done
 expect_fail "does not exist" $S mount -f "file://$FS_TMP/nope" "$MP"
 expect_fail "mount point $FS_TMP/nomp: No such file" $S mount "$ST" "$FS_TMP/nomp"
 expect_fail "mount point $FS_TMP/notadir is not a directory" $S mount "$ST" "$FS_TMP/notadir"
