@@ -34,51 +34,24 @@
  * Inserting a key already present replaces it: new lookups see the new
  * block; holders of the old one keep a valid (detached) block.
  *
- * READ-AHEAD BUDGET
- *   SST readers fetch runs of blocks in one GET (READ-AHEAD in
- *   kv_sst_read.c) and decode them into this cache. The raw bytes of such
- *   a span are held only while it is fetched and decoded, but many
- *   threads may do that at once, so the cache, which every reader of one
- *   engine shares, also keeps the budget for them: kv_cache_ra_reserve
- *   grants span bytes while fewer than capacity / 4 are out (a refused
- *   reader fetches just the block it needs), and kv_cache_ra_span_max
- *   caps one span at capacity / 8 so a span never floods the cache it
- *   fills. A span that is a guess (GUESSES in kv_sst_read.c) is fetched
- *   only while kv_cache_ra_room says the cache, with the spans in flight
- *   and the new one, stays within 7/8 of its capacity. The read-ahead
- *   counters live here for the same reason.
- *
- * FILL THREADS (DESIGN)
- *   kv_cache_fill_start starts KV_CACHE_FILL_THREADS threads that run
- *   jobs handed over with kv_cache_fill_submit: an SST reader fetching
- *   the next span of a sequential read while the current one is read
- *   (PREFETCH in kv_sst_read.c). The cache knows nothing of the jobs
- *   but their two functions: each job gets exactly one call, run(arg) on
- *   a fill thread, or cancel(arg) on the thread that stops them.
- *   - At most KV_CACHE_FILL_QUEUE jobs wait; submit refuses more (a
- *     reader then simply does not prefetch), FIFO order.
- *   - kv_cache_fill_stop (kv_close calls it, kv_cache_free does too)
- *     cancels the jobs still waiting, lets running ones finish, joins
- *     the threads. A job must therefore not need anything its owner
- *     frees before stopping the threads (the SST reader holds a
- *     reference on itself; the object store outlives kv_close).
- *   - A job handles its own errors; nothing a job meets ends a thread
- *     or the process.
- *   fill_mu guards the queue and the state; it is never held while a
- *   job runs and is taken alone (no other lock inside it).
+ * READ-AHEAD STATE (a hook)
+ *   The SST read-ahead planner (kv_readahead.c) keeps engine-wide state: a
+ *   budget for span bytes in flight, counters and the fill threads. Every
+ *   reader of an engine shares this cache and is given nothing else, so
+ *   the cache carries that state for the planner: kv_cache_create makes it
+ *   (kv_ra_create, sized from the capacity), kv_cache_free frees it
+ *   (kv_ra_free, which stops the fill threads) and kv_cache_ra hands it
+ *   out. The cache never looks inside it.
  */
 #include "kv/kv_int.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KV_CACHE_SHARD_BITS 4
 #define KV_CACHE_SHARDS (1u << KV_CACHE_SHARD_BITS)
 #define KV_CACHE_INITIAL_BUCKETS 64
-#define KV_CACHE_FILL_THREADS 2
-#define KV_CACHE_FILL_QUEUE 8
 
 struct kv_cache_handle {
 	uint64_t file;                    /* reader's cache id */
@@ -106,31 +79,10 @@ struct kv_cache_shard {
 
 struct kv_cache {
 	struct kv_cache_shard shards[KV_CACHE_SHARDS];
-	size_t capacity;                  /* constant */
 	atomic_uint_fast64_t next_id;
 	atomic_uint_fast64_t hits;
 	atomic_uint_fast64_t misses;
-	atomic_size_t ra_out;             /* read-ahead span bytes reserved now */
-	atomic_int ra_no_guess;           /* kv_cache_ra_room always 0 (tests) */
-	atomic_uint_fast64_t ra_spans;    /* read-ahead counters (kv_cache_ra_count) */
-	atomic_uint_fast64_t ra_fg_spans;
-	atomic_uint_fast64_t ra_guesses;
-	atomic_uint_fast64_t ra_blocks;
-	atomic_uint_fast64_t ra_waits;
-
-	/* fill threads (FILL THREADS above) */
-	pthread_mutex_t fill_mu;
-	pthread_cond_t fill_cv;           /* a job was queued, or stop */
-	struct kv_cache_job {
-		void (*run)(void *);
-		void (*cancel)(void *);
-		void *arg;
-	} fill_q[KV_CACHE_FILL_QUEUE];    /* ring; protected by fill_mu */
-	size_t fill_head, fill_n;         /* protected by fill_mu */
-	int fill_state;                   /* 0 never started, 1 running, 2 stopped; fill_mu */
-	atomic_int fill_on;               /* fill_state == 1, readable without the lock */
-	pthread_t fill_threads[KV_CACHE_FILL_THREADS];
-	int fill_nthreads;                /* written by start and stop only */
+	struct kv_ra *ra;                 /* READ-AHEAD STATE; constant */
 };
 
 #ifdef SHALE_DEBUG
@@ -278,20 +230,11 @@ int kv_cache_create(struct kv_cache **out, size_t capacity)
 		s->in_use.next = s->in_use.prev = &s->in_use;
 		CHECK_RETURN(pthread_mutex_init(&s->mu, NULL));
 	}
-	c->capacity = capacity;
 	atomic_init(&c->next_id, 1);
 	atomic_init(&c->hits, 0);
 	atomic_init(&c->misses, 0);
-	atomic_init(&c->ra_out, 0);
-	atomic_init(&c->ra_spans, 0);
-	atomic_init(&c->ra_fg_spans, 0);
-	atomic_init(&c->ra_guesses, 0);
-	atomic_init(&c->ra_no_guess, 0);
-	atomic_init(&c->ra_blocks, 0);
-	atomic_init(&c->ra_waits, 0);
-	atomic_init(&c->fill_on, 0);
-	CHECK_RETURN(pthread_mutex_init(&c->fill_mu, NULL));
-	CHECK_RETURN(pthread_cond_init(&c->fill_cv, NULL));
+	if (kv_ra_create(&c->ra, capacity))
+		goto nomem;                     /* (every shard to undo: i == KV_CACHE_SHARDS) */
 	*out = c;
 	return 0;
 nomem:
@@ -311,9 +254,7 @@ void kv_cache_free(struct kv_cache *c)
 {
 	if (!c)
 		return;
-	kv_cache_fill_stop(c);
-	CHECK_RETURN(pthread_cond_destroy(&c->fill_cv));
-	CHECK_RETURN(pthread_mutex_destroy(&c->fill_mu));
+	kv_ra_free(c->ra);
 	for (size_t i = 0; i < KV_CACHE_SHARDS; i++) {
 		struct kv_cache_shard *s = &c->shards[i];
 		assert(s->in_use.next == &s->in_use);
@@ -463,203 +404,10 @@ void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64
 	}
 }
 
-/* kv_cache_ra_span_max - the largest read-ahead span worth fetching
- * into this cache (READ-AHEAD BUDGET above). */
-size_t kv_cache_ra_span_max(const struct kv_cache *c)
+/* kv_cache_ra - the read-ahead planner's state (READ-AHEAD STATE above). */
+struct kv_ra *kv_cache_ra(const struct kv_cache *c)
 {
-	return c->capacity / 8;
-}
-
-/*
- * kv_cache_ra_reserve - take `bytes` of the read-ahead budget for a span
- * about to be fetched. Returns 1 (give them back with kv_cache_ra_release
- * once the span's buffer is freed) or 0 (over budget: fetch one block
- * instead). Thread-safe, lock-free.
- */
-int kv_cache_ra_reserve(struct kv_cache *c, size_t bytes)
-{
-	size_t budget = c->capacity / 4;
-	size_t out = atomic_load_explicit(&c->ra_out, memory_order_relaxed);
-	do {
-		if (bytes > budget || out > budget - bytes)
-			return 0;
-	} while (!atomic_compare_exchange_weak_explicit(&c->ra_out, &out, out + bytes,
-							memory_order_relaxed, memory_order_relaxed));
-	return 1;
-}
-
-int kv_cache_ra_room(struct kv_cache *c, size_t bytes)
-{
-	uint64_t used;
-	if (atomic_load_explicit(&c->ra_no_guess, memory_order_relaxed))
-		return 0;
-	kv_cache_stats(c, NULL, NULL, &used);
-	used += atomic_load_explicit(&c->ra_out, memory_order_relaxed);
-	return used + bytes <= c->capacity - c->capacity / 8;
-}
-
-void kv_cache_ra_no_guesses(struct kv_cache *c)
-{
-	atomic_store(&c->ra_no_guess, 1);
-}
-
-void kv_cache_ra_release(struct kv_cache *c, size_t bytes)
-{
-	size_t prev = atomic_fetch_sub_explicit(&c->ra_out, bytes, memory_order_relaxed);
-	assert(prev >= bytes);
-	(void)prev;
-}
-
-/* kv_cache_ra_count - add to the read-ahead counters. Thread-safe. */
-void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits)
-{
-	if (spans)
-		atomic_fetch_add_explicit(&c->ra_spans, spans, memory_order_relaxed);
-	if (blocks)
-		atomic_fetch_add_explicit(&c->ra_blocks, blocks, memory_order_relaxed);
-	if (waits)
-		atomic_fetch_add_explicit(&c->ra_waits, waits, memory_order_relaxed);
-}
-
-/* kv_cache_ra_span - count a span fetched, by kind (see kv_int.h). Thread-safe. */
-void kv_cache_ra_span(struct kv_cache *c, enum kv_ra_kind kind)
-{
-	kv_cache_ra_count(c, 1, 0, 0);
-	if (kind == KV_RA_SEQUENTIAL)
-		atomic_fetch_add_explicit(&c->ra_fg_spans, 1, memory_order_relaxed);
-	else if (kind == KV_RA_GUESS)
-		atomic_fetch_add_explicit(&c->ra_guesses, 1, memory_order_relaxed);
-}
-
-/* kv_cache_ra_stats - the read-ahead counters (see kv_int.h). */
-void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st)
-{
-	st->spans = atomic_load(&c->ra_spans);
-	st->blocks = atomic_load(&c->ra_blocks);
-	st->waits = atomic_load(&c->ra_waits);
-	st->fg_spans = atomic_load(&c->ra_fg_spans);
-	st->guesses = atomic_load(&c->ra_guesses);
-}
-
-static void *kv_cache_fill_main(void *arg)
-{
-	struct kv_cache *c = arg;
-	struct kv_cache_job j;
-
-	util_thread_setup("kv-fill", 0);
-	CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
-	for (;;) {
-		while (c->fill_state == 1 && c->fill_n == 0)
-			CHECK_RETURN(pthread_cond_wait(&c->fill_cv, &c->fill_mu));
-		if (c->fill_state != 1)
-			break;
-		j = c->fill_q[c->fill_head];
-		c->fill_head = (c->fill_head + 1) % KV_CACHE_FILL_QUEUE;
-		c->fill_n--;
-		CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
-		j.run(j.arg);
-		CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
-	}
-	CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
-	return NULL;
-}
-
-/*
- * kv_cache_fill_start - start the fill threads (once per cache; a second
- * call, or one after kv_cache_fill_stop, does nothing). Returns 0, or
- * the error of the first pthread_create that failed (the threads already
- * started keep running; with none, jobs are refused).
- */
-int kv_cache_fill_start(struct kv_cache *c)
-{
-	int rc = 0;
-	sigset_t all, old;
-
-	CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
-	if (c->fill_state != 0) {
-		CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
-		return 0;
-	}
-	c->fill_state = 1;
-	CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
-	/* Signals are for the threads that expect them (FUSE's). */
-	sigfillset(&all);
-	CHECK_RETURN(pthread_sigmask(SIG_SETMASK, &all, &old));
-	for (int i = 0; i < KV_CACHE_FILL_THREADS; i++) {
-		int e = pthread_create(&c->fill_threads[i], NULL, kv_cache_fill_main, c);
-		if (e) {
-			rc = -e;
-			break;
-		}
-		c->fill_nthreads++;
-	}
-	CHECK_RETURN(pthread_sigmask(SIG_SETMASK, &old, NULL));
-	atomic_store(&c->fill_on, c->fill_nthreads > 0);
-	if (!c->fill_nthreads)
-		kv_cache_fill_stop(c);          /* cancels what was queued meanwhile */
-	return rc;
-}
-
-/*
- * kv_cache_fill_stop - cancel waiting jobs (cancel(arg), on this thread),
- * wait for running ones, join the threads. Later submits are refused.
- * Idempotent; not concurrent with kv_cache_fill_start.
- */
-void kv_cache_fill_stop(struct kv_cache *c)
-{
-	struct kv_cache_job q[KV_CACHE_FILL_QUEUE];
-	size_t n = 0;
-
-	CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
-	if (c->fill_state == 1) {
-		while (c->fill_n) {
-			q[n++] = c->fill_q[c->fill_head];
-			c->fill_head = (c->fill_head + 1) % KV_CACHE_FILL_QUEUE;
-			c->fill_n--;
-		}
-	}
-	c->fill_state = 2;
-	atomic_store(&c->fill_on, 0);
-	CHECK_RETURN(pthread_cond_broadcast(&c->fill_cv));
-	CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
-	for (size_t i = 0; i < n; i++)
-		q[i].cancel(q[i].arg);
-	for (int i = 0; i < c->fill_nthreads; i++)
-		CHECK_RETURN(pthread_join(c->fill_threads[i], NULL));
-	c->fill_nthreads = 0;
-}
-
-/* kv_cache_fill_running - are fill threads taking jobs? (a hint: submit
- * decides). Any thread, lock-free. */
-int kv_cache_fill_running(struct kv_cache *c)
-{
-	return atomic_load_explicit(&c->fill_on, memory_order_relaxed);
-}
-
-/*
- * kv_cache_fill_submit - queue run(arg) for a fill thread. Returns 0
- * (exactly one of run(arg) or cancel(arg) will be called, on another
- * thread or in kv_cache_fill_stop) or -EBUSY (queue full, threads not
- * running: neither will be called; the caller keeps arg).
- */
-int kv_cache_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(void *),
-			 void *arg)
-{
-	int rc = -EBUSY;
-
-	CHECK_RETURN(pthread_mutex_lock(&c->fill_mu));
-	if (c->fill_state == 1 && c->fill_n < KV_CACHE_FILL_QUEUE) {
-		struct kv_cache_job *j =
-			&c->fill_q[(c->fill_head + c->fill_n) % KV_CACHE_FILL_QUEUE];
-		j->run = run;
-		j->cancel = cancel;
-		j->arg = arg;
-		c->fill_n++;
-		CHECK_RETURN(pthread_cond_signal(&c->fill_cv));
-		rc = 0;
-	}
-	CHECK_RETURN(pthread_mutex_unlock(&c->fill_mu));
-	return rc;
+	return c->ra;
 }
 
 /* Check one shard's bookkeeping; the caller holds s->mu. */

@@ -232,8 +232,8 @@ static uint64_t kv_compact_window_ns(const struct kv_db *db)
  * window after open counts as reading: a store mounted to be read gets
  * its reads going before a job left over from the last writer starts.
  * Any write ends the wait. Only foreground spans of sequential streams
- * count (kv_cache_ra_span): not compaction inputs' own, and not the
- * guessed spans of random misses (GUESSES in kv_sst_read.c), so random
+ * count (kv_ra_span): not compaction inputs' own, and not the
+ * guessed spans of random misses (GUESSES in kv_readahead.c), so random
  * reads, which the idle merge is for, never hold a job off. A 1 GiB file
  * read back on s3:// right after it was written met a merge of that 1 GiB
  * left by the writer and took 5.2-7.2 s instead of 2.8-3.1.
@@ -241,10 +241,10 @@ static uint64_t kv_compact_window_ns(const struct kv_db *db)
 static int kv_compact_reads_first(struct kv_db *db)
 {
 	uint64_t now = util_now_ns(), win = kv_compact_window_ns(db);
-	struct kv_cache_ra_stats ra = { 0 };
+	struct kv_ra_stats ra = { 0 };
 
 	if (db->cache)
-		kv_cache_ra_stats(db->cache, &ra);
+		kv_ra_stats(db->cache, &ra);
 	if (db->last_seq != db->rf_seq) {
 		db->rf_seq = db->last_seq;
 		db->rf_write_ns = now;

@@ -650,8 +650,8 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 		goto fail_threads;
 	}
 	/* Sequential reads prefetch on the cache's fill threads (PREFETCH in
-	 * kv_sst_read.c); without them they just do not prefetch. */
-	if ((rc = kv_cache_fill_start(db->cache)))
+	 * kv_readahead.c); without them they just do not prefetch. */
+	if ((rc = kv_ra_fill_start(db->cache)))
 		UTIL_WARN("kv", "cannot start the block cache's fill threads (%s): reads will not "
 			  "prefetch", strerror(-rc));
 	*out = db;
@@ -707,7 +707,7 @@ static void kv_db_stop(struct kv_db *db, int mode)
 	/* Prefetches hold readers, which use the store: done before close
 	 * returns (kv_cache_free would stop them too, but later). */
 	if (db->cache)
-		kv_cache_fill_stop(db->cache);
+		kv_ra_fill_stop(db->cache);
 }
 
 int kv_close(struct kv_db *db)
@@ -1201,7 +1201,7 @@ static void kv_stats_health(kv_stat_emit_fn emit, void *arg, const char *name,
 void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 {
 	uint64_t hits, misses, bytes, imm_bytes = 0;
-	struct kv_cache_ra_stats ra;
+	struct kv_ra_stats ra;
 	size_t runs_ssts = 0;
 
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
@@ -1276,7 +1276,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "block_cache_hits", hits);
 	emit(arg, "block_cache_misses", misses);
 	emit(arg, "block_cache_bytes", bytes);
-	kv_cache_ra_stats(db->cache, &ra);
+	kv_ra_stats(db->cache, &ra);
 	emit(arg, "readahead_spans", ra.spans);
 	emit(arg, "readahead_spans_foreground", ra.fg_spans);
 	emit(arg, "readahead_guesses", ra.guesses);

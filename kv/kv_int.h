@@ -271,7 +271,7 @@ struct kv_batch {
 	uint32_t count;          /* entries in rep */
 };
 
-/* ---- SSTs (kv_sst_build.c, kv_sst_read.c, kv_bloom.c) -------------------- */
+/* ---- SSTs (kv_sst_build.c, kv_sst_read.c, kv_sst_check.c, kv_bloom.c, kv_cache.c) */
 
 /* SSTs are named sst/<ULID>.sst: 128-bit ids, unique without coordination. */
 struct kv_sst_id {
@@ -349,40 +349,10 @@ void kv_cache_release(struct kv_cache *c, struct kv_cache_handle *h);
 void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *bytes);
 /* Is (file, off) cached? No pin, no LRU refresh, not counted. */
 int kv_cache_contains(struct kv_cache *c, uint64_t file, uint64_t off);
-/* SST read-ahead support (READ-AHEAD BUDGET in kv_cache.c): the span cap,
- * the shared budget for span buffers, and the counters kv_stats reports. */
-size_t kv_cache_ra_span_max(const struct kv_cache *c);
-int kv_cache_ra_reserve(struct kv_cache *c, size_t bytes);      /* 1 granted, 0 refused */
-/* 1 when entries, spans in flight and `bytes` more fit in 7/8 of the
- * capacity (a guessed span may be fetched; READ-AHEAD BUDGET). */
-int kv_cache_ra_room(struct kv_cache *c, size_t bytes);
-/* No guessed spans from this cache's readers (tests of the streams). */
-void kv_cache_ra_no_guesses(struct kv_cache *c);
-void kv_cache_ra_release(struct kv_cache *c, size_t bytes);
-struct kv_cache_ra_stats {
-	uint64_t spans;                   /* GETs of several blocks (prefetches included) */
-	uint64_t blocks;                  /* blocks they cached that nobody had asked for yet */
-	uint64_t waits;                   /* misses that waited for a span in flight */
-	uint64_t fg_spans;                /* spans not fetched for compaction inputs */
-	uint64_t guesses;                 /* guessed spans fetched (GUESSES) */
-};
-void kv_cache_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits);
-/* What a read-ahead span was fetched for: a compaction input's stream, a
- * foreground sequential read (a kv_get or user iterator stream: the
- * compactor waits while they come, READS FIRST), or a guess (GUESSES). */
-enum kv_ra_kind { KV_RA_BACKGROUND, KV_RA_SEQUENTIAL, KV_RA_GUESS };
-/* Count one span fetched (spans, plus fg_spans or guesses by kind). */
-void kv_cache_ra_span(struct kv_cache *c, enum kv_ra_kind kind);
-void kv_cache_ra_stats(struct kv_cache *c, struct kv_cache_ra_stats *st);
-/* Fill threads (FILL THREADS in kv_cache.c): run SST prefetch jobs in the
- * background. kv_open starts them; kv_close and kv_cache_free stop them.
- * submit: 0 (exactly one of run(arg) / cancel(arg) will be called) or
- * -EBUSY (neither; the caller keeps arg). */
-int kv_cache_fill_start(struct kv_cache *c);
-void kv_cache_fill_stop(struct kv_cache *c);
-int kv_cache_fill_running(struct kv_cache *c);
-int kv_cache_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(void *),
-			 void *arg);
+/* The read-ahead planner's engine-wide state (kv_readahead.c), which the
+ * cache only carries: kv_cache_create makes it, kv_cache_free frees it.
+ * Borrowed for the cache's life. */
+struct kv_ra *kv_cache_ra(const struct kv_cache *c);
 /* Walk every shard and check its bookkeeping (lists, refcounts, byte
  * totals). Returns 0 when consistent, -1 otherwise. Always compiled (tests
  * call it); SHALE_DEBUG builds also assert it after every mutation. */
@@ -401,17 +371,237 @@ int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t s
 	       uint8_t **val, size_t *vlen);
 int kv_sst_iter_create(struct kv_iter **out, struct kv_sst_reader *r);
 /* background: a compaction input, whose read-ahead spans are not counted
- * as foreground reads (kv_cache_ra_span). */
+ * as foreground reads (kv_ra_span). */
 int kv_sst_iter_create_ext(struct kv_iter **out, struct kv_sst_reader *r, int background);
 /* Verify every block checksum (fsck). */
 int kv_sst_verify(struct kv_sst_reader *r);
-/* Decode-only checks over an in-memory SST (fuzzing). */
+/* Entries the footer records. */
+uint64_t kv_sst_entries(const struct kv_sst_reader *r);
+/* Decode-only checks over an in-memory SST (fuzzing; kv_sst_check.c). */
 int kv_sst_check_buffer(const uint8_t *data, size_t len);
 
 /* Bloom filter over user keys. */
 int kv_bloom_build(struct kv_buf *out, const uint32_t *hashes, size_t n, int bits_per_key);
 int kv_bloom_may_contain(const uint8_t *filter, size_t len, uint32_t hash);
 uint32_t kv_bloom_hash(const void *key, size_t len);
+
+/* ---- SST blocks (kv_sst_block.c) -------------------------------------------
+ * A stored block checked and decoded, a decoded block parsed and iterated.
+ * Every decode error is KV_ECORRUPT after one UTIL_ERROR line naming the
+ * object and the place; a NULL name makes a decoder quiet (a block read
+ * ahead that nobody has asked for yet: its error is reported when someone
+ * does). */
+int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+#define KV_SST_CORRUPT(name, ...) kv_sst_corrupt_at(__FILE__, __LINE__, name, __VA_ARGS__)
+/* Builds with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION defined (the
+ * libFuzzer build) ignore CRC mismatches, so mutated inputs reach the
+ * structural decoders instead of all stopping at the checksum. */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define KV_SST_CRC_OK(stored, computed) ((void)(stored), (void)(computed), 1)
+#else
+#define KV_SST_CRC_OK(stored, computed) ((stored) == (computed))
+#endif
+
+/* A decoded block, parsed just enough to iterate it. */
+struct kv_sst_block {
+	const uint8_t *data;
+	size_t rlen;                      /* entries occupy [0, rlen); restarts follow */
+	uint32_t nrestarts;
+	uint64_t off;                     /* where the block is stored (messages) */
+};
+
+/* Iterator within one block. key holds the whole current key, because
+ * entries store only the suffix not shared with the previous key. */
+struct kv_sst_biter {
+	const char *name;                 /* object name (messages) */
+	struct kv_sst_block b;
+	size_t cur;                       /* offset of the current entry */
+	size_t nxt;                       /* offset of the entry after the current one */
+	struct kv_buf key;                /* starts in kbuf: no malloc for most keys */
+	uint8_t kbuf[64];
+	const uint8_t *val;
+	size_t vlen;
+	int valid;
+	int err;                          /* sticky */
+};
+
+/* The header of the block entry at q: its shared, unshared (key suffix)
+ * and value lengths. Returns where the key suffix starts, or NULL when a
+ * varint does not decode or the suffix would pass end. Inline: block
+ * seeks decode one per entry they step over. */
+static inline const uint8_t *kv_sst_entry_head(const uint8_t *q, const uint8_t *end,
+					       uint64_t *shared, uint64_t *unshared,
+					       uint64_t *vlen)
+{
+	size_t n;
+	if (!(n = kv_varint_get(q, end, shared)))
+		return NULL;
+	q += n;
+	if (!(n = kv_varint_get(q, end, unshared)))
+		return NULL;
+	q += n;
+	if (!(n = kv_varint_get(q, end, vlen)))
+		return NULL;
+	q += n;
+	return *unshared > (size_t)(end - q) ? NULL : q;
+}
+/* Check the trailer of a stored block (p, n bytes with the trailer):
+ * *body_len and *type get the payload length and its compression. */
+int kv_sst_check_stored(const char *name, uint64_t off, const uint8_t *p, size_t n,
+			size_t *body_len, uint8_t *type);
+/* Check a decoded block's restart array framing; *blk points into data. */
+int kv_sst_block_parse(const char *name, uint64_t off, const uint8_t *data, size_t len,
+		       struct kv_sst_block *blk);
+/* Check, decode and parse the stored block at off (index size `size`)
+ * from the raw bytes read for it (p, n): *dec (*dec_len bytes, the
+ * caller's, free()) holds the block blk points into. */
+int kv_sst_decode(const char *name, uint64_t off, uint64_t size, const uint8_t *p,
+		  size_t n, uint8_t **dec, size_t *dec_len, struct kv_sst_block *blk);
+/* The same, then insert it into cache under (id, off): *h pinned, the
+ * caller's (kv_cache_release). 0, KV_ECORRUPT or -ENOMEM. */
+int kv_sst_block_cache(struct kv_cache *cache, uint64_t id, const char *name, uint64_t off,
+		       uint64_t size, const uint8_t *p, size_t n, struct kv_cache_handle **h,
+		       struct kv_sst_block *blk);
+/* Block iterator. init before first use (the biter must not move after
+ * it: key may point into it), set on a block, then seek or step. Errors
+ * are sticky in it->err (and make it invalid). */
+void kv_sst_bi_init(struct kv_sst_biter *it, const char *name);
+void kv_sst_bi_set(struct kv_sst_biter *it, const struct kv_sst_block *b);
+void kv_sst_bi_seek_first(struct kv_sst_biter *it);
+void kv_sst_bi_next(struct kv_sst_biter *it);
+/* First entry >= target; seek_in knows the last restart point whose key
+ * is < target lies in [lo, hi]. */
+void kv_sst_bi_seek(struct kv_sst_biter *it, const uint8_t *target, size_t tlen);
+void kv_sst_bi_seek_in(struct kv_sst_biter *it, const uint8_t *target, size_t tlen,
+		       uint32_t lo, uint32_t hi);
+/* Offset, and whole key read in place, of restart point i (checked). */
+int kv_sst_bi_restart(struct kv_sst_biter *it, uint32_t i, size_t *off);
+int kv_sst_bi_restart_key(struct kv_sst_biter *it, uint32_t i, const uint8_t **k,
+			  size_t *klen);
+/* Check the restart array against the entries (kv_sst_verify). */
+int kv_sst_verify_restarts(struct kv_sst_biter *it);
+
+/* ---- read-ahead (kv_readahead.c) --------------------------------------------
+ * The SST read-ahead planner (DESIGN at the top of kv_readahead.c): a
+ * block-cache miss that continues a stream of sequential misses, or a
+ * guess, fetches a span of the blocks after it in one GET; a stream keeps
+ * its next span in flight on the fill threads (prefetch).
+ *
+ * Engine-wide part: the span budget, the counters kv_stats reports and
+ * the fill threads. Every reader of an engine shares its block cache
+ * (kv_sst_open is given only that), so this state hangs off the cache
+ * (kv_cache_ra) and these functions take the cache. All thread-safe. */
+struct kv_ra;
+int kv_ra_create(struct kv_ra **out, size_t cache_capacity);   /* 0 or -ENOMEM */
+void kv_ra_free(struct kv_ra *ra);           /* stops the fill threads first */
+/* The largest span worth fetching into c (capacity / 8). */
+size_t kv_ra_span_max(const struct kv_cache *c);
+/* Span bytes in flight are capped at capacity / 4: reserve returns 1
+ * (granted; give them back with release) or 0 (fetch one block). */
+int kv_ra_reserve(struct kv_cache *c, size_t bytes);
+void kv_ra_release(struct kv_cache *c, size_t bytes);
+/* 1 when entries, spans in flight and `bytes` more fit in 7/8 of the
+ * capacity (a guessed span may be fetched). */
+int kv_ra_room(struct kv_cache *c, size_t bytes);
+/* No guessed spans from this cache's readers (tests of the streams). */
+void kv_ra_no_guesses(struct kv_cache *c);
+struct kv_ra_stats {
+	uint64_t spans;                   /* GETs of several blocks (prefetches included) */
+	uint64_t blocks;                  /* blocks they cached that nobody had asked for yet */
+	uint64_t waits;                   /* misses that waited for a span in flight */
+	uint64_t fg_spans;                /* spans not fetched for compaction inputs */
+	uint64_t guesses;                 /* guessed spans fetched (GUESSES) */
+};
+void kv_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits);
+/* What a span was fetched for: a compaction input's stream, a foreground
+ * sequential read (a kv_get or user iterator stream: the compactor waits
+ * while they come, READS FIRST in kv_compact.c), or a guess. */
+enum kv_ra_kind { KV_RA_BACKGROUND, KV_RA_SEQUENTIAL, KV_RA_GUESS };
+/* Count one span fetched (spans, plus fg_spans or guesses by kind). */
+void kv_ra_span(struct kv_cache *c, enum kv_ra_kind kind);
+void kv_ra_stats(struct kv_cache *c, struct kv_ra_stats *st);
+/* Fill threads: run prefetch jobs in the background. kv_open starts
+ * them; kv_close and kv_cache_free stop them. submit: 0 (exactly one of
+ * run(arg) / cancel(arg) will be called) or -EBUSY (neither; the caller
+ * keeps arg). */
+int kv_ra_fill_start(struct kv_cache *c);
+void kv_ra_fill_stop(struct kv_cache *c);
+int kv_ra_fill_running(struct kv_cache *c);
+int kv_ra_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(void *),
+		      void *arg);
+/* The names tests/kv use, from when kv_cache.c held the engine-wide part. */
+#define kv_cache_ra_span_max kv_ra_span_max
+#define kv_cache_ra_reserve kv_ra_reserve
+#define kv_cache_ra_release kv_ra_release
+#define kv_cache_ra_no_guesses kv_ra_no_guesses
+#define kv_cache_ra_count kv_ra_count
+#define kv_cache_ra_stats kv_ra_stats       /* the struct and the function */
+#define kv_cache_fill_start kv_ra_fill_start
+#define kv_cache_fill_stop kv_ra_fill_stop
+#define kv_cache_fill_running kv_ra_fill_running
+#define kv_cache_fill_submit kv_ra_fill_submit
+
+/*
+ * Per-table part: a struct kv_ra_table embedded in each SST reader, and a
+ * struct kv_ra_stream per iterator. The reader calls kv_ra_miss on a
+ * cache miss, kv_ra_hit on an iterator's hit, and kv_ra_marked after
+ * every block it served.
+ */
+#define KV_RA_STREAMS 4                   /* point-lookup streams per table */
+#define KV_RA_SLOTS 4                     /* spans in flight per table */
+
+/* One sequential stream of misses. Fields are protected by the table's mu
+ * for its shared streams, owned by the iterator's thread for its own;
+ * mark is also read without the lock. */
+struct kv_ra_stream {
+	uint64_t next;                    /* where its next miss is expected; UINT64_MAX = unused */
+	size_t next_p;                    /* index entry of the block at next; SIZE_MAX = unknown */
+	uint64_t win;                     /* bytes of its last span; 0 = none yet */
+	_Atomic uint64_t mark;            /* reading the block here prefetches the next span;
+					   * UINT64_MAX = no prefetch pending */
+	int background;                   /* a compaction input's: its spans are not
+					   * foreground reads (kv_ra_span) */
+};
+
+/* A span being fetched; hi == 0 = free slot. */
+struct kv_ra_slot {
+	uint64_t lo, hi;                  /* stored bytes [lo, hi) */
+	uint64_t id;                      /* tells a reused slot from the awaited span */
+};
+
+/* The table as its reader opened it: what the planner reads of it. */
+struct kv_ra_src {
+	struct kv_sst_reader *r;          /* the owner; a prefetch holds a reference on it */
+	struct obj_backend *store;
+	const char *name;                 /* "sst/<ULID>.sst" */
+	struct kv_cache *cache;           /* not NULL */
+	uint64_t cache_id;
+	const uint8_t *index;             /* the decoded index block ... */
+	size_t index_rlen;                /* ... whose entries end here */
+	uint64_t data_end;                /* data blocks live in [0, data_end) */
+};
+
+struct kv_ra_table {
+	struct kv_ra_src src;             /* immutable */
+	pthread_mutex_t mu;               /* never held across I/O; taken before the cache's locks */
+	pthread_cond_t cv;                /* broadcast when a span in flight completes */
+	struct kv_ra_stream ra[KV_RA_STREAMS];   /* point lookups; protected by mu */
+	unsigned victim;                  /* stream replaced next; protected by mu */
+	struct kv_ra_slot slots[KV_RA_SLOTS];    /* protected by mu */
+	uint64_t ids;                     /* last slot id; protected by mu */
+};
+
+void kv_ra_table_init(struct kv_ra_table *t, const struct kv_ra_src *src);
+void kv_ra_table_destroy(struct kv_ra_table *t);
+void kv_ra_stream_init(struct kv_ra_stream *s, int background);
+/* kv_ra_miss's answers besides 0 / an error (see there). */
+#define KV_RA_ALONE 1                     /* fetch the block alone */
+#define KV_RA_WAITED 2                    /* look in the cache again */
+int kv_ra_miss(struct kv_ra_table *t, struct kv_ra_stream *own, uint64_t off, uint64_t size,
+	       size_t p, size_t next_p, struct kv_cache_handle **h, struct kv_sst_block *blk);
+void kv_ra_hit(struct kv_ra_stream *own, uint64_t end, size_t next_p);
+void kv_ra_marked(struct kv_ra_table *t, struct kv_ra_stream *own, uint64_t off);
 
 /* ---- manifest (kv_manifest.c) --------------------------------------------
  * The format is described in prose above kv_manifest_encode's file. */

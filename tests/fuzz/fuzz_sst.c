@@ -5,8 +5,9 @@
  * libFuzzer build (CRC checks off so mutations reach the decoders):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DSHALE_LIBFUZZER \
  *     -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -include config.h -I. \
- *     tests/fuzz/fuzz_sst.c kv/kv_sst_read.c kv/kv_sst_build.c kv/kv_sst_id.c \
- *     kv/kv_bloom.c kv/kv_cache.c kv/kv_ikey.c util/util_*.c -lzstd -lpthread
+ *     tests/fuzz/fuzz_sst.c kv/kv_sst_check.c kv/kv_sst_read.c kv/kv_sst_block.c \
+ *     kv/kv_readahead.c kv/kv_sst_build.c kv/kv_sst_id.c kv/kv_bloom.c kv/kv_cache.c \
+ *     kv/kv_ikey.c util/util_*.c -lzstd -lpthread
  *   ./a.out -close_fd_mask=2 tests/fuzz/corpus/sst
  *   (scripts: see the comment at the end of tests/fuzz/fuzz_sst_replay.sh)
  *
