@@ -385,8 +385,8 @@ int kv_sst_block_cache(struct kv_cache *cache, uint64_t id, const char *name, ui
 		       struct kv_sst_block *blk)
 {
 	struct kv_cache_handle *e;
-	uint8_t *dec;
-	size_t len;
+	uint8_t *dec = NULL;
+	size_t len = 0;
 	int rc;
 
 	if ((rc = kv_sst_decode(name, off, size, p, n, &dec, &len, blk)))
