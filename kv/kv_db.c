@@ -28,19 +28,7 @@
  *   object, apply it to the memtable, publish last_seq. The WAL writer
  *   thread makes it durable (kv_wal_writer.c).
  *
- * STORE FAILURES
- *   A WAL upload or memtable flush that fails (store full, quota, access
- *   denied, an outage longer than the retry wrapper's budget) never turns
- *   the handle read-only: what was written stays in memory, bounded by
- *   the same budgets as always, and the threads retry with backoff until
- *   the store takes writes again. Meanwhile callers are told instead of
- *   left waiting: kv_sync returns the failure of an attempt made while it
- *   waited, and a writer that would wait for room returns it too
- *   (kv_store_errno: -ENOSPC, -EDQUOT, -EACCES, -EIO). The first failure is logged
- *   with its cause, then one line every KV_STORE_LOG_EVERY_NS while it
- *   lasts, and one when writes work again. Only fencing (FENCED) and
- *   internal failures (ERROR: a batch half applied, out of memory) stop
- *   writes for good; kv_close gives up after conf.close_timeout_ms.
+ * STORE FAILURES: kv_health.c.
  */
 #include "kv/kv_int.h"
 
@@ -71,25 +59,8 @@
 /* Writers wait while this many WAL bytes are not yet in the store. */
 #define KV_WAL_BUDGET_FACTOR 4
 #define KV_DFLT_CLOSE_TIMEOUT_MS 30000
-/* While the store fails: one log line this often (STORE FAILURES). */
-#define KV_STORE_LOG_EVERY_NS (300ull * 1000000000)
 
 static void kv_db_join(struct kv_db *db);
-
-void kv_health_ok(struct kv_health *h)
-{
-	h->runs++;
-	h->consecutive_failures = 0;
-	h->last_success_ns = util_wall_ns();
-	h->last_error = 0;
-}
-
-void kv_health_fail(struct kv_health *h, int err)
-{
-	h->failures++;
-	h->consecutive_failures++;
-	h->last_error = err;
-}
 
 int kv_db_pending_add(struct kv_db *db, const struct kv_sst_id *id)
 {
@@ -115,56 +86,6 @@ void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id)
 			break;
 		}
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-}
-
-int kv_store_errno(int err)
-{
-	switch (err) {
-	case -ENOSPC:
-	case -EDQUOT:
-		return err;
-	case -EACCES:
-	case -EPERM:
-		return -EACCES;
-	case -ENOMEM:
-		return -ENOMEM;
-	default:
-		return -EIO;
-	}
-}
-
-void kv_db_store_failed(struct kv_db *db, const char *what, int err)
-{
-	uint64_t now = util_now_ns();
-
-	db->store_fail_gen++;
-	db->store_fail_run++;
-	if (!db->store_err) {
-		db->store_err_since_ns = util_wall_ns();
-		db->store_fail_logged_ns = now;
-		UTIL_ERROR("kv", "%s failed (%s): the store takes no writes; what was written is "
-			   "kept in memory and retried, and fsync reports the failure until it "
-			   "works again", what, kv_strerror(err));
-	} else if (now - db->store_fail_logged_ns >= KV_STORE_LOG_EVERY_NS) {
-		db->store_fail_logged_ns = now;
-		UTIL_ERROR("kv", "the store still takes no writes (%s: %s; %" PRIu64 " failed "
-			   "attempts in %" PRIu64 " s)", what, kv_strerror(err), db->store_fail_run,
-			   (util_wall_ns() - db->store_err_since_ns) / 1000000000u);
-	}
-	db->store_err = err;
-	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
-}
-
-void kv_db_store_ok(struct kv_db *db)
-{
-	if (!db->store_err)
-		return;
-	UTIL_WARN("kv", "the store takes writes again after %" PRIu64 " s and %" PRIu64
-		  " failed attempts; nothing was lost", (util_wall_ns() - db->store_err_since_ns) /
-		  1000000000u, db->store_fail_run);
-	db->store_err = 0;
-	db->store_fail_run = 0;
-	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 }
 
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err)
@@ -1184,19 +1105,6 @@ void kv_iter_free(struct kv_iter_user *u)
 
 /* ---- stats -------------------------------------------------------------- */
 
-static void kv_stats_health(kv_stat_emit_fn emit, void *arg, const char *name,
-			    const struct kv_health *h)
-{
-	char key[80];
-	snprintf(key, sizeof(key), "%s_runs", name);
-	emit(arg, key, h->runs);
-	snprintf(key, sizeof(key), "%s_failures", name);
-	emit(arg, key, h->failures);
-	snprintf(key, sizeof(key), "%s_consecutive_failures", name);
-	emit(arg, key, h->consecutive_failures);
-	snprintf(key, sizeof(key), "%s_last_success_unix_ms", name);
-	emit(arg, key, h->last_success_ns / 1000000);
-}
 
 void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 {
@@ -1249,10 +1157,10 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "wal_holds", db->wal_holds);
 	emit(arg, "write_stalls", db->write_stalls);
 	emit(arg, "write_stall_ms", db->stall_ns / 1000000);
-	kv_stats_health(emit, arg, "wal_writer", &db->wal_health);
-	kv_stats_health(emit, arg, "memtable_flusher", &db->flush_health);
-	kv_stats_health(emit, arg, "compactor", &db->compact_health);
-	kv_stats_health(emit, arg, "gc", &db->gc_health);
+	kv_health_emit(emit, arg, "wal_writer", &db->wal_health);
+	kv_health_emit(emit, arg, "memtable_flusher", &db->flush_health);
+	kv_health_emit(emit, arg, "compactor", &db->compact_health);
+	kv_health_emit(emit, arg, "gc", &db->gc_health);
 	emit(arg, "compactor_running", (uint64_t)db->compactor_running);
 	emit(arg, "compaction_pending", (uint64_t)(db->state == KV_STATE_OK && !db->readonly &&
 						   kv_compact_wanted(db)));
@@ -1267,7 +1175,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "gc_deleted_wals", db->gc_deleted_wals);
 	emit(arg, "gc_deleted_manifests", db->gc_deleted_manifests);
 	if (db->conf.mode == KV_OPEN_READONLY) {
-		kv_stats_health(emit, arg, "follower", &db->follow_health);
+		kv_health_emit(emit, arg, "follower", &db->follow_health);
 		emit(arg, "follower_polls", db->follow_polls);
 		emit(arg, "follower_lag_ms", db->follow_lag_ms);
 	}

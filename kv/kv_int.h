@@ -964,6 +964,10 @@ void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id);
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
 /* Sleep for a retry backoff step, returning early on abandon. */
 void kv_db_backoff(struct kv_db *db, unsigned attempt);
+/* Emit h as NAME_runs, NAME_failures, NAME_consecutive_failures,
+ * NAME_last_success_unix_ms (kv_health.c). */
+void kv_health_emit(kv_stat_emit_fn emit, void *arg, const char *name,
+		    const struct kv_health *h);
 /* A durable write (what: "WAL upload wal/N", "memtable flush") failed
  * with err, or succeeded (mu held): STORE FAILURES in kv_db.c. */
 void kv_db_store_failed(struct kv_db *db, const char *what, int err);
