@@ -438,6 +438,9 @@ static int kv_compact_seal(struct kv_compact_out *o)
 	while ((rc = obj_put(o->db->store, name, data, len)) != 0) {
 		CHECK_RETURN(pthread_mutex_lock(&o->db->mu));
 		kv_health_fail(&o->db->compact_health, rc);
+		/* Writers stalled at l0_max wait for this job: they are told
+		 * (STORE FAILURES, kv_health.c) instead of waiting on. */
+		kv_db_store_failed(o->db, "compaction output upload", rc);
 		o->db->compaction_retries++;
 		int stop = o->db->shutdown;
 		CHECK_RETURN(pthread_mutex_unlock(&o->db->mu));
@@ -446,6 +449,11 @@ static int kv_compact_seal(struct kv_compact_out *o)
 			break;
 		}
 		kv_db_backoff(o->db, attempt++);
+	}
+	if (rc == 0 && attempt) {
+		CHECK_RETURN(pthread_mutex_lock(&o->db->mu));
+		kv_db_store_ok(o->db);
+		CHECK_RETURN(pthread_mutex_unlock(&o->db->mu));
 	}
 	/* The next output of this job builds in it (as kv_flush_one does). */
 	kv_buf_keep_spare(&o->spare, data, len, SIZE_MAX);

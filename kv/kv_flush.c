@@ -199,6 +199,7 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 		if (rc == 0) {
 			CHECK_RETURN(pthread_mutex_lock(&db->mu));
 			db->manifest_writes++;
+			kv_db_store_ok(db);
 			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 			/* Committed: it must become our view, or the next update would
 			 * re-apply the change. Opening readers can fail in an outage. */
@@ -243,12 +244,12 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 			return rc;
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
 		kv_health_fail(&db->flush_health, rc);
+		/* A flush commit waits here while syncs wait for it: tell them. */
+		kv_db_store_failed(db, "manifest update", rc);
 		shutdown = db->shutdown;
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 		if (shutdown && util_now_ns() - start > db->conf.close_timeout_ms * 1000000ull)
 			return rc;
-		if (attempt % 10 == 0)
-			UTIL_WARN("kv", "manifest update failed (%s); retrying", kv_strerror(rc));
 		kv_db_backoff(db, attempt++);
 	}
 }
