@@ -8,8 +8,9 @@
 # after a random 0.3-1.5 s makes the store full:
 #   * the workload must end on ENOSPC within 30 s (not hang), and the
 #     daemon must stay up and writable in memory (not read-only);
-#   * the switch is removed; a second workload on the same mount must get
-#     acknowledgements (writes resumed without a remount);
+#   * the switch is removed; once the engine's retries see it (stats
+#     store_failing 0, within 30 s), a second workload on the same mount
+#     must get acknowledgements (writes resumed without a remount);
 #   * then kill -9, a remount verifies everything both workloads
 #     acknowledged, a clean unmount, fsck.
 set -eu
@@ -43,6 +44,14 @@ while [ "$r" -le "$ROUNDS" ]; do
 	[ "$(fs_stat "$MNT" fs_readonly)" = 0 ] || fs_die "round $r: the mount turned read-only"
 	acked=$(grep -c '^A' "$FS_TMP/log.$r.a" || true)
 	rm "$SW"
+	# The engine finds out at its next retry (backoff up to ~6 s); until
+	# then a writer that has to wait for room still gets ENOSPC.
+	i=0
+	until [ "$(fs_stat "$MNT" store_failing)" = 0 ]; do
+		i=$((i + 1))
+		[ $i -lt 150 ] || fs_die "round $r: the store still counts as failing 30 s after it had room"
+		sleep 0.2
+	done
 	"$TT_WORK" random "$((s + 500))" "$MNT/b$r" "$FS_TMP/log.$r.b" 2>"$FS_TMP/work.err" &
 	wp=$!
 	sleep 2
