@@ -87,7 +87,9 @@ struct kv_config {
 	unsigned poll_interval_ms;        /* read-only followers; default 1000 */
 	int no_background;                /* tests: no compactor/GC threads */
 	size_t sst_max_bytes;             /* split compaction output above this; default 64 MiB */
-	unsigned gc_interval_ms;          /* default 60000 */
+	unsigned gc_interval_ms;          /* least time between GC passes, which run on
+					   * events, never on a timer (kv_gc.c,
+					   * SCHEDULE); default 60000 */
 	unsigned gc_min_age_ms;           /* SSTs younger than this are never deleted; default 300000 */
 	int gc_dry_run;                   /* log what GC would delete, delete nothing */
 	unsigned manifests_keep;          /* old manifests kept besides pinned ones; default 16 */

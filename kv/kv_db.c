@@ -83,6 +83,7 @@ void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id)
 	for (size_t i = 0; i < db->n_pending; i++)
 		if (!memcmp(db->pending[i].b, id->b, 16)) {
 			db->pending[i] = db->pending[--db->n_pending];
+			kv_gc_kick(db);         /* abandoned, it is garbage */
 			break;
 		}
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
@@ -497,6 +498,7 @@ static void kv_db_free(struct kv_db *db)
 	pthread_cond_destroy(&db->cv_flush);
 	pthread_cond_destroy(&db->cv_state);
 	pthread_cond_destroy(&db->cv_compact);
+	pthread_cond_destroy(&db->cv_gc);
 	pthread_mutex_destroy(&db->mu);
 	free(db->quarantine);
 	free(db->pending);
@@ -525,6 +527,9 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	CHECK_RETURN(pthread_cond_init(&db->cv_flush, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_state, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_compact, NULL));
+	CHECK_RETURN(pthread_cond_init(&db->cv_gc, NULL));
+	db->gc_kick = 1;                /* garbage a previous process left */
+	db->gc_due_ms = UINT64_MAX;
 	rc = kv_cache_create(&db->cache, db->conf.block_cache_bytes);
 	if (rc)
 		goto fail;
@@ -583,6 +588,7 @@ fail_threads:
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_compact));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_gc));
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	kv_db_join(db);
 fail:
@@ -623,6 +629,7 @@ static void kv_db_stop(struct kv_db *db, int mode)
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_compact));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_gc));
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	kv_db_join(db);
 	/* Prefetches hold readers, which use the store: done before close
@@ -1171,6 +1178,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "compaction_bytes_out", db->compact_bytes_out);
 	emit(arg, "compaction_quarantined_ssts", db->n_quarantine);
 	emit(arg, "compaction_bulk_holds", db->bulk_holds);
+	emit(arg, "gc_passes", db->gc_passes);
 	emit(arg, "gc_deleted_ssts", db->gc_deleted_ssts);
 	emit(arg, "gc_deleted_wals", db->gc_deleted_wals);
 	emit(arg, "gc_deleted_manifests", db->gc_deleted_manifests);

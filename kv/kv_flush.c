@@ -151,6 +151,7 @@ static int kv_flush_install(struct kv_db *db, struct kv_manifest *man, struct kv
 		prev = db->ver;
 		db->ver = v;
 		v = NULL;
+		kv_gc_kick(db);         /* what the new manifest dropped may be garbage */
 	} else {
 		prev = NULL;            /* someone installed a newer one meanwhile */
 	}

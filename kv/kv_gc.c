@@ -33,6 +33,27 @@
  *   first-seen times live in memory (db->gc_unref): a new process starts
  *   counting again, which only delays deletion.
  *
+ * SCHEDULE
+ *   A mount with nothing to do makes no request, so GC runs on events, not
+ *   on a timer: when this process installs a new manifest (a flush, a
+ *   compaction, a checkpoint), abandons an uncommitted table, or finds the
+ *   store full (kv_gc_kick), and when a deletion it already knows of falls
+ *   due (a table's AGE, a checkpoint's expiry: gc_due_ms, from the last
+ *   pass). gc_interval_ms is the least time between two passes, so a busy
+ *   writer's stream of manifests costs one pass per interval. What only
+ *   another process changes (a checkpoint deleted by `shalefs checkpoint
+ *   delete` on the store) is collected at this process's next event.
+ *
+ * A FULL STORE
+ *   While the store refuses writes for space (ENOSPC, a quota), garbage
+ *   is what stands between the user and a working store: passes run at
+ *   most a second apart, and when this process holds the writer lease and
+ *   no reader is registered under readers/, the AGE rules are waived. Both
+ *   protect other processes only (an uncommitted table of a writer that
+ *   holds no lease now cannot be committed; a reader that loaded an older
+ *   manifest is registered), and this process's own uncommitted tables and
+ *   old versions stay live whatever their age.
+ *
  * ERRORS
  *   Like the compactor: every store error is retried on the next pass (or
  *   with backoff), counted in stats; the thread never exits the process.
@@ -136,6 +157,8 @@ struct kv_gc_pass {
 	struct kv_db *db;
 	struct kv_gc_live *live;
 	uint64_t now_ms;
+	int urgent;                       /* A FULL STORE: no AGE rules */
+	uint64_t due_ms;                  /* earliest deletion left for later */
 	uint64_t latest_manifest;
 	char **victims;
 	size_t n_victims, cap_victims;
@@ -214,9 +237,12 @@ static int kv_gc_sst_cb(void *arg, const char *name, uint64_t size)
 	int rc = kv_gc_unref_since(p, name, &since);
 	if (rc)
 		return rc;
-	if (ms + p->db->conf.gc_min_age_ms > p->now_ms ||
-	    since + p->db->conf.gc_min_age_ms > p->now_ms)
+	uint64_t due = (ms > since ? ms : since) + p->db->conf.gc_min_age_ms;
+	if (!p->urgent && due > p->now_ms) {
+		if (due < p->due_ms)
+			p->due_ms = due;
 		return 0;
+	}
 	p->deleted_sst++;
 	return kv_gc_victim(p, name);
 }
@@ -268,11 +294,34 @@ static int kv_gc_expire_apply(void *arg, struct kv_manifest *m)
 	return 0;
 }
 
+static int kv_gc_reader_cb(void *arg, const struct kv_lease_info *r)
+{
+	(void)r;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* A FULL STORE: may this pass skip the AGE rules? */
+static int kv_gc_urgent(struct kv_db *db)
+{
+	size_t readers = 0;
+
+	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	int full = db->store_err == -ENOSPC || db->store_err == -EDQUOT;
+	int leased = db->lease.gen != 0 && db->state == KV_STATE_OK;
+	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	if (!full || !leased)
+		return 0;
+	if (kv_readers_list(db->store, kv_gc_reader_cb, &readers) != 0 || readers)
+		return 0;
+	return 1;
+}
+
 /* One GC pass. Returns 0 or an error (retried next pass). */
 int kv_gc_pass(struct kv_db *db, int dry_run)
 {
 	struct kv_gc_live live = { .wal_floor = UINT64_MAX };
-	struct kv_gc_pass p = { .db = db, .live = &live };
+	struct kv_gc_pass p = { .db = db, .live = &live, .due_ms = UINT64_MAX };
 	struct kv_manifest *m = NULL;
 	uint64_t now = util_wall_ns();
 	int rc;
@@ -296,6 +345,10 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 			break;
 		}
 	p.latest_manifest = m->id;
+	for (size_t i = 0; i < m->n_ckpt; i++)
+		if (m->ckpts[i].expire_ns && m->ckpts[i].expire_ns / 1000000 + 1 < p.due_ms)
+			p.due_ms = m->ckpts[i].expire_ns / 1000000 + 1;
+	p.urgent = kv_gc_urgent(db);
 	rc = kv_gc_live_manifest(&live, m);
 	live.pinned = calloc(m->n_ckpt ? m->n_ckpt : 1, sizeof(*live.pinned));
 	if (!live.pinned)
@@ -361,6 +414,7 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 			db->gc_deleted_manifests += p.deleted_manifest;
 		}
 		kv_health_ok(&db->gc_health);
+		db->gc_due_ms = p.due_ms;
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	}
 out:
@@ -374,24 +428,58 @@ out:
 	return rc;
 }
 
+void kv_gc_kick(struct kv_db *db)
+{
+	db->gc_kick = 1;
+	CHECK_RETURN(pthread_cond_signal(&db->cv_gc));
+}
+
+/* SCHEDULE: wait (mu held) until a pass is wanted and allowed; 0 = go,
+ * 1 = stop (close, or fenced). */
+static int kv_gc_wait(struct kv_db *db, uint64_t last_ns)
+{
+	for (;;) {
+		if (db->shutdown || db->state == KV_STATE_FENCED)
+			return 1;
+		uint64_t now = util_wall_ns();
+		int full = db->store_err == -ENOSPC || db->store_err == -EDQUOT;
+		uint64_t gap = (full ? 1000ull : db->conf.gc_interval_ms) * 1000000ull;
+		uint64_t allowed = last_ns + gap;
+		uint64_t due = db->gc_due_ms == UINT64_MAX ? UINT64_MAX : db->gc_due_ms * 1000000ull;
+		uint64_t wake = db->gc_kick ? 0 : due;
+		if (wake < allowed)
+			wake = allowed;
+		if (wake <= now)
+			return 0;
+		if (wake == UINT64_MAX) {
+			CHECK_RETURN(pthread_cond_wait(&db->cv_gc, &db->mu));
+		} else {
+			struct timespec ts = { (time_t)(wake / 1000000000ull),
+					       (long)(wake % 1000000000ull) };
+			pthread_cond_timedwait(&db->cv_gc, &db->mu, &ts);
+		}
+	}
+}
+
 void *kv_gc_main(void *arg)
 {
 	struct kv_db *db = arg;
+	/* The first pass too waits an interval: an open is busy enough. */
+	uint64_t last_ns = util_wall_ns();
 
 	util_thread_setup("kv-gc", 1);
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
-	for (;;) {
-		uint64_t wall = util_wall_ns() + (uint64_t)db->conf.gc_interval_ms * 1000000ull;
-		struct timespec ts = { (time_t)(wall / 1000000000ull), (long)(wall % 1000000000ull) };
-		while (!db->shutdown && util_wall_ns() < wall)
-			pthread_cond_timedwait(&db->cv_compact, &db->mu, &ts);
-		if (db->shutdown || db->state == KV_STATE_FENCED)
-			break;
+	while (kv_gc_wait(db, last_ns) == 0) {
+		db->gc_kick = 0;
+		db->gc_due_ms = UINT64_MAX;     /* the pass finds the next one */
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 		int rc = kv_gc_pass(db, db->conf.gc_dry_run);
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		last_ns = util_wall_ns();
+		db->gc_passes++;
 		if (rc) {
 			kv_health_fail(&db->gc_health, rc);
+			db->gc_kick = 1;        /* retried an interval later */
 			UTIL_WARN("kv", "garbage collection pass failed (%s); next pass in %u ms",
 				  kv_strerror(rc), db->conf.gc_interval_ms);
 		}

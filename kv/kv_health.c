@@ -75,6 +75,10 @@ void kv_db_store_failed(struct kv_db *db, const char *what, int err)
 			   "attempts in %" PRIu64 " s)", what, kv_strerror(err), db->store_fail_run,
 			   (util_wall_ns() - db->store_err_since_ns) / 1000000000u);
 	}
+	/* A full store: collect what is already garbage now (kv_gc.c, A FULL
+	 * STORE), not gc_interval_ms later. */
+	if ((err == -ENOSPC || err == -EDQUOT) && db->store_err != err)
+		kv_gc_kick(db);
 	db->store_err = err;
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 }

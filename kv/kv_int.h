@@ -861,7 +861,11 @@ struct kv_db {
 	int retry_now;                    /* a sync waits: cut the current backoff short */
 
 	/* compactor and GC, protected by mu: */
-	pthread_cond_t cv_compact;        /* wakes the compactor (and GC at close) */
+	pthread_cond_t cv_compact;        /* wakes the compactor */
+	pthread_cond_t cv_gc;             /* wakes GC (kv_gc_kick, close) */
+	int gc_kick;                      /* GC has something to look at (kv_gc.c, SCHEDULE) */
+	uint64_t gc_due_ms;               /* wall ms a known deletion falls due; UINT64_MAX none */
+	uint64_t gc_passes;
 	struct kv_vreg vreg;              /* live versions (GC keeps their tables) */
 	int compactor_running;
 	uint64_t compactor_epoch;
@@ -960,6 +964,10 @@ int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
 /* Register / forget an uncommitted table (mu NOT held). */
 int kv_db_pending_add(struct kv_db *db, const struct kv_sst_id *id);
 void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id);
+/* Tell GC there may be garbage (a new manifest, an abandoned table, a
+ * full store): it runs a pass once gc_interval_ms has passed since its
+ * last one (mu held). */
+void kv_gc_kick(struct kv_db *db);
 /* Enter FENCED or ERROR (mu held): logs once, wakes every waiter. */
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
 /* Sleep for a retry backoff step, returning early on abandon. */
