@@ -460,9 +460,9 @@ static uint64_t scan_for(struct kv_db *db, unsigned ms, int stop_on_job)
 /*
  * READS FIRST (kv_compact.c): while nothing is written and reads stream
  * read-ahead spans, jobs wait, including one pending at open; a write, or
- * L0 at l0_max, ends the wait; when the reads stop the job runs. Found on
- * s3://: a 1 GiB file read back right after it was written met a merge of
- * that 1 GiB left by the writer and took 5.2-7.2 s instead of 2.7-3.0.
+ * L0 at l0_max, ends the wait; when the reads stop the job runs (so a
+ * file read back on s3:// right after it was written does not share the
+ * store with a merge of that file).
  */
 START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 {
@@ -602,9 +602,8 @@ static struct kv_db *bulk_open(const char *name, struct kv_config *c, struct obj
 /*
  * BULK LOADS (kv_compact.c): while writes fill memtables, jobs wait until
  * L0 reaches l0_bulk_trigger; once writes have not filled one for the
- * window, the job comes. Every key written is there afterwards. Found on
- * s3://: merges during a 1 GiB write + fsync made it 5.2-5.4 s instead of
- * 4.0-4.2.
+ * window, the job comes. Every key written is there afterwards (merges
+ * during a bulk load would make it pay for every byte twice).
  */
 START_TEST(test_kv_compact__jobs_wait_for_bulk_loads)
 {

@@ -566,8 +566,8 @@ static void fill_store(struct obj_backend *store, int crash)
 		ck_assert_int_eq(kv_put(db, k, strlen(k), v, sizeof(v)), 0);
 		/* A sync ends a WAL object: at least two hold data, so the
 		 * first one's loss is a gap, not a lost tail (which looks just
-		 * like a crash). A fill faster than one flush interval used to
-		 * put everything in one object and make the test flaky. */
+		 * like a crash). Without the sync, a fill faster than one flush
+		 * interval would put everything in one object. */
 		if (i == 1500)
 			ck_assert_int_eq(kv_sync(db), 0);
 	}
