@@ -16,8 +16,8 @@
  * block freed (up to 32 MiB). After the first memtable chunk (1 MiB) or
  * SST buffer is freed, all later ones come from the per-thread arenas
  * instead, and an arena keeps what was freed in its middle: over a dozen
- * arenas, the daemon's RSS in a long sequential write grows to about
- * twice what the engine and the write buffer hold. A fixed threshold
+ * arenas, the daemon's RSS in a long sequential write grows far past what
+ * the engine and the write buffer hold. A fixed threshold
  * (which turns the adjustment off) sends every allocation of 128 KiB or
  * more to mmap, returned to the kernel on free; what stays in arenas is
  * smaller, and capped arenas bound the fragmentation of that. Environment

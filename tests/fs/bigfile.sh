@@ -13,8 +13,8 @@
 #     engine snapshot) while a writer rewrites its first MiB: all exact;
 #   * rm one, O_TRUNC the other: each costs far fewer store GETs than it
 #     has chunks (counted with `shalefs stats`), and the O_TRUNC holds
-#     after a remount (regression: open() ignored O_TRUNC, the kernel
-#     showed size 0 until the remount brought the old data back);
+#     after a remount (the store drops the old data, not only the
+#     kernel's view of the size);
 #   * the sparse file (a hole, then data at 8 MiB) truncated to 0 and
 #     rewritten reads back as written;
 #   * after unmount no chunk is left: fsck is clean (it reports chunks
