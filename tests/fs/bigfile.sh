@@ -1,11 +1,10 @@
 #!/bin/sh
 # bigfile.sh - removing a large file's data reads none of it.
 #
-# Regression for "unlink of a large file on s3:// reads the whole file": the
-# reclaim of an unlinked inode iterated its chunk keys with a value-loading
-# iterator, one block GET per 64 KiB chunk, synchronously inside unlink (a
-# 1 GiB file blocked `rm` for minutes). Now unlink and truncate-to-zero write
-# a tombstone per chunk index below the size without reading (fs_inode.c
+# Reclaiming an unlinked inode by iterating its chunks with a value-loading
+# iterator would cost one block GET per 64 KiB chunk, synchronously inside
+# unlink (minutes for a 1 GiB file on s3://). So unlink and truncate-to-zero
+# write a tombstone per chunk index below the size without reading (fs_inode.c
 # fs_delete_chunks_blind). For each store (file://, and s3:// with the rig):
 #   * write two 32 MiB files (512 chunks each) and one sparse file, fsync,
 #     remount (cold block cache);

@@ -910,9 +910,9 @@ START_TEST(test_kv_compact__corrupt_input_is_quarantined)
 END_TEST
 
 /* GC deletes unreferenced tables only past gc_min_age, judged by the
- * time in their ULID name (regression: the time was decoded 4x too small,
- * so every table looked decades old and in-flight outputs were deleted)
- * and by how long passes have seen them unreferenced. */
+ * time in their ULID name (decoded wrongly, every table would look decades
+ * old and in-flight outputs would be deleted) and by how long passes have
+ * seen them unreferenced. */
 START_TEST(test_kv_compact__gc_respects_min_age)
 {
 	struct obj_backend *store;
@@ -954,10 +954,9 @@ END_TEST
 /*
  * A follower that loaded a manifest just before a compaction dropped its
  * tables keeps reading them for gc_min_age after the drop, however old the
- * tables are (regression: GC judged only the creation time, deleted old
- * tables at the first pass after the compaction, and the follower read
- * "object is corrupt"; test_kv_compact__gc_keeps_what_readers_need failed
- * now and then on a loaded machine).
+ * tables are (judged by creation time alone, GC would delete old tables at
+ * the first pass after the compaction, and the follower would read
+ * "object is corrupt").
  */
 START_TEST(test_kv_compact__gc_waits_after_dereference)
 {

@@ -688,12 +688,12 @@ START_TEST(test_kv_db__corrupt_manifest)
 END_TEST
 
 /*
- * Regression for tests/torture/outage.sh, where a truncate of a file that
- * existed failed with ENOENT: the store answered "not found" for a table
- * the open version references, and the engine passed the store's -ENOENT
- * on. From kv_get that reads as "no such key" (a chunk reads as zeros, an
- * inode as deleted, a name as free) and from an iterator as ENOENT. A
- * table the version references that the store cannot find is corruption:
+ * The store answering "not found" for a table the open version references
+ * must not reach callers as -ENOENT: from kv_get that would read as "no
+ * such key" (a chunk reads as zeros, an inode as deleted, a name as free)
+ * and from an iterator as ENOENT (a truncate of an existing file failing
+ * with ENOENT under tests/torture/outage.sh). A table the version
+ * references that the store cannot find is corruption:
  * KV_ECORRUPT, logged with the table's name; a present key is never
  * reported absent.
  */
