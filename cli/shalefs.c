@@ -15,14 +15,13 @@
  * glibc's malloc raises its mmap threshold to the size of every mmapped
  * block freed (up to 32 MiB). After the first memtable chunk (1 MiB) or
  * SST buffer is freed, all later ones come from the per-thread arenas
- * instead, and an arena keeps what was freed in its middle: a 1 GiB
- * sequential write peaked at 707 MiB RSS over ~16 arenas while the engine
- * and the write buffer held ~330 MiB (bench run, docs/benchmarks.md).
- * A fixed threshold (which turns the adjustment off) sends every
- * allocation of 128 KiB or more to mmap, returned to the kernel on free;
- * what stays in arenas is smaller, and capped arenas bound the
- * fragmentation of that. Measured peak: 374 MiB (threshold), 355 MiB
- * (with 2 arenas). Environment MALLOC_* settings still override these.
+ * instead, and an arena keeps what was freed in its middle: over a dozen
+ * arenas, the daemon's RSS in a long sequential write grows far past what
+ * the engine and the write buffer hold. A fixed threshold
+ * (which turns the adjustment off) sends every allocation of 128 KiB or
+ * more to mmap, returned to the kernel on free; what stays in arenas is
+ * smaller, and capped arenas bound the fragmentation of that. Environment
+ * MALLOC_* settings still override these.
  */
 static void cli_malloc_policy(void)
 {

@@ -380,11 +380,11 @@ void fs_data_drop_locked(struct fs *fs, struct fs_inode *ip)
 /*
  * BATCH REUSE
  *   A batch of buffered chunks is 256 KiB-1 MiB for the kernel's writeback
- *   WRITEs. Made fresh each time, it grew by realloc, and at that size
- *   glibc maps new memory (cli/shalefs.c sets the mmap threshold), so every
- *   4 KiB of it cost a page fault and a clear: 43% of the daemon's page
- *   faults in a 1 GiB s3:// write (perf, page-faults event). Batches of up
- *   to FS_BATCH_KEEP_BYTES are kept for the next flush instead.
+ *   WRITEs. Made fresh each time, it would grow by realloc, and at that
+ *   size glibc maps new memory (cli/shalefs.c sets the mmap threshold), so
+ *   every 4 KiB of it would cost a page fault and a clear, the biggest
+ *   source of the daemon's page faults in a bulk write. So batches of up
+ *   to FS_BATCH_KEEP_BYTES are kept for the next flush.
  */
 static int fs_data_batch_get(struct fs *fs, struct kv_batch **out)
 {

@@ -5,6 +5,9 @@
 #ifndef SHALE_FS_INT_H
 #define SHALE_FS_INT_H
 
+/* 312 or more: below it libfuse 3.14 maps fuse_session_loop_mt to its 3.2
+ * ABI, which reads the loop config as the old struct, and the loop then
+ * starts and ends a thread per request. */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
 #include <fuse_lowlevel.h>

@@ -4,7 +4,7 @@
  * FILTER FORMAT (persistent: hashes and probe sequences below are part of
  * the SST format and must never change). The last byte says which kind:
  *
- *   blocked (written since 2026-11-27), last byte 0x40 | k, k in 1..30:
+ *   blocked (the kind this code writes), last byte 0x40 | k, k in 1..30:
  *     m bytes of bit array, m a multiple of 64 (>= 64), seen as m/64
  *     lines of 512 bits; bit i of a line is byte i/8, mask 1 << (i%8).
  *     A key with 32-bit hash h sets k bits, all in line

@@ -234,9 +234,10 @@ static uint64_t kv_compact_window_ns(const struct kv_db *db)
  * Any write ends the wait. Only foreground spans of sequential streams
  * count (kv_ra_span): not compaction inputs' own, and not the
  * guessed spans of random misses (GUESSES in kv_readahead.c), so random
- * reads, which the idle merge is for, never hold a job off. A 1 GiB file
- * read back on s3:// right after it was written met a merge of that 1 GiB
- * left by the writer and took 5.2-7.2 s instead of 2.8-3.1.
+ * reads, which the idle merge is for, never hold a job off. Without the
+ * wait, a 1 GiB file read back on s3:// right after it was written meets
+ * a merge of that 1 GiB left by the writer, and the two share the store
+ * and the CPU.
  */
 static int kv_compact_reads_first(struct kv_db *db)
 {
@@ -265,10 +266,9 @@ static int kv_compact_reads_first(struct kv_db *db)
  * and merging its tables while it runs makes it pay twice: every byte is
  * PUT to L0, then read back and PUT again by the merge, and a merge of 4
  * tables is merged again with the next (binary-counter policy), where one
- * merge after the load rewrites each byte once. On s3:// against an RGW on
- * the same 2 cores a 1 GiB write + fsync took 5.2-5.4 s with jobs from the
- * 4th table on (1.41 GB PUT, 0.39 GB GET before the fsync returned) and
- * 4.0-4.2 s with none (1.10 GB PUT). RocksDB's defaults make the same
+ * merge after the load rewrites each byte once: holding the jobs saves
+ * the merge's GETs and a share of the PUTs before the load's fsync
+ * returns (docs/kv-format.md, "Bulk loads"). RocksDB's defaults make the same
  * trade: compaction from 4 L0 files, writes slowed from 20, stopped at 36.
  *   A steady trickle of writes is not a bulk load: it fills a memtable
  *   rarely, so it never holds jobs for long, and idle merges (IDLE MERGE)

@@ -45,10 +45,10 @@
 #define KV_DFLT_BLOCK_CACHE ((size_t)64 << 20)
 #define KV_DFLT_L0_MAX 32
 #define KV_DFLT_L0_TRIGGER 4
-/* zstd's first fast level: blocks come out ~11% larger than at level 3 on
- * kvbench's half-compressible values, but decompress 3.3x faster (1.8 vs
- * 6.0 us per 4 KiB block here), and every block-cache miss pays that
- * decompression. Compression is faster too. docs/kv-format.md. */
+/* zstd's first fast level: blocks come out somewhat larger than at level
+ * 3 on kvbench's half-compressible values but decompress several times
+ * faster, and every block-cache miss pays that decompression. Compression
+ * is faster too. docs/kv-format.md, "Known limits", has the figures. */
 #define KV_DFLT_COMPRESSION (-1)
 #define KV_DFLT_BLOOM 10
 #define KV_DFLT_POLL_MS 1000

@@ -12,8 +12,8 @@
  *                                    refuse with -EBUSY
  *               dead, this host      take over (crash recovery), logged
  *               another host         refuse with -EBUSY naming it, unless
- *                                    takeover is set (then fencing cuts
- *                                    it off, as before the lease existed)
+ *                                    takeover is set (then the manifest
+ *                                    epoch fences it, as any older writer)
  *   released / none                  take it
  *
  * LEASE OBJECTS

@@ -6,11 +6,10 @@
  *   shalefs keeps glibc from caching large blocks (cli/shalefs.c: every
  *   allocation of 128 KiB or more is its own mapping, given back on free),
  *   which bounds the daemon's RSS. The price is that every such block is
- *   fresh memory: each of its pages costs a page fault and a clear, and on
- *   the VMs we measured that is slow. In a 1 GiB sequential write on
- *   file:// a third of the daemon's CPU went to page faults, and the
- *   memtable's arena chunks were a fifth of those (docs/benchmarks.md).
- *   A memtable lives for seconds and the next one needs the same chunks,
+ *   fresh memory: each of its pages costs a page fault and a clear, and in
+ *   a bulk write those faults are a large share of the daemon's CPU, the
+ *   memtable's arena chunks among the biggest sources (docs/kv-format.md,
+ *   "Memory"). A memtable lives for seconds and the next one needs the same chunks,
  *   so the chunks of a dropped memtable are kept here for the next.
  *
  * MEMORY

@@ -216,9 +216,9 @@ static int kv_sst_bb_finish(struct kv_sst_bb *bb)
 /*
  * COMPRESSION BACKOFF. File data that is already compressed (or random)
  * fails the 1/8 test block after block, and each failed try still costs a
- * zstd pass and a copy: 6.5% of the daemon's CPU in a profile of a 1 GiB
- * random-data write (ZSTD_compressCCtx and its memcpy under the flusher).
- * So after a block that did not pay, the next 1 block is stored without a
+ * zstd pass and a copy (ZSTD_compressCCtx and its memcpy under the
+ * flusher), a visible share of the daemon's CPU in a random-data write
+ * (docs/kv-format.md, "Known limits"). So after a block that did not pay, the next 1 block is stored without a
  * try, after a second one in a row the next 2, then 4, ... up to
  * KV_SST_SKIP_MAX; a block that pays resets it. Compressible data that
  * follows incompressible data in one table loses at most KV_SST_SKIP_MAX

@@ -242,7 +242,8 @@ static int kv_sst_footer_parse(const char *name, uint64_t size, const uint8_t *f
  *
  * A point lookup binary-searches the index block's restart keys, and in a
  * 64 MiB table that is ~16,000 keys scattered over ~500 KiB: each probe
- * below the top few levels is a cache miss (13% of a random-read run).
+ * below the top few levels is a CPU cache miss, a visible cost in a
+ * random-read run.
  * So the reader keeps, per restart point, 8 bytes of its user key packed
  * into a big-endian integer, taken after the prefix every index key
  * shares (the common prefix of the first and the last one: keys sorted

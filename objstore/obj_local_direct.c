@@ -6,11 +6,8 @@
  *   Every object we write is immutable and fsync'd at once, and the engine
  *   reads it back through its own block cache, so the kernel's page cache
  *   adds nothing on the write path but a copy into freshly allocated page
- *   cache pages. On the VMs we measured that copy is the daemon's biggest
- *   cost: a 1 GiB sequential write through ShaleFS spent 50% of the
- *   daemon's CPU in copy_folio_from_iter_atomic, and a plain program that
- *   writes 3 GiB to new files runs at ~430 MB/s buffered (5.3 s of system
- *   time) but ~1.3-1.9 GB/s with O_DIRECT (0.23 s); docs/benchmarks.md has
+ *   cache pages (copy_folio_from_iter_atomic): on the VMs this runs on,
+ *   the daemon's biggest cost in a sequential write; docs/objstore.md has
  *   the figures. RocksDB's use_direct_io_for_flush_and_compaction makes the
  *   same choice for its table files.
  *

@@ -4,8 +4,8 @@
  * WHY
  *   The engine reads SST blocks with ranged GETs, one per block-cache
  *   miss. Opening and closing the file for each (a path walk, a struct
- *   file, then its release) cost as much as the read itself: about 14% of
- *   a random-read benchmark's time. LevelDB keeps its tables open; this
+ *   file, then its release) would cost as much as the read itself.
+ *   LevelDB keeps its tables open; this
  *   lets file:// do the same without changing the objstore contract.
  *
  * VALIDITY

@@ -1,11 +1,10 @@
 #!/bin/sh
 # bigfile.sh - removing a large file's data reads none of it.
 #
-# Regression for "unlink of a large file on s3:// reads the whole file": the
-# reclaim of an unlinked inode iterated its chunk keys with a value-loading
-# iterator, one block GET per 64 KiB chunk, synchronously inside unlink (a
-# 1 GiB file blocked `rm` for minutes). Now unlink and truncate-to-zero write
-# a tombstone per chunk index below the size without reading (fs_inode.c
+# Reclaiming an unlinked inode by iterating its chunks with a value-loading
+# iterator would cost one block GET per 64 KiB chunk, synchronously inside
+# unlink (minutes for a 1 GiB file on s3://). So unlink and truncate-to-zero
+# write a tombstone per chunk index below the size without reading (fs_inode.c
 # fs_delete_chunks_blind). For each store (file://, and s3:// with the rig):
 #   * write two 32 MiB files (512 chunks each) and one sparse file, fsync,
 #     remount (cold block cache);
@@ -13,8 +12,8 @@
 #     engine snapshot) while a writer rewrites its first MiB: all exact;
 #   * rm one, O_TRUNC the other: each costs far fewer store GETs than it
 #     has chunks (counted with `shalefs stats`), and the O_TRUNC holds
-#     after a remount (regression: open() ignored O_TRUNC, the kernel
-#     showed size 0 until the remount brought the old data back);
+#     after a remount (the store drops the old data, not only the
+#     kernel's view of the size);
 #   * the sparse file (a hole, then data at 8 MiB) truncated to 0 and
 #     rewritten reads back as written;
 #   * after unmount no chunk is left: fsck is clean (it reports chunks
@@ -23,8 +22,8 @@
 # 8 MiB written right after a small fsync stays on the WAL; 8 MiB written
 # after the pause goes unlogged; both read back after a remount. And the
 # write-buffer flusher sleeps out its period (flush_interval_ms / 2) while
-# files are written and closed: it used to wake, and scan every dirty
-# inode, at each close (regression: fs_flusher_runs).
+# files are written and closed: a close does not wake it to scan every
+# dirty inode (checked with fs_flusher_runs).
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 fs_setup bigfile

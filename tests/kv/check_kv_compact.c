@@ -460,9 +460,9 @@ static uint64_t scan_for(struct kv_db *db, unsigned ms, int stop_on_job)
 /*
  * READS FIRST (kv_compact.c): while nothing is written and reads stream
  * read-ahead spans, jobs wait, including one pending at open; a write, or
- * L0 at l0_max, ends the wait; when the reads stop the job runs. Found on
- * s3://: a 1 GiB file read back right after it was written met a merge of
- * that 1 GiB left by the writer and took 5.2-7.2 s instead of 2.7-3.0.
+ * L0 at l0_max, ends the wait; when the reads stop the job runs (so a
+ * file read back on s3:// right after it was written does not share the
+ * store with a merge of that file).
  */
 START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 {
@@ -602,9 +602,8 @@ static struct kv_db *bulk_open(const char *name, struct kv_config *c, struct obj
 /*
  * BULK LOADS (kv_compact.c): while writes fill memtables, jobs wait until
  * L0 reaches l0_bulk_trigger; once writes have not filled one for the
- * window, the job comes. Every key written is there afterwards. Found on
- * s3://: merges during a 1 GiB write + fsync made it 5.2-5.4 s instead of
- * 4.0-4.2.
+ * window, the job comes. Every key written is there afterwards (merges
+ * during a bulk load would make it pay for every byte twice).
  */
 START_TEST(test_kv_compact__jobs_wait_for_bulk_loads)
 {
@@ -911,9 +910,9 @@ START_TEST(test_kv_compact__corrupt_input_is_quarantined)
 END_TEST
 
 /* GC deletes unreferenced tables only past gc_min_age, judged by the
- * time in their ULID name (regression: the time was decoded 4x too small,
- * so every table looked decades old and in-flight outputs were deleted)
- * and by how long passes have seen them unreferenced. */
+ * time in their ULID name (decoded wrongly, every table would look decades
+ * old and in-flight outputs would be deleted) and by how long passes have
+ * seen them unreferenced. */
 START_TEST(test_kv_compact__gc_respects_min_age)
 {
 	struct obj_backend *store;
@@ -955,10 +954,9 @@ END_TEST
 /*
  * A follower that loaded a manifest just before a compaction dropped its
  * tables keeps reading them for gc_min_age after the drop, however old the
- * tables are (regression: GC judged only the creation time, deleted old
- * tables at the first pass after the compaction, and the follower read
- * "object is corrupt"; test_kv_compact__gc_keeps_what_readers_need failed
- * now and then on a loaded machine).
+ * tables are (judged by creation time alone, GC would delete old tables at
+ * the first pass after the compaction, and the follower would read
+ * "object is corrupt").
  */
 START_TEST(test_kv_compact__gc_waits_after_dereference)
 {

@@ -566,8 +566,8 @@ static void fill_store(struct obj_backend *store, int crash)
 		ck_assert_int_eq(kv_put(db, k, strlen(k), v, sizeof(v)), 0);
 		/* A sync ends a WAL object: at least two hold data, so the
 		 * first one's loss is a gap, not a lost tail (which looks just
-		 * like a crash). A fill faster than one flush interval used to
-		 * put everything in one object and make the test flaky. */
+		 * like a crash). Without the sync, a fill faster than one flush
+		 * interval would put everything in one object. */
 		if (i == 1500)
 			ck_assert_int_eq(kv_sync(db), 0);
 	}
@@ -688,12 +688,12 @@ START_TEST(test_kv_db__corrupt_manifest)
 END_TEST
 
 /*
- * Regression for tests/torture/outage.sh, where a truncate of a file that
- * existed failed with ENOENT: the store answered "not found" for a table
- * the open version references, and the engine passed the store's -ENOENT
- * on. From kv_get that reads as "no such key" (a chunk reads as zeros, an
- * inode as deleted, a name as free) and from an iterator as ENOENT. A
- * table the version references that the store cannot find is corruption:
+ * The store answering "not found" for a table the open version references
+ * must not reach callers as -ENOENT: from kv_get that would read as "no
+ * such key" (a chunk reads as zeros, an inode as deleted, a name as free)
+ * and from an iterator as ENOENT (a truncate of an existing file failing
+ * with ENOENT under tests/torture/outage.sh). A table the version
+ * references that the store cannot find is corruption:
  * KV_ECORRUPT, logged with the table's name; a present key is never
  * reported absent.
  */

@@ -9,8 +9,8 @@ tests_kv_check_kv_lease_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_kv_check_kv_lease_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)
 TESTS += tests/kv/check_kv_lease
 
-# Regression: the WAL writer must wake on the first record after idling
-# (found by the fs tests: unsynced writes never became durable).
+# The WAL writer must wake on the first record after idling, or unsynced
+# writes never become durable.
 check_PROGRAMS += tests/kv/check_kv_wal_timer
 tests_kv_check_kv_wal_timer_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_kv_check_kv_wal_timer_LDADD = $(KV_LIBS) $(TEST_CHECK_LIBS)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# crashpoints.sh - systematic crash points (issue 7).
+# crashpoints.sh - systematic crash points (docs/testing.md).
 #
 # A fixed workload (tort_work fixed: creates, writes, overwrites,
 # truncates, renames, hard links, unlinks and fsyncs, recorded in a log

@@ -1,5 +1,5 @@
 #!/bin/sh
-# full.sh - store-full episodes under the mixed workload (issue 24).
+# full.sh - store-full episodes under the mixed workload (docs/testing.md).
 #
 # FULL_ROUNDS rounds (default 3) on one store (file://, or s3:// with
 # TT_S3=1). Each round mounts with the fault layer's store-full switch

@@ -1,5 +1,5 @@
 #!/bin/sh
-# kill.sh - random kill -9 rounds (issue 7).
+# kill.sh - random kill -9 rounds (docs/testing.md).
 #
 # KILL_ROUNDS rounds (default 20) on one store. Each round mounts it (with
 # SHALEFS_FAULTS store errors, cancellations and latency in every other

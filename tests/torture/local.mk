@@ -1,4 +1,4 @@
-# The torture suite (issue 7; docs/testing.md): crash points, random
+# The torture suite (docs/testing.md): crash points, random
 # kill -9 rounds under store faults, takeovers. `make check` runs the
 # short forms; scripts/torture --long runs the full ones. Mounts a real
 # ShaleFS (needs /dev/fuse; skipped with status 77 without it).

@@ -1,6 +1,6 @@
 #!/bin/sh
 # outage.sh - the S3 gateway goes away for OUTAGE_SECONDS (default 30)
-# while the filesystem is busy (issue 7).
+# while the filesystem is busy (docs/testing.md).
 #
 # Needs a rig it may stop: SHALE_RIG_DIR (a tests/rig/rgw-start DIR whose
 # env is exported); skipped otherwise. Not part of `make check` (it stops

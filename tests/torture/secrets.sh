@@ -1,5 +1,5 @@
 #!/bin/sh
-# secrets.sh - S3 credentials never leak (issue 7). With the S3 rig
+# secrets.sh - S3 credentials never leak (docs/testing.md). With the S3 rig
 # (skipped otherwise) and unique credentials:
 #   * a mount with SHALEFS_LOG=debug doing real work: the secret key and
 #     session token appear in no daemon output, and no credential in

@@ -1,5 +1,5 @@
 #!/bin/sh
-# takeover.sh - a second writer fences the first mid-workload (issue 7).
+# takeover.sh - a second writer fences the first mid-workload (docs/testing.md).
 #
 # TAKEOVER_ROUNDS rounds (default 5), each on a fresh file:// store:
 # mount A runs the mixed workload (tort_work random); after a random
