@@ -33,6 +33,8 @@ struct cli_opts {
 	unsigned memtable_mb;      /* 0 = the engine's default */
 	unsigned wal_bypass_mb;    /* 0 = never */
 	unsigned wal_bypass_quiet_ms;
+	unsigned gc_interval_s;     /* 0 = the engine's default */
+	unsigned gc_min_age_s;     /* 0 = the engine's default */
 	double attr_timeout;       /* seconds */
 	double entry_timeout;      /* seconds */
 	char *checkpoint;          /* never "" after a successful parse */
