@@ -125,6 +125,16 @@ typedef void (*fs_stat_emit_fn)(void *arg, const char *key, uint64_t value);
 void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg);
 
 /*
+ * fs_latency - the time FUSE requests took, one histogram per operation
+ * ("lookup", "getattr", "read", "write", "create", "fsync", ..., named as
+ * the fuse_lowlevel_ops fields), each emitted on every call, in a fixed
+ * order; h is borrowed for the call. Thread-safe.
+ */
+struct util_hist_snap;
+typedef void (*fs_hist_emit_fn)(void *arg, const char *op, const struct util_hist_snap *h);
+void fs_latency(struct fs *fs, fs_hist_emit_fn emit, void *arg);
+
+/*
  * fs_stats_render - the `stats` control file's text: every counter of
  * fs_stats, then kv_stats of the engine, then obj_stats of the store, as
  * "key: value\n" lines (fs started). On success *out is a malloc'd

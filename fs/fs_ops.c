@@ -891,7 +891,10 @@ static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 /* ---- the table ---------------------------------------------------------------- */
 
-static const struct fuse_lowlevel_ops fs_ops = {
+/* Wrapped by fs_optime.c, whose table fs_fuse_ops() returns. Every
+ * method here must have a timed wrapper there (FS_OPTIME_OPS), or be one
+ * of the four it passes through. */
+const struct fuse_lowlevel_ops fs_ops_untimed = {
 	.init = fs_op_init,
 	.destroy = fs_op_destroy,
 	.lookup = fs_op_lookup,
@@ -933,11 +936,6 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.create = fs_op_create,
 	.fallocate = fs_op_fallocate,
 };
-
-const struct fuse_lowlevel_ops *fs_fuse_ops(void)
-{
-	return &fs_ops;
-}
 
 void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
 {
