@@ -30,6 +30,7 @@
 #define FS_CTL_DIR_INO ((uint64_t)0xFFFFFFFFFFFFFF00ULL)
 #define FS_CTL_STATS_INO ((uint64_t)0xFFFFFFFFFFFFFF01ULL)
 #define FS_CTL_CMD_INO ((uint64_t)0xFFFFFFFFFFFFFF02ULL)
+#define FS_CTL_INFO_INO ((uint64_t)0xFFFFFFFFFFFFFF03ULL)
 /* Longest command line, and reply line, of the ctl file. */
 #define FS_CTL_REPLY_MAX 512
 #define FS_IS_CTL(ino) ((ino) >= FS_CTL_DIR_INO)
@@ -286,6 +287,8 @@ struct fs {
 	atomic_uint_fast64_t n_lookup, n_create, n_unlink, n_rename, n_read, n_write, n_fsync,
 		n_readdir, n_flush_batches, n_flush_chunks, bytes_read, bytes_written,
 		n_orphans_reclaimed, n_write_waits, n_errors_erofs, n_flusher_runs;
+
+	uint64_t started_wall_ns;  /* when fs_start ran; immutable after it */
 
 	/* Latency of each FUSE operation (fs_optime.c); lock-free. */
 	struct util_hist op_lat[FS_OPT_COUNT];

@@ -950,6 +950,9 @@ void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
 	emit(arg, "fs_daemon_pid", (uint64_t)getpid());
 	emit(arg, "fs_format", FS_FORMAT_VERSION);
 	emit(arg, "fs_readonly", (uint64_t)(fs->conf.readonly || kv_is_readonly(fs->db)));
+	emit(arg, "fs_started_unix_ms", fs->started_wall_ns / 1000000u);
+	emit(arg, "fs_inodes", atomic_load(&fs->live_inodes));
+	emit(arg, "fs_logical_bytes", atomic_load(&fs->live_bytes));
 	emit(arg, "fs_inodes_cached", n_inodes);
 	emit(arg, "fs_write_buffer_bytes", wb);
 	emit(arg, "fs_write_buffer_cap", fs->conf.write_buffer_bytes);
