@@ -72,7 +72,7 @@ done
 ! grep -Eq '^[a-z][a-z _]*: *[0-9]+$' "$FS_TMP/sum" ||
 	fs_die "summary: a bare number: $(grep -E '^[a-z][a-z _]*: *[0-9]+$' "$FS_TMP/sum")"
 ! grep -Eq '^(state|store_failing|lease_gen|readonly):' "$FS_TMP/sum" || fs_die "summary: raw state keys"
-wr=$(awk '$1 == "write" && NF == 3 { print $2 }' "$FS_TMP/sum")
+wr=$(awk '$1 == "write" && $2 ~ /^[0-9.]+$/ { print $2 }' "$FS_TMP/sum")
 awk -v r="${wr:-0}" 'BEGIN { exit !(r > 0) }' || fs_die "summary: write requests/s is '${wr:-}' during writes"
 echo "ok: summary (write $wr requests/s)"
 
