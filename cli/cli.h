@@ -53,6 +53,7 @@ struct cli_opts {
 	int takeover;              /* takeover: take the store from any writer */
 	unsigned flags;            /* CLI_F_*: the subcommands' --flags seen */
 	char *expire;              /* --expire DURATION (checkpoint create) */
+	unsigned watch_s;          /* --watch N (stats): seconds between lines */
 	char *log_file;            /* log_file=: absolute path (mount only) */
 	int log_level;             /* log_level=: an enum util_log_level; -1 not given */
 	char *metrics_addr;        /* metrics=: numeric IPv4/IPv6 address to serve
@@ -70,6 +71,8 @@ struct cli_opts {
 #define CLI_F_REPAIR 0x04          /* --repair */
 #define CLI_F_LAZY   0x08          /* --lazy */
 #define CLI_F_EXPIRE 0x10          /* --expire DURATION */
+#define CLI_F_RAW    0x20          /* --raw */
+#define CLI_F_WATCH  0x40          /* --watch N */
 #define CLI_DFLT_LEASE_WAIT_S 60
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
 #define CLI_DFLT_METRICS_ADDR "127.0.0.1" /* metrics=PORT binds loopback only */

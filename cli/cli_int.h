@@ -117,6 +117,45 @@ int cli_format(int argc, char **argv);
 
 int cli_stats(int argc, char **argv);
 
+/* Where `shalefs stats` reads: a mount point's control files (mp), or a
+ * filesystem this process opened read-only on a store (fs, borrowed). */
+struct cli_stats_src {
+	const char *mp;            /* NULL when fs is set */
+	struct fs *fs;
+	const char *store_url;     /* with fs: the store's URL, as given */
+	const char *checkpoint;    /* with fs: checkpoint=, NULL for the live tree */
+};
+/* One sample: the stats text ("key: value" counters) and, from a mount
+ * point whose daemon has it, the info text (NULL otherwise); both the
+ * snapshot's (cli_stats_snap_free). */
+struct cli_stats_snap {
+	char *stats;
+	char *info;
+	uint64_t at_ns;            /* monotonic, when sampled */
+	uint64_t wall_ns;          /* wall clock, when sampled */
+};
+/* Take a sample. Returns 0 or -errno (one line printed). */
+int cli_stats_sample(struct cli_stats_src *src, struct cli_stats_snap *out);
+void cli_stats_snap_free(struct cli_stats_snap *s);
+/* Counter key of s into *out (0 when absent). Returns 0 or -ENOENT. */
+int cli_stats_get(const struct cli_stats_snap *s, const char *key, uint64_t *out);
+/* The same, 0 when absent. */
+uint64_t cli_stats_u(const struct cli_stats_snap *s, const char *key);
+/* Text value key of s's info into buf (len bytes); returns buf, or NULL
+ * when there is no such line (or no info). */
+const char *cli_stats_info(const struct cli_stats_snap *s, const char *key, char *buf,
+			   size_t len);
+
+/* ======================= cli_stats_show.c: the summary, --json, --watch ======================= */
+
+/* The summary (json 0) or the JSON object (json 1) on stdout. Returns the
+ * exit code (0, or 1 with one line printed). */
+int cli_stats_show(struct cli_stats_src *src, int json);
+/* One line of rates every period_s seconds until SIGINT or SIGTERM, with
+ * a header at the start of each screen. Returns the exit code: 0 when
+ * stopped by a signal, 1 when a sample failed (printed). */
+int cli_stats_watch(struct cli_stats_src *src, unsigned period_s);
+
 /* ======================= cli_checkpoint.c: shalefs checkpoint ======================= */
 
 int cli_checkpoint(int argc, char **argv);

@@ -93,7 +93,10 @@ static const struct {
 	  "       shalefs checkpoint list [-o OPT,...] STORE\n"
 	  "       shalefs checkpoint delete [-o OPT,...] [--force] STORE NAME",
 	  "named, read-only snapshots (mount one with -o checkpoint=NAME)" },
-	{ "stats", "stats [-o OPT,...] MOUNTPOINT|STORE", "print the counters" },
+	{ "stats", "stats [-o OPT,...] [--watch N | --json | --raw] MOUNTPOINT|STORE",
+	  "what is mounted, its state, sizes, request rates and last error (--watch N: one\n"
+	  "line of rates every N seconds until Ctrl-C; --json: all of it and every counter as\n"
+	  "one JSON object; --raw: the counters as \"key: value\" lines)" },
 	{ "fsck", "fsck [-o OPT,...] [--json] [--repair] STORE",
 	  "check a store (exit 0 clean, 1 corrected, 4 problems left, 8 could not run)" },
 };
@@ -173,7 +176,8 @@ int cli_only_flags(const struct cli_opts *o, unsigned allowed, const char *cmd)
 		const char *name;
 	} names[] = { { CLI_F_FORCE, "--force" }, { CLI_F_JSON, "--json" },
 		      { CLI_F_REPAIR, "--repair" }, { CLI_F_LAZY, "--lazy" },
-		      { CLI_F_EXPIRE, "--expire" } };
+		      { CLI_F_EXPIRE, "--expire" }, { CLI_F_RAW, "--raw" },
+		      { CLI_F_WATCH, "--watch" } };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if ((o->flags & names[i].flag) && !(allowed & names[i].flag)) {

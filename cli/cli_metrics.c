@@ -30,6 +30,15 @@
  *   shalefs_<key> with a generic HELP, so a counter added later still
  *   appears (and can be given a proper entry here).
  *
+ * HISTOGRAMS
+ *   Two latency families follow the counters, as Prometheus histograms
+ *   (cumulative _bucket{le=...} with the fixed bounds of util_hist, then
+ *   _sum in seconds and _count):
+ *     shalefs_objstore_request_duration_seconds{op,status}  (obj_latency)
+ *     shalefs_fuse_request_duration_seconds{op}             (fs_latency)
+ *   The objstore one counts what objstore_requests_total counts, split by
+ *   status class as well: its _count summed over status is that counter.
+ *
  * DESIGN
  *   The HTTP server is libmicrohttpd with its own thread
  *   (MHD_USE_INTERNAL_POLLING_THREAD) on a socket this file binds, so that
@@ -93,6 +102,11 @@ static const struct cli_metrics_def cli_metrics_defs[] = {
 	{ "fs_format", "fs_format_version", G, CLI_M_ONE, "Filesystem format version of the store." },
 	{ "fs_readonly", "fs_readonly", G, CLI_M_ONE,
 	  "1 when the mount refuses changes (mounted ro, fenced, or the engine failed)." },
+	{ "fs_started_unix_ms", "fs_start_timestamp_seconds", G, CLI_M_MS,
+	  "When the filesystem started (Unix time)." },
+	{ "fs_inodes", "fs_inodes", G, CLI_M_ONE, "Inodes in the filesystem (files, directories, links)." },
+	{ "fs_logical_bytes", "fs_logical_bytes", G, CLI_M_ONE,
+	  "Sum of the sizes of regular files (as counted by this mount)." },
 	{ "fs_inodes_cached", "fs_inodes_cached", G, CLI_M_ONE, "Inodes in the daemon's inode table." },
 	{ "fs_write_buffer_bytes", "fs_write_buffer_bytes", G, CLI_M_ONE,
 	  "Written data buffered in the daemon, not yet handed to the engine." },
@@ -141,6 +155,9 @@ static const struct cli_metrics_def cli_metrics_defs[] = {
 	{ "l0_max", "l0_max_tables", G, CLI_M_ONE, "L0 tables at which writes stall." },
 	{ "sorted_runs", "sorted_runs", G, CLI_M_ONE, "Sorted runs below L0." },
 	{ "sorted_run_ssts", "sorted_run_tables", G, CLI_M_ONE, "Tables in the sorted runs." },
+	{ "l0_bytes", "l0_bytes", G, CLI_M_ONE, "Bytes of the tables in level 0." },
+	{ "sst_bytes", "table_bytes", G, CLI_M_ONE,
+	  "Bytes of all tables the current manifest names (L0 and sorted runs)." },
 	{ "manifest_id", "manifest_id", G, CLI_M_ONE, "Id of the current manifest." },
 	{ "writer_epoch", "writer_epoch", G, CLI_M_ONE, "Writer epoch of this mount." },
 	{ "lease_gen", "lease_generation", G, CLI_M_ONE, "Generation of the writer lease." },
@@ -204,6 +221,8 @@ static const struct cli_metrics_def cli_metrics_defs[] = {
 	{ "block_cache_hits", "block_cache_hits_total", C, CLI_M_ONE, "Block cache hits." },
 	{ "block_cache_misses", "block_cache_misses_total", C, CLI_M_ONE, "Block cache misses." },
 	{ "block_cache_bytes", "block_cache_bytes", G, CLI_M_ONE, "Bytes in the block cache." },
+	{ "block_cache_cap", "block_cache_capacity_bytes", G, CLI_M_ONE,
+	  "Size of the block cache (cache_mb=)." },
 	{ "readahead_spans", "readahead_spans_total", C, CLI_M_ONE, "Read-ahead spans fetched." },
 	{ "readahead_spans_foreground", "readahead_spans_foreground_total", C, CLI_M_ONE,
 	  "Read-ahead spans fetched by the reader itself." },
@@ -508,6 +527,61 @@ static void cli_metrics_printf(struct cli_metrics_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* ---- histograms ------------------------------------------------------------------ */
+
+/* ns as exact decimal seconds, without trailing zeros ("0.000025", "10"). */
+static void cli_metrics_seconds(char *buf, size_t len, uint64_t ns)
+{
+	size_t n;
+
+	snprintf(buf, len, "%" PRIu64 ".%09" PRIu64, ns / 1000000000u, ns % 1000000000u);
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+}
+
+/* One histogram series: labels is 'op="get",status="ok"' (no braces). */
+static void cli_metrics_hist(struct cli_metrics_buf *b, const char *name, const char *labels,
+			     const struct util_hist_snap *h)
+{
+	char le[32];
+	uint64_t cum = 0;
+
+	for (unsigned i = 0; i < UTIL_HIST_BOUNDS; i++) {
+		cum += h->bucket[i];
+		cli_metrics_seconds(le, sizeof(le), util_hist_bounds_ns[i]);
+		cli_metrics_printf(b, "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, labels, le,
+				   cum);
+	}
+	cum += h->bucket[UTIL_HIST_BOUNDS];
+	cli_metrics_printf(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
+	cli_metrics_printf(b, "%s_sum{%s} %" PRIu64 ".%09" PRIu64 "\n", name, labels,
+			   h->sum_ns / 1000000000u, h->sum_ns % 1000000000u);
+	cli_metrics_printf(b, "%s_count{%s} %" PRIu64 "\n", name, labels, cum);
+}
+
+#define CLI_METRICS_OBJ_HIST "shalefs_objstore_request_duration_seconds"
+#define CLI_METRICS_FUSE_HIST "shalefs_fuse_request_duration_seconds"
+
+static void cli_metrics_obj_hist(void *arg, const char *op, const char *status,
+				 const struct util_hist_snap *h)
+{
+	char labels[96];
+
+	snprintf(labels, sizeof(labels), "op=\"%s\",status=\"%s\"", op, status);
+	cli_metrics_hist(arg, CLI_METRICS_OBJ_HIST, labels, h);
+}
+
+static void cli_metrics_fuse_hist(void *arg, const char *op, const struct util_hist_snap *h)
+{
+	char labels[64];
+
+	snprintf(labels, sizeof(labels), "op=\"%s\"", op);
+	cli_metrics_hist(arg, CLI_METRICS_FUSE_HIST, labels, h);
+}
+
 /* The running exporter (cli_metrics_start). */
 struct cli_metrics {
 	struct fs *fs;             /* borrowed: all three outlive us */
@@ -553,6 +627,15 @@ static int cli_metrics_render(struct cli_metrics *m, char **out, size_t *len)
 				cli_metrics_printf(&b, "%s %s\n", fam->name, x->value);
 		}
 	}
+	cli_metrics_printf(&b, "# HELP %s %s\n# TYPE %s histogram\n", CLI_METRICS_OBJ_HIST,
+			   "Time of the requests that reached the object store (each retry "
+			   "counts), by operation and status class (ok, not_found, conflict, "
+			   "error).", CLI_METRICS_OBJ_HIST);
+	obj_latency(m->store, cli_metrics_obj_hist, &b);
+	cli_metrics_printf(&b, "# HELP %s %s\n# TYPE %s histogram\n", CLI_METRICS_FUSE_HIST,
+			   "Time the filesystem took to answer FUSE requests, by operation.",
+			   CLI_METRICS_FUSE_HIST);
+	fs_latency(m->fs, cli_metrics_fuse_hist, &b);
 	free(s.fam);
 	free(s.smp);
 	if (b.err || !b.s) {

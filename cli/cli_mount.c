@@ -353,6 +353,9 @@ static int cli_mount_run(struct cli_opts *o, int report_fd)
 	fc.wal_bypass_bytes = (size_t)o->wal_bypass_mb << 20;
 	fc.wal_bypass_quiet_ms = o->wal_bypass_quiet_ms;
 	fc.size_limit = o->size_bytes;
+	fc.store_url = o->store;
+	fc.mountpoint = lease.mountpoint;
+	fc.checkpoint = o->checkpoint;
 	rc = fs_alloc(&fs, &fc);
 	if (rc) {
 		cli_err("invalid filesystem settings: %s", util_strerror(-rc));

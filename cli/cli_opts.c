@@ -28,7 +28,7 @@
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
  *                and -n -s -v, -t TYPE, -N NS (mount(8)'s, ignored); the subcommands' --force,
- *                --json, --repair, --lazy, --expire DURATION (recorded in
+ *                --json, --repair, --lazy, --raw, --expire DURATION, --watch N (recorded in
  *                flags; each command refuses the ones it does not take).
  *   Credentials (access_key=, secret=, token=, ...) are refused: they would
  *   show in /proc/PID/cmdline and in mount tables.
@@ -70,7 +70,7 @@ enum {
 	KEY_ENTRY_TO, KEY_RO, KEY_RW,
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_STORE_TIMEOUT,
-	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE,
+	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE, KEY_F_RAW, KEY_F_WATCH,
 	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE,
 	KEY_GC_INTERVAL, KEY_GC_MIN_AGE,
 };
@@ -101,6 +101,9 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("--json", KEY_F_JSON),
 	FUSE_OPT_KEY("--repair", KEY_F_REPAIR),
 	FUSE_OPT_KEY("--lazy", KEY_F_LAZY),
+	FUSE_OPT_KEY("--raw", KEY_F_RAW),
+	FUSE_OPT_KEY("--watch ", KEY_F_WATCH),
+	FUSE_OPT_KEY("--watch=", KEY_F_WATCH),
 	FUSE_OPT_KEY("--expire ", KEY_F_EXPIRE),
 	FUSE_OPT_KEY("--expire=", KEY_F_EXPIRE),
 	CLI_OPT("checkpoint=%s", checkpoint, 0),
@@ -379,6 +382,25 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 	case KEY_F_LAZY:
 		o->flags |= CLI_F_LAZY;
 		return 0;
+	case KEY_F_RAW:
+		o->flags |= CLI_F_RAW;
+		return 0;
+	case KEY_F_WATCH: {
+		/* "--watch=N" or "--watch N" (fuse_opt joins the two). */
+		const char *v = arg + strlen("--watch");
+		char *end;
+		unsigned long n;
+		while (*v == '=' || *v == ' ')
+			v++;
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (!*v || *end || errno || n < 1 || n > 86400 || *v == '-' || *v == '+')
+			return cli_opts_fail(c, "option '--watch' needs a whole number of seconds "
+					     "from 1 to 86400");
+		o->watch_s = (unsigned)n;
+		o->flags |= CLI_F_WATCH;
+		return 0;
+	}
 	case KEY_F_EXPIRE: {
 		/* "--expire=D" or "--expire D" (fuse_opt joins the two). */
 		const char *v = arg + strlen("--expire");

@@ -59,6 +59,11 @@ struct fs_config {
 	 * write, truncate or fallocate that would take the sum past it fails
 	 * with -ENOSPC. 0 = none (statfs reports the store's space). */
 	uint64_t size_limit;
+	/* What `shalefs stats` shows of this mount (the `info` control
+	 * file); borrowed, they must outlive the fs; NULL = not known. */
+	const char *store_url;          /* the store's URL, as given */
+	const char *mountpoint;
+	const char *checkpoint;         /* checkpoint= name; NULL for the live tree */
 };
 
 #define FS_CONFIG_VERSION 1
@@ -123,6 +128,28 @@ const struct fuse_lowlevel_ops *fs_fuse_ops(void);
  * kv_stats, then obj_stats). */
 typedef void (*fs_stat_emit_fn)(void *arg, const char *key, uint64_t value);
 void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg);
+
+/*
+ * fs_info_render - the `info` control file's text: "key: value\n" lines
+ * whose values are text, for `shalefs stats`:
+ *   mountpoint, store, checkpoint  from fs_config ("" when not known)
+ *   mode                 read-write, read-only or checkpoint
+ *   last_error_unix_ms   when the daemon last logged an error or a
+ *                        warning (0: never), then last_error_level (error,
+ *                        warn) and last_error (one line, "MODULE: text")
+ * Ownership and returns as fs_stats_render.
+ */
+int fs_info_render(struct fs *fs, char **out, size_t *len);
+
+/*
+ * fs_latency - the time FUSE requests took, one histogram per operation
+ * ("lookup", "getattr", "read", "write", "create", "fsync", ..., named as
+ * the fuse_lowlevel_ops fields), each emitted on every call, in a fixed
+ * order; h is borrowed for the call. Thread-safe.
+ */
+struct util_hist_snap;
+typedef void (*fs_hist_emit_fn)(void *arg, const char *op, const struct util_hist_snap *h);
+void fs_latency(struct fs *fs, fs_hist_emit_fn emit, void *arg);
 
 /*
  * fs_stats_render - the `stats` control file's text: every counter of

@@ -8,6 +8,9 @@
  *           obj_stats. Its content is rendered at open, so one open reads
  *           one consistent snapshot; it is opened with direct_io, so its
  *           st_size (0) does not matter.
+ *   info    "key: value" lines whose values are text (fs_info_render):
+ *           the store, the mount point, the mode, the last logged
+ *           problem. Rendered at open like stats.
  *   ctl     commands for the `shalefs` command, mode 0600 and owned by the
  *           daemon's user. A write of one line runs one command and
  *           returns only when it is done; its errno is the write's
@@ -74,6 +77,63 @@ int fs_stats_render(struct fs *fs, char **out, size_t *len)
 	return 0;
 }
 
+/* One "key: value" line; a value is kept to one line. */
+static void fs_ctl_line(struct fs_ctl_buf *b, const char *key, const char *value)
+{
+	char line[1024], *p;
+	int n = snprintf(line, sizeof(line), "%s: %s", key, value ? value : "");
+
+	if (n < 0)
+		return;
+	for (p = line + strlen(key) + 2; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	/* fs_ctl_emit's buffer growth, for text. */
+	n = (int)strlen(line);
+	if (b->err)
+		return;
+	if (b->len + (size_t)n + 2 > b->cap) {
+		size_t nc = (b->cap ? b->cap * 2 : 1024) + (size_t)n + 2;
+		char *t = realloc(b->s, nc);
+		if (!t) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->s = t;
+		b->cap = nc;
+	}
+	memcpy(b->s + b->len, line, (size_t)n);
+	b->len += (size_t)n;
+	b->s[b->len++] = '\n';
+	b->s[b->len] = '\0';
+}
+
+int fs_info_render(struct fs *fs, char **out, size_t *len)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	struct fs_ctl_buf b = { 0 };
+	enum util_log_level lvl = UTIL_LOG_ERROR;
+	char text[512], num[32];
+	uint64_t t = util_log_last_problem(&lvl, text, sizeof(text));
+
+	fs_ctl_line(&b, "mountpoint", fs->conf.mountpoint);
+	fs_ctl_line(&b, "store", fs->conf.store_url);
+	fs_ctl_line(&b, "checkpoint", fs->conf.checkpoint);
+	fs_ctl_line(&b, "mode", fs->conf.checkpoint ? "checkpoint" :
+		    fs->conf.readonly ? "read-only" : "read-write");
+	snprintf(num, sizeof(num), "%" PRIu64, t / 1000000u);
+	fs_ctl_line(&b, "last_error_unix_ms", num);
+	fs_ctl_line(&b, "last_error_level", t ? levels[lvl] : "");
+	fs_ctl_line(&b, "last_error", t ? text : "");
+	if (b.err) {
+		free(b.s);
+		return b.err;
+	}
+	*out = b.s;
+	*len = b.len;
+	return 0;
+}
+
 static void fs_ctl_stat(uint64_t ino, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -96,7 +156,8 @@ static void fs_ctl_stat(uint64_t ino, struct stat *st)
 
 int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 {
-	if (ino != FS_CTL_DIR_INO && ino != FS_CTL_STATS_INO && ino != FS_CTL_CMD_INO)
+	if (ino != FS_CTL_DIR_INO && ino != FS_CTL_STATS_INO && ino != FS_CTL_CMD_INO &&
+	    ino != FS_CTL_INFO_INO)
 		return -ENOENT;
 	fs_ctl_stat(ino, st);
 	return 0;
@@ -121,6 +182,8 @@ int fs_ctl_lookup_name(struct fs *fs, uint64_t parent, const char *name,
 		return fs_ctl_lookup(fs, FS_CTL_STATS_INO, e);
 	if (strcmp(name, "ctl") == 0)
 		return fs_ctl_lookup(fs, FS_CTL_CMD_INO, e);
+	if (strcmp(name, "info") == 0)
+		return fs_ctl_lookup(fs, FS_CTL_INFO_INO, e);
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return fs_ctl_lookup(fs, FS_CTL_DIR_INO, e);
 	return -ENOENT;
@@ -155,7 +218,7 @@ void fs_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_reply_err(req, -EACCES);
 		return;
 	}
-	rc = fs_stats_render(fs, &s, &len);
+	rc = ino == FS_CTL_INFO_INO ? fs_info_render(fs, &s, &len) : fs_stats_render(fs, &s, &len);
 	if (rc) {
 		fs_reply_err(req, rc);
 		return;
@@ -174,7 +237,7 @@ void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	const char *s = (const char *)(uintptr_t)fi->fh;
 	size_t len = s ? strlen(s) : 0;
 
-	if ((ino != FS_CTL_STATS_INO && ino != FS_CTL_CMD_INO) || !s) {
+	if ((ino != FS_CTL_STATS_INO && ino != FS_CTL_CMD_INO && ino != FS_CTL_INFO_INO) || !s) {
 		fs_reply_err(req, -EISDIR);
 		return;
 	}
@@ -296,7 +359,7 @@ void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int 
 		const char *name;
 		uint64_t ino;
 	} ents[] = { { ".", FS_CTL_DIR_INO }, { "..", FS_ROOT_INO }, { "stats", FS_CTL_STATS_INO },
-		     { "ctl", FS_CTL_CMD_INO } };
+		     { "ctl", FS_CTL_CMD_INO }, { "info", FS_CTL_INFO_INO } };
 	const off_t n_ents = (off_t)(sizeof(ents) / sizeof(ents[0]));
 	char buf[1024];
 	size_t pos = 0;

@@ -923,6 +923,7 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 	assert(!fs->started);
 	fs->db = db;
 	fs->store = store;
+	fs->started_wall_ns = util_wall_ns();
 	if (kv_is_readonly(db))
 		fs->conf.readonly = 1;
 

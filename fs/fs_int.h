@@ -33,6 +33,7 @@
 #define FS_CTL_DIR_INO ((uint64_t)0xFFFFFFFFFFFFFF00ULL)
 #define FS_CTL_STATS_INO ((uint64_t)0xFFFFFFFFFFFFFF01ULL)
 #define FS_CTL_CMD_INO ((uint64_t)0xFFFFFFFFFFFFFF02ULL)
+#define FS_CTL_INFO_INO ((uint64_t)0xFFFFFFFFFFFFFF03ULL)
 /* Longest command line, and reply line, of the ctl file. */
 #define FS_CTL_REPLY_MAX 512
 #define FS_IS_CTL(ino) ((ino) >= FS_CTL_DIR_INO)
@@ -140,6 +141,21 @@ static inline struct fs_time fs_time_now(void)
 	struct fs_time t = { (int64_t)(ns / 1000000000u), (uint32_t)(ns % 1000000000u) };
 	return t;
 }
+
+/* ======================= fs_optime.c: FUSE request latency ======================= */
+
+/* The timed operations: every method of fs_ops_untimed but init, destroy
+ * and the forgets. X(op) per operation, op the fuse_lowlevel_ops field. */
+#define FS_OPTIME_OPS(X) X(lookup) X(getattr) X(setattr) X(readlink) X(mknod) X(mkdir) \
+	X(unlink) X(rmdir) X(symlink) X(rename) X(link) X(open) X(read) X(write) X(release) \
+	X(fsync) X(opendir) X(readdir) X(readdirplus) X(releasedir) X(fsyncdir) X(statfs) \
+	X(setxattr) X(getxattr) X(listxattr) X(removexattr) X(create) X(fallocate)
+enum fs_optime_op {
+#define FS_OPTIME_ENUM(op) FS_OPT_##op,
+	FS_OPTIME_OPS(FS_OPTIME_ENUM)
+#undef FS_OPTIME_ENUM
+	FS_OPT_COUNT
+};
 
 /* ======================= fs_inode.c: the inode table ======================= */
 
@@ -274,6 +290,11 @@ struct fs {
 	atomic_uint_fast64_t n_lookup, n_create, n_unlink, n_rename, n_read, n_write, n_fsync,
 		n_readdir, n_flush_batches, n_flush_chunks, bytes_read, bytes_written,
 		n_orphans_reclaimed, n_write_waits, n_errors_erofs, n_flusher_runs;
+
+	uint64_t started_wall_ns;  /* when fs_start ran; immutable after it */
+
+	/* Latency of each FUSE operation (fs_optime.c); lock-free. */
+	struct util_hist op_lat[FS_OPT_COUNT];
 };
 
 /*
@@ -417,6 +438,9 @@ void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi);
 
 /* ======================= fs_ops.c: the FUSE edge ======================= */
+
+/* The handlers, untimed (fs_optime.c wraps them). */
+extern const struct fuse_lowlevel_ops fs_ops_untimed;
 
 /* Fill e for ip (ip->mu held) with the configured timeouts. */
 void fs_entry_fill(struct fs *fs, struct fs_inode *ip, struct fuse_entry_param *e);

@@ -891,7 +891,10 @@ static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 /* ---- the table ---------------------------------------------------------------- */
 
-static const struct fuse_lowlevel_ops fs_ops = {
+/* Wrapped by fs_optime.c, whose table fs_fuse_ops() returns. Every
+ * method here must have a timed wrapper there (FS_OPTIME_OPS), or be one
+ * of the four it passes through. */
+const struct fuse_lowlevel_ops fs_ops_untimed = {
 	.init = fs_op_init,
 	.destroy = fs_op_destroy,
 	.lookup = fs_op_lookup,
@@ -934,11 +937,6 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.fallocate = fs_op_fallocate,
 };
 
-const struct fuse_lowlevel_ops *fs_fuse_ops(void)
-{
-	return &fs_ops;
-}
-
 void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
 {
 	size_t n_inodes, wb;
@@ -952,6 +950,9 @@ void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
 	emit(arg, "fs_daemon_pid", (uint64_t)getpid());
 	emit(arg, "fs_format", FS_FORMAT_VERSION);
 	emit(arg, "fs_readonly", (uint64_t)(fs->conf.readonly || kv_is_readonly(fs->db)));
+	emit(arg, "fs_started_unix_ms", fs->started_wall_ns / 1000000u);
+	emit(arg, "fs_inodes", atomic_load(&fs->live_inodes));
+	emit(arg, "fs_logical_bytes", atomic_load(&fs->live_bytes));
 	emit(arg, "fs_inodes_cached", n_inodes);
 	emit(arg, "fs_write_buffer_bytes", wb);
 	emit(arg, "fs_write_buffer_cap", fs->conf.write_buffer_bytes);

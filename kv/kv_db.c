@@ -1115,7 +1115,7 @@ void kv_iter_free(struct kv_iter_user *u)
 
 void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 {
-	uint64_t hits, misses, bytes, imm_bytes = 0;
+	uint64_t hits, misses, bytes, imm_bytes = 0, l0_bytes = 0, sst_bytes;
 	struct kv_ra_stats ra;
 	size_t runs_ssts = 0;
 
@@ -1123,8 +1123,14 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	const struct kv_manifest *m = db->ver->man;
 	for (size_t i = 0; i < db->n_imm; i++)
 		imm_bytes += kv_mem_bytes(db->imm[i].mem);
-	for (size_t i = 0; i < m->n_runs; i++)
+	for (size_t i = 0; i < m->n_l0; i++)
+		l0_bytes += m->l0[i].size;
+	sst_bytes = l0_bytes;
+	for (size_t i = 0; i < m->n_runs; i++) {
 		runs_ssts += m->runs[i].n;
+		for (size_t j = 0; j < m->runs[i].n; j++)
+			sst_bytes += m->runs[i].ssts[j].size;
+	}
 	emit(arg, "state", (uint64_t)db->state);
 	emit(arg, "readonly", (uint64_t)(db->readonly || db->state != KV_STATE_OK));
 	emit(arg, "memtable_bytes", kv_mem_bytes(db->mem));
@@ -1140,6 +1146,10 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "l0_max", db->conf.l0_max);
 	emit(arg, "sorted_runs", m->n_runs);
 	emit(arg, "sorted_run_ssts", runs_ssts);
+	/* The tables the manifest names (L0 and runs): the store's bytes
+	 * short of WAL objects, manifests and garbage not yet collected. */
+	emit(arg, "l0_bytes", l0_bytes);
+	emit(arg, "sst_bytes", sst_bytes);
 	emit(arg, "manifest_id", m->id);
 	emit(arg, "writer_epoch", db->writer_epoch);
 	emit(arg, "lease_gen", db->lease.gen);
@@ -1192,6 +1202,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "block_cache_hits", hits);
 	emit(arg, "block_cache_misses", misses);
 	emit(arg, "block_cache_bytes", bytes);
+	emit(arg, "block_cache_cap", db->conf.block_cache_bytes);
 	kv_ra_stats(db->cache, &ra);
 	emit(arg, "readahead_spans", ra.spans);
 	emit(arg, "readahead_spans_foreground", ra.fg_spans);

@@ -1,8 +1,9 @@
 /*
  * obj_metrics.c - the metrics wrapper: counts every request that reaches
  * the store (retries included, since it sits below the retry wrapper),
- * bytes each way, errors, and latency (min/avg/max and a log2 histogram
- * in microseconds). `shalefs stats` prints these.
+ * bytes each way, errors, and latency: min/avg/max in microseconds, which
+ * `shalefs stats` prints, and a histogram per operation and status class
+ * (util_hist), which obj_latency hands to the Prometheus exporter.
  *
  * THREADING
  *   Lock-free: atomics only. min/max use compare-exchange loops.
@@ -16,7 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define METRICS_BUCKETS 24            /* 1 us .. ~8 s, log2 */
+/* How a request ended, for the histograms (obj_latency names them). */
+enum metrics_status {
+	METRICS_OK,
+	METRICS_NOT_FOUND,                /* -ENOENT */
+	METRICS_CONFLICT,                 /* -EEXIST */
+	METRICS_ERROR,
+	METRICS_STATUS_COUNT
+};
+static const char *const metrics_status_names[METRICS_STATUS_COUNT] = {
+	"ok", "not_found", "conflict", "error",
+};
 
 struct op_metrics {
 	atomic_uint_fast64_t count;
@@ -25,7 +36,7 @@ struct op_metrics {
 	atomic_uint_fast64_t lat_sum_us;
 	atomic_uint_fast64_t lat_min_us;
 	atomic_uint_fast64_t lat_max_us;
-	atomic_uint_fast64_t hist[METRICS_BUCKETS];
+	struct util_hist lat[METRICS_STATUS_COUNT];
 };
 
 struct obj_metrics {
@@ -39,8 +50,9 @@ static void metrics_record(struct obj_backend *b, enum obj_op op, uint64_t start
 			   uint64_t bytes)
 {
 	struct op_metrics *m = &((struct obj_metrics *)b)->ops[op];
-	uint64_t us = (util_now_ns() - start_ns) / 1000, cur;
-	int bucket = 0;
+	uint64_t ns = util_now_ns() - start_ns, us = ns / 1000, cur;
+	enum metrics_status st = rc == 0 ? METRICS_OK : rc == -ENOENT ? METRICS_NOT_FOUND :
+				 rc == -EEXIST ? METRICS_CONFLICT : METRICS_ERROR;
 
 	atomic_fetch_add(&m->count, 1);
 	/* Expected outcomes are not errors: a missing object on get/head, a
@@ -55,9 +67,7 @@ static void metrics_record(struct obj_backend *b, enum obj_op op, uint64_t start
 	cur = atomic_load(&m->lat_max_us);
 	while (us > cur && !atomic_compare_exchange_weak(&m->lat_max_us, &cur, us))
 		;
-	while (bucket < METRICS_BUCKETS - 1 && (1ull << (bucket + 1)) <= us)
-		bucket++;
-	atomic_fetch_add(&m->hist[bucket], 1);
+	util_hist_record(&m->lat[st], ns);
 }
 
 static int obj_metrics__get(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
@@ -152,6 +162,25 @@ static void obj_metrics__stats(struct obj_backend *b, obj_stat_emit_fn emit, voi
 	emit(arg, "objstore_bytes_put", bytes_put);
 	emit(arg, "objstore_bytes_got", bytes_got);
 	obj_stats(mx->w.inner, emit, arg);
+}
+
+void obj_latency(struct obj_backend *b, obj_hist_emit_fn emit, void *arg)
+{
+	struct obj_metrics *mx;
+
+	while (b && !(b->kind && !strcmp(b->kind, "metrics")))
+		b = obj_wrapper_inner(b);
+	if (!b)
+		return;
+	mx = (struct obj_metrics *)b;
+	for (int op = 0; op < OBJ_OP_COUNT; op++) {
+		for (int st = 0; st < METRICS_STATUS_COUNT; st++) {
+			struct util_hist_snap h = { .count = 0 };
+			util_hist_read(&mx->ops[op].lat[st], &h);
+			if (st == METRICS_OK || h.count)
+				emit(arg, obj_op_names[op], metrics_status_names[st], &h);
+		}
+	}
 }
 
 static void obj_metrics__free(struct obj_backend *b)

@@ -296,6 +296,21 @@ void obj_list_free(struct obj_list *l);
 
 /* Emit every counter of the stack. */
 void obj_stats(struct obj_backend *b, obj_stat_emit_fn emit, void *arg);
+/*
+ * obj_latency - the request latency histograms of the stack's metrics
+ * layer (obj_metrics.c; none without one): emit is called once per
+ * operation ("get", "head", "put", "put_if_absent", "delete", "list") and
+ * status class ("ok"; "not_found": -ENOENT; "conflict": -EEXIST, a lost
+ * put_if_absent; "error": anything else). The "ok" histogram of every
+ * operation is always emitted, the others once they counted a request.
+ * h is borrowed for the call. The counts of one operation add up to its
+ * objstore_<op>_requests counter (up to the requests that finish while
+ * the two are read). Thread-safe.
+ */
+struct util_hist_snap;
+typedef void (*obj_hist_emit_fn)(void *arg, const char *op, const char *status,
+				 const struct util_hist_snap *h);
+void obj_latency(struct obj_backend *b, obj_hist_emit_fn emit, void *arg);
 /* Size and free bytes of what holds the store, where a backend knows
  * them (file://: the filesystem of its directory). Returns 0, or
  * -ENOTSUP (s3://, mem://: no fixed size), or -errno. */

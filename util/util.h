@@ -71,6 +71,13 @@ void util_vlog(enum util_log_level level, const char *module, const char *fmt, v
 
 /* Count of ERROR/WARN lines logged so far (for tests and stats). */
 uint64_t util_log_count(enum util_log_level level);
+/*
+ * The last ERROR or WARN message, whatever the level filter lets through
+ * (for `shalefs stats`): returns its wall-clock time in ns, 0 when there
+ * was none; *level gets its level and buf (len bytes, NUL-terminated)
+ * "MODULE: message". Thread-safe.
+ */
+uint64_t util_log_last_problem(enum util_log_level *level, char *buf, size_t len);
 
 /* ---- pthread checking -----------------------------------------------------
  * pthread calls on our own, correctly initialised objects cannot fail
@@ -98,6 +105,47 @@ uint64_t util_wall_ns(void);       /* CLOCK_REALTIME */
 /* The CLOCK_REALTIME time ns from now, for pthread_cond_timedwait. */
 struct timespec util_wall_after_ns(uint64_t ns);
 void util_sleep_ns(uint64_t ns);
+
+/* ---- latency histograms (util_hist.c) ------------------------------------
+ * A fixed set of log-spaced bucket bounds, 1-2.5-5 per decade from 10 us
+ * to 10 s (util_hist_bounds_ns), and one more bucket for anything slower.
+ * Recording is lock-free: relaxed atomic adds into one of
+ * UTIL_HIST_SHARDS copies, each padded to whole cache lines and chosen
+ * per thread, so that threads on different CPUs rarely write the same
+ * line. A reader adds the shards up; it may see a record's bucket before
+ * its sum (or the other way round), never a torn counter. */
+#define UTIL_HIST_BOUNDS 19                 /* finite bucket bounds */
+#define UTIL_HIST_SHARDS 4
+extern const uint64_t util_hist_bounds_ns[UTIL_HIST_BOUNDS];
+
+struct util_hist_shard {
+	_Atomic uint64_t bucket[UTIL_HIST_BOUNDS + 1]; /* last: +Inf */
+	_Atomic uint64_t sum_ns;
+	/* Padding to a multiple of a cache line, not _Alignas: the owners
+	 * are calloc'd, which does not promise 64-byte alignment. */
+	char pad[64 - ((UTIL_HIST_BOUNDS + 2) * 8) % 64];
+};
+/* Zero-initialised (calloc, static or = {0}) is an empty histogram. */
+struct util_hist {
+	struct util_hist_shard shard[UTIL_HIST_SHARDS];
+};
+/* A reader's copy: per-bucket (not cumulative) counts, their total and
+ * the sum of the recorded durations. */
+struct util_hist_snap {
+	uint64_t bucket[UTIL_HIST_BOUNDS + 1];
+	uint64_t count;
+	uint64_t sum_ns;
+};
+/* Record one duration of ns nanoseconds. Thread-safe, no allocation. */
+void util_hist_record(struct util_hist *h, uint64_t ns);
+/* The same for the time since start_ns (util_now_ns). */
+static inline void util_hist_since(struct util_hist *h, uint64_t start_ns)
+{
+	uint64_t now = util_now_ns();
+	util_hist_record(h, now > start_ns ? now - start_ns : 0);
+}
+/* Add h's counts into out (zero it first for a single histogram). */
+void util_hist_read(const struct util_hist *h, struct util_hist_snap *out);
 
 /* ---- PRNG ---------------------------------------------------------------
  * splitmix64-seeded xoshiro256**: fast, reproducible from a seed. One

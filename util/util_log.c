@@ -50,6 +50,13 @@ static atomic_uint_fast64_t log_counts[4];
 /* The store tag: written once by util_log_set_tag, before threads log. */
 static char log_tag[512];
 
+/* The last ERROR or WARN message (util_log_last_problem); log_last_lock
+ * is held only to copy the text, never across I/O. */
+static pthread_mutex_t log_last_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_last_text[512];     /* protected by log_last_lock */
+static uint64_t log_last_ns;        /* protected by log_last_lock; 0 = none */
+static enum util_log_level log_last_level; /* protected by log_last_lock */
+
 static pthread_mutex_t log_file_lock = PTHREAD_MUTEX_INITIALIZER;
 static char log_path[PATH_MAX];     /* protected by log_file_lock; "" = no file */
 static int log_file_fd = -1;        /* protected by log_file_lock */
@@ -216,6 +223,40 @@ uint64_t util_log_count(enum util_log_level level)
 	return atomic_load(&log_counts[level]);
 }
 
+uint64_t util_log_last_problem(enum util_log_level *level, char *buf, size_t len)
+{
+	uint64_t t;
+
+	CHECK_RETURN(pthread_mutex_lock(&log_last_lock));
+	t = log_last_ns;
+	*level = log_last_level;
+	if (len)
+		snprintf(buf, len, "%s", log_last_text);
+	CHECK_RETURN(pthread_mutex_unlock(&log_last_lock));
+	return t;
+}
+
+/* Keep an ERROR or WARN message for util_log_last_problem. */
+static void util_log_keep_problem(enum util_log_level level, const char *module,
+				  const char *fmt, va_list ap)
+{
+	char text[sizeof(log_last_text)];
+	size_t n;
+	int k = snprintf(text, sizeof(text), "%s: ", module);
+
+	if (k < 0 || (size_t)k >= sizeof(text))
+		k = 0;
+	vsnprintf(text + k, sizeof(text) - (size_t)k, fmt, ap);
+	n = strlen(text);
+	while (n > 0 && text[n - 1] == '\n')
+		text[--n] = '\0';
+	CHECK_RETURN(pthread_mutex_lock(&log_last_lock));
+	memcpy(log_last_text, text, n + 1);
+	log_last_ns = util_wall_ns();
+	log_last_level = level;
+	CHECK_RETURN(pthread_mutex_unlock(&log_last_lock));
+}
+
 /* Drop the trailing newlines a message may bring (libfuse's do). */
 static size_t util_log_trim(char *line, size_t n)
 {
@@ -234,6 +275,13 @@ void util_vlog(enum util_log_level level, const char *module, const char *fmt, v
 	size_t n;
 	int k;
 
+	if (level <= UTIL_LOG_WARN) {
+		va_list aq;
+		va_copy(aq, ap);
+		util_log_keep_problem(level, module, fmt, aq);
+		va_end(aq);
+		errno = saved;         /* for a %m in fmt */
+	}
 	if ((int)level > (int)util_log_get_level())
 		return;
 	atomic_fetch_add(&log_counts[level], 1);

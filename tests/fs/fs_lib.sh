@@ -13,7 +13,7 @@
 #                          AWS_*); empty otherwise; exits 1 when
 #                          SHALE_REQUIRE_S3=1 and it is not
 #   fs_s3_opts             the -o options for the rig's endpoint
-#   fs_stat MNT|STORE KEY  print one `shalefs stats` counter (empty when the
+#   fs_stat MNT|STORE KEY  print one `shalefs stats --raw` counter (empty when the
 #                          stats cannot be read, e.g. the daemon is gone)
 SHALEFS=${SHALE_BUILDDIR:-$(pwd)}/cli/shalefs
 FS_MOUNTS=""
@@ -109,5 +109,5 @@ fs_s3_opts() {
 }
 
 fs_stat() {
-	"$SHALEFS" stats "$1" 2>/dev/null | awk -F': ' -v k="$2" '$1 == k { print $2 }'
+	"$SHALEFS" stats --raw "$1" 2>/dev/null | awk -F': ' -v k="$2" '$1 == k { print $2 }'
 }

@@ -2,6 +2,7 @@
 # full.sh - a full store (a file:// store on a 64 MiB tmpfs):
 #   * 4 MiB files written and fsync'd one after another until fsync fails:
 #     it fails with ENOSPC (not EIO), and df shows the tmpfs's real space;
+#   * `shalefs stats` names the failure (store health, last error);
 #   * every file fsync'd before is intact, and the mount does not turn
 #     read-only: rm works, reads work;
 #   * once space is freed (a file beside the store on the same tmpfs is
@@ -146,6 +147,10 @@ switch_episode() {
 	rm "$MNT/s1" || fs_die "$st: rm fails on a full store"
 	cp "$FS_TMP/s1" "$MNT/s1b" || fs_die "$st: a write fails before the buffers are full"
 	[ "$(fs_stat "$MNT" store_failing)" = 1 ] || fs_die "$st: stats do not say the store is failing"
+	"$SHALEFS" stats "$MNT" >"$FS_TMP/summary" || fs_die "$st: shalefs stats failed"
+	grep -q '^store health: failing since .*: No space left on device$' "$FS_TMP/summary" &&
+		grep -q '^last error:   [0-9-]*T[0-9:]*Z ' "$FS_TMP/summary" ||
+		{ cat "$FS_TMP/summary" >&2; fs_die "$st: the summary does not name the failure"; }
 	[ "$(fs_stat "$MNT" fs_readonly)" = 0 ] || fs_die "$st: the mount turned read-only"
 	rm "$sw"                                # room again
 	e=""

@@ -8,6 +8,11 @@
 #     after it;
 #   * the per-operation store requests match `shalefs stats MNT`, read
 #     between two scrapes of a quiet mount that agree;
+#   * the latency histograms (store requests by op and status, FUSE
+#     requests by op) have cumulative buckets with the fixed bounds, +Inf
+#     equal to _count, a _sum; the ops of the workload were counted; on a
+#     quiet mount each store op's _count summed over status equals its
+#     shalefs_objstore_requests_total;
 #   * metrics_file= appears, parses, and is written once more at unmount;
 #   * a malformed metrics= is refused with one line, and a port in use
 #     fails the mount with one line, mounting nothing.
@@ -39,13 +44,16 @@ def load(path):
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
     samples = {}
     for fam in text_string_to_metric_families(text):
-        if fam.type not in ("counter", "gauge"):
+        if fam.type not in ("counter", "gauge", "histogram"):
             sys.exit("%s: family %s has type %s" % (path, fam.name, fam.type))
+        if fam.type == "histogram" and not fam.name.endswith("_seconds"):
+            sys.exit("%s: histogram %s is not in _seconds" % (path, fam.name))
         for s in fam.samples:
-            if s.name not in helps or s.name not in types:
+            base = fam.name if fam.type == "histogram" else s.name
+            if base not in helps or base not in types:
                 sys.exit("%s: %s lacks a HELP or TYPE line" % (path, s.name))
-            t = types[s.name]
-            if (t == "counter") != s.name.endswith("_total"):
+            t = types[base]
+            if t != "histogram" and (t == "counter") != s.name.endswith("_total"):
                 sys.exit("%s: %s is a %s" % (path, s.name, t))
             if not s.name.startswith("shalefs_"):
                 sys.exit("%s: %s lacks the shalefs_ prefix" % (path, s.name))
@@ -68,6 +76,49 @@ def reqs(m):
     return {dict(k[1])["op"]: v[1] for k, v in m.items()
             if k[0] == "shalefs_objstore_requests_total"}
 
+OBJ_H = "shalefs_objstore_request_duration_seconds"
+FUSE_H = "shalefs_fuse_request_duration_seconds"
+BOUNDS = ["1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025",
+          "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",
+          "+Inf"]
+
+def hists(m, name):
+    """{labels without le: (cumulative buckets in le order, sum, count)}."""
+    out = {}
+    for (n, labels), (t, v) in m.items():
+        if n not in (name + "_bucket", name + "_sum", name + "_count"):
+            continue
+        d = dict(labels)
+        le = d.pop("le", None)
+        series = out.setdefault(tuple(sorted(d.items())), {"b": {}, "sum": None, "count": None})
+        if n == name + "_bucket":
+            series["b"][le] = v
+        else:
+            series[n[len(name) + 1:]] = v
+    res = {}
+    for labels, x in out.items():
+        les = sorted(x["b"], key=lambda l: float(l))
+        if [float(l) for l in les] != [float(l) for l in BOUNDS]:
+            sys.exit("%s%s: buckets %s, expected %s" % (name, labels, les, BOUNDS))
+        bs = [x["b"][l] for l in les]
+        if any(bs[i] > bs[i + 1] for i in range(len(bs) - 1)):
+            sys.exit("%s%s: buckets not cumulative: %s" % (name, labels, bs))
+        if x["count"] is None or x["sum"] is None or bs[-1] != x["count"]:
+            sys.exit("%s%s: +Inf %s, _count %s, _sum %s" % (name, labels, bs[-1], x["count"], x["sum"]))
+        if x["sum"] < 0 or (x["count"] == 0 and x["sum"] != 0):
+            sys.exit("%s%s: _sum %s with _count %s" % (name, labels, x["sum"], x["count"]))
+        res[labels] = (bs, x["sum"], x["count"])
+    return res
+
+def hist_count_by_op(m):
+    out = {}
+    for labels, (_, _, c) in hists(m, OBJ_H).items():
+        d = dict(labels)
+        if d.get("status") not in ("ok", "not_found", "conflict", "error"):
+            sys.exit("%s: bad status in %s" % (OBJ_H, d))
+        out[d["op"]] = out.get(d["op"], 0) + c
+    return out
+
 cmd = sys.argv[1]
 if cmd == "parse":
     load(sys.argv[2])
@@ -83,6 +134,24 @@ elif cmd == "monotonic":
         sys.exit("fs_written_bytes_total %s < %s" % (w["shalefs_fs_written_bytes_total"], sys.argv[4]))
     if sum(reqs(b).values()) == 0:
         sys.exit("no store requests counted")
+elif cmd == "hist":
+    m = load(sys.argv[2])
+    o = hists(m, OBJ_H)
+    f = {dict(k)["op"]: v for k, v in hists(m, FUSE_H).items()}
+    ops = {dict(k)["op"] for k in o}
+    if not {"get", "head", "put", "put_if_absent", "delete", "list"} <= ops:
+        sys.exit("%s: ops %s" % (OBJ_H, sorted(ops)))
+    for op in ("lookup", "getattr", "create", "write", "read", "fsync", "mkdir", "rename",
+               "unlink", "release", "open", "statfs", "readdir", "setxattr"):
+        if op not in f:
+            sys.exit("%s has no op=%s" % (FUSE_H, op))
+    for op in ("lookup", "create", "write", "read", "release", "mkdir", "rename", "unlink"):
+        if f[op][2] == 0:
+            sys.exit("%s{op=%s}: nothing counted after the workload" % (FUSE_H, op))
+    if hist_count_by_op(m).get("put", 0) + hist_count_by_op(m).get("put_if_absent", 0) == 0:
+        sys.exit("%s: no put counted" % OBJ_H)
+    print("histograms: %d store series, %d FUSE series, %d writes timed" %
+          (len(o), len(f), f["write"][2]))
 elif cmd == "match":
     # scrape A, stats S, scrape B: A <= S <= B per op; A == B means
     # nothing ran in between, so S must equal them. Exit 2: not quiet.
@@ -100,7 +169,10 @@ elif cmd == "match":
     for op in a:
         if s["objstore_%s_requests" % op] != a[op]:
             sys.exit("%s: stats %d != metrics %d" % (op, s["objstore_%s_requests" % op], a[op]))
-    print("requests match: %s" % a)
+    h = hist_count_by_op(load(sys.argv[2]))
+    if h != a:
+        sys.exit("histogram counts %s != request counters %s" % (h, a))
+    print("requests match, histograms too: %s" % a)
 EOF
 
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -125,8 +197,12 @@ wait "$DD"
 cat "$M/d/f7" "$M/d/big" >/dev/null
 rm "$M/d/f1" "$M/d/f2"
 mv "$M/d/f3" "$M/d/g3"
+setfattr -n user.k -v v "$M/d/g3" 2>/dev/null || "$PY" -c 'import os, sys; os.setxattr(sys.argv[1], "user.k", b"v")' "$M/d/g3"
+sync "$M/d/g3"
+df "$M" >/dev/null
 "$SHALEFS" sync "$M" >/dev/null || fs_die "shalefs sync failed"
 curl -sf "$URL" >"$FS_TMP/s2" || fs_die "scrape after the workload failed"
+"$PY" "$FS_TMP/check.py" hist "$FS_TMP/s2" || fs_die "latency histograms"
 "$PY" "$FS_TMP/check.py" parse "$FS_TMP/s1" || fs_die "scrape 1 does not parse"
 "$PY" "$FS_TMP/check.py" monotonic "$FS_TMP/s1" "$FS_TMP/s2" $((64 * 65536)) ||
 	fs_die "counters between the scrapes"
@@ -137,7 +213,7 @@ echo "ok: two scrapes parse, counters monotonic"
 i=0
 while :; do
 	curl -sf "$URL" >"$FS_TMP/a"
-	"$SHALEFS" stats "$M" >"$FS_TMP/stats" || fs_die "shalefs stats failed"
+	"$SHALEFS" stats --raw "$M" >"$FS_TMP/stats" || fs_die "shalefs stats --raw failed"
 	curl -sf "$URL" >"$FS_TMP/b"
 	rc=0
 	"$PY" "$FS_TMP/check.py" match "$FS_TMP/a" "$FS_TMP/b" "$FS_TMP/stats" || rc=$?

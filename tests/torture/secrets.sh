@@ -47,8 +47,10 @@ leak_check "$FS_TMP/cmdline" "/proc/$pid/cmdline" "$AWS_ACCESS_KEY_ID"
 echo hello >"$MNT/f" && sync "$MNT/f"
 dd if=/dev/urandom of="$MNT/big" bs=64k count=40 2>/dev/null && sync "$MNT/big"
 mv "$MNT/f" "$MNT/g" && rm "$MNT/big" && sync "$MNT/g"
-"$SHALEFS" stats "$MNT" >"$FS_TMP/stats" 2>&1 || true
-leak_check "$FS_TMP/stats" "shalefs stats"
+for f in "" --raw --json; do
+	"$SHALEFS" stats $f "$MNT" >"$FS_TMP/stats" 2>&1 || true
+	leak_check "$FS_TMP/stats" "shalefs stats $f"
+done
 fusermount3 -u "$MNT"
 tt_wait_exit "$pid" 60 || fs_die "the daemon did not exit"
 [ -s "$FS_TMP/daemon.out" ] || fs_die "no debug output at all: is SHALEFS_LOG=debug honoured?"

@@ -133,6 +133,29 @@ START_TEST(test_util__log_file_format_and_reopen)
 }
 END_TEST
 
+/* util_log_last_problem keeps the last error or warning, whatever the
+ * level lets through, and not info lines. */
+START_TEST(test_util__log_last_problem)
+{
+	enum util_log_level l = UTIL_LOG_DEBUG;
+	char buf[128];
+	uint64_t t0 = util_wall_ns(), t;
+
+	util_log_set_level(UTIL_LOG_ERROR);
+	util_log(UTIL_LOG_WARN, "mod", "first %d", 1);
+	util_log(UTIL_LOG_INFO, "mod", "not a problem");
+	t = util_log_last_problem(&l, buf, sizeof(buf));
+	ck_assert_uint_ge(t, t0);
+	ck_assert_int_eq(l, UTIL_LOG_WARN);
+	ck_assert_str_eq(buf, "mod: first 1");
+	util_log(UTIL_LOG_ERROR, "other", "second\n");
+	t = util_log_last_problem(&l, buf, sizeof(buf));
+	ck_assert_int_eq(l, UTIL_LOG_ERROR);
+	ck_assert_str_eq(buf, "other: second");
+	util_log_set_level(UTIL_LOG_WARN);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("util");
@@ -142,6 +165,7 @@ int main(void)
 	tcase_add_test(tc, test_util__checked_arithmetic);
 	tcase_add_test(tc, test_util__log_level_parse);
 	tcase_add_test(tc, test_util__log_file_format_and_reopen);
+	tcase_add_test(tc, test_util__log_last_problem);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
