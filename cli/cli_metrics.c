@@ -208,6 +208,8 @@ static const struct cli_metrics_def cli_metrics_defs[] = {
 	  "Corrupt tables that are never compacted again." },
 	{ "compaction_bulk_holds", "compaction_bulk_holds_total", C, CLI_M_ONE,
 	  "Times compaction was held back for a bulk load." },
+	{ "gc_passes", "gc_passes_total", C, CLI_M_ONE,
+	  "Garbage collection passes (they run on events, never on a timer)." },
 	{ "gc_deleted_ssts", "gc_deleted_tables_total", C, CLI_M_ONE,
 	  "Unreferenced tables deleted by garbage collection." },
 	{ "gc_deleted_wals", "gc_deleted_wal_objects_total", C, CLI_M_ONE,
