@@ -35,6 +35,8 @@ struct cli_opts {
 	unsigned wal_bypass_quiet_ms;
 	unsigned gc_interval_s;     /* 0 = the engine's default */
 	unsigned gc_min_age_s;     /* 0 = the engine's default */
+	int reserve_set;           /* reserve_mb= given (0 then means none) */
+	unsigned reserve_mb;
 	double attr_timeout;       /* seconds */
 	double entry_timeout;      /* seconds */
 	char *checkpoint;          /* never "" after a successful parse */

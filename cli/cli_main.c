@@ -128,7 +128,7 @@ static void cli_usage(FILE *f, const char *cmd)
 		"STORE is file:///abs/dir or s3://bucket[/prefix]. Options:\n"
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
-		"  gc_interval=S, gc_min_age=S,\n"
+		"  gc_interval=S, gc_min_age=S, reserve_mb=N,\n"
 		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, store_timeout=S,\n"
 		"  endpoint=URL, region=R, profile=P, path_style, insecure_tls, sign_payload,\n"
 		"  single_writer_unsafe, no_writeback_cache, size=SIZE (a quota, e.g. 10G),\n"
@@ -424,6 +424,8 @@ int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_ope
 		kc.memtable_bytes = (size_t)o->memtable_mb << 20;
 	kc.gc_interval_ms = o->gc_interval_s * 1000u;
 	kc.gc_min_age_ms = o->gc_min_age_s * 1000u;
+	if (o->reserve_set)
+		kc.reserve_bytes = o->reserve_mb ? (size_t)o->reserve_mb << 20 : KV_RESERVE_NONE;
 	kc.close_timeout_ms = o->unmount_timeout_s * 1000u;
 	if (lc) {
 		memset(&holder, 0, sizeof(holder));

@@ -9,7 +9,7 @@
  *   positional   STORE, then SECOND (the mount point, or a checkpoint name)
  *   -o options   flush_interval_ms=, cache_mb=, write_buffer_mb=,
  *                memtable_mb=, wal_bypass_mb=, wal_bypass_quiet_ms=,
- *                gc_interval=, gc_min_age= (seconds) (integers
+ *                gc_interval=, gc_min_age= (seconds), reserve_mb= (integers
  *                in range), attr_timeout=,
  *                entry_timeout= (seconds, 0..1 year), checkpoint=NAME
  *                (implies ro), endpoint=, region=, profile=, path_style,
@@ -72,7 +72,7 @@ enum {
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE, KEY_F_RAW, KEY_F_WATCH,
 	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE,
-	KEY_GC_INTERVAL, KEY_GC_MIN_AGE,
+	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB,
 };
 
 #define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
@@ -86,6 +86,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("wal_bypass_quiet_ms=", KEY_WAL_QUIET_MS),
 	FUSE_OPT_KEY("gc_interval=", KEY_GC_INTERVAL),
 	FUSE_OPT_KEY("gc_min_age=", KEY_GC_MIN_AGE),
+	FUSE_OPT_KEY("reserve_mb=", KEY_RESERVE_MB),
 	FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TO),
 	FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TO),
 	FUSE_OPT_KEY("lease_wait=", KEY_LEASE_WAIT),
@@ -325,6 +326,9 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_uint(c, arg, 1, 86400, &o->gc_interval_s);
 	case KEY_GC_MIN_AGE:
 		return cli_opts_uint(c, arg, 1, 86400 * 7, &o->gc_min_age_s);
+	case KEY_RESERVE_MB:
+		o->reserve_set = 1;
+		return cli_opts_uint(c, arg, 0, 1 << 20, &o->reserve_mb);
 	case KEY_ATTR_TO:
 		return cli_opts_secs(c, arg, &o->attr_timeout);
 	case KEY_ENTRY_TO:

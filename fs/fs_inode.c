@@ -465,7 +465,8 @@ static int fs_write_batch_ext(struct fs *fs, struct kv_batch *b, int unlogged)
 	int rc = unlogged ? kv_write_unlogged(fs->db, b) : kv_write(fs->db, b);
 	if (rc == -EROFS)
 		(void)fs_check_writable(fs);
-	else if (rc)
+	else if (rc && rc != -ENOSPC && rc != -EDQUOT && rc != -EACCES)
+		/* (a failing store's errors: the engine logs them, at a bounded rate) */
 		UTIL_ERROR(FS_LOG, "engine write failed: %s", kv_strerror(rc));
 	return rc;
 }

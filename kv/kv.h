@@ -104,7 +104,12 @@ struct kv_config {
 	 * memory while the store fails (default 30000), before giving up and
 	 * reporting it. */
 	unsigned close_timeout_ms;
+	/* Bytes kept in the store (object "reserve") while it has room, and
+	 * released when it fills so that deletes can be stored (kv_reclaim.c);
+	 * default 16 MiB; KV_RESERVE_NONE: no reserve. */
+	size_t reserve_bytes;
 };
+#define KV_RESERVE_NONE SIZE_MAX
 #define KV_IDLE_COMPACT_NEVER UINT_MAX
 
 #define KV_CONFIG_VERSION 1

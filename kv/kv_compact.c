@@ -51,6 +51,16 @@
  *   bottom): there is nothing older for them to hide. Checkpoints need no
  *   special care here: they pin whole manifests, and GC keeps their tables.
  *
+ * SHORT OF ROOM
+ *   A job needs room for its output before its inputs can go, and a full
+ *   store has none: after a job fails for space, the next ones merge
+ *   only the oldest half of L0 (a quarter after two failures, ... at
+ *   least two tables) into a new newest run - still above every run and
+ *   below the L0 tables left - and run jobs wait. Writers stalled at
+ *   l0_max get room back a few tables at a time, each job's inputs freed
+ *   by GC at once (kv_gc.c, A FULL STORE). A job that works while the
+ *   store takes writes ends it.
+ *
  * COMMIT
  *   Outputs are written first (fresh ULID names), then the manifest CAS
  *   (kv_manifest_update) re-validates the job against the newest manifest:
@@ -314,14 +324,25 @@ static int kv_compact_pick(struct kv_db *db, struct kv_compact_job *j)
 	/* An idle merge waits for the idle flush: merging L0 while the
 	 * memtable's table is on its way would leave that one behind. */
 	int idle = kv_compact_idle(db) && db->n_imm == 0 && kv_mem_count(db->mem) == 0;
-	if (!kv_compact_choose(db, m, idle, &l0, &first, &n))
+	size_t l0_from = 0;
+	if (db->compact_space_fails) {
+		/* SHORT OF ROOM: only the oldest L0 tables, into a new run. */
+		if (m->n_l0 < 2)
+			return 0;
+		l0 = 1;
+		first = n = 0;
+		size_t take = m->n_l0 >> db->compact_space_fails;
+		take = take < 2 ? 2 : take;
+		l0_from = m->n_l0 - take;
+	} else if (!kv_compact_choose(db, m, idle, &l0, &first, &n)) {
 		return 0;
+	}
 	if (l0) {
-		for (size_t i = 0; i < m->n_l0; i++)
+		for (size_t i = l0_from; i < m->n_l0; i++)
 			if (kv_compact_quarantined(db, &m->l0[i].id))
 				return 0;
 		j->l0 = 1;
-		for (size_t i = 0; i < m->n_l0; i++)
+		for (size_t i = l0_from; i < m->n_l0; i++)
 			if ((rc = kv_compact_add_id(j, &m->l0[i])))
 				goto fail;
 		j->n_l0_ids = j->n_ids;
@@ -357,6 +378,8 @@ fail:
 	return rc;
 }
 
+static int kv_compact_has_id(const struct kv_compact_job *j, const struct kv_sst_id *id);
+
 /* The input readers of a job, as iterators (newest first). */
 static int kv_compact_inputs(struct kv_compact_job *j, struct kv_iter **out)
 {
@@ -369,7 +392,8 @@ static int kv_compact_inputs(struct kv_compact_job *j, struct kv_iter **out)
 		return -ENOMEM;
 	if (j->l0) {
 		for (size_t i = 0; i < m->n_l0 && !rc; i++)
-			if ((rc = kv_sst_iter_create_ext(&kids[n], j->ver->l0[i], 1)) == 0)
+			if (kv_compact_has_id(j, &m->l0[i].id) &&
+			    (rc = kv_sst_iter_create_ext(&kids[n], j->ver->l0[i], 1)) == 0)
 				n++;
 	}
 	{
@@ -443,11 +467,14 @@ static int kv_compact_seal(struct kv_compact_out *o)
 		kv_db_store_failed(o->db, "compaction output upload", rc);
 		o->db->compaction_retries++;
 		int stop = o->db->shutdown;
+		int reclaim = kv_reclaim_wanted(o->db);
 		CHECK_RETURN(pthread_mutex_unlock(&o->db->mu));
 		if (stop) {
 			rc = -ECANCELED;        /* dropped at close, like the merge loop */
 			break;
 		}
+		if (reclaim)
+			break;          /* the job is retried after the reclaim pass */
 		kv_db_backoff(o->db, attempt++);
 	}
 	if (rc == 0 && attempt) {
@@ -779,6 +806,16 @@ void *kv_compact_main(void *arg)
 			break;
 		if (kv_compact_idle(db) && db->n_imm == 0 && kv_mem_count(db->mem) > 0)
 			(void)kv_flush_freeze(db);      /* IDLE MERGE; -ENOMEM: next time */
+		if (kv_reclaim_wanted(db)) {
+			/* A full store: turn deletes into room first (kv_reclaim.c). */
+			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			rc = kv_reclaim_pass(db);
+			if (rc && rc != -ECANCELED && rc != -ESTALE)
+				UTIL_WARN("kv", "reclaiming space on the full store failed (%s); "
+					  "will retry", kv_strerror(rc));
+			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			continue;
+		}
 		rc = kv_compact_reads_first(db) || kv_compact_bulk_load(db) ? 0
 									: kv_compact_pick(db, &j);
 		if (rc <= 0) {
@@ -796,6 +833,12 @@ void *kv_compact_main(void *arg)
 			rc = kv_manifest_update(db, kv_compact_apply, &c, NULL, NULL);
 		}
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		if (rc == -ENOSPC || rc == -EDQUOT) {
+			if (db->compact_space_fails < 5)
+				db->compact_space_fails++;      /* SHORT OF ROOM */
+		} else if (rc == 0 && !db->store_err) {
+			db->compact_space_fails = 0;
+		}
 		if (rc == 0) {
 			uint64_t out = 0;
 			for (size_t i = 0; i < j.out.n; i++)

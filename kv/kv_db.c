@@ -59,6 +59,7 @@
 /* Writers wait while this many WAL bytes are not yet in the store. */
 #define KV_WAL_BUDGET_FACTOR 4
 #define KV_DFLT_CLOSE_TIMEOUT_MS 30000
+#define KV_DFLT_RESERVE_BYTES ((size_t)16 << 20)
 
 static void kv_db_join(struct kv_db *db);
 
@@ -140,6 +141,8 @@ static void kv_conf_defaults(struct kv_config *c)
 		c->poll_interval_ms = KV_DFLT_POLL_MS;
 	if (!c->close_timeout_ms)
 		c->close_timeout_ms = KV_DFLT_CLOSE_TIMEOUT_MS;
+	if (!c->reserve_bytes)
+		c->reserve_bytes = KV_DFLT_RESERVE_BYTES;
 	if (!c->sst_max_bytes)
 		c->sst_max_bytes = KV_DFLT_SST_MAX;
 	if (!c->gc_interval_ms)
@@ -704,6 +707,67 @@ uint64_t kv_unlogged_first(const struct kv_db *db)
 	return db->mem_first_unlogged;
 }
 
+/* Value bytes of a batch's puts, and whether it deletes anything. */
+struct kv_shrink {
+	size_t put_bytes;
+	int deletes;
+};
+
+static int kv_shrink_entry(void *arg, enum kv_type type, const uint8_t *key, size_t klen,
+			   const uint8_t *val, size_t vlen)
+{
+	struct kv_shrink *s = arg;
+	(void)key;
+	(void)val;
+	if (type == KV_TYPE_DELETE)
+		s->deletes = 1;
+	else
+		s->put_bytes += klen + vlen;
+	return 0;
+}
+
+/*
+ * ROOM TO DELETE: what a writer may add while the store refuses writes
+ * for space. Deletes (rm, truncate: tombstones, and at most a few small
+ * records such as the inode they change) shrink the data set: refusing
+ * them would leave the user no way to make room, so they go in, stall or
+ * not, within KV_FULL_OVERDRAFT bytes, and the first of them releases the
+ * reserve (kv_reclaim.c) for them. Other writes get ENOSPC at once beyond
+ * KV_FULL_TRICKLE bytes (file data waits in the filesystem's buffers):
+ * stored ahead of the deletes in the WAL, they would take the room the
+ * reserve gives. The reclaim pass then turns the deletes into free space.
+ */
+#define KV_FULL_OVERDRAFT ((size_t)8 << 20)
+#define KV_SHRINK_PUT_MAX 4096
+
+#define KV_FULL_TRICKLE ((size_t)1 << 20)
+
+/* 1: let b in (counted), 0: refuse it (the store is full), -1: the store
+ * is not full, the usual rules apply (mu held). */
+static int kv_write_full_admit(struct kv_db *db, const struct kv_batch *b)
+{
+	struct kv_shrink s = { 0 };
+
+	if (db->store_err != -ENOSPC && db->store_err != -EDQUOT)
+		return -1;
+	if (kv_batch_each(b->rep.data, b->rep.len, b->count, kv_shrink_entry, &s) != 0)
+		return 0;
+	if (s.deletes && s.put_bytes <= KV_SHRINK_PUT_MAX) {
+		if (db->full_overdraft + b->rep.len > KV_FULL_OVERDRAFT)
+			return 0;
+		db->full_overdraft += b->rep.len;
+		if (!db->full_deletes) {
+			db->full_deletes = 1;
+			kv_gc_kick(db);         /* release the reserve for them */
+		}
+		return 1;
+	}
+	if (db->full_trickle + b->rep.len > KV_FULL_TRICKLE)
+		return 0;
+	db->full_trickle += b->rep.len;
+	return 1;
+}
+
 static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 {
 	struct kv_replay r = { .db = db };
@@ -720,6 +784,18 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 			if (stall_start)
 				db->writers_waiting--;
 			rc = -EROFS;
+			goto out;
+		}
+		/* While the store is full, a write waits for nothing: it is let
+		 * in (a delete; a little else) or refused now. Anything else
+		 * stored ahead of the deletes would take the room they make. */
+		int full = kv_write_full_admit(db, b);
+		if (full == 1)
+			break;
+		if (full == 0) {
+			if (stall_start)
+				db->writers_waiting--;
+			rc = kv_store_errno(db->store_err);
 			goto out;
 		}
 		if (!kv_write_stalled(db))
@@ -833,10 +909,19 @@ int kv_sync(struct kv_db *db)
 	if (db->store_err)
 		db->retry_now = 1;      /* try again now, not after the backoff */
 	db->sync_waiters++;
-	while (db->durable_seq < target && db->state == KV_STATE_OK &&
-	       db->store_fail_gen == gen) {
-		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
-		CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
+	for (;;) {
+		while (db->durable_seq < target && db->state == KV_STATE_OK &&
+		       db->store_fail_gen == gen) {
+			CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
+			CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
+		}
+		/* A failure that a retry already overcame before this waiter
+		 * woke is no answer: keep waiting for the data itself. */
+		if (db->durable_seq < target && db->state == KV_STATE_OK && !db->store_err) {
+			gen = db->store_fail_gen;
+			continue;
+		}
+		break;
 	}
 	db->sync_waiters--;
 	if (db->durable_seq < target && db->state == KV_STATE_OK)
@@ -1189,6 +1274,11 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "compaction_quarantined_ssts", db->n_quarantine);
 	emit(arg, "compaction_bulk_holds", db->bulk_holds);
 	emit(arg, "gc_passes", db->gc_passes);
+	emit(arg, "reserve_present", db->reserve_state == KV_RESERVE_PRESENT);
+	emit(arg, "reserve_releases", db->reserve_releases);
+	emit(arg, "reclaim_passes", db->reclaim_passes);
+	emit(arg, "reclaim_tables", db->reclaim_tables);
+	emit(arg, "reclaim_bytes", db->reclaim_bytes);
 	emit(arg, "gc_deleted_ssts", db->gc_deleted_ssts);
 	emit(arg, "gc_deleted_wals", db->gc_deleted_wals);
 	emit(arg, "gc_deleted_manifests", db->gc_deleted_manifests);

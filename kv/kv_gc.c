@@ -468,15 +468,22 @@ void *kv_gc_main(void *arg)
 	uint64_t last_ns = util_wall_ns();
 
 	util_thread_setup("kv-gc", 1);
+	/* The reserve (kv_reclaim.c) first: a store that fills soon after
+	 * the mount should find it there. */
+	if (!db->conf.gc_dry_run)
+		(void)kv_reserve_tend(db);
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	while (kv_gc_wait(db, last_ns) == 0) {
 		db->gc_kick = 0;
 		db->gc_due_ms = UINT64_MAX;     /* the pass finds the next one */
 		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		uint64_t again = db->conf.gc_dry_run ? 0 : kv_reserve_tend(db);
 		int rc = kv_gc_pass(db, db->conf.gc_dry_run);
 		CHECK_RETURN(pthread_mutex_lock(&db->mu));
 		last_ns = util_wall_ns();
 		db->gc_passes++;
+		if (again && again / 1000000 < db->gc_due_ms)
+			db->gc_due_ms = again / 1000000;
 		if (rc) {
 			kv_health_fail(&db->gc_health, rc);
 			db->gc_kick = 1;        /* retried an interval later */

@@ -859,6 +859,18 @@ struct kv_db {
 	uint64_t store_fail_logged_ns;    /* monotonic: last "still failing" line */
 	uint64_t store_fail_run;          /* failures in the current run */
 	int retry_now;                    /* a sync waits: cut the current backoff short */
+	uint64_t store_ok_since_ns;       /* wall clock the last failure in a row ended */
+	size_t full_overdraft;            /* bytes of deletes let in while full, and of */
+	size_t full_trickle;              /* other writes (kv_db.c, ROOM TO DELETE) ... */
+	int full_deletes;                 /* ... and whether a delete came: all 0 again
+					   * once the store takes writes */
+	/* Room to recover (kv_reclaim.c), protected by mu: */
+	int reserve_state;                /* KV_RESERVE_* */
+	uint64_t reserve_releases;
+	uint64_t reclaim_seen_seq, reclaim_seen_manifest;  /* what the last pass saw */
+	uint64_t reclaim_passes, reclaim_tables, reclaim_bytes;
+	unsigned compact_space_fails;     /* jobs failed for space in a row (kv_compact.c,
+					   * SHORT OF ROOM), at most 5 */
 
 	/* compactor and GC, protected by mu: */
 	pthread_cond_t cv_compact;        /* wakes the compactor */
@@ -968,6 +980,17 @@ void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id);
  * full store): it runs a pass once gc_interval_ms has passed since its
  * last one (mu held). */
 void kv_gc_kick(struct kv_db *db);
+
+/* ---- room to recover on a full store (kv_reclaim.c) --------------------- */
+enum { KV_RESERVE_UNKNOWN = 0, KV_RESERVE_PRESENT, KV_RESERVE_RELEASED };
+/* Release the reserve when the store is full, make it again once it has
+ * room (GC thread; takes mu). Returns the wall-clock ns at which it wants
+ * to be called again, 0 = only on the next event. */
+uint64_t kv_reserve_tend(struct kv_db *db);
+/* Whether a reclaim pass has something new to look at (mu held). */
+int kv_reclaim_wanted(struct kv_db *db);
+/* One reclaim pass (compactor thread; mu not held). Returns 0 or an error. */
+int kv_reclaim_pass(struct kv_db *db);
 /* Enter FENCED or ERROR (mu held): logs once, wakes every waiter. */
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
 /* Sleep for a retry backoff step, returning early on abandon. */
