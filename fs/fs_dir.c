@@ -367,7 +367,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		struct fs_inode *ip;
 		if (fs_inode_get(fs, e.ino, &ip) == 0) {
 			CHECK_RETURN(pthread_mutex_lock(&ip->mu));
-			(void)fs_inode_release_locked(fs, ip);
+			(void)fs_orphan_release_locked(fs, ip);
 			CHECK_RETURN(pthread_mutex_unlock(&ip->mu));
 			fs_inode_unpin(fs, ip);
 		}
@@ -485,7 +485,7 @@ again:
 	}
 	atomic_fetch_add(&fs->n_unlink, 1);
 	if (cp->a.nlink == 0)
-		(void)fs_inode_maybe_reclaim_locked(fs, cp);   /* logged; O key stays */
+		(void)fs_orphan_maybe_reclaim_locked(fs, cp);   /* logged; O key stays */
 out:
 	kv_batch_free(b);
 	if (locked)
@@ -782,7 +782,7 @@ again:
 	}
 	atomic_fetch_add(&fs->n_rename, 1);
 	if (dp && !exchange && dp->a.nlink == 0)
-		(void)fs_inode_maybe_reclaim_locked(fs, dp);
+		(void)fs_orphan_maybe_reclaim_locked(fs, dp);
 out:
 	kv_batch_free(b);
 	if (locked)

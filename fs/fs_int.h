@@ -40,7 +40,7 @@
 #define FS_XATTR_SIZE_MAX 65536
 #define FS_MAX_FILE_SIZE ((uint64_t)1 << 50)    /* 1 PiB; EFBIG above */
 /* Chunk indices below which a whole-file delete writes tombstones blind
- * rather than reading what exists (fs_inode.c, fs_data.c): 64 GiB. */
+ * rather than reading what exists (fs_orphan.c, fs_data.c): 64 GiB. */
 #define FS_BLIND_DELETE_MAX ((uint64_t)1 << 20)
 /* First readdir cookie of a directory's entries (1 and 2 are . and ..). */
 #define FS_FIRST_COOKIE ((uint64_t)3)
@@ -195,7 +195,7 @@ struct fs_inode {
  * them under itab_mu was the daemon's largest user-space cost. */
 #define FS_ITAB_MIN_BUCKETS 4096
 
-/* fs_data.c, BATCH REUSE: at most FS_BATCH_KEEP batches of at most
+/* fs_inode.c, BATCH REUSE: at most FS_BATCH_KEEP batches of at most
  * FS_BATCH_KEEP_BYTES encoded are kept, so under 16 MiB allocated (a
  * batch's buffer grows by doubling). */
 #define FS_BATCH_KEEP 4
@@ -246,7 +246,7 @@ struct fs {
 	pthread_t flusher;
 	int flusher_running;
 
-	/* Batches of buffered data kept for reuse (fs_data.c, BATCH REUSE). */
+	/* Batches of buffered data kept for reuse (fs_inode.c, BATCH REUSE). */
 	pthread_mutex_t batch_mu;
 	struct kv_batch *batch_free[FS_BATCH_KEEP]; /* protected by batch_mu */
 	size_t n_batch_free;       /* protected by batch_mu */
@@ -273,6 +273,17 @@ struct fs {
 		n_orphans_reclaimed, n_write_waits, n_errors_erofs, n_flusher_runs;
 };
 
+/* 512-byte units of a chunk value of len bytes (st_blocks). */
+static inline uint64_t fs_blocks_of(uint64_t len)
+{
+	return (len + 511) / 512;
+}
+
+/* Allocate the empty table (fs_alloc). Returns 0 or -ENOMEM. */
+int fs_inode_table_init(struct fs *fs);
+/* Free every table object, buffered data included, and the table (fs_free;
+ * no other thread runs). */
+void fs_inode_table_free(struct fs *fs);
 /*
  * fs_inode_get - pin the table object of ino, creating an unloaded one if
  * needed (no I/O). *out is pinned; drop with fs_inode_unpin.
@@ -297,6 +308,15 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n);
  */
 int fs_inode_lock(struct fs *fs, struct fs_inode *ip);
 void fs_inode_unlock(struct fs_inode *ip);
+/*
+ * fs_inode_get_locked - fs_inode_get, then fs_inode_lock: on success *out
+ * is pinned and locked (release both with fs_inode_unlock_unpin); on error
+ * nothing is held and *out is NULL. Returns 0, -ENOENT (no such inode),
+ * -EIO, -ENOMEM. A gone inode is returned with 0: callers check ip->gone.
+ */
+int fs_inode_get_locked(struct fs *fs, uint64_t ino, struct fs_inode **out);
+/* Unlock and unpin what fs_inode_get_locked returned; NULL is a no-op. */
+void fs_inode_unlock_unpin(struct fs *fs, struct fs_inode *ip);
 /* Lock up to 4 inodes (NULLs and duplicates allowed) in ascending ino order.
  * Returns 0 with all locked, or an error with none locked. */
 int fs_inode_lock_set(struct fs *fs, struct fs_inode **v, int n);
@@ -305,14 +325,6 @@ void fs_inode_unlock_set(struct fs_inode **v, int n);
 int fs_ino_alloc(struct fs *fs, uint64_t *out);
 /* Put ip's I key into b (ip->mu held). Clears attr_dirty. */
 int fs_inode_put(struct fs_inode *ip, struct kv_batch *b);
-/* Delete the C, X, I and O keys of ino (orphan reclaim; idempotent). a:
- * its attributes if loaded, else NULL (read from the record). Returns 0 or
- * an engine error. */
-int fs_inode_reclaim_keys(struct fs *fs, uint64_t ino, const struct fs_attr *a);
-/* Release a file handle (ip->mu held): nopen--, reclaim at zero if unlinked. */
-int fs_inode_release_locked(struct fs *fs, struct fs_inode *ip);
-/* Reclaim ip if it is unlinked and not open (ip->mu held). */
-int fs_inode_maybe_reclaim_locked(struct fs *fs, struct fs_inode *ip);
 /* Convert an attr to a struct stat. */
 void fs_attr_to_stat(const struct fs_attr *a, uint64_t ino, struct stat *st);
 /* ip's attributes as the user sees them: st_blocks counts buffered chunks
@@ -344,6 +356,14 @@ int fs_check_writable(struct fs *fs);
 void fs_inode_mark_dirty(struct fs *fs, struct fs_inode *ip);
 /* Collect pins of inodes needing a flush (flusher). *out malloc'd. */
 int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n);
+/* Count delta more (or fewer) bytes of chunk images in the write buffer;
+ * a decrease wakes writers waiting for room. Any thread, wb_mu not held. */
+void fs_wb_account(struct fs *fs, long delta);
+/* Write buffered chunks (all, or only complete ones) and the I key in one
+ * batch (ip->mu held). Returns 0 or -errno (kept in ip->wb_err). */
+int fs_inode_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete);
+/* Drop buffered chunks without writing (ip->mu held). */
+void fs_inode_drop_chunks_locked(struct fs *fs, struct fs_inode *ip);
 
 /* ======================= fs_data.c: file data ======================= */
 
@@ -365,11 +385,6 @@ ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, si
 /* Buffer a write (ip->mu held). Returns bytes written or -errno. */
 ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const char *buf,
 		      size_t size);
-/* Write buffered chunks (all, or only complete ones) and the I key in one
- * batch (ip->mu held). Returns 0 or -errno (kept in ip->wb_err). */
-int fs_data_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete);
-/* Drop buffered chunks without writing (ip->mu held). */
-void fs_data_drop_locked(struct fs *fs, struct fs_inode *ip);
 /* Change the size (ip->mu held): flush, then one batch that trims the tail
  * chunk, deletes chunks past the end and writes the I key. */
 int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
@@ -386,6 +401,28 @@ int fs_flusher_start(struct fs *fs);
 void fs_flusher_stop(struct fs *fs);
 /* Flush every dirty inode. Returns 0 or the first error. */
 int fs_data_flush_all(struct fs *fs);
+
+/* ======================= fs_orphan.c: unlinked inodes ======================= */
+
+/* Delete the C, X, I and O keys of ino (orphan reclaim; idempotent). a:
+ * its attributes if loaded, else NULL (read from the record). Returns 0 or
+ * an engine error. */
+int fs_orphan_reclaim_keys(struct fs *fs, uint64_t ino, const struct fs_attr *a);
+/* Release a file handle (ip->mu held): flush, nopen--, reclaim at zero if
+ * unlinked. Returns 0 or the flush's or the reclaim's error. */
+int fs_orphan_release_locked(struct fs *fs, struct fs_inode *ip);
+/* Reclaim ip if it is unlinked and not open (ip->mu held). */
+int fs_orphan_maybe_reclaim_locked(struct fs *fs, struct fs_inode *ip);
+/* Reclaim every inode with an O key (fs_start: files a crash left
+ * unlinked while open). Returns 0 or an engine error. */
+int fs_orphan_reclaim_all(struct fs *fs);
+
+/* ======================= fs_mount.c: lifecycle, whole-mount operations ======================= */
+
+/* The errno an fsync reports for the result rc of kv_sync (or a flush):
+ * ENOMEM, ENOSPC, EDQUOT, EACCES and EROFS as they are, anything else
+ * logged and EIO. */
+int fs_sync_errno(struct fs *fs, int rc);
 
 /* ======================= fs_dir.c: names ======================= */
 

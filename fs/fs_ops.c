@@ -335,7 +335,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (fuse_reply_open(req, fi) != 0) {
 		/* Interrupted: the kernel will not release this handle. */
 		if (fs_get_locked(fs, ino, &ip) == 0) {
-			(void)fs_inode_release_locked(fs, ip);
+			(void)fs_orphan_release_locked(fs, ip);
 			fs_put_locked(fs, ip);
 		}
 	}
@@ -429,27 +429,6 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t
 		fuse_reply_write(req, (size_t)n);
 }
 
-/* The errno an fsync reports for a failed kv_sync: the store's own
- * (ENOSPC, EACCES: the engine logged it, at a bounded rate), EROFS once
- * fenced, EIO for anything else. */
-static int fs_sync_errno(struct fs *fs, int rc)
-{
-	switch (rc) {
-	case 0:
-	case -ENOMEM:
-	case -ENOSPC:
-	case -EDQUOT:
-	case -EACCES:
-		return rc;
-	case -EROFS:
-		(void)fs_check_writable(fs);
-		return rc;
-	default:
-		UTIL_ERROR(FS_LOG, "sync failed: %s", kv_strerror(rc));
-		return -EIO;
-	}
-}
-
 /* fsync: flush ino's buffer into the engine, report (and clear) an
  * earlier background failure of it, then make everything durable. */
 static int fs_fsync_ino(struct fs *fs, uint64_t ino)
@@ -461,7 +440,7 @@ static int fs_fsync_ino(struct fs *fs, uint64_t ino)
 	rc = fs_get_locked(fs, ino, &ip);
 	if (rc)
 		return rc;
-	rc = fs_data_flush_locked(fs, ip, 0);
+	rc = fs_inode_flush_locked(fs, ip, 0);
 	if (!rc && ip->wb_err)
 		rc = ip->wb_err;
 	ip->wb_err = 0;
@@ -485,35 +464,6 @@ static int fs_fsync_ino(struct fs *fs, uint64_t ino)
 	return fs_sync_errno(fs, kv_sync(fs->db));
 }
 
-int fs_sync(struct fs *fs)
-{
-	int rc, rc2;
-
-	if (fs->conf.readonly)
-		return 0;
-	fs_note_small_fsync(fs);
-	rc = fs_data_flush_all(fs);
-	rc2 = kv_sync(fs->db);
-	return fs_sync_errno(fs, rc ? rc : rc2);
-}
-
-int fs_checkpoint(struct fs *fs, const char *name, uint64_t expire_ns)
-{
-	int rc;
-
-	if (fs->conf.readonly)
-		return -EROFS;
-	/* Buffered file data first: kv_db_checkpoint_create makes durable
-	 * what the engine has, and closed files may still be in our buffers. */
-	rc = fs_data_flush_all(fs);
-	if (rc)
-		return rc;
-	rc = kv_db_checkpoint_create(fs->db, name, expire_ns);
-	if (rc == 0)
-		UTIL_INFO(FS_LOG, "checkpoint '%s' created", name);
-	return rc;
-}
-
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -527,7 +477,7 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	rc = fs_get_locked(fs, ino, &ip);
 	if (rc == 0) {
 		if (ip->nopen)
-			rc = fs_inode_release_locked(fs, ip);
+			rc = fs_orphan_release_locked(fs, ip);
 		fs_put_locked(fs, ip);
 	}
 	fs_reply_err(req, rc);
@@ -939,36 +889,3 @@ const struct fuse_lowlevel_ops *fs_fuse_ops(void)
 	return &fs_ops;
 }
 
-void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
-{
-	size_t n_inodes, wb;
-
-	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
-	n_inodes = fs->n_inodes;
-	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
-	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
-	wb = fs->wb_bytes;
-	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
-	emit(arg, "fs_daemon_pid", (uint64_t)getpid());
-	emit(arg, "fs_format", FS_FORMAT_VERSION);
-	emit(arg, "fs_readonly", (uint64_t)(fs->conf.readonly || kv_is_readonly(fs->db)));
-	emit(arg, "fs_inodes_cached", n_inodes);
-	emit(arg, "fs_write_buffer_bytes", wb);
-	emit(arg, "fs_write_buffer_cap", fs->conf.write_buffer_bytes);
-	emit(arg, "fs_lookups", atomic_load(&fs->n_lookup));
-	emit(arg, "fs_creates", atomic_load(&fs->n_create));
-	emit(arg, "fs_unlinks", atomic_load(&fs->n_unlink));
-	emit(arg, "fs_renames", atomic_load(&fs->n_rename));
-	emit(arg, "fs_reads", atomic_load(&fs->n_read));
-	emit(arg, "fs_writes", atomic_load(&fs->n_write));
-	emit(arg, "fs_fsyncs", atomic_load(&fs->n_fsync));
-	emit(arg, "fs_readdirs", atomic_load(&fs->n_readdir));
-	emit(arg, "fs_bytes_read", atomic_load(&fs->bytes_read));
-	emit(arg, "fs_bytes_written", atomic_load(&fs->bytes_written));
-	emit(arg, "fs_flush_batches", atomic_load(&fs->n_flush_batches));
-	emit(arg, "fs_flush_chunks", atomic_load(&fs->n_flush_chunks));
-	emit(arg, "fs_write_waits", atomic_load(&fs->n_write_waits));
-	emit(arg, "fs_flusher_runs", atomic_load(&fs->n_flusher_runs));
-	emit(arg, "fs_orphans_reclaimed", atomic_load(&fs->n_orphans_reclaimed));
-	emit(arg, "fs_erofs_errors", atomic_load(&fs->n_errors_erofs));
-}
