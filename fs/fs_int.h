@@ -433,6 +433,16 @@ int fs_dent_put(struct kv_batch *b, uint64_t parent, const char *name, const str
 int fs_dent_del(struct kv_batch *b, uint64_t parent, const char *name, uint64_t cookie);
 /* 1 if directory ino has no entries, 0 if it has, <0 on error. */
 int fs_dir_is_empty(struct fs *fs, uint64_t ino);
+/* A name one may look up or create: 0, -ENOENT (empty), -ENAMETOOLONG,
+ * -EINVAL (a '/'). */
+int fs_dir_name_check(const char *name);
+/* 1 when name in parent is the control directory (FS_CTL_NAME in the root). */
+int fs_dir_is_ctl_name(uint64_t parent, const char *name);
+/* 0 for a usable directory (ip->mu held), else -ENOENT (unlinked or gone)
+ * or -ENOTDIR. */
+int fs_dir_check(struct fs_inode *ip);
+/* Most links of an inode (a directory's subdirectories count): EMLINK. */
+#define FS_LINK_MAX 65000
 
 void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
@@ -442,51 +452,71 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		  struct fuse_file_info *fi);
 void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
-void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		  const char *newname, unsigned int flags);
 void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
 void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi);
 void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi);
 
+/* ======================= fs_rename.c: rename ======================= */
+
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		  const char *newname, unsigned int flags);
+
 /* ======================= fs_ops.c: the FUSE edge ======================= */
 
-/* Fill e for ip (ip->mu held) with the configured timeouts. */
-void fs_entry_fill(struct fs *fs, struct fs_inode *ip, struct fuse_entry_param *e);
 static inline struct fs *fs_of(fuse_req_t req)
 {
 	return (struct fs *)fuse_req_userdata(req);
 }
+
+/* ======================= fs_reply.c: FUSE replies ======================= */
+
 /*
- * Reply with an error (rc < 0): the one place fs errors become positive
- * errnos. The engine's own codes (KV_ECORRUPT, ..., below KV_ERR_BASE)
- * reach here from paths that return an iterator's status as is; they are
- * no errno (libfuse would answer ERANGE for them, with a "bad error value"
- * line), so they become EIO - what a failing disk gives.
+ * Each handler ends with exactly one of these, given the rc of its fs_do_*
+ * function: rc < 0 replies with the error (the one place fs errors become
+ * positive errnos; the engine's own codes become EIO), rc == 0 with the
+ * out-params. No lock may be held.
  */
-static inline void fs_reply_err(fuse_req_t req, int rc)
-{
-	if (rc < 0)
-		rc = -rc;
-	if (rc >= 1000)
-		rc = EIO;
-	fuse_reply_err(req, rc);
-}
-int fs_name_check(const char *name);
+void fs_reply_err(fuse_req_t req, int rc);                 /* rc 0: success */
+void fs_reply_none(fuse_req_t req);                        /* forget */
+void fs_reply_entry(fuse_req_t req, int rc, const struct fuse_entry_param *e);
+/* Returns -1 when rc was 0 but the reply did not reach the kernel
+ * (interrupted): the caller undoes the lookup and the open handle. */
+int fs_reply_create(fuse_req_t req, int rc, const struct fuse_entry_param *e,
+		    const struct fuse_file_info *fi);
+void fs_reply_attr(fuse_req_t req, int rc, const struct stat *st, double timeout);
+void fs_reply_readlink(fuse_req_t req, int rc, const char *link);
+/* Returns -1 when rc was 0 but the reply did not reach the kernel: the
+ * kernel will not release the handle, so the caller does. */
+int fs_reply_open(fuse_req_t req, int rc, const struct fuse_file_info *fi);
+void fs_reply_buf(fuse_req_t req, int rc, const void *buf, size_t len);
+void fs_reply_write(fuse_req_t req, int rc, size_t n);
+/* getxattr/listxattr: size 0 asks for the length, a smaller size than len
+ * is ERANGE, else the value. */
+void fs_reply_xattr(fuse_req_t req, int rc, size_t size, const void *val, size_t len);
+struct statvfs;
+void fs_reply_statfs(fuse_req_t req, int rc, const struct statvfs *sv);
 
 /* ======================= fs_ctl.c: the control directory ======================= */
 
+/* The parts of the handlers for control inodes (see fs_ctl.c): each
+ * returns 0 or -errno and fills its out-params; the caller replies. */
 int fs_ctl_lookup(struct fs *fs, uint64_t ino, struct fuse_entry_param *e);
 int fs_ctl_lookup_name(struct fs *fs, uint64_t parent, const char *name,
 		       struct fuse_entry_param *e);
 int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct stat *st);
-void fs_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		 struct fuse_file_info *fi);
-void fs_ctl_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
-		  struct fuse_file_info *fi);
-void fs_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus);
+/* On success fi->fh owns the handle's text (fs_ctl_do_release frees it). */
+int fs_ctl_do_open(struct fs *fs, uint64_t ino, struct fuse_file_info *fi);
+/* *out: a malloc'd copy of *n bytes of the handle's text (the caller's). */
+int fs_ctl_do_read(uint64_t ino, size_t size, off_t off, const struct fuse_file_info *fi,
+		   char **out, size_t *n);
+/* Run the command line in data; its reply line goes to the handle. */
+int fs_ctl_do_write(struct fs *fs, uint64_t ino, const char *data, size_t size,
+		    const struct fuse_file_info *fi);
+void fs_ctl_do_release(struct fuse_file_info *fi);
+/* *buf: malloc'd, the caller's (also on error), *pos bytes of entries. */
+int fs_ctl_do_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, int plus,
+		      char **buf, size_t *pos);
 
 #endif /* SHALE_FS_INT_H */
