@@ -600,83 +600,83 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 /* ---- link ----------------------------------------------------------------- */
 
-static int fs_do_link(struct fs *fs, uint64_t ino, uint64_t np, const char *nn,
-		      struct fuse_entry_param *e)
+/* Link ip as nn in pp, both locked: one batch of the D and R keys and both
+ * records; on success e is filled and ip has one more kernel lookup. */
+static int fs_link_locked(struct fs *fs, struct fs_inode *ip, struct fs_inode *pp,
+			  const char *nn, struct fuse_entry_param *e)
 {
-	struct fs_inode *ip = NULL, *pp = NULL, *set[2];
 	struct fs_attr isaved, psaved;
 	struct kv_batch *b = NULL;
 	struct fs_dent d;
-	int rc, locked = 0;
+	int rc;
 
-	if (FS_IS_CTL(ino) || FS_IS_CTL(np))
-		return -EPERM;
-	if (fs_dir_is_ctl_name(np, nn))
-		return -EEXIST;
-	rc = fs_dir_name_check(nn);
-	if (rc)
-		return rc;
-	rc = fs_check_writable(fs);
-	if (rc)
-		return rc;
-	rc = fs_inode_get(fs, ino, &ip);
-	if (!rc)
-		rc = fs_inode_get(fs, np, &pp);
-	if (rc)
-		goto out;
-	set[0] = ip;
-	set[1] = pp;
-	rc = fs_inode_lock_set(fs, set, 2);
-	if (rc)
-		goto out;
-	locked = 1;
 	rc = fs_dir_check(pp);
 	if (rc)
-		goto out;
-	if (ip->gone || ip->a.nlink == 0) {
-		rc = -ENOENT;
-		goto out;
-	}
-	if (S_ISDIR(ip->a.mode)) {
-		rc = -EPERM;
-		goto out;
-	}
-	if (ip->a.nlink >= FS_LINK_MAX) {
-		rc = -EMLINK;
-		goto out;
-	}
-	rc = fs_dent_get(fs, np, nn, &d);
+		return rc;
+	if (ip->gone || ip->a.nlink == 0)
+		return -ENOENT;
+	if (S_ISDIR(ip->a.mode))
+		return -EPERM;
+	if (ip->a.nlink >= FS_LINK_MAX)
+		return -EMLINK;
+	rc = fs_dent_get(fs, pp->ino, nn, &d);
 	if (rc == 0)
 		rc = -EEXIST;
 	if (rc != -ENOENT)
-		goto out;
+		return rc;
 	isaved = ip->a;
 	psaved = pp->a;
-	d.ino = ino;
+	d.ino = ip->ino;
 	d.type = (uint8_t)((ip->a.mode & S_IFMT) >> 12);
 	d.cookie = pp->a.next_cookie++;
 	ip->a.nlink++;
 	ip->a.ctime = pp->a.mtime = pp->a.ctime = fs_time_now();
 	rc = kv_batch_create(&b);
 	if (!rc)
-		rc = fs_dent_put(b, np, nn, &d);
+		rc = fs_dent_put(b, pp->ino, nn, &d);
 	if (!rc)
 		rc = fs_inode_put(ip, b);
 	if (!rc)
 		rc = fs_inode_put(pp, b);
 	if (!rc)
 		rc = fs_write_batch(fs, b);
+	kv_batch_free(b);
 	if (rc) {
 		ip->a = isaved;
 		pp->a = psaved;
-		goto out;
+		return rc;
 	}
 	fs_dir_entry_fill(fs, ip, e);
 	fs_inode_ref_lookup(fs, ip, 1);
-out:
-	kv_batch_free(b);
-	if (locked)
+	return 0;
+}
+
+static int fs_do_link(struct fs *fs, uint64_t ino, uint64_t np, const char *nn,
+		      struct fuse_entry_param *e)
+{
+	struct fs_inode *ip = NULL, *pp = NULL, *set[2];
+	int rc;
+
+	if (FS_IS_CTL(ino) || FS_IS_CTL(np))
+		return -EPERM;
+	if (fs_dir_is_ctl_name(np, nn))
+		return -EEXIST;
+	rc = fs_dir_name_check(nn);
+	if (!rc)
+		rc = fs_check_writable(fs);
+	if (rc)
+		return rc;
+	rc = fs_inode_get(fs, ino, &ip);
+	if (!rc)
+		rc = fs_inode_get(fs, np, &pp);
+	set[0] = ip;
+	set[1] = pp;
+	if (!rc)
+		rc = fs_inode_lock_set(fs, set, 2);
+	if (!rc) {
+		rc = fs_link_locked(fs, ip, pp, nn, e);
 		fs_inode_unlock_set(set, 2);
+	}
 	fs_inode_unpin(fs, pp);
 	fs_inode_unpin(fs, ip);
 	return rc;
