@@ -21,7 +21,9 @@
  *                                          (EXPIRE_NS: wall-clock ns, 0 never)
  *           Also opened with direct_io, so each write reaches us at once.
  * Nothing here touches the inode table or lookup counts: forget of a
- * control inode is ignored.
+ * control inode is ignored. Nothing here replies either: the handlers of
+ * fs_ops.c and fs_dir.c call the fs_ctl_do_* functions for the control
+ * inodes and reply with their results (fs_reply.c).
  */
 #include "fs/fs_int.h"
 
@@ -31,6 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The largest listing of the control directory readdir returns. */
+#define FS_CTL_DIR_BUF 1024
 
 struct fs_ctl_buf {
 	char *s;
@@ -189,62 +194,46 @@ int fs_ctl_lookup_name(struct fs *fs, uint64_t parent, const char *name,
 	return -ENOENT;
 }
 
-void fs_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+int fs_ctl_do_open(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
 	char *s = NULL;
 	size_t len = 0;
 	int rc;
 
-	if (ino == FS_CTL_DIR_INO) {
-		fs_reply_err(req, -EISDIR);
-		return;
-	}
+	if (ino == FS_CTL_DIR_INO)
+		return -EISDIR;
 	if (ino == FS_CTL_CMD_INO) {
 		/* fh: the reply line of the last command ("" before one). */
 		s = calloc(1, FS_CTL_REPLY_MAX);
-		if (!s) {
-			fs_reply_err(req, -ENOMEM);
-			return;
-		}
-		fi->fh = (uint64_t)(uintptr_t)s;
-		fi->direct_io = 1;
-		fi->keep_cache = 0;
-		if (fuse_reply_open(req, fi) != 0)
-			free(s);
-		return;
+		if (!s)
+			return -ENOMEM;
+	} else {
+		if ((fi->flags & O_ACCMODE) != O_RDONLY)
+			return -EACCES;
+		/* fh owns the snapshot: a NUL-terminated string. */
+		rc = ino == FS_CTL_INFO_INO ? fs_info_render(fs, &s, &len)
+					    : fs_stats_render(fs, &s, &len);
+		if (rc)
+			return rc;
 	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		fs_reply_err(req, -EACCES);
-		return;
-	}
-	rc = ino == FS_CTL_INFO_INO ? fs_info_render(fs, &s, &len) : fs_stats_render(fs, &s, &len);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	/* fh owns the snapshot: a NUL-terminated string. */
 	fi->fh = (uint64_t)(uintptr_t)s;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi) != 0)
-		free(s);
+	return 0;
 }
 
-void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		 struct fuse_file_info *fi)
+int fs_ctl_do_read(uint64_t ino, size_t size, off_t off, const struct fuse_file_info *fi,
+		   char **out, size_t *n)
 {
 	const char *s = (const char *)(uintptr_t)fi->fh;
 	size_t len = s ? strlen(s) : 0;
 
-	if ((ino != FS_CTL_STATS_INO && ino != FS_CTL_CMD_INO && ino != FS_CTL_INFO_INO) || !s) {
-		fs_reply_err(req, -EISDIR);
-		return;
-	}
-	if (off < 0 || (size_t)off >= len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
+	*out = NULL;
+	*n = 0;
+	if ((ino != FS_CTL_STATS_INO && ino != FS_CTL_CMD_INO && ino != FS_CTL_INFO_INO) || !s)
+		return -EISDIR;
+	if (off < 0 || (size_t)off >= len)
+		return 0;
 	if (size > len - (size_t)off)
 		size = len - (size_t)off;
 	/*
@@ -255,14 +244,12 @@ void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * bytes by then, but ThreadSanitizer checks writev's buffer after the
 	 * call and reported a use after free (tsan posix, CI).
 	 */
-	char *copy = malloc(size);
-	if (!copy) {
-		fs_reply_err(req, -ENOMEM);
-		return;
-	}
-	memcpy(copy, s + off, size);
-	fuse_reply_buf(req, copy, size);
-	free(copy);
+	*out = malloc(size);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, s + off, size);
+	*n = size;
+	return 0;
 }
 
 /* Run one command line (see the ctl file above); the reply line goes to
@@ -323,37 +310,28 @@ static int fs_ctl_run(struct fs *fs, char *line, char *reply)
 	return -EINVAL;
 }
 
-void fs_ctl_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
-		  struct fuse_file_info *fi)
+int fs_ctl_do_write(struct fs *fs, uint64_t ino, const char *data, size_t size,
+		    const struct fuse_file_info *fi)
 {
 	char *reply = (char *)(uintptr_t)fi->fh;
 	char line[FS_CTL_REPLY_MAX];
-	int rc;
 
-	if (ino != FS_CTL_CMD_INO || !reply) {
-		fs_reply_err(req, -EBADF);
-		return;
-	}
-	if (size >= sizeof(line)) {
-		fs_reply_err(req, -E2BIG);
-		return;
-	}
+	if (ino != FS_CTL_CMD_INO || !reply)
+		return -EBADF;
+	if (size >= sizeof(line))
+		return -E2BIG;
 	memcpy(line, data, size);
 	line[size] = '\0';
-	rc = fs_ctl_run(fs_of(req), line, reply);
-	if (rc)
-		fs_reply_err(req, rc);
-	else
-		fuse_reply_write(req, size);
+	return fs_ctl_run(fs, line, reply);
 }
 
-void fs_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+void fs_ctl_do_release(struct fuse_file_info *fi)
 {
 	free((void *)(uintptr_t)fi->fh);
-	fs_reply_err(req, 0);
 }
 
-void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+int fs_ctl_do_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, int plus,
+		      char **buf, size_t *pos)
 {
 	static const struct {
 		const char *name;
@@ -361,15 +339,17 @@ void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int 
 	} ents[] = { { ".", FS_CTL_DIR_INO }, { "..", FS_ROOT_INO }, { "stats", FS_CTL_STATS_INO },
 		     { "ctl", FS_CTL_CMD_INO }, { "info", FS_CTL_INFO_INO } };
 	const off_t n_ents = (off_t)(sizeof(ents) / sizeof(ents[0]));
-	char buf[1024];
-	size_t pos = 0;
 
-	if (ino != FS_CTL_DIR_INO) {
-		fs_reply_err(req, -ENOTDIR);
-		return;
-	}
-	if (size > sizeof(buf))
-		size = sizeof(buf);
+	*buf = NULL;
+	*pos = 0;
+	if (ino != FS_CTL_DIR_INO)
+		return -ENOTDIR;
+	/* The whole listing takes well under this. */
+	if (size > FS_CTL_DIR_BUF)
+		size = FS_CTL_DIR_BUF;
+	*buf = malloc(size ? size : 1);
+	if (!*buf)
+		return -ENOMEM;
 	for (off_t i = off; i >= 0 && i < n_ents; i++) {
 		struct stat st;
 		size_t need;
@@ -380,14 +360,15 @@ void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int 
 			e.attr = st;
 			/* No lookup count for virtual entries: ino 0 tells the
 			 * kernel not to instantiate them. */
-			need = fuse_add_direntry_plus(req, buf + pos, size - pos, ents[i].name, &e,
-						      i + 1);
+			need = fuse_add_direntry_plus(req, *buf + *pos, size - *pos, ents[i].name,
+						      &e, i + 1);
 		} else {
-			need = fuse_add_direntry(req, buf + pos, size - pos, ents[i].name, &st, i + 1);
+			need = fuse_add_direntry(req, *buf + *pos, size - *pos, ents[i].name, &st,
+						 i + 1);
 		}
-		if (need > size - pos)
+		if (need > size - *pos)
 			break;
-		pos += need;
+		*pos += need;
 	}
-	fuse_reply_buf(req, buf, pos);
+	return 0;
 }

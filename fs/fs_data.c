@@ -1,6 +1,6 @@
 /*
- * fs_data.c - file data: 64 KiB chunks, the per-inode write buffer, the
- * flusher thread, truncate and hole punching.
+ * fs_data.c - file data: 64 KiB chunks, reads, writes into the per-inode
+ * write buffer, the flusher thread, truncate and hole punching.
  *
  * CHUNKS
  *   Byte b of a file lives in chunk b / 64 KiB, key C<ino><idx>. A chunk's
@@ -13,7 +13,8 @@
  *   A write copies into whole-chunk images kept on the inode (fs_chunk);
  *   a partially written chunk that exists in the engine is read first
  *   (read-modify-write). Reads see the images. Images go to the engine,
- *   together with the inode record, in one batch:
+ *   together with the inode record, in one batch (fs_inode_flush_locked,
+ *   fs_inode.c, which owns the images' memory):
  *     - when a write reaches a chunk's last byte (that chunk is complete);
  *     - at flush (close), release, fsync, setattr(size), punch;
  *     - from the flusher thread every flush_interval_ms / 2;
@@ -35,7 +36,7 @@
  *   nothing is buffered for it. A grow is reserved with one compare-and-
  *   swap, so concurrent writers of different files cannot pass the limit
  *   together. Reclaiming an unlinked file gives its size back
- *   (fs_inode.c).
+ *   (fs_orphan.c).
  */
 #include "fs/fs_int.h"
 
@@ -99,12 +100,6 @@ int fs_space_scan(struct fs *fs)
 	atomic_store(&fs->live_bytes, bytes);
 	return 0;
 }
-
-static uint64_t fs_blocks_of(uint64_t len)
-{
-	return (len + 511) / 512;
-}
-
 static struct fs_chunk *fs_chunk_find(struct fs_inode *ip, uint64_t idx)
 {
 	for (struct fs_chunk *c = ip->chunks; c; c = c->next)
@@ -112,21 +107,6 @@ static struct fs_chunk *fs_chunk_find(struct fs_inode *ip, uint64_t idx)
 			return c;
 	return NULL;
 }
-
-static void fs_wb_account(struct fs *fs, long delta)
-{
-	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
-	if (delta < 0)
-		assert(fs->wb_bytes >= (size_t)-delta);
-	fs->wb_bytes = (size_t)((long)fs->wb_bytes + delta);
-	/* Only for writers waiting for room: the flusher sleeps on wb_cv too,
-	 * and woke (and scanned every dirty inode) at every close of a
-	 * written file, 1.2 times per file in write4k. */
-	if (delta < 0 && fs->wb_waiters)
-		CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
-	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
-}
-
 int fs_wb_wait_room(struct fs *fs)
 {
 	int waited = 0, rc = 0;
@@ -319,7 +299,7 @@ static ssize_t fs_data_write_buf(struct fs *fs, struct fs_inode *ip, uint64_t of
 	atomic_fetch_add(&fs->bytes_written, done);
 	ip->since_fsync += done;
 	if (any_complete) {
-		rc = fs_data_flush_locked(fs, ip, 1);
+		rc = fs_inode_flush_locked(fs, ip, 1);
 		if (rc)
 			return rc;
 	}
@@ -349,185 +329,6 @@ ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const ch
 		fs_space_shrink(fs, grow - (ip->a.size - old));
 	return n;
 }
-
-void fs_note_small_fsync(struct fs *fs)
-{
-	atomic_store(&fs->small_fsync_ns, util_now_ns());
-}
-
-int fs_bulk_quiet(struct fs *fs)
-{
-	uint64_t t = atomic_load(&fs->small_fsync_ns);
-	return !t || util_now_ns() - t >= (uint64_t)fs->conf.wal_bypass_quiet_ms * 1000000ull;
-}
-
-void fs_data_drop_locked(struct fs *fs, struct fs_inode *ip)
-{
-	struct fs_chunk *c = ip->chunks, *next;
-	size_t n = 0;
-
-	for (; c; c = next) {
-		next = c->next;
-		free(c);
-		n++;
-	}
-	ip->chunks = NULL;
-	ip->n_chunks = 0;
-	if (n)
-		fs_wb_account(fs, -(long)(n * FS_CHUNK_SIZE));
-}
-
-/*
- * BATCH REUSE
- *   A batch of buffered chunks is 256 KiB-1 MiB for the kernel's writeback
- *   WRITEs. Made fresh each time, it would grow by realloc, and at that
- *   size glibc maps new memory (cli/shalefs.c sets the mmap threshold), so
- *   every 4 KiB of it would cost a page fault and a clear, the biggest
- *   source of the daemon's page faults in a bulk write. So batches of up
- *   to FS_BATCH_KEEP_BYTES are kept for the next flush.
- */
-static int fs_data_batch_get(struct fs *fs, struct kv_batch **out)
-{
-	*out = NULL;
-	CHECK_RETURN(pthread_mutex_lock(&fs->batch_mu));
-	if (fs->n_batch_free)
-		*out = fs->batch_free[--fs->n_batch_free];
-	CHECK_RETURN(pthread_mutex_unlock(&fs->batch_mu));
-	return *out ? 0 : kv_batch_create(out);
-}
-
-static void fs_data_batch_put(struct fs *fs, struct kv_batch *b)
-{
-	if (!b)
-		return;
-	if (kv_batch_bytes(b) <= FS_BATCH_KEEP_BYTES) {
-		kv_batch_clear(b);
-		CHECK_RETURN(pthread_mutex_lock(&fs->batch_mu));
-		if (fs->n_batch_free < FS_BATCH_KEEP) {
-			fs->batch_free[fs->n_batch_free++] = b;
-			b = NULL;
-		}
-		CHECK_RETURN(pthread_mutex_unlock(&fs->batch_mu));
-	}
-	kv_batch_free(b);
-}
-
-int fs_data_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete)
-{
-	struct kv_batch *b = NULL;
-	struct fs_key k;
-	uint64_t blocks;
-	size_t n_flushed = 0;
-	int rc;
-
-	if (ip->gone || (!ip->chunks && !ip->attr_dirty)) {
-		if (!ip->chunks && !ip->attr_dirty)
-			atomic_store(&ip->needs_flush, 0);
-		return 0;
-	}
-	rc = fs_data_batch_get(fs, &b);
-	if (rc)
-		return rc;
-	blocks = ip->a.blocks;
-	for (struct fs_chunk *c = ip->chunks; c; c = c->next) {
-		uint64_t start = c->idx * FS_CHUNK_SIZE;
-		uint64_t len;
-
-		if (only_complete && !c->complete)
-			continue;
-		len = start >= ip->a.size ? 0 : ip->a.size - start;
-		if (len > FS_CHUNK_SIZE)
-			len = FS_CHUNK_SIZE;
-		fs_key_chunk(&k, ip->ino, c->idx);
-		if (len)
-			rc = kv_batch_put(b, k.b, k.len, c->data, (size_t)len);
-		else if (c->stored_len)
-			rc = kv_batch_delete(b, k.b, k.len);
-		if (rc)
-			goto out;
-		blocks = blocks - fs_blocks_of(c->stored_len) + fs_blocks_of(len);
-		n_flushed++;
-	}
-	{
-		uint64_t saved = ip->a.blocks;
-		ip->a.blocks = blocks;
-		rc = fs_inode_put(ip, b);
-		ip->a.blocks = saved;
-		if (rc)
-			goto out;
-	}
-	/* Bulk data goes to the engine unlogged: it reaches the store once, in
-	 * the memtable's SST (kv_write_unlogged; fsync and the flush interval
-	 * still cover it). Bulk = this batch carries at least FS_BULK_CHUNKS
-	 * whole chunks (one big WRITE; the kernel's writeback sends 1 MiB
-	 * ones, several at once and out of order, so "sequential" cannot be
-	 * told from offsets) of a file written past wal_bypass_bytes since
-	 * its last fsync. So a slow appender, whose every batch would hold
-	 * the WAL back until a memtable flush, and a database's write+fsync
-	 * cycles, where an fsync costs one small WAL PUT instead of an SST,
-	 * stay on the WAL; and while small fsyncs come, bulk data does too
-	 * (wal_bypass_quiet_ms, fs_bulk_quiet). */
-	if (only_complete && fs->conf.wal_bypass_bytes && n_flushed >= FS_BULK_CHUNKS &&
-	    ip->since_fsync >= fs->conf.wal_bypass_bytes && fs_bulk_quiet(fs))
-		rc = fs_write_batch_unlogged(fs, b);
-	else
-		rc = fs_write_batch(fs, b);
-	if (rc) {
-		if (rc == -EROFS) {
-			/* It can never be written: drop it, fsync reports it. */
-			fs_data_drop_locked(fs, ip);
-			ip->attr_dirty = 0;
-			atomic_store(&ip->needs_flush, 0);
-		}
-		goto out;
-	}
-	ip->a.blocks = blocks;
-	ip->attr_dirty = 0;
-	/* Free what was written. */
-	{
-		struct fs_chunk **pp = &ip->chunks;
-		size_t freed = 0;
-		while (*pp) {
-			struct fs_chunk *c = *pp;
-			if (only_complete && !c->complete) {
-				pp = &c->next;
-				continue;
-			}
-			*pp = c->next;
-			free(c);
-			freed++;
-		}
-		ip->n_chunks -= freed;
-		if (freed)
-			fs_wb_account(fs, -(long)(freed * FS_CHUNK_SIZE));
-	}
-	if (!ip->chunks)
-		atomic_store(&ip->needs_flush, 0);
-	atomic_fetch_add(&fs->n_flush_batches, 1);
-	atomic_fetch_add(&fs->n_flush_chunks, n_flushed);
-out:
-	fs_data_batch_put(fs, b);
-	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EACCES || rc == -EIO) {
-		/* The store fails: the engine logs it (at a bounded rate); the
-		 * data stays buffered for the next try. */
-		ip->wb_err = rc;
-		if (atomic_exchange(&fs->wb_store_err, rc) == 0)
-			UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": buffered data cannot reach the store "
-				   "(%s); it stays buffered and writers get the error once the "
-				   "buffer is full", ip->ino, kv_strerror(rc));
-	} else if (rc) {
-		ip->wb_err = rc;
-		UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": writing buffered data failed: %s", ip->ino,
-			   kv_strerror(rc));
-	} else if (n_flushed && atomic_exchange(&fs->wb_store_err, 0) != 0) {
-		UTIL_WARN(FS_LOG, "buffered data reaches the store again");
-		CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
-		CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
-		CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
-	}
-	return rc;
-}
-
 /*
  * Zero [from, to) of the stored chunks of ip within chunk range, adding the
  * changes to b: whole chunks are deleted, partial ones rewritten (read,
@@ -630,7 +431,7 @@ int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
 
 	if (size > FS_MAX_FILE_SIZE)
 		return -EFBIG;
-	rc = fs_data_flush_locked(fs, ip, 0);
+	rc = fs_inode_flush_locked(fs, ip, 0);
 	if (rc)
 		return rc;
 	if (size > old) {
@@ -685,7 +486,7 @@ int fs_data_punch_locked(struct fs *fs, struct fs_inode *ip, uint64_t off, uint6
 	if (off >= ip->a.size || len == 0)
 		return 0;
 	end = len > ip->a.size - off ? ip->a.size : off + len;
-	rc = fs_data_flush_locked(fs, ip, 0);
+	rc = fs_inode_flush_locked(fs, ip, 0);
 	if (rc)
 		return rc;
 	rc = kv_batch_create(&b);
@@ -721,7 +522,7 @@ int fs_data_flush_all(struct fs *fs)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		CHECK_RETURN(pthread_mutex_lock(&v[i]->mu));
-		rc = fs_data_flush_locked(fs, v[i], 0);
+		rc = fs_inode_flush_locked(fs, v[i], 0);
 		CHECK_RETURN(pthread_mutex_unlock(&v[i]->mu));
 		if (rc && !first)
 			first = rc;

@@ -1,6 +1,9 @@
 /*
- * fs_inode.c - the in-memory inode table, lookup counts, inode-number
- * allocation, orphans, and the fs lifecycle (fs_alloc/start/stop/free).
+ * fs_inode.c - the in-memory inode table: lookup counts, inode locks, the
+ * dirty list, the write buffer of one inode (its chunk images and how they
+ * reach the engine), engine writes, and inode-number allocation. It calls
+ * no other fs/ file but fs_key.c: file data (fs_data.c), orphans
+ * (fs_orphan.c) and the lifecycle (fs_mount.c) are built on it.
  *
  * DESIGN (threads and locks)
  *   FUSE handlers run on the session's worker threads; one flusher thread
@@ -30,11 +33,6 @@
  *   goes and the object still holds buffered data, it is flushed first
  *   (while still findable), so a new object for the same inode can never
  *   load a record older than what this one writes.
- *
- * ORPHANS
- *   When nlink reaches 0 the same batch writes O<ino>. If no handle is open
- *   the inode's keys are deleted at once (fs_inode_reclaim_keys); otherwise
- *   at the last release. fs_start reclaims every O key left by a crash.
  */
 #include "fs/fs_int.h"
 
@@ -118,10 +116,33 @@ static struct fs_inode *fs_inode_alloc(uint64_t ino)
 
 static void fs_inode_free(struct fs *fs, struct fs_inode *ip)
 {
-	fs_data_drop_locked(fs, ip);     /* no other reference exists */
+	fs_inode_drop_chunks_locked(fs, ip);     /* no other reference exists */
 	free(ip->link);
 	CHECK_RETURN(pthread_mutex_destroy(&ip->mu));
 	free(ip);
+}
+
+int fs_inode_table_init(struct fs *fs)
+{
+	fs->itab = calloc(FS_ITAB_MIN_BUCKETS, sizeof(*fs->itab));
+	if (!fs->itab)
+		return -ENOMEM;
+	fs->itab_buckets = FS_ITAB_MIN_BUCKETS;
+	return 0;
+}
+
+void fs_inode_table_free(struct fs *fs)
+{
+	for (size_t h = 0; h < fs->itab_buckets; h++) {
+		struct fs_inode *ip = fs->itab[h], *next;
+		for (; ip; ip = next) {
+			next = ip->hnext;
+			fs_inode_free(fs, ip);
+		}
+	}
+	free(fs->itab);
+	fs->itab = NULL;
+	fs->itab_buckets = 0;
 }
 
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
@@ -196,7 +217,6 @@ int fs_inode_no_xattrs(struct fs *fs, uint64_t ino)
 	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
 	return r;
 }
-
 /* ---- the dirty list ------------------------------------------------------ */
 
 /* itab_mu held. */
@@ -234,6 +254,39 @@ void fs_inode_mark_dirty(struct fs *fs, struct fs_inode *ip)
 	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
 }
 
+int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n)
+{
+	struct fs_inode **v = NULL;
+	size_t cnt = 0, cap;
+
+	*out = NULL;
+	*n = 0;
+	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
+	cap = fs->n_dirty;
+	if (cap) {
+		v = malloc(cap * sizeof(*v));
+		if (!v) {
+			CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
+			return -ENOMEM;
+		}
+	}
+	for (struct fs_inode *ip = fs->dirty, *next; ip; ip = next) {
+		next = ip->dnext;
+		if (atomic_load(&ip->needs_flush)) {
+			ip->pins++;
+			v[cnt++] = ip;
+		} else {
+			/* A writer that sets needs_flush after this takes
+			 * itab_mu to put it back (fs_inode_mark_dirty). */
+			fs_dirty_unlink(fs, ip);
+		}
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
 /*
  * Drop `pins` pins and `lookups` lookups; at zero unlink from the table and
  * free outside the lock. Buffered data is flushed first (see LIFETIME).
@@ -262,10 +315,10 @@ static void fs_inode_drop(struct fs *fs, struct fs_inode *ip, uint32_t pins, uin
 		lookups = 0;
 		CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
 		CHECK_RETURN(pthread_mutex_lock(&ip->mu));
-		if (fs_data_flush_locked(fs, ip, 0) != 0) {
+		if (fs_inode_flush_locked(fs, ip, 0) != 0) {
 			/* Cannot be written (fenced, failing store): the error was
 			 * logged; nobody can observe this inode any more. */
-			fs_data_drop_locked(fs, ip);
+			fs_inode_drop_chunks_locked(fs, ip);
 			ip->attr_dirty = 0;
 			atomic_store(&ip->needs_flush, 0);
 		}
@@ -376,6 +429,32 @@ void fs_inode_unlock(struct fs_inode *ip)
 	CHECK_RETURN(pthread_mutex_unlock(&ip->mu));
 }
 
+int fs_inode_get_locked(struct fs *fs, uint64_t ino, struct fs_inode **out)
+{
+	struct fs_inode *ip;
+	int rc;
+
+	*out = NULL;
+	rc = fs_inode_get(fs, ino, &ip);
+	if (rc)
+		return rc;
+	rc = fs_inode_lock(fs, ip);
+	if (rc) {
+		fs_inode_unpin(fs, ip);
+		return rc;
+	}
+	*out = ip;
+	return 0;
+}
+
+void fs_inode_unlock_unpin(struct fs *fs, struct fs_inode *ip)
+{
+	if (!ip)
+		return;
+	fs_inode_unlock(ip);
+	fs_inode_unpin(fs, ip);
+}
+
 static int fs_inode_cmp(const void *a, const void *b)
 {
 	const struct fs_inode *x = *(struct fs_inode *const *)a, *y = *(struct fs_inode *const *)b;
@@ -481,6 +560,200 @@ int fs_write_batch_unlogged(struct fs *fs, struct kv_batch *b)
 	return fs_write_batch_ext(fs, b, 1);
 }
 
+/* ---- the write buffer of one inode ---------------------------------------- */
+
+void fs_wb_account(struct fs *fs, long delta)
+{
+	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+	if (delta < 0)
+		assert(fs->wb_bytes >= (size_t)-delta);
+	fs->wb_bytes = (size_t)((long)fs->wb_bytes + delta);
+	/* Only for writers waiting for room: the flusher sleeps on wb_cv too,
+	 * and woke (and scanned every dirty inode) at every close of a
+	 * written file, 1.2 times per file in write4k. */
+	if (delta < 0 && fs->wb_waiters)
+		CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
+	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+}
+
+void fs_note_small_fsync(struct fs *fs)
+{
+	atomic_store(&fs->small_fsync_ns, util_now_ns());
+}
+
+int fs_bulk_quiet(struct fs *fs)
+{
+	uint64_t t = atomic_load(&fs->small_fsync_ns);
+	return !t || util_now_ns() - t >= (uint64_t)fs->conf.wal_bypass_quiet_ms * 1000000ull;
+}
+
+void fs_inode_drop_chunks_locked(struct fs *fs, struct fs_inode *ip)
+{
+	struct fs_chunk *c = ip->chunks, *next;
+	size_t n = 0;
+
+	for (; c; c = next) {
+		next = c->next;
+		free(c);
+		n++;
+	}
+	ip->chunks = NULL;
+	ip->n_chunks = 0;
+	if (n)
+		fs_wb_account(fs, -(long)(n * FS_CHUNK_SIZE));
+}
+
+/*
+ * BATCH REUSE
+ *   A batch of buffered chunks is 256 KiB-1 MiB for the kernel's writeback
+ *   WRITEs. Made fresh each time, it would grow by realloc, and at that
+ *   size glibc maps new memory (cli/shalefs.c sets the mmap threshold), so
+ *   every 4 KiB of it would cost a page fault and a clear, the biggest
+ *   source of the daemon's page faults in a bulk write. So batches of up
+ *   to FS_BATCH_KEEP_BYTES are kept for the next flush.
+ */
+static int fs_inode_batch_get(struct fs *fs, struct kv_batch **out)
+{
+	*out = NULL;
+	CHECK_RETURN(pthread_mutex_lock(&fs->batch_mu));
+	if (fs->n_batch_free)
+		*out = fs->batch_free[--fs->n_batch_free];
+	CHECK_RETURN(pthread_mutex_unlock(&fs->batch_mu));
+	return *out ? 0 : kv_batch_create(out);
+}
+
+static void fs_inode_batch_put(struct fs *fs, struct kv_batch *b)
+{
+	if (!b)
+		return;
+	if (kv_batch_bytes(b) <= FS_BATCH_KEEP_BYTES) {
+		kv_batch_clear(b);
+		CHECK_RETURN(pthread_mutex_lock(&fs->batch_mu));
+		if (fs->n_batch_free < FS_BATCH_KEEP) {
+			fs->batch_free[fs->n_batch_free++] = b;
+			b = NULL;
+		}
+		CHECK_RETURN(pthread_mutex_unlock(&fs->batch_mu));
+	}
+	kv_batch_free(b);
+}
+
+int fs_inode_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete)
+{
+	struct kv_batch *b = NULL;
+	struct fs_key k;
+	uint64_t blocks;
+	size_t n_flushed = 0;
+	int rc;
+
+	if (ip->gone || (!ip->chunks && !ip->attr_dirty)) {
+		if (!ip->chunks && !ip->attr_dirty)
+			atomic_store(&ip->needs_flush, 0);
+		return 0;
+	}
+	rc = fs_inode_batch_get(fs, &b);
+	if (rc)
+		return rc;
+	blocks = ip->a.blocks;
+	for (struct fs_chunk *c = ip->chunks; c; c = c->next) {
+		uint64_t start = c->idx * FS_CHUNK_SIZE;
+		uint64_t len;
+
+		if (only_complete && !c->complete)
+			continue;
+		len = start >= ip->a.size ? 0 : ip->a.size - start;
+		if (len > FS_CHUNK_SIZE)
+			len = FS_CHUNK_SIZE;
+		fs_key_chunk(&k, ip->ino, c->idx);
+		if (len)
+			rc = kv_batch_put(b, k.b, k.len, c->data, (size_t)len);
+		else if (c->stored_len)
+			rc = kv_batch_delete(b, k.b, k.len);
+		if (rc)
+			goto out;
+		blocks = blocks - fs_blocks_of(c->stored_len) + fs_blocks_of(len);
+		n_flushed++;
+	}
+	{
+		uint64_t saved = ip->a.blocks;
+		ip->a.blocks = blocks;
+		rc = fs_inode_put(ip, b);
+		ip->a.blocks = saved;
+		if (rc)
+			goto out;
+	}
+	/* Bulk data goes to the engine unlogged: it reaches the store once, in
+	 * the memtable's SST (kv_write_unlogged; fsync and the flush interval
+	 * still cover it). Bulk = this batch carries at least FS_BULK_CHUNKS
+	 * whole chunks (one big WRITE; the kernel's writeback sends 1 MiB
+	 * ones, several at once and out of order, so "sequential" cannot be
+	 * told from offsets) of a file written past wal_bypass_bytes since
+	 * its last fsync. So a slow appender, whose every batch would hold
+	 * the WAL back until a memtable flush, and a database's write+fsync
+	 * cycles, where an fsync costs one small WAL PUT instead of an SST,
+	 * stay on the WAL; and while small fsyncs come, bulk data does too
+	 * (wal_bypass_quiet_ms, fs_bulk_quiet). */
+	if (only_complete && fs->conf.wal_bypass_bytes && n_flushed >= FS_BULK_CHUNKS &&
+	    ip->since_fsync >= fs->conf.wal_bypass_bytes && fs_bulk_quiet(fs))
+		rc = fs_write_batch_unlogged(fs, b);
+	else
+		rc = fs_write_batch(fs, b);
+	if (rc) {
+		if (rc == -EROFS) {
+			/* It can never be written: drop it, fsync reports it. */
+			fs_inode_drop_chunks_locked(fs, ip);
+			ip->attr_dirty = 0;
+			atomic_store(&ip->needs_flush, 0);
+		}
+		goto out;
+	}
+	ip->a.blocks = blocks;
+	ip->attr_dirty = 0;
+	/* Free what was written. */
+	{
+		struct fs_chunk **pp = &ip->chunks;
+		size_t freed = 0;
+		while (*pp) {
+			struct fs_chunk *c = *pp;
+			if (only_complete && !c->complete) {
+				pp = &c->next;
+				continue;
+			}
+			*pp = c->next;
+			free(c);
+			freed++;
+		}
+		ip->n_chunks -= freed;
+		if (freed)
+			fs_wb_account(fs, -(long)(freed * FS_CHUNK_SIZE));
+	}
+	if (!ip->chunks)
+		atomic_store(&ip->needs_flush, 0);
+	atomic_fetch_add(&fs->n_flush_batches, 1);
+	atomic_fetch_add(&fs->n_flush_chunks, n_flushed);
+out:
+	fs_inode_batch_put(fs, b);
+	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EACCES || rc == -EIO) {
+		/* The store fails: the engine logs it (at a bounded rate); the
+		 * data stays buffered for the next try. */
+		ip->wb_err = rc;
+		if (atomic_exchange(&fs->wb_store_err, rc) == 0)
+			UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": buffered data cannot reach the store "
+				   "(%s); it stays buffered and writers get the error once the "
+				   "buffer is full", ip->ino, kv_strerror(rc));
+	} else if (rc) {
+		ip->wb_err = rc;
+		UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": writing buffered data failed: %s", ip->ino,
+			   kv_strerror(rc));
+	} else if (n_flushed && atomic_exchange(&fs->wb_store_err, 0) != 0) {
+		UTIL_WARN(FS_LOG, "buffered data reaches the store again");
+		CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
+		CHECK_RETURN(pthread_cond_broadcast(&fs->wb_cv));
+		CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
+	}
+	return rc;
+}
+
 /* ---- inode numbers ------------------------------------------------------ */
 
 static int fs_super_write(struct fs *fs, const struct fs_super *s)
@@ -538,231 +811,7 @@ int fs_ino_alloc(struct fs *fs, uint64_t *out)
 	CHECK_RETURN(pthread_mutex_unlock(&fs->ino_mu));
 	return rc;
 }
-
-/* ---- orphans ------------------------------------------------------------ */
-
-/* Delete every key of (prefix, ino) in batches of at most 4096. */
-static int fs_delete_range(struct fs *fs, char prefix, uint64_t ino, uint64_t *blocks_freed)
-{
-	struct fs_key lo, hi;
-	struct kv_iter_user *it = NULL;
-	struct kv_batch *b = NULL;
-	int rc;
-
-	fs_key_ino_start(&lo, prefix, ino);
-	fs_key_ino_end(&hi, prefix, ino);
-	rc = kv_batch_create(&b);
-	if (rc)
-		return rc;
-	for (;;) {
-		rc = kv_iter_create(fs->db, NULL, lo.b, lo.len, hi.b, hi.len, &it);
-		if (rc)
-			goto out;
-		while (kv_iter_valid(it) && kv_batch_count(b) < 4096) {
-			size_t kl, vl;
-			const void *key = kv_iter_key(it, &kl);
-			(void)kv_iter_value(it, &vl);
-			if (blocks_freed)
-				*blocks_freed += (vl + 511) / 512;
-			rc = kv_batch_delete(b, key, kl);
-			if (rc)
-				goto out;
-			kv_iter_next(it);
-		}
-		rc = kv_iter_status(it);
-		kv_iter_free(it);
-		it = NULL;
-		if (rc)
-			goto out;
-		if (kv_batch_count(b) == 0)
-			break;
-		rc = fs_write_batch(fs, b);
-		if (rc)
-			goto out;
-		kv_batch_clear(b);
-	}
-out:
-	kv_iter_free(it);
-	kv_batch_free(b);
-	return rc;
-}
-
-/*
- * The chunk keys of a regular file of the given size. Every stored chunk
- * lies below the size (fs_data.c never stores a byte at or past it; fsck
- * checks), so deleting the key of each index below ceil(size / chunk)
- * removes them all without reading one: the iterate-and-delete of
- * fs_delete_range loads every block of the file, which on s3:// is one GET
- * per 64 KiB (an unlink of a 1 GiB file blocked for minutes). Past
- * FS_BLIND_DELETE_MAX indices (a 64 GiB file, ~30 MB of tombstones) a
- * sparse file's tombstones would cost more than reading what exists, so
- * such files are iterated.
- */
-static int fs_delete_chunks_blind(struct fs *fs, uint64_t ino, uint64_t size)
-{
-	uint64_t end = (size + FS_CHUNK_SIZE - 1) / FS_CHUNK_SIZE;
-	struct kv_batch *b = NULL;
-	int rc;
-
-	rc = kv_batch_create(&b);
-	for (uint64_t first = 0; !rc && first < end; first += 4096) {
-		uint64_t last = end - first > 4096 ? first + 4096 : end;
-		kv_batch_clear(b);
-		rc = fs_data_delete_chunks(b, ino, first, last);
-		if (!rc)
-			rc = fs_write_batch(fs, b);
-	}
-	kv_batch_free(b);
-	return rc;
-}
-
-/* What reclaiming ino has to delete: *size and *is_reg from a (the table
- * object's attributes) or, when a is NULL (orphans of an earlier run), from
- * the stored record. *known = 0 when neither is available. */
-static void fs_reclaim_shape(struct fs *fs, uint64_t ino, const struct fs_attr *a,
-			     int *known, int *is_reg, uint64_t *size)
-{
-	struct fs_attr rec;
-	struct fs_key k;
-	void *val = NULL;
-	size_t len = 0;
-
-	*known = 0;
-	if (!a) {
-		fs_key_inode(&k, ino);
-		if (kv_get(fs->db, NULL, k.b, k.len, &val, &len))
-			return;
-		int rc = fs_attr_decode(&rec, NULL, NULL, val, len, ino);
-		free(val);
-		if (rc)
-			return;
-		a = &rec;
-	}
-	*known = 1;
-	*is_reg = S_ISREG(a->mode);
-	*size = a->size;
-}
-
-int fs_inode_reclaim_keys(struct fs *fs, uint64_t ino, const struct fs_attr *a)
-{
-	struct kv_batch *b = NULL;
-	struct fs_key k;
-	uint64_t size = 0;
-	int known, is_reg = 0, rc;
-
-	fs_reclaim_shape(fs, ino, a, &known, &is_reg, &size);
-	if (known && is_reg && size / FS_CHUNK_SIZE < FS_BLIND_DELETE_MAX)
-		rc = fs_delete_chunks_blind(fs, ino, size);
-	else if (known && !is_reg)
-		rc = 0;        /* only regular files have chunks (symlinks are inline) */
-	else
-		rc = fs_delete_range(fs, FS_K_CHUNK, ino, NULL);
-	if (!rc)
-		rc = fs_delete_range(fs, FS_K_XATTR, ino, NULL);
-	if (!rc)
-		rc = kv_batch_create(&b);
-	if (rc)
-		goto out;
-	fs_key_inode(&k, ino);
-	rc = kv_batch_delete(b, k.b, k.len);
-	fs_key_orphan(&k, ino);
-	if (!rc)
-		rc = kv_batch_delete(b, k.b, k.len);
-	if (!rc)
-		rc = fs_write_batch(fs, b);
-out:
-	kv_batch_free(b);
-	if (rc)
-		UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": reclaiming the unlinked inode failed: %s "
-			   "(its O key stays; the next mount retries)", ino, kv_strerror(rc));
-	else
-		atomic_fetch_add(&fs->n_orphans_reclaimed, 1);
-	return rc;
-}
-
-int fs_inode_maybe_reclaim_locked(struct fs *fs, struct fs_inode *ip)
-{
-	int rc;
-
-	if (ip->gone || ip->a.nlink > 0 || ip->nopen > 0)
-		return 0;
-	fs_data_drop_locked(fs, ip);
-	ip->attr_dirty = 0;
-	atomic_store(&ip->needs_flush, 0);
-	rc = fs_inode_reclaim_keys(fs, ip->ino, &ip->a);
-	if (rc == 0) {
-		ip->gone = 1;
-		atomic_fetch_sub(&fs->live_inodes, 1);
-		if (S_ISREG(ip->a.mode))
-			fs_space_shrink(fs, ip->a.size);
-	}
-	return rc;
-}
-
-int fs_inode_release_locked(struct fs *fs, struct fs_inode *ip)
-{
-	int rc = 0;
-
-	assert(ip->nopen > 0);
-	if (ip->a.nlink > 0 && !ip->gone)
-		rc = fs_data_flush_locked(fs, ip, 0);
-	ip->nopen--;
-	if (ip->nopen == 0 && ip->a.nlink == 0)
-		rc = fs_inode_maybe_reclaim_locked(fs, ip);
-	return rc;
-}
-
-static int fs_reclaim_orphans(struct fs *fs)
-{
-	struct fs_key lo, hi;
-	struct kv_iter_user *it = NULL;
-	uint64_t *inos = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-
-	lo.b[0] = FS_K_ORPHAN;
-	lo.len = 1;
-	hi.b[0] = FS_K_ORPHAN + 1;
-	hi.len = 1;
-	rc = kv_iter_create(fs->db, NULL, lo.b, lo.len, hi.b, hi.len, &it);
-	if (rc)
-		return rc;
-	for (; kv_iter_valid(it); kv_iter_next(it)) {
-		size_t kl;
-		const uint8_t *key = kv_iter_key(it, &kl);
-		if (kl != 9)
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			uint64_t *t = realloc(inos, nc * sizeof(*t));
-			if (!t) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			inos = t;
-			cap = nc;
-		}
-		inos[n++] = util_get_be64(key + 1);
-	}
-	rc = kv_iter_status(it);
-	kv_iter_free(it);
-	it = NULL;
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		rc = fs_inode_reclaim_keys(fs, inos[i], NULL);
-		if (rc)
-			goto out;
-	}
-	if (n)
-		UTIL_INFO(FS_LOG, "reclaimed %zu unlinked inode(s) left open by an earlier run", n);
-out:
-	kv_iter_free(it);
-	free(inos);
-	return rc;
-}
-
-/* ---- lifecycle ----------------------------------------------------------- */
+/* ---- attributes ----------------------------------------------------------- */
 
 void fs_attr_to_stat(const struct fs_attr *a, uint64_t ino, struct stat *st)
 {
@@ -797,297 +846,4 @@ void fs_inode_stat(struct fs_inode *ip, struct stat *st)
 	}
 	fs_attr_to_stat(&ip->a, ip->ino, st);
 	st->st_blocks = (blkcnt_t)blocks;
-}
-
-void fs_set_session(struct fs *fs, struct fuse_session *se)
-{
-	fs->se = se;
-}
-
-int fs_alloc(struct fs **out, const struct fs_config *conf)
-{
-	struct fs *fs;
-
-	*out = NULL;
-	if (!conf || conf->version != FS_CONFIG_VERSION || conf->flush_interval_ms == 0 ||
-	    conf->write_buffer_bytes < 2 * (size_t)FS_CHUNK_SIZE || conf->attr_timeout < 0 ||
-	    conf->entry_timeout < 0)
-		return -EINVAL;
-	fs = calloc(1, sizeof(*fs));
-	if (!fs)
-		return -ENOMEM;
-	fs->itab = calloc(FS_ITAB_MIN_BUCKETS, sizeof(*fs->itab));
-	if (!fs->itab) {
-		free(fs);
-		return -ENOMEM;
-	}
-	fs->itab_buckets = FS_ITAB_MIN_BUCKETS;
-	fs->conf = *conf;
-	CHECK_RETURN(pthread_mutex_init(&fs->itab_mu, NULL));
-	CHECK_RETURN(pthread_mutex_init(&fs->rename_mu, NULL));
-	CHECK_RETURN(pthread_mutex_init(&fs->ino_mu, NULL));
-	CHECK_RETURN(pthread_cond_init(&fs->ino_cv, NULL));
-	CHECK_RETURN(pthread_mutex_init(&fs->wb_mu, NULL));
-	CHECK_RETURN(pthread_cond_init(&fs->wb_cv, NULL));
-	CHECK_RETURN(pthread_mutex_init(&fs->batch_mu, NULL));
-	*out = fs;
-	return 0;
-}
-
-/* Write the superblock and the root inode of an empty store (one batch). */
-static int fs_init_store(struct fs *fs, struct fs_super *s)
-{
-	struct fs_attr root = { 0 };
-	struct kv_batch *b = NULL;
-	struct fs_key k;
-	uint8_t sv[FS_SUPER_LEN];
-	void *iv = NULL;
-	size_t il;
-	int rc;
-
-	memset(s, 0, sizeof(*s));
-	s->format = FS_FORMAT_VERSION;
-	s->chunk_size = FS_CHUNK_SIZE;
-	rc = util_random_bytes(s->uuid, sizeof(s->uuid));
-	if (rc)
-		return rc;
-	s->ino_limit = FS_FIRST_INO + FS_INO_RANGE;
-	s->created_ns = util_wall_ns();
-
-	root.mode = S_IFDIR | 0755;
-	root.uid = (uint32_t)getuid();
-	root.gid = (uint32_t)getgid();
-	root.nlink = 2;
-	root.atime = root.mtime = root.ctime = root.btime = fs_time_now();
-	root.parent = FS_ROOT_INO;
-	root.next_cookie = FS_FIRST_COOKIE;
-
-	rc = kv_batch_create(&b);
-	if (rc)
-		return rc;
-	fs_super_encode(sv, s);
-	fs_key_super(&k);
-	rc = kv_batch_put(b, k.b, k.len, sv, sizeof(sv));
-	if (!rc)
-		rc = fs_attr_encode(&root, NULL, 0, &iv, &il);
-	fs_key_inode(&k, FS_ROOT_INO);
-	if (!rc)
-		rc = kv_batch_put(b, k.b, k.len, iv, il);
-	if (!rc)
-		rc = fs_write_batch(fs, b);
-	if (!rc)
-		rc = kv_sync(fs->db);
-	free(iv);
-	kv_batch_free(b);
-	if (!rc) {
-		char hex[33];
-		for (int i = 0; i < 16; i++)
-			snprintf(hex + 2 * i, 3, "%02x", s->uuid[i]);
-		UTIL_INFO(FS_LOG, "initialised a new filesystem in an empty store "
-			  "(format %u, uuid %s)", FS_FORMAT_VERSION, hex);
-	}
-	return rc;
-}
-
-/* Is there any key at all in the store? 1 yes, 0 no, <0 error. */
-static int fs_store_has_keys(struct fs *fs)
-{
-	struct kv_iter_user *it = NULL;
-	int rc = kv_iter_create(fs->db, NULL, NULL, 0, NULL, 0, &it);
-	if (rc)
-		return rc;
-	rc = kv_iter_valid(it) ? 1 : kv_iter_status(it);
-	kv_iter_free(it);
-	return rc;
-}
-
-/* Log why fs_start fails and keep the line for fs_last_error. */
-#define FS_START_FAIL(fs, ...) do { \
-	snprintf((fs)->errmsg, sizeof((fs)->errmsg), __VA_ARGS__); \
-	UTIL_ERROR(FS_LOG, "%s", (fs)->errmsg); \
-} while (0)
-
-const char *fs_last_error(struct fs *fs)
-{
-	return fs->errmsg[0] ? fs->errmsg : "unknown error";
-}
-
-int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
-{
-	struct fs_super s;
-	struct fs_key k;
-	struct fs_inode *root = NULL;
-	void *val = NULL;
-	size_t len = 0;
-	int rc, fresh = 0;
-
-	assert(!fs->started);
-	fs->db = db;
-	fs->store = store;
-	fs->started_wall_ns = util_wall_ns();
-	if (kv_is_readonly(db))
-		fs->conf.readonly = 1;
-
-	fs_key_super(&k);
-	rc = kv_get(db, NULL, k.b, k.len, &val, &len);
-	if (rc == -ENOENT) {
-		if (fs->conf.readonly) {
-			FS_START_FAIL(fs, "the store holds no filesystem yet: mount it read-write "
-				   "once to create one");
-			return -ENOENT;
-		}
-		rc = fs_store_has_keys(fs);
-		if (rc > 0) {
-			FS_START_FAIL(fs, "the store holds engine data but no ShaleFS superblock: "
-				   "it is not a ShaleFS store; refusing to mount it");
-			return -EPROTO;
-		}
-		if (rc == 0) {
-			rc = fs_init_store(fs, &s);
-			fresh = 1;
-		}
-		if (rc) {
-			FS_START_FAIL(fs, "initialising the filesystem failed: %s", kv_strerror(rc));
-			return rc;
-		}
-	} else if (rc) {
-		FS_START_FAIL(fs, "reading the superblock failed: %s", kv_strerror(rc));
-		return rc;
-	} else {
-		rc = fs_super_decode(&s, val, len);
-		free(val);
-		if (rc) {
-			FS_START_FAIL(fs, "the superblock is not a ShaleFS superblock: it is not a "
-				      "ShaleFS store; refusing to mount it");
-			return rc;
-		}
-		if (s.format != FS_FORMAT_VERSION) {
-			FS_START_FAIL(fs, "the store holds ShaleFS format version %u; this shalefs "
-				   "reads format %u only: refusing to mount it", s.format,
-				   FS_FORMAT_VERSION);
-			return -EPROTO;
-		}
-		if (s.chunk_size != FS_CHUNK_SIZE) {
-			FS_START_FAIL(fs, "the store uses %u-byte chunks; this shalefs uses %u: "
-				   "refusing to mount it", s.chunk_size, FS_CHUNK_SIZE);
-			return -EPROTO;
-		}
-	}
-
-	fs->super = s;
-	fs->ino_next = s.ino_limit;      /* the rest of the last range is skipped */
-	fs->ino_limit = s.ino_limit;
-	if (fresh)
-		fs->ino_next = FS_FIRST_INO;  /* nothing of the first range was used */
-
-	if (!fs->conf.readonly) {
-		rc = fs_reclaim_orphans(fs);
-		if (rc) {
-			FS_START_FAIL(fs, "reclaiming orphans failed: %s", kv_strerror(rc));
-			return rc;
-		}
-	}
-	/* After the reclaim: what it deleted is not counted. */
-	rc = fs_space_scan(fs);
-	if (rc) {
-		FS_START_FAIL(fs, "counting the inodes failed: %s", kv_strerror(rc));
-		return rc;
-	}
-
-	/* Pin the root: one lookup we never drop. */
-	rc = fs_inode_get(fs, FS_ROOT_INO, &root);
-	if (rc) {
-		FS_START_FAIL(fs, "out of memory");
-		return rc;
-	}
-	rc = fs_inode_lock(fs, root);
-	if (rc) {
-		FS_START_FAIL(fs, "the root inode cannot be read: %s", kv_strerror(rc));
-		fs_inode_unpin(fs, root);
-		return rc == -ENOENT ? -EIO : rc;
-	}
-	fs_inode_unlock(root);
-	fs_inode_ref_lookup(fs, root, 1);
-	fs_inode_unpin(fs, root);
-
-	if (!fs->conf.readonly) {
-		rc = fs_flusher_start(fs);
-		if (rc) {
-			FS_START_FAIL(fs, "cannot start the flusher thread");
-			return rc;
-		}
-	}
-	fs->started = 1;
-	return 0;
-}
-
-int fs_stop(struct fs *fs)
-{
-	int rc = 0;
-
-	if (!fs->started)
-		return 0;
-	if (!fs->conf.readonly) {
-		fs_flusher_stop(fs);
-		rc = fs_data_flush_all(fs);
-	}
-	fs->started = 0;
-	return rc;
-}
-
-void fs_free(struct fs *fs)
-{
-	if (!fs)
-		return;
-	for (size_t h = 0; h < fs->itab_buckets; h++) {
-		struct fs_inode *ip = fs->itab[h], *next;
-		for (; ip; ip = next) {
-			next = ip->hnext;
-			fs_inode_free(fs, ip);
-		}
-	}
-	free(fs->itab);
-	CHECK_RETURN(pthread_mutex_destroy(&fs->itab_mu));
-	CHECK_RETURN(pthread_mutex_destroy(&fs->rename_mu));
-	CHECK_RETURN(pthread_mutex_destroy(&fs->ino_mu));
-	CHECK_RETURN(pthread_cond_destroy(&fs->ino_cv));
-	CHECK_RETURN(pthread_mutex_destroy(&fs->wb_mu));
-	CHECK_RETURN(pthread_cond_destroy(&fs->wb_cv));
-	for (size_t i = 0; i < fs->n_batch_free; i++)
-		kv_batch_free(fs->batch_free[i]);
-	CHECK_RETURN(pthread_mutex_destroy(&fs->batch_mu));
-	free(fs);
-}
-
-int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n)
-{
-	struct fs_inode **v = NULL;
-	size_t cnt = 0, cap;
-
-	*out = NULL;
-	*n = 0;
-	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
-	cap = fs->n_dirty;
-	if (cap) {
-		v = malloc(cap * sizeof(*v));
-		if (!v) {
-			CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
-			return -ENOMEM;
-		}
-	}
-	for (struct fs_inode *ip = fs->dirty, *next; ip; ip = next) {
-		next = ip->dnext;
-		if (atomic_load(&ip->needs_flush)) {
-			ip->pins++;
-			v[cnt++] = ip;
-		} else {
-			/* A writer that sets needs_flush after this takes
-			 * itab_mu to put it back (fs_inode_mark_dirty). */
-			fs_dirty_unlink(fs, ip);
-		}
-	}
-	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
-	*out = v;
-	*n = cnt;
-	return 0;
 }

@@ -44,7 +44,7 @@
 #define FS_XATTR_SIZE_MAX 65536
 #define FS_MAX_FILE_SIZE ((uint64_t)1 << 50)    /* 1 PiB; EFBIG above */
 /* Chunk indices below which a whole-file delete writes tombstones blind
- * rather than reading what exists (fs_inode.c, fs_data.c): 64 GiB. */
+ * rather than reading what exists (fs_orphan.c, fs_data.c): 64 GiB. */
 #define FS_BLIND_DELETE_MAX ((uint64_t)1 << 20)
 /* First readdir cookie of a directory's entries (1 and 2 are . and ..). */
 #define FS_FIRST_COOKIE ((uint64_t)3)
@@ -214,7 +214,7 @@ struct fs_inode {
  * them under itab_mu was the daemon's largest user-space cost. */
 #define FS_ITAB_MIN_BUCKETS 4096
 
-/* fs_data.c, BATCH REUSE: at most FS_BATCH_KEEP batches of at most
+/* fs_inode.c, BATCH REUSE: at most FS_BATCH_KEEP batches of at most
  * FS_BATCH_KEEP_BYTES encoded are kept, so under 16 MiB allocated (a
  * batch's buffer grows by doubling). */
 #define FS_BATCH_KEEP 4
@@ -265,7 +265,7 @@ struct fs {
 	pthread_t flusher;
 	int flusher_running;
 
-	/* Batches of buffered data kept for reuse (fs_data.c, BATCH REUSE). */
+	/* Batches of buffered data kept for reuse (fs_inode.c, BATCH REUSE). */
 	pthread_mutex_t batch_mu;
 	struct kv_batch *batch_free[FS_BATCH_KEEP]; /* protected by batch_mu */
 	size_t n_batch_free;       /* protected by batch_mu */
@@ -297,6 +297,17 @@ struct fs {
 	struct util_hist op_lat[FS_OPT_COUNT];
 };
 
+/* 512-byte units of a chunk value of len bytes (st_blocks). */
+static inline uint64_t fs_blocks_of(uint64_t len)
+{
+	return (len + 511) / 512;
+}
+
+/* Allocate the empty table (fs_alloc). Returns 0 or -ENOMEM. */
+int fs_inode_table_init(struct fs *fs);
+/* Free every table object, buffered data included, and the table (fs_free;
+ * no other thread runs). */
+void fs_inode_table_free(struct fs *fs);
 /*
  * fs_inode_get - pin the table object of ino, creating an unloaded one if
  * needed (no I/O). *out is pinned; drop with fs_inode_unpin.
@@ -321,6 +332,15 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n);
  */
 int fs_inode_lock(struct fs *fs, struct fs_inode *ip);
 void fs_inode_unlock(struct fs_inode *ip);
+/*
+ * fs_inode_get_locked - fs_inode_get, then fs_inode_lock: on success *out
+ * is pinned and locked (release both with fs_inode_unlock_unpin); on error
+ * nothing is held and *out is NULL. Returns 0, -ENOENT (no such inode),
+ * -EIO, -ENOMEM. A gone inode is returned with 0: callers check ip->gone.
+ */
+int fs_inode_get_locked(struct fs *fs, uint64_t ino, struct fs_inode **out);
+/* Unlock and unpin what fs_inode_get_locked returned; NULL is a no-op. */
+void fs_inode_unlock_unpin(struct fs *fs, struct fs_inode *ip);
 /* Lock up to 4 inodes (NULLs and duplicates allowed) in ascending ino order.
  * Returns 0 with all locked, or an error with none locked. */
 int fs_inode_lock_set(struct fs *fs, struct fs_inode **v, int n);
@@ -329,14 +349,6 @@ void fs_inode_unlock_set(struct fs_inode **v, int n);
 int fs_ino_alloc(struct fs *fs, uint64_t *out);
 /* Put ip's I key into b (ip->mu held). Clears attr_dirty. */
 int fs_inode_put(struct fs_inode *ip, struct kv_batch *b);
-/* Delete the C, X, I and O keys of ino (orphan reclaim; idempotent). a:
- * its attributes if loaded, else NULL (read from the record). Returns 0 or
- * an engine error. */
-int fs_inode_reclaim_keys(struct fs *fs, uint64_t ino, const struct fs_attr *a);
-/* Release a file handle (ip->mu held): nopen--, reclaim at zero if unlinked. */
-int fs_inode_release_locked(struct fs *fs, struct fs_inode *ip);
-/* Reclaim ip if it is unlinked and not open (ip->mu held). */
-int fs_inode_maybe_reclaim_locked(struct fs *fs, struct fs_inode *ip);
 /* Convert an attr to a struct stat. */
 void fs_attr_to_stat(const struct fs_attr *a, uint64_t ino, struct stat *st);
 /* ip's attributes as the user sees them: st_blocks counts buffered chunks
@@ -368,6 +380,14 @@ int fs_check_writable(struct fs *fs);
 void fs_inode_mark_dirty(struct fs *fs, struct fs_inode *ip);
 /* Collect pins of inodes needing a flush (flusher). *out malloc'd. */
 int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n);
+/* Count delta more (or fewer) bytes of chunk images in the write buffer;
+ * a decrease wakes writers waiting for room. Any thread, wb_mu not held. */
+void fs_wb_account(struct fs *fs, long delta);
+/* Write buffered chunks (all, or only complete ones) and the I key in one
+ * batch (ip->mu held). Returns 0 or -errno (kept in ip->wb_err). */
+int fs_inode_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete);
+/* Drop buffered chunks without writing (ip->mu held). */
+void fs_inode_drop_chunks_locked(struct fs *fs, struct fs_inode *ip);
 
 /* ======================= fs_data.c: file data ======================= */
 
@@ -389,11 +409,6 @@ ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, si
 /* Buffer a write (ip->mu held). Returns bytes written or -errno. */
 ssize_t fs_data_write(struct fs *fs, struct fs_inode *ip, uint64_t off, const char *buf,
 		      size_t size);
-/* Write buffered chunks (all, or only complete ones) and the I key in one
- * batch (ip->mu held). Returns 0 or -errno (kept in ip->wb_err). */
-int fs_data_flush_locked(struct fs *fs, struct fs_inode *ip, int only_complete);
-/* Drop buffered chunks without writing (ip->mu held). */
-void fs_data_drop_locked(struct fs *fs, struct fs_inode *ip);
 /* Change the size (ip->mu held): flush, then one batch that trims the tail
  * chunk, deletes chunks past the end and writes the I key. */
 int fs_data_truncate_locked(struct fs *fs, struct fs_inode *ip, uint64_t size,
@@ -411,6 +426,28 @@ void fs_flusher_stop(struct fs *fs);
 /* Flush every dirty inode. Returns 0 or the first error. */
 int fs_data_flush_all(struct fs *fs);
 
+/* ======================= fs_orphan.c: unlinked inodes ======================= */
+
+/* Delete the C, X, I and O keys of ino (orphan reclaim; idempotent). a:
+ * its attributes if loaded, else NULL (read from the record). Returns 0 or
+ * an engine error. */
+int fs_orphan_reclaim_keys(struct fs *fs, uint64_t ino, const struct fs_attr *a);
+/* Release a file handle (ip->mu held): flush, nopen--, reclaim at zero if
+ * unlinked. Returns 0 or the flush's or the reclaim's error. */
+int fs_orphan_release_locked(struct fs *fs, struct fs_inode *ip);
+/* Reclaim ip if it is unlinked and not open (ip->mu held). */
+int fs_orphan_maybe_reclaim_locked(struct fs *fs, struct fs_inode *ip);
+/* Reclaim every inode with an O key (fs_start: files a crash left
+ * unlinked while open). Returns 0 or an engine error. */
+int fs_orphan_reclaim_all(struct fs *fs);
+
+/* ======================= fs_mount.c: lifecycle, whole-mount operations ======================= */
+
+/* The errno an fsync reports for the result rc of kv_sync (or a flush):
+ * ENOMEM, ENOSPC, EDQUOT, EACCES and EROFS as they are, anything else
+ * logged and EIO. */
+int fs_sync_errno(struct fs *fs, int rc);
+
 /* ======================= fs_dir.c: names ======================= */
 
 /* Look up name in parent (no locks needed). Returns 0, -ENOENT, -EIO. */
@@ -420,6 +457,16 @@ int fs_dent_put(struct kv_batch *b, uint64_t parent, const char *name, const str
 int fs_dent_del(struct kv_batch *b, uint64_t parent, const char *name, uint64_t cookie);
 /* 1 if directory ino has no entries, 0 if it has, <0 on error. */
 int fs_dir_is_empty(struct fs *fs, uint64_t ino);
+/* A name one may look up or create: 0, -ENOENT (empty), -ENAMETOOLONG,
+ * -EINVAL (a '/'). */
+int fs_dir_name_check(const char *name);
+/* 1 when name in parent is the control directory (FS_CTL_NAME in the root). */
+int fs_dir_is_ctl_name(uint64_t parent, const char *name);
+/* 0 for a usable directory (ip->mu held), else -ENOENT (unlinked or gone)
+ * or -ENOTDIR. */
+int fs_dir_check(struct fs_inode *ip);
+/* Most links of an inode (a directory's subdirectories count): EMLINK. */
+#define FS_LINK_MAX 65000
 
 void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
@@ -429,54 +476,74 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		  struct fuse_file_info *fi);
 void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
-void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		  const char *newname, unsigned int flags);
 void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
 void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi);
 void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi);
 
+/* ======================= fs_rename.c: rename ======================= */
+
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		  const char *newname, unsigned int flags);
+
 /* ======================= fs_ops.c: the FUSE edge ======================= */
 
 /* The handlers, untimed (fs_optime.c wraps them). */
 extern const struct fuse_lowlevel_ops fs_ops_untimed;
 
-/* Fill e for ip (ip->mu held) with the configured timeouts. */
-void fs_entry_fill(struct fs *fs, struct fs_inode *ip, struct fuse_entry_param *e);
 static inline struct fs *fs_of(fuse_req_t req)
 {
 	return (struct fs *)fuse_req_userdata(req);
 }
+
+/* ======================= fs_reply.c: FUSE replies ======================= */
+
 /*
- * Reply with an error (rc < 0): the one place fs errors become positive
- * errnos. The engine's own codes (KV_ECORRUPT, ..., below KV_ERR_BASE)
- * reach here from paths that return an iterator's status as is; they are
- * no errno (libfuse would answer ERANGE for them, with a "bad error value"
- * line), so they become EIO - what a failing disk gives.
+ * Each handler ends with exactly one of these, given the rc of its fs_do_*
+ * function: rc < 0 replies with the error (the one place fs errors become
+ * positive errnos; the engine's own codes become EIO), rc == 0 with the
+ * out-params. No lock may be held.
  */
-static inline void fs_reply_err(fuse_req_t req, int rc)
-{
-	if (rc < 0)
-		rc = -rc;
-	if (rc >= 1000)
-		rc = EIO;
-	fuse_reply_err(req, rc);
-}
-int fs_name_check(const char *name);
+void fs_reply_err(fuse_req_t req, int rc);                 /* rc 0: success */
+void fs_reply_none(fuse_req_t req);                        /* forget */
+void fs_reply_entry(fuse_req_t req, int rc, const struct fuse_entry_param *e);
+/* Returns -1 when rc was 0 but the reply did not reach the kernel
+ * (interrupted): the caller undoes the lookup and the open handle. */
+int fs_reply_create(fuse_req_t req, int rc, const struct fuse_entry_param *e,
+		    const struct fuse_file_info *fi);
+void fs_reply_attr(fuse_req_t req, int rc, const struct stat *st, double timeout);
+void fs_reply_readlink(fuse_req_t req, int rc, const char *link);
+/* Returns -1 when rc was 0 but the reply did not reach the kernel: the
+ * kernel will not release the handle, so the caller does. */
+int fs_reply_open(fuse_req_t req, int rc, const struct fuse_file_info *fi);
+void fs_reply_buf(fuse_req_t req, int rc, const void *buf, size_t len);
+void fs_reply_write(fuse_req_t req, int rc, size_t n);
+/* getxattr/listxattr: size 0 asks for the length, a smaller size than len
+ * is ERANGE, else the value. */
+void fs_reply_xattr(fuse_req_t req, int rc, size_t size, const void *val, size_t len);
+struct statvfs;
+void fs_reply_statfs(fuse_req_t req, int rc, const struct statvfs *sv);
 
 /* ======================= fs_ctl.c: the control directory ======================= */
 
+/* The parts of the handlers for control inodes (see fs_ctl.c): each
+ * returns 0 or -errno and fills its out-params; the caller replies. */
 int fs_ctl_lookup(struct fs *fs, uint64_t ino, struct fuse_entry_param *e);
 int fs_ctl_lookup_name(struct fs *fs, uint64_t parent, const char *name,
 		       struct fuse_entry_param *e);
 int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct stat *st);
-void fs_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void fs_ctl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		 struct fuse_file_info *fi);
-void fs_ctl_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
-		  struct fuse_file_info *fi);
-void fs_ctl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void fs_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus);
+/* On success fi->fh owns the handle's text (fs_ctl_do_release frees it). */
+int fs_ctl_do_open(struct fs *fs, uint64_t ino, struct fuse_file_info *fi);
+/* *out: a malloc'd copy of *n bytes of the handle's text (the caller's). */
+int fs_ctl_do_read(uint64_t ino, size_t size, off_t off, const struct fuse_file_info *fi,
+		   char **out, size_t *n);
+/* Run the command line in data; its reply line goes to the handle. */
+int fs_ctl_do_write(struct fs *fs, uint64_t ino, const char *data, size_t size,
+		    const struct fuse_file_info *fi);
+void fs_ctl_do_release(struct fuse_file_info *fi);
+/* *buf: malloc'd, the caller's (also on error), *pos bytes of entries. */
+int fs_ctl_do_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, int plus,
+		      char **buf, size_t *pos);
 
 #endif /* SHALE_FS_INT_H */

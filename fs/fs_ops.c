@@ -2,11 +2,12 @@
  * fs_ops.c - the FUSE edge: the low-level operation table, and the
  * handlers of operations on one inode (attributes, open files, data,
  * xattrs, statfs). Names are in fs_dir.c, the control directory in
- * fs_ctl.c.
+ * fs_ctl.c, the replies in fs_reply.c.
  *
- * Every handler replies exactly once. Helpers return 0 or -errno; the
- * handler converts once: fs_reply_err(req, rc) == fuse_reply_err(req, -rc).
- * No lock is held across a fuse_reply_* call: results are copied out
+ * Every handler decodes its request, calls one fs_do_* function that
+ * returns 0 or -errno and fills out-params, and replies once through
+ * fs_reply.c: fs_reply_err(req, rc) == fuse_reply_err(req, -rc). The
+ * fs_do_* functions return with no lock held: results are copied out
  * under the inode lock, the lock dropped, then the reply sent.
  */
 #include "fs/fs_int.h"
@@ -20,54 +21,13 @@
 #include <unistd.h>
 #include <linux/falloc.h>
 
-void fs_entry_fill(struct fs *fs, struct fs_inode *ip, struct fuse_entry_param *e)
+/* Pin and lock ino for an operation on it: the kernel knows the inode, so
+ * one missing from the store is -ESTALE. */
+static int fs_ops_get_locked(struct fs *fs, uint64_t ino, struct fs_inode **out)
 {
-	memset(e, 0, sizeof(*e));
-	e->ino = ip->ino;
-	e->generation = 0;          /* inode numbers are never reused */
-	fs_inode_stat(ip, &e->attr);
-	ip->blocks_seen = (uint64_t)e->attr.st_blocks;
-	e->attr_timeout = fs->conf.attr_timeout;
-	e->entry_timeout = fs->conf.entry_timeout;
-}
+	int rc = fs_inode_get_locked(fs, ino, out);
 
-int fs_name_check(const char *name)
-{
-	size_t n = strlen(name);
-	if (n == 0)
-		return -ENOENT;
-	if (n > FS_NAME_MAX)
-		return -ENAMETOOLONG;
-	if (memchr(name, '/', n))
-		return -EINVAL;
-	return 0;
-}
-
-/* Pin and lock ino; on success *out is locked and pinned. */
-static int fs_get_locked(struct fs *fs, uint64_t ino, struct fs_inode **out)
-{
-	struct fs_inode *ip;
-	int rc;
-
-	*out = NULL;
-	rc = fs_inode_get(fs, ino, &ip);
-	if (rc)
-		return rc;
-	rc = fs_inode_lock(fs, ip);
-	if (rc) {
-		fs_inode_unpin(fs, ip);
-		return rc == -ENOENT ? -ESTALE : rc;
-	}
-	*out = ip;
-	return 0;
-}
-
-static void fs_put_locked(struct fs *fs, struct fs_inode *ip)
-{
-	if (!ip)
-		return;
-	fs_inode_unlock(ip);
-	fs_inode_unpin(fs, ip);
+	return rc == -ENOENT ? -ESTALE : rc;
 }
 
 /* ---- session ---------------------------------------------------------------- */
@@ -104,42 +64,41 @@ static void fs_op_destroy(void *userdata)
 static void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	fs_inode_forget(fs_of(req), ino, nlookup);
-	fuse_reply_none(req);
+	fs_reply_none(req);
 }
 
 static void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
 		fs_inode_forget(fs_of(req), forgets[i].ino, forgets[i].nlookup);
-	fuse_reply_none(req);
+	fs_reply_none(req);
 }
 
 /* ---- attributes ------------------------------------------------------------ */
 
+static int fs_do_getattr(struct fs *fs, uint64_t ino, struct stat *st)
+{
+	struct fs_inode *ip;
+	int rc;
+
+	if (FS_IS_CTL(ino))
+		return fs_ctl_getattr(fs, ino, st);
+	rc = fs_ops_get_locked(fs, ino, &ip);
+	if (rc)
+		return rc;
+	fs_inode_stat(ip, st);
+	ip->blocks_seen = (uint64_t)st->st_blocks;
+	fs_inode_unlock_unpin(fs, ip);
+	return 0;
+}
+
 static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct fs_inode *ip;
 	struct stat st;
-	int rc;
+	int rc = fs_do_getattr(fs, ino, &st);
 
-	if (FS_IS_CTL(ino)) {
-		rc = fs_ctl_getattr(fs, ino, &st);
-		if (rc)
-			fs_reply_err(req, rc);
-		else
-			fuse_reply_attr(req, &st, fs->conf.attr_timeout);
-		return;
-	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	fs_inode_stat(ip, &st);
-	ip->blocks_seen = (uint64_t)st.st_blocks;
-	fs_put_locked(fs, ip);
-	fuse_reply_attr(req, &st, fs->conf.attr_timeout);
+	fs_reply_attr(req, rc, &st, fs->conf.attr_timeout);
 }
 
 static struct fs_time fs_time_of(const struct timespec *ts)
@@ -148,130 +107,147 @@ static struct fs_time fs_time_of(const struct timespec *ts)
 	return t;
 }
 
-static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-			  struct fuse_file_info *fi)
+/* What setattr(size) refuses (ip->mu held). */
+static int fs_setattr_check(const struct fs_inode *ip, const struct stat *attr, int to_set)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *ip = NULL;
+	if (!(to_set & FUSE_SET_ATTR_SIZE))
+		return 0;
+	if (S_ISDIR(ip->a.mode))
+		return -EISDIR;
+	if (!S_ISREG(ip->a.mode) || attr->st_size < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Set the mode, owner and time fields the request names into a; ctime is
+ * now unless given. */
+static void fs_setattr_apply(struct fs_attr *a, const struct stat *attr, int to_set,
+			     struct fs_time now)
+{
+	if (to_set & FUSE_SET_ATTR_MODE)
+		a->mode = (a->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		a->uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		a->gid = attr->st_gid;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		a->atime = now;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		a->atime = fs_time_of(&attr->st_atim);
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		a->mtime = now;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		a->mtime = fs_time_of(&attr->st_mtim);
+	if (to_set & FUSE_SET_ATTR_CTIME)
+		a->ctime = fs_time_of(&attr->st_ctim);
+	else
+		a->ctime = now;
+}
+
+/* Store ip's changed attributes (ip->mu held): a size change as one
+ * truncate, anything else as the I key alone. */
+static int fs_setattr_store_locked(struct fs *fs, struct fs_inode *ip, const struct stat *attr,
+				   int to_set, struct fs_time now)
+{
 	struct kv_batch *b = NULL;
-	struct fs_attr saved;
-	struct fs_time now = fs_time_now();
-	struct stat st;
 	int rc;
 
-	if (FS_IS_CTL(ino)) {
-		fs_reply_err(req, -EPERM);
-		return;
-	}
-	rc = fs_check_writable(fs);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	saved = ip->a;
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (S_ISDIR(ip->a.mode)) {
-			rc = -EISDIR;
-			goto out;
-		}
-		if (!S_ISREG(ip->a.mode)) {
-			rc = -EINVAL;
-			goto out;
-		}
-		if (attr->st_size < 0) {
-			rc = -EINVAL;
-			goto out;
-		}
-	}
-	if (to_set & FUSE_SET_ATTR_MODE)
-		ip->a.mode = (ip->a.mode & S_IFMT) | (attr->st_mode & 07777);
-	if (to_set & FUSE_SET_ATTR_UID)
-		ip->a.uid = attr->st_uid;
-	if (to_set & FUSE_SET_ATTR_GID)
-		ip->a.gid = attr->st_gid;
-	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-		ip->a.atime = now;
-	else if (to_set & FUSE_SET_ATTR_ATIME)
-		ip->a.atime = fs_time_of(&attr->st_atim);
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-		ip->a.mtime = now;
-	else if (to_set & FUSE_SET_ATTR_MTIME)
-		ip->a.mtime = fs_time_of(&attr->st_mtim);
-	if (to_set & FUSE_SET_ATTR_CTIME)
-		ip->a.ctime = fs_time_of(&attr->st_ctim);
-	else
-		ip->a.ctime = now;
 	if (ip->gone) {
 		/* Unlinked and reclaimed, still known to the kernel (the
 		 * writeback cache flushes times of deleted inodes): nothing
 		 * is stored any more, so only the memory copy changes. */
 		if (to_set & FUSE_SET_ATTR_SIZE)
 			ip->a.size = (uint64_t)attr->st_size;
-	} else if (to_set & FUSE_SET_ATTR_SIZE) {
+		return 0;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if ((uint64_t)attr->st_size != ip->a.size && !(to_set & FUSE_SET_ATTR_MTIME))
 			ip->a.mtime = now;
 		/* Flush, then one batch: trimmed tail, deleted chunks, record. */
-		rc = fs_data_truncate_locked(fs, ip, (uint64_t)attr->st_size, NULL);
-		if (rc) {
-			ip->a = saved;
-			goto out;
-		}
-	} else {
-		rc = kv_batch_create(&b);
-		if (!rc)
-			rc = fs_inode_put(ip, b);
-		if (!rc)
-			rc = fs_write_batch(fs, b);
-		if (rc) {
-			ip->a = saved;
-			goto out;
-		}
-		/* The record written carries any buffered size change too. */
-		ip->attr_dirty = 0;
-		if (!ip->chunks)
-			atomic_store(&ip->needs_flush, 0);
+		return fs_data_truncate_locked(fs, ip, (uint64_t)attr->st_size, NULL);
 	}
-	fs_inode_stat(ip, &st);
-out:
+	rc = kv_batch_create(&b);
+	if (!rc)
+		rc = fs_inode_put(ip, b);
+	if (!rc)
+		rc = fs_write_batch(fs, b);
 	kv_batch_free(b);
-	fs_put_locked(fs, ip);
 	if (rc)
-		fs_reply_err(req, rc);
-	else
-		fuse_reply_attr(req, &st, fs->conf.attr_timeout);
+		return rc;
+	/* The record written carries any buffered size change too. */
+	ip->attr_dirty = 0;
+	if (!ip->chunks)
+		atomic_store(&ip->needs_flush, 0);
+	return 0;
+}
+
+static int fs_do_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set,
+			 struct stat *st)
+{
+	struct fs_inode *ip;
+	struct fs_attr saved;
+	struct fs_time now = fs_time_now();
+	int rc;
+
+	if (FS_IS_CTL(ino))
+		return -EPERM;
+	rc = fs_check_writable(fs);
+	if (rc)
+		return rc;
+	rc = fs_ops_get_locked(fs, ino, &ip);
+	if (rc)
+		return rc;
+	saved = ip->a;
+	rc = fs_setattr_check(ip, attr, to_set);
+	if (!rc) {
+		fs_setattr_apply(&ip->a, attr, to_set, now);
+		rc = fs_setattr_store_locked(fs, ip, attr, to_set, now);
+		if (rc)
+			ip->a = saved;
+	}
+	if (!rc)
+		fs_inode_stat(ip, st);
+	fs_inode_unlock_unpin(fs, ip);
+	return rc;
+}
+
+static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			  struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct stat st;
+	int rc = fs_do_setattr(fs, ino, attr, to_set, &st);
+
+	fs_reply_attr(req, rc, &st, fs->conf.attr_timeout);
+}
+
+/* On success *out is a malloc'd copy of the target, the caller's. */
+static int fs_do_readlink(struct fs *fs, uint64_t ino, char **out)
+{
+	struct fs_inode *ip;
+	int rc;
+
+	*out = NULL;
+	if (FS_IS_CTL(ino))
+		return -EINVAL;
+	rc = fs_ops_get_locked(fs, ino, &ip);
+	if (rc)
+		return rc;
+	if (!S_ISLNK(ip->a.mode) || !ip->link)
+		rc = -EINVAL;
+	else if (!(*out = strdup(ip->link)))
+		rc = -ENOMEM;
+	fs_inode_unlock_unpin(fs, ip);
+	return rc;
 }
 
 static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *ip;
-	char *copy = NULL;
-	int rc;
+	char *link;
+	int rc = fs_do_readlink(fs_of(req), ino, &link);
 
-	if (FS_IS_CTL(ino)) {
-		fs_reply_err(req, -EINVAL);
-		return;
-	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	if (!S_ISLNK(ip->a.mode) || !ip->link)
-		rc = -EINVAL;
-	else if (!(copy = strdup(ip->link)))
-		rc = -ENOMEM;
-	fs_put_locked(fs, ip);
-	if (rc)
-		fs_reply_err(req, rc);
-	else
-		fuse_reply_readlink(req, copy);
-	free(copy);
+	fs_reply_readlink(req, rc, link);
+	free(link);
 }
 
 /* ---- open files ------------------------------------------------------------- */
@@ -295,28 +271,23 @@ static int fs_open_trunc_locked(struct fs *fs, struct fs_inode *ip)
 	return rc;
 }
 
-static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Open ino with fi->flags: one more open handle; fi gets the handle's
+ * options. */
+static int fs_do_open(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
 	struct fs_inode *ip;
 	int rc, acc = fi->flags & O_ACCMODE;
 
-	if (FS_IS_CTL(ino)) {
-		fs_ctl_open(req, ino, fi);
-		return;
-	}
+	if (FS_IS_CTL(ino))
+		return fs_ctl_do_open(fs, ino, fi);
 	if (acc != O_RDONLY || (fi->flags & O_TRUNC)) {
 		rc = fs_check_writable(fs);
-		if (rc) {
-			fs_reply_err(req, rc);
-			return;
-		}
+		if (rc)
+			return rc;
 	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
+	rc = fs_ops_get_locked(fs, ino, &ip);
+	if (rc)
+		return rc;
 	if (ip->gone)
 		rc = -ENOENT;
 	else if (S_ISDIR(ip->a.mode))
@@ -325,143 +296,162 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = fs_open_trunc_locked(fs, ip);
 	if (!rc)
 		ip->nopen++;
-	fs_put_locked(fs, ip);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
+	fs_inode_unlock_unpin(fs, ip);
+	if (rc)
+		return rc;
 	fi->fh = 0;
 	fi->keep_cache = fs->conf.readonly ? 0 : 1;
-	if (fuse_reply_open(req, fi) != 0) {
-		/* Interrupted: the kernel will not release this handle. */
-		if (fs_get_locked(fs, ino, &ip) == 0) {
-			(void)fs_inode_release_locked(fs, ip);
-			fs_put_locked(fs, ip);
-		}
+	return 0;
+}
+
+/* Release a handle fs_do_open gave: of a control file its text, of an
+ * inode its open count (the last of an unlinked file reclaims it). */
+static int fs_do_release(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
+{
+	struct fs_inode *ip;
+	int rc;
+
+	if (FS_IS_CTL(ino)) {
+		fs_ctl_do_release(fi);
+		return 0;
 	}
+	rc = fs_ops_get_locked(fs, ino, &ip);
+	if (rc == 0) {
+		if (ip->nopen)
+			rc = fs_orphan_release_locked(fs, ip);
+		fs_inode_unlock_unpin(fs, ip);
+	}
+	return rc;
+}
+
+static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	int rc = fs_do_open(fs, ino, fi);
+
+	if (fs_reply_open(req, rc, fi) != 0)
+		/* Interrupted: the kernel will not release this handle. */
+		(void)fs_do_release(fs, ino, fi);
+}
+
+static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fs_reply_err(req, fs_do_release(fs_of(req), ino, fi));
+}
+
+/* Read up to size bytes at off: *buf (malloc'd, the caller's) gets *n. */
+static int fs_do_read(struct fs *fs, uint64_t ino, size_t size, off_t off, char **buf,
+		      size_t *n)
+{
+	struct fs_inode *ip;
+	ssize_t got;
+	char *b;
+	int rc;
+
+	*buf = NULL;
+	*n = 0;
+	if (off < 0)
+		return -EINVAL;
+	b = malloc(size ? size : 1);
+	if (!b)
+		return -ENOMEM;
+	rc = fs_ops_get_locked(fs, ino, &ip);
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	got = fs_data_read_unlock(fs, ip, (uint64_t)off, size, b);
+	fs_inode_unpin(fs, ip);
+	atomic_fetch_add(&fs->n_read, 1);
+	if (got < 0) {
+		free(b);
+		return (int)got;
+	}
+	*buf = b;
+	*n = (size_t)got;
+	return 0;
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *ip;
-	char *buf;
-	ssize_t n;
+	char *buf = NULL;
+	size_t n = 0;
 	int rc;
 
-	if (FS_IS_CTL(ino)) {
-		fs_ctl_read(req, ino, size, off, fi);
-		return;
-	}
-	if (off < 0) {
-		fs_reply_err(req, -EINVAL);
-		return;
-	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fs_reply_err(req, -ENOMEM);
-		return;
-	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc) {
-		free(buf);
-		fs_reply_err(req, rc);
-		return;
-	}
-	n = fs_data_read_unlock(fs, ip, (uint64_t)off, size, buf);
-	fs_inode_unpin(fs, ip);
-	atomic_fetch_add(&fs->n_read, 1);
-	if (n < 0)
-		fs_reply_err(req, (int)n);
+	if (FS_IS_CTL(ino))
+		rc = fs_ctl_do_read(ino, size, off, fi, &buf, &n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
+		rc = fs_do_read(fs_of(req), ino, size, off, &buf, &n);
+	fs_reply_buf(req, rc, buf, n);
 	free(buf);
+}
+
+/* Write size bytes at off (the end with append); *n bytes were taken. */
+static int fs_do_write(struct fs *fs, uint64_t ino, const char *data, size_t size, off_t off,
+		       int append, size_t *n)
+{
+	struct fs_inode *ip;
+	ssize_t got;
+	int rc;
+
+	*n = 0;
+	if (off < 0)
+		return -EINVAL;
+	rc = fs_check_writable(fs);
+	if (!rc)
+		rc = fs_wb_wait_room(fs);
+	if (!rc)
+		rc = fs_ops_get_locked(fs, ino, &ip);
+	if (rc)
+		return rc;
+	if (ip->gone) {
+		/* Writeback of a deleted inode's pages: nobody can read them. */
+		got = (ssize_t)size;
+	} else if (!S_ISREG(ip->a.mode)) {
+		got = -EINVAL;
+	} else {
+		/* Without the writeback cache the kernel leaves O_APPEND to us. */
+		if (append && !fs->writeback)
+			off = (off_t)ip->a.size;
+		got = fs_data_write(fs, ip, (uint64_t)off, data, size);
+	}
+	fs_inode_unlock_unpin(fs, ip);
+	atomic_fetch_add(&fs->n_write, 1);
+	if (got < 0)
+		return (int)got;
+	*n = (size_t)got;
+	return 0;
 }
 
 static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 			off_t off, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *ip;
-	ssize_t n;
+	size_t n = size;
 	int rc;
 
-	if (FS_IS_CTL(ino)) {
-		fs_ctl_write(req, ino, data, size, fi);
-		return;
-	}
-	if (off < 0) {
-		fs_reply_err(req, -EINVAL);
-		return;
-	}
-	rc = fs_check_writable(fs);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	rc = fs_wb_wait_room(fs);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	if (ip->gone) {
-		/* Writeback of a deleted inode's pages: nobody can read them. */
-		n = (ssize_t)size;
-	} else if (!S_ISREG(ip->a.mode)) {
-		n = -EINVAL;
-	} else {
-		/* Without the writeback cache the kernel leaves O_APPEND to us. */
-		if ((fi->flags & O_APPEND) && !fs->writeback)
-			off = (off_t)ip->a.size;
-		n = fs_data_write(fs, ip, (uint64_t)off, data, size);
-	}
-	fs_put_locked(fs, ip);
-	atomic_fetch_add(&fs->n_write, 1);
-	if (n < 0)
-		fs_reply_err(req, (int)n);
+	if (FS_IS_CTL(ino))
+		rc = fs_ctl_do_write(fs_of(req), ino, data, size, fi);
 	else
-		fuse_reply_write(req, (size_t)n);
-}
-
-/* The errno an fsync reports for a failed kv_sync: the store's own
- * (ENOSPC, EACCES: the engine logged it, at a bounded rate), EROFS once
- * fenced, EIO for anything else. */
-static int fs_sync_errno(struct fs *fs, int rc)
-{
-	switch (rc) {
-	case 0:
-	case -ENOMEM:
-	case -ENOSPC:
-	case -EDQUOT:
-	case -EACCES:
-		return rc;
-	case -EROFS:
-		(void)fs_check_writable(fs);
-		return rc;
-	default:
-		UTIL_ERROR(FS_LOG, "sync failed: %s", kv_strerror(rc));
-		return -EIO;
-	}
+		rc = fs_do_write(fs_of(req), ino, data, size, off, fi->flags & O_APPEND, &n);
+	fs_reply_write(req, rc, n);
 }
 
 /* fsync: flush ino's buffer into the engine, report (and clear) an
  * earlier background failure of it, then make everything durable. */
-static int fs_fsync_ino(struct fs *fs, uint64_t ino)
+static int fs_do_fsync(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *ip;
 	struct stat st;
 	int blocks_changed, rc;
 
-	rc = fs_get_locked(fs, ino, &ip);
+	atomic_fetch_add(&fs->n_fsync, 1);
+	if (FS_IS_CTL(ino) || fs->conf.readonly)
+		return 0;
+	rc = fs_ops_get_locked(fs, ino, &ip);
 	if (rc)
 		return rc;
-	rc = fs_data_flush_locked(fs, ip, 0);
+	rc = fs_inode_flush_locked(fs, ip, 0);
 	if (!rc && ip->wb_err)
 		rc = ip->wb_err;
 	ip->wb_err = 0;
@@ -473,7 +463,7 @@ static int fs_fsync_ino(struct fs *fs, uint64_t ino)
 	fs_inode_stat(ip, &st);
 	blocks_changed = (uint64_t)st.st_blocks != ip->blocks_seen;
 	ip->blocks_seen = (uint64_t)st.st_blocks;
-	fs_put_locked(fs, ip);
+	fs_inode_unlock_unpin(fs, ip);
 	/* With the writeback cache the kernel keeps size and times itself and
 	 * does not ask again after writes, so st_blocks would stay what the
 	 * last lookup/getattr said: drop its cached attributes (attributes
@@ -485,89 +475,37 @@ static int fs_fsync_ino(struct fs *fs, uint64_t ino)
 	return fs_sync_errno(fs, kv_sync(fs->db));
 }
 
-int fs_sync(struct fs *fs)
-{
-	int rc, rc2;
-
-	if (fs->conf.readonly)
-		return 0;
-	fs_note_small_fsync(fs);
-	rc = fs_data_flush_all(fs);
-	rc2 = kv_sync(fs->db);
-	return fs_sync_errno(fs, rc ? rc : rc2);
-}
-
-int fs_checkpoint(struct fs *fs, const char *name, uint64_t expire_ns)
-{
-	int rc;
-
-	if (fs->conf.readonly)
-		return -EROFS;
-	/* Buffered file data first: kv_db_checkpoint_create makes durable
-	 * what the engine has, and closed files may still be in our buffers. */
-	rc = fs_data_flush_all(fs);
-	if (rc)
-		return rc;
-	rc = kv_db_checkpoint_create(fs->db, name, expire_ns);
-	if (rc == 0)
-		UTIL_INFO(FS_LOG, "checkpoint '%s' created", name);
-	return rc;
-}
-
-static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_of(req);
-	struct fs_inode *ip;
-	int rc;
-
-	if (FS_IS_CTL(ino)) {
-		fs_ctl_release(req, ino, fi);
-		return;
-	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc == 0) {
-		if (ip->nopen)
-			rc = fs_inode_release_locked(fs, ip);
-		fs_put_locked(fs, ip);
-	}
-	fs_reply_err(req, rc);
-}
-
 static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	atomic_fetch_add(&fs->n_fsync, 1);
-	if (FS_IS_CTL(ino) || fs->conf.readonly) {
-		fs_reply_err(req, 0);
-		return;
-	}
-	fs_reply_err(req, fs_fsync_ino(fs, ino));
+	fs_reply_err(req, fs_do_fsync(fs_of(req), ino));
 }
 
-static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static int fs_do_opendir(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
 	struct fs_inode *ip;
 	int rc;
 
 	if (!FS_IS_CTL(ino)) {
-		rc = fs_get_locked(fs, ino, &ip);
-		if (rc) {
-			fs_reply_err(req, rc);
-			return;
-		}
+		rc = fs_ops_get_locked(fs, ino, &ip);
+		if (rc)
+			return rc;
 		rc = S_ISDIR(ip->a.mode) ? 0 : -ENOTDIR;
 		if (ip->gone)
 			rc = -ENOENT;
-		fs_put_locked(fs, ip);
-		if (rc) {
-			fs_reply_err(req, rc);
-			return;
-		}
+		fs_inode_unlock_unpin(fs, ip);
+		if (rc)
+			return rc;
 	}
 	fi->fh = 0;
 	fi->cache_readdir = 0;
-	fuse_reply_open(req, fi);
+	return 0;
+}
+
+static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* Nothing to undo when the reply fails: a directory handle holds
+	 * nothing. */
+	(void)fs_reply_open(req, fs_do_opendir(fs_of(req), ino, fi), fi);
 }
 
 static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -575,23 +513,22 @@ static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	fs_reply_err(req, 0);
 }
 
+static int fs_do_fsyncdir(struct fs *fs, uint64_t ino)
+{
+	atomic_fetch_add(&fs->n_fsync, 1);
+	/* fsync of the root is a whole-mount sync (shalefs(1), SYNC). */
+	if (ino == FS_ROOT_INO)
+		return fs_sync(fs);
+	if (FS_IS_CTL(ino) || fs->conf.readonly)
+		return 0;
+	fs_note_small_fsync(fs);
+	return fs_sync_errno(fs, kv_sync(fs->db));
+}
+
 static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			   struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	int rc = 0;
-
-	atomic_fetch_add(&fs->n_fsync, 1);
-	if (ino == FS_ROOT_INO) {
-		/* fsync of the root is a whole-mount sync (shalefs(1), SYNC). */
-		fs_reply_err(req, fs_sync(fs));
-		return;
-	}
-	if (!FS_IS_CTL(ino) && !fs->conf.readonly) {
-		fs_note_small_fsync(fs);
-		rc = fs_sync_errno(fs, kv_sync(fs->db));
-	}
-	fs_reply_err(req, rc);
+	fs_reply_err(req, fs_do_fsyncdir(fs_of(req), ino));
 }
 
 /*
@@ -604,91 +541,97 @@ static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
  */
 #define FS_STATFS_FILES ((uint64_t)1 << 48)
 
-static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+static int fs_do_statfs(struct fs *fs, struct statvfs *sv)
 {
-	struct fs *fs = fs_of(req);
-	struct statvfs sv;
 	uint64_t used_inodes, used, total, avail;
 
-	memset(&sv, 0, sizeof(sv));
+	memset(sv, 0, sizeof(*sv));
 	used_inodes = atomic_load(&fs->live_inodes);
-	sv.f_bsize = FS_CHUNK_SIZE;
-	sv.f_frsize = 4096;
+	sv->f_bsize = FS_CHUNK_SIZE;
+	sv->f_frsize = 4096;
 	if (fs->conf.size_limit) {
 		used = atomic_load(&fs->live_bytes);
 		total = fs->conf.size_limit;
 		avail = used < total ? total - used : 0;
-		sv.f_blocks = (fsblkcnt_t)(total / sv.f_frsize);
+		sv->f_blocks = (fsblkcnt_t)(total / sv->f_frsize);
 		/* Round the used part up, so df never shows less than is used. */
-		sv.f_bfree = (fsblkcnt_t)(avail / sv.f_frsize);
+		sv->f_bfree = (fsblkcnt_t)(avail / sv->f_frsize);
 	} else if (fs->store && obj_space(fs->store, &total, &avail) == 0) {
 		/* file://: the space of the filesystem that holds the store. */
-		sv.f_blocks = (fsblkcnt_t)(total / sv.f_frsize);
-		sv.f_bfree = (fsblkcnt_t)(avail / sv.f_frsize);
+		sv->f_blocks = (fsblkcnt_t)(total / sv->f_frsize);
+		sv->f_bfree = (fsblkcnt_t)(avail / sv->f_frsize);
 	} else {
 		/* An object store has no fixed size: a large, constant one. */
-		sv.f_blocks = (fsblkcnt_t)1 << 40;     /* 4 PiB */
-		sv.f_bfree = sv.f_blocks;
+		sv->f_blocks = (fsblkcnt_t)1 << 40;     /* 4 PiB */
+		sv->f_bfree = sv->f_blocks;
 	}
-	sv.f_bavail = sv.f_bfree;
-	sv.f_files = (fsfilcnt_t)FS_STATFS_FILES;
-	sv.f_ffree = used_inodes < FS_STATFS_FILES ? sv.f_files - used_inodes : 0;
-	sv.f_favail = sv.f_ffree;
-	sv.f_namemax = FS_NAME_MAX;
-	sv.f_fsid = 0;
-	fuse_reply_statfs(req, &sv);
+	sv->f_bavail = sv->f_bfree;
+	sv->f_files = (fsfilcnt_t)FS_STATFS_FILES;
+	sv->f_ffree = used_inodes < FS_STATFS_FILES ? sv->f_files - used_inodes : 0;
+	sv->f_favail = sv->f_ffree;
+	sv->f_namemax = FS_NAME_MAX;
+	sv->f_fsid = 0;
+	return 0;
+}
+
+static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+	int rc = fs_do_statfs(fs_of(req), &sv);
+
+	fs_reply_statfs(req, rc, &sv);
+}
+
+/* fallocate of a regular file (ip->mu held): mode 0 extends the size (storage
+ * is allocated on write), PUNCH_HOLE|KEEP_SIZE zeroes a range. */
+static int fs_fallocate_locked(struct fs *fs, struct fs_inode *ip, int mode, uint64_t off,
+			       uint64_t len)
+{
+	struct fs_attr saved;
+	int rc;
+
+	if (!S_ISREG(ip->a.mode))
+		return S_ISDIR(ip->a.mode) ? -EISDIR : -ENODEV;
+	if (mode != 0)
+		return fs_data_punch_locked(fs, ip, off, len);
+	if (off + len <= ip->a.size)
+		return 0;
+	saved = ip->a;
+	ip->a.ctime = fs_time_now();
+	rc = fs_data_truncate_locked(fs, ip, off + len, NULL);
+	if (rc)
+		ip->a = saved;
+	return rc;
+}
+
+static int fs_do_fallocate(struct fs *fs, uint64_t ino, int mode, off_t off, off_t len)
+{
+	struct fs_inode *ip;
+	int rc;
+
+	if (FS_IS_CTL(ino))
+		return -EBADF;
+	if (mode != 0 && mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if ((uint64_t)off > FS_MAX_FILE_SIZE || (uint64_t)len > FS_MAX_FILE_SIZE - (uint64_t)off)
+		return -EFBIG;
+	rc = fs_check_writable(fs);
+	if (rc)
+		return rc;
+	rc = fs_ops_get_locked(fs, ino, &ip);
+	if (rc)
+		return rc;
+	rc = fs_fallocate_locked(fs, ip, mode, (uint64_t)off, (uint64_t)len);
+	fs_inode_unlock_unpin(fs, ip);
+	return rc;
 }
 
 static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			    struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *ip;
-	int rc;
-
-	if (FS_IS_CTL(ino)) {
-		fs_reply_err(req, -EBADF);
-		return;
-	}
-	if (mode != 0 && mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
-		fs_reply_err(req, -EOPNOTSUPP);
-		return;
-	}
-	if (off < 0 || len <= 0) {
-		fs_reply_err(req, -EINVAL);
-		return;
-	}
-	if ((uint64_t)off > FS_MAX_FILE_SIZE || (uint64_t)len > FS_MAX_FILE_SIZE - (uint64_t)off) {
-		fs_reply_err(req, -EFBIG);
-		return;
-	}
-	rc = fs_check_writable(fs);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	if (!S_ISREG(ip->a.mode)) {
-		rc = S_ISDIR(ip->a.mode) ? -EISDIR : -ENODEV;
-	} else if (mode == 0) {
-		/* Storage is allocated on write: only the size may change. */
-		uint64_t end = (uint64_t)off + (uint64_t)len;
-		if (end > ip->a.size) {
-			struct fs_attr saved = ip->a;
-			ip->a.ctime = fs_time_now();
-			rc = fs_data_truncate_locked(fs, ip, end, NULL);
-			if (rc)
-				ip->a = saved;
-		}
-	} else {
-		rc = fs_data_punch_locked(fs, ip, (uint64_t)off, (uint64_t)len);
-	}
-	fs_put_locked(fs, ip);
-	fs_reply_err(req, rc);
+	fs_reply_err(req, fs_do_fallocate(fs_of(req), ino, mode, off, len));
 }
 
 /* ---- extended attributes ---------------------------------------------------- */
@@ -706,187 +649,188 @@ static int fs_xattr_name_check(const char *name)
 	return 0;
 }
 
-/*
- * setxattr and removexattr: check, then put or delete the xattr key and
- * the inode (ctime) in one batch. value == NULL means remove: a missing
- * name is ENODATA, and names we never store ("system.*") are missing.
- */
-static void fs_xattr_change(fuse_req_t req, fuse_ino_t ino, const char *name,
-			    const char *value, size_t size, int flags)
+/* The checks of setxattr and removexattr that need no inode. value == NULL
+ * means remove: names we never store ("system.*") are missing (ENODATA). */
+static int fs_xattr_change_check(const char *name, const char *value, size_t size, int flags)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *ip = NULL;
-	struct kv_batch *b = NULL;
-	struct fs_key k;
-	struct fs_attr saved;
-	void *old = NULL;
-	size_t oldlen;
-	int rc;
+	int rc = fs_xattr_name_check(name);
 
-	if (FS_IS_CTL(ino)) {
-		fs_reply_err(req, -EPERM);
-		return;
-	}
-	rc = fs_xattr_name_check(name);
 	if (!value && rc == -EOPNOTSUPP)
 		rc = -ENODATA;
 	if (!rc && size > FS_XATTR_SIZE_MAX)
 		rc = -E2BIG;
 	if (!rc && (flags & ~(XATTR_CREATE | XATTR_REPLACE)))
 		rc = -EINVAL;
-	if (!rc)
-		rc = fs_check_writable(fs);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	rc = fs_get_locked(fs, ino, &ip);
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	if (ip->gone) {
-		rc = -ENOENT;
-		goto out;
-	}
-	fs_key_xattr(&k, ino, name, strlen(name));
+	return rc;
+}
+
+/* Put (value != NULL) or delete the xattr key k of ip, with the inode
+ * (ctime) in one batch (ip->mu held). A missing name to remove or replace
+ * is ENODATA, an existing one with XATTR_CREATE EEXIST. */
+static int fs_xattr_change_locked(struct fs *fs, struct fs_inode *ip, const struct fs_key *k,
+				  const char *value, size_t size, int flags)
+{
+	struct kv_batch *b = NULL;
+	struct fs_attr saved;
+	void *old = NULL;
+	size_t oldlen;
+	int rc;
+
 	rc = atomic_load(&ip->no_xattrs) ? -ENOENT
-					 : kv_get(fs->db, NULL, k.b, k.len, &old, &oldlen);
+					 : kv_get(fs->db, NULL, k->b, k->len, &old, &oldlen);
 	free(old);
 	if (value)
 		atomic_store(&ip->no_xattrs, 0);   /* before the key can exist */
-	if (rc == 0 && (flags & XATTR_CREATE)) {
-		rc = -EEXIST;
-		goto out;
-	}
-	if (rc == -ENOENT && (!value || (flags & XATTR_REPLACE))) {
-		rc = -ENODATA;
-		goto out;
-	}
-	if (rc && rc != -ENOENT) {
-		rc = rc == -ENOMEM ? rc : -EIO;
-		goto out;
-	}
+	if (rc == 0 && (flags & XATTR_CREATE))
+		return -EEXIST;
+	if (rc == -ENOENT && (!value || (flags & XATTR_REPLACE)))
+		return -ENODATA;
+	if (rc && rc != -ENOENT)
+		return rc == -ENOMEM ? rc : -EIO;
 	saved = ip->a;
 	ip->a.ctime = fs_time_now();
 	rc = kv_batch_create(&b);
 	if (!rc)
-		rc = value ? kv_batch_put(b, k.b, k.len, value, size)
-			   : kv_batch_delete(b, k.b, k.len);
+		rc = value ? kv_batch_put(b, k->b, k->len, value, size)
+			   : kv_batch_delete(b, k->b, k->len);
 	if (!rc)
 		rc = fs_inode_put(ip, b);
 	if (!rc)
 		rc = fs_write_batch(fs, b);
 	if (rc)
 		ip->a = saved;
-out:
 	kv_batch_free(b);
-	fs_put_locked(fs, ip);
-	fs_reply_err(req, rc);
+	return rc;
+}
+
+/* setxattr and removexattr (value == NULL). */
+static int fs_do_xattr_change(struct fs *fs, uint64_t ino, const char *name, const char *value,
+			      size_t size, int flags)
+{
+	struct fs_inode *ip;
+	struct fs_key k;
+	int rc;
+
+	if (FS_IS_CTL(ino))
+		return -EPERM;
+	rc = fs_xattr_change_check(name, value, size, flags);
+	if (!rc)
+		rc = fs_check_writable(fs);
+	if (!rc)
+		rc = fs_ops_get_locked(fs, ino, &ip);
+	if (rc)
+		return rc;
+	if (ip->gone) {
+		rc = -ENOENT;
+	} else {
+		fs_key_xattr(&k, ino, name, strlen(name));
+		rc = fs_xattr_change_locked(fs, ip, &k, value, size, flags);
+	}
+	fs_inode_unlock_unpin(fs, ip);
+	return rc;
 }
 
 static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			   size_t size, int flags)
 {
 	/* An empty value is a value: never NULL here. */
-	fs_xattr_change(req, ino, name, value ? value : "", size, flags);
-}
-
-static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	struct fs *fs = fs_of(req);
-	struct fs_key k;
-	void *val = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (FS_IS_CTL(ino)) {
-		fs_reply_err(req, -ENODATA);
-		return;
-	}
-	rc = fs_xattr_name_check(name);
-	if (rc == -EOPNOTSUPP)
-		rc = -ENODATA;
-	if (rc) {
-		fs_reply_err(req, rc);
-		return;
-	}
-	fs_key_xattr(&k, ino, name, strlen(name));
-	rc = fs_inode_no_xattrs(fs, ino) ? -ENOENT
-					  : kv_get(fs->db, NULL, k.b, k.len, &val, &len);
-	if (rc == -ENOENT)
-		rc = -ENODATA;
-	else if (rc && rc != -ENOMEM)
-		rc = -EIO;
-	if (rc)
-		fs_reply_err(req, rc);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (size < len)
-		fs_reply_err(req, -ERANGE);
-	else
-		fuse_reply_buf(req, val, len);
-	free(val);
-}
-
-static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	struct fs *fs = fs_of(req);
-	struct kv_iter_user *it = NULL;
-	struct fs_key lo, hi;
-	char *buf = NULL;
-	size_t total = 0, cap = 0;
-	int rc = 0;
-
-	if (FS_IS_CTL(ino)) {
-		if (size == 0)
-			fuse_reply_xattr(req, 0);
-		else
-			fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	fs_key_ino_start(&lo, FS_K_XATTR, ino);
-	fs_key_ino_end(&hi, FS_K_XATTR, ino);
-	if (fs_inode_no_xattrs(fs, ino))
-		goto out;
-	rc = kv_iter_create(fs->db, NULL, lo.b, lo.len, hi.b, hi.len, &it);
-	if (rc)
-		goto out;
-	for (; kv_iter_valid(it); kv_iter_next(it)) {
-		size_t kl;
-		const uint8_t *key = kv_iter_key(it, &kl);
-		size_t nl = kl - 9;
-		if (total + nl + 1 > cap) {
-			size_t nc = (cap ? cap * 2 : 256) + nl + 1;
-			char *t = realloc(buf, nc);
-			if (!t) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			buf = t;
-			cap = nc;
-		}
-		memcpy(buf + total, key + 9, nl);
-		buf[total + nl] = '\0';
-		total += nl + 1;
-	}
-	rc = kv_iter_status(it);
-out:
-	kv_iter_free(it);
-	if (rc)
-		fs_reply_err(req, rc == -ENOMEM ? rc : -EIO);
-	else if (size == 0)
-		fuse_reply_xattr(req, total);
-	else if (size < total)
-		fs_reply_err(req, -ERANGE);
-	else
-		fuse_reply_buf(req, buf, total);
-	free(buf);
+	fs_reply_err(req, fs_do_xattr_change(fs_of(req), ino, name, value ? value : "", size,
+					     flags));
 }
 
 static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fs_xattr_change(req, ino, name, NULL, 0, 0);
+	fs_reply_err(req, fs_do_xattr_change(fs_of(req), ino, name, NULL, 0, 0));
+}
+
+/* On success *val (malloc'd, the caller's; NULL when empty) holds *len
+ * bytes of the value. */
+static int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, void **val,
+			  size_t *len)
+{
+	struct fs_key k;
+	int rc;
+
+	*val = NULL;
+	*len = 0;
+	if (FS_IS_CTL(ino))
+		return -ENODATA;
+	rc = fs_xattr_name_check(name);
+	if (rc)
+		return rc == -EOPNOTSUPP ? -ENODATA : rc;
+	fs_key_xattr(&k, ino, name, strlen(name));
+	rc = fs_inode_no_xattrs(fs, ino) ? -ENOENT : kv_get(fs->db, NULL, k.b, k.len, val, len);
+	if (rc == -ENOENT)
+		return -ENODATA;
+	if (rc && rc != -ENOMEM)
+		return -EIO;
+	return rc;
+}
+
+static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	void *val;
+	size_t len;
+	int rc = fs_do_getxattr(fs_of(req), ino, name, &val, &len);
+
+	fs_reply_xattr(req, rc, size, val, len);
+	free(val);
+}
+
+/* The names of ino's xattrs, each NUL-terminated, into *buf (malloc'd, the
+ * caller's; NULL when there are none), *total bytes. */
+static int fs_do_listxattr(struct fs *fs, uint64_t ino, char **buf, size_t *total)
+{
+	struct kv_iter_user *it = NULL;
+	struct fs_key lo, hi;
+	size_t cap = 0;
+	int rc;
+
+	*buf = NULL;
+	*total = 0;
+	if (FS_IS_CTL(ino) || fs_inode_no_xattrs(fs, ino))
+		return 0;
+	fs_key_ino_start(&lo, FS_K_XATTR, ino);
+	fs_key_ino_end(&hi, FS_K_XATTR, ino);
+	rc = kv_iter_create(fs->db, NULL, lo.b, lo.len, hi.b, hi.len, &it);
+	for (; !rc && kv_iter_valid(it); kv_iter_next(it)) {
+		size_t kl;
+		const uint8_t *key = kv_iter_key(it, &kl);
+		size_t nl = kl - 9;
+		if (*total + nl + 1 > cap) {
+			size_t nc = (cap ? cap * 2 : 256) + nl + 1;
+			char *t = realloc(*buf, nc);
+			if (!t) {
+				rc = -ENOMEM;
+				break;
+			}
+			*buf = t;
+			cap = nc;
+		}
+		memcpy(*buf + *total, key + 9, nl);
+		(*buf)[*total + nl] = '\0';
+		*total += nl + 1;
+	}
+	if (!rc)
+		rc = kv_iter_status(it);
+	kv_iter_free(it);
+	if (rc) {
+		free(*buf);
+		*buf = NULL;
+		*total = 0;
+		return rc == -ENOMEM ? rc : -EIO;
+	}
+	return 0;
+}
+
+static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *buf;
+	size_t total;
+	int rc = fs_do_listxattr(fs_of(req), ino, &buf, &total);
+
+	fs_reply_xattr(req, rc, size, buf, total);
+	free(buf);
 }
 
 /* ---- the table ---------------------------------------------------------------- */
@@ -937,39 +881,3 @@ const struct fuse_lowlevel_ops fs_ops_untimed = {
 	.fallocate = fs_op_fallocate,
 };
 
-void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
-{
-	size_t n_inodes, wb;
-
-	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
-	n_inodes = fs->n_inodes;
-	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
-	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
-	wb = fs->wb_bytes;
-	CHECK_RETURN(pthread_mutex_unlock(&fs->wb_mu));
-	emit(arg, "fs_daemon_pid", (uint64_t)getpid());
-	emit(arg, "fs_format", FS_FORMAT_VERSION);
-	emit(arg, "fs_readonly", (uint64_t)(fs->conf.readonly || kv_is_readonly(fs->db)));
-	emit(arg, "fs_started_unix_ms", fs->started_wall_ns / 1000000u);
-	emit(arg, "fs_inodes", atomic_load(&fs->live_inodes));
-	emit(arg, "fs_logical_bytes", atomic_load(&fs->live_bytes));
-	emit(arg, "fs_inodes_cached", n_inodes);
-	emit(arg, "fs_write_buffer_bytes", wb);
-	emit(arg, "fs_write_buffer_cap", fs->conf.write_buffer_bytes);
-	emit(arg, "fs_lookups", atomic_load(&fs->n_lookup));
-	emit(arg, "fs_creates", atomic_load(&fs->n_create));
-	emit(arg, "fs_unlinks", atomic_load(&fs->n_unlink));
-	emit(arg, "fs_renames", atomic_load(&fs->n_rename));
-	emit(arg, "fs_reads", atomic_load(&fs->n_read));
-	emit(arg, "fs_writes", atomic_load(&fs->n_write));
-	emit(arg, "fs_fsyncs", atomic_load(&fs->n_fsync));
-	emit(arg, "fs_readdirs", atomic_load(&fs->n_readdir));
-	emit(arg, "fs_bytes_read", atomic_load(&fs->bytes_read));
-	emit(arg, "fs_bytes_written", atomic_load(&fs->bytes_written));
-	emit(arg, "fs_flush_batches", atomic_load(&fs->n_flush_batches));
-	emit(arg, "fs_flush_chunks", atomic_load(&fs->n_flush_chunks));
-	emit(arg, "fs_write_waits", atomic_load(&fs->n_write_waits));
-	emit(arg, "fs_flusher_runs", atomic_load(&fs->n_flusher_runs));
-	emit(arg, "fs_orphans_reclaimed", atomic_load(&fs->n_orphans_reclaimed));
-	emit(arg, "fs_erofs_errors", atomic_load(&fs->n_errors_erofs));
-}

@@ -4,8 +4,8 @@
 # Reclaiming an unlinked inode by iterating its chunks with a value-loading
 # iterator would cost one block GET per 64 KiB chunk, synchronously inside
 # unlink (minutes for a 1 GiB file on s3://). So unlink and truncate-to-zero
-# write a tombstone per chunk index below the size without reading (fs_inode.c
-# fs_delete_chunks_blind). For each store (file://, and s3:// with the rig):
+# write a tombstone per chunk index below the size without reading (fs_orphan.c
+# fs_orphan_delete_chunks_blind). For each store (file://, and s3:// with the rig):
 #   * write two 32 MiB files (512 chunks each) and one sparse file, fsync,
 #     remount (cold block cache);
 #   * four cold readers of one file at once (reads run unlocked at an
