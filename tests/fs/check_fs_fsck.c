@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fs/fs_int.h"
+#include "tests/check_main.h"
 
 static struct obj_backend *store;
 static struct kv_db *db;
@@ -291,7 +292,7 @@ START_TEST(test_fs_fsck__empty_store)
 }
 END_TEST
 
-int main(void)
+static Suite *fs_fsck_suite(void)
 {
 	Suite *s = suite_create("fs_fsck");
 	TCase *k = tcase_create("key");
@@ -313,9 +314,7 @@ int main(void)
 	tcase_add_test(f, test_fs_fsck__wrong_parent_pointer);
 	tcase_add_test(f, test_fs_fsck__empty_store);
 	suite_add_tcase(s, f);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(fs_fsck_suite)

@@ -17,6 +17,7 @@
 #include "kv/kv_int.h"
 #include "objstore/objstore.h"
 #include "util/util.h"
+#include "tests/check_main.h"
 
 struct statv {
 	const char *key;
@@ -1009,7 +1010,7 @@ START_TEST(test_kv_compact__gc_waits_after_dereference)
 }
 END_TEST
 
-int main(void)
+static Suite *kv_compact_suite(void)
 {
 	Suite *s = suite_create("kv_compact");
 	TCase *tc = tcase_create("compact");
@@ -1026,9 +1027,7 @@ int main(void)
 	tcase_add_test(tc, test_kv_compact__flush_keeps_only_visible_versions);
 	tcase_add_test(tc, test_kv_compact__background_threads_yield_the_cpu);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(kv_compact_suite)

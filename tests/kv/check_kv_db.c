@@ -25,6 +25,7 @@
 #include "kv/kv_int.h"
 #include "objstore/objstore.h"
 #include "util/util.h"
+#include "tests/check_main.h"
 
 /* ---- the model: a sorted array of key -> value --------------------------- */
 
@@ -1084,7 +1085,7 @@ START_TEST(test_kv_db__unlogged_then_logged_keeps_the_order)
 }
 END_TEST
 
-int main(void)
+static Suite *kv_db_suite(void)
 {
 	Suite *s = suite_create("kv_db");
 	TCase *tc = tcase_create("model");
@@ -1117,9 +1118,7 @@ int main(void)
 	tcase_add_test(tu, test_kv_db__unlogged_batches_are_durable_without_the_wal);
 	tcase_add_loop_test(tu, test_kv_db__unlogged_then_logged_keeps_the_order, 0, 2);
 	suite_add_tcase(s, tu);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(kv_db_suite)

@@ -19,6 +19,7 @@
 #include "kv/kv.h"
 #include "objstore/objstore.h"
 #include "util/util.h"
+#include "tests/check_main.h"
 
 static char dir[256];
 static char url[300];
@@ -440,7 +441,7 @@ START_TEST(test_kv_store__format_only_empty_locations)
 }
 END_TEST
 
-int main(void)
+static Suite *kv_lease_suite(void)
 {
 	Suite *s = suite_create("kv_lease");
 	TCase *tc = tcase_create("lease");
@@ -456,9 +457,7 @@ int main(void)
 	tcase_add_test(tc, test_kv_lease__deleted_checkpoint_is_named);
 	tcase_add_test(tc, test_kv_store__format_only_empty_locations);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(kv_lease_suite)

@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "tests/check_main.h"
+
 /* Until the objstore module provides it on this branch; the real one
  * (same contract: free a buffer returned by get) wins at link time. */
 __attribute__((weak)) void obj_buf_free(void *buf)
@@ -1651,6 +1653,11 @@ static Suite *kv_sst_read_suite(void)
 	Suite *s = suite_create("kv_sst_read");
 	TCase *tc;
 
+	/* Corruption tests log one line per detected error: keep the
+	 * console readable (the count is still checked). */
+	if (!getenv("SHALEFS_LOG"))
+		util_log_set_level(UTIL_LOG_ERROR);
+
 	tc = tcase_create("roundtrip");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_kv_sst__roundtrip_100k_plain);
@@ -1698,17 +1705,4 @@ static Suite *kv_sst_read_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	/* Corruption tests log one line per detected error: keep the
-	 * console readable (the count is still checked). */
-	if (!getenv("SHALEFS_LOG"))
-		util_log_set_level(UTIL_LOG_ERROR);
-	SRunner *sr = srunner_create(kv_sst_id_suite());
-	srunner_add_suite(sr, kv_sst_build_suite());
-	srunner_add_suite(sr, kv_sst_read_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CHECK_MAIN(kv_sst_id_suite, kv_sst_build_suite, kv_sst_read_suite)

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/check_main.h"
+
 /* ---- helpers ------------------------------------------------------------- */
 
 /* Collected replay: records and their entries, flattened. */
@@ -410,11 +412,4 @@ static Suite *kv_wal_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(kv_wal_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(kv_wal_suite)

@@ -20,6 +20,7 @@
 
 #include "kv/kv.h"
 #include "objstore/objstore.h"
+#include "tests/check_main.h"
 
 struct seqs {
 	uint64_t last, durable;
@@ -68,16 +69,14 @@ START_TEST(test_kv_wal_timer__unsynced_write_durable_within_interval)
 }
 END_TEST
 
-int main(void)
+static Suite *kv_wal_timer_suite(void)
 {
 	Suite *s = suite_create("kv_wal_timer");
 	TCase *tc = tcase_create("durability");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_kv_wal_timer__unsynced_write_durable_within_interval);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(kv_wal_timer_suite)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "objstore/objstore.h"
+#include "tests/check_main.h"
 
 START_TEST(test_obj_fault__bad_specs_rejected)
 {
@@ -190,7 +191,7 @@ START_TEST(test_obj_fault__crash_count_file)
 }
 END_TEST
 
-int main(void)
+static Suite *obj_fault_suite(void)
 {
 	Suite *s = suite_create("obj_fault");
 	TCase *tc = tcase_create("fault");
@@ -202,9 +203,7 @@ int main(void)
 	tcase_add_exit_test(tc, test_obj_fault__crash_env, 99);
 	tcase_add_test(tc, test_obj_fault__crash_count_file);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(obj_fault_suite)

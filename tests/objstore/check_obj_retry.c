@@ -14,6 +14,7 @@
 #include "objstore/objstore.h"
 #include "objstore/objstore_int.h"
 #include "util/util.h"
+#include "tests/check_main.h"
 
 struct statv {
 	const char *key;
@@ -269,7 +270,7 @@ START_TEST(test_obj_retry__gives_up_after_max_attempts)
 }
 END_TEST
 
-int main(void)
+static Suite *obj_retry_suite(void)
 {
 	Suite *s = suite_create("obj_retry");
 	TCase *tc = tcase_create("retry");
@@ -281,9 +282,7 @@ int main(void)
 	tcase_add_test(tc, test_obj_retry__permanent_errors_pass_through);
 	tcase_add_test(tc, test_obj_retry__gives_up_after_max_attempts);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(obj_retry_suite)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "objstore/obj_s3_int.h"
+#include "tests/check_main.h"
 
 static char dir[256];
 
@@ -291,12 +292,4 @@ static Suite *obj_s3_conf_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(obj_s3_conf_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(obj_s3_conf_suite)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/util.h"
+#include "tests/check_main.h"
 
 START_TEST(test_util__crc32c_vectors)
 {
@@ -133,7 +134,7 @@ START_TEST(test_util__log_file_format_and_reopen)
 }
 END_TEST
 
-int main(void)
+static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("util");
@@ -143,9 +144,7 @@ int main(void)
 	tcase_add_test(tc, test_util__log_level_parse);
 	tcase_add_test(tc, test_util__log_file_format_and_reopen);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(util_suite)

@@ -1,5 +1,5 @@
 # Tests of the util module.
 check_PROGRAMS += tests/util/check_util
 tests_util_check_util_CPPFLAGS = $(TEST_CPPFLAGS)
-tests_util_check_util_LDADD = util/libutil.a $(TEST_CHECK_LIBS)
+tests_util_check_util_LDADD = $(TEST_COMMON_LIB) util/libutil.a $(TEST_CHECK_LIBS)
 TESTS += tests/util/check_util
