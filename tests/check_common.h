@@ -80,9 +80,10 @@ void check_stat_emit(void *arg, const char *key, uint64_t value);
 /* ---- stores (check_common_obj.c) ----------------------------------------- */
 
 /*
- * check_mem_open - open mem://name, emptied first (a name reused within
- * one process is the same store). The result is the caller's:
- * check_mem_close, or obj_close to keep the contents for a reopen.
+ * check_mem_open - obj_open("mem://name") with the default stack, the
+ * store emptied first (a name reused within one process is the same
+ * store). The result is the caller's: check_mem_close, or obj_close to
+ * keep the contents for a reopen.
  */
 struct obj_backend *check_mem_open(const char *name);
 /* check_mem_close - obj_close(b), then drop the contents of mem://name. */
@@ -99,9 +100,10 @@ void check_mem_setup(void);
 void check_mem_teardown(void);
 
 /*
- * check_fault_open - the fault wrapper (spec as docs/faults.md) over an
- * emptied mem://name, which the test can open again, unwrapped, to look
- * behind the faults. The result is the caller's: check_mem_close.
+ * check_fault_open - the fault wrapper (spec as docs/faults.md) right over
+ * the bare mem:// backend of an emptied mem://name, no retry in between;
+ * the test can open the name again to look behind the faults. The result
+ * is the caller's: check_mem_close.
  */
 struct obj_backend *check_fault_open(const char *name, const char *spec);
 

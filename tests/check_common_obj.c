@@ -4,6 +4,7 @@
  */
 #include "tests/check_common.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,9 +17,11 @@ char check_store_url[64];
 struct obj_backend *check_mem_open(const char *name)
 {
 	struct obj_backend *b = NULL;
+	char url[128];
 
+	snprintf(url, sizeof(url), "mem://%s", name);
 	obj_mem_destroy(name);
-	ck_assert_msg(obj_mem_create(&b, name) == 0, "mem://%s: %s", name, obj_last_error());
+	ck_assert_msg(obj_open(&b, url, NULL) == 0, "%s: %s", url, obj_last_error());
 	return b;
 }
 
@@ -46,7 +49,10 @@ void check_mem_teardown(void)
 
 struct obj_backend *check_fault_open(const char *name, const char *spec)
 {
-	struct obj_backend *base = check_mem_open(name), *f = NULL;
+	struct obj_backend *base = NULL, *f = NULL;
+
+	obj_mem_destroy(name);
+	ck_assert_msg(obj_mem_create(&base, name) == 0, "mem://%s: %s", name, obj_last_error());
 
 	ck_assert_msg(obj_fault_create(&f, base, spec) == 0, "fault spec %s: %s", spec,
 		      obj_last_error());

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "tests/check_common.h"
 #include "tests/check_main.h"
 
 /* Until the objstore module provides it on this branch; the real one
@@ -884,23 +885,7 @@ END_TEST
 /* ---- corruption --------------------------------------------------------- */
 
 /* Tests that corrupt thousands of objects would log thousands of lines:
- * send stderr to /dev/null while they run (and restore it). */
-static int quiet_stderr(void)
-{
-	int saved = dup(2);
-	int fd = open("/dev/null", O_WRONLY);
-	ck_assert_int_ge(saved, 0);
-	ck_assert_int_ge(fd, 0);
-	dup2(fd, 2);
-	close(fd);
-	return saved;
-}
-
-static void restore_stderr(int saved)
-{
-	dup2(saved, 2);
-	close(saved);
-}
+ * they send stderr to /dev/null while they run (check_stderr_quiet). */
 
 struct corrupt_fixture {
 	struct ent *e;
@@ -1019,16 +1004,16 @@ END_TEST
 
 START_TEST(test_kv_sst__corrupt_footer)
 {
-	int saved_stderr = quiet_stderr();
+	int saved_stderr = check_stderr_quiet();
 	for (size_t i = 0; i < KV_SST_FOOTER_SIZE; i++)
 		flip_and_expect_corrupt(cf.len - KV_SST_FOOTER_SIZE + i);
-	restore_stderr(saved_stderr);
+	check_stderr_restore(saved_stderr);
 }
 END_TEST
 
 START_TEST(test_kv_sst__corrupt_truncated)
 {
-	int saved_stderr = quiet_stderr();
+	int saved_stderr = check_stderr_quiet();
 	/* The manifest's size is right, the object is short ... */
 	size_t cuts[] = { 0, 1, 63, 64, 65, cf.len / 2, cf.len - 65, cf.len - 64, cf.len - 1 };
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
@@ -1044,13 +1029,13 @@ START_TEST(test_kv_sst__corrupt_truncated)
 	memset(longer + cf.len, 0, 10);
 	ck_assert_int_eq(use_sst(longer, cf.len + 10, cf.len + 10), KV_ECORRUPT);
 	free(longer);
-	restore_stderr(saved_stderr);
+	check_stderr_restore(saved_stderr);
 }
 END_TEST
 
 START_TEST(test_kv_sst__corrupt_every_byte)
 {
-	int saved_stderr = quiet_stderr();
+	int saved_stderr = check_stderr_quiet();
 	/* CRC32C catches every single-byte change; so must the reader, in
 	 * every region. check_buffer must agree. */
 	for (size_t i = 0; i < cf.len; i++) {
@@ -1060,13 +1045,13 @@ START_TEST(test_kv_sst__corrupt_every_byte)
 		cf.obj[i] = old;
 	}
 	ck_assert_int_eq(kv_sst_check_buffer(cf.obj, cf.len), 0);
-	restore_stderr(saved_stderr);
+	check_stderr_restore(saved_stderr);
 }
 END_TEST
 
 START_TEST(test_kv_sst__check_buffer_garbage)
 {
-	int saved_stderr = quiet_stderr();
+	int saved_stderr = check_stderr_quiet();
 	struct util_rand r;
 	uint8_t buf[4096];
 	util_rand_seed(&r, 99);
@@ -1077,7 +1062,7 @@ START_TEST(test_kv_sst__check_buffer_garbage)
 		ck_assert_int_eq(kv_sst_check_buffer(buf, l), KV_ECORRUPT);
 	}
 	ck_assert_int_eq(kv_sst_check_buffer(NULL, 0), KV_ECORRUPT);
-	restore_stderr(saved_stderr);
+	check_stderr_restore(saved_stderr);
 }
 END_TEST
 
@@ -1321,26 +1306,15 @@ START_TEST(test_kv_sst__readahead_iterator)
 }
 END_TEST
 
-/* Redirect stderr (fd 2) into a fresh temporary file; returns the saved
- * fd. Read the file back with capture_end. */
-static int capture_begin(FILE **f)
-{
-	int saved = dup(2);
-	*f = tmpfile();
-	ck_assert(saved >= 0 && *f);
-	dup2(fileno(*f), 2);
-	return saved;
-}
-
-/* Restore stderr and return the captured lines with the log prefix
- * ("HH:MM:SS.mmm shalefs[pid] ") cut off, one after the other. */
+/* Restore stderr captured by check_stderr_capture and return the captured
+ * lines with the log prefix ("HH:MM:SS.mmm shalefs[pid] ") cut off, one
+ * after the other. */
 static char *capture_end(int saved, FILE *f)
 {
 	static char out[4096];
 	char line[1024];
 	size_t n = 0;
-	dup2(saved, 2);
-	close(saved);
+	check_stderr_restore(saved);
 	rewind(f);
 	out[0] = '\0';
 	while (fgets(line, sizeof(line), f)) {
@@ -1370,7 +1344,7 @@ START_TEST(test_kv_sst__readahead_corrupt_block_reported_when_asked)
 	tstore_init(&st, &t.meta, t.obj, t.len);
 
 	/* The reference: a reader without a cache (so without read-ahead). */
-	saved = capture_begin(&f);
+	saved = check_stderr_capture(&f);
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &t.meta), 0);
 	ck_assert_int_eq(ra_get(r, &t, bad), KV_ECORRUPT);
 	kv_sst_unref(r);
@@ -1384,7 +1358,7 @@ START_TEST(test_kv_sst__readahead_corrupt_block_reported_when_asked)
 	cache = ra_cache(64 << 20, _i);
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
 	st.hi = 0;                                        /* (open read the index at the end) */
-	saved = capture_begin(&f);
+	saved = check_stderr_capture(&f);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t errs = util_log_count(UTIL_LOG_ERROR);
 		if (i == bad) {                   /* already fetched, quietly */
@@ -1411,7 +1385,7 @@ START_TEST(test_kv_sst__readahead_corrupt_block_reported_when_asked)
 	size_t i;
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
 	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
-	saved = capture_begin(&f);
+	saved = check_stderr_capture(&f);
 	for (i = 0, it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it), i++)
 		assert_at(it, &t.e[i]);
 	ck_assert_int_eq(it->ops->status(it), KV_ECORRUPT);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "objstore/objstore.h"
+#include "tests/check_common.h"
 #include "tests/check_main.h"
 
 START_TEST(test_obj_fault__bad_specs_rejected)
@@ -47,16 +48,14 @@ END_TEST
 /* The sequence of outcomes for a seed, as a bit string. */
 static void outcomes(const char *spec, char *out, int n)
 {
-	struct obj_backend *base, *f;
-	ck_assert_int_eq(obj_mem_create(&base, "faultseq"), 0);
-	ck_assert_int_eq(obj_fault_create(&f, base, spec), 0);
+	struct obj_backend *f = check_fault_open("faultseq", spec);
 	for (int i = 0; i < n; i++) {
 		struct obj_stat st;
 		int rc = obj_head(f, "nothing", &st);
 		out[i] = rc == -ENOENT ? '.' : rc == -ECANCELED ? 'c' : 'e';
 	}
 	out[n] = '\0';
-	obj_close(f);
+	check_mem_close(f, "faultseq");
 }
 
 START_TEST(test_obj_fault__seeded_and_reproducible)
@@ -117,10 +116,8 @@ END_TEST
 /* The 3rd operation, whatever it is, is the last. */
 START_TEST(test_obj_fault__crash_after_nth_op)
 {
-	struct obj_backend *base, *f;
+	struct obj_backend *f = check_fault_open("crash1", "crash_after=3");
 	struct obj_stat st;
-	ck_assert_int_eq(obj_mem_create(&base, "crash1"), 0);
-	ck_assert_int_eq(obj_fault_create(&f, base, "crash_after=3"), 0);
 	ck_assert_int_eq(obj_head(f, "x", &st), -ENOENT);
 	ck_assert_int_eq(obj_put(f, "x", "a", 1), 0);
 	(void)obj_head(f, "x", &st);
@@ -132,10 +129,8 @@ END_TEST
  * refused put_if_absent. */
 START_TEST(test_obj_fault__crash_after_put_succeeded)
 {
-	struct obj_backend *base, *f;
+	struct obj_backend *f = check_fault_open("crash2", "crash_after=2,crash_mode=put-succeeded");
 	struct obj_stat st;
-	ck_assert_int_eq(obj_mem_create(&base, "crash2"), 0);
-	ck_assert_int_eq(obj_fault_create(&f, base, "crash_after=2,crash_mode=put-succeeded"), 0);
 	ck_assert_int_eq(obj_put(f, "x", "a", 1), 0);
 	ck_assert_int_eq(obj_head(f, "x", &st), 0);
 	ck_assert_int_eq(obj_put_if_absent(f, "x", "b", 1), -EEXIST);
