@@ -109,8 +109,9 @@ struct obj_backend *check_fault_open(const char *name, const char *spec);
 
 /*
  * check_store_open - obj_open(url) with the fault spec `faults` (NULL:
- * none) and retries fast enough for tests that inject thousands of faults
- * (1 ms base, 4 ms cap). The result is the caller's (obj_close).
+ * none) and the retry wrapper's pauses cut short, so that tests injecting
+ * thousands of faults do not spend their time backing off. The result is
+ * the caller's (obj_close).
  */
 struct obj_backend *check_store_open(const char *url, const char *faults);
 

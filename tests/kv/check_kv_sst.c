@@ -20,13 +20,6 @@
 #include "tests/check_common.h"
 #include "tests/check_main.h"
 
-/* Until the objstore module provides it on this branch; the real one
- * (same contract: free a buffer returned by get) wins at link time. */
-__attribute__((weak)) void obj_buf_free(void *buf)
-{
-	free(buf);
-}
-
 /* ---- in-test store: one object served from a buffer ---------------------- */
 
 struct tstore {
