@@ -12,26 +12,24 @@
 #include <string.h>
 
 #include "fs/fs_int.h"
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 
-static struct obj_backend *store;
 static struct kv_db *db;
-static int store_seq;
-static char store_url[64];
 
+/* An engine over a fresh mem:// store (check_store). */
 static void setup(void)
 {
 	struct kv_config c = KV_CONFIG_INIT;
 	c.no_background = 1;
-	snprintf(store_url, sizeof(store_url), "mem://fsck-%d", store_seq++);
-	ck_assert_int_eq(obj_open(&store, store_url, NULL), 0);
-	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	check_mem_setup();
+	ck_assert_int_eq(kv_open(&db, check_store, &c), 0);
 }
 
 static void teardown(void)
 {
 	kv_close(db);
-	obj_close(store);
-	obj_mem_destroy(store_url + 6);
+	check_mem_teardown();
 }
 
 static void put(const struct fs_key *k, const void *v, size_t vl)
@@ -93,8 +91,9 @@ static void build(void)
 	put(&k, data, sizeof(data));
 }
 
-/* What the last run_fsck found, one problem per line. */
+/* What the last run_fsck found, one problem per line, and its summary. */
 static char found[4096];
+static struct fs_fsck_summary sum;
 
 static void collect(void *arg, const char *text)
 {
@@ -106,7 +105,6 @@ static void collect(void *arg, const char *text)
 static unsigned long run_fsck_mode(int live)
 {
 	struct fs_fsck_conf conf = { .live = live, .problem = collect };
-	struct fs_fsck_summary sum;
 
 	found[0] = '\0';
 	ck_assert_int_eq(fs_fsck(db, &conf, &sum), 0);
@@ -120,10 +118,25 @@ static unsigned long run_fsck(void)
 	return run_fsck_mode(0);
 }
 
-/* Assert that the last run found a problem whose text holds `what`. */
+/* Did the last run report the problem `line`, word for word? */
+static int found_line(const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = found; *p; p = strchr(p, '\n') + 1)
+		if (!strncmp(p, line, n) && p[n] == '\n')
+			return 1;
+	return 0;
+}
+
+/* Assert that the last run reported exactly the problem `what` (which
+ * object, and what is wrong with it). */
 #define ck_assert_found(what) \
-	ck_assert_msg(strstr(found, what) != NULL, "fsck did not report '%s'; it found:\n%s", \
-		      what, found)
+	ck_assert_msg(found_line(what), "fsck did not report '%s'; it found:\n%s", what, found)
+
+/* Assert that the last run reported nothing. */
+#define ck_assert_found_nothing() \
+	ck_assert_msg(found[0] == '\0', "fsck reported:\n%s", found)
 
 START_TEST(test_fs_key__attr_roundtrip)
 {
@@ -182,6 +195,11 @@ START_TEST(test_fs_fsck__clean)
 {
 	build();
 	ck_assert_int_eq(run_fsck(), 0);
+	ck_assert_found_nothing();
+	/* It saw the whole graph: root, dir, file and their two entries. */
+	ck_assert_uint_eq(sum.inodes, 3);
+	ck_assert_uint_eq(sum.entries, 2);
+	ck_assert_uint_eq(sum.open_orphans, 0);
 }
 END_TEST
 
@@ -242,9 +260,13 @@ START_TEST(test_fs_fsck__orphan_left)
 	fs_key_orphan(&k, 3);
 	put(&k, "", 0);
 	ck_assert_int_eq(run_fsck(), 1);
-	ck_assert_found("inode 3: orphan (unlinked while open) not reclaimed");
-	/* With a live writer an orphan is a file still open: no problem. */
+	ck_assert_found("inode 3: orphan (unlinked while open) not reclaimed (nlink 1)");
+	ck_assert_uint_eq(sum.open_orphans, 0);
+	/* With a live writer an orphan is a file still open: no problem,
+	 * counted as one open orphan. */
 	ck_assert_int_eq(run_fsck_mode(1), 0);
+	ck_assert_found_nothing();
+	ck_assert_uint_eq(sum.open_orphans, 1);
 }
 END_TEST
 
@@ -285,13 +307,14 @@ END_TEST
 
 START_TEST(test_fs_fsck__empty_store)
 {
-	struct fs_fsck_conf conf = { 0 };
-	struct fs_fsck_summary sum;
+	struct fs_fsck_conf conf = { .problem = collect };
+	found[0] = '\0';
 	ck_assert_int_eq(fs_fsck(db, &conf, &sum), -ENOENT);
+	ck_assert_found_nothing();
 }
 END_TEST
 
-int main(void)
+static Suite *fs_fsck_suite(void)
 {
 	Suite *s = suite_create("fs_fsck");
 	TCase *k = tcase_create("key");
@@ -313,9 +336,7 @@ int main(void)
 	tcase_add_test(f, test_fs_fsck__wrong_parent_pointer);
 	tcase_add_test(f, test_fs_fsck__empty_store);
 	suite_add_tcase(s, f);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(fs_fsck_suite)

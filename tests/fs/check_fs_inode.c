@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "fs/fs_int.h"
+#include "tests/check_main.h"
 
 #define N_INODES 50000
 
@@ -63,19 +64,15 @@ START_TEST(test_fs_inode__only_new_inodes_skip_xattr_reads)
 }
 END_TEST
 
-int main(void)
+static Suite *fs_inode_suite(void)
 {
 	Suite *s = suite_create("fs_inode");
 	TCase *tc = tcase_create("table");
-	SRunner *sr;
-	int nf;
 
 	tcase_add_test(tc, test_fs_inode__table_grows_and_empties);
 	tcase_add_test(tc, test_fs_inode__only_new_inodes_skip_xattr_reads);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(fs_inode_suite)

@@ -10,12 +10,12 @@ tests_fs_conc_LDADD = $(PTHREAD_LIBS)
 
 check_PROGRAMS += tests/fs/check_fs_fsck
 tests_fs_check_fs_fsck_CPPFLAGS = $(TEST_CPPFLAGS) $(FUSE_CFLAGS)
-tests_fs_check_fs_fsck_LDADD = $(FS_LIBS) $(TEST_CHECK_LIBS)
+tests_fs_check_fs_fsck_LDADD = $(TEST_COMMON_LIB) $(FS_LIBS) $(TEST_CHECK_LIBS)
 TESTS += tests/fs/check_fs_fsck
 
 check_PROGRAMS += tests/fs/check_fs_inode
 tests_fs_check_fs_inode_CPPFLAGS = $(TEST_CPPFLAGS) $(FUSE_CFLAGS)
-tests_fs_check_fs_inode_LDADD = $(FS_LIBS) $(TEST_CHECK_LIBS)
+tests_fs_check_fs_inode_LDADD = $(TEST_COMMON_LIB) $(FS_LIBS) $(TEST_CHECK_LIBS)
 TESTS += tests/fs/check_fs_inode
 
 FS_TESTS = tests/fs/posix.sh tests/fs/fsx.sh tests/fs/cli_bad.sh tests/fs/ro_fence.sh \

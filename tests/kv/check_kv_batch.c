@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/check_common.h"
+#include "tests/check_main.h"
+
 struct seen {
 	int n;
 	enum kv_type type[16];
@@ -38,22 +41,6 @@ static int seen_fn(void *arg, enum kv_type type, const uint8_t *key, size_t klen
 	s->vlen[s->n] = vlen;
 	s->n++;
 	return 0;
-}
-
-static int quiet_stderr(void)
-{
-	int saved = dup(2);
-	FILE *f = fopen("/dev/null", "w");
-	ck_assert_ptr_nonnull(f);
-	dup2(fileno(f), 2);
-	fclose(f);
-	return saved;
-}
-
-static void restore_stderr(int saved)
-{
-	dup2(saved, 2);
-	close(saved);
 }
 
 START_TEST(test_kv_batch__put_delete_encoding)
@@ -134,7 +121,7 @@ START_TEST(test_kv_batch__each_bounds)
 		else
 			ck_assert_int_eq(kv_batch_put(b, k, kl, v, vl), 0);
 	}
-	int saved = quiet_stderr();
+	int saved = check_stderr_quiet();
 	for (size_t len = 0; len < b->rep.len; len++) {
 		uint8_t *copy = malloc(len ? len : 1);
 		ck_assert_ptr_nonnull(copy);
@@ -172,7 +159,7 @@ START_TEST(test_kv_batch__each_bounds)
 	ck_assert_int_eq(kv_batch_each(vlen_huge, sizeof(vlen_huge), 1, NULL, NULL), KV_ECORRUPT);
 	ck_assert_int_eq(kv_batch_each(no_vlen, sizeof(no_vlen), 1, NULL, NULL), KV_ECORRUPT);
 	ck_assert_int_eq(kv_batch_each(NULL, 0, 0, NULL, NULL), 0);    /* empty is fine */
-	restore_stderr(saved);
+	check_stderr_restore(saved);
 	kv_batch_free(b);
 }
 END_TEST
@@ -211,11 +198,4 @@ static Suite *kv_batch_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(kv_batch_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(kv_batch_suite)

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "tests/check_main.h"
+
 static void make_key(char *buf, size_t size, const char *pfx, uint64_t i)
 {
 	snprintf(buf, size, "%s/%016llx", pfx, (unsigned long long)i);
@@ -187,11 +189,4 @@ static Suite *kv_bloom_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(kv_bloom_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CHECK_MAIN(kv_bloom_suite)

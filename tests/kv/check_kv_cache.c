@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <stdlib.h>
 
+#include "tests/check_main.h"
+
 #define SHARDS 16
 
 /* A block whose bytes name its key, so a wrong hit is detectable. */
@@ -451,11 +453,4 @@ static Suite *kv_cache_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(kv_cache_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CHECK_MAIN(kv_cache_suite)

@@ -17,24 +17,8 @@
 #include "kv/kv_int.h"
 #include "objstore/objstore.h"
 #include "util/util.h"
-
-struct statv {
-	const char *key;
-	uint64_t value;
-};
-static void stat_find(void *arg, const char *key, uint64_t value)
-{
-	struct statv *s = arg;
-	if (!strcmp(key, s->key))
-		s->value = value;
-}
-static uint64_t kv_stat(struct kv_db *db, const char *key)
-{
-	struct statv s = { key, UINT64_MAX };
-	kv_stats(db, stat_find, &s);
-	ck_assert_msg(s.value != UINT64_MAX, "no stat %s", key);
-	return s.value;
-}
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 
 static void val_of(int key, int gen, char *buf, size_t *len)
 {
@@ -52,17 +36,13 @@ static void val_of(int key, int gen, char *buf, size_t *len)
 START_TEST(test_kv_compact__writer_survives_faults)
 {
 	struct obj_backend *store;
-	struct obj_config oc = OBJ_CONFIG_INIT;
 	struct kv_config c = KV_CONFIG_INIT;
 	struct kv_db *db;
 	enum { KEYS = 20000, BATCHES = 100000 };
 	int *gen = calloc(KEYS, sizeof(int));
 
 	obj_mem_destroy("seedfaults");
-	oc.faults = "seed=42,error=0.10,cancel=0.05,after=0.5";
-	oc.retry.base_ms = 1;
-	oc.retry.cap_ms = 4;
-	ck_assert_int_eq(obj_open(&store, "mem://seedfaults", &oc), 0);
+	store = check_store_open("mem://seedfaults", "seed=42,error=0.10,cancel=0.05,after=0.5");
 	c.memtable_bytes = 128 << 10;
 	c.flush_interval_ms = 10;
 	c.l0_max = 8;
@@ -90,15 +70,15 @@ START_TEST(test_kv_compact__writer_survives_faults)
 			ck_assert_int_eq(kv_sync(db), 0);
 	}
 	ck_assert_int_eq(kv_sync(db), 0);
-	ck_assert_uint_ge(kv_stat(db, "compactions_completed"), 5);
-	ck_assert_uint_eq(kv_stat(db, "state"), 0);
+	ck_assert_uint_ge(check_kv_stat(db, "compactions_completed"), 5);
+	ck_assert_uint_eq(check_kv_stat(db, "state"), 0);
 
 	/* Faults off: L0 drains under its limit. */
 	ck_assert_int_eq(obj_fault_set_enabled(store, 0), 0);
 	uint64_t deadline = util_now_ns() + 60ull * 1000000000ull;
-	while (kv_stat(db, "l0_count") >= c.l0_max && util_now_ns() < deadline)
+	while (check_kv_stat(db, "l0_count") >= c.l0_max && util_now_ns() < deadline)
 		util_sleep_ns(20 * 1000000ull);
-	ck_assert_uint_lt(kv_stat(db, "l0_count"), c.l0_max);
+	ck_assert_uint_lt(check_kv_stat(db, "l0_count"), c.l0_max);
 
 	/* Every acknowledged write, now and after a reopen. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -123,8 +103,7 @@ START_TEST(test_kv_compact__writer_survives_faults)
 		}
 	}
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("seedfaults");
+	check_mem_close(store, "seedfaults");
 	free(gen);
 }
 END_TEST
@@ -200,8 +179,7 @@ START_TEST(test_kv_compact__gc_keeps_what_readers_need)
 	struct kv_db *w, *ck, *fol;
 	enum { KEYS = 3000 };
 
-	obj_mem_destroy("gcsafe");
-	ck_assert_int_eq(obj_open(&store, "mem://gcsafe", NULL), 0);
+	store = check_mem_open("gcsafe");
 	c.memtable_bytes = 64 << 10;
 	c.flush_interval_ms = 5;
 	c.l0_compact_trigger = 2;
@@ -231,8 +209,8 @@ START_TEST(test_kv_compact__gc_keeps_what_readers_need)
 	}
 	/* Let GC run past the min age: old tables become deletable. */
 	util_sleep_ns(2000 * 1000000ull);
-	ck_assert_uint_gt(kv_stat(w, "compactions_completed"), 2);
-	ck_assert_uint_gt(kv_stat(w, "gc_deleted_ssts") + kv_stat(w, "gc_deleted_wals"), 0);
+	ck_assert_uint_gt(check_kv_stat(w, "compactions_completed"), 2);
+	ck_assert_uint_gt(check_kv_stat(w, "gc_deleted_ssts") + check_kv_stat(w, "gc_deleted_wals"), 0);
 	check_gen(ck, KEYS, 1);
 	/* The follower catches up with the writer. */
 	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
@@ -252,7 +230,7 @@ START_TEST(test_kv_compact__gc_keeps_what_readers_need)
 		util_sleep_ns(50 * 1000000ull);
 	}
 	check_gen(fol, KEYS, 8);
-	ck_assert_uint_gt(kv_stat(fol, "follower_polls"), 0);
+	ck_assert_uint_gt(check_kv_stat(fol, "follower_polls"), 0);
 
 	/* Nothing referenced is gone: the latest manifest and the checkpoint's. */
 	uint64_t latest;
@@ -276,8 +254,7 @@ START_TEST(test_kv_compact__gc_keeps_what_readers_need)
 	kv_close(ck);
 	kv_close(fol);
 	ck_assert_int_eq(kv_close(w), 0);
-	obj_close(store);
-	obj_mem_destroy("gcsafe");
+	check_mem_close(store, "gcsafe");
 }
 END_TEST
 
@@ -286,14 +263,14 @@ END_TEST
 static uint64_t wait_l0_empty(struct kv_db *db, unsigned secs)
 {
 	uint64_t deadline = util_now_ns() + secs * 1000000000ull;
-	while (kv_stat(db, "l0_count") != 0 || kv_stat(db, "memtable_entries") != 0 ||
-	       kv_stat(db, "compaction_pending") != 0) {
+	while (check_kv_stat(db, "l0_count") != 0 || check_kv_stat(db, "memtable_entries") != 0 ||
+	       check_kv_stat(db, "compaction_pending") != 0) {
 		ck_assert_msg(util_now_ns() < deadline, "not idle: L0 %" PRIu64 ", memtable %"
-			      PRIu64 " entries", kv_stat(db, "l0_count"),
-			      kv_stat(db, "memtable_entries"));
+			      PRIu64 " entries", check_kv_stat(db, "l0_count"),
+			      check_kv_stat(db, "memtable_entries"));
 		util_sleep_ns(20 * 1000000ull);
 	}
-	return kv_stat(db, "sorted_runs");
+	return check_kv_stat(db, "sorted_runs");
 }
 
 /*
@@ -311,8 +288,7 @@ START_TEST(test_kv_compact__idle_l0_is_merged)
 	struct kv_db *db;
 	enum { KEYS = 3000 };
 
-	obj_mem_destroy("idle");
-	ck_assert_int_eq(obj_open(&store, "mem://idle", NULL), 0);
+	store = check_mem_open("idle");
 	c.memtable_bytes = 48 << 10;
 	c.flush_interval_ms = 5;
 	c.l0_compact_trigger = 100;     /* only idle merges */
@@ -320,9 +296,9 @@ START_TEST(test_kv_compact__idle_l0_is_merged)
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
 	put_gen(db, KEYS, 1);
 	ck_assert_int_eq(kv_sync(db), 0);
-	ck_assert_uint_ge(kv_stat(db, "l0_flushes"), 2);
+	ck_assert_uint_ge(check_kv_stat(db, "l0_flushes"), 2);
 	ck_assert_uint_eq(wait_l0_empty(db, 20), 1);            /* L0 alone -> a run */
-	ck_assert_uint_eq(kv_stat(db, "frozen_memtables"), 0);   /* memory released */
+	ck_assert_uint_eq(check_kv_stat(db, "frozen_memtables"), 0);   /* memory released */
 	check_gen(db, KEYS, 1);
 
 	put_gen(db, KEYS, 2);
@@ -330,7 +306,7 @@ START_TEST(test_kv_compact__idle_l0_is_merged)
 	ck_assert_int_eq(kv_sync(db), 0);
 	ck_assert_uint_eq(wait_l0_empty(db, 20), 1);            /* L0 + the run -> one run */
 	check_gen(db, KEYS, 3);
-	ck_assert_uint_eq(kv_stat(db, "compaction_pending"), 0);
+	ck_assert_uint_eq(check_kv_stat(db, "compaction_pending"), 0);
 	/* A lone L0 table (close flushes the memtable) far smaller than the
 	 * run under it stays: rewriting the run for it is not worth it. */
 	for (int k = 0; k < 200; k++) {
@@ -340,10 +316,10 @@ START_TEST(test_kv_compact__idle_l0_is_merged)
 	}
 	ck_assert_int_eq(kv_close(db), 0);
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
-	ck_assert_uint_eq(kv_stat(db, "l0_count"), 1);
+	ck_assert_uint_eq(check_kv_stat(db, "l0_count"), 1);
 	util_sleep_ns(1200 * 1000000ull);
-	ck_assert_uint_eq(kv_stat(db, "l0_count"), 1);
-	ck_assert_uint_eq(kv_stat(db, "compaction_pending"), 0);
+	ck_assert_uint_eq(check_kv_stat(db, "l0_count"), 1);
+	ck_assert_uint_eq(check_kv_stat(db, "compaction_pending"), 0);
 	ck_assert_int_eq(kv_close(db), 0);
 
 	/* Never: the tables stay in L0 and the engine says nothing is pending. */
@@ -354,23 +330,21 @@ START_TEST(test_kv_compact__idle_l0_is_merged)
 	/* (kv_sync makes the WAL durable; frozen memtables still flush into
 	 * L0 after it: under TSan one did during the sleep below) */
 	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
-	while (kv_stat(db, "frozen_memtables") && util_now_ns() < deadline)
+	while (check_kv_stat(db, "frozen_memtables") && util_now_ns() < deadline)
 		util_sleep_ns(10 * 1000000ull);
-	ck_assert_uint_eq(kv_stat(db, "frozen_memtables"), 0);
-	uint64_t l0 = kv_stat(db, "l0_count");
+	ck_assert_uint_eq(check_kv_stat(db, "frozen_memtables"), 0);
+	uint64_t l0 = check_kv_stat(db, "l0_count");
 	ck_assert_uint_ge(l0, 2);
 	util_sleep_ns(1200 * 1000000ull);
-	ck_assert_uint_eq(kv_stat(db, "l0_count"), l0);
-	ck_assert_uint_eq(kv_stat(db, "compaction_pending"), 0);
+	ck_assert_uint_eq(check_kv_stat(db, "l0_count"), l0);
+	ck_assert_uint_eq(check_kv_stat(db, "compaction_pending"), 0);
 	check_gen(db, KEYS, 4);
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("idle");
+	check_mem_close(store, "idle");
 
 	/* A lone L0 table with no run under it becomes the bottom run: the
 	 * versions and tombstones it holds twice over are dropped. */
-	obj_mem_destroy("idle2");
-	ck_assert_int_eq(obj_open(&store, "mem://idle2", NULL), 0);
+	store = check_mem_open("idle2");
 	c.idle_compact_ms = 300;
 	c.memtable_bytes = 8 << 20;             /* everything in one flush */
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
@@ -378,28 +352,23 @@ START_TEST(test_kv_compact__idle_l0_is_merged)
 	put_gen(db, KEYS, 3);                   /* overwrites all, deletes every 5th */
 	ck_assert_int_eq(kv_close(db), 0);      /* flushes: one L0 table */
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
-	ck_assert_uint_eq(kv_stat(db, "l0_count"), 1);
-	ck_assert_uint_eq(kv_stat(db, "sorted_runs"), 0);
+	ck_assert_uint_eq(check_kv_stat(db, "l0_count"), 1);
+	ck_assert_uint_eq(check_kv_stat(db, "sorted_runs"), 0);
 	ck_assert_uint_eq(wait_l0_empty(db, 20), 1);
 	check_gen(db, KEYS, 3);
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("idle2");
+	check_mem_close(store, "idle2");
 }
 END_TEST
 
 /* A store of KEYS 4 KiB values in several L0 tables (and no run). */
 static void reads_first_store(const char *name)
 {
-	char url[32];
-	struct obj_backend *store;
+	struct obj_backend *store = check_mem_open(name);
 	struct kv_config c = KV_CONFIG_INIT;
 	struct kv_db *db;
 	char val[4096];
 
-	obj_mem_destroy(name);
-	snprintf(url, sizeof(url), "mem://%s", name);
-	ck_assert_int_eq(obj_open(&store, url, NULL), 0);
 	c.memtable_bytes = 1 << 20;
 	c.l0_compact_trigger = 100;
 	c.idle_compact_ms = KV_IDLE_COMPACT_NEVER;
@@ -440,7 +409,7 @@ static struct kv_db *reads_first_open(const char *name, const struct kv_config *
  * compaction completed when stop_on_job. Returns the compactions seen. */
 static uint64_t scan_for(struct kv_db *db, unsigned ms, int stop_on_job)
 {
-	uint64_t end = util_now_ns() + ms * 1000000ull, spans0 = kv_stat(db, "readahead_spans");
+	uint64_t end = util_now_ns() + ms * 1000000ull, spans0 = check_kv_stat(db, "readahead_spans");
 	while (util_now_ns() < end) {
 		struct kv_iter_user *it;
 		int n = 0;
@@ -450,11 +419,11 @@ static uint64_t scan_for(struct kv_db *db, unsigned ms, int stop_on_job)
 		ck_assert_int_eq(kv_iter_status(it), 0);
 		kv_iter_free(it);
 		ck_assert_int_ge(n, 1024);
-		if (stop_on_job && kv_stat(db, "compactions_completed"))
+		if (stop_on_job && check_kv_stat(db, "compactions_completed"))
 			break;
 	}
-	ck_assert_uint_gt(kv_stat(db, "readahead_spans"), spans0);   /* the scans streamed */
-	return kv_stat(db, "compactions_completed");
+	ck_assert_uint_gt(check_kv_stat(db, "readahead_spans"), spans0);   /* the scans streamed */
+	return check_kv_stat(db, "compactions_completed");
 }
 
 /*
@@ -477,10 +446,10 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	/* The idle merge waits for the reads, then comes. */
 	c.l0_compact_trigger = 100;             /* only idle merges */
 	db = reads_first_open("rf1", &c, &store);
-	uint64_t l0 = kv_stat(db, "l0_count");
+	uint64_t l0 = check_kv_stat(db, "l0_count");
 	ck_assert_uint_ge(l0, 3);
 	ck_assert_uint_eq(scan_for(db, 1500, 0), 0);           /* 5x idle_compact_ms */
-	ck_assert_uint_eq(kv_stat(db, "l0_count"), l0);
+	ck_assert_uint_eq(check_kv_stat(db, "l0_count"), l0);
 	ck_assert_uint_eq(wait_l0_empty(db, 20), 1);
 	ck_assert_int_eq(kv_close(db), 0);
 	obj_close(store);
@@ -488,7 +457,7 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	/* A job due at open (L0 at the trigger) waits too; a write ends that. */
 	c.l0_compact_trigger = 2;
 	db = reads_first_open("rf2", &c, &store);
-	ck_assert_uint_eq(kv_stat(db, "compaction_pending"), 1);
+	ck_assert_uint_eq(check_kv_stat(db, "compaction_pending"), 1);
 	ck_assert_uint_eq(scan_for(db, 1500, 0), 0);
 	ck_assert_int_eq(kv_put(db, "w", 1, "x", 1), 0);
 	ck_assert_uint_ge(scan_for(db, 20000, 1), 1);
@@ -499,11 +468,11 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	 * foreground reads: no job waits for another (trigger still 2). */
 	db = reads_first_open("rf4", &c, &store);
 	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
-	while (kv_stat(db, "compactions_completed") == 0 && util_now_ns() < deadline)
+	while (check_kv_stat(db, "compactions_completed") == 0 && util_now_ns() < deadline)
 		util_sleep_ns(20 * 1000000ull);
-	ck_assert_uint_ge(kv_stat(db, "compactions_completed"), 1);
-	ck_assert_uint_gt(kv_stat(db, "readahead_spans"), 0);
-	ck_assert_uint_eq(kv_stat(db, "readahead_spans_foreground"), 0);
+	ck_assert_uint_ge(check_kv_stat(db, "compactions_completed"), 1);
+	ck_assert_uint_gt(check_kv_stat(db, "readahead_spans"), 0);
+	ck_assert_uint_eq(check_kv_stat(db, "readahead_spans_foreground"), 0);
 	ck_assert_int_eq(kv_close(db), 0);
 	obj_close(store);
 
@@ -512,13 +481,13 @@ START_TEST(test_kv_compact__jobs_wait_for_sequential_reads)
 	 * waiting for the reads (else neither would ever go on). */
 	c.l0_max = 2;
 	db = reads_first_open("rf3", &c, &store);
-	ck_assert_uint_ge(kv_stat(db, "l0_count"), 2);
+	ck_assert_uint_ge(check_kv_stat(db, "l0_count"), 2);
 	ck_assert_uint_eq(scan_for(db, 1500, 0), 0);
 	pthread_t w;
 	ck_assert_int_eq(pthread_create(&w, NULL, stalled_put_main, db), 0);
 	ck_assert_uint_ge(scan_for(db, 20000, 1), 1);
 	ck_assert_int_eq(pthread_join(w, NULL), 0);
-	ck_assert_uint_ge(kv_stat(db, "write_stalls"), 1);
+	ck_assert_uint_ge(check_kv_stat(db, "write_stalls"), 1);
 	ck_assert_int_eq(kv_close(db), 0);
 	obj_close(store);
 	obj_mem_destroy("rf1");
@@ -534,7 +503,7 @@ END_TEST
 static uint64_t bulk_write(struct kv_db *db, int tables, int *next_key)
 {
 	char val[1024];
-	uint64_t flushes = kv_stat(db, "l0_flushes"), end;
+	uint64_t flushes = check_kv_stat(db, "l0_flushes"), end;
 	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
 
 	for (int i = 0; i < tables * 64 + 8; i++, (*next_key)++) {
@@ -544,7 +513,7 @@ static uint64_t bulk_write(struct kv_db *db, int tables, int *next_key)
 		ck_assert_int_eq(kv_put(db, key, strlen(key), val, sizeof(val)), 0);
 	}
 	end = util_now_ns();
-	while (kv_stat(db, "l0_flushes") < flushes + (uint64_t)tables) {
+	while (check_kv_stat(db, "l0_flushes") < flushes + (uint64_t)tables) {
 		ck_assert_msg(util_now_ns() < deadline, "the memtables were not flushed");
 		util_sleep_ns(5 * 1000000ull);
 	}
@@ -555,7 +524,7 @@ static uint64_t bulk_write(struct kv_db *db, int tables, int *next_key)
 static uint64_t wait_jobs(struct kv_db *db, unsigned secs)
 {
 	uint64_t deadline = util_now_ns() + secs * 1000000000ull;
-	while (kv_stat(db, "compactions_completed") == 0) {
+	while (check_kv_stat(db, "compactions_completed") == 0) {
 		ck_assert_msg(util_now_ns() < deadline, "no compaction");
 		util_sleep_ns(10 * 1000000ull);
 	}
@@ -585,12 +554,9 @@ static void bulk_check(struct kv_db *db, struct obj_backend *store, const struct
 
 static struct kv_db *bulk_open(const char *name, struct kv_config *c, struct obj_backend **store)
 {
-	char url[32];
 	struct kv_db *db;
 
-	obj_mem_destroy(name);
-	snprintf(url, sizeof(url), "mem://%s", name);
-	ck_assert_int_eq(obj_open(store, url, NULL), 0);
+	*store = check_mem_open(name);
 	c->memtable_bytes = 64 << 10;
 	c->l0_compact_trigger = 2;
 	c->l0_max = 8;
@@ -617,12 +583,12 @@ START_TEST(test_kv_compact__jobs_wait_for_bulk_loads)
 	 * the first two tables at once), then the job. */
 	db = bulk_open("bulk1", &c, &store);
 	uint64_t end = bulk_write(db, 5, &next);
-	ck_assert_uint_eq(kv_stat(db, "l0_count"), 5);
+	ck_assert_uint_eq(check_kv_stat(db, "l0_count"), 5);
 	util_sleep_ns(1000 * 1000000ull);
 	ck_assert_uint_lt(util_now_ns() - end, 4000 * 1000000ull);  /* still in the window */
-	ck_assert_uint_eq(kv_stat(db, "compactions_completed"), 0);
-	ck_assert_uint_eq(kv_stat(db, "l0_count"), 5);
-	ck_assert_uint_ge(kv_stat(db, "compaction_bulk_holds"), 1);
+	ck_assert_uint_eq(check_kv_stat(db, "compactions_completed"), 0);
+	ck_assert_uint_eq(check_kv_stat(db, "l0_count"), 5);
+	ck_assert_uint_ge(check_kv_stat(db, "compaction_bulk_holds"), 1);
 	ck_assert_uint_ge(wait_jobs(db, 30), end + 5000 * 1000000ull);  /* not before its end */
 	bulk_check(db, store, &c, 0, next);
 
@@ -641,13 +607,13 @@ END_TEST
 /* Freeze the active memtable and wait until its flush committed. */
 static void flush_now(struct kv_db *db)
 {
-	uint64_t before = kv_stat(db, "l0_flushes");
+	uint64_t before = check_kv_stat(db, "l0_flushes");
 	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
 	CHECK_RETURN(pthread_mutex_lock(&db->mu));
 	ck_assert_int_eq(kv_flush_freeze(db), 0);
 	CHECK_RETURN(pthread_cond_signal(&db->cv_flush));
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-	while (kv_stat(db, "l0_flushes") == before) {
+	while (check_kv_stat(db, "l0_flushes") == before) {
 		ck_assert_msg(util_now_ns() < deadline, "the flush did not commit");
 		util_sleep_ns(5 * 1000000ull);
 	}
@@ -684,8 +650,7 @@ START_TEST(test_kv_compact__flush_keeps_only_visible_versions)
 	struct kv_db *db;
 	char val[16];
 
-	obj_mem_destroy("fver");
-	ck_assert_int_eq(obj_open(&store, "mem://fver", NULL), 0);
+	store = check_mem_open("fver");
 	c.l0_compact_trigger = 100;
 	c.idle_compact_ms = KV_IDLE_COMPACT_NEVER;
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
@@ -702,8 +667,8 @@ START_TEST(test_kv_compact__flush_keeps_only_visible_versions)
 	flush_now(db);
 	/* k: 98 of 100 (v049 stays for the snapshot); d: "old" and the
 	 * tombstone, both hidden by "new" from every reader. */
-	ck_assert_uint_eq(kv_stat(db, "l0_versions_dropped"), 98 + 2);
-	ck_assert_uint_eq(kv_stat(db, "memtable_entries"), 0);
+	ck_assert_uint_eq(check_kv_stat(db, "l0_versions_dropped"), 98 + 2);
+	ck_assert_uint_eq(check_kv_stat(db, "memtable_entries"), 0);
 	assert_value(db, snap, "k", "v049");
 	assert_value(db, NULL, "k", "v099");
 	assert_value(db, snap, "v050", NULL);
@@ -716,7 +681,7 @@ START_TEST(test_kv_compact__flush_keeps_only_visible_versions)
 		ck_assert_int_eq(kv_put(db, "k", 1, val, strlen(val)), 0);
 	}
 	flush_now(db);
-	ck_assert_uint_eq(kv_stat(db, "l0_versions_dropped"), 100 + 9);
+	ck_assert_uint_eq(check_kv_stat(db, "l0_versions_dropped"), 100 + 9);
 	ck_assert_int_eq(kv_close(db), 0);
 
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
@@ -727,8 +692,7 @@ START_TEST(test_kv_compact__flush_keeps_only_visible_versions)
 		assert_value(db, NULL, val, "once");
 	}
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("fver");
+	check_mem_close(store, "fver");
 }
 END_TEST
 
@@ -783,8 +747,7 @@ START_TEST(test_kv_compact__background_threads_yield_the_cpu)
 	struct kv_db *db;
 	int own = getpriority(PRIO_PROCESS, 0);
 
-	obj_mem_destroy("nice");
-	ck_assert_int_eq(obj_open(&store, "mem://nice", NULL), 0);
+	store = check_mem_open("nice");
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
 	uint64_t deadline = util_now_ns() + 10ull * 1000000000ull;
 	/* Each thread names itself once it runs: wait for all four. */
@@ -800,8 +763,7 @@ START_TEST(test_kv_compact__background_threads_yield_the_cpu)
 	ck_assert_int_eq(thread_nice("kv-flush"), own);
 	ck_assert_int_eq(thread_nice("kv-wal"), own);
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("nice");
+	check_mem_close(store, "nice");
 }
 END_TEST
 
@@ -821,8 +783,7 @@ START_TEST(test_kv_compact__gc_keeps_tables_of_live_iterators)
 	enum { KEYS = 3000 };
 	int seen = 0;
 
-	obj_mem_destroy("gciter");
-	ck_assert_int_eq(obj_open(&store, "mem://gciter", NULL), 0);
+	store = check_mem_open("gciter");
 	c.memtable_bytes = 48 << 10;
 	c.flush_interval_ms = 5;
 	c.l0_compact_trigger = 2;
@@ -839,7 +800,7 @@ START_TEST(test_kv_compact__gc_keeps_tables_of_live_iterators)
 		put_gen(db, KEYS, gen);
 	ck_assert_int_eq(kv_sync(db), 0);
 	util_sleep_ns(500 * 1000000ull);
-	ck_assert_uint_gt(kv_stat(db, "gc_deleted_ssts"), 0);
+	ck_assert_uint_gt(check_kv_stat(db, "gc_deleted_ssts"), 0);
 	for (; kv_iter_valid(it); kv_iter_next(it)) {
 		size_t kl, vl, wl;
 		char want[64];
@@ -855,8 +816,7 @@ START_TEST(test_kv_compact__gc_keeps_tables_of_live_iterators)
 	ck_assert_int_eq(seen, KEYS);
 	kv_iter_free(it);
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("gciter");
+	check_mem_close(store, "gciter");
 }
 END_TEST
 
@@ -868,8 +828,7 @@ START_TEST(test_kv_compact__corrupt_input_is_quarantined)
 	struct kv_config c = KV_CONFIG_INIT;
 	struct kv_db *w;
 
-	obj_mem_destroy("quar");
-	ck_assert_int_eq(obj_open(&store, "mem://quar", NULL), 0);
+	store = check_mem_open("quar");
 	c.memtable_bytes = 32 << 10;
 	c.flush_interval_ms = 5;
 	c.l0_compact_trigger = 100;     /* no compaction while we set up */
@@ -895,17 +854,16 @@ START_TEST(test_kv_compact__corrupt_input_is_quarantined)
 	c.l0_max = 4;
 	ck_assert_int_eq(kv_open(&w, store, &c), 0);
 	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
-	while (kv_stat(w, "compaction_quarantined_ssts") == 0 && util_now_ns() < deadline)
+	while (check_kv_stat(w, "compaction_quarantined_ssts") == 0 && util_now_ns() < deadline)
 		util_sleep_ns(20 * 1000000ull);
-	ck_assert_uint_eq(kv_stat(w, "compaction_quarantined_ssts"), 1);
+	ck_assert_uint_eq(check_kv_stat(w, "compaction_quarantined_ssts"), 1);
 	/* Writes go on (no stall on L0 behind a quarantined table). */
 	put_gen(w, 2000, 2);
 	ck_assert_int_eq(kv_sync(w), 0);
 	check_gen(w, 2000, 2);
-	ck_assert_uint_eq(kv_stat(w, "state"), 0);
+	ck_assert_uint_eq(check_kv_stat(w, "state"), 0);
 	kv_close(w);
-	obj_close(store);
-	obj_mem_destroy("quar");
+	check_mem_close(store, "quar");
 }
 END_TEST
 
@@ -922,8 +880,7 @@ START_TEST(test_kv_compact__gc_respects_min_age)
 	char fresh_name[64], old_name[] = "sst/00000000000000000000000000.sst";
 	struct obj_stat st;
 
-	obj_mem_destroy("gcage");
-	ck_assert_int_eq(obj_open(&store, "mem://gcage", NULL), 0);
+	store = check_mem_open("gcage");
 	c.gc_min_age_ms = 300;
 	c.gc_interval_ms = 3600000;
 	ck_assert_int_eq(kv_open(&w, store, &c), 0);
@@ -938,7 +895,7 @@ START_TEST(test_kv_compact__gc_respects_min_age)
 	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
 	ck_assert_int_eq(obj_head(store, fresh_name, &st), 0);       /* too young */
 	ck_assert_int_eq(obj_head(store, old_name, &st), -ENOENT);   /* garbage */
-	ck_assert_uint_eq(kv_stat(w, "gc_deleted_ssts"), 1);
+	ck_assert_uint_eq(check_kv_stat(w, "gc_deleted_ssts"), 1);
 	/* Dry run deletes nothing. */
 	util_sleep_ns(400 * 1000000ull);
 	ck_assert_int_eq(kv_gc_pass(w, 1), 0);
@@ -946,8 +903,7 @@ START_TEST(test_kv_compact__gc_respects_min_age)
 	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
 	ck_assert_int_eq(obj_head(store, fresh_name, &st), -ENOENT);
 	kv_close(w);
-	obj_close(store);
-	obj_mem_destroy("gcage");
+	check_mem_close(store, "gcage");
 }
 END_TEST
 
@@ -965,8 +921,7 @@ START_TEST(test_kv_compact__gc_waits_after_dereference)
 	struct kv_db *w, *fol;
 	enum { KEYS = 2000 };
 
-	obj_mem_destroy("gcderef");
-	ck_assert_int_eq(obj_open(&store, "mem://gcderef", NULL), 0);
+	store = check_mem_open("gcderef");
 	c.memtable_bytes = 32 << 10;
 	c.flush_interval_ms = 5;
 	c.l0_compact_trigger = 2;
@@ -984,30 +939,29 @@ START_TEST(test_kv_compact__gc_waits_after_dereference)
 	ck_assert_int_eq(kv_open(&fol, store, &fc), 0);
 	util_sleep_ns(700 * 1000000ull);        /* the tables are now "old" */
 
-	uint64_t done = kv_stat(w, "compactions_completed");
+	uint64_t done = check_kv_stat(w, "compactions_completed");
 	for (int gen = 2; gen <= 4; gen++)
 		put_gen(w, KEYS, gen);
 	ck_assert_int_eq(kv_sync(w), 0);
 	uint64_t deadline = util_now_ns() + 30ull * 1000000000ull;
-	while ((kv_stat(w, "compactions_completed") < done + 2 || kv_stat(w, "compaction_pending")) &&
+	while ((check_kv_stat(w, "compactions_completed") < done + 2 || check_kv_stat(w, "compaction_pending")) &&
 	       util_now_ns() < deadline)
 		util_sleep_ns(20 * 1000000ull);
-	ck_assert_uint_ge(kv_stat(w, "compactions_completed"), done + 2);
+	ck_assert_uint_ge(check_kv_stat(w, "compactions_completed"), done + 2);
 
 	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
 	check_gen(fol, KEYS, 1);
 	util_sleep_ns(600 * 1000000ull);
 	ck_assert_int_eq(kv_gc_pass(w, 0), 0);
-	ck_assert_uint_gt(kv_stat(w, "gc_deleted_ssts"), 0);
+	ck_assert_uint_gt(check_kv_stat(w, "gc_deleted_ssts"), 0);
 	check_gen(w, KEYS, 4);
 	kv_close(fol);
 	ck_assert_int_eq(kv_close(w), 0);
-	obj_close(store);
-	obj_mem_destroy("gcderef");
+	check_mem_close(store, "gcderef");
 }
 END_TEST
 
-int main(void)
+static Suite *kv_compact_suite(void)
 {
 	Suite *s = suite_create("kv_compact");
 	TCase *tc = tcase_create("compact");
@@ -1024,9 +978,7 @@ int main(void)
 	tcase_add_test(tc, test_kv_compact__flush_keeps_only_visible_versions);
 	tcase_add_test(tc, test_kv_compact__background_threads_yield_the_cpu);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(kv_compact_suite)

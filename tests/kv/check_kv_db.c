@@ -25,6 +25,8 @@
 #include "kv/kv_int.h"
 #include "objstore/objstore.h"
 #include "util/util.h"
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 
 /* ---- the model: a sorted array of key -> value --------------------------- */
 
@@ -397,29 +399,6 @@ static void run_model(const struct run_conf *rc)
 	ck_assert_int_gt(crashes + reopens, 0);
 }
 
-static char tmpdir[128];
-
-static void tmp_setup(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/shale-check-kvdb-%d-%llx", (int)getpid(),
-		 (unsigned long long)(util_now_ns() & 0xffffff));
-}
-
-static void tmp_teardown(void)
-{
-	char cmd[200];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	if (system(cmd))
-		fprintf(stderr, "cleanup failed\n");
-}
-
-static const char *file_url(void)
-{
-	static char url[160];
-	snprintf(url, sizeof(url), "file://%s", tmpdir);
-	return url;
-}
-
 START_TEST(test_kv_db__model_mem)
 {
 	static const uint64_t seeds[] = { 1, 2, 3 };
@@ -435,7 +414,7 @@ END_TEST
 
 START_TEST(test_kv_db__model_file)
 {
-	struct run_conf rc = { .url = file_url(), .ops = model_ops(100000 / 3),
+	struct run_conf rc = { .url = check_dir_url, .ops = model_ops(100000 / 3),
 			       .seed = 10 + (uint64_t)_i };
 	run_model(&rc);
 }
@@ -752,8 +731,7 @@ END_TEST
 START_TEST(test_kv_db__snapshots_and_bounds)
 {
 	struct obj_backend *store;
-	obj_mem_destroy("snap");
-	ck_assert_int_eq(obj_open(&store, "mem://snap", NULL), 0);
+	store = check_mem_open("snap");
 	struct kv_db *db = open_db(store);
 	ck_assert_int_eq(kv_put(db, "a", 1, "1", 1), 0);
 	struct kv_snapshot *s;
@@ -788,40 +766,11 @@ START_TEST(test_kv_db__snapshots_and_bounds)
 	free(v);
 	ck_assert_int_eq(kv_put(ro, "c", 1, "c", 1), -EROFS);
 	kv_close(ro);
-	obj_close(store);
-	obj_mem_destroy("snap");
+	check_mem_close(store, "snap");
 }
 END_TEST
 
 /* ---- read-ahead ------------------------------------------------------------ */
-
-struct stat_pick {
-	const char *key;
-	uint64_t val;
-};
-
-static void stat_pick_emit(void *arg, const char *key, uint64_t value)
-{
-	struct stat_pick *p = arg;
-	if (!strcmp(key, p->key))
-		p->val = value;
-}
-
-static uint64_t obj_stat(struct obj_backend *store, const char *key)
-{
-	struct stat_pick p = { .key = key, .val = UINT64_MAX };
-	obj_stats(store, stat_pick_emit, &p);
-	ck_assert_msg(p.val != UINT64_MAX, "no %s in obj_stats", key);
-	return p.val;
-}
-
-static uint64_t db_stat(struct kv_db *db, const char *key)
-{
-	struct stat_pick p = { .key = key, .val = UINT64_MAX };
-	kv_stats(db, stat_pick_emit, &p);
-	ck_assert_msg(p.val != UINT64_MAX, "no %s in kv_stats", key);
-	return p.val;
-}
 
 #define RA_CHUNKS 384                     /* 24 MiB of ... */
 #define RA_CHUNK 65536                    /* ... fs-style 64 KiB chunks */
@@ -865,8 +814,7 @@ START_TEST(test_kv_db__readahead_sequential_reads)
 	uint8_t key[17], *val = malloc(RA_CHUNK);
 
 	ck_assert_ptr_nonnull(val);
-	obj_mem_destroy("readahead");
-	ck_assert_int_eq(obj_open(&store, "mem://readahead", NULL), 0);
+	store = check_mem_open("readahead");
 	c.memtable_bytes = 8 << 20;
 	c.no_background = 1;
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
@@ -878,20 +826,20 @@ START_TEST(test_kv_db__readahead_sequential_reads)
 
 	/* In order. */
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
-	ck_assert_uint_eq(db_stat(db, "memtable_entries"), 0);
-	uint64_t tables = db_stat(db, "l0_count");
+	ck_assert_uint_eq(check_kv_stat(db, "memtable_entries"), 0);
+	uint64_t tables = check_kv_stat(db, "l0_count");
 	ck_assert_uint_ge(tables, 3);
-	uint64_t gets0 = obj_stat(store, "objstore_get_requests");
-	uint64_t bytes0 = obj_stat(store, "objstore_bytes_got");
+	uint64_t gets0 = check_obj_stat(store, "objstore_get_requests");
+	uint64_t bytes0 = check_obj_stat(store, "objstore_bytes_got");
 	for (size_t i = 0; i < RA_CHUNKS; i++)
 		ra_read_chunk(db, i, val);
-	uint64_t gets = obj_stat(store, "objstore_get_requests") - gets0;
-	uint64_t bytes = obj_stat(store, "objstore_bytes_got") - bytes0;
+	uint64_t gets = check_obj_stat(store, "objstore_get_requests") - gets0;
+	uint64_t bytes = check_obj_stat(store, "objstore_bytes_got") - bytes0;
 	ck_assert_uint_le(gets, tables * 10);             /* ~7 per 8 MiB table */
 	ck_assert_uint_lt(gets, RA_CHUNKS / 8);
 	ck_assert_uint_lt(bytes, (uint64_t)RA_CHUNKS * (RA_CHUNK + 100));
-	ck_assert_uint_gt(db_stat(db, "readahead_spans"), 0);
-	ck_assert_uint_ge(db_stat(db, "readahead_blocks"), RA_CHUNKS - gets);
+	ck_assert_uint_gt(check_kv_stat(db, "readahead_spans"), 0);
+	ck_assert_uint_ge(check_kv_stat(db, "readahead_blocks"), RA_CHUNKS - gets);
 	ck_assert_int_eq(kv_close(db), 0);
 
 	/* Scattered: chunk 97k mod 384. The tables fit in the block cache,
@@ -899,18 +847,17 @@ START_TEST(test_kv_db__readahead_sequential_reads)
 	 * 1 MiB from the missed chunk on, cut short at cached ones, and no
 	 * chunk is fetched twice. */
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
-	gets0 = obj_stat(store, "objstore_get_requests");
-	bytes0 = obj_stat(store, "objstore_bytes_got");
+	gets0 = check_obj_stat(store, "objstore_get_requests");
+	bytes0 = check_obj_stat(store, "objstore_bytes_got");
 	for (size_t k = 0; k < RA_CHUNKS; k++)
 		ra_read_chunk(db, k * 97 % RA_CHUNKS, val);
-	gets = obj_stat(store, "objstore_get_requests") - gets0;
-	bytes = obj_stat(store, "objstore_bytes_got") - bytes0;
+	gets = check_obj_stat(store, "objstore_get_requests") - gets0;
+	bytes = check_obj_stat(store, "objstore_bytes_got") - bytes0;
 	ck_assert_uint_le(gets, RA_CHUNKS / 4);
 	ck_assert_uint_lt(bytes, (uint64_t)RA_CHUNKS * (RA_CHUNK + 100));
-	ck_assert_uint_gt(db_stat(db, "readahead_guesses"), 0);
+	ck_assert_uint_gt(check_kv_stat(db, "readahead_guesses"), 0);
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("readahead");
+	check_mem_close(store, "readahead");
 	free(val);
 }
 END_TEST
@@ -926,8 +873,7 @@ START_TEST(test_kv_db__recycled_memory_is_reported_and_capped)
 	uint8_t val[4096];
 	char k[32];
 
-	obj_mem_destroy("recycle");
-	ck_assert_int_eq(obj_open(&store, "mem://recycle", NULL), 0);
+	store = check_mem_open("recycle");
 	c.memtable_bytes = 2 << 20;
 	/* An idle writer's memtable is frozen and flushed (kv_compact.c, IDLE
 	 * MERGE): then nothing takes its chunks from the pool again. */
@@ -939,14 +885,14 @@ START_TEST(test_kv_db__recycled_memory_is_reported_and_capped)
 		ck_assert_int_eq(kv_put(db, k, strlen(k), val, sizeof(val)), 0);
 	}
 	ck_assert_int_eq(kv_sync(db), 0);
-	for (int t = 0; t < 1000 && (db_stat(db, "memtable_entries") > 0 ||
-				     db_stat(db, "frozen_memtables") > 0 ||
-				     db_stat(db, "memtable_pool_bytes") == 0); t++)
+	for (int t = 0; t < 1000 && (check_kv_stat(db, "memtable_entries") > 0 ||
+				     check_kv_stat(db, "frozen_memtables") > 0 ||
+				     check_kv_stat(db, "memtable_pool_bytes") == 0); t++)
 		util_sleep_ns(10 * 1000000ull);
-	ck_assert_uint_gt(db_stat(db, "l0_flushes"), 0);
-	ck_assert_uint_gt(db_stat(db, "memtable_pool_bytes"), 0);
-	ck_assert_uint_le(db_stat(db, "memtable_pool_bytes"), c.memtable_bytes);
-	ck_assert_uint_gt(db_stat(db, "wal_spare_bytes"), 0);
+	ck_assert_uint_gt(check_kv_stat(db, "l0_flushes"), 0);
+	ck_assert_uint_gt(check_kv_stat(db, "memtable_pool_bytes"), 0);
+	ck_assert_uint_le(check_kv_stat(db, "memtable_pool_bytes"), c.memtable_bytes);
+	ck_assert_uint_gt(check_kv_stat(db, "wal_spare_bytes"), 0);
 	for (int i = 0; i < 2000; i++) {
 		void *v;
 		size_t vl;
@@ -957,8 +903,7 @@ START_TEST(test_kv_db__recycled_memory_is_reported_and_capped)
 		free(v);
 	}
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("recycle");
+	check_mem_close(store, "recycle");
 }
 END_TEST
 
@@ -1001,20 +946,19 @@ START_TEST(test_kv_db__unlogged_batches_are_durable_without_the_wal)
 	struct kv_db *db = NULL;
 	struct kv_config c = KV_CONFIG_INIT;
 
-	obj_mem_destroy("unlogged");
-	ck_assert_int_eq(obj_open(&store, "mem://unlogged", NULL), 0);
+	store = check_mem_open("unlogged");
 	c.flush_interval_ms = 50;
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
 	put_batch(db, "small", 's', 10, 0);
 	ck_assert_int_eq(kv_sync(db), 0);
-	uint64_t wal0 = db_stat(db, "wal_bytes_written"), l0 = db_stat(db, "l0_flushes");
+	uint64_t wal0 = check_kv_stat(db, "wal_bytes_written"), l0 = check_kv_stat(db, "l0_flushes");
 	put_batch(db, "big", 'b', 1 << 20, 1);
 	ck_assert_int_eq(kv_sync(db), 0);
-	ck_assert_uint_eq(db_stat(db, "unlogged_batches"), 1);
-	ck_assert_uint_ge(db_stat(db, "unlogged_bytes"), 1 << 20);
-	ck_assert_uint_gt(db_stat(db, "l0_flushes"), l0);
-	ck_assert_uint_lt(db_stat(db, "wal_bytes_written") - wal0, 64 << 10);
-	ck_assert_uint_eq(db_stat(db, "durable_seq"), db_stat(db, "last_seq"));
+	ck_assert_uint_eq(check_kv_stat(db, "unlogged_batches"), 1);
+	ck_assert_uint_ge(check_kv_stat(db, "unlogged_bytes"), 1 << 20);
+	ck_assert_uint_gt(check_kv_stat(db, "l0_flushes"), l0);
+	ck_assert_uint_lt(check_kv_stat(db, "wal_bytes_written") - wal0, 64 << 10);
+	ck_assert_uint_eq(check_kv_stat(db, "durable_seq"), check_kv_stat(db, "last_seq"));
 	kv_abandon(db);                         /* crash */
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
 	ck_assert_int_eq(has_value(db, "big", 'b', 1 << 20), 1);
@@ -1022,15 +966,14 @@ START_TEST(test_kv_db__unlogged_batches_are_durable_without_the_wal)
 
 	/* No sync: the WAL writer freezes and flushes it within the interval. */
 	put_batch(db, "later", 'l', 300 << 10, 1);
-	for (int t = 0; t < 500 && db_stat(db, "durable_seq") < db_stat(db, "last_seq"); t++)
+	for (int t = 0; t < 500 && check_kv_stat(db, "durable_seq") < check_kv_stat(db, "last_seq"); t++)
 		util_sleep_ns(10 * 1000000ull);
-	ck_assert_uint_eq(db_stat(db, "durable_seq"), db_stat(db, "last_seq"));
+	ck_assert_uint_eq(check_kv_stat(db, "durable_seq"), check_kv_stat(db, "last_seq"));
 	kv_abandon(db);
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
 	ck_assert_int_eq(has_value(db, "later", 'l', 300 << 10), 1);
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("unlogged");
+	check_mem_close(store, "unlogged");
 }
 END_TEST
 
@@ -1084,13 +1027,13 @@ START_TEST(test_kv_db__unlogged_then_logged_keeps_the_order)
 }
 END_TEST
 
-int main(void)
+static Suite *kv_db_suite(void)
 {
 	Suite *s = suite_create("kv_db");
 	TCase *tc = tcase_create("model");
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, test_kv_db__model_mem, 0, 3);
-	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_checked_fixture(tc, check_dir_setup, check_dir_teardown);
 	tcase_add_loop_test(tc, test_kv_db__model_file, 0, 3);
 	tcase_add_loop_test(tc, test_kv_db__model_under_faults, 0, 2);
 	tcase_add_loop_test(tc, test_kv_db__model_unlogged, 0, 2);
@@ -1117,9 +1060,7 @@ int main(void)
 	tcase_add_test(tu, test_kv_db__unlogged_batches_are_durable_without_the_wal);
 	tcase_add_loop_test(tu, test_kv_db__unlogged_then_logged_keeps_the_order, 0, 2);
 	suite_add_tcase(s, tu);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(kv_db_suite)

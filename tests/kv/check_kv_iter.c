@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/check_main.h"
+
 /* ---- a test child: a sorted array of entries ------------------------------ */
 
 struct ent {
@@ -565,11 +567,4 @@ static Suite *kv_iter_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(kv_iter_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(kv_iter_suite)

@@ -19,28 +19,15 @@
 #include "kv/kv.h"
 #include "objstore/objstore.h"
 #include "util/util.h"
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 
-static char dir[256];
-static char url[300];
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/check_kv_lease.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(url, sizeof(url), "file://%s", dir);
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
+/* The store of the test: a file:// one in the test's directory
+ * (check_dir_setup). */
 static struct obj_backend *open_store(void)
 {
 	struct obj_backend *s = NULL;
-	ck_assert_int_eq(obj_open(&s, url, NULL), 0);
+	ck_assert_int_eq(obj_open(&s, check_dir_url, NULL), 0);
 	return s;
 }
 
@@ -189,7 +176,7 @@ START_TEST(test_kv_lease__dead_holder_on_this_host_is_taken_over)
 	if (pid == 0) {
 		struct obj_backend *cs = NULL;
 		struct kv_db *cdb = NULL;
-		if (obj_open(&cs, url, NULL) || open_db(cs, &lc, KV_OPEN_WRITER, &cdb) ||
+		if (obj_open(&cs, check_dir_url, NULL) || open_db(cs, &lc, KV_OPEN_WRITER, &cdb) ||
 		    kv_put(cdb, "crash", 5, "v", 1) || kv_sync(cdb))
 			_exit(1);
 		_exit(0);                       /* no close: a crash */
@@ -338,25 +325,6 @@ START_TEST(test_kv_lease__readers_register_and_leave)
 }
 END_TEST
 
-struct one_stat {
-	const char *key;
-	uint64_t v;
-};
-
-static void one_stat_emit(void *arg, const char *k, uint64_t v)
-{
-	struct one_stat *x = arg;
-	if (!strcmp(k, x->key))
-		x->v = v;
-}
-
-static uint64_t stat_of(struct kv_db *db, const char *key)
-{
-	struct one_stat a = { key, UINT64_MAX };
-	kv_stats(db, one_stat_emit, &a);
-	return a.v;
-}
-
 static int del_sst(void *arg, const char *name, uint64_t size)
 {
 	(void)size;
@@ -384,17 +352,17 @@ START_TEST(test_kv_lease__deleted_checkpoint_is_named)
 		ck_assert_int_eq(kv_put(w, k, strlen(k), val, sizeof(val)), 0);
 	}
 	ck_assert_int_eq(kv_sync(w), 0);
-	ck_assert_uint_gt(stat_of(w, "l0_count"), 0);
+	ck_assert_uint_gt(check_kv_stat(w, "l0_count"), 0);
 	ck_assert_int_eq(kv_db_checkpoint_create(w, "snap", 0), 0);
 	ck_assert_int_eq(kv_close(w), 0);
 	c.mode = KV_OPEN_CHECKPOINT;
 	c.checkpoint = "snap";
 	ck_assert_int_eq(kv_open(&cp, s, &c), 0);
-	ck_assert_uint_eq(stat_of(cp, "checkpoint_deleted"), 0);
+	ck_assert_uint_eq(check_kv_stat(cp, "checkpoint_deleted"), 0);
 	ck_assert_int_eq(kv_checkpoint_delete(s, "snap"), 0);
 	ck_assert_int_eq(obj_list_each(s, "sst/", 0, del_sst, s), 0);    /* what GC does later */
 	ck_assert_int_eq(kv_get(cp, NULL, "k0000", 5, &v, &vl), KV_ECORRUPT);
-	ck_assert_uint_eq(stat_of(cp, "checkpoint_deleted"), 1);
+	ck_assert_uint_eq(check_kv_stat(cp, "checkpoint_deleted"), 1);
 	ck_assert_int_eq(kv_close(cp), 0);
 	obj_close(s);
 }
@@ -440,11 +408,11 @@ START_TEST(test_kv_store__format_only_empty_locations)
 }
 END_TEST
 
-int main(void)
+static Suite *kv_lease_suite(void)
 {
 	Suite *s = suite_create("kv_lease");
 	TCase *tc = tcase_create("lease");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, check_dir_setup, check_dir_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_kv_lease__taken_and_released_by_a_writer);
 	tcase_add_test(tc, test_kv_lease__live_holder_is_waited_for_then_refused);
@@ -456,9 +424,7 @@ int main(void)
 	tcase_add_test(tc, test_kv_lease__deleted_checkpoint_is_named);
 	tcase_add_test(tc, test_kv_store__format_only_empty_locations);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(kv_lease_suite)

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/check_main.h"
+
 /* ---- helpers ------------------------------------------------------------- */
 
 /* A pool of distinct user keys of 1..12 bytes over a small alphabet, so
@@ -631,11 +633,4 @@ static Suite *kv_memtable_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(kv_memtable_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(kv_memtable_suite)

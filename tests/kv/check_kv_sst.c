@@ -17,12 +17,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-/* Until the objstore module provides it on this branch; the real one
- * (same contract: free a buffer returned by get) wins at link time. */
-__attribute__((weak)) void obj_buf_free(void *buf)
-{
-	free(buf);
-}
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 
 /* ---- in-test store: one object served from a buffer ---------------------- */
 
@@ -882,23 +878,7 @@ END_TEST
 /* ---- corruption --------------------------------------------------------- */
 
 /* Tests that corrupt thousands of objects would log thousands of lines:
- * send stderr to /dev/null while they run (and restore it). */
-static int quiet_stderr(void)
-{
-	int saved = dup(2);
-	int fd = open("/dev/null", O_WRONLY);
-	ck_assert_int_ge(saved, 0);
-	ck_assert_int_ge(fd, 0);
-	dup2(fd, 2);
-	close(fd);
-	return saved;
-}
-
-static void restore_stderr(int saved)
-{
-	dup2(saved, 2);
-	close(saved);
-}
+ * they send stderr to /dev/null while they run (check_stderr_quiet). */
 
 struct corrupt_fixture {
 	struct ent *e;
@@ -1017,16 +997,16 @@ END_TEST
 
 START_TEST(test_kv_sst__corrupt_footer)
 {
-	int saved_stderr = quiet_stderr();
+	int saved_stderr = check_stderr_quiet();
 	for (size_t i = 0; i < KV_SST_FOOTER_SIZE; i++)
 		flip_and_expect_corrupt(cf.len - KV_SST_FOOTER_SIZE + i);
-	restore_stderr(saved_stderr);
+	check_stderr_restore(saved_stderr);
 }
 END_TEST
 
 START_TEST(test_kv_sst__corrupt_truncated)
 {
-	int saved_stderr = quiet_stderr();
+	int saved_stderr = check_stderr_quiet();
 	/* The manifest's size is right, the object is short ... */
 	size_t cuts[] = { 0, 1, 63, 64, 65, cf.len / 2, cf.len - 65, cf.len - 64, cf.len - 1 };
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
@@ -1042,13 +1022,13 @@ START_TEST(test_kv_sst__corrupt_truncated)
 	memset(longer + cf.len, 0, 10);
 	ck_assert_int_eq(use_sst(longer, cf.len + 10, cf.len + 10), KV_ECORRUPT);
 	free(longer);
-	restore_stderr(saved_stderr);
+	check_stderr_restore(saved_stderr);
 }
 END_TEST
 
 START_TEST(test_kv_sst__corrupt_every_byte)
 {
-	int saved_stderr = quiet_stderr();
+	int saved_stderr = check_stderr_quiet();
 	/* CRC32C catches every single-byte change; so must the reader, in
 	 * every region. check_buffer must agree. */
 	for (size_t i = 0; i < cf.len; i++) {
@@ -1058,13 +1038,13 @@ START_TEST(test_kv_sst__corrupt_every_byte)
 		cf.obj[i] = old;
 	}
 	ck_assert_int_eq(kv_sst_check_buffer(cf.obj, cf.len), 0);
-	restore_stderr(saved_stderr);
+	check_stderr_restore(saved_stderr);
 }
 END_TEST
 
 START_TEST(test_kv_sst__check_buffer_garbage)
 {
-	int saved_stderr = quiet_stderr();
+	int saved_stderr = check_stderr_quiet();
 	struct util_rand r;
 	uint8_t buf[4096];
 	util_rand_seed(&r, 99);
@@ -1075,7 +1055,7 @@ START_TEST(test_kv_sst__check_buffer_garbage)
 		ck_assert_int_eq(kv_sst_check_buffer(buf, l), KV_ECORRUPT);
 	}
 	ck_assert_int_eq(kv_sst_check_buffer(NULL, 0), KV_ECORRUPT);
-	restore_stderr(saved_stderr);
+	check_stderr_restore(saved_stderr);
 }
 END_TEST
 
@@ -1319,26 +1299,15 @@ START_TEST(test_kv_sst__readahead_iterator)
 }
 END_TEST
 
-/* Redirect stderr (fd 2) into a fresh temporary file; returns the saved
- * fd. Read the file back with capture_end. */
-static int capture_begin(FILE **f)
-{
-	int saved = dup(2);
-	*f = tmpfile();
-	ck_assert(saved >= 0 && *f);
-	dup2(fileno(*f), 2);
-	return saved;
-}
-
-/* Restore stderr and return the captured lines with the log prefix
- * ("HH:MM:SS.mmm shalefs[pid] ") cut off, one after the other. */
+/* Restore stderr captured by check_stderr_capture and return the captured
+ * lines with the log prefix ("HH:MM:SS.mmm shalefs[pid] ") cut off, one
+ * after the other. */
 static char *capture_end(int saved, FILE *f)
 {
 	static char out[4096];
 	char line[1024];
 	size_t n = 0;
-	dup2(saved, 2);
-	close(saved);
+	check_stderr_restore(saved);
 	rewind(f);
 	out[0] = '\0';
 	while (fgets(line, sizeof(line), f)) {
@@ -1368,7 +1337,7 @@ START_TEST(test_kv_sst__readahead_corrupt_block_reported_when_asked)
 	tstore_init(&st, &t.meta, t.obj, t.len);
 
 	/* The reference: a reader without a cache (so without read-ahead). */
-	saved = capture_begin(&f);
+	saved = check_stderr_capture(&f);
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, NULL, &t.meta), 0);
 	ck_assert_int_eq(ra_get(r, &t, bad), KV_ECORRUPT);
 	kv_sst_unref(r);
@@ -1382,7 +1351,7 @@ START_TEST(test_kv_sst__readahead_corrupt_block_reported_when_asked)
 	cache = ra_cache(64 << 20, _i);
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
 	st.hi = 0;                                        /* (open read the index at the end) */
-	saved = capture_begin(&f);
+	saved = check_stderr_capture(&f);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t errs = util_log_count(UTIL_LOG_ERROR);
 		if (i == bad) {                   /* already fetched, quietly */
@@ -1409,7 +1378,7 @@ START_TEST(test_kv_sst__readahead_corrupt_block_reported_when_asked)
 	size_t i;
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
 	ck_assert_int_eq(kv_sst_iter_create(&it, r), 0);
-	saved = capture_begin(&f);
+	saved = check_stderr_capture(&f);
 	for (i = 0, it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it), i++)
 		assert_at(it, &t.e[i]);
 	ck_assert_int_eq(it->ops->status(it), KV_ECORRUPT);
@@ -1651,6 +1620,11 @@ static Suite *kv_sst_read_suite(void)
 	Suite *s = suite_create("kv_sst_read");
 	TCase *tc;
 
+	/* Corruption tests log one line per detected error: keep the
+	 * console readable (the count is still checked). */
+	if (!getenv("SHALEFS_LOG"))
+		util_log_set_level(UTIL_LOG_ERROR);
+
 	tc = tcase_create("roundtrip");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_kv_sst__roundtrip_100k_plain);
@@ -1698,17 +1672,4 @@ static Suite *kv_sst_read_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	/* Corruption tests log one line per detected error: keep the
-	 * console readable (the count is still checked). */
-	if (!getenv("SHALEFS_LOG"))
-		util_log_set_level(UTIL_LOG_ERROR);
-	SRunner *sr = srunner_create(kv_sst_id_suite());
-	srunner_add_suite(sr, kv_sst_build_suite());
-	srunner_add_suite(sr, kv_sst_read_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CHECK_MAIN(kv_sst_id_suite, kv_sst_build_suite, kv_sst_read_suite)

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/check_common.h"
+#include "tests/check_main.h"
+
 /* ---- helpers ------------------------------------------------------------- */
 
 /* Collected replay: records and their entries, flattened. */
@@ -113,23 +116,6 @@ static void expect_corrupt(const uint8_t *data, size_t len)
 	kv_buf_free(&rp.flat);
 }
 
-/* Quiet the decoder's (expected) error lines during exhaustive loops. */
-static int quiet_stderr(void)
-{
-	int saved = dup(2);
-	FILE *f = fopen("/dev/null", "w");
-	ck_assert_ptr_nonnull(f);
-	dup2(fileno(f), 2);
-	fclose(f);
-	return saved;
-}
-
-static void restore_stderr(int saved)
-{
-	dup2(saved, 2);
-	close(saved);
-}
-
 /* ---- round trips --------------------------------------------------------- */
 
 START_TEST(test_kv_wal__round_trip)
@@ -226,7 +212,7 @@ START_TEST(test_kv_wal__every_byte_flip)
 	build_object(&r, 3, &obj, &want);
 	uint8_t *copy = malloc(obj.len);
 	ck_assert_ptr_nonnull(copy);
-	int saved = quiet_stderr();
+	int saved = check_stderr_quiet();
 	for (size_t pos = 0; pos < obj.len; pos++) {
 		for (int x = 1; x < 256; x++) {
 			memcpy(copy, obj.data, obj.len);
@@ -234,7 +220,7 @@ START_TEST(test_kv_wal__every_byte_flip)
 			expect_corrupt(copy, obj.len);
 		}
 	}
-	restore_stderr(saved);
+	check_stderr_restore(saved);
 	free(copy);
 	kv_buf_free(&obj);
 	kv_buf_free(&want.flat);
@@ -250,7 +236,7 @@ START_TEST(test_kv_wal__every_truncation)
 
 	util_rand_seed(&r, 78);
 	build_object(&r, 4, &obj, &want);
-	int saved = quiet_stderr();
+	int saved = check_stderr_quiet();
 	for (size_t len = 0; len < obj.len; len++) {
 		/* A private copy of exactly len bytes so ASan sees overreads. */
 		uint8_t *copy = malloc(len ? len : 1);
@@ -267,7 +253,7 @@ START_TEST(test_kv_wal__every_truncation)
 	obj.len = n + 1;
 	obj.data[n] = 0;
 	expect_corrupt(obj.data, obj.len);
-	restore_stderr(saved);
+	check_stderr_restore(saved);
 	kv_buf_free(&obj);
 	kv_buf_free(&want.flat);
 }
@@ -289,7 +275,7 @@ START_TEST(test_kv_wal__bad_records_with_valid_checksums)
 	struct kv_buf obj = { 0 };
 	uint8_t good[] = { KV_TYPE_VALUE, 1, 'k', 2, 'v', 'v', KV_TYPE_DELETE, 2, 'k', 'k' };
 	uint8_t e[32];
-	int saved = quiet_stderr();
+	int saved = check_stderr_quiet();
 
 	crafted(good, sizeof(good), 10, 2, &obj);
 	ck_assert_int_eq(kv_wal_decode("w", obj.data, obj.len, NULL, NULL, NULL), 0);
@@ -349,7 +335,7 @@ START_TEST(test_kv_wal__bad_records_with_valid_checksums)
 	util_put_be32(tr, 2);
 	util_put_be32(tr + 20, util_crc32c(0, obj.data, obj.len - 4));
 	expect_corrupt(obj.data, obj.len);
-	restore_stderr(saved);
+	check_stderr_restore(saved);
 	kv_buf_free(&obj);
 }
 END_TEST
@@ -368,12 +354,10 @@ START_TEST(test_kv_wal__error_message_names_object)
 	size_t off1 = 32 + 20 + util_get_be32(obj.data + 32);
 	obj.data[off1 + 21] ^= 1;         /* record 1, first entry key length */
 
-	FILE *f = tmpfile();
-	ck_assert_ptr_nonnull(f);
-	int saved = dup(2);
-	dup2(fileno(f), 2);
+	FILE *f;
+	int saved = check_stderr_capture(&f);
 	int rc = kv_wal_decode("wal/00000000000000000042", obj.data, obj.len, NULL, NULL, NULL);
-	restore_stderr(saved);
+	check_stderr_restore(saved);
 	ck_assert_int_eq(rc, KV_ECORRUPT);
 	rewind(f);
 	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
@@ -410,11 +394,4 @@ static Suite *kv_wal_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(kv_wal_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(kv_wal_suite)

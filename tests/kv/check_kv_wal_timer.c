@@ -20,19 +20,8 @@
 
 #include "kv/kv.h"
 #include "objstore/objstore.h"
-
-struct seqs {
-	uint64_t last, durable;
-};
-
-static void grab(void *arg, const char *key, uint64_t value)
-{
-	struct seqs *s = arg;
-	if (!strcmp(key, "last_seq"))
-		s->last = value;
-	else if (!strcmp(key, "durable_seq"))
-		s->durable = value;
-}
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 
 /* A put, then 10 flush intervals without any sync: durable? */
 START_TEST(test_kv_wal_timer__unsynced_write_durable_within_interval)
@@ -40,44 +29,40 @@ START_TEST(test_kv_wal_timer__unsynced_write_durable_within_interval)
 	struct obj_backend *store;
 	struct kv_db *db;
 	struct kv_config c = KV_CONFIG_INIT;
-	struct seqs s = { 0, 0 };
 	void *v = NULL;
 	size_t vl = 0;
 
 	c.flush_interval_ms = 50;
 	c.no_background = 1;
-	ck_assert_int_eq(obj_open(&store, "mem://wal-timer", NULL), 0);
+	store = check_mem_open("wal-timer");
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
 	/* Let the WAL writer reach its idle wait (the bug is a lost wake-up:
 	 * a put racing with the thread's start-up happens to be flushed). */
 	usleep(300 * 1000);
 	ck_assert_int_eq(kv_put(db, "k", 1, "v", 1), 0);
 	usleep(500 * 1000);
-	kv_stats(db, grab, &s);
-	ck_assert_msg(s.durable == s.last,
+	uint64_t last = check_kv_stat(db, "last_seq"), durable = check_kv_stat(db, "durable_seq");
+	ck_assert_msg(durable == last,
 		      "after 10 x flush_interval_ms without sync: durable_seq %llu, last_seq %llu",
-		      (unsigned long long)s.durable, (unsigned long long)s.last);
+		      (unsigned long long)durable, (unsigned long long)last);
 	/* And it survives a crash. */
 	kv_abandon(db);
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
 	ck_assert_int_eq(kv_get(db, NULL, "k", 1, &v, &vl), 0);
 	free(v);
 	ck_assert_int_eq(kv_close(db), 0);
-	obj_close(store);
-	obj_mem_destroy("wal-timer");
+	check_mem_close(store, "wal-timer");
 }
 END_TEST
 
-int main(void)
+static Suite *kv_wal_timer_suite(void)
 {
 	Suite *s = suite_create("kv_wal_timer");
 	TCase *tc = tcase_create("durability");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_kv_wal_timer__unsynced_write_durable_within_interval);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(kv_wal_timer_suite)

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "objstore/objstore.h"
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 
 START_TEST(test_obj_fault__bad_specs_rejected)
 {
@@ -46,16 +48,14 @@ END_TEST
 /* The sequence of outcomes for a seed, as a bit string. */
 static void outcomes(const char *spec, char *out, int n)
 {
-	struct obj_backend *base, *f;
-	ck_assert_int_eq(obj_mem_create(&base, "faultseq"), 0);
-	ck_assert_int_eq(obj_fault_create(&f, base, spec), 0);
+	struct obj_backend *f = check_fault_open("faultseq", spec);
 	for (int i = 0; i < n; i++) {
 		struct obj_stat st;
 		int rc = obj_head(f, "nothing", &st);
 		out[i] = rc == -ENOENT ? '.' : rc == -ECANCELED ? 'c' : 'e';
 	}
 	out[n] = '\0';
-	obj_close(f);
+	check_mem_close(f, "faultseq");
 }
 
 START_TEST(test_obj_fault__seeded_and_reproducible)
@@ -116,10 +116,8 @@ END_TEST
 /* The 3rd operation, whatever it is, is the last. */
 START_TEST(test_obj_fault__crash_after_nth_op)
 {
-	struct obj_backend *base, *f;
+	struct obj_backend *f = check_fault_open("crash1", "crash_after=3");
 	struct obj_stat st;
-	ck_assert_int_eq(obj_mem_create(&base, "crash1"), 0);
-	ck_assert_int_eq(obj_fault_create(&f, base, "crash_after=3"), 0);
 	ck_assert_int_eq(obj_head(f, "x", &st), -ENOENT);
 	ck_assert_int_eq(obj_put(f, "x", "a", 1), 0);
 	(void)obj_head(f, "x", &st);
@@ -131,10 +129,8 @@ END_TEST
  * refused put_if_absent. */
 START_TEST(test_obj_fault__crash_after_put_succeeded)
 {
-	struct obj_backend *base, *f;
+	struct obj_backend *f = check_fault_open("crash2", "crash_after=2,crash_mode=put-succeeded");
 	struct obj_stat st;
-	ck_assert_int_eq(obj_mem_create(&base, "crash2"), 0);
-	ck_assert_int_eq(obj_fault_create(&f, base, "crash_after=2,crash_mode=put-succeeded"), 0);
 	ck_assert_int_eq(obj_put(f, "x", "a", 1), 0);
 	ck_assert_int_eq(obj_head(f, "x", &st), 0);
 	ck_assert_int_eq(obj_put_if_absent(f, "x", "b", 1), -EEXIST);
@@ -190,7 +186,7 @@ START_TEST(test_obj_fault__crash_count_file)
 }
 END_TEST
 
-int main(void)
+static Suite *obj_fault_suite(void)
 {
 	Suite *s = suite_create("obj_fault");
 	TCase *tc = tcase_create("fault");
@@ -202,9 +198,7 @@ int main(void)
 	tcase_add_exit_test(tc, test_obj_fault__crash_env, 99);
 	tcase_add_test(tc, test_obj_fault__crash_count_file);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(obj_fault_suite)

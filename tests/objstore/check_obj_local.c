@@ -15,17 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 #include "util/util.h"
 
-static char root[256];
-
-static void rm_rf(const char *path)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cleanup of %s failed\n", path);
-}
+/* The directory of the conformance suite's store (the tests of this file
+ * each get their own, check_dir). */
+static char root[CHECK_PATH_MAX];
 
 /* Fork 2 processes x 8 threads racing put_if_absent on one name per round. */
 struct proc_race {
@@ -46,8 +42,7 @@ static void *proc_race_thread(void *p)
 
 START_TEST(test_obj_local__put_if_absent_race_2_processes)
 {
-	char url[300];
-	snprintf(url, sizeof(url), "file://%s", root);
+	const char *url = check_dir_url;
 	for (int round = 0; round < 20; round++) {
 		char name[64];
 		int pipes[2][2], total = 0;
@@ -152,11 +147,10 @@ START_TEST(test_obj_local__direct_writes_round_trip)
 {
 	char dir[300], url[320];
 
-	snprintf(url, sizeof(url), "file://%s", root);
-	direct_round_trip(url);
+	direct_round_trip(check_dir_url);
 	if (geteuid() != 0)
 		return;                 /* the tmpfs part needs root; CI runs as root */
-	snprintf(dir, sizeof(dir), "%s-tmpfs", root);
+	snprintf(dir, sizeof(dir), "%s-tmpfs", check_dir);
 	mkdir(dir, 0755);
 	ck_assert_int_eq(mount("tmpfs", dir, "tmpfs", 0, "size=64m"), 0);
 	snprintf(url, sizeof(url), "file://%s", dir);
@@ -177,7 +171,7 @@ START_TEST(test_obj_local__enospc_leaves_no_partial_object)
 
 	if (geteuid() != 0)
 		return;                 /* needs a small tmpfs; CI runs as root */
-	snprintf(dir, sizeof(dir), "%s-full", root);
+	snprintf(dir, sizeof(dir), "%s-full", check_dir);
 	mkdir(dir, 0755);
 	ck_assert_int_eq(mount("tmpfs", dir, "tmpfs", 0, "size=1m"), 0);
 	snprintf(url, sizeof(url), "file://%s", dir);
@@ -206,7 +200,7 @@ START_TEST(test_obj_local__readonly_fs_is_eacces)
 
 	if (geteuid() != 0)
 		return;
-	snprintf(dir, sizeof(dir), "%s-ro", root);
+	snprintf(dir, sizeof(dir), "%s-ro", check_dir);
 	mkdir(dir, 0755);
 	ck_assert_int_eq(mount("tmpfs", dir, "tmpfs", MS_RDONLY, "size=1m"), 0);
 	snprintf(url, sizeof(url), "file://%s", dir);
@@ -228,7 +222,7 @@ START_TEST(test_obj_local__bad_roots)
 	ck_assert_ptr_nonnull(strstr(obj_last_error(), "/nonexistent/shale/dir"));
 	ck_assert_int_eq(obj_open(&b, "file://relative/dir", NULL), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(obj_last_error(), "absolute"));
-	snprintf(url, sizeof(url), "file://%s/afile", root);
+	snprintf(url, sizeof(url), "%s/afile", check_dir_url);
 	FILE *f = fopen(url + 7, "w");
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
@@ -240,9 +234,8 @@ END_TEST
 START_TEST(test_obj_local__object_and_directory_name_clash)
 {
 	struct obj_backend *b;
-	char url[320];
-	snprintf(url, sizeof(url), "file://%s", root);
-	ck_assert_int_eq(obj_open(&b, url, NULL), 0);
+
+	ck_assert_int_eq(obj_open(&b, check_dir_url, NULL), 0);
 	ck_assert_int_eq(obj_put(b, "clash", "x", 1), 0);
 	ck_assert_int_eq(obj_put(b, "clash/child", "y", 1), -EINVAL);
 	ck_assert_int_eq(obj_put(b, ".tmp.shalefs/x", "y", 1), -EINVAL);
@@ -274,11 +267,10 @@ static void get_range(struct obj_backend *b, const char *name, int want_rc, cons
 START_TEST(test_obj_local__open_files_see_replace_and_delete)
 {
 	struct obj_backend *a, *b;
-	char url[320], name[32], want[8];
+	char name[32], want[8];
 
-	snprintf(url, sizeof(url), "file://%s", root);
-	ck_assert_int_eq(obj_open(&a, url, NULL), 0);
-	ck_assert_int_eq(obj_open(&b, url, NULL), 0);
+	ck_assert_int_eq(obj_open(&a, check_dir_url, NULL), 0);
+	ck_assert_int_eq(obj_open(&b, check_dir_url, NULL), 0);
 	ck_assert_int_eq(obj_put(a, "fd/x", "0abc", 4), 0);
 	get_range(a, "fd/x", 0, "ab");
 	ck_assert_int_eq(obj_put(a, "fd/x", "0def", 4), 0);      /* same handle */
@@ -311,21 +303,12 @@ START_TEST(test_obj_local__open_files_see_replace_and_delete)
 }
 END_TEST
 
-int main(void)
+static Suite *obj_local_suite(const char *url)
 {
-	char url[300];
-	int rc;
-
-	snprintf(root, sizeof(root), "/tmp/shale-check-local-%d", (int)getpid());
-	rm_rf(root);
-	if (mkdir(root, 0755)) {
-		perror(root);
-		return 1;
-	}
-	snprintf(url, sizeof(url), "file://%s", root);
-
 	Suite *s = obj_conformance_suite("obj_local", url);
 	TCase *tc = tcase_create("local");
+
+	tcase_add_checked_fixture(tc, check_dir_setup, check_dir_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_obj_local__put_if_absent_race_2_processes);
 	tcase_add_test(tc, test_obj_local__direct_writes_round_trip);
@@ -335,7 +318,24 @@ int main(void)
 	tcase_add_test(tc, test_obj_local__object_and_directory_name_clash);
 	tcase_add_test(tc, test_obj_local__open_files_see_replace_and_delete);
 	suite_add_tcase(s, tc);
-	rc = obj_conformance_run(s);
-	rm_rf(root);
+	return s;
+}
+
+/* The conformance suite is built over a URL: its directory is made before
+ * the suites and removed after the run. */
+int main(void)
+{
+	char url[CHECK_PATH_MAX + 8];
+	Suite *s;
+	int rc = check_tmpdir_create(root, sizeof(root), "check-local");
+
+	if (rc) {
+		fprintf(stderr, "check_obj_local: mkdtemp %s: %s\n", root, strerror(-rc));
+		return EXIT_FAILURE;
+	}
+	snprintf(url, sizeof(url), "file://%s", root);
+	s = obj_local_suite(url);
+	rc = check_main_run(&s, 1);
+	check_tmpdir_remove(root);
 	return rc;
 }

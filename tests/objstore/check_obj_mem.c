@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/check_main.h"
+
 START_TEST(test_obj_mem__named_store_survives_handle)
 {
 	struct obj_backend *a, *b;
@@ -29,11 +31,13 @@ START_TEST(test_obj_mem__named_store_survives_handle)
 }
 END_TEST
 
-int main(void)
+static Suite *obj_mem_suite(void)
 {
 	Suite *s = obj_conformance_suite("obj_mem", "mem://conformance");
 	TCase *tc = tcase_create("mem");
 	tcase_add_test(tc, test_obj_mem__named_store_survives_handle);
 	suite_add_tcase(s, tc);
-	return obj_conformance_run(s);
+	return s;
 }
+
+CHECK_MAIN(obj_mem_suite)

@@ -14,24 +14,8 @@
 #include "objstore/objstore.h"
 #include "objstore/objstore_int.h"
 #include "util/util.h"
-
-struct statv {
-	const char *key;
-	uint64_t value;
-};
-static void stat_find(void *arg, const char *key, uint64_t value)
-{
-	struct statv *s = arg;
-	if (!strcmp(key, s->key))
-		s->value = value;
-}
-static uint64_t stat_of(struct obj_backend *b, const char *key)
-{
-	struct statv s = { key, UINT64_MAX };
-	obj_stats(b, stat_find, &s);
-	ck_assert_msg(s.value != UINT64_MAX, "no stat %s", key);
-	return s.value;
-}
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 
 /* A wrapper that drops tokens, standing in for a backend without token
  * storage: the retry wrapper must fall back to comparing bytes. */
@@ -173,10 +157,10 @@ START_TEST(test_obj_retry__10k_ops_under_faults_mem)
 	ck_assert_int_eq(obj_mem_create(&base, "retry10k"), 0);
 	b = stack(base, "seed=7,error=0.20,cancel=0.05,after=0.5");
 	run_workload(b);
-	ck_assert_uint_gt(stat_of(b, "objstore_retries"), 1000);
-	ck_assert_uint_gt(stat_of(b, "faults_injected_after_success"), 100);
-	ck_assert_uint_gt(stat_of(b, "objstore_conflicts_resolved_by_token"), 10);
-	ck_assert_uint_eq(stat_of(b, "objstore_gave_up"), 0);
+	ck_assert_uint_gt(check_obj_stat(b, "objstore_retries"), 1000);
+	ck_assert_uint_gt(check_obj_stat(b, "faults_injected_after_success"), 100);
+	ck_assert_uint_gt(check_obj_stat(b, "objstore_conflicts_resolved_by_token"), 10);
+	ck_assert_uint_eq(check_obj_stat(b, "objstore_gave_up"), 0);
 	obj_close(b);
 	obj_mem_destroy("retry10k");
 }
@@ -189,7 +173,7 @@ START_TEST(test_obj_retry__10k_ops_under_faults_without_tokens)
 	ck_assert_int_eq(obj_mem_create(&base, "retrynotok"), 0);
 	b = stack(notoken_wrap(base), "seed=11,error=0.20,cancel=0.05,after=0.5");
 	run_workload(b);
-	ck_assert_uint_gt(stat_of(b, "objstore_conflicts_resolved_by_token"), 10);
+	ck_assert_uint_gt(check_obj_stat(b, "objstore_conflicts_resolved_by_token"), 10);
 	obj_close(b);
 	obj_mem_destroy("retrynotok");
 }
@@ -197,17 +181,14 @@ END_TEST
 
 START_TEST(test_obj_retry__10k_ops_under_faults_file)
 {
-	char dir[128], url[160];
+	char dir[CHECK_PATH_MAX];
 	struct obj_backend *base, *b;
-	snprintf(dir, sizeof(dir), "/tmp/shale-check-retry-%d", (int)getpid());
-	snprintf(url, sizeof(url), "file://%s", dir);
+	ck_assert_int_eq(check_tmpdir_create(dir, sizeof(dir), "check-retry"), 0);
 	ck_assert_int_eq(obj_local_create(&base, dir, 1), 0);
 	b = stack(base, "seed=3,error=0.20,cancel=0.05,after=0.5");
 	run_workload(b);
 	obj_close(b);
-	char cmd[200];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	check_tmpdir_remove(dir);
 }
 END_TEST
 
@@ -240,8 +221,8 @@ START_TEST(test_obj_retry__permanent_errors_pass_through)
 	b = stack(base, "seed=1,error=0");
 	ck_assert_int_eq(obj_get(b, "missing", 0, OBJ_WHOLE, &buf, &len), -ENOENT);
 	ck_assert_int_eq(obj_put(b, "bad//name", "x", 1), -EINVAL);
-	ck_assert_uint_eq(stat_of(b, "objstore_retries"), 0);
-	ck_assert_uint_eq(stat_of(b, "objstore_get_requests"), 1);
+	ck_assert_uint_eq(check_obj_stat(b, "objstore_retries"), 0);
+	ck_assert_uint_eq(check_obj_stat(b, "objstore_get_requests"), 1);
 	obj_close(b);
 	obj_mem_destroy("retryperm");
 }
@@ -249,18 +230,16 @@ END_TEST
 
 START_TEST(test_obj_retry__gives_up_after_max_attempts)
 {
-	struct obj_backend *base, *f, *r;
+	struct obj_backend *f = check_fault_open("retrygive", "seed=1,error=1"), *r;
 	struct obj_retry_config rc = { .base_ms = 1, .cap_ms = 2, .max_attempts = 5 };
 	void *buf;
 	size_t len;
 
-	ck_assert_int_eq(obj_mem_create(&base, "retrygive"), 0);
-	ck_assert_int_eq(obj_fault_create(&f, base, "seed=1,error=1"), 0);
 	ck_assert_int_eq(obj_retry_create(&r, f, &rc), 0);
 	int e = obj_get(r, "x", 0, OBJ_WHOLE, &buf, &len);
 	ck_assert(obj_err_is_transient(e));
-	ck_assert_uint_eq(stat_of(r, "objstore_get_retries"), 4);
-	ck_assert_uint_eq(stat_of(r, "objstore_gave_up"), 1);
+	ck_assert_uint_eq(check_obj_stat(r, "objstore_get_retries"), 4);
+	ck_assert_uint_eq(check_obj_stat(r, "objstore_gave_up"), 1);
 	/* Injection can be paused: then the same call goes through. */
 	ck_assert_int_eq(obj_fault_set_enabled(r, 0), 0);
 	ck_assert_int_eq(obj_get(r, "x", 0, OBJ_WHOLE, &buf, &len), -ENOENT);
@@ -269,7 +248,7 @@ START_TEST(test_obj_retry__gives_up_after_max_attempts)
 }
 END_TEST
 
-int main(void)
+static Suite *obj_retry_suite(void)
 {
 	Suite *s = suite_create("obj_retry");
 	TCase *tc = tcase_create("retry");
@@ -281,9 +260,7 @@ int main(void)
 	tcase_add_test(tc, test_obj_retry__permanent_errors_pass_through);
 	tcase_add_test(tc, test_obj_retry__gives_up_after_max_attempts);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(obj_retry_suite)

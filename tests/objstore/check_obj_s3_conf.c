@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "objstore/obj_s3_int.h"
-
-static char dir[256];
+#include "tests/check_common.h"
+#include "tests/check_main.h"
 
 static void conf_setup(void)
 {
@@ -25,26 +25,22 @@ static void conf_setup(void)
 	};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
-	snprintf(dir, sizeof(dir), "/tmp/shale-s3conf-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	setenv("HOME", dir, 1); /* no real ~/.aws leaks in */
+	check_dir_setup();
+	setenv("HOME", check_dir, 1); /* no real ~/.aws leaks in */
 }
 
 static void conf_teardown(void)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cleanup failed\n");
+	check_dir_teardown();
 }
 
 static void write_file(const char *rel, const char *text)
 {
 	char path[400];
 	FILE *f;
-	snprintf(path, sizeof(path), "%s/.aws", dir);
+	snprintf(path, sizeof(path), "%s/.aws", check_dir);
 	mkdir(path, 0700);
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	snprintf(path, sizeof(path), "%s/%s", check_dir, rel);
 	f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
 	fputs(text, f);
@@ -142,7 +138,7 @@ START_TEST(test_obj_s3_conf__file_locations_from_env)
 	struct obj_s3_settings s;
 	char err[256], path[400];
 	FILE *f;
-	snprintf(path, sizeof(path), "%s/creds", dir);
+	snprintf(path, sizeof(path), "%s/creds", check_dir);
 	f = fopen(path, "w");
 	fputs("# comment\n; other\n[p]\n aws_access_key_id = K2 \naws_secret_access_key=S2\n", f);
 	fclose(f);
@@ -291,12 +287,4 @@ static Suite *obj_s3_conf_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(obj_s3_conf_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(obj_s3_conf_suite)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "objstore/obj_s3_int.h"
+#include "tests/check_main.h"
 
 #define SUITE_KEY "AKIDEXAMPLE"
 #define SUITE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -295,12 +296,4 @@ static Suite *obj_s3_sign_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(obj_s3_sign_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(obj_s3_sign_suite)

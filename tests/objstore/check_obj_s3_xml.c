@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "objstore/obj_s3_int.h"
+#include "tests/check_main.h"
 
 static struct obj_s3_xml *parse_ok(const char *doc)
 {
@@ -197,12 +198,4 @@ static Suite *obj_s3_xml_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(obj_s3_xml_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(obj_s3_xml_suite)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "objstore/objstore.h"
+#include "tests/check_main.h"
 
 START_TEST(test_obj_url__accepted_forms)
 {
@@ -146,7 +147,7 @@ START_TEST(test_obj_url__error_without_name)
 }
 END_TEST
 
-int main(void)
+static Suite *obj_url_suite(void)
 {
 	Suite *s = suite_create("obj_url");
 	TCase *tc = tcase_create("url");
@@ -155,9 +156,7 @@ int main(void)
 	tcase_add_test(tc, test_obj_url__relaxed_bucket_names_off_aws);
 	tcase_add_test(tc, test_obj_url__error_without_name);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(obj_url_suite)

@@ -449,12 +449,3 @@ Suite *obj_conformance_suite(const char *suite_name, const char *url)
 	suite_add_tcase(s, tc);
 	return s;
 }
-
-int obj_conformance_run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}

@@ -11,7 +11,5 @@
 
 /* A suite of every contract test against the store at `url`. */
 Suite *obj_conformance_suite(const char *suite_name, const char *url);
-/* Run a suite, return a process exit status (0 = all passed). */
-int obj_conformance_run(Suite *s);
 
 #endif

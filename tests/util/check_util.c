@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/util.h"
+#include "tests/check_main.h"
 
 START_TEST(test_util__crc32c_vectors)
 {
@@ -156,7 +157,7 @@ START_TEST(test_util__log_last_problem)
 }
 END_TEST
 
-int main(void)
+static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("util");
@@ -167,9 +168,7 @@ int main(void)
 	tcase_add_test(tc, test_util__log_file_format_and_reopen);
 	tcase_add_test(tc, test_util__log_last_problem);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(util_suite)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "tests/check_main.h"
 #include "util/util.h"
 
 START_TEST(test_util_hist__buckets_are_inclusive_bounds)
@@ -85,7 +86,7 @@ START_TEST(test_util_hist__threads_add_up)
 }
 END_TEST
 
-int main(void)
+static Suite *util_hist_suite(void)
 {
 	Suite *s = suite_create("util_hist");
 	TCase *tc = tcase_create("util_hist");
@@ -93,9 +94,7 @@ int main(void)
 	tcase_add_test(tc, test_util_hist__bounds_increase_log_spaced);
 	tcase_add_test(tc, test_util_hist__threads_add_up);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+CHECK_MAIN(util_hist_suite)
