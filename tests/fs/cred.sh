@@ -11,6 +11,8 @@
 # when they expire. Then:
 #   * refresh: keys that live 5 s, a 30 s write/fsync/read workload, no
 #     failed request, several keys issued, expired ones refused by RGW;
+#   * a key revoked before its Expiration: the refused request refreshes
+#     the credentials and is sent again, without an error;
 #   * the session token is sent and signed (a logging proxy in front of RGW);
 #   * no_sign_request on a public bucket: no Authorization header at all;
 #   * credentials_file with mode 0644 is refused, naming the file;
@@ -214,6 +216,23 @@ sk=$(awk -v k="$old" '$1 == k { print $2 }' "$FS_TMP/fake.log.keys")
 code=$(curl -s -o /dev/null -w '%{http_code}' --user "$old:$sk" --aws-sigv4 "aws:amz:us-east-1:s3" \
 	-H "x-amz-content-sha256: $EMPTY_SHA" "$ENDPOINT/$B?list-type=2")
 [ "$code" = 403 ] || fs_die "an expired key still works (HTTP $code)"
+
+# --- a key revoked before its Expiration: refused once, refreshed, sent again
+curl -sf "$FAKE/control/lifetime/300" >/dev/null
+st="s3://$B/revoke" mnt=$FS_TMP/mnt-revoke
+o="endpoint=$ENDPOINT,path_style,region=us-east-1"
+fs_format "$st" -o "$o"
+fs_mount "$st" "$mnt" -o "$o,log_file=$FS_TMP/logs/revoke.log,log_level=info"
+echo before >"$mnt/a"
+sync "$mnt/a" || fs_die "revoke: first fsync failed"
+[ "$(curl -sf "$FAKE/control/revoke")" -ge 1 ] || fs_die "revoke: no live key to revoke"
+echo after >"$mnt/b"
+sync "$mnt/b" || fs_die "revoke: fsync after the revocation failed"
+[ "$(fs_stat "$mnt" s3_cred_auth_retries)" -ge 1 ] || fs_die "revoke: no request was retried with new credentials"
+[ "$(fs_stat "$mnt" objstore_failures)" = 0 ] || fs_die "revoke: a request failed"
+fs_umount "$mnt"
+grep -q "sending it again with refreshed credentials" "$FS_TMP/logs/revoke.log" || fs_die "revoke: the retry is not logged"
+echo "cred: revoke: a refused key was refreshed and the request sent again"
 unset AWS_EC2_METADATA_SERVICE_ENDPOINT
 clear_aws
 

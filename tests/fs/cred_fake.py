@@ -14,6 +14,7 @@ logging proxy in front of the S3 rig.
                      $CRED_FAKE_SOURCE_SECRET)
         process      GET /process: credential_process JSON, Version 1
         control      GET /control/lifetime/N (seconds of later keys),
+                     GET /control/revoke (delete every live key now),
                      GET /stats (JSON: keys issued and deleted)
       Every answer carries a fresh RGW key for user UID, made with
       radosgw-admin ($CRED_FAKE_RGWA is the command), a session token and an
@@ -194,6 +195,16 @@ class Fake(http.server.BaseHTTPRequestHandler):
             with LOCK:
                 STATE["lifetime"] = int(p.rsplit("/", 1)[1])
             return self.reply(200, "ok")
+        if p == "/control/revoke":
+            # Every live key deleted now, before its Expiration: the next
+            # request signed with one is refused (InvalidAccessKeyId).
+            with LOCK:
+                dead, STATE["live"] = STATE["live"], []
+            for _, ak in dead:
+                with RGW_LOCK:
+                    rgwa("key", "rm", "--uid=" + UID, "--key-type=s3", "--access-key=" + ak)
+                log("REVOKE %s" % ak)
+            return self.reply(200, str(len(dead)))
         if p == "/stats":
             with LOCK:
                 s = {"issued": STATE["issued"], "deleted": STATE["deleted"], "by_kind": STATE["by_kind"]}
