@@ -279,11 +279,15 @@ static void obj_s3_cred_attempt(struct obj_s3_cred *c)
 		snprintf(c->last_err, sizeof(c->last_err), "%s", err[0] ? err : util_strerror(rc));
 		if (c->failures == 1 || now - c->last_log_ns >= OBJ_S3_CRED_LOG_EVERY_NS) {
 			int expired = !obj_s3_cred_usable(c->cur, now);
+			char more[64] = "";
+			if (c->unlogged)
+				snprintf(more, sizeof(more), " (%llu more failures since the last report)",
+					 (unsigned long long)c->unlogged);
 			util_log(expired ? UTIL_LOG_ERROR : UTIL_LOG_WARN, OBJ_S3_CRED_MOD,
-				 "refreshing S3 credentials from %s failed (%s%s): %s; retrying (%llu failures not logged)",
+				 "refreshing S3 credentials from %s failed (%s): %s; retrying%s",
 				 obj_s3_cred_src_name(c->src),
 				 expired ? "they have expired" : "the current ones are still valid",
-				 "", c->last_err, (unsigned long long)c->unlogged);
+				 c->last_err, more);
 			c->last_log_ns = now;
 			c->unlogged = 0;
 		} else {
