@@ -312,6 +312,9 @@ static void *obj_s3_cred_main(void *arg)
 		int64_t now = obj_s3_cred_now(), wake;
 
 		wake = c->failures ? c->last_attempt_ns + obj_s3_cred_backoff(c->failures) : obj_s3_cred_due(c);
+		/* A source handing out ever-expiring sets is not asked in a loop. */
+		if (wake < c->last_attempt_ns + OBJ_S3_CRED_BACKOFF_MIN_NS)
+			wake = c->last_attempt_ns + OBJ_S3_CRED_BACKOFF_MIN_NS;
 		if (c->want_now && c->last_attempt_ns + OBJ_S3_CRED_BACKOFF_MIN_NS < wake)
 			wake = c->last_attempt_ns + OBJ_S3_CRED_BACKOFF_MIN_NS;
 		if (now < wake) {

@@ -48,8 +48,9 @@ trap cleanup_all EXIT
 
 # The fakes get what they check through their environment, never argv.
 export CRED_FAKE_RGWA="$RGWA" CRED_FAKE_SOURCE_KEY=$K CRED_FAKE_SOURCE_SECRET=$S
-export CRED_FAKE_JWT="jwt-$$-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-export CRED_FAKE_ECS_AUTH="ecs-$$-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+CRED_FAKE_JWT="jwt-$$-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+CRED_FAKE_ECS_AUTH="ecs-$$-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export CRED_FAKE_JWT CRED_FAKE_ECS_AUTH
 start_fake() { # MODE NAME ARG: sets PORT
 	python3 "$HERE/cred_fake.py" "$1" "$FS_TMP/$2.port" "$FS_TMP/$2.log" "$3" &
 	FAKE_PIDS="$FAKE_PIDS $!"
@@ -157,13 +158,15 @@ clear_aws
 
 # --- 5. EC2 IMDSv2, through the logging proxy: the token is sent and signed
 unset AWS_EC2_METADATA_DISABLED
-export AWS_EC2_METADATA_SERVICE_ENDPOINT=$FAKE
+export AWS_EC2_METADATA_SERVICE_ENDPOINT="$FAKE"
 : >"$FS_TMP/proxy.log"
 round imds "" "$PROXY"
 signed=$(grep -c 'auth=yes token=imds token_signed=yes' "$FS_TMP/proxy.log" || true)
 other=$(grep 'REQ ' "$FS_TMP/proxy.log" | grep -vc 'auth=yes token=imds token_signed=yes' || true)
-[ "$signed" -gt 0 ] && [ "$other" = 0 ] ||
-	{ tail -n 5 "$FS_TMP/proxy.log" >&2; fs_die "imds: $signed requests carried the signed session token, $other did not"; }
+if [ "$signed" -eq 0 ] || [ "$other" != 0 ]; then
+	tail -n 5 "$FS_TMP/proxy.log" >&2
+	fs_die "imds: $signed requests carried the signed session token, $other did not"
+fi
 echo "cred: imds: all $signed requests carried X-Amz-Security-Token, signed"
 for k in imds ecs web assume process; do
 	n=$(curl -sf "$FAKE/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["by_kind"].get(sys.argv[1], 0))' "$k")
