@@ -8,7 +8,8 @@
  *   obj_s3_conf.c   endpoint, region, profile and option resolution
  *   obj_s3_json.c   a tiny JSON reader for credential answers
  *   obj_s3_cred.c   the current credentials, snapshots and their refresh
- *   obj_s3_cred_src.c  the credential chain: sources, order, parsers
+ *   obj_s3_cred_src.c  the credential chain: sources, fetching, order
+ *   obj_s3_cred_parse.c  the sources' answers and files
  *   obj_s3_cred_io.c   HTTP exchanges and credential_process for sources
  *   obj_s3.c        the backend (see objstore.h for the public contract)
  */
@@ -336,7 +337,11 @@ int obj_s3_cred_src_fetch(struct obj_s3_cred_src *s, struct obj_s3_creds **out, 
 const char *obj_s3_cred_src_name(const struct obj_s3_cred_src *s);
 void obj_s3_cred_src_free(struct obj_s3_cred_src *s);
 
-/* Parsers of the sources' answers (exposed for the unit tests). Each
+/* ======================================================================
+ * Functions from file obj_s3_cred_parse.c
+ * ====================================================================== */
+
+/* Parsers of the sources' answers (pure: no I/O but the files named). Each
  * returns 0 with *out the caller's, -EACCES (malformed or an error
  * answer; err says why, never quoting a secret), -ENOMEM. */
 /* credential_process output: JSON with "Version": 1. */
