@@ -94,7 +94,7 @@ round() {
 	cmp -s "$FS_TMP/data-$name" "$mnt/f" || fs_die "$name: the file read back differs"
 	fs_umount "$mnt"
 	grep -q "credentials: " "$FS_TMP/logs/$name.log" || fs_die "$name: the log does not name the credential source"
-	echo "cred: $name: $(grep -o 'credentials: [^)]*' "$FS_TMP/logs/$name.log" | tail -n 1)"
+	echo "cred: $name: $(sed -n 's/.*(.*credentials: \(.*\))$/\1/p' "$FS_TMP/logs/$name.log" | tail -n 1)"
 }
 
 # --- 1. the environment
