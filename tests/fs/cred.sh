@@ -228,7 +228,19 @@ fs_format "$st" -o "$o"
 fs_mount "$st" "$mnt" -o "$o,log_file=$FS_TMP/logs/revoke.log,log_level=info"
 echo before >"$mnt/a"
 sync "$mnt/a" || fs_die "revoke: first fsync failed"
-[ "$(curl -sf "$FAKE/control/revoke")" -ge 1 ] || fs_die "revoke: no live key to revoke"
+revoked=$(curl -sf "$FAKE/control/revoke")
+[ -n "$revoked" ] || fs_die "revoke: no live key to revoke"
+# RGW answers AccessDenied for a key removed a moment ago while its caches
+# catch up, and InvalidAccessKeyId once they have: wait for the latter,
+# which is what S3 says of a revoked key.
+for old in $revoked; do
+	sk=$(awk -v k="$old" '$1 == k { print $2 }' "$FS_TMP/fake.log.keys")
+	n=0
+	until curl -s --user "$old:$sk" --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: $EMPTY_SHA" \
+		"$ENDPOINT/$B?list-type=2&max-keys=1" | grep -q InvalidAccessKeyId; do
+		n=$((n + 1)); [ $n -lt 100 ] || fs_die "revoke: RGW still does not call $old invalid"; sleep 0.1
+	done
+done
 echo after >"$mnt/b"
 sync "$mnt/b" || fs_die "revoke: fsync after the revocation failed"
 [ "$(fs_stat "$mnt" s3_cred_auth_retries)" -ge 1 ] || fs_die "revoke: no request was retried with new credentials"

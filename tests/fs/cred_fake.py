@@ -14,7 +14,8 @@ logging proxy in front of the S3 rig.
                      $CRED_FAKE_SOURCE_SECRET)
         process      GET /process: credential_process JSON, Version 1
         control      GET /control/lifetime/N (seconds of later keys),
-                     GET /control/revoke (delete every live key now),
+                     GET /control/revoke (delete every live key now; the
+                     answer lists them),
                      GET /stats (JSON: keys issued and deleted)
       Every answer carries a fresh RGW key for user UID, made with
       radosgw-admin ($CRED_FAKE_RGWA is the command), a session token and an
@@ -204,7 +205,7 @@ class Fake(http.server.BaseHTTPRequestHandler):
                 with RGW_LOCK:
                     rgwa("key", "rm", "--uid=" + UID, "--key-type=s3", "--access-key=" + ak)
                 log("REVOKE %s" % ak)
-            return self.reply(200, str(len(dead)))
+            return self.reply(200, " ".join(ak for _, ak in dead))
         if p == "/stats":
             with LOCK:
                 s = {"issued": STATE["issued"], "deleted": STATE["deleted"], "by_kind": STATE["by_kind"]}
