@@ -181,9 +181,7 @@ int obj_s3_cred_parse_sts(const char *data, size_t len, struct obj_s3_creds **ou
 			     obj_s3_xml_child_text(cr, "SessionToken"),
 			     obj_s3_xml_child_text(cr, "Expiration"), "STS", err, errlen);
 out:
-	/* The tree holds the secret: obj_s3_xml_free does not wipe, so the
-	 * caller wipes the input and we accept the tree's short life. */
-	obj_s3_xml_free(x);
+	obj_s3_xml_free_secret(x); /* its text holds the secret */
 	return rc;
 }
 

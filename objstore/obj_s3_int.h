@@ -139,6 +139,11 @@ struct obj_s3_xml_node;
  */
 int obj_s3_xml_parse(struct obj_s3_xml **out, const char *data, size_t len);
 void obj_s3_xml_free(struct obj_s3_xml *x);
+/* Free a tree that holds secrets (an STS answer), wiping its text first.
+ * Documents up to OBJ_S3_XML_SMALL bytes are parsed without moving their
+ * text, so nothing of them is left behind. */
+#define OBJ_S3_XML_SMALL (64u << 10)
+void obj_s3_xml_free_secret(struct obj_s3_xml *x);
 
 /* Navigation. Returned pointers are borrowed until obj_s3_xml_free. A
  * NULL node argument yields NULL, so lookups chain without checks. */
