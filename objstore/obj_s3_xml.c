@@ -446,9 +446,9 @@ int obj_s3_xml_parse(struct obj_s3_xml **out, const char *data, size_t len)
 		return -ENOMEM;
 	p.x = x;
 	/* A small document gets its whole arena at once (names and texts, and
-	 * the texts' terminated copies, fit in twice its size): it never
+	 * the texts' terminated copies and their NULs, fit in three times its size): it never
 	 * moves, so obj_s3_xml_free_secret leaves no stale copy behind. */
-	if (len <= OBJ_S3_XML_SMALL && (rc = obj_s3_buf_reserve(&x->arena, 2 * len + 64)))
+	if (len <= OBJ_S3_XML_SMALL && (rc = obj_s3_buf_reserve(&x->arena, 3 * len + 64)))
 		goto fail;
 	if ((rc = obj_s3_xml_run(&p)))
 		goto fail;
