@@ -43,6 +43,8 @@ struct cli_opts {
 	char *endpoint;
 	char *region;
 	char *profile;
+	char *credentials_file;    /* credentials_file=: absolute path; replaces the AWS chain */
+	int no_sign_request;       /* send S3 requests unsigned (public buckets) */
 	int path_style;
 	int insecure_tls;
 	int sign_payload;          /* hash every body, even over https/loopback */

@@ -130,7 +130,8 @@ static void cli_usage(FILE *f, const char *cmd)
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
 		"  gc_interval=S, gc_min_age=S, reserve_mb=N,\n"
 		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, store_timeout=S,\n"
-		"  endpoint=URL, region=R, profile=P, path_style, insecure_tls, sign_payload,\n"
+		"  endpoint=URL, region=R, profile=P, credentials_file=/ABS/PATH, no_sign_request,\n"
+		"  path_style, insecure_tls, sign_payload,\n"
 		"  single_writer_unsafe, no_writeback_cache, size=SIZE (a quota, e.g. 10G),\n"
 		"  log_file=/ABS/PATH (the daemon's log; SIGHUP reopens it),\n"
 		"  log_level=error|warn|info|debug (default warn, or SHALEFS_LOG),\n"
@@ -248,6 +249,8 @@ static void cli_obj_config(const struct cli_opts *o, struct obj_config *c)
 	c->s3.endpoint = o->endpoint;
 	c->s3.region = o->region;
 	c->s3.profile = o->profile;
+	c->s3.credentials_file = o->credentials_file;
+	c->s3.no_sign_request = o->no_sign_request;
 	c->s3.path_style = o->path_style ? 1 : -1;
 	c->s3.insecure_tls = o->insecure_tls;
 	c->s3.unsigned_payload = o->sign_payload ? -1 : 0;
@@ -306,9 +309,8 @@ static int cli_open_store_ext(const struct cli_opts *o, int writer, int create,
 			if (rc == -ENOENT)
 				cli_err("store %s: bucket '%s' does not exist", o->store, u.bucket);
 			else if (rc == -EACCES)
-				cli_err("store %s: access denied (%s); check AWS_ACCESS_KEY_ID/"
-					"AWS_SECRET_ACCESS_KEY or the profile", o->store,
-					cli_cause(rc));
+				cli_err("store %s: access denied (%s); check the credentials "
+					"(shalefs(1) CREDENTIALS)", o->store, cli_cause(rc));
 			else
 				cli_err("store %s: %s", o->store, cli_cause(rc));
 			raw->free(raw);

@@ -504,9 +504,10 @@ int cli_mount(int argc, char **argv, const char *prog)
 		return 1;
 	}
 	if (u.scheme != OBJ_SCHEME_S3 && (o.endpoint || o.region || o.profile || o.path_style ||
-					   o.insecure_tls || o.sign_payload)) {
-		cli_err("options endpoint=, region=, profile=, path_style, insecure_tls and "
-			"sign_payload apply to s3:// stores only");
+					   o.insecure_tls || o.sign_payload || o.credentials_file ||
+					   o.no_sign_request)) {
+		cli_err("options endpoint=, region=, profile=, credentials_file=, no_sign_request, "
+			"path_style, insecure_tls and sign_payload apply to s3:// stores only");
 		obj_url_free(&u);
 		cli_opts_free(&o);
 		return 1;

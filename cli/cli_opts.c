@@ -12,8 +12,9 @@
  *                gc_interval=, gc_min_age= (seconds), reserve_mb= (integers
  *                in range), attr_timeout=,
  *                entry_timeout= (seconds, 0..1 year), checkpoint=NAME
- *                (implies ro), endpoint=, region=, profile=, path_style,
- *                insecure_tls, sign_payload, single_writer_unsafe,
+ *                (implies ro), endpoint=, region=, profile=,
+ *                credentials_file= (an absolute path), no_sign_request,
+ *                path_style, insecure_tls, sign_payload, single_writer_unsafe,
  *                no_writeback_cache, lease_wait= (seconds), takeover,
  *                unmount_timeout=, store_timeout= (seconds),
  *                size= (bytes, with K, M, G or T: powers of 1024),
@@ -71,7 +72,7 @@ enum {
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE, KEY_F_RAW, KEY_F_WATCH,
-	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE,
+	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE, KEY_CRED_FILE,
 	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB,
 };
 
@@ -98,6 +99,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("metrics=", KEY_METRICS),
 	FUSE_OPT_KEY("metrics_file=", KEY_METRICS_FILE),
 	FUSE_OPT_KEY("size=", KEY_SIZE),
+	FUSE_OPT_KEY("credentials_file=", KEY_CRED_FILE),
 	FUSE_OPT_KEY("--force", KEY_F_FORCE),
 	FUSE_OPT_KEY("--json", KEY_F_JSON),
 	FUSE_OPT_KEY("--repair", KEY_F_REPAIR),
@@ -111,6 +113,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	CLI_OPT("endpoint=%s", endpoint, 0),
 	CLI_OPT("region=%s", region, 0),
 	CLI_OPT("profile=%s", profile, 0),
+	CLI_OPT("no_sign_request", no_sign_request, 1),
 	CLI_OPT("path_style", path_style, 1),
 	CLI_OPT("insecure_tls", insecure_tls, 1),
 	CLI_OPT("sign_payload", sign_payload, 1),
@@ -344,6 +347,20 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_uint(c, arg, 1, 86400, &o->store_timeout_s);
 	case KEY_SIZE:
 		return cli_opts_size(c, arg, &o->size_bytes);
+	case KEY_CRED_FILE: {
+		/* Absolute: the daemon runs from "/", and mount(8) from anywhere. */
+		const char *v = arg + strlen("credentials_file=");
+		if (v[0] != '/')
+			return cli_opts_fail(c, "invalid value in option '%s': the credentials file "
+					     "must be an absolute path", arg);
+		free(o->credentials_file);
+		o->credentials_file = strdup(v);
+		if (!o->credentials_file) {
+			c->nomem = 1;
+			return cli_opts_fail(c, "out of memory");
+		}
+		return 0;
+	}
 	case KEY_LOG_FILE: {
 		const char *v = arg + strlen("log_file=");
 		if (v[0] != '/')
@@ -458,7 +475,8 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 				return cli_opts_fail(c, "option '%.*s' refused: credentials are "
 						     "never taken from the command line; set "
 						     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-						     "or use ~/.aws/credentials (-o profile=NAME)",
+						     "use ~/.aws/credentials (-o profile=NAME), or "
+						     "-o credentials_file=/ABS/PATH",
 						     (int)strcspn(arg, "="), arg);
 		for (int i = 0; cli_opts_passthrough[i]; i++) {
 			const char *p = cli_opts_passthrough[i];
@@ -541,6 +559,7 @@ void cli_opts_free(struct cli_opts *o)
 	free(o->endpoint);
 	free(o->region);
 	free(o->profile);
+	free(o->credentials_file);
 	free(o->fuse_opts);
 	free(o->expire);
 	free(o->log_file);

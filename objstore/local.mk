@@ -9,5 +9,10 @@ objstore_libobjstore_a_SOURCES = objstore/objstore.h objstore/objstore_int.h \
 	objstore/obj_s3.c \
 	objstore/obj_s3_sign.c \
 	objstore/obj_s3_xml.c \
-	objstore/obj_s3_conf.c
+	objstore/obj_s3_conf.c \
+	objstore/obj_s3_json.c \
+	objstore/obj_s3_cred.c \
+	objstore/obj_s3_cred_src.c \
+	objstore/obj_s3_cred_parse.c \
+	objstore/obj_s3_cred_io.c
 OBJ_LIBS = objstore/libobjstore.a util/libutil.a $(CURL_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)

@@ -70,10 +70,20 @@
  *   wrapper compares it to tell its own ambiguous earlier attempt from a
  *   real put_if_absent conflict.
  *
+ * CREDENTIALS
+ *   s->cred (obj_s3_cred.c) holds them and refreshes temporary ones in the
+ *   background. Each request pins a snapshot for its signature, so a
+ *   refresh never changes the key under a request. A request refused with
+ *   ExpiredToken / InvalidAccessKeyId (or a bodiless 403 to a HEAD) while
+ *   the credentials are temporary asks for a refresh and is sent once more
+ *   with the new set (obj_s3_perform). With no_sign_request there is no
+ *   snapshot and requests carry no Authorization header.
+ *
  * SECRETS
- *   Keys and tokens live only in s->set; the Authorization header is built
- *   per request and never logged. Messages carry the method, the object
- *   name, the HTTP status and S3's error code and message.
+ *   Keys and tokens live only in the credential snapshots; the
+ *   Authorization header is built per request and never logged. Messages
+ *   carry the method, the object name, the HTTP status and S3's error
+ *   code and message.
  */
 #include "objstore/obj_s3_int.h"
 #include "util/util.h"
@@ -118,6 +128,7 @@ struct obj_s3 {
 	char *bucket;
 	char *prefix;                     /* "" or ends with '/' */
 	struct obj_s3_settings set;
+	struct obj_s3_cred *cred;         /* the credentials; thread-safe */
 	char *host_hdr;                   /* value of the Host header */
 	char *url_base;                   /* "http://host:port" (vhost: with the bucket) */
 	char *path_base;                  /* "/bucket" for path-style, "" otherwise */
@@ -614,11 +625,10 @@ static struct curl_slist *obj_s3_slist_add(struct curl_slist *l, const char *nam
 }
 
 /*
- * obj_s3_perform - sign and send r, wait for the answer. Returns 0 for a
- * 2xx, else a negative errno with the cause in r->msg (the caller records
- * it with obj_s3_fail). Thread-safe; blocks while the pool is exhausted.
+ * obj_s3_perform_once - sign r with k (NULL: unsigned), send it, wait for
+ * the answer. Returns as obj_s3_perform.
  */
-static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
+static int obj_s3_perform_once(struct obj_s3 *s, struct obj_s3_req *r, const struct obj_s3_creds *k)
 {
 	struct obj_s3_header hdrs[12];
 	struct obj_s3_sign_input sin;
@@ -665,8 +675,8 @@ static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
 	hdrs[nh++] = (struct obj_s3_header){ "Host", s->host_hdr };
 	hdrs[nh++] = (struct obj_s3_header){ "x-amz-date", amz_date };
 	hdrs[nh++] = (struct obj_s3_header){ "x-amz-content-sha256", hash };
-	if (s->set.session_token)
-		hdrs[nh++] = (struct obj_s3_header){ "x-amz-security-token", s->set.session_token };
+	if (k && k->session_token)
+		hdrs[nh++] = (struct obj_s3_header){ "x-amz-security-token", k->session_token };
 	for (i = 0; i < r->nhdr; i++)
 		hdrs[nh++] = r->hdr[i];
 
@@ -681,9 +691,11 @@ static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
 		.amz_date = amz_date,
 		.region = s->set.region,
 		.service = "s3",
-		.access_key = s->set.access_key,
-		.secret_key = s->set.secret_key,
+		.access_key = k ? k->access_key : "",
+		.secret_key = k ? k->secret_key : "",
 	};
+	/* Unsigned requests still go through the signer for the canonical
+	 * (encoded, sorted) query string. */
 	if ((rc = obj_s3_sign(&sin, &auth, &qs, NULL)))
 		goto out;
 
@@ -698,7 +710,8 @@ static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
 
 	for (i = 0; i < nh; i++)
 		sl = obj_s3_slist_add(sl, hdrs[i].name, hdrs[i].value, &err);
-	sl = obj_s3_slist_add(sl, "Authorization", auth, &err);
+	if (k)
+		sl = obj_s3_slist_add(sl, "Authorization", auth, &err);
 	sl = obj_s3_slist_add(sl, "Expect", "", &err); /* no 100-continue round trip */
 	if (r->verb == OBJ_S3_V_POST || r->verb == OBJ_S3_V_PUT)
 		sl = obj_s3_slist_add(sl, "Content-Type", "application/octet-stream", &err);
@@ -796,6 +809,54 @@ done:
 	obj_s3_buf_free(&path);
 	obj_s3_buf_free(&url);
 	return rc;
+}
+
+/* Did the store refuse r's credentials in a way a refresh can cure? */
+static int obj_s3_auth_refused(const struct obj_s3_req *r)
+{
+	static const char *const codes[] = { "ExpiredToken", "InvalidAccessKeyId", "InvalidToken",
+					     "TokenRefreshRequired", "InvalidClientTokenId", NULL };
+	if (r->cc != CURLE_OK || (r->status != 400 && r->status != 403))
+		return 0;
+	if (!r->code[0])
+		return r->verb == OBJ_S3_V_HEAD && r->status == 403; /* HEAD answers carry no body */
+	for (int i = 0; codes[i]; i++)
+		if (!strcmp(r->code, codes[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * obj_s3_perform - sign r with a snapshot of the current credentials,
+ * send it, wait for the answer; once more with refreshed credentials when
+ * temporary ones were refused (see CREDENTIALS). Returns 0 for a 2xx, else
+ * a negative errno with the cause in r->msg (the caller records it with
+ * obj_s3_fail). Thread-safe; blocks while the pool is exhausted or while
+ * expired credentials are being refreshed.
+ */
+static int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r)
+{
+	struct obj_s3_creds *k = NULL;
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		rc = obj_s3_cred_get(s->cred, &k, r->msg, sizeof(r->msg));
+		if (rc)
+			return rc;
+		rc = obj_s3_perform_once(s, r, k);
+		if (rc == -EACCES && attempt == 0 && obj_s3_auth_refused(r) &&
+		    obj_s3_cred_expired(s->cred, k)) {
+			obj_s3_cred_put(s->cred, k);
+			util_log(UTIL_LOG_INFO, OBJ_S3_MOD, "%s: %s; sending it again with refreshed credentials",
+				 r->method, r->msg);
+			obj_s3_buf_free(&r->resp);
+			r->resp_overflow = 0;
+			r->dst_len = 0;
+			continue;
+		}
+		obj_s3_cred_put(s->cred, k);
+		return rc;
+	}
 }
 
 /* ---- get / head ------------------------------------------------------------- */
@@ -1598,6 +1659,8 @@ static void obj_s3__stats(struct obj_backend *b, obj_stat_emit_fn emit, void *ar
 	emit(arg, "s3_pool_waits", atomic_load(&s->st_pool_waits));
 	emit(arg, "s3_multipart_uploads", atomic_load(&s->st_multipart));
 	emit(arg, "s3_multipart_aborts", atomic_load(&s->st_multipart_aborts));
+	if (s->cred)
+		obj_s3_cred_stats(s->cred, emit, arg);
 }
 
 static void obj_s3__free(struct obj_backend *b)
@@ -1613,6 +1676,7 @@ static void obj_s3__free(struct obj_backend *b)
 	free(s->pool_free);
 	CHECK_RETURN(pthread_cond_destroy(&s->pool_cv));
 	CHECK_RETURN(pthread_mutex_destroy(&s->pool_mu));
+	obj_s3_cred_free(s->cred);
 	obj_s3_settings_clear(&s->set);
 	free(s->bucket);
 	free(s->prefix);
@@ -1650,7 +1714,7 @@ int obj_s3_create(struct obj_backend **out, const char *bucket, const char *pref
 		  const struct obj_s3_config *conf)
 {
 	struct obj_s3 *s = NULL;
-	char err[300];
+	char err[700];
 	size_t pl;
 	int rc;
 
@@ -1672,6 +1736,8 @@ int obj_s3_create(struct obj_backend **out, const char *bucket, const char *pref
 	CHECK_RETURN(pthread_mutex_init(&s->pool_mu, NULL));
 	CHECK_RETURN(pthread_cond_init(&s->pool_cv, NULL));
 	rc = obj_s3_settings_resolve(&s->set, conf, bucket, err, sizeof(err));
+	if (!rc)
+		rc = obj_s3_cred_create(&s->cred, &s->set, conf, bucket, err, sizeof(err));
 	if (rc) {
 		rc = obj_fail(rc, UTIL_LOG_ERROR, "s3 open", bucket, "%s", err[0] ? err : util_strerror(rc));
 		goto fail;
@@ -1722,9 +1788,10 @@ int obj_s3_create(struct obj_backend **out, const char *bucket, const char *pref
 	s->base.del_many = obj_s3__del_many;
 	s->base.stats = obj_s3__stats;
 	s->base.free = obj_s3__free;
-	util_log(UTIL_LOG_INFO, OBJ_S3_MOD, "s3://%s/%s at %s://%s (%s, region %s)", bucket, s->prefix,
-		 s->set.scheme, s->host_hdr, s->set.path_style ? "path-style" : "virtual-hosted",
-		 s->set.region);
+	util_log(UTIL_LOG_INFO, OBJ_S3_MOD, "s3://%s/%s at %s://%s (%s, region %s, credentials: %s)",
+		 bucket, s->prefix, s->set.scheme, s->host_hdr,
+		 s->set.path_style ? "path-style" : "virtual-hosted", s->set.region,
+		 obj_s3_cred_source(s->cred));
 	*out = &s->base;
 	return 0;
 

@@ -1,15 +1,12 @@
 /*
  * obj_s3_conf.c - where the S3 backend's endpoint, region, addressing
- * style and credentials come from.
+ * style and profile come from. (Credentials: obj_s3_cred_src.c, which
+ * reads the same files through obj_s3_ini_get.)
  *
  * RESOLUTION ORDER (first found wins, per setting)
  *   profile      conf->profile, AWS_PROFILE, "default"
- *   credentials  AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN);
- *                else the profile's section of the credentials file
- *                (AWS_SHARED_CREDENTIALS_FILE, default ~/.aws/credentials);
- *                else the profile's section of the config file.
- *                A key id without its secret (or the reverse) is an error,
- *                not a reason to look further.
+ *   files        AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials),
+ *                AWS_CONFIG_FILE (default ~/.aws/config)
  *   region       conf->region, AWS_REGION, AWS_DEFAULT_REGION, config file
  *                `region`, "us-east-1"
  *   endpoint     conf->endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
@@ -80,12 +77,8 @@ static const char *obj_s3_env(const char *name)
 
 /* ---- INI files ------------------------------------------------------------ */
 
-/*
- * obj_s3_ini_get - value of `key` in section `section` of file `path`
- * into *out (malloc'd), or NULL when the file, section or key is missing.
- * Returns 0, -ENOMEM, -EINVAL (file too large or unreadable).
- */
-static int obj_s3_ini_get(const char *path, const char *section, const char *key, char **out)
+/* obj_s3_ini_get: see obj_s3_int.h. */
+int obj_s3_ini_get(const char *path, const char *section, const char *key, char **out)
 {
 	FILE *f = NULL;
 	char *data = NULL;
@@ -165,6 +158,8 @@ static int obj_s3_ini_get(const char *path, const char *section, const char *key
 		} else if (strcmp(k, key)) {
 			continue;
 		}
+		if (*out) /* a repeated key: the last wins; the value may be a secret */
+			OPENSSL_cleanse(*out, strlen(*out));
 		free(*out);
 		if ((rc = obj_s3_strdup(out, v)))
 			goto out;
@@ -342,15 +337,9 @@ static int obj_s3_bucket_dns_ok(const char *bucket, int https)
 
 void obj_s3_settings_clear(struct obj_s3_settings *s)
 {
-	if (s->secret_key) {
-		OPENSSL_cleanse(s->secret_key, strlen(s->secret_key));
-		free(s->secret_key);
-	}
-	if (s->session_token) {
-		OPENSSL_cleanse(s->session_token, strlen(s->session_token));
-		free(s->session_token);
-	}
-	free(s->access_key);
+	free(s->profile);
+	free(s->cred_file);
+	free(s->config_file);
 	free(s->region);
 	free(s->scheme);
 	free(s->host);
@@ -362,7 +351,7 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 			    const char *bucket, char *err, size_t errlen)
 {
 	static const struct obj_s3_config empty = { .path_style = -1 };
-	char *cred_file = NULL, *config_file = NULL, *cfg_section = NULL;
+	char *cfg_section = NULL;
 	char *endpoint = NULL, *style = NULL;
 	const char *profile, *v;
 	int rc;
@@ -376,8 +365,9 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 	profile = conf->profile && *conf->profile ? conf->profile : obj_s3_env("AWS_PROFILE");
 	if (!profile)
 		profile = "default";
-	if ((rc = obj_s3_home_path(&cred_file, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")) ||
-	    (rc = obj_s3_home_path(&config_file, "AWS_CONFIG_FILE", ".aws/config")))
+	if ((rc = obj_s3_strdup(&out->profile, profile)) ||
+	    (rc = obj_s3_home_path(&out->cred_file, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")) ||
+	    (rc = obj_s3_home_path(&out->config_file, "AWS_CONFIG_FILE", ".aws/config")))
 		goto fail;
 	{
 		size_t n = strlen(profile) + 9;
@@ -392,41 +382,6 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 			snprintf(cfg_section, n, "default");
 	}
 
-	/* Credentials. */
-	if (obj_s3_env("AWS_ACCESS_KEY_ID") || obj_s3_env("AWS_SECRET_ACCESS_KEY")) {
-		if (!obj_s3_env("AWS_ACCESS_KEY_ID") || !obj_s3_env("AWS_SECRET_ACCESS_KEY")) {
-			obj_s3_errf(err, errlen, "S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together");
-			rc = -EACCES;
-			goto fail;
-		}
-		if ((rc = obj_s3_strdup(&out->access_key, obj_s3_env("AWS_ACCESS_KEY_ID"))) ||
-		    (rc = obj_s3_strdup(&out->secret_key, obj_s3_env("AWS_SECRET_ACCESS_KEY"))) ||
-		    (rc = obj_s3_strdup(&out->session_token, obj_s3_env("AWS_SESSION_TOKEN"))))
-			goto fail;
-	} else {
-		const char *files[2] = { cred_file, config_file };
-		const char *sections[2] = { profile, cfg_section };
-		for (int i = 0; i < 2 && !out->access_key; i++) {
-			if ((rc = obj_s3_ini_get(files[i], sections[i], "aws_access_key_id", &out->access_key)) ||
-			    (rc = obj_s3_ini_get(files[i], sections[i], "aws_secret_access_key", &out->secret_key)) ||
-			    (rc = obj_s3_ini_get(files[i], sections[i], "aws_session_token", &out->session_token)))
-				goto fail_file;
-			if (!out->access_key != !out->secret_key) {
-				obj_s3_errf(err, errlen, "S3 credentials: profile '%s' in %s has only one of aws_access_key_id and aws_secret_access_key",
-					    profile, files[i]);
-				rc = -EACCES;
-				goto fail;
-			}
-		}
-		if (!out->access_key) {
-			obj_s3_errf(err, errlen,
-				    "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add profile '%s' to %s",
-				    profile, cred_file ? cred_file : "~/.aws/credentials");
-			rc = -EACCES;
-			goto fail;
-		}
-	}
-
 	/* Region. */
 	v = conf->region && *conf->region ? conf->region : obj_s3_env("AWS_REGION");
 	if (!v)
@@ -434,7 +389,7 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 	if (v) {
 		if ((rc = obj_s3_strdup(&out->region, v)))
 			goto fail;
-	} else if ((rc = obj_s3_ini_get(config_file, cfg_section, "region", &out->region))) {
+	} else if ((rc = obj_s3_ini_get(out->config_file, cfg_section, "region", &out->region))) {
 		goto fail_file;
 	}
 	if (!out->region && (rc = obj_s3_strdup(&out->region, OBJ_S3_DFLT_REGION)))
@@ -455,9 +410,9 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 		if ((rc = obj_s3_strdup(&endpoint, v)))
 			goto fail;
 	} else {
-		if ((rc = obj_s3_ini_get(config_file, cfg_section, "s3.endpoint_url", &endpoint)))
+		if ((rc = obj_s3_ini_get(out->config_file, cfg_section, "s3.endpoint_url", &endpoint)))
 			goto fail_file;
-		if (!endpoint && (rc = obj_s3_ini_get(config_file, cfg_section, "endpoint_url", &endpoint)))
+		if (!endpoint && (rc = obj_s3_ini_get(out->config_file, cfg_section, "endpoint_url", &endpoint)))
 			goto fail_file;
 	}
 	if (endpoint) {
@@ -477,7 +432,7 @@ int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_con
 	if (conf->path_style == 0 || conf->path_style == 1) {
 		out->path_style = conf->path_style;
 	} else {
-		if ((rc = obj_s3_ini_get(config_file, cfg_section, "s3.addressing_style", &style)))
+		if ((rc = obj_s3_ini_get(out->config_file, cfg_section, "s3.addressing_style", &style)))
 			goto fail_file;
 		if (style && !strcmp(style, "path"))
 			out->path_style = 1;
@@ -518,8 +473,6 @@ fail_file:
 fail:
 	obj_s3_settings_clear(out);
 out:
-	free(cred_file);
-	free(config_file);
 	free(cfg_section);
 	free(endpoint);
 	free(style);

@@ -5,7 +5,12 @@
  * Sections follow the defining files:
  *   obj_s3_sign.c   growable text buffers, hashes, URI encoding, SigV4
  *   obj_s3_xml.c    a small, strict XML reader for S3 responses
- *   obj_s3_conf.c   endpoint, region, credential and option resolution
+ *   obj_s3_conf.c   endpoint, region, profile and option resolution
+ *   obj_s3_json.c   a tiny JSON reader for credential answers
+ *   obj_s3_cred.c   the current credentials, snapshots and their refresh
+ *   obj_s3_cred_src.c  the credential chain: sources, fetching, order
+ *   obj_s3_cred_parse.c  the sources' answers and files
+ *   obj_s3_cred_io.c   HTTP exchanges and credential_process for sources
  *   obj_s3.c        the backend (see objstore.h for the public contract)
  */
 #ifndef SHALE_OBJ_S3_INT_H
@@ -134,6 +139,11 @@ struct obj_s3_xml_node;
  */
 int obj_s3_xml_parse(struct obj_s3_xml **out, const char *data, size_t len);
 void obj_s3_xml_free(struct obj_s3_xml *x);
+/* Free a tree that holds secrets (an STS answer), wiping its text first.
+ * Documents up to OBJ_S3_XML_SMALL bytes are parsed without moving their
+ * text, so nothing of them is left behind. */
+#define OBJ_S3_XML_SMALL (64u << 10)
+void obj_s3_xml_free_secret(struct obj_s3_xml *x);
 
 /* Navigation. Returned pointers are borrowed until obj_s3_xml_free. A
  * NULL node argument yields NULL, so lookups chain without checks. */
@@ -168,15 +178,15 @@ void obj_s3_xml_escape(struct obj_s3_buf *out, const char *s);
 #define OBJ_S3_MAX_SINGLE_PUT           ((size_t)5 << 30)
 
 /*
- * Everything the backend needs, resolved once at create time from (in
- * order) the obj_s3_config fields, the AWS_* environment and the
- * ~/.aws/{credentials,config} files. All strings are malloc'd and owned
- * by the struct; obj_s3_settings_clear() wipes the secrets before freeing.
+ * Everything the backend needs but the credentials (obj_s3_cred.c),
+ * resolved once at create time from (in order) the obj_s3_config fields,
+ * the AWS_* environment and the ~/.aws/{credentials,config} files. All
+ * strings are malloc'd and owned by the struct (obj_s3_settings_clear).
  */
 struct obj_s3_settings {
-	char *access_key;
-	char *secret_key;                 /* never logged, never in a message */
-	char *session_token;              /* NULL when none */
+	char *profile;                    /* conf->profile, AWS_PROFILE or "default" */
+	char *cred_file;                  /* the shared credentials file; NULL: no home */
+	char *config_file;                /* the shared config file; NULL: no home */
 	char *region;
 	char *scheme;                     /* "http" or "https" */
 	char *host;                       /* "s3.amazonaws.com", "127.0.0.1", "[::1]" */
@@ -197,9 +207,8 @@ struct obj_s3_settings {
  * obj_s3_settings_resolve - fill *out for `bucket` from conf (may be NULL),
  * the environment and the AWS files. On failure a one-line reason (never
  * containing a secret) is written to err[0..errlen). Returns 0, -EINVAL
- * (malformed endpoint, bad option), -EACCES (no credentials found),
- * -ENOMEM. Reads the process environment: not safe against a concurrent
- * setenv().
+ * (malformed endpoint, bad option), -ENOMEM. Reads the process
+ * environment: not safe against a concurrent setenv().
  */
 int obj_s3_settings_resolve(struct obj_s3_settings *out, const struct obj_s3_config *conf,
 			    const char *bucket, char *err, size_t errlen);
@@ -220,5 +229,185 @@ int obj_s3_host_is_local_or_ip(const char *host);
 /* 1 when host is 127.0.0.0/8, [::1] or localhost: bodies sent there need
  * no payload hash (no network path to protect). */
 int obj_s3_host_is_loopback(const char *host);
+
+/*
+ * obj_s3_ini_get - value of `key` in section `section` of the INI file
+ * `path` into *out (malloc'd, the caller's; wipe it if it may be a
+ * secret), or NULL when the file, section or key is missing. "s3.KEY"
+ * looks inside a nested "s3 =" block. Returns 0, -ENOMEM, -EINVAL (file
+ * too large or unreadable).
+ */
+int obj_s3_ini_get(const char *path, const char *section, const char *key, char **out);
+
+/* ======================================================================
+ * Functions from file obj_s3_json.c
+ * ====================================================================== */
+
+/*
+ * obj_s3_json_strings - the values of the top-level members keys[0..n)
+ * of the JSON object data[0..len) into vals[0..n): strings decoded,
+ * numbers/true/false as their text, NULL when absent or null. Each
+ * vals[i] is malloc'd and the caller's (wipe before free: secrets).
+ * Returns 0, -EINVAL (not one JSON object, or a requested name twice),
+ * -ENOMEM; on failure every vals[i] is NULL. Thread-safe.
+ */
+int obj_s3_json_strings(const char *data, size_t len, const char *const *keys, size_t n,
+			char **vals);
+
+/* ======================================================================
+ * Functions from file obj_s3_cred.c
+ * ====================================================================== */
+
+/*
+ * One set of credentials, immutable once made. Shared between the
+ * provider and the requests signing with it by a count protected by the
+ * provider's lock; obj_s3_creds_free wipes every string.
+ */
+struct obj_s3_creds {
+	char *access_key;
+	char *secret_key;                 /* never logged, never in a message */
+	char *session_token;              /* NULL when none */
+	int64_t expires;                  /* Unix time; 0 = does not expire */
+	unsigned refs;                    /* protected by the obj_s3_cred's mu */
+};
+/* A new set with one reference (copies of the strings; an empty token is
+ * none). Returns 0 or -ENOMEM. */
+int obj_s3_creds_new(struct obj_s3_creds **out, const char *access_key, const char *secret_key,
+		     const char *session_token, int64_t expires);
+void obj_s3_creds_free(struct obj_s3_creds *c);
+
+/* ISO 8601 ("2024-05-01T12:00:00Z", fractions and +hh:mm offsets too)
+ * into Unix seconds. Returns 0 or -EINVAL. */
+int obj_s3_time_parse(const char *s, int64_t *out);
+
+/*
+ * The backend's credentials provider (see the DESIGN of obj_s3_cred.c).
+ *
+ * obj_s3_cred_create - run the chain (obj_s3_cred_src_chain) for `bucket`
+ * and start the refresher when the credentials expire; with
+ * conf->no_sign_request, a provider of no credentials (requests go
+ * unsigned). On success *out is the caller's (obj_s3_cred_free). Returns
+ * 0, -EACCES (nothing found, or a source failed: err says which),
+ * -EINVAL, -ENOMEM.
+ *
+ * obj_s3_cred_get - pin the current set into *snap for one request (NULL
+ * when requests go unsigned); the caller unpins it with obj_s3_cred_put.
+ * Never hands out an expired set: waits for a refresh instead, and
+ * returns -EAGAIN (reason in err) when that fails. Thread-safe.
+ *
+ * obj_s3_cred_expired - the store refused `used` (ExpiredToken,
+ * InvalidAccessKeyId, ...). For temporary credentials, makes sure a
+ * refresh happened after `used` was current (one for all callers) and
+ * returns 1 when a different set is now current (retry once), else 0.
+ * Thread-safe; blocks up to a minute.
+ *
+ * obj_s3_cred_free - stop the refresher and free; no request may be in
+ * progress.
+ */
+struct obj_s3_cred;
+int obj_s3_cred_create(struct obj_s3_cred **out, const struct obj_s3_settings *set,
+		       const struct obj_s3_config *conf, const char *bucket, char *err, size_t errlen);
+int obj_s3_cred_get(struct obj_s3_cred *c, struct obj_s3_creds **snap, char *err, size_t errlen);
+void obj_s3_cred_put(struct obj_s3_cred *c, struct obj_s3_creds *snap);
+int obj_s3_cred_expired(struct obj_s3_cred *c, const struct obj_s3_creds *used);
+/* The chosen source's name, for the log (borrowed until free). */
+const char *obj_s3_cred_source(const struct obj_s3_cred *c);
+/* s3_cred_refreshes, s3_cred_refresh_failures, s3_cred_auth_retries. */
+void obj_s3_cred_stats(struct obj_s3_cred *c, obj_stat_emit_fn emit, void *arg);
+void obj_s3_cred_free(struct obj_s3_cred *c);
+
+/* ======================================================================
+ * Functions from file obj_s3_cred_src.c
+ * ====================================================================== */
+
+/* One configured source (environment, a profile's credential_process,
+ * STS, ECS, IMDS, ...); it can be fetched any number of times. */
+struct obj_s3_cred_src;
+
+/*
+ * obj_s3_cred_src_chain - walk the chain (order in obj_s3_cred_src.c) and
+ * return the first configured source in *out and its first credentials
+ * in *first (both the caller's). Returns 0, -EACCES (err lists what was
+ * tried, or names the source that failed), -ENOMEM. Reads the
+ * environment; may block on the network or a child process.
+ */
+int obj_s3_cred_src_chain(struct obj_s3_cred_src **out, struct obj_s3_creds **first,
+			  const struct obj_s3_settings *set, const struct obj_s3_config *conf,
+			  const char *bucket, char *err, size_t errlen);
+/* Fetch fresh credentials from s into *out (the caller's). Returns 0,
+ * -EACCES, -EINVAL, -ENOMEM, with the reason in err. Not reentrant for
+ * one s: the refresher is its only caller after creation. */
+int obj_s3_cred_src_fetch(struct obj_s3_cred_src *s, struct obj_s3_creds **out, char *err,
+			  size_t errlen);
+const char *obj_s3_cred_src_name(const struct obj_s3_cred_src *s);
+void obj_s3_cred_src_free(struct obj_s3_cred_src *s);
+
+/* ======================================================================
+ * Functions from file obj_s3_cred_parse.c
+ * ====================================================================== */
+
+/* Parsers of the sources' answers (pure: no I/O but the files named). Each
+ * returns 0 with *out the caller's, -EACCES (malformed or an error
+ * answer; err says why, never quoting a secret), -ENOMEM. */
+/* credential_process output: JSON with "Version": 1. */
+int obj_s3_cred_parse_process(const char *data, size_t len, struct obj_s3_creds **out,
+			      char *err, size_t errlen);
+/* ECS / EC2 instance metadata JSON (Token, optional Code "Success"). */
+int obj_s3_cred_parse_container(const char *data, size_t len, struct obj_s3_creds **out,
+				const char *what, char *err, size_t errlen);
+/* STS AssumeRole / AssumeRoleWithWebIdentity XML (or its ErrorResponse). */
+int obj_s3_cred_parse_sts(const char *data, size_t len, struct obj_s3_creds **out, char *err,
+			  size_t errlen);
+/* An s3fs-style credentials file (-o credentials_file=), refused when
+ * group or others may access it. */
+int obj_s3_cred_parse_passwd(const char *path, const char *bucket, struct obj_s3_creds **out,
+			     char *err, size_t errlen);
+
+/* A profile's credential settings, credentials file first, key by key. */
+enum {
+	OBJ_S3_PROFILE_ACCESS_KEY, OBJ_S3_PROFILE_SECRET_KEY, OBJ_S3_PROFILE_SESSION_TOKEN,
+	OBJ_S3_PROFILE_ROLE_ARN, OBJ_S3_PROFILE_SOURCE_PROFILE, OBJ_S3_PROFILE_CREDENTIAL_SOURCE,
+	OBJ_S3_PROFILE_CREDENTIAL_PROCESS, OBJ_S3_PROFILE_WEB_IDENTITY_TOKEN_FILE,
+	OBJ_S3_PROFILE_ROLE_SESSION_NAME, OBJ_S3_PROFILE_EXTERNAL_ID, OBJ_S3_PROFILE_DURATION,
+	OBJ_S3_PROFILE__N
+};
+struct obj_s3_profile {
+	char *v[OBJ_S3_PROFILE__N];       /* NULL when unset; wiped by clear */
+};
+/* Returns 0, -ENOMEM, -EINVAL (a file too large or unreadable). Missing
+ * files and profiles leave every value NULL. */
+int obj_s3_profile_load(struct obj_s3_profile *p, const char *cred_file, const char *config_file,
+			const char *name);
+void obj_s3_profile_clear(struct obj_s3_profile *p);
+
+/* ======================================================================
+ * Functions from file obj_s3_cred_io.c
+ * ====================================================================== */
+
+/* One HTTP exchange of a credential source. */
+struct obj_s3_cred_http {
+	const char *method;               /* "GET", "PUT" (no body), "POST" */
+	const char *url;
+	const char *const *headers;       /* "Name: value" lines, NULL-terminated; may be NULL */
+	const char *body;                 /* POST only */
+	unsigned connect_timeout_ms;
+	unsigned timeout_ms;
+	int no_proxy;                     /* link-local endpoints: never via a proxy */
+	int insecure_tls;
+	const char *ca_bundle;
+};
+/* Perform h; *status is the HTTP status and *out the body (at most 64 KiB,
+ * NUL-terminated; wipe it with obj_s3_cred_io_wipe). Returns 0 whatever
+ * the status, or -ECONNREFUSED/-ETIMEDOUT/-EIO/-ENOMEM for a transport
+ * failure (reason in err). Thread-safe. */
+int obj_s3_cred_io_http(const struct obj_s3_cred_http *h, long *status, struct obj_s3_buf *out,
+			char *err, size_t errlen);
+/* Run /bin/sh -c command and collect its stdout into *out (wipe it).
+ * Returns 0 when it exited 0, -EACCES (non-zero exit, signal), -ETIMEDOUT,
+ * -EIO (output over 64 KiB), -ENOMEM, -errno. Thread-safe. */
+int obj_s3_cred_io_process(const char *command, unsigned timeout_ms, struct obj_s3_buf *out,
+			   char *err, size_t errlen);
+/* Wipe and free a buffer that held a secret. */
+void obj_s3_cred_io_wipe(struct obj_s3_buf *b);
 
 #endif /* SHALE_OBJ_S3_INT_H */

@@ -29,7 +29,8 @@
  *
  * Secrets only ever live in local buffers here and are wiped with
  * OPENSSL_cleanse() before return. Define SHALE_S3_DEBUG_SIGNING at
- * compile time to log canonical requests (never the key or signature).
+ * compile time to log canonical requests (never the key, the signature or
+ * the session token's value).
  */
 #include "objstore/obj_s3_int.h"
 #include "util/util.h"
@@ -351,7 +352,16 @@ int obj_s3_sign(const struct obj_s3_sign_input *in, char **authorization, char *
 	    (rc = obj_s3_buf_err(&qs)))
 		goto out;
 #ifdef SHALE_S3_DEBUG_SIGNING
-	UTIL_DEBUG("s3", "canonical request:\n%s", creq.p);
+	{
+		/* The session token is a credential: its value stays out. */
+		const char *t = strstr(creq.p, "\nx-amz-security-token:");
+		const char *rest = t ? strchr(t + 1, '\n') : NULL;
+		if (t && rest)
+			UTIL_DEBUG("s3", "canonical request:\n%.*s\nx-amz-security-token:(redacted)%s",
+				   (int)(t - creq.p), creq.p, rest);
+		else
+			UTIL_DEBUG("s3", "canonical request:\n%s", creq.p);
+	}
 #endif
 
 	/* String to sign. */

@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 struct obj_s3_xml_node {
 	const char *name;                 /* set when parsing ends */
 	const char *text;                 /* set when parsing ends */
@@ -443,6 +445,11 @@ int obj_s3_xml_parse(struct obj_s3_xml **out, const char *data, size_t len)
 	if (!x)
 		return -ENOMEM;
 	p.x = x;
+	/* A small document gets its whole arena at once (names and texts, and
+	 * the texts' terminated copies and their NULs, fit in three times its size): it never
+	 * moves, so obj_s3_xml_free_secret leaves no stale copy behind. */
+	if (len <= OBJ_S3_XML_SMALL && (rc = obj_s3_buf_reserve(&x->arena, 3 * len + 64)))
+		goto fail;
 	if ((rc = obj_s3_xml_run(&p)))
 		goto fail;
 	/* Terminate texts: each one sits in the arena followed by whatever was
@@ -483,6 +490,13 @@ void obj_s3_xml_free(struct obj_s3_xml *x)
 	free(x->nodes);
 	obj_s3_buf_free(&x->arena);
 	free(x);
+}
+
+void obj_s3_xml_free_secret(struct obj_s3_xml *x)
+{
+	if (x && x->arena.p)
+		OPENSSL_cleanse(x->arena.p, x->arena.cap);
+	obj_s3_xml_free(x);
 }
 
 const struct obj_s3_xml_node *obj_s3_xml_root(const struct obj_s3_xml *x)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static _Thread_local char obj_errbuf[512];
+static _Thread_local char obj_errbuf[1024]; /* room for the credential chain's "tried ..." list */
 
 const char *obj_last_error(void)
 {
@@ -27,7 +27,7 @@ void obj_clear_error(void)
 
 int obj_fail(int err, int log_level, const char *op, const char *name, const char *fmt, ...)
 {
-	char cause[384];
+	char cause[896];
 	va_list ap;
 
 	va_start(ap, fmt);

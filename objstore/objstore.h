@@ -145,7 +145,9 @@ struct obj_backend {
 /* ---- configuration ------------------------------------------------------ */
 
 /* S3 settings; any field left NULL/0 falls back to the environment
- * (AWS_*) and then ~/.aws/{config,credentials}. */
+ * (AWS_*) and then ~/.aws/{config,credentials}. Credentials come from the
+ * AWS chain (environment, web identity, profile, ECS, EC2 instance
+ * metadata: shalefs(1) CREDENTIALS), never from this struct. */
 struct obj_s3_config {
 	const char *endpoint;             /* "https://s3.us-east-1.amazonaws.com", "http://127.0.0.1:7480" */
 	const char *region;
@@ -162,6 +164,10 @@ struct obj_s3_config {
 	 * over plain http to any other host (the default); 1 = always;
 	 * -1 = never (every body hashed and signed). */
 	int unsigned_payload;
+	/* An s3fs-style file of ACCESS_KEY_ID:SECRET_ACCESS_KEY lines, used
+	 * instead of the credential chain (must be mode 0600 or stricter). */
+	const char *credentials_file;
+	int no_sign_request;              /* 1 = send requests unsigned (public buckets) */
 };
 
 struct obj_retry_config {

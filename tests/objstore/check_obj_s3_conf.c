@@ -1,7 +1,9 @@
 /*
  * check_obj_s3_conf.c - S3 configuration resolution (objstore/obj_s3_conf.c):
  * option > environment > ~/.aws files, profiles, endpoint parsing, the
- * automatic addressing style, and messages that never carry a secret.
+ * automatic addressing style, and messages that never carry a secret;
+ * with the static sources of the credential chain (obj_s3_cred_src.c),
+ * which read the same files. Instance metadata is disabled throughout.
  * Each test runs in its own process (CK_FORK), so setenv() is private.
  */
 #include <check.h>
@@ -16,21 +18,40 @@
 #include "tests/check_common.h"
 #include "tests/check_main.h"
 
+static struct obj_s3_creds *creds;
+
 static void conf_setup(void)
 {
 	static const char *const vars[] = {
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
 		"AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_PROFILE",
 		"AWS_CA_BUNDLE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
 	};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
 	check_dir_setup();
 	setenv("HOME", check_dir, 1); /* no real ~/.aws leaks in */
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+}
+
+/* The credentials the chain finds for settings s, into `creds`. */
+static int chain(const struct obj_s3_settings *s, const struct obj_s3_config *c, char *err, size_t n)
+{
+	struct obj_s3_cred_src *src = NULL;
+	int rc;
+	obj_s3_creds_free(creds);
+	creds = NULL;
+	rc = obj_s3_cred_src_chain(&src, &creds, s, c, "bucket", err, n);
+	obj_s3_cred_src_free(src);
+	return rc;
 }
 
 static void conf_teardown(void)
 {
+	obj_s3_creds_free(creds);
+	creds = NULL;
 	check_dir_teardown();
 }
 
@@ -55,9 +76,11 @@ START_TEST(test_obj_s3_conf__env_credentials_and_defaults)
 	setenv("AWS_SECRET_ACCESS_KEY", "SK", 1);
 	setenv("AWS_SESSION_TOKEN", "TOK", 1);
 	ck_assert_int_eq(obj_s3_settings_resolve(&s, NULL, "bucket", err, sizeof(err)), 0);
-	ck_assert_str_eq(s.access_key, "AK");
-	ck_assert_str_eq(s.secret_key, "SK");
-	ck_assert_str_eq(s.session_token, "TOK");
+	ck_assert_int_eq(chain(&s, NULL, err, sizeof(err)), 0);
+	ck_assert_str_eq(creds->access_key, "AK");
+	ck_assert_str_eq(creds->secret_key, "SK");
+	ck_assert_str_eq(creds->session_token, "TOK");
+	ck_assert_int_eq(creds->expires, 0);
 	ck_assert_str_eq(s.region, "us-east-1");
 	ck_assert_str_eq(s.scheme, "https");
 	ck_assert_str_eq(s.host, "s3.us-east-1.amazonaws.com");
@@ -82,17 +105,19 @@ START_TEST(test_obj_s3_conf__options_beat_env_beat_files)
 				  "  addressing_style = virtual\n");
 	/* Files only. */
 	ck_assert_int_eq(obj_s3_settings_resolve(&s, &c, "bucket", err, sizeof(err)), 0);
-	ck_assert_str_eq(s.access_key, "FILEKEY");
+	ck_assert_int_eq(chain(&s, &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(creds->access_key, "FILEKEY");
 	ck_assert_str_eq(s.region, "eu-west-1");
 	ck_assert_str_eq(s.host, "s3.eu-west-1.amazonaws.com");
-	ck_assert_ptr_null(s.session_token);
+	ck_assert_ptr_null(creds->session_token);
 	obj_s3_settings_clear(&s);
 
 	/* A profile from the environment, nested s3 block. */
 	setenv("AWS_PROFILE", "other", 1);
 	ck_assert_int_eq(obj_s3_settings_resolve(&s, &c, "bucket", err, sizeof(err)), 0);
-	ck_assert_str_eq(s.access_key, "OK");
-	ck_assert_str_eq(s.session_token, "OT");
+	ck_assert_int_eq(chain(&s, &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(creds->access_key, "OK");
+	ck_assert_str_eq(creds->session_token, "OT");
 	ck_assert_str_eq(s.region, "ap-south-1");
 	ck_assert_str_eq(s.scheme, "http");
 	ck_assert_str_eq(s.host, "10.1.2.3");
@@ -107,8 +132,9 @@ START_TEST(test_obj_s3_conf__options_beat_env_beat_files)
 	setenv("AWS_SECRET_ACCESS_KEY", "ES", 1);
 	c.path_style = 1;
 	ck_assert_int_eq(obj_s3_settings_resolve(&s, &c, "bucket", err, sizeof(err)), 0);
-	ck_assert_str_eq(s.access_key, "EK");
-	ck_assert_ptr_null(s.session_token); /* env keys never mix with a file token */
+	ck_assert_int_eq(chain(&s, &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(creds->access_key, "EK");
+	ck_assert_ptr_null(creds->session_token); /* env keys never mix with a file token */
 	ck_assert_str_eq(s.region, "us-west-2");
 	ck_assert_str_eq(s.host, "localhost");
 	ck_assert_int_eq(s.path_style, 1);
@@ -145,8 +171,9 @@ START_TEST(test_obj_s3_conf__file_locations_from_env)
 	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
 	setenv("AWS_PROFILE", "p", 1);
 	ck_assert_int_eq(obj_s3_settings_resolve(&s, NULL, "bucket", err, sizeof(err)), 0);
-	ck_assert_str_eq(s.access_key, "K2");
-	ck_assert_str_eq(s.secret_key, "S2");
+	ck_assert_int_eq(chain(&s, NULL, err, sizeof(err)), 0);
+	ck_assert_str_eq(creds->access_key, "K2");
+	ck_assert_str_eq(creds->secret_key, "S2");
 	obj_s3_settings_clear(&s);
 }
 END_TEST
@@ -154,12 +181,20 @@ END_TEST
 START_TEST(test_obj_s3_conf__no_credentials_is_eacces)
 {
 	struct obj_s3_settings s;
-	char err[256];
-	ck_assert_int_eq(obj_s3_settings_resolve(&s, NULL, "bucket", err, sizeof(err)), -EACCES);
-	ck_assert_ptr_nonnull(strstr(err, "no S3 credentials"));
+	char err[1024];
+	ck_assert_int_eq(obj_s3_settings_resolve(&s, NULL, "bucket", err, sizeof(err)), 0);
+	ck_assert_int_eq(chain(&s, NULL, err, sizeof(err)), -EACCES);
+	ck_assert_ptr_nonnull(strstr(err, "no S3 credentials found"));
+	/* It says what it tried. */
+	ck_assert_ptr_nonnull(strstr(err, "environment"));
+	ck_assert_ptr_nonnull(strstr(err, "web identity"));
+	ck_assert_ptr_nonnull(strstr(err, "profile 'default'"));
+	ck_assert_ptr_nonnull(strstr(err, "ECS"));
+	ck_assert_msg(strstr(err, "AWS_EC2_METADATA_DISABLED") != NULL, "%s", err);
 	setenv("AWS_ACCESS_KEY_ID", "AK", 1);
-	ck_assert_int_eq(obj_s3_settings_resolve(&s, NULL, "bucket", err, sizeof(err)), -EACCES);
+	ck_assert_int_eq(chain(&s, NULL, err, sizeof(err)), -EACCES);
 	ck_assert_ptr_nonnull(strstr(err, "must be set together"));
+	obj_s3_settings_clear(&s);
 }
 END_TEST
 

@@ -20,7 +20,7 @@ tests_objstore_check_obj_url_LDADD = $(OBJ_TEST_LIBS)
 TESTS += $(OBJSTORE_CHECKS)
 
 # The S3 backend. Unit tests (SigV4 vectors, XML reader, config
-# resolution; the XML fuzz corpus is in tests/fuzz/local.mk) always run;
+# resolution, the credential chain and its refresh; the XML fuzz corpus is in tests/fuzz/local.mk) always run;
 # check_obj_s3 and s3_outage.sh talk to a real S3 (tests/rig/rgw-start)
 # when SHALE_S3_ENDPOINT is set, skip otherwise, and fail when
 # SHALE_REQUIRE_S3=1 and it is not.
@@ -29,7 +29,7 @@ S3_TEST_LIBS = objstore/libobjstore.a util/libutil.a $(CURL_LIBS) $(CRYPTO_LIBS)
 S3_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(CHECK_CFLAGS)
 
 S3_UNIT_TESTS = tests/objstore/check_obj_s3_sign tests/objstore/check_obj_s3_xml \
-	tests/objstore/check_obj_s3_conf
+	tests/objstore/check_obj_s3_conf tests/objstore/check_obj_s3_cred
 check_PROGRAMS += $(S3_UNIT_TESTS) tests/objstore/check_obj_s3 tests/objstore/s3_outage_run
 TESTS += $(S3_UNIT_TESTS) tests/objstore/check_obj_s3 tests/objstore/s3_outage.sh
 dist_check_SCRIPTS += tests/objstore/s3_outage.sh
@@ -43,6 +43,9 @@ tests_objstore_check_obj_s3_xml_LDADD = $(TEST_COMMON_LIB) $(S3_TEST_LIBS)
 tests_objstore_check_obj_s3_conf_SOURCES = tests/objstore/check_obj_s3_conf.c
 tests_objstore_check_obj_s3_conf_CPPFLAGS = $(S3_TEST_CPPFLAGS)
 tests_objstore_check_obj_s3_conf_LDADD = $(TEST_COMMON_LIB) $(S3_TEST_LIBS)
+tests_objstore_check_obj_s3_cred_SOURCES = tests/objstore/check_obj_s3_cred.c
+tests_objstore_check_obj_s3_cred_CPPFLAGS = $(S3_TEST_CPPFLAGS)
+tests_objstore_check_obj_s3_cred_LDADD = $(TEST_COMMON_LIB) $(S3_TEST_LIBS)
 tests_objstore_check_obj_s3_SOURCES = tests/objstore/check_obj_s3.c $(CONFORMANCE)
 tests_objstore_check_obj_s3_CPPFLAGS = $(S3_TEST_CPPFLAGS)
 tests_objstore_check_obj_s3_LDADD = $(TEST_COMMON_LIB) $(S3_TEST_LIBS)
