@@ -97,7 +97,7 @@ static void kv_compact_job_free(struct kv_db *db, struct kv_compact_job *j)
 {
 	/* Committed or abandoned: either way no longer in flight. */
 	for (size_t i = 0; i < j->out.n; i++)
-		kv_db_pending_del(db, &j->out.ssts[i].id);
+		kv_pending_del(db, &j->out.ssts[i].id);
 	free(j->ids);
 	free(j->run_ids);
 	free(j->snaps);
@@ -429,7 +429,7 @@ static int kv_compact_seal(struct kv_compact_out *o)
 	meta.size = len;
 	kv_sst_id_name(&meta.id, name, sizeof(name));
 	/* Protected from GC until the job commits or is abandoned. */
-	rc = kv_db_pending_add(o->db, &meta.id);
+	rc = kv_pending_add(o->db, &meta.id);
 	if (rc) {
 		free(data);
 		kv_sst_meta_clear(&meta);
@@ -458,13 +458,13 @@ static int kv_compact_seal(struct kv_compact_out *o)
 	/* The next output of this job builds in it (as kv_flush_one does). */
 	kv_buf_keep_spare(&o->spare, data, len, SIZE_MAX);
 	if (rc) {
-		kv_db_pending_del(o->db, &meta.id);
+		kv_pending_del(o->db, &meta.id);
 		kv_sst_meta_clear(&meta);
 		return rc;
 	}
 	struct kv_sst_meta *s = realloc(o->j->out.ssts, (o->j->out.n + 1) * sizeof(*s));
 	if (!s) {
-		kv_db_pending_del(o->db, &meta.id);
+		kv_pending_del(o->db, &meta.id);
 		kv_sst_meta_clear(&meta);
 		return -ENOMEM;
 	}

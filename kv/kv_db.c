@@ -1,6 +1,9 @@
 /*
  * kv_db.c - the engine's front: open and recovery (with fencing), the
- * write path, reads, sync, snapshots, iterators, close, stats.
+ * write path, reads, sync, iterators, close, stats. WAL replay is in
+ * kv_replay.c, snapshots in kv_snapshot.c; the background threads (WAL
+ * writer, flusher, compactor, GC, follower) call only the files below
+ * this one (kv_health.c, kv_pending.c, kv_snapshot.c), never back here.
  *
  * OPEN AS WRITER
  *   1. Load the latest manifest; an empty store gets manifest 1.
@@ -62,43 +65,6 @@
 
 static void kv_db_join(struct kv_db *db);
 
-int kv_db_pending_add(struct kv_db *db, const struct kv_sst_id *id)
-{
-	int rc = 0;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
-	struct kv_sst_id *p = realloc(db->pending, (db->n_pending + 1) * sizeof(*p));
-	if (p) {
-		db->pending = p;
-		p[db->n_pending++] = *id;
-	} else {
-		rc = -ENOMEM;
-	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-	return rc;
-}
-
-void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id)
-{
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
-	for (size_t i = 0; i < db->n_pending; i++)
-		if (!memcmp(db->pending[i].b, id->b, 16)) {
-			db->pending[i] = db->pending[--db->n_pending];
-			break;
-		}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-}
-
-void kv_db_set_state(struct kv_db *db, enum kv_state st, int err)
-{
-	if (db->state != KV_STATE_OK)
-		return;
-	db->state = st;
-	db->state_err = err;
-	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
-	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
-	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
-}
-
 static void kv_conf_defaults(struct kv_config *c)
 {
 	if (!c->flush_interval_ms)
@@ -147,151 +113,6 @@ static void kv_conf_defaults(struct kv_config *c)
 		c->gc_min_age_ms = KV_DFLT_GC_MIN_AGE_MS;
 	if (!c->manifests_keep)
 		c->manifests_keep = KV_DFLT_MANIFESTS_KEEP;
-}
-
-/* ---- replay ------------------------------------------------------------- */
-
-static int kv_replay_entry(void *arg, enum kv_type type, const uint8_t *key, size_t klen,
-			   const uint8_t *val, size_t vlen)
-{
-	struct kv_replay *r = arg;
-	return kv_mem_add(r->db->mem, r->seq++, type, key, klen, val, vlen);
-}
-
-static int kv_replay_record(void *arg, uint64_t first_seq, uint32_t count, const uint8_t *entries,
-			    size_t len)
-{
-	struct kv_replay *r = arg;
-	struct kv_db *db = r->db;
-	int rc;
-
-	if (first_seq + count - 1 <= r->skip_upto)
-		return 0;
-	r->seq = first_seq;
-	rc = kv_batch_each(entries, len, count, kv_replay_entry, r);
-	if (rc)
-		return rc;
-	if (first_seq + count - 1 > r->max_seq)
-		r->max_seq = first_seq + count - 1;
-	db->last_seq = r->max_seq > db->last_seq ? r->max_seq : db->last_seq;
-	if (kv_mem_bytes(db->mem) >= db->conf.memtable_bytes) {
-		rc = kv_flush_freeze(db);
-		if (rc)
-			return rc;
-		/* Recovery flushes as it goes so replaying a long WAL stays
-		 * within the memory budget. Writers only: readers keep memtables. */
-		while (!db->readonly && db->n_imm >= db->conf.max_frozen_memtables) {
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-			rc = kv_flush_one(db);
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
-}
-
-/* Replay the bytes of WAL object `id` (mu held). */
-int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
-		   struct kv_replay *r, uint64_t *last)
-{
-	char name[48];
-	struct kv_wal_header h;
-	int rc;
-
-	kv_wal_name(id, name, sizeof(name));
-	r->max_seq = 0;
-	rc = kv_wal_decode(name, data, len, &h, kv_replay_record, r);
-	if (rc == 0 && h.wal_id != id) {
-		UTIL_ERROR("kv", "%s: corrupt WAL object: header says id %" PRIu64, name, h.wal_id);
-		rc = KV_ECORRUPT;
-	}
-	*last = r->max_seq ? r->max_seq : db->last_seq;
-	return rc;
-}
-
-/* Fetch WAL object `id` (no lock needed). -ENOENT only if r->missing_ok. */
-int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, void **data,
-		    size_t *len)
-{
-	char name[48];
-	int rc;
-
-	kv_wal_name(id, name, sizeof(name));
-	rc = obj_get(db->store, name, 0, OBJ_WHOLE, data, len);
-	if (rc == -ENOENT && !r->missing_ok) {
-		UTIL_ERROR("kv", "%s is missing: the WAL between the manifest and the newest object "
-			   "must be complete", name);
-		return KV_ECORRUPT;
-	}
-	return rc;
-}
-
-/* Replay one WAL object (mu held, no other thread running). */
-static int kv_replay_object(struct kv_db *db, uint64_t id, struct kv_replay *r, uint64_t *last)
-{
-	void *data = NULL;
-	size_t len = 0;
-	int rc = kv_replay_fetch(db, id, r, &data, &len);
-	if (rc == 0)
-		rc = kv_replay_data(db, id, data, len, r, last);
-	obj_buf_free(data);
-	return rc;
-}
-
-static int kv_wal_scan_cb(void *arg, const char *name, uint64_t size)
-{
-	struct kv_wal_scan *s = arg;
-	uint64_t id;
-	(void)size;
-	if (kv_name_id(name, "wal/", &id) || id <= s->after)
-		return 0;
-	if (!s->gap && id != (s->count ? s->max + 1 : s->after + 1))
-		s->gap = s->count ? s->max + 1 : s->after + 1;
-	s->max = id;
-	s->count++;
-	return 0;
-}
-
-/* Find the WAL objects after `after`: highest id, and the first gap.
- * Names are fixed-width, so listing starts right after wal/<after>. */
-int kv_wal_scan(struct obj_backend *store, uint64_t after, struct kv_wal_scan *s)
-{
-	char start[48];
-	int rc;
-
-	memset(s, 0, sizeof(*s));
-	s->after = after;
-	s->max = after;
-	kv_wal_name(after, start, sizeof(start));
-	for (;;) {
-		struct obj_list *l = NULL;
-		rc = obj_list_page(store, "wal/", start, 1000, &l);
-		if (rc)
-			return rc;
-		for (size_t i = 0; i < l->count; i++)
-			kv_wal_scan_cb(s, l->entries[i].name, l->entries[i].size);
-		int more = l->truncated && l->count > 0;
-		if (more)
-			snprintf(start, sizeof(start), "%s", l->entries[l->count - 1].name);
-		obj_list_free(l);
-		if (!more)
-			return 0;
-	}
-}
-
-static int kv_replay_range(struct kv_db *db, uint64_t after, uint64_t upto, int record_done)
-{
-	struct kv_replay r = { .db = db, .skip_upto = db->ver->man->last_seq };
-	int rc = 0;
-
-	for (uint64_t id = after + 1; id <= upto && rc == 0; id++) {
-		uint64_t last;
-		rc = kv_replay_object(db, id, &r, &last);
-		if (rc == 0 && record_done)
-			rc = kv_wal_done_push(db, id, db->last_seq);
-	}
-	return rc;
 }
 
 /* ---- open --------------------------------------------------------------- */
@@ -689,14 +510,6 @@ static int kv_batch_apply_entry(void *arg, enum kv_type type, const uint8_t *key
 	return kv_mem_add(r->db->mem, r->seq++, type, key, klen, val, vlen);
 }
 
-uint64_t kv_unlogged_first(const struct kv_db *db)
-{
-	for (size_t i = 0; i < db->n_imm; i++)
-		if (db->imm[i].first_unlogged)
-			return db->imm[i].first_unlogged;
-	return db->mem_first_unlogged;
-}
-
 static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 {
 	struct kv_replay r = { .db = db };
@@ -923,67 +736,6 @@ int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, si
 	if (rc == KV_ECORRUPT)
 		kv_db_checkpoint_check(db);
 	return rc;
-}
-
-int kv_snapshot_create(struct kv_db *db, struct kv_snapshot **out)
-{
-	struct kv_snapshot *s = calloc(1, sizeof(*s));
-	*out = NULL;
-	if (!s)
-		return -ENOMEM;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
-	s->seq = db->last_seq;
-	s->next = &db->snaps;
-	s->prev = db->snaps.prev;
-	db->snaps.prev->next = s;
-	db->snaps.prev = s;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-	*out = s;
-	return 0;
-}
-
-void kv_snapshot_release(struct kv_db *db, struct kv_snapshot *s)
-{
-	if (!s)
-		return;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
-	s->prev->next = s->next;
-	s->next->prev = s->prev;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-	free(s);
-}
-
-int kv_snapshot_seqs(struct kv_db *db, uint64_t **out, size_t *n)
-{
-	size_t ns = 0;
-
-	*out = NULL;
-	*n = 0;
-	for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
-		ns++;
-	if (!ns)
-		return 0;
-	uint64_t *seqs = calloc(ns, sizeof(*seqs));
-	if (!seqs)
-		return -ENOMEM;
-	for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
-		seqs[(*n)++] = s->seq;
-	for (size_t a = 1; a < *n; a++)         /* few: insertion sort */
-		for (size_t b = a; b > 0 && seqs[b - 1] > seqs[b]; b--) {
-			uint64_t t = seqs[b];
-			seqs[b] = seqs[b - 1];
-			seqs[b - 1] = t;
-		}
-	*out = seqs;
-	return 0;
-}
-
-int kv_snapshot_sees(const uint64_t *seqs, size_t n, uint64_t lo, uint64_t hi)
-{
-	for (size_t i = 0; i < n; i++)
-		if (seqs[i] >= lo && seqs[i] < hi)
-			return 1;
-	return 0;
 }
 
 /* ---- iterators ---------------------------------------------------------- */

@@ -113,23 +113,6 @@ out:
 	return rc;
 }
 
-void kv_db_backoff(struct kv_db *db, unsigned attempt)
-{
-	uint64_t ms = 50ull << (attempt < 7 ? attempt : 7);  /* 50 ms .. 6.4 s */
-	struct util_rand r;
-	util_rand_seed(&r, util_now_ns() ^ (uintptr_t)db);
-	ms = ms / 2 + util_rand_below(&r, ms / 2 + 1);
-	for (uint64_t slept = 0; slept < ms; slept += 10) {
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
-		int stop = db->shutdown == 2 || db->retry_now;
-		db->retry_now = 0;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-		if (stop)
-			return;
-		util_sleep_ns(10 * 1000000ull);
-	}
-}
-
 /* Install a committed manifest as the current version (mu not held).
  * Takes ownership of man on success only. */
 static int kv_flush_install(struct kv_db *db, struct kv_manifest *man, struct kv_sst_reader *extra,
@@ -327,7 +310,7 @@ int kv_flush_one(struct kv_db *db)
 	kv_sst_id_new(&meta.id);
 	meta.size = len;
 	kv_sst_id_name(&meta.id, name, sizeof(name));
-	rc = kv_db_pending_add(db, &meta.id);
+	rc = kv_pending_add(db, &meta.id);
 	if (rc)
 		goto out;
 	pending = 1;
@@ -393,7 +376,7 @@ int kv_flush_one(struct kv_db *db)
 out:
 	free(snaps);
 	if (pending)
-		kv_db_pending_del(db, &meta.id);
+		kv_pending_del(db, &meta.id);
 	if (reader)
 		kv_sst_unref(reader);
 	free(sst);

@@ -719,7 +719,7 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 int kv_version_iters(struct kv_version *v, struct kv_iter **its, size_t *n);
 size_t kv_version_sst_count(const struct kv_version *v);
 
-/* ---- the engine (kv_db.c, kv_wal_writer.c, kv_flush.c) -------------------
+/* ---- the engine (kv_db.c and the files its threads and helpers live in) ---
  *
  * LOCKING
  *   db->mu protects every field marked so. It is never held across store
@@ -785,7 +785,7 @@ struct kv_snapshot {
 	uint64_t seq;
 	struct kv_snapshot *prev, *next;  /* protected by db->mu */
 };
-/* The live snapshots' seqs, ascending (mu held); *out is NULL (and *n 0)
+/* kv_snapshot.c: the live snapshots' seqs, ascending (mu held); *out is NULL (and *n 0)
  * when there are none. Any snapshot taken later sees only the newest
  * version of each key, so these are all a flush or a compaction must keep
  * older versions for. */
@@ -852,7 +852,7 @@ struct kv_db {
 	uint64_t unlogged_batches, unlogged_bytes, wal_holds;
 	uint64_t stall_ns;
 	unsigned writers_waiting;         /* in kv_write's stall loop now (READS FIRST) */
-	/* A failing store (kv_db.c, STORE FAILURES), protected by mu: */
+	/* A failing store (kv_health.c, STORE FAILURES), protected by mu: */
 	int store_err;                    /* last failed durable write's error; 0 = healthy */
 	uint64_t store_err_since_ns;      /* wall clock of the first failure in a row */
 	uint64_t store_fail_gen;          /* failures so far: a waiter sees a new one */
@@ -933,7 +933,7 @@ void *kv_gc_main(void *arg);
 int kv_gc_pass(struct kv_db *db, int dry_run);
 void *kv_follow_main(void *arg);
 
-/* kv_db.c */
+/* kv_replay.c */
 struct kv_wal_scan {
 	uint64_t after;                   /* ids above this only */
 	uint64_t max;                     /* highest id seen */
@@ -957,19 +957,25 @@ int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, vo
  * memtable writer). *last = the highest seq after it. */
 int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
 		   struct kv_replay *r, uint64_t *last);
-/* Register / forget an uncommitted table (mu NOT held). */
-int kv_db_pending_add(struct kv_db *db, const struct kv_sst_id *id);
-void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id);
+/* Replay WAL objects (after, upto] at open (mu held, no other thread
+ * running), recording each as uploaded (kv_wal_done_push) if record_done. */
+int kv_replay_range(struct kv_db *db, uint64_t after, uint64_t upto, int record_done);
+
+/* kv_pending.c: register / forget an uncommitted table (mu NOT held). */
+int kv_pending_add(struct kv_db *db, const struct kv_sst_id *id);
+void kv_pending_del(struct kv_db *db, const struct kv_sst_id *id);
+
+/* kv_health.c */
 /* Enter FENCED or ERROR (mu held): logs once, wakes every waiter. */
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
-/* Sleep for a retry backoff step, returning early on abandon. */
+/* Sleep for a retry backoff step, returning early on abandon (mu NOT held). */
 void kv_db_backoff(struct kv_db *db, unsigned attempt);
 /* Emit h as NAME_runs, NAME_failures, NAME_consecutive_failures,
- * NAME_last_success_unix_ms (kv_health.c). */
+ * NAME_last_success_unix_ms. */
 void kv_health_emit(kv_stat_emit_fn emit, void *arg, const char *name,
 		    const struct kv_health *h);
 /* A durable write (what: "WAL upload wal/N", "memtable flush") failed
- * with err, or succeeded (mu held): STORE FAILURES in kv_db.c. */
+ * with err, or succeeded (mu held): STORE FAILURES in kv_health.c. */
 void kv_db_store_failed(struct kv_db *db, const char *what, int err);
 void kv_db_store_ok(struct kv_db *db);
 /* The errno a caller sees for a store failure: -ENOSPC, -EDQUOT, -EACCES
@@ -980,7 +986,7 @@ int kv_store_errno(int err);
  * Called from kv_open/kv_close with db->conf.lease set. */
 /* A read of a checkpoint-mode db failed as corrupt: if the checkpoint
  * was deleted (checkpoint delete --force), say so once and set
- * ckpt_deleted. Looks at most every few seconds. (kv_checkpoint.c) */
+ * ckpt_deleted. Looks at most every few seconds. */
 void kv_db_checkpoint_check(struct kv_db *db);
 /* Take the writer lease, recording `epoch`. Returns 0, -EBUSY (held:
  * conf.lease->holder filled in), or a store error. */

@@ -27,7 +27,7 @@
  *   Any other failure (store full, quota, access denied, an outage longer
  *   than the retry wrapper's budget) is retried with backoff for as long
  *   as it lasts, the object kept in memory; kv_db_store_failed tells
- *   syncs and stalled writers, and logs at a bounded rate (kv_db.c, STORE
+ *   syncs and stalled writers, and logs at a bounded rate (kv_health.c, STORE
  *   FAILURES). Only at close, after conf.close_timeout_ms, does it give up:
  *   kv_close then reports what was not made durable. This thread never
  *   exits the process and never asserts on store data.
@@ -280,4 +280,12 @@ void *kv_wal_writer_main(void *arg)
 	}
 	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
 	return NULL;
+}
+
+uint64_t kv_unlogged_first(const struct kv_db *db)
+{
+	for (size_t i = 0; i < db->n_imm; i++)
+		if (db->imm[i].first_unlogged)
+			return db->imm[i].first_unlogged;
+	return db->mem_first_unlogged;
 }
