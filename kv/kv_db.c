@@ -234,14 +234,14 @@ static int kv_open_writer(struct kv_db *db)
 		return rc;
 	UTIL_INFO("kv", "writer epoch %" PRIu64 ": replaying WAL %" PRIu64 "..%" PRIu64,
 		  db->writer_epoch, after + 1, fence - 1);
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	rc = kv_replay_range(db, after, fence - 1, 1);
 	/* The fence holds no data; record it so replay_after can pass it. */
 	if (rc == 0)
 		rc = kv_wal_done_push(db, fence, db->last_seq);
 	db->durable_seq = db->last_seq;
 	db->wal_next_id = fence + 1;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return rc;
 }
 
@@ -291,11 +291,11 @@ static int kv_open_reader(struct kv_db *db)
 		 * in flight while later ids cannot exist yet. */
 		upto = s.gap ? s.gap - 1 : s.max;
 	}
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	rc = kv_replay_range(db, after, upto, 0);
 	db->durable_seq = db->last_seq;
 	db->follow_next_wal = upto + 1;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return rc;
 }
 
@@ -318,7 +318,7 @@ static void kv_db_free(struct kv_db *db)
 	pthread_cond_destroy(&db->cv_flush);
 	pthread_cond_destroy(&db->cv_state);
 	pthread_cond_destroy(&db->cv_compact);
-	pthread_mutex_destroy(&db->mu);
+	kv_mutex_destroy(&db->mu);
 	free(db->quarantine);
 	free(db->pending);
 	free(db->gc_unref);
@@ -340,7 +340,7 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	kv_conf_defaults(&db->conf);
 	db->readonly = db->conf.mode != KV_OPEN_WRITER;
 	db->snaps.next = db->snaps.prev = &db->snaps;
-	CHECK_RETURN(pthread_mutex_init(&db->mu, NULL));
+	kv_mutex_init(&db->mu);
 	CHECK_RETURN(pthread_mutex_init(&db->vreg.mu, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_wal, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_flush, NULL));
@@ -399,12 +399,12 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	*out = db;
 	return 0;
 fail_threads:
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	db->shutdown = 2;
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_compact));
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	kv_db_join(db);
 fail:
 	/* Nothing was acknowledged under a lease taken here. */
@@ -432,7 +432,7 @@ static void kv_db_join(struct kv_db *db)
 /* Stop the threads: mode 1 drains (close), mode 2 drops (abandon). */
 static void kv_db_stop(struct kv_db *db, int mode)
 {
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	if (mode == 1 && db->state == KV_STATE_OK && !db->readonly) {
 		/* Fold the memtable into an SST so the next open replays little. */
 		if (kv_flush_freeze(db))
@@ -444,7 +444,7 @@ static void kv_db_stop(struct kv_db *db, int mode)
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_compact));
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	kv_db_join(db);
 	/* Prefetches hold readers, which use the store: done before close
 	 * returns (kv_cache_free would stop them too, but later). */
@@ -489,6 +489,7 @@ void kv_abandon(struct kv_db *db)
 /* Must a writer wait? (mu held) */
 static int kv_write_stalled(struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	size_t wal = db->wal_open.len + db->wal_inflight;
 	if (db->n_imm >= db->conf.max_frozen_memtables &&
 	    kv_mem_bytes(db->mem) >= db->conf.memtable_bytes)
@@ -520,7 +521,7 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 		return -EROFS;
 	if (!b || b->count == 0)
 		return 0;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (;;) {
 		if (db->state != KV_STATE_OK || db->shutdown) {
 			if (stall_start)
@@ -543,7 +544,7 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 			db->writers_waiting++;
 		}
 		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
-		CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
+		kv_cond_wait(&db->cv_state, &db->mu);
 	}
 	if (stall_start) {
 		db->stall_ns += util_now_ns() - stall_start;
@@ -586,7 +587,7 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 		kv_flush_freeze(db);        /* -ENOMEM: stay in this memtable for now */
 	}
 out:
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return rc;
 }
 
@@ -633,7 +634,7 @@ int kv_sync(struct kv_db *db)
 
 	if (db->readonly)
 		return 0;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	target = db->last_seq;
 	gen = db->store_fail_gen;
 	if (db->store_err)
@@ -642,22 +643,22 @@ int kv_sync(struct kv_db *db)
 	while (db->durable_seq < target && db->state == KV_STATE_OK &&
 	       db->store_fail_gen == gen) {
 		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
-		CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
+		kv_cond_wait(&db->cv_state, &db->mu);
 	}
 	db->sync_waiters--;
 	if (db->durable_seq < target && db->state == KV_STATE_OK)
 		rc = kv_store_errno(db->store_err ? db->store_err : -EIO);
 	else if (db->durable_seq < target)
 		rc = db->state == KV_STATE_FENCED ? -EROFS : -EIO;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return rc;
 }
 
 int kv_is_readonly(struct kv_db *db)
 {
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	int ro = db->readonly || db->state != KV_STATE_OK;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return ro;
 }
 
@@ -673,7 +674,7 @@ struct kv_pin {
 
 static void kv_pin_take(struct kv_db *db, const struct kv_snapshot *snap, struct kv_pin *p)
 {
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	p->seq = snap ? snap->seq : db->last_seq;
 	p->n_mems = 0;
 	kv_mem_ref(db->mem);
@@ -684,7 +685,7 @@ static void kv_pin_take(struct kv_db *db, const struct kv_snapshot *snap, struct
 	}
 	p->ver = db->ver;
 	kv_version_ref(p->ver);
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 }
 
 static void kv_pin_drop(struct kv_pin *p)
@@ -864,7 +865,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	struct kv_ra_stats ra;
 	size_t runs_ssts = 0;
 
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	const struct kv_manifest *m = db->ver->man;
 	for (size_t i = 0; i < db->n_imm; i++)
 		imm_bytes += kv_mem_bytes(db->imm[i].mem);
@@ -931,7 +932,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 		emit(arg, "follower_polls", db->follow_polls);
 		emit(arg, "follower_lag_ms", db->follow_lag_ms);
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	kv_cache_stats(db->cache, &hits, &misses, &bytes);
 	emit(arg, "block_cache_hits", hits);
 	emit(arg, "block_cache_misses", misses);

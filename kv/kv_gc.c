@@ -277,9 +277,9 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 	uint64_t now = util_wall_ns();
 	int rc;
 
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	uint64_t hint = db->ver->man->id;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	rc = kv_manifest_load_latest_after(db->store, hint, &m);
 	if (rc)
 		return rc;
@@ -309,12 +309,12 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		kv_manifest_free(cm);
 	}
 	/* Uncommitted flush/compaction outputs of this process. */
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (size_t i = 0; i < db->n_pending && !rc; i++) {
 		struct kv_sst_meta pm = { .id = db->pending[i] };
 		rc = kv_gc_live_add(&live, &pm);
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	/* Tables of every version still alive here (old iterators, snapshots). */
 	if (!rc)
 		rc = kv_vreg_each(&db->vreg, kv_gc_live_tables, &live);
@@ -337,9 +337,9 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		/* In groups, so a close does not wait for a long GC pass. */
 		for (size_t i = 0; i < p.n_victims && !rc; i += 100) {
 			size_t n = p.n_victims - i < 100 ? p.n_victims - i : 100;
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			kv_mutex_lock(&db->mu);
 			int stop = db->shutdown;
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_mutex_unlock(&db->mu);
 			if (stop)
 				break;
 			rc = obj_delete_many(db->store, (const char *const *)p.victims + i, n);
@@ -354,14 +354,14 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		db->gc_unref = p.unref;
 		db->n_gc_unref = p.n_unref;
 		p.unref = NULL;
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		if (!dry_run) {
 			db->gc_deleted_ssts += p.deleted_sst;
 			db->gc_deleted_wals += p.deleted_wal;
 			db->gc_deleted_manifests += p.deleted_manifest;
 		}
 		kv_health_ok(&db->gc_health);
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 	}
 out:
 	free(p.unref);
@@ -379,23 +379,23 @@ void *kv_gc_main(void *arg)
 	struct kv_db *db = arg;
 
 	util_thread_setup("kv-gc", 1);
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (;;) {
 		uint64_t wall = util_wall_ns() + (uint64_t)db->conf.gc_interval_ms * 1000000ull;
 		struct timespec ts = { (time_t)(wall / 1000000000ull), (long)(wall % 1000000000ull) };
 		while (!db->shutdown && util_wall_ns() < wall)
-			pthread_cond_timedwait(&db->cv_compact, &db->mu, &ts);
+			kv_cond_timedwait(&db->cv_compact, &db->mu, &ts);
 		if (db->shutdown || db->state == KV_STATE_FENCED)
 			break;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		int rc = kv_gc_pass(db, db->conf.gc_dry_run);
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		if (rc) {
 			kv_health_fail(&db->gc_health, rc);
 			UTIL_WARN("kv", "garbage collection pass failed (%s); next pass in %u ms",
 				  kv_strerror(rc), db->conf.gc_interval_ms);
 		}
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return NULL;
 }

@@ -62,6 +62,7 @@ int kv_store_errno(int err)
 
 void kv_db_store_failed(struct kv_db *db, const char *what, int err)
 {
+	KV_MU_HELD(db);
 	uint64_t now = util_now_ns();
 
 	db->store_fail_gen++;
@@ -84,6 +85,7 @@ void kv_db_store_failed(struct kv_db *db, const char *what, int err)
 
 void kv_db_store_ok(struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	if (!db->store_err)
 		return;
 	UTIL_WARN("kv", "the store takes writes again after %" PRIu64 " s and %" PRIu64
@@ -110,6 +112,7 @@ void kv_health_emit(kv_stat_emit_fn emit, void *arg, const char *name,
 
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err)
 {
+	KV_MU_HELD(db);
 	if (db->state != KV_STATE_OK)
 		return;
 	db->state = st;
@@ -126,10 +129,10 @@ void kv_db_backoff(struct kv_db *db, unsigned attempt)
 	util_rand_seed(&r, util_now_ns() ^ (uintptr_t)db);
 	ms = ms / 2 + util_rand_below(&r, ms / 2 + 1);
 	for (uint64_t slept = 0; slept < ms; slept += 10) {
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		int stop = db->shutdown == 2 || db->retry_now;
 		db->retry_now = 0;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		if (stop)
 			return;
 		util_sleep_ns(10 * 1000000ull);

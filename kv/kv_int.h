@@ -18,10 +18,12 @@
 #ifndef SHALE_KV_INT_H
 #define SHALE_KV_INT_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "kv/kv.h"
 #include "objstore/objstore.h"
@@ -795,13 +797,111 @@ int kv_snapshot_seqs(struct kv_db *db, uint64_t **out, size_t *n);
  * version at lo, which the newer version at hi hides from the others. */
 int kv_snapshot_sees(const uint64_t *seqs, size_t n, uint64_t lo, uint64_t hi);
 
+/*
+ * db->mu is a struct kv_mutex: a pthread mutex that, in builds with
+ * assertions (!NDEBUG, the sanitizer build among them), records the
+ * thread holding it, so a function documented "(mu held)" checks that on
+ * entry with KV_MU_HELD(db). The record is written only by the holder,
+ * under the mutex, so reading it from the holder needs no other lock.
+ * Every lock, unlock and condition wait on db->mu goes through these
+ * wrappers: a bare pthread call on the inner mutex would leave the record
+ * wrong.
+ */
+struct kv_mutex {
+	pthread_mutex_t m;
+#ifndef NDEBUG
+	pthread_t owner;                  /* valid while held; protected by m */
+	int held;                         /* protected by m */
+#endif
+};
+
+static inline void kv_mutex_init(struct kv_mutex *mu)
+{
+	CHECK_RETURN(pthread_mutex_init(&mu->m, NULL));
+#ifndef NDEBUG
+	mu->held = 0;
+#endif
+}
+
+static inline void kv_mutex_destroy(struct kv_mutex *mu)
+{
+	pthread_mutex_destroy(&mu->m);
+}
+
+/* Whether the calling thread holds mu (always 1 without assertions). */
+static inline int kv_mutex_held(const struct kv_mutex *mu)
+{
+#ifndef NDEBUG
+	return mu->held && pthread_equal(mu->owner, pthread_self());
+#else
+	(void)mu;
+	return 1;
+#endif
+}
+
+/* Record the calling thread as the holder (m just acquired). */
+static inline void kv_mutex_took(struct kv_mutex *mu)
+{
+#ifndef NDEBUG
+	assert(!mu->held);
+	mu->owner = pthread_self();
+	mu->held = 1;
+#else
+	(void)mu;
+#endif
+}
+
+/* Clear the record before m is released (the caller must hold it). */
+static inline void kv_mutex_leaving(struct kv_mutex *mu)
+{
+#ifndef NDEBUG
+	assert(kv_mutex_held(mu));
+	mu->held = 0;
+#else
+	(void)mu;
+#endif
+}
+
+static inline void kv_mutex_lock(struct kv_mutex *mu)
+{
+	CHECK_RETURN(pthread_mutex_lock(&mu->m));
+	kv_mutex_took(mu);
+}
+
+static inline void kv_mutex_unlock(struct kv_mutex *mu)
+{
+	kv_mutex_leaving(mu);
+	CHECK_RETURN(pthread_mutex_unlock(&mu->m));
+}
+
+/* pthread_cond_wait on mu (held), which the wait releases and retakes. */
+static inline void kv_cond_wait(pthread_cond_t *cv, struct kv_mutex *mu)
+{
+	kv_mutex_leaving(mu);
+	CHECK_RETURN(pthread_cond_wait(cv, &mu->m));
+	kv_mutex_took(mu);
+}
+
+/* pthread_cond_timedwait on mu (held): 0, or its ETIMEDOUT. */
+static inline int kv_cond_timedwait(pthread_cond_t *cv, struct kv_mutex *mu,
+				    const struct timespec *abstime)
+{
+	kv_mutex_leaving(mu);
+	int rc = pthread_cond_timedwait(cv, &mu->m, abstime);
+	kv_mutex_took(mu);
+	return rc;
+}
+
+/* On entry to a function documented "(mu held)". */
+#define KV_MU_HELD(db) assert(kv_mutex_held(&(db)->mu))
+
 struct kv_db {
 	struct obj_backend *store;        /* borrowed; immutable */
 	struct kv_config conf;            /* defaults filled in; immutable */
 	struct kv_cache *cache;           /* thread-safe on its own */
 	int readonly;                     /* immutable */
 
-	pthread_mutex_t mu;
+	struct kv_mutex mu;               /* kv_mutex_lock / kv_mutex_unlock */
 	pthread_cond_t cv_wal;            /* wakes the WAL writer */
 	pthread_cond_t cv_flush;          /* wakes the memtable flusher */
 	pthread_cond_t cv_state;          /* durable_seq, imm, version or state changed */

@@ -17,7 +17,7 @@
 int kv_pending_add(struct kv_db *db, const struct kv_sst_id *id)
 {
 	int rc = 0;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	struct kv_sst_id *p = realloc(db->pending, (db->n_pending + 1) * sizeof(*p));
 	if (p) {
 		db->pending = p;
@@ -25,17 +25,17 @@ int kv_pending_add(struct kv_db *db, const struct kv_sst_id *id)
 	} else {
 		rc = -ENOMEM;
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return rc;
 }
 
 void kv_pending_del(struct kv_db *db, const struct kv_sst_id *id)
 {
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (size_t i = 0; i < db->n_pending; i++)
 		if (!memcmp(db->pending[i].b, id->b, 16)) {
 			db->pending[i] = db->pending[--db->n_pending];
 			break;
 		}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 }

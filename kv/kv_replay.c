@@ -45,9 +45,9 @@ static int kv_replay_record(void *arg, uint64_t first_seq, uint32_t count, const
 		/* Recovery flushes as it goes so replaying a long WAL stays
 		 * within the memory budget. Writers only: readers keep memtables. */
 		while (!db->readonly && db->n_imm >= db->conf.max_frozen_memtables) {
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_mutex_unlock(&db->mu);
 			rc = kv_flush_one(db);
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			kv_mutex_lock(&db->mu);
 			if (rc)
 				return rc;
 		}
@@ -59,6 +59,7 @@ static int kv_replay_record(void *arg, uint64_t first_seq, uint32_t count, const
 int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
 		   struct kv_replay *r, uint64_t *last)
 {
+	KV_MU_HELD(db);
 	char name[48];
 	struct kv_wal_header h;
 	int rc;
@@ -94,6 +95,7 @@ int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, vo
 /* Replay one WAL object (mu held, no other thread running). */
 static int kv_replay_object(struct kv_db *db, uint64_t id, struct kv_replay *r, uint64_t *last)
 {
+	KV_MU_HELD(db);
 	void *data = NULL;
 	size_t len = 0;
 	int rc = kv_replay_fetch(db, id, r, &data, &len);
@@ -146,6 +148,7 @@ int kv_wal_scan(struct obj_backend *store, uint64_t after, struct kv_wal_scan *s
 
 int kv_replay_range(struct kv_db *db, uint64_t after, uint64_t upto, int record_done)
 {
+	KV_MU_HELD(db);
 	struct kv_replay r = { .db = db, .skip_upto = db->ver->man->last_seq };
 	int rc = 0;
 

@@ -17,13 +17,13 @@ int kv_snapshot_create(struct kv_db *db, struct kv_snapshot **out)
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	s->seq = db->last_seq;
 	s->next = &db->snaps;
 	s->prev = db->snaps.prev;
 	db->snaps.prev->next = s;
 	db->snaps.prev = s;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	*out = s;
 	return 0;
 }
@@ -32,15 +32,16 @@ void kv_snapshot_release(struct kv_db *db, struct kv_snapshot *s)
 {
 	if (!s)
 		return;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	s->prev->next = s->next;
 	s->next->prev = s->prev;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	free(s);
 }
 
 int kv_snapshot_seqs(struct kv_db *db, uint64_t **out, size_t *n)
 {
+	KV_MU_HELD(db);
 	size_t ns = 0;
 
 	*out = NULL;
