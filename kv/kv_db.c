@@ -175,9 +175,8 @@ static int kv_open_fence(struct kv_db *db, uint64_t after, uint64_t *fence)
 			return rc;
 		if (s.gap) {
 			kv_wal_name(s.gap, name, sizeof(name));
-			UTIL_ERROR("kv", "%s is missing while later WAL objects exist: the WAL is not "
-				   "contiguous", name);
-			return KV_ECORRUPT;
+			return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "missing while later WAL "
+					  "objects exist: the WAL is not contiguous");
 		}
 		struct kv_wal_header h = { .wal_id = s.max + 1, .writer_epoch = db->writer_epoch };
 		kv_buf_free(&b);
@@ -836,11 +835,10 @@ int kv_iter_status(struct kv_iter_user *u)
 	 * find a table the pinned version references. That is corruption,
 	 * not "not found" (see kv_version_read_err); logged once. */
 	if (rc == -ENOENT) {
-		if (!u->missing_logged)
-			UTIL_ERROR("kv", "iterator: a table the manifest references is missing "
-				   "from the store (a read of it was answered 'not found')");
+		rc = KV_CORRUPT(u->missing_logged ? NULL : "iterator", KV_CORRUPT_NO_OFFSET,
+				"a table the manifest references is missing from the store "
+				"(a read of it was answered 'not found')");
 		u->missing_logged = 1;
-		rc = KV_ECORRUPT;
 	}
 	if (rc == KV_ECORRUPT)
 		kv_db_checkpoint_check(u->db);

@@ -29,6 +29,28 @@
 #include "objstore/objstore.h"
 #include "util/util.h"
 
+/* ---- corruption (kv_corrupt.c) --------------------------------------------
+ * KV_CORRUPT(object, offset, fmt, ...): log "<object>: <reason>" with the
+ * source file and line, record it as the last corruption and evaluate to
+ * KV_ECORRUPT. object NULL = quiet (nothing logged or recorded). offset is
+ * where in the object the fault lies, KV_CORRUPT_NO_OFFSET when it is the
+ * object as a whole (missing, too short, bad whole-object checksum). */
+#define KV_CORRUPT_NO_OFFSET UINT64_MAX
+int kv_corrupt_at(const char *file, int line, const char *object, uint64_t offset,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+#define KV_CORRUPT(object, offset, ...) \
+	kv_corrupt_at(__FILE__, __LINE__, object, offset, __VA_ARGS__)
+struct kv_corrupt_info {
+	uint64_t count;                   /* corruptions reported so far */
+	char object[64];                  /* the last one's object ("" none yet) */
+	uint64_t offset;                  /* ... offset, or KV_CORRUPT_NO_OFFSET */
+	char reason[256];                 /* ... reason, as logged */
+	const char *file;                 /* ... and where it was found */
+	int line;
+};
+/* Copy the process's corruption record into *out. Any thread. */
+void kv_corrupt_last(struct kv_corrupt_info *out);
+
 /* ---- internal keys (kv_ikey.c) ------------------------------------------ */
 
 enum kv_type {
@@ -389,13 +411,10 @@ uint32_t kv_bloom_hash(const void *key, size_t len);
 
 /* ---- SST blocks (kv_sst_block.c) -------------------------------------------
  * A stored block checked and decoded, a decoded block parsed and iterated.
- * Every decode error is KV_ECORRUPT after one UTIL_ERROR line naming the
- * object and the place; a NULL name makes a decoder quiet (a block read
+ * Every decode error is KV_CORRUPT (kv_corrupt.c) naming the object and
+ * the place; a NULL name makes a decoder quiet (a block read
  * ahead that nobody has asked for yet: its error is reported when someone
  * does). */
-int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-#define KV_SST_CORRUPT(name, ...) kv_sst_corrupt_at(__FILE__, __LINE__, name, __VA_ARGS__)
 /* Builds with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION defined (the
  * libFuzzer build) ignore CRC mismatches, so mutated inputs reach the
  * structural decoders instead of all stopping at the checksum. */

@@ -131,8 +131,7 @@ static int kv_lease_field(char *dst, size_t dstlen, const char *val)
 
 static int kv_lease_bad(const char *name, const char *why)
 {
-	UTIL_ERROR("kv", "%s: not a valid lease record (%s)", name, why);
-	return KV_ECORRUPT;
+	return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "not a valid lease record (%s)", why);
 }
 
 /* Decode the record read from object `name`. Returns 0 or KV_ECORRUPT. */

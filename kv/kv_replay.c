@@ -68,8 +68,7 @@ int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
 	r->max_seq = 0;
 	rc = kv_wal_decode(name, data, len, &h, kv_replay_record, r);
 	if (rc == 0 && h.wal_id != id) {
-		UTIL_ERROR("kv", "%s: corrupt WAL object: header says id %" PRIu64, name, h.wal_id);
-		rc = KV_ECORRUPT;
+		rc = KV_CORRUPT(name, 0, "corrupt WAL object: header says id %" PRIu64, h.wal_id);
 	}
 	*last = r->max_seq ? r->max_seq : db->last_seq;
 	return rc;
@@ -85,9 +84,8 @@ int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, vo
 	kv_wal_name(id, name, sizeof(name));
 	rc = obj_get(db->store, name, 0, OBJ_WHOLE, data, len);
 	if (rc == -ENOENT && !r->missing_ok) {
-		UTIL_ERROR("kv", "%s is missing: the WAL between the manifest and the newest object "
-			   "must be complete", name);
-		return KV_ECORRUPT;
+		return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "missing: the WAL between the "
+				  "manifest and the newest object must be complete");
 	}
 	return rc;
 }
