@@ -551,17 +551,6 @@ void kv_ra_fill_stop(struct kv_cache *c);
 int kv_ra_fill_running(struct kv_cache *c);
 int kv_ra_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(void *),
 		      void *arg);
-/* The names tests/kv use, from when kv_cache.c held the engine-wide part. */
-#define kv_cache_ra_span_max kv_ra_span_max
-#define kv_cache_ra_reserve kv_ra_reserve
-#define kv_cache_ra_release kv_ra_release
-#define kv_cache_ra_no_guesses kv_ra_no_guesses
-#define kv_cache_ra_count kv_ra_count
-#define kv_cache_ra_stats kv_ra_stats       /* the struct and the function */
-#define kv_cache_fill_start kv_ra_fill_start
-#define kv_cache_fill_stop kv_ra_fill_stop
-#define kv_cache_fill_running kv_ra_fill_running
-#define kv_cache_fill_submit kv_ra_fill_submit
 
 /*
  * Per-table part: a struct kv_ra_table embedded in each SST reader, and a

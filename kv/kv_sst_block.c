@@ -40,7 +40,7 @@ int kv_sst_check_stored(const char *name, uint64_t off, const uint8_t *p, size_t
 {
 	if (n < KV_SST_TRAILER_SIZE)
 		return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": shorter than its trailer",
-				      off);
+				  off);
 	size_t body = n - KV_SST_TRAILER_SIZE;
 	uint8_t t = p[body];
 	uint32_t want = util_get_be32(p + body + 1);
@@ -104,7 +104,7 @@ static int kv_sst_unwrap(const char *name, uint64_t off, const uint8_t *p, size_
 		len = body;
 		if (len > KV_SST_BLOCK_MAX)
 			return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": %zu bytes is too large",
-					      off, len);
+					  off, len);
 		if (!(buf = malloc(len ? len : 1)))
 			return -ENOMEM;
 		if (len)
@@ -114,10 +114,10 @@ static int kv_sst_unwrap(const char *name, uint64_t off, const uint8_t *p, size_
 		unsigned long long sz = ZSTD_getFrameContentSize(p, body);
 		if (sz == ZSTD_CONTENTSIZE_ERROR || sz == ZSTD_CONTENTSIZE_UNKNOWN)
 			return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": bad zstd frame header",
-					      off);
+					  off);
 		if (sz > KV_SST_BLOCK_MAX)
 			return KV_CORRUPT(name, off, "block at offset %" PRIu64
-					      ": decompressed size %llu is too large", off, sz);
+					  ": decompressed size %llu is too large", off, sz);
 		len = (size_t)sz;
 		if (!(buf = malloc(len ? len : 1)))
 			return -ENOMEM;
@@ -127,14 +127,14 @@ static int kv_sst_unwrap(const char *name, uint64_t off, const uint8_t *p, size_
 		if (ZSTD_isError(got) || got != len) {
 			free(buf);
 			return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": zstd: %s", off,
-					      ZSTD_isError(got) ? ZSTD_getErrorName(got)
-								: "size mismatch");
+					  ZSTD_isError(got) ? ZSTD_getErrorName(got)
+							    : "size mismatch");
 		}
 		break;
 	}
 	default:
 		return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": unknown compression type %u",
-				      off, type);
+				  off, type);
 	}
 	*out = buf;
 	*out_len = len;
@@ -148,16 +148,16 @@ int kv_sst_block_parse(const char *name, uint64_t off, const uint8_t *data, size
 {
 	if (len < 4)
 		return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": too short (%zu bytes)",
-				      off, len);
+				  off, len);
 	uint32_t n = util_get_be32(data + len - 4);
 	if (n > (len - 4) / 4)
 		return KV_CORRUPT(name, off, "block at offset %" PRIu64
-				      ": restart count %" PRIu32 " does not fit", off, n);
+				  ": restart count %" PRIu32 " does not fit", off, n);
 	size_t rlen = len - 4 - (size_t)n * 4;
 	if ((n == 0) != (rlen == 0))
 		return KV_CORRUPT(name, off, "block at offset %" PRIu64
-				      ": restart count %" PRIu32 " with %zu bytes of entries",
-				      off, n, rlen);
+				  ": restart count %" PRIu32 " with %zu bytes of entries",
+				  off, n, rlen);
 	blk->data = data;
 	blk->rlen = rlen;
 	blk->nrestarts = n;
@@ -230,7 +230,7 @@ static void kv_sst_bi_decode(struct kv_sst_biter *it, size_t p)
 	return;
 bad:
 	kv_sst_bi_fail(it, KV_CORRUPT(it->name, it->b.off, "block at offset %" PRIu64
-					   ": malformed entry at %zu", it->b.off, p));
+				      ": malformed entry at %zu", it->b.off, p));
 }
 
 void kv_sst_bi_seek_first(struct kv_sst_biter *it)
@@ -251,8 +251,8 @@ int kv_sst_bi_restart(struct kv_sst_biter *it, uint32_t i, size_t *off)
 	size_t o = util_get_be32(it->b.data + it->b.rlen + (size_t)i * 4);
 	if (o >= it->b.rlen) {
 		int rc = KV_CORRUPT(it->name, it->b.off, "block at offset %" PRIu64
-					": restart %" PRIu32 " points outside the block",
-					it->b.off, i);
+				    ": restart %" PRIu32 " points outside the block",
+				    it->b.off, i);
 		kv_sst_bi_fail(it, rc);
 		return rc;
 	}
@@ -279,7 +279,7 @@ int kv_sst_bi_restart_key(struct kv_sst_biter *it, uint32_t i, const uint8_t **k
 	return 0;
 bad:
 	rc = KV_CORRUPT(it->name, it->b.off, "block at offset %" PRIu64 ": malformed restart entry at %zu",
-			    it->b.off, o);
+			it->b.off, o);
 	kv_sst_bi_fail(it, rc);
 	return rc;
 }
@@ -344,7 +344,7 @@ int kv_sst_decode(const char *name, uint64_t off, uint64_t size, const uint8_t *
 
 	if (n != size + KV_SST_TRAILER_SIZE)
 		return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": truncated object (read %zu of %"
-				      PRIu64 " bytes)", off, n, size + KV_SST_TRAILER_SIZE);
+				  PRIu64 " bytes)", off, n, size + KV_SST_TRAILER_SIZE);
 	if ((rc = kv_sst_unwrap(name, off, p, n, dec, dec_len)))
 		return rc;
 	if ((rc = kv_sst_block_parse(name, off, *dec, *dec_len, blk))) {
@@ -413,7 +413,7 @@ int kv_sst_verify_restarts(struct kv_sst_biter *it)
 		return it->err;
 	if (ri != it->b.nrestarts)
 		return KV_CORRUPT(it->name, it->b.off, "block at offset %" PRIu64
-				      ": restart point %" PRIu32 " is not an entry boundary",
-				      it->b.off, ri);
+				  ": restart point %" PRIu32 " is not an entry boundary",
+				  it->b.off, ri);
 	return 0;
 }

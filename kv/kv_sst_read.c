@@ -177,7 +177,7 @@ static int kv_sst_read_block(struct kv_sst_reader *r, uint64_t off, uint64_t siz
 	if (size > KV_SST_BLOCK_MAX || off > r->data_end ||
 	    size + KV_SST_TRAILER_SIZE > r->data_end - off) {
 		return KV_CORRUPT(r->name, off, "index: block at offset %" PRIu64 " size %" PRIu64
-				      " lies outside the data region", off, size);
+				  " lies outside the data region", off, size);
 	}
 	if (!use_cache)
 		return kv_sst_fetch_one(r, off, size, 0, ref, blk);
@@ -215,7 +215,7 @@ static int kv_sst_footer_parse(const char *name, uint64_t size, const uint8_t *f
 		return KV_CORRUPT(name, end, "footer: checksum mismatch");
 	if (util_get_be32(f + 48) != KV_SST_VERSION)
 		return KV_CORRUPT(name, end, "footer: unsupported format version %" PRIu32,
-				      util_get_be32(f + 48));
+				  util_get_be32(f + 48));
 	ft->index_off = util_get_be64(f + 0);
 	ft->index_size = util_get_be64(f + 8);
 	ft->filter_off = util_get_be64(f + 16);
@@ -227,13 +227,13 @@ static int kv_sst_footer_parse(const char *name, uint64_t size, const uint8_t *f
 	if (ft->index_size > end || end - ft->index_size < KV_SST_TRAILER_SIZE ||
 	    ft->index_off != end - ft->index_size - KV_SST_TRAILER_SIZE)
 		return KV_CORRUPT(name, end, "footer: index at %" PRIu64 " size %" PRIu64
-				      " does not end at the footer", ft->index_off, ft->index_size);
+				  " does not end at the footer", ft->index_off, ft->index_size);
 	if (ft->filter_size == 0 ? ft->filter_off != ft->index_off :
 	    (ft->filter_size > ft->index_off ||
 	     ft->index_off - ft->filter_size < KV_SST_TRAILER_SIZE ||
 	     ft->filter_off != ft->index_off - ft->filter_size - KV_SST_TRAILER_SIZE))
 		return KV_CORRUPT(name, end, "footer: filter at %" PRIu64 " size %" PRIu64
-				      " does not end at the index", ft->filter_off, ft->filter_size);
+				  " does not end at the index", ft->filter_off, ft->filter_size);
 	return 0;
 }
 
@@ -360,16 +360,17 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 
 	/* Smallest SST: an empty index block (4 bytes) + trailer + footer. */
 	if (r->size < KV_SST_FOOTER_SIZE + KV_SST_TRAILER_SIZE + 4) {
-		rc = KV_CORRUPT(r->name, KV_CORRUPT_NO_OFFSET, "object of %" PRIu64 " bytes is too small for an SST",
-				    r->size);
+		rc = KV_CORRUPT(r->name, KV_CORRUPT_NO_OFFSET,
+				"object of %" PRIu64 " bytes is too small for an SST", r->size);
 		goto fail;
 	}
 	rc = obj_get(store, r->name, r->size - KV_SST_FOOTER_SIZE, KV_SST_FOOTER_SIZE, &buf, &n);
 	if (rc)
 		goto fail;
 	if (n != KV_SST_FOOTER_SIZE) {
-		rc = KV_CORRUPT(r->name, r->size - KV_SST_FOOTER_SIZE, "footer: truncated object (read %zu of 64 bytes at %" PRIu64
-				    ")", n, r->size - KV_SST_FOOTER_SIZE);
+		rc = KV_CORRUPT(r->name, r->size - KV_SST_FOOTER_SIZE,
+				"footer: truncated object (read %zu of 64 bytes at %" PRIu64 ")", n,
+				r->size - KV_SST_FOOTER_SIZE);
 		goto fail;
 	}
 	if ((rc = kv_sst_footer_parse(r->name, r->size, buf, &ft)))
@@ -384,7 +385,7 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 		goto fail;
 	if (n != meta_len) {
 		rc = KV_CORRUPT(r->name, ft.filter_off, "index: truncated object (read %zu of %" PRIu64
-				    " bytes at %" PRIu64 ")", n, meta_len, ft.filter_off);
+				" bytes at %" PRIu64 ")", n, meta_len, ft.filter_off);
 		goto fail;
 	}
 	const uint8_t *m = r->meta;
@@ -728,7 +729,7 @@ int kv_sst_verify(struct kv_sst_reader *r)
 			goto out;
 		if (off != next_off) {
 			rc = KV_CORRUPT(r->name, off, "index: block %" PRIu64 " at offset %" PRIu64
-					    ", expected %" PRIu64, blocks, off, next_off);
+					", expected %" PRIu64, blocks, off, next_off);
 			goto out;
 		}
 		kv_sst_bref_release(&ref);
@@ -751,13 +752,13 @@ int kv_sst_verify(struct kv_sst_reader *r)
 			    (prev_sep.len && kv_ikey_cmp(prev_sep.data, prev_sep.len, k, kl) >= 0) ||
 			    kv_ikey_cmp(k, kl, idx.key.data, idx.key.len) > 0) {
 				rc = KV_CORRUPT(r->name, off, "block at offset %" PRIu64
-						    ": keys out of order", off);
+						": keys out of order", off);
 				goto out;
 			}
 			if (r->filter && !kv_bloom_may_contain(r->filter, r->filter_len,
 							       kv_bloom_hash(k, kl - KV_IKEY_TRAILER))) {
 				rc = KV_CORRUPT(r->name, off, "filter: misses a key of block at offset %"
-						    PRIu64, off);
+						PRIu64, off);
 				goto out;
 			}
 			prev.len = 0;
@@ -775,9 +776,9 @@ int kv_sst_verify(struct kv_sst_reader *r)
 		goto out;
 	if (next_off != r->data_end || blocks != r->nblocks || entries != r->entries) {
 		rc = KV_CORRUPT(r->name, r->size - KV_SST_FOOTER_SIZE, "footer: %" PRIu64 " entries in %" PRIu64
-				    " blocks ending at %" PRIu64 ", found %" PRIu64 " in %" PRIu64
-				    " ending at %" PRIu64, r->entries, r->nblocks, r->data_end,
-				    entries, blocks, next_off);
+				" blocks ending at %" PRIu64 ", found %" PRIu64 " in %" PRIu64
+				" ending at %" PRIu64, r->entries, r->nblocks, r->data_end,
+				entries, blocks, next_off);
 		goto out;
 	}
 out:
