@@ -359,8 +359,13 @@ void kv_sst_builder_free(struct kv_sst_builder *b);
 /* Block cache: sharded LRU of decoded data blocks, byte-capped. */
 struct kv_cache;
 struct kv_cache_handle;
+/* kv_cache_create (kv_readahead.c): a cache with its read-ahead state,
+ * as readers need it. *out is the caller's (kv_cache_free). 0 or -ENOMEM. */
 int kv_cache_create(struct kv_cache **out, size_t capacity);
 void kv_cache_free(struct kv_cache *c);
+/* The cache alone (kv_cache.c), for kv_cache_create / kv_cache_free. */
+int kv_cache_new(struct kv_cache **out, size_t capacity);
+void kv_cache_delete(struct kv_cache *c);
 /* A fresh id for a reader's cache keys. */
 uint64_t kv_cache_new_id(struct kv_cache *c);
 struct kv_cache_handle *kv_cache_lookup(struct kv_cache *c, uint64_t file, uint64_t off);
@@ -374,9 +379,10 @@ void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64
 /* Is (file, off) cached? No pin, no LRU refresh, not counted. */
 int kv_cache_contains(struct kv_cache *c, uint64_t file, uint64_t off);
 /* The read-ahead planner's engine-wide state (kv_readahead.c), which the
- * cache only carries: kv_cache_create makes it, kv_cache_free frees it.
- * Borrowed for the cache's life. */
+ * cache only carries: kv_cache_create makes it and sets it, kv_cache_free
+ * frees it. Borrowed for the cache's life. */
 struct kv_ra *kv_cache_ra(const struct kv_cache *c);
+void kv_cache_set_ra(struct kv_cache *c, struct kv_ra *ra);
 /* Walk every shard and check its bookkeeping (lists, refcounts, byte
  * totals). Returns 0 when consistent, -1 otherwise. Always compiled (tests
  * call it); SHALE_DEBUG builds also assert it after every mutation. */
@@ -514,8 +520,6 @@ int kv_sst_verify_restarts(struct kv_sst_biter *it);
  * (kv_sst_open is given only that), so this state hangs off the cache
  * (kv_cache_ra) and these functions take the cache. All thread-safe. */
 struct kv_ra;
-int kv_ra_create(struct kv_ra **out, size_t cache_capacity);   /* 0 or -ENOMEM */
-void kv_ra_free(struct kv_ra *ra);           /* stops the fill threads first */
 /* The largest span worth fetching into c (capacity / 8). */
 size_t kv_ra_span_max(const struct kv_cache *c);
 /* Span bytes in flight are capped at capacity / 4: reserve returns 1
@@ -580,9 +584,13 @@ struct kv_ra_slot {
 	uint64_t id;                      /* tells a reused slot from the awaited span */
 };
 
-/* The table as its reader opened it: what the planner reads of it. */
+/* The table as its reader opened it: what the planner reads of it. The
+ * planner pins its reader through ref / unref (kv_sst_ref, kv_sst_unref),
+ * so kv_readahead.c never calls into kv_sst_read.c, which calls it. */
 struct kv_ra_src {
 	struct kv_sst_reader *r;          /* the owner; a prefetch holds a reference on it */
+	void (*ref)(struct kv_sst_reader *r);
+	void (*unref)(struct kv_sst_reader *r);   /* may free r */
 	struct obj_backend *store;
 	const char *name;                 /* "sst/<ULID>.sst" */
 	struct kv_cache *cache;           /* not NULL */

@@ -424,7 +424,8 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 	if (cache) {
 		r->cache_id = kv_cache_new_id(cache);
 		kv_ra_table_init(&r->ra, &(struct kv_ra_src){
-			.r = r, .store = store, .name = r->name, .cache = cache,
+			.r = r, .ref = kv_sst_ref, .unref = kv_sst_unref,
+			.store = store, .name = r->name, .cache = cache,
 			.cache_id = r->cache_id, .index = r->index, .index_rlen = r->index_rlen,
 			.data_end = r->data_end });
 	}
