@@ -1,9 +1,11 @@
 /*
  * kv_db.c - the engine's front: open and recovery (with fencing), the
  * write path, reads, sync, iterators, close, stats. WAL replay is in
- * kv_replay.c, snapshots in kv_snapshot.c; the background threads (WAL
- * writer, flusher, compactor, GC, follower) call only the files below
- * this one (kv_health.c, kv_pending.c, kv_snapshot.c), never back here.
+ * kv_replay.c, snapshots in kv_snapshot.c. This file starts the
+ * background threads (WAL writer, flusher, compactor, GC, follower); what
+ * they share with it (state, health, backoff, pending tables, snapshots,
+ * replay) lives in files below both, so nothing calls back into this
+ * one (scripts/callcycles checks it).
  *
  * OPEN AS WRITER
  *   1. Load the latest manifest; an empty store gets manifest 1.
