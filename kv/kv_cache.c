@@ -38,10 +38,13 @@
  *   The SST read-ahead planner (kv_readahead.c) keeps engine-wide state: a
  *   budget for span bytes in flight, counters and the fill threads. Every
  *   reader of an engine shares this cache and is given nothing else, so
- *   the cache carries that state for the planner: kv_cache_create makes it
- *   (kv_ra_create, sized from the capacity), kv_cache_free frees it
- *   (kv_ra_free, which stops the fill threads) and kv_cache_ra hands it
- *   out. The cache never looks inside it.
+ *   the cache carries that state for the planner: kv_cache_create
+ *   (kv_readahead.c) makes the cache with kv_cache_new and the state with
+ *   kv_ra_create, and hangs it here with kv_cache_set_ra; kv_cache_free
+ *   frees the state (kv_ra_free, which stops the fill threads), then the
+ *   cache with kv_cache_delete. kv_cache_ra hands it out. The cache never
+ *   looks inside it and never calls the planner: the planner calls the
+ *   cache.
  */
 #include "kv/kv_int.h"
 
@@ -210,10 +213,11 @@ static void kv_cache_evict(struct kv_cache_shard *s)
 }
 
 /*
- * kv_cache_create - a cache holding up to `capacity` bytes of idle blocks.
- * On success *out is the caller's (kv_cache_free). Returns 0 or -ENOMEM.
+ * kv_cache_new - a cache holding up to `capacity` bytes of idle blocks,
+ * without read-ahead state (kv_cache_create, kv_readahead.c, adds it). On
+ * success *out is the caller's (kv_cache_delete). Returns 0 or -ENOMEM.
  */
-int kv_cache_create(struct kv_cache **out, size_t capacity)
+int kv_cache_new(struct kv_cache **out, size_t capacity)
 {
 	struct kv_cache *c = calloc(1, sizeof(*c));
 	size_t i;
@@ -233,8 +237,6 @@ int kv_cache_create(struct kv_cache **out, size_t capacity)
 	atomic_init(&c->next_id, 1);
 	atomic_init(&c->hits, 0);
 	atomic_init(&c->misses, 0);
-	if (kv_ra_create(&c->ra, capacity))
-		goto nomem;                     /* (every shard to undo: i == KV_CACHE_SHARDS) */
 	*out = c;
 	return 0;
 nomem:
@@ -247,14 +249,14 @@ nomem:
 }
 
 /*
- * kv_cache_free - free the cache and every cached block. Every handle
- * must have been released (a handle outliving its cache is a bug).
+ * kv_cache_delete - free the cache and every cached block, not its
+ * read-ahead state (kv_cache_free frees both). Every handle must have
+ * been released (a handle outliving its cache is a bug).
  */
-void kv_cache_free(struct kv_cache *c)
+void kv_cache_delete(struct kv_cache *c)
 {
 	if (!c)
 		return;
-	kv_ra_free(c->ra);
 	for (size_t i = 0; i < KV_CACHE_SHARDS; i++) {
 		struct kv_cache_shard *s = &c->shards[i];
 		assert(s->in_use.next == &s->in_use);
@@ -408,6 +410,12 @@ void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64
 struct kv_ra *kv_cache_ra(const struct kv_cache *c)
 {
 	return c->ra;
+}
+
+/* kv_cache_set_ra - carry ra (kv_cache_create, before any reader uses c). */
+void kv_cache_set_ra(struct kv_cache *c, struct kv_ra *ra)
+{
+	c->ra = ra;
 }
 
 /* Check one shard's bookkeeping; the caller holds s->mu. */

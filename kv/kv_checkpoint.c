@@ -176,28 +176,3 @@ int kv_checkpoint_delete(struct obj_backend *store, const char *name)
 		return -EINVAL;
 	return kv_ckpt_cas(store, kv_ckpt_del_apply, (void *)name);
 }
-
-/* How often failed reads may look for a deleted checkpoint. */
-#define KV_CKPT_CHECK_NS (5ull * 1000000000)
-
-void kv_db_checkpoint_check(struct kv_db *db)
-{
-	struct kv_manifest *m = NULL;
-	uint64_t now = util_now_ns(), last;
-
-	if (db->conf.mode != KV_OPEN_CHECKPOINT || atomic_load(&db->ckpt_deleted))
-		return;
-	last = atomic_load(&db->ckpt_checked_ns);
-	if ((last && now - last < KV_CKPT_CHECK_NS) ||
-	    !atomic_compare_exchange_strong(&db->ckpt_checked_ns, &last, now))
-		return;
-	if (kv_manifest_load_latest(db->store, &m) != 0)
-		return;
-	if (!kv_manifest_find_ckpt(m, db->conf.checkpoint)) {
-		atomic_store(&db->ckpt_deleted, 1);
-		UTIL_ERROR("kv", "checkpoint '%s' was deleted from the store while mounted here "
-			   "(checkpoint delete --force): its tables are being removed and reads "
-			   "of them fail; unmount this checkpoint", db->conf.checkpoint);
-	}
-	kv_manifest_free(m);
-}

@@ -107,7 +107,7 @@ static void kv_compact_job_free(struct kv_db *db, struct kv_compact_job *j)
 {
 	/* Committed or abandoned: either way no longer in flight. */
 	for (size_t i = 0; i < j->out.n; i++)
-		kv_db_pending_del(db, &j->out.ssts[i].id);
+		kv_pending_del(db, &j->out.ssts[i].id);
 	free(j->ids);
 	free(j->run_ids);
 	free(j->snaps);
@@ -209,6 +209,7 @@ static int kv_compact_choose(const struct kv_db *db, const struct kv_manifest *m
  * L0 table or the count, a write changes last_seq. */
 static int kv_compact_idle(struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	const struct kv_manifest *m = db->ver->man;
 	uint64_t now = util_now_ns();
 	struct kv_sst_id newest = { { 0 } };
@@ -251,6 +252,7 @@ static uint64_t kv_compact_window_ns(const struct kv_db *db)
  */
 static int kv_compact_reads_first(struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	uint64_t now = util_now_ns(), win = kv_compact_window_ns(db);
 	struct kv_ra_stats ra = { 0 };
 
@@ -290,6 +292,7 @@ static int kv_compact_reads_first(struct kv_db *db)
  */
 static int kv_compact_bulk_load(struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	int hold = db->bulk_full_ns && util_now_ns() - db->bulk_full_ns < kv_compact_window_ns(db) &&
 		   db->ver->man->n_l0 < db->conf.l0_bulk_trigger;
 
@@ -303,6 +306,7 @@ static int kv_compact_bulk_load(struct kv_db *db)
  * or once the writer has been idle long enough (mu held); for stats. */
 int kv_compact_wanted(const struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	int idle = db->conf.idle_compact_ms != KV_IDLE_COMPACT_NEVER, l0;
 	size_t first, n;
 	return db->conf.no_background == 0 &&
@@ -316,6 +320,7 @@ int kv_compact_wanted(const struct kv_db *db)
  */
 static int kv_compact_pick(struct kv_db *db, struct kv_compact_job *j)
 {
+	KV_MU_HELD(db);
 	const struct kv_manifest *m = db->ver->man;
 	size_t first, n;
 	int l0, rc;
@@ -453,14 +458,14 @@ static int kv_compact_seal(struct kv_compact_out *o)
 	meta.size = len;
 	kv_sst_id_name(&meta.id, name, sizeof(name));
 	/* Protected from GC until the job commits or is abandoned. */
-	rc = kv_db_pending_add(o->db, &meta.id);
+	rc = kv_pending_add(o->db, &meta.id);
 	if (rc) {
 		free(data);
 		kv_sst_meta_clear(&meta);
 		return rc;
 	}
 	while ((rc = obj_put(o->db->store, name, data, len)) != 0) {
-		CHECK_RETURN(pthread_mutex_lock(&o->db->mu));
+		kv_mutex_lock(&o->db->mu);
 		kv_health_fail(&o->db->compact_health, rc);
 		/* Writers stalled at l0_max wait for this job: they are told
 		 * (STORE FAILURES, kv_health.c) instead of waiting on. */
@@ -468,7 +473,7 @@ static int kv_compact_seal(struct kv_compact_out *o)
 		o->db->compaction_retries++;
 		int stop = o->db->shutdown;
 		int reclaim = kv_reclaim_wanted(o->db);
-		CHECK_RETURN(pthread_mutex_unlock(&o->db->mu));
+		kv_mutex_unlock(&o->db->mu);
 		if (stop) {
 			rc = -ECANCELED;        /* dropped at close, like the merge loop */
 			break;
@@ -478,20 +483,20 @@ static int kv_compact_seal(struct kv_compact_out *o)
 		kv_db_backoff(o->db, attempt++);
 	}
 	if (rc == 0 && attempt) {
-		CHECK_RETURN(pthread_mutex_lock(&o->db->mu));
+		kv_mutex_lock(&o->db->mu);
 		kv_db_store_ok(o->db);
-		CHECK_RETURN(pthread_mutex_unlock(&o->db->mu));
+		kv_mutex_unlock(&o->db->mu);
 	}
 	/* The next output of this job builds in it (as kv_flush_one does). */
 	kv_buf_keep_spare(&o->spare, data, len, SIZE_MAX);
 	if (rc) {
-		kv_db_pending_del(o->db, &meta.id);
+		kv_pending_del(o->db, &meta.id);
 		kv_sst_meta_clear(&meta);
 		return rc;
 	}
 	struct kv_sst_meta *s = realloc(o->j->out.ssts, (o->j->out.n + 1) * sizeof(*s));
 	if (!s) {
-		kv_db_pending_del(o->db, &meta.id);
+		kv_pending_del(o->db, &meta.id);
 		kv_sst_meta_clear(&meta);
 		return -ENOMEM;
 	}
@@ -564,9 +569,9 @@ static int kv_compact_keep(struct kv_compact_out *o, const uint8_t *k, size_t kl
 /* Is the handle closing? */
 static int kv_compact_stopping(struct kv_db *db)
 {
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	int stop = db->shutdown != 0;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return stop;
 }
 
@@ -751,7 +756,7 @@ static void kv_compact_quarantine(struct kv_db *db, struct kv_compact_job *j)
 				ids[nbad++] = m->runs[i].ssts[t].id;
 			}
 	(void)bad;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (size_t i = 0; i < nbad; i++) {
 		struct kv_sst_id *q = realloc(db->quarantine, (db->n_quarantine + 1) * sizeof(*q));
 		char name[64];
@@ -763,7 +768,7 @@ static void kv_compact_quarantine(struct kv_db *db, struct kv_compact_job *j)
 		UTIL_ERROR("kv", "compaction: %s is corrupt; it is quarantined and will not be "
 			   "compacted (reads of its keys may fail; the rest of the store is served)", name);
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 }
 
 /* Claim the compactor role: bump compactor_epoch. */
@@ -786,15 +791,15 @@ void *kv_compact_main(void *arg)
 	while ((rc = kv_manifest_update(db, kv_compact_claim_apply, &epoch, NULL, NULL)) != 0) {
 		if (rc == KV_EFENCED || rc == -ECANCELED)
 			return NULL;
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		int stop = db->shutdown;
 		kv_health_fail(&db->compact_health, rc);
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		if (stop)
 			return NULL;
 		kv_db_backoff(db, attempt++);
 	}
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	db->compactor_epoch = epoch;
 	db->compactor_running = 1;
 	db->rf_seq = db->last_seq;             /* READS FIRST: no write yet, ... */
@@ -808,22 +813,22 @@ void *kv_compact_main(void *arg)
 			(void)kv_flush_freeze(db);      /* IDLE MERGE; -ENOMEM: next time */
 		if (kv_reclaim_wanted(db)) {
 			/* A full store: turn deletes into room first (kv_reclaim.c). */
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_mutex_unlock(&db->mu);
 			rc = kv_reclaim_pass(db);
 			if (rc && rc != -ECANCELED && rc != -ESTALE)
 				UTIL_WARN("kv", "reclaiming space on the full store failed (%s); "
 					  "will retry", kv_strerror(rc));
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			kv_mutex_lock(&db->mu);
 			continue;
 		}
 		rc = kv_compact_reads_first(db) || kv_compact_bulk_load(db) ? 0
 									: kv_compact_pick(db, &j);
 		if (rc <= 0) {
 			struct timespec ts = util_wall_after_ns(KV_COMPACT_IDLE_MS * 1000000ull);
-			pthread_cond_timedwait(&db->cv_compact, &db->mu, &ts);
+			kv_cond_timedwait(&db->cv_compact, &db->mu, &ts);
 			continue;
 		}
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 
 		rc = kv_compact_run(db, &j);
 		if (rc == KV_ECORRUPT)
@@ -832,7 +837,7 @@ void *kv_compact_main(void *arg)
 			struct kv_compact_commit c = { &j, epoch };
 			rc = kv_manifest_update(db, kv_compact_apply, &c, NULL, NULL);
 		}
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		if (rc == -ENOSPC || rc == -EDQUOT) {
 			if (db->compact_space_fails < 5)
 				db->compact_space_fails++;      /* SHORT OF ROOM */
@@ -853,9 +858,9 @@ void *kv_compact_main(void *arg)
 			if (db->state == KV_STATE_OK)
 				UTIL_INFO("kv", "another compactor took over (epoch above %" PRIu64
 					  "): this one stops", epoch);
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_mutex_unlock(&db->mu);
 			kv_compact_job_free(db, &j);    /* takes mu: not under it */
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			kv_mutex_lock(&db->mu);
 			break;
 		} else if (rc == -ECANCELED && db->shutdown) {
 			UTIL_INFO("kv", "close: the compaction in progress is dropped (redone "
@@ -867,14 +872,14 @@ void *kv_compact_main(void *arg)
 				UTIL_WARN("kv", "compaction failed (%s); will retry", kv_strerror(rc));
 		}
 		int again = rc != 0 && rc != -ESTALE && !db->shutdown;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		kv_compact_job_free(db, &j);
 		if (again)
 			kv_db_backoff(db, attempt++);
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 	}
 	db->compactor_running = 0;
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return NULL;
 }

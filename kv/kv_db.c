@@ -1,6 +1,11 @@
 /*
  * kv_db.c - the engine's front: open and recovery (with fencing), the
- * write path, reads, sync, snapshots, iterators, close, stats.
+ * write path, reads, sync, iterators, close, stats. WAL replay is in
+ * kv_replay.c, snapshots in kv_snapshot.c. This file starts the
+ * background threads (WAL writer, flusher, compactor, GC, follower); what
+ * they share with it (state, health, backoff, pending tables, snapshots,
+ * replay) lives in files below both, so nothing calls back into this
+ * one (scripts/callcycles checks it).
  *
  * OPEN AS WRITER
  *   1. Load the latest manifest; an empty store gets manifest 1.
@@ -63,44 +68,6 @@
 
 static void kv_db_join(struct kv_db *db);
 
-int kv_db_pending_add(struct kv_db *db, const struct kv_sst_id *id)
-{
-	int rc = 0;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
-	struct kv_sst_id *p = realloc(db->pending, (db->n_pending + 1) * sizeof(*p));
-	if (p) {
-		db->pending = p;
-		p[db->n_pending++] = *id;
-	} else {
-		rc = -ENOMEM;
-	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-	return rc;
-}
-
-void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id)
-{
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
-	for (size_t i = 0; i < db->n_pending; i++)
-		if (!memcmp(db->pending[i].b, id->b, 16)) {
-			db->pending[i] = db->pending[--db->n_pending];
-			kv_gc_kick(db);         /* abandoned, it is garbage */
-			break;
-		}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-}
-
-void kv_db_set_state(struct kv_db *db, enum kv_state st, int err)
-{
-	if (db->state != KV_STATE_OK)
-		return;
-	db->state = st;
-	db->state_err = err;
-	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
-	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
-	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
-}
-
 static void kv_conf_defaults(struct kv_config *c)
 {
 	if (!c->flush_interval_ms)
@@ -151,151 +118,6 @@ static void kv_conf_defaults(struct kv_config *c)
 		c->gc_min_age_ms = KV_DFLT_GC_MIN_AGE_MS;
 	if (!c->manifests_keep)
 		c->manifests_keep = KV_DFLT_MANIFESTS_KEEP;
-}
-
-/* ---- replay ------------------------------------------------------------- */
-
-static int kv_replay_entry(void *arg, enum kv_type type, const uint8_t *key, size_t klen,
-			   const uint8_t *val, size_t vlen)
-{
-	struct kv_replay *r = arg;
-	return kv_mem_add(r->db->mem, r->seq++, type, key, klen, val, vlen);
-}
-
-static int kv_replay_record(void *arg, uint64_t first_seq, uint32_t count, const uint8_t *entries,
-			    size_t len)
-{
-	struct kv_replay *r = arg;
-	struct kv_db *db = r->db;
-	int rc;
-
-	if (first_seq + count - 1 <= r->skip_upto)
-		return 0;
-	r->seq = first_seq;
-	rc = kv_batch_each(entries, len, count, kv_replay_entry, r);
-	if (rc)
-		return rc;
-	if (first_seq + count - 1 > r->max_seq)
-		r->max_seq = first_seq + count - 1;
-	db->last_seq = r->max_seq > db->last_seq ? r->max_seq : db->last_seq;
-	if (kv_mem_bytes(db->mem) >= db->conf.memtable_bytes) {
-		rc = kv_flush_freeze(db);
-		if (rc)
-			return rc;
-		/* Recovery flushes as it goes so replaying a long WAL stays
-		 * within the memory budget. Writers only: readers keep memtables. */
-		while (!db->readonly && db->n_imm >= db->conf.max_frozen_memtables) {
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-			rc = kv_flush_one(db);
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
-}
-
-/* Replay the bytes of WAL object `id` (mu held). */
-int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
-		   struct kv_replay *r, uint64_t *last)
-{
-	char name[48];
-	struct kv_wal_header h;
-	int rc;
-
-	kv_wal_name(id, name, sizeof(name));
-	r->max_seq = 0;
-	rc = kv_wal_decode(name, data, len, &h, kv_replay_record, r);
-	if (rc == 0 && h.wal_id != id) {
-		UTIL_ERROR("kv", "%s: corrupt WAL object: header says id %" PRIu64, name, h.wal_id);
-		rc = KV_ECORRUPT;
-	}
-	*last = r->max_seq ? r->max_seq : db->last_seq;
-	return rc;
-}
-
-/* Fetch WAL object `id` (no lock needed). -ENOENT only if r->missing_ok. */
-int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, void **data,
-		    size_t *len)
-{
-	char name[48];
-	int rc;
-
-	kv_wal_name(id, name, sizeof(name));
-	rc = obj_get(db->store, name, 0, OBJ_WHOLE, data, len);
-	if (rc == -ENOENT && !r->missing_ok) {
-		UTIL_ERROR("kv", "%s is missing: the WAL between the manifest and the newest object "
-			   "must be complete", name);
-		return KV_ECORRUPT;
-	}
-	return rc;
-}
-
-/* Replay one WAL object (mu held, no other thread running). */
-static int kv_replay_object(struct kv_db *db, uint64_t id, struct kv_replay *r, uint64_t *last)
-{
-	void *data = NULL;
-	size_t len = 0;
-	int rc = kv_replay_fetch(db, id, r, &data, &len);
-	if (rc == 0)
-		rc = kv_replay_data(db, id, data, len, r, last);
-	obj_buf_free(data);
-	return rc;
-}
-
-static int kv_wal_scan_cb(void *arg, const char *name, uint64_t size)
-{
-	struct kv_wal_scan *s = arg;
-	uint64_t id;
-	(void)size;
-	if (kv_name_id(name, "wal/", &id) || id <= s->after)
-		return 0;
-	if (!s->gap && id != (s->count ? s->max + 1 : s->after + 1))
-		s->gap = s->count ? s->max + 1 : s->after + 1;
-	s->max = id;
-	s->count++;
-	return 0;
-}
-
-/* Find the WAL objects after `after`: highest id, and the first gap.
- * Names are fixed-width, so listing starts right after wal/<after>. */
-int kv_wal_scan(struct obj_backend *store, uint64_t after, struct kv_wal_scan *s)
-{
-	char start[48];
-	int rc;
-
-	memset(s, 0, sizeof(*s));
-	s->after = after;
-	s->max = after;
-	kv_wal_name(after, start, sizeof(start));
-	for (;;) {
-		struct obj_list *l = NULL;
-		rc = obj_list_page(store, "wal/", start, 1000, &l);
-		if (rc)
-			return rc;
-		for (size_t i = 0; i < l->count; i++)
-			kv_wal_scan_cb(s, l->entries[i].name, l->entries[i].size);
-		int more = l->truncated && l->count > 0;
-		if (more)
-			snprintf(start, sizeof(start), "%s", l->entries[l->count - 1].name);
-		obj_list_free(l);
-		if (!more)
-			return 0;
-	}
-}
-
-static int kv_replay_range(struct kv_db *db, uint64_t after, uint64_t upto, int record_done)
-{
-	struct kv_replay r = { .db = db, .skip_upto = db->ver->man->last_seq };
-	int rc = 0;
-
-	for (uint64_t id = after + 1; id <= upto && rc == 0; id++) {
-		uint64_t last;
-		rc = kv_replay_object(db, id, &r, &last);
-		if (rc == 0 && record_done)
-			rc = kv_wal_done_push(db, id, db->last_seq);
-	}
-	return rc;
 }
 
 /* ---- open --------------------------------------------------------------- */
@@ -358,9 +180,8 @@ static int kv_open_fence(struct kv_db *db, uint64_t after, uint64_t *fence)
 			return rc;
 		if (s.gap) {
 			kv_wal_name(s.gap, name, sizeof(name));
-			UTIL_ERROR("kv", "%s is missing while later WAL objects exist: the WAL is not "
-				   "contiguous", name);
-			return KV_ECORRUPT;
+			return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "missing while later WAL "
+					  "objects exist: the WAL is not contiguous");
 		}
 		struct kv_wal_header h = { .wal_id = s.max + 1, .writer_epoch = db->writer_epoch };
 		kv_buf_free(&b);
@@ -417,14 +238,14 @@ static int kv_open_writer(struct kv_db *db)
 		return rc;
 	UTIL_INFO("kv", "writer epoch %" PRIu64 ": replaying WAL %" PRIu64 "..%" PRIu64,
 		  db->writer_epoch, after + 1, fence - 1);
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	rc = kv_replay_range(db, after, fence - 1, 1);
 	/* The fence holds no data; record it so replay_after can pass it. */
 	if (rc == 0)
 		rc = kv_wal_done_push(db, fence, db->last_seq);
 	db->durable_seq = db->last_seq;
 	db->wal_next_id = fence + 1;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return rc;
 }
 
@@ -474,11 +295,11 @@ static int kv_open_reader(struct kv_db *db)
 		 * in flight while later ids cannot exist yet. */
 		upto = s.gap ? s.gap - 1 : s.max;
 	}
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	rc = kv_replay_range(db, after, upto, 0);
 	db->durable_seq = db->last_seq;
 	db->follow_next_wal = upto + 1;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return rc;
 }
 
@@ -502,7 +323,7 @@ static void kv_db_free(struct kv_db *db)
 	pthread_cond_destroy(&db->cv_state);
 	pthread_cond_destroy(&db->cv_compact);
 	pthread_cond_destroy(&db->cv_gc);
-	pthread_mutex_destroy(&db->mu);
+	kv_mutex_destroy(&db->mu);
 	free(db->quarantine);
 	free(db->pending);
 	free(db->gc_unref);
@@ -524,7 +345,7 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	kv_conf_defaults(&db->conf);
 	db->readonly = db->conf.mode != KV_OPEN_WRITER;
 	db->snaps.next = db->snaps.prev = &db->snaps;
-	CHECK_RETURN(pthread_mutex_init(&db->mu, NULL));
+	kv_mutex_init(&db->mu);
 	CHECK_RETURN(pthread_mutex_init(&db->vreg.mu, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_wal, NULL));
 	CHECK_RETURN(pthread_cond_init(&db->cv_flush, NULL));
@@ -586,13 +407,13 @@ int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_confi
 	*out = db;
 	return 0;
 fail_threads:
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	db->shutdown = 2;
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_compact));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_gc));
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	kv_db_join(db);
 fail:
 	/* Nothing was acknowledged under a lease taken here. */
@@ -620,7 +441,7 @@ static void kv_db_join(struct kv_db *db)
 /* Stop the threads: mode 1 drains (close), mode 2 drops (abandon). */
 static void kv_db_stop(struct kv_db *db, int mode)
 {
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	if (mode == 1 && db->state == KV_STATE_OK && !db->readonly) {
 		/* Fold the memtable into an SST so the next open replays little. */
 		if (kv_flush_freeze(db))
@@ -633,7 +454,7 @@ static void kv_db_stop(struct kv_db *db, int mode)
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_compact));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_gc));
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	kv_db_join(db);
 	/* Prefetches hold readers, which use the store: done before close
 	 * returns (kv_cache_free would stop them too, but later). */
@@ -678,6 +499,7 @@ void kv_abandon(struct kv_db *db)
 /* Must a writer wait? (mu held) */
 static int kv_write_stalled(struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	size_t wal = db->wal_open.len + db->wal_inflight;
 	if (db->n_imm >= db->conf.max_frozen_memtables &&
 	    kv_mem_bytes(db->mem) >= db->conf.memtable_bytes)
@@ -697,14 +519,6 @@ static int kv_batch_apply_entry(void *arg, enum kv_type type, const uint8_t *key
 {
 	struct kv_replay *r = arg;
 	return kv_mem_add(r->db->mem, r->seq++, type, key, klen, val, vlen);
-}
-
-uint64_t kv_unlogged_first(const struct kv_db *db)
-{
-	for (size_t i = 0; i < db->n_imm; i++)
-		if (db->imm[i].first_unlogged)
-			return db->imm[i].first_unlogged;
-	return db->mem_first_unlogged;
 }
 
 /* Value bytes of a batch's puts, and whether it deletes anything. */
@@ -778,7 +592,7 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 		return -EROFS;
 	if (!b || b->count == 0)
 		return 0;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (;;) {
 		if (db->state != KV_STATE_OK || db->shutdown) {
 			if (stall_start)
@@ -813,7 +627,7 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 			db->writers_waiting++;
 		}
 		CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
-		CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
+		kv_cond_wait(&db->cv_state, &db->mu);
 	}
 	if (stall_start) {
 		db->stall_ns += util_now_ns() - stall_start;
@@ -856,7 +670,7 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 		kv_flush_freeze(db);        /* -ENOMEM: stay in this memtable for now */
 	}
 out:
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return rc;
 }
 
@@ -903,7 +717,7 @@ int kv_sync(struct kv_db *db)
 
 	if (db->readonly)
 		return 0;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	target = db->last_seq;
 	gen = db->store_fail_gen;
 	if (db->store_err)
@@ -913,7 +727,7 @@ int kv_sync(struct kv_db *db)
 		while (db->durable_seq < target && db->state == KV_STATE_OK &&
 		       db->store_fail_gen == gen) {
 			CHECK_RETURN(pthread_cond_signal(&db->cv_wal));
-			CHECK_RETURN(pthread_cond_wait(&db->cv_state, &db->mu));
+			kv_cond_wait(&db->cv_state, &db->mu);
 		}
 		/* A failure that a retry already overcame before this waiter
 		 * woke is no answer: keep waiting for the data itself. */
@@ -928,15 +742,15 @@ int kv_sync(struct kv_db *db)
 		rc = kv_store_errno(db->store_err ? db->store_err : -EIO);
 	else if (db->durable_seq < target)
 		rc = db->state == KV_STATE_FENCED ? -EROFS : -EIO;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return rc;
 }
 
 int kv_is_readonly(struct kv_db *db)
 {
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	int ro = db->readonly || db->state != KV_STATE_OK;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return ro;
 }
 
@@ -952,7 +766,7 @@ struct kv_pin {
 
 static void kv_pin_take(struct kv_db *db, const struct kv_snapshot *snap, struct kv_pin *p)
 {
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	p->seq = snap ? snap->seq : db->last_seq;
 	p->n_mems = 0;
 	kv_mem_ref(db->mem);
@@ -963,7 +777,7 @@ static void kv_pin_take(struct kv_db *db, const struct kv_snapshot *snap, struct
 	}
 	p->ver = db->ver;
 	kv_version_ref(p->ver);
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 }
 
 static void kv_pin_drop(struct kv_pin *p)
@@ -1015,67 +829,6 @@ int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, si
 	if (rc == KV_ECORRUPT)
 		kv_db_checkpoint_check(db);
 	return rc;
-}
-
-int kv_snapshot_create(struct kv_db *db, struct kv_snapshot **out)
-{
-	struct kv_snapshot *s = calloc(1, sizeof(*s));
-	*out = NULL;
-	if (!s)
-		return -ENOMEM;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
-	s->seq = db->last_seq;
-	s->next = &db->snaps;
-	s->prev = db->snaps.prev;
-	db->snaps.prev->next = s;
-	db->snaps.prev = s;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-	*out = s;
-	return 0;
-}
-
-void kv_snapshot_release(struct kv_db *db, struct kv_snapshot *s)
-{
-	if (!s)
-		return;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
-	s->prev->next = s->next;
-	s->next->prev = s->prev;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-	free(s);
-}
-
-int kv_snapshot_seqs(struct kv_db *db, uint64_t **out, size_t *n)
-{
-	size_t ns = 0;
-
-	*out = NULL;
-	*n = 0;
-	for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
-		ns++;
-	if (!ns)
-		return 0;
-	uint64_t *seqs = calloc(ns, sizeof(*seqs));
-	if (!seqs)
-		return -ENOMEM;
-	for (struct kv_snapshot *s = db->snaps.next; s != &db->snaps; s = s->next)
-		seqs[(*n)++] = s->seq;
-	for (size_t a = 1; a < *n; a++)         /* few: insertion sort */
-		for (size_t b = a; b > 0 && seqs[b - 1] > seqs[b]; b--) {
-			uint64_t t = seqs[b];
-			seqs[b] = seqs[b - 1];
-			seqs[b - 1] = t;
-		}
-	*out = seqs;
-	return 0;
-}
-
-int kv_snapshot_sees(const uint64_t *seqs, size_t n, uint64_t lo, uint64_t hi)
-{
-	for (size_t i = 0; i < n; i++)
-		if (seqs[i] >= lo && seqs[i] < hi)
-			return 1;
-	return 0;
 }
 
 /* ---- iterators ---------------------------------------------------------- */
@@ -1175,11 +928,10 @@ int kv_iter_status(struct kv_iter_user *u)
 	 * find a table the pinned version references. That is corruption,
 	 * not "not found" (see kv_version_read_err); logged once. */
 	if (rc == -ENOENT) {
-		if (!u->missing_logged)
-			UTIL_ERROR("kv", "iterator: a table the manifest references is missing "
-				   "from the store (a read of it was answered 'not found')");
+		rc = KV_CORRUPT(u->missing_logged ? NULL : "iterator", KV_CORRUPT_NO_OFFSET,
+				"a table the manifest references is missing from the store "
+				"(a read of it was answered 'not found')");
 		u->missing_logged = 1;
-		rc = KV_ECORRUPT;
 	}
 	if (rc == KV_ECORRUPT)
 		kv_db_checkpoint_check(u->db);
@@ -1204,7 +956,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	struct kv_ra_stats ra;
 	size_t runs_ssts = 0;
 
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	const struct kv_manifest *m = db->ver->man;
 	for (size_t i = 0; i < db->n_imm; i++)
 		imm_bytes += kv_mem_bytes(db->imm[i].mem);
@@ -1287,7 +1039,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 		emit(arg, "follower_polls", db->follow_polls);
 		emit(arg, "follower_lag_ms", db->follow_lag_ms);
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	kv_cache_stats(db->cache, &hits, &misses, &bytes);
 	emit(arg, "block_cache_hits", hits);
 	emit(arg, "block_cache_misses", misses);

@@ -38,6 +38,7 @@
 
 int kv_flush_freeze(struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	struct kv_mem *fresh;
 	int rc;
 
@@ -113,23 +114,6 @@ out:
 	return rc;
 }
 
-void kv_db_backoff(struct kv_db *db, unsigned attempt)
-{
-	uint64_t ms = 50ull << (attempt < 7 ? attempt : 7);  /* 50 ms .. 6.4 s */
-	struct util_rand r;
-	util_rand_seed(&r, util_now_ns() ^ (uintptr_t)db);
-	ms = ms / 2 + util_rand_below(&r, ms / 2 + 1);
-	for (uint64_t slept = 0; slept < ms; slept += 10) {
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
-		int stop = db->shutdown == 2 || db->retry_now;
-		db->retry_now = 0;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
-		if (stop)
-			return;
-		util_sleep_ns(10 * 1000000ull);
-	}
-}
-
 /* Install a committed manifest as the current version (mu not held).
  * Takes ownership of man on success only. */
 static int kv_flush_install(struct kv_db *db, struct kv_manifest *man, struct kv_sst_reader *extra,
@@ -138,15 +122,15 @@ static int kv_flush_install(struct kv_db *db, struct kv_manifest *man, struct kv
 	struct kv_version *prev, *v;
 	int rc;
 
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	prev = db->ver;
 	kv_version_ref(prev);
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	rc = kv_version_build(&v, man, prev, extra, extra_id, db->store, db->cache, &db->vreg);
 	kv_version_unref(prev);
 	if (rc)
 		return rc;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	if (db->ver->man->id < v->man->id) {
 		prev = db->ver;
 		db->ver = v;
@@ -156,7 +140,7 @@ static int kv_flush_install(struct kv_db *db, struct kv_manifest *man, struct kv
 		prev = NULL;            /* someone installed a newer one meanwhile */
 	}
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	kv_version_unref(prev);
 	kv_version_unref(v);
 	return 0;
@@ -173,16 +157,16 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 		struct kv_manifest *m = NULL;
 		uint64_t id, epoch;
 
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		if (db->state == KV_STATE_FENCED) {
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_mutex_unlock(&db->mu);
 			return KV_EFENCED;
 		}
 		int shutdown = db->shutdown;
 		rc = kv_manifest_copy(&m, db->ver->man);
 		id = db->ver->man->id;
 		epoch = db->writer_epoch;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		if (shutdown == 2) {
 			kv_manifest_free(m);
 			return -ECANCELED;
@@ -198,17 +182,17 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 			rc = kv_manifest_store(db->store, m, id + 1);
 		}
 		if (rc == 0) {
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			kv_mutex_lock(&db->mu);
 			db->manifest_writes++;
 			kv_db_store_ok(db);
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_mutex_unlock(&db->mu);
 			/* Committed: it must become our view, or the next update would
 			 * re-apply the change. Opening readers can fail in an outage. */
 			while ((rc = kv_flush_install(db, m, extra, extra_id)) != 0) {
-				CHECK_RETURN(pthread_mutex_lock(&db->mu));
+				kv_mutex_lock(&db->mu);
 				kv_health_fail(&db->flush_health, rc);
 				shutdown = db->shutdown;
-				CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+				kv_mutex_unlock(&db->mu);
 				if (shutdown == 2 || rc == KV_ECORRUPT) {
 					kv_manifest_free(m);
 					return rc;
@@ -227,9 +211,9 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 					   " (ours is %" PRIu64 "): fenced by a newer writer; read-only now",
 					   m->id, m->writer_epoch, epoch);
 				kv_manifest_free(m);
-				CHECK_RETURN(pthread_mutex_lock(&db->mu));
+				kv_mutex_lock(&db->mu);
 				kv_db_set_state(db, KV_STATE_FENCED, -EROFS);
-				CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+				kv_mutex_unlock(&db->mu);
 				return KV_EFENCED;
 			}
 			if (rc == 0) {
@@ -243,12 +227,12 @@ int kv_manifest_update(struct kv_db *db, kv_manifest_apply_fn fn, void *arg,
 		}
 		if (rc == KV_ECORRUPT)
 			return rc;
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		kv_health_fail(&db->flush_health, rc);
 		/* A flush commit waits here while syncs wait for it: tell them. */
 		kv_db_store_failed(db, "manifest update", rc);
 		shutdown = db->shutdown;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		if (shutdown && util_now_ns() - start > db->conf.close_timeout_ms * 1000000ull)
 			return rc;
 		kv_db_backoff(db, attempt++);
@@ -290,6 +274,7 @@ static int kv_flush_apply_l0(void *arg, struct kv_manifest *m)
 /* Highest WAL id whose objects up to it hold only seqs <= max_seq (mu held). */
 static uint64_t kv_flush_replay_after(struct kv_db *db, uint64_t max_seq)
 {
+	KV_MU_HELD(db);
 	uint64_t after = db->ver->man->wal_replay_after;
 	for (size_t i = 0; i < db->n_wal_done && db->wal_done[i].last_seq <= max_seq; i++)
 		after = db->wal_done[i].id;
@@ -310,16 +295,16 @@ int kv_flush_one(struct kv_db *db)
 	unsigned attempt = 0;
 	int rc;
 
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	if (db->n_imm == 0) {
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		return 0;
 	}
 	mem = db->imm[0].mem;
 	max_seq = db->imm[0].max_seq;
 	kv_mem_ref(mem);
 	rc = kv_snapshot_seqs(db, &snaps, &n_snaps);
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 
 	if (!rc)
 		rc = kv_flush_build(db, mem, snaps, n_snaps, &sst, &len, &meta, &dropped);
@@ -328,7 +313,7 @@ int kv_flush_one(struct kv_db *db)
 	kv_sst_id_new(&meta.id);
 	meta.size = len;
 	kv_sst_id_name(&meta.id, name, sizeof(name));
-	rc = kv_db_pending_add(db, &meta.id);
+	rc = kv_pending_add(db, &meta.id);
 	if (rc)
 		goto out;
 	pending = 1;
@@ -338,7 +323,7 @@ int kv_flush_one(struct kv_db *db)
 			rc = kv_sst_open(&reader, db->store, db->cache, &meta);
 		if (rc == 0)
 			break;
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		kv_health_fail(&db->flush_health, rc);
 		kv_db_store_failed(db, "memtable flush", rc);
 		/* At close the WAL holds logged data: give up at once; data
@@ -347,7 +332,7 @@ int kv_flush_one(struct kv_db *db)
 			(db->shutdown && (!db->imm[0].first_unlogged ||
 					  util_now_ns() - db->shutdown_ns >
 					  db->conf.close_timeout_ms * 1000000ull));
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		if (give_up)
 			goto out;
 		kv_db_backoff(db, attempt++);
@@ -358,16 +343,16 @@ int kv_flush_one(struct kv_db *db)
 	sst = NULL;
 
 	struct kv_flush_apply a = { .meta = &meta, .max_seq = max_seq };
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	a.replay_after = kv_flush_replay_after(db, max_seq);
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	rc = kv_manifest_update(db, kv_flush_apply_l0, &a, reader, &meta.id);
 	if (rc)
 		goto out;
 
 	/* Committed: the frozen memtable leaves the read path. The new version
 	 * holding its SST was installed by kv_manifest_update. */
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	struct kv_mem *done = db->imm[0].mem;
 	memmove(&db->imm[0], &db->imm[1], (db->n_imm - 1) * sizeof(db->imm[0]));
 	db->n_imm--;
@@ -389,12 +374,12 @@ int kv_flush_one(struct kv_db *db)
 	CHECK_RETURN(pthread_cond_signal(&db->cv_wal));    /* may release a held object */
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	CHECK_RETURN(pthread_cond_signal(&db->cv_compact));
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	kv_mem_unref(done);
 out:
 	free(snaps);
 	if (pending)
-		kv_db_pending_del(db, &meta.id);
+		kv_pending_del(db, &meta.id);
 	if (reader)
 		kv_sst_unref(reader);
 	free(sst);
@@ -410,20 +395,20 @@ void *kv_flush_main(void *arg)
 
 	util_thread_setup("kv-flush", 0);
 
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (;;) {
 		if (db->shutdown == 2 || db->state == KV_STATE_FENCED)
 			break;
 		if (db->n_imm == 0) {
 			if (db->shutdown)
 				break;
-			CHECK_RETURN(pthread_cond_wait(&db->cv_flush, &db->mu));
+			kv_cond_wait(&db->cv_flush, &db->mu);
 			continue;
 		}
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		int rc = kv_flush_one(db);
 		int failed = rc && rc != KV_EFENCED && rc != -ECANCELED;
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		if (failed)
 			kv_db_store_failed(db, "memtable flush", rc);
 		else if (rc == 0)
@@ -434,18 +419,18 @@ void *kv_flush_main(void *arg)
 		    (db->shutdown == 2 || !failed || !db->n_imm || !db->imm[0].first_unlogged ||
 		     util_now_ns() - db->shutdown_ns > db->conf.close_timeout_ms * 1000000ull))
 			break;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		if (failed)
 			kv_db_backoff(db, attempt++);
 		else
 			attempt = 0;
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 	}
 	/* A WAL object held for an unlogged batch can no longer be released:
 	 * the WAL writer must stop waiting (kv_close then reports it). */
 	db->flusher_exited = 1;
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return NULL;
 }

@@ -54,7 +54,7 @@ static int kv_follow_install(struct kv_db *db, struct kv_version *v)
 		kv_version_unref(v);
 		return rc;
 	}
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	uint64_t floor = v->man->last_seq;
 	for (size_t i = 0; i <= db->n_imm; i++)
 		old[nold++] = i < db->n_imm ? db->imm[i].mem : db->mem;
@@ -76,7 +76,7 @@ static int kv_follow_install(struct kv_db *db, struct kv_version *v)
 		it->ops->free(it);
 	}
 	if (rc) {
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		kv_mem_unref(fresh);
 		kv_version_unref(v);
 		return rc;
@@ -89,7 +89,7 @@ static int kv_follow_install(struct kv_db *db, struct kv_version *v)
 		db->last_seq = floor;
 	if (db->follow_next_wal <= v->man->wal_replay_after)
 		db->follow_next_wal = v->man->wal_replay_after + 1;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	kv_version_unref(oldv);
 	for (size_t i = 0; i < nold; i++)
 		kv_mem_unref(old[i]);
@@ -104,11 +104,11 @@ static int kv_follow_manifest(struct kv_db *db)
 	uint64_t cur;
 	int rc;
 
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	cur = db->ver->man->id;
 	prev = db->ver;
 	kv_version_ref(prev);
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 
 	rc = kv_manifest_load_latest_after(db->store, cur, &m);
 	if (rc == 0 && m->id > cur) {
@@ -136,10 +136,10 @@ static int kv_follow_wal(struct kv_db *db)
 		size_t len = 0;
 		uint64_t last, id;
 
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		id = db->follow_next_wal;
 		int stop = db->shutdown;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		if (stop)
 			break;
 		/* Fetch unlocked; only this thread moves follow_next_wal. */
@@ -150,12 +150,12 @@ static int kv_follow_wal(struct kv_db *db)
 		}
 		if (rc)
 			break;
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		r.skip_upto = db->ver->man->last_seq;
 		rc = kv_replay_data(db, id, data, len, &r, &last);
 		if (rc == 0)
 			db->follow_next_wal = id + 1;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		obj_buf_free(data);
 		if (rc)
 			break;
@@ -169,19 +169,19 @@ void *kv_follow_main(void *arg)
 	uint64_t caught_up = util_now_ns();
 
 	util_thread_setup("kv-follow", 0);
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (;;) {
 		uint64_t wall = util_wall_ns() + (uint64_t)db->conf.poll_interval_ms * 1000000ull;
 		struct timespec ts = { (time_t)(wall / 1000000000ull), (long)(wall % 1000000000ull) };
 		while (!db->shutdown && util_wall_ns() < wall)
-			pthread_cond_timedwait(&db->cv_compact, &db->mu, &ts);
+			kv_cond_timedwait(&db->cv_compact, &db->mu, &ts);
 		if (db->shutdown)
 			break;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		int rc = kv_follow_manifest(db);
 		if (rc == 0)
 			rc = kv_follow_wal(db);
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		db->follow_polls++;
 		if (rc) {
 			kv_health_fail(&db->follow_health, rc);
@@ -194,6 +194,6 @@ void *kv_follow_main(void *arg)
 		}
 		db->follow_lag_ms = (util_now_ns() - caught_up) / 1000000;
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return NULL;
 }

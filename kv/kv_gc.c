@@ -306,10 +306,10 @@ static int kv_gc_urgent(struct kv_db *db)
 {
 	size_t readers = 0;
 
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	int full = db->store_err == -ENOSPC || db->store_err == -EDQUOT;
 	int leased = db->lease.gen != 0 && db->state == KV_STATE_OK;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	if (!full || !leased)
 		return 0;
 	if (kv_readers_list(db->store, kv_gc_reader_cb, &readers) != 0 || readers)
@@ -326,9 +326,9 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 	uint64_t now = util_wall_ns();
 	int rc;
 
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	uint64_t hint = db->ver->man->id;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	rc = kv_manifest_load_latest_after(db->store, hint, &m);
 	if (rc)
 		return rc;
@@ -362,12 +362,12 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		kv_manifest_free(cm);
 	}
 	/* Uncommitted flush/compaction outputs of this process. */
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (size_t i = 0; i < db->n_pending && !rc; i++) {
 		struct kv_sst_meta pm = { .id = db->pending[i] };
 		rc = kv_gc_live_add(&live, &pm);
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	/* Tables of every version still alive here (old iterators, snapshots). */
 	if (!rc)
 		rc = kv_vreg_each(&db->vreg, kv_gc_live_tables, &live);
@@ -390,9 +390,9 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		/* In groups, so a close does not wait for a long GC pass. */
 		for (size_t i = 0; i < p.n_victims && !rc; i += 100) {
 			size_t n = p.n_victims - i < 100 ? p.n_victims - i : 100;
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			kv_mutex_lock(&db->mu);
 			int stop = db->shutdown;
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_mutex_unlock(&db->mu);
 			if (stop)
 				break;
 			rc = obj_delete_many(db->store, (const char *const *)p.victims + i, n);
@@ -407,7 +407,7 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		db->gc_unref = p.unref;
 		db->n_gc_unref = p.n_unref;
 		p.unref = NULL;
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		if (!dry_run) {
 			db->gc_deleted_ssts += p.deleted_sst;
 			db->gc_deleted_wals += p.deleted_wal;
@@ -415,7 +415,7 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 		}
 		kv_health_ok(&db->gc_health);
 		db->gc_due_ms = p.due_ms;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 	}
 out:
 	free(p.unref);
@@ -428,11 +428,6 @@ out:
 	return rc;
 }
 
-void kv_gc_kick(struct kv_db *db)
-{
-	db->gc_kick = 1;
-	CHECK_RETURN(pthread_cond_signal(&db->cv_gc));
-}
 
 /* SCHEDULE: wait (mu held) until a pass is wanted and allowed; 0 = go,
  * 1 = stop (close, or fenced). */
@@ -452,11 +447,11 @@ static int kv_gc_wait(struct kv_db *db, uint64_t last_ns)
 		if (wake <= now)
 			return 0;
 		if (wake == UINT64_MAX) {
-			CHECK_RETURN(pthread_cond_wait(&db->cv_gc, &db->mu));
+			kv_cond_wait(&db->cv_gc, &db->mu);
 		} else {
 			struct timespec ts = { (time_t)(wake / 1000000000ull),
 					       (long)(wake % 1000000000ull) };
-			pthread_cond_timedwait(&db->cv_gc, &db->mu, &ts);
+			kv_cond_timedwait(&db->cv_gc, &db->mu, &ts);
 		}
 	}
 }
@@ -472,14 +467,14 @@ void *kv_gc_main(void *arg)
 	 * the mount should find it there. */
 	if (!db->conf.gc_dry_run)
 		(void)kv_reserve_tend(db);
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	while (kv_gc_wait(db, last_ns) == 0) {
 		db->gc_kick = 0;
 		db->gc_due_ms = UINT64_MAX;     /* the pass finds the next one */
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		uint64_t again = db->conf.gc_dry_run ? 0 : kv_reserve_tend(db);
 		int rc = kv_gc_pass(db, db->conf.gc_dry_run);
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		last_ns = util_wall_ns();
 		db->gc_passes++;
 		if (again && again / 1000000 < db->gc_due_ms)
@@ -491,6 +486,6 @@ void *kv_gc_main(void *arg)
 				  kv_strerror(rc), db->conf.gc_interval_ms);
 		}
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return NULL;
 }

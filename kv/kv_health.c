@@ -1,7 +1,10 @@
 /*
  * kv_health.c - how the engine's threads and its store are doing: the
- * per-thread health counters (kv_stats: *_runs, *_failures, ...) and the
- * failing-store state that syncs and writers consult.
+ * per-thread health counters (kv_stats: *_runs, *_failures, ...), the
+ * failing-store state that syncs and writers consult, the handle's
+ * FENCED / ERROR state (kv_db_set_state) and the retry backoff the
+ * threads sleep between attempts (kv_db_backoff). kv_db.c and every
+ * background thread's file use these; this file uses none of them.
  *
  * STORE FAILURES
  *   A WAL upload or memtable flush that fails (store full, quota, access
@@ -59,6 +62,7 @@ int kv_store_errno(int err)
 
 void kv_db_store_failed(struct kv_db *db, const char *what, int err)
 {
+	KV_MU_HELD(db);
 	uint64_t now = util_now_ns();
 
 	db->store_fail_gen++;
@@ -85,6 +89,7 @@ void kv_db_store_failed(struct kv_db *db, const char *what, int err)
 
 void kv_db_store_ok(struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	if (!db->store_err)
 		return;
 	UTIL_WARN("kv", "the store takes writes again after %" PRIu64 " s and %" PRIu64
@@ -113,4 +118,33 @@ void kv_health_emit(kv_stat_emit_fn emit, void *arg, const char *name,
 	emit(arg, key, h->consecutive_failures);
 	snprintf(key, sizeof(key), "%s_last_success_unix_ms", name);
 	emit(arg, key, h->last_success_ns / 1000000);
+}
+
+void kv_db_set_state(struct kv_db *db, enum kv_state st, int err)
+{
+	KV_MU_HELD(db);
+	if (db->state != KV_STATE_OK)
+		return;
+	db->state = st;
+	db->state_err = err;
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_wal));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));
+}
+
+void kv_db_backoff(struct kv_db *db, unsigned attempt)
+{
+	uint64_t ms = 50ull << (attempt < 7 ? attempt : 7);  /* 50 ms .. 6.4 s */
+	struct util_rand r;
+	util_rand_seed(&r, util_now_ns() ^ (uintptr_t)db);
+	ms = ms / 2 + util_rand_below(&r, ms / 2 + 1);
+	for (uint64_t slept = 0; slept < ms; slept += 10) {
+		kv_mutex_lock(&db->mu);
+		int stop = db->shutdown == 2 || db->retry_now;
+		db->retry_now = 0;
+		kv_mutex_unlock(&db->mu);
+		if (stop)
+			return;
+		util_sleep_ns(10 * 1000000ull);
+	}
 }

@@ -18,14 +18,38 @@
 #ifndef SHALE_KV_INT_H
 #define SHALE_KV_INT_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "kv/kv.h"
 #include "objstore/objstore.h"
 #include "util/util.h"
+
+/* ---- corruption (kv_corrupt.c) --------------------------------------------
+ * KV_CORRUPT(object, offset, fmt, ...): log "<object>: <reason>" with the
+ * source file and line, record it as the last corruption and evaluate to
+ * KV_ECORRUPT. object NULL = quiet (nothing logged or recorded). offset is
+ * where in the object the fault lies, KV_CORRUPT_NO_OFFSET when it is the
+ * object as a whole (missing, too short, bad whole-object checksum). */
+#define KV_CORRUPT_NO_OFFSET UINT64_MAX
+int kv_corrupt_at(const char *file, int line, const char *object, uint64_t offset,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+#define KV_CORRUPT(object, offset, ...) \
+	kv_corrupt_at(__FILE__, __LINE__, object, offset, __VA_ARGS__)
+struct kv_corrupt_info {
+	uint64_t count;                   /* corruptions reported so far */
+	char object[64];                  /* the last one's object ("" none yet) */
+	uint64_t offset;                  /* ... offset, or KV_CORRUPT_NO_OFFSET */
+	char reason[256];                 /* ... reason, as logged */
+	const char *file;                 /* ... and where it was found */
+	int line;
+};
+/* Copy the process's corruption record into *out. Any thread. */
+void kv_corrupt_last(struct kv_corrupt_info *out);
 
 /* ---- internal keys (kv_ikey.c) ------------------------------------------ */
 
@@ -335,8 +359,13 @@ void kv_sst_builder_free(struct kv_sst_builder *b);
 /* Block cache: sharded LRU of decoded data blocks, byte-capped. */
 struct kv_cache;
 struct kv_cache_handle;
+/* kv_cache_create (kv_readahead.c): a cache with its read-ahead state,
+ * as readers need it. *out is the caller's (kv_cache_free). 0 or -ENOMEM. */
 int kv_cache_create(struct kv_cache **out, size_t capacity);
 void kv_cache_free(struct kv_cache *c);
+/* The cache alone (kv_cache.c), for kv_cache_create / kv_cache_free. */
+int kv_cache_new(struct kv_cache **out, size_t capacity);
+void kv_cache_delete(struct kv_cache *c);
 /* A fresh id for a reader's cache keys. */
 uint64_t kv_cache_new_id(struct kv_cache *c);
 struct kv_cache_handle *kv_cache_lookup(struct kv_cache *c, uint64_t file, uint64_t off);
@@ -350,9 +379,10 @@ void kv_cache_stats(struct kv_cache *c, uint64_t *hits, uint64_t *misses, uint64
 /* Is (file, off) cached? No pin, no LRU refresh, not counted. */
 int kv_cache_contains(struct kv_cache *c, uint64_t file, uint64_t off);
 /* The read-ahead planner's engine-wide state (kv_readahead.c), which the
- * cache only carries: kv_cache_create makes it, kv_cache_free frees it.
- * Borrowed for the cache's life. */
+ * cache only carries: kv_cache_create makes it and sets it, kv_cache_free
+ * frees it. Borrowed for the cache's life. */
 struct kv_ra *kv_cache_ra(const struct kv_cache *c);
+void kv_cache_set_ra(struct kv_cache *c, struct kv_ra *ra);
 /* Walk every shard and check its bookkeeping (lists, refcounts, byte
  * totals). Returns 0 when consistent, -1 otherwise. Always compiled (tests
  * call it); SHALE_DEBUG builds also assert it after every mutation. */
@@ -387,13 +417,10 @@ uint32_t kv_bloom_hash(const void *key, size_t len);
 
 /* ---- SST blocks (kv_sst_block.c) -------------------------------------------
  * A stored block checked and decoded, a decoded block parsed and iterated.
- * Every decode error is KV_ECORRUPT after one UTIL_ERROR line naming the
- * object and the place; a NULL name makes a decoder quiet (a block read
+ * Every decode error is KV_CORRUPT (kv_corrupt.c) naming the object and
+ * the place; a NULL name makes a decoder quiet (a block read
  * ahead that nobody has asked for yet: its error is reported when someone
  * does). */
-int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-#define KV_SST_CORRUPT(name, ...) kv_sst_corrupt_at(__FILE__, __LINE__, name, __VA_ARGS__)
 /* Builds with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION defined (the
  * libFuzzer build) ignore CRC mismatches, so mutated inputs reach the
  * structural decoders instead of all stopping at the checksum. */
@@ -493,8 +520,6 @@ int kv_sst_verify_restarts(struct kv_sst_biter *it);
  * (kv_sst_open is given only that), so this state hangs off the cache
  * (kv_cache_ra) and these functions take the cache. All thread-safe. */
 struct kv_ra;
-int kv_ra_create(struct kv_ra **out, size_t cache_capacity);   /* 0 or -ENOMEM */
-void kv_ra_free(struct kv_ra *ra);           /* stops the fill threads first */
 /* The largest span worth fetching into c (capacity / 8). */
 size_t kv_ra_span_max(const struct kv_cache *c);
 /* Span bytes in flight are capped at capacity / 4: reserve returns 1
@@ -530,17 +555,6 @@ void kv_ra_fill_stop(struct kv_cache *c);
 int kv_ra_fill_running(struct kv_cache *c);
 int kv_ra_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(void *),
 		      void *arg);
-/* The names tests/kv use, from when kv_cache.c held the engine-wide part. */
-#define kv_cache_ra_span_max kv_ra_span_max
-#define kv_cache_ra_reserve kv_ra_reserve
-#define kv_cache_ra_release kv_ra_release
-#define kv_cache_ra_no_guesses kv_ra_no_guesses
-#define kv_cache_ra_count kv_ra_count
-#define kv_cache_ra_stats kv_ra_stats       /* the struct and the function */
-#define kv_cache_fill_start kv_ra_fill_start
-#define kv_cache_fill_stop kv_ra_fill_stop
-#define kv_cache_fill_running kv_ra_fill_running
-#define kv_cache_fill_submit kv_ra_fill_submit
 
 /*
  * Per-table part: a struct kv_ra_table embedded in each SST reader, and a
@@ -570,9 +584,13 @@ struct kv_ra_slot {
 	uint64_t id;                      /* tells a reused slot from the awaited span */
 };
 
-/* The table as its reader opened it: what the planner reads of it. */
+/* The table as its reader opened it: what the planner reads of it. The
+ * planner pins its reader through ref / unref (kv_sst_ref, kv_sst_unref),
+ * so kv_readahead.c never calls into kv_sst_read.c, which calls it. */
 struct kv_ra_src {
 	struct kv_sst_reader *r;          /* the owner; a prefetch holds a reference on it */
+	void (*ref)(struct kv_sst_reader *r);
+	void (*unref)(struct kv_sst_reader *r);   /* may free r */
 	struct obj_backend *store;
 	const char *name;                 /* "sst/<ULID>.sst" */
 	struct kv_cache *cache;           /* not NULL */
@@ -719,7 +737,7 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 int kv_version_iters(struct kv_version *v, struct kv_iter **its, size_t *n);
 size_t kv_version_sst_count(const struct kv_version *v);
 
-/* ---- the engine (kv_db.c, kv_wal_writer.c, kv_flush.c) -------------------
+/* ---- the engine (kv_db.c and the files its threads and helpers live in) ---
  *
  * LOCKING
  *   db->mu protects every field marked so. It is never held across store
@@ -785,7 +803,7 @@ struct kv_snapshot {
 	uint64_t seq;
 	struct kv_snapshot *prev, *next;  /* protected by db->mu */
 };
-/* The live snapshots' seqs, ascending (mu held); *out is NULL (and *n 0)
+/* kv_snapshot.c: the live snapshots' seqs, ascending (mu held); *out is NULL (and *n 0)
  * when there are none. Any snapshot taken later sees only the newest
  * version of each key, so these are all a flush or a compaction must keep
  * older versions for. */
@@ -795,13 +813,111 @@ int kv_snapshot_seqs(struct kv_db *db, uint64_t **out, size_t *n);
  * version at lo, which the newer version at hi hides from the others. */
 int kv_snapshot_sees(const uint64_t *seqs, size_t n, uint64_t lo, uint64_t hi);
 
+/*
+ * db->mu is a struct kv_mutex: a pthread mutex that, in builds with
+ * assertions (!NDEBUG, the sanitizer build among them), records the
+ * thread holding it, so a function documented "(mu held)" checks that on
+ * entry with KV_MU_HELD(db). The record is written only by the holder,
+ * under the mutex, so reading it from the holder needs no other lock.
+ * Every lock, unlock and condition wait on db->mu goes through these
+ * wrappers: a bare pthread call on the inner mutex would leave the record
+ * wrong.
+ */
+struct kv_mutex {
+	pthread_mutex_t m;
+#ifndef NDEBUG
+	pthread_t owner;                  /* valid while held; protected by m */
+	int held;                         /* protected by m */
+#endif
+};
+
+static inline void kv_mutex_init(struct kv_mutex *mu)
+{
+	CHECK_RETURN(pthread_mutex_init(&mu->m, NULL));
+#ifndef NDEBUG
+	mu->held = 0;
+#endif
+}
+
+static inline void kv_mutex_destroy(struct kv_mutex *mu)
+{
+	pthread_mutex_destroy(&mu->m);
+}
+
+/* Whether the calling thread holds mu (always 1 without assertions). */
+static inline int kv_mutex_held(const struct kv_mutex *mu)
+{
+#ifndef NDEBUG
+	return mu->held && pthread_equal(mu->owner, pthread_self());
+#else
+	(void)mu;
+	return 1;
+#endif
+}
+
+/* Record the calling thread as the holder (m just acquired). */
+static inline void kv_mutex_took(struct kv_mutex *mu)
+{
+#ifndef NDEBUG
+	assert(!mu->held);
+	mu->owner = pthread_self();
+	mu->held = 1;
+#else
+	(void)mu;
+#endif
+}
+
+/* Clear the record before m is released (the caller must hold it). */
+static inline void kv_mutex_leaving(struct kv_mutex *mu)
+{
+#ifndef NDEBUG
+	assert(kv_mutex_held(mu));
+	mu->held = 0;
+#else
+	(void)mu;
+#endif
+}
+
+static inline void kv_mutex_lock(struct kv_mutex *mu)
+{
+	CHECK_RETURN(pthread_mutex_lock(&mu->m));
+	kv_mutex_took(mu);
+}
+
+static inline void kv_mutex_unlock(struct kv_mutex *mu)
+{
+	kv_mutex_leaving(mu);
+	CHECK_RETURN(pthread_mutex_unlock(&mu->m));
+}
+
+/* pthread_cond_wait on mu (held), which the wait releases and retakes. */
+static inline void kv_cond_wait(pthread_cond_t *cv, struct kv_mutex *mu)
+{
+	kv_mutex_leaving(mu);
+	CHECK_RETURN(pthread_cond_wait(cv, &mu->m));
+	kv_mutex_took(mu);
+}
+
+/* pthread_cond_timedwait on mu (held): 0, or its ETIMEDOUT. */
+static inline int kv_cond_timedwait(pthread_cond_t *cv, struct kv_mutex *mu,
+				    const struct timespec *abstime)
+{
+	kv_mutex_leaving(mu);
+	int rc = pthread_cond_timedwait(cv, &mu->m, abstime);
+	kv_mutex_took(mu);
+	return rc;
+}
+
+/* On entry to a function documented "(mu held)". */
+#define KV_MU_HELD(db) assert(kv_mutex_held(&(db)->mu))
+
 struct kv_db {
 	struct obj_backend *store;        /* borrowed; immutable */
 	struct kv_config conf;            /* defaults filled in; immutable */
 	struct kv_cache *cache;           /* thread-safe on its own */
 	int readonly;                     /* immutable */
 
-	pthread_mutex_t mu;
+	struct kv_mutex mu;               /* kv_mutex_lock / kv_mutex_unlock */
 	pthread_cond_t cv_wal;            /* wakes the WAL writer */
 	pthread_cond_t cv_flush;          /* wakes the memtable flusher */
 	pthread_cond_t cv_state;          /* durable_seq, imm, version or state changed */
@@ -852,7 +968,7 @@ struct kv_db {
 	uint64_t unlogged_batches, unlogged_bytes, wal_holds;
 	uint64_t stall_ns;
 	unsigned writers_waiting;         /* in kv_write's stall loop now (READS FIRST) */
-	/* A failing store (kv_db.c, STORE FAILURES), protected by mu: */
+	/* A failing store (kv_health.c, STORE FAILURES), protected by mu: */
 	int store_err;                    /* last failed durable write's error; 0 = healthy */
 	uint64_t store_err_since_ns;      /* wall clock of the first failure in a row */
 	uint64_t store_fail_gen;          /* failures so far: a waiter sees a new one */
@@ -949,7 +1065,7 @@ void *kv_gc_main(void *arg);
 int kv_gc_pass(struct kv_db *db, int dry_run);
 void *kv_follow_main(void *arg);
 
-/* kv_db.c */
+/* kv_replay.c */
 struct kv_wal_scan {
 	uint64_t after;                   /* ids above this only */
 	uint64_t max;                     /* highest id seen */
@@ -973,13 +1089,18 @@ int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, vo
  * memtable writer). *last = the highest seq after it. */
 int kv_replay_data(struct kv_db *db, uint64_t id, const void *data, size_t len,
 		   struct kv_replay *r, uint64_t *last);
-/* Register / forget an uncommitted table (mu NOT held). */
-int kv_db_pending_add(struct kv_db *db, const struct kv_sst_id *id);
-void kv_db_pending_del(struct kv_db *db, const struct kv_sst_id *id);
+/* Replay WAL objects (after, upto] at open (mu held, no other thread
+ * running), recording each as uploaded (kv_wal_done_push) if record_done. */
+int kv_replay_range(struct kv_db *db, uint64_t after, uint64_t upto, int record_done);
+
+/* kv_pending.c: register / forget an uncommitted table (mu NOT held). */
+int kv_pending_add(struct kv_db *db, const struct kv_sst_id *id);
+void kv_pending_del(struct kv_db *db, const struct kv_sst_id *id);
+
 /* Tell GC there may be garbage (a new manifest, an abandoned table, a
  * full store): it runs a pass once gc_interval_ms has passed since its
  * last one (mu held). */
-void kv_gc_kick(struct kv_db *db);
+static inline void kv_gc_kick(struct kv_db *db);
 
 /* ---- room to recover on a full store (kv_reclaim.c) --------------------- */
 enum { KV_RESERVE_UNKNOWN = 0, KV_RESERVE_PRESENT, KV_RESERVE_RELEASED };
@@ -991,16 +1112,18 @@ uint64_t kv_reserve_tend(struct kv_db *db);
 int kv_reclaim_wanted(struct kv_db *db);
 /* One reclaim pass (compactor thread; mu not held). Returns 0 or an error. */
 int kv_reclaim_pass(struct kv_db *db);
+
+/* kv_health.c */
 /* Enter FENCED or ERROR (mu held): logs once, wakes every waiter. */
 void kv_db_set_state(struct kv_db *db, enum kv_state st, int err);
-/* Sleep for a retry backoff step, returning early on abandon. */
+/* Sleep for a retry backoff step, returning early on abandon (mu NOT held). */
 void kv_db_backoff(struct kv_db *db, unsigned attempt);
 /* Emit h as NAME_runs, NAME_failures, NAME_consecutive_failures,
- * NAME_last_success_unix_ms (kv_health.c). */
+ * NAME_last_success_unix_ms. */
 void kv_health_emit(kv_stat_emit_fn emit, void *arg, const char *name,
 		    const struct kv_health *h);
 /* A durable write (what: "WAL upload wal/N", "memtable flush") failed
- * with err, or succeeded (mu held): STORE FAILURES in kv_db.c. */
+ * with err, or succeeded (mu held): STORE FAILURES in kv_health.c. */
 void kv_db_store_failed(struct kv_db *db, const char *what, int err);
 void kv_db_store_ok(struct kv_db *db);
 /* The errno a caller sees for a store failure: -ENOSPC, -EDQUOT, -EACCES
@@ -1011,7 +1134,7 @@ int kv_store_errno(int err);
  * Called from kv_open/kv_close with db->conf.lease set. */
 /* A read of a checkpoint-mode db failed as corrupt: if the checkpoint
  * was deleted (checkpoint delete --force), say so once and set
- * ckpt_deleted. Looks at most every few seconds. (kv_checkpoint.c) */
+ * ckpt_deleted. Looks at most every few seconds. */
 void kv_db_checkpoint_check(struct kv_db *db);
 /* Take the writer lease, recording `epoch`. Returns 0, -EBUSY (held:
  * conf.lease->holder filled in), or a store error. */
@@ -1021,5 +1144,12 @@ void kv_lease_release(struct kv_db *db, int clean);
 /* Register / unregister this read-only db under readers/. */
 int kv_reader_register(struct kv_db *db);
 void kv_reader_unregister(struct kv_db *db);
+
+static inline void kv_gc_kick(struct kv_db *db)
+{
+	KV_MU_HELD(db);
+	db->gc_kick = 1;
+	CHECK_RETURN(pthread_cond_signal(&db->cv_gc));
+}
 
 #endif /* SHALE_KV_INT_H */

@@ -49,8 +49,16 @@
  *   Unknown keys are an error (a newer format): the reader refuses rather
  *   than guess who holds the store.
  *
+ * DELETED CHECKPOINTS
+ *   A reader at a checkpoint that someone deletes (checkpoint delete
+ *   --force) loses its tables to GC. kv_db_checkpoint_check, called by
+ *   kv_db.c when a read fails as corrupt, looks for the checkpoint in the
+ *   latest manifest (at most every KV_CKPT_CHECK_NS) and says once that it
+ *   is gone.
+ *
  * THREADING
- *   Called from kv_open/kv_close and the CLI, one thread at a time per db.
+ *   Called from kv_open/kv_close and the CLI, one thread at a time per db;
+ *   kv_db_checkpoint_check from any reading thread (atomics only).
  */
 #include "kv/kv_int.h"
 
@@ -123,8 +131,7 @@ static int kv_lease_field(char *dst, size_t dstlen, const char *val)
 
 static int kv_lease_bad(const char *name, const char *why)
 {
-	UTIL_ERROR("kv", "%s: not a valid lease record (%s)", name, why);
-	return KV_ECORRUPT;
+	return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "not a valid lease record (%s)", why);
 }
 
 /* Decode the record read from object `name`. Returns 0 or KV_ECORRUPT. */
@@ -504,4 +511,29 @@ int kv_reader_forget(struct obj_backend *store, const struct kv_lease_info *r)
 	if (!r->reader || strncmp(r->object, KV_READERS_PREFIX, strlen(KV_READERS_PREFIX)))
 		return -EINVAL;
 	return obj_delete(store, r->object);
+}
+
+/* How often failed reads may look for a deleted checkpoint. */
+#define KV_CKPT_CHECK_NS (5ull * 1000000000)
+
+void kv_db_checkpoint_check(struct kv_db *db)
+{
+	struct kv_manifest *m = NULL;
+	uint64_t now = util_now_ns(), last;
+
+	if (db->conf.mode != KV_OPEN_CHECKPOINT || atomic_load(&db->ckpt_deleted))
+		return;
+	last = atomic_load(&db->ckpt_checked_ns);
+	if ((last && now - last < KV_CKPT_CHECK_NS) ||
+	    !atomic_compare_exchange_strong(&db->ckpt_checked_ns, &last, now))
+		return;
+	if (kv_manifest_load_latest(db->store, &m) != 0)
+		return;
+	if (!kv_manifest_find_ckpt(m, db->conf.checkpoint)) {
+		atomic_store(&db->ckpt_deleted, 1);
+		UTIL_ERROR("kv", "checkpoint '%s' was deleted from the store while mounted here "
+			   "(checkpoint delete --force): its tables are being removed and reads "
+			   "of them fail; unmount this checkpoint", db->conf.checkpoint);
+	}
+	kv_manifest_free(m);
 }

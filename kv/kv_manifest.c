@@ -306,9 +306,8 @@ int kv_manifest_decode(const char *name, const uint8_t *data, size_t len,
 		goto corrupt;
 	}
 	if (util_get_be32(data + 8) != MANIFEST_VERSION) {
-		UTIL_ERROR("kv", "%s: manifest format version %u is not supported (this build reads %d)",
-			   name, util_get_be32(data + 8), MANIFEST_VERSION);
-		return KV_ECORRUPT;
+		return KV_CORRUPT(name, 8, "manifest format version %u is not supported (this "
+				  "build reads %d)", util_get_be32(data + 8), MANIFEST_VERSION);
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -394,8 +393,7 @@ int kv_manifest_decode(const char *name, const uint8_t *data, size_t len,
 	*out = m;
 	return 0;
 corrupt:
-	UTIL_ERROR("kv", "%s: corrupt manifest: %s", name, why);
-	rc = KV_ECORRUPT;
+	rc = KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "corrupt manifest: %s", why);
 fail:
 	kv_manifest_free(m);
 	return rc;
@@ -458,10 +456,10 @@ int kv_manifest_load(struct obj_backend *store, uint64_t id, struct kv_manifest 
 	rc = kv_manifest_decode(name, data, len, out);
 	obj_buf_free(data);
 	if (rc == 0 && (*out)->id != id) {
-		UTIL_ERROR("kv", "%s: corrupt manifest: it says it is id %" PRIu64, name, (*out)->id);
+		rc = KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "corrupt manifest: it says it is id %"
+				PRIu64, (*out)->id);
 		kv_manifest_free(*out);
 		*out = NULL;
-		rc = KV_ECORRUPT;
 	}
 	return rc;
 }

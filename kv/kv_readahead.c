@@ -106,7 +106,9 @@
  *   guards the job queue and the pool's state, is never held while a job
  *   runs and is taken alone or inside a table's mu.
  *   Per-table state (streams, slots) is a struct kv_ra_table embedded in
- *   its reader. t->mu guards the shared streams and the slots and is never
+ *   its reader, which it pins through the src.ref / src.unref the reader
+ *   gave it (this file calls the cache and kv_sst_block.c, never
+ *   kv_sst_read.c, which calls it). t->mu guards the shared streams and the slots and is never
  *   held across I/O. Lock order: t->mu, then a cache shard's lock
  *   (kv_cache_contains) or fill_mu (kv_ra_fill_submit); nothing calls back
  *   into a table while holding either. An iterator's own stream belongs
@@ -166,7 +168,7 @@ static void kv_ra_pool_stop(struct kv_ra *ra);
  * bytes (kv_cache_create calls it). On success *out is the caller's
  * (kv_ra_free). Returns 0 or -ENOMEM.
  */
-int kv_ra_create(struct kv_ra **out, size_t capacity)
+static int kv_ra_create(struct kv_ra **out, size_t capacity)
 {
 	struct kv_ra *ra = calloc(1, sizeof(*ra));
 	if (!ra)
@@ -187,7 +189,7 @@ int kv_ra_create(struct kv_ra **out, size_t capacity)
 }
 
 /* kv_ra_free - stop the fill threads (kv_ra_fill_stop), then free. */
-void kv_ra_free(struct kv_ra *ra)
+static void kv_ra_free(struct kv_ra *ra)
 {
 	if (!ra)
 		return;
@@ -195,6 +197,42 @@ void kv_ra_free(struct kv_ra *ra)
 	CHECK_RETURN(pthread_cond_destroy(&ra->fill_cv));
 	CHECK_RETURN(pthread_mutex_destroy(&ra->fill_mu));
 	free(ra);
+}
+
+/*
+ * kv_cache_create - a block cache of `capacity` bytes carrying the
+ * engine-wide read-ahead state (WHERE THE STATE LIVES, at the top): the cache
+ * (kv_cache_new) and the state (kv_ra_create) are made here, above both,
+ * so kv_cache.c never calls the planner. On success *out is the caller's
+ * (kv_cache_free). Returns 0 or -ENOMEM.
+ */
+int kv_cache_create(struct kv_cache **out, size_t capacity)
+{
+	struct kv_cache *c;
+	struct kv_ra *ra;
+	int rc = kv_cache_new(&c, capacity);
+	if (rc)
+		return rc;
+	if ((rc = kv_ra_create(&ra, capacity))) {
+		kv_cache_delete(c);
+		return rc;
+	}
+	kv_cache_set_ra(c, ra);
+	*out = c;
+	return 0;
+}
+
+/*
+ * kv_cache_free - stop the fill threads and free the read-ahead state,
+ * then the cache and every cached block. Every handle must have been
+ * released (a handle outliving its cache is a bug).
+ */
+void kv_cache_free(struct kv_cache *c)
+{
+	if (!c)
+		return;
+	kv_ra_free(kv_cache_ra(c));
+	kv_cache_delete(c);
 }
 
 /* kv_ra_span_max - the largest span worth fetching into cache c (BUDGET). */
@@ -644,9 +682,10 @@ struct kv_ra_pf_job {
 static void kv_ra_pf_end(struct kv_ra_pf_job *j)
 {
 	struct kv_sst_reader *r = j->t->src.r;
+	void (*unref)(struct kv_sst_reader *) = j->t->src.unref;
 	kv_ra_slot_done(j->t, j->slot);
 	free(j);
-	kv_sst_unref(r);                  /* may free the table */
+	unref(r);                         /* may free the table */
 }
 
 /* On a fill thread: errors are dropped (whoever asks for a block the span
@@ -692,9 +731,9 @@ static void kv_ra_prefetch(struct kv_ra_table *t, struct kv_ra_stream *s, uint64
 	}
 	*j = (struct kv_ra_pf_job){ .t = t, .p = s->next_p, .lo = s->next, .len = len,
 				    .nb = nb, .slot = slot, .kind = kv_ra_kind(s) };
-	kv_sst_ref(t->src.r);
+	t->src.ref(t->src.r);
 	if (kv_ra_fill_submit(t->src.cache, kv_ra_pf_run, kv_ra_pf_cancel, j)) {
-		kv_sst_unref(t->src.r);         /* never the last: the caller holds one */
+		t->src.unref(t->src.r);         /* never the last: the caller holds one */
 		kv_ra_slot_untake(t, slot);     /* nobody could wait on it yet */
 		free(j);
 		return;

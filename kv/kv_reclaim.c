@@ -63,12 +63,12 @@ uint64_t kv_reserve_tend(struct kv_db *db)
 
 	if (db->readonly || want == KV_RESERVE_NONE)
 		return 0;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	full = kv_store_full(db);
 	int deletes = db->full_deletes;
 	state = db->reserve_state;
 	ok_since = db->store_ok_since_ns;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 
 	if (full && deletes && state != KV_RESERVE_RELEASED) {
 		int rc = obj_delete(db->store, KV_RESERVE_NAME);
@@ -77,10 +77,10 @@ uint64_t kv_reserve_tend(struct kv_db *db)
 				  "deleted: %s", KV_RESERVE_NAME, kv_strerror(rc));
 			return 0;               /* the next full-store pass tries again */
 		}
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		db->reserve_state = KV_RESERVE_RELEASED;
 		db->reserve_releases++;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		if (rc == 0)
 			UTIL_WARN("kv", "the store is full: released the %zu-byte reserve (object %s) "
 				  "so that deletes can be stored; it is made again once there is room",
@@ -92,9 +92,9 @@ uint64_t kv_reserve_tend(struct kv_db *db)
 	if (state == KV_RESERVE_UNKNOWN) {
 		struct obj_stat st;
 		if (obj_head(db->store, KV_RESERVE_NAME, &st) == 0 && st.size == want) {
-			CHECK_RETURN(pthread_mutex_lock(&db->mu));
+			kv_mutex_lock(&db->mu);
 			db->reserve_state = KV_RESERVE_PRESENT;
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_mutex_unlock(&db->mu);
 			return 0;
 		}
 	} else if (util_wall_ns() - ok_since < KV_RESERVE_AGAIN_NS) {
@@ -114,9 +114,9 @@ uint64_t kv_reserve_tend(struct kv_db *db)
 			  kv_strerror(rc));
 		return util_wall_ns() + KV_RESERVE_AGAIN_NS;
 	}
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	db->reserve_state = KV_RESERVE_PRESENT;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return 0;
 }
 
@@ -192,9 +192,9 @@ static int kv_reclaim_walk(struct kv_reclaim *r, struct kv_reclaim_cand *c,
 		it->ops->key(it, &k, &kl);
 		it->ops->value(it, &v, &vl);
 		if ((++n & 1023) == 0) {
-			CHECK_RETURN(pthread_mutex_lock(&r->db->mu));
+			kv_mutex_lock(&r->db->mu);
 			int stop = r->db->shutdown;
-			CHECK_RETURN(pthread_mutex_unlock(&r->db->mu));
+			kv_mutex_unlock(&r->db->mu);
 			if (stop) {
 				rc = -ECANCELED;
 				break;
@@ -260,11 +260,11 @@ static int kv_reclaim_rewrite(struct kv_reclaim *r, struct kv_reclaim_cand *c)
 	kv_sst_id_new(&c->out.id);
 	c->out.size = len;
 	kv_sst_id_name(&c->out.id, name, sizeof(name));
-	rc = kv_db_pending_add(r->db, &c->out.id);
+	rc = kv_pending_add(r->db, &c->out.id);
 	if (!rc) {
 		rc = obj_put(r->db->store, name, data, len);
 		if (rc)
-			kv_db_pending_del(r->db, &c->out.id);
+			kv_pending_del(r->db, &c->out.id);
 	}
 	free(data);
 	if (rc)
@@ -378,7 +378,7 @@ static void kv_reclaim_free(struct kv_reclaim *r)
 {
 	for (size_t i = 0; i < r->n; i++)
 		if (r->c[i].out.size) {
-			kv_db_pending_del(r->db, &r->c[i].out.id);
+			kv_pending_del(r->db, &r->c[i].out.id);
 			kv_sst_meta_clear(&r->c[i].out);
 		}
 	free(r->c);
@@ -399,6 +399,7 @@ static int kv_reclaim_reader_cb(void *arg, const struct kv_lease_info *l)
 
 int kv_reclaim_wanted(struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	return kv_store_full(db) && db->lease.gen != 0 && db->state == KV_STATE_OK &&
 	       (db->durable_seq != db->reclaim_seen_seq ||
 		db->ver->man->id != db->reclaim_seen_manifest);
@@ -415,7 +416,7 @@ int kv_reclaim_pass(struct kv_db *db)
 
 	if (kv_readers_list(db->store, kv_reclaim_reader_cb, &readers) != 0 || readers)
 		return 0;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	db->reclaim_seen_seq = db->durable_seq;
 	db->reclaim_seen_manifest = db->ver->man->id;
 	r.s = db->durable_seq;
@@ -431,7 +432,7 @@ int kv_reclaim_pass(struct kv_db *db)
 	r.ver = db->ver;
 	kv_version_ref(r.ver);
 	db->reclaim_passes++;
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	free(snaps);
 	if (rc)
 		goto out;
@@ -499,10 +500,10 @@ int kv_reclaim_pass(struct kv_db *db)
 	if (rc == 0) {
 		UTIL_INFO("kv", "the store is full: %zu tables without their dead versions "
 			  "(%" PRIu64 " bytes to free)", chosen, freed);
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		db->reclaim_tables += chosen;
 		db->reclaim_bytes += freed;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 	}
 out:
 	if (kids) {

@@ -23,28 +23,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
-
-/* ---- errors ------------------------------------------------------------- */
-
-/* Log "<name>: <what>" with the origin, return KV_ECORRUPT. name NULL =
- * quiet: a block read ahead that nobody has asked for yet (kv_readahead.c). */
-int kv_sst_corrupt_at(const char *file, int line, const char *name, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-	if (!name)
-		return KV_ECORRUPT;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	UTIL_ERROR("kv", "%s: %s (%s:%d)", name, msg, file, line);
-	return KV_ECORRUPT;
-}
 
 /* ---- stored blocks ------------------------------------------------------ */
 
@@ -57,15 +39,15 @@ int kv_sst_check_stored(const char *name, uint64_t off, const uint8_t *p, size_t
 			size_t *body_len, uint8_t *type)
 {
 	if (n < KV_SST_TRAILER_SIZE)
-		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": shorter than its trailer",
-				      off);
+		return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": shorter than its trailer",
+				  off);
 	size_t body = n - KV_SST_TRAILER_SIZE;
 	uint8_t t = p[body];
 	uint32_t want = util_get_be32(p + body + 1);
 	uint32_t crc = util_crc32c(0, p, body);
 	crc = util_crc32c(crc, &t, 1);
 	if (!KV_SST_CRC_OK(want, crc))
-		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": checksum mismatch", off);
+		return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": checksum mismatch", off);
 	*body_len = body;
 	*type = t;
 	return 0;
@@ -121,8 +103,8 @@ static int kv_sst_unwrap(const char *name, uint64_t off, const uint8_t *p, size_
 	case KV_SST_COMP_NONE:
 		len = body;
 		if (len > KV_SST_BLOCK_MAX)
-			return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": %zu bytes is too large",
-					      off, len);
+			return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": %zu bytes is too large",
+					  off, len);
 		if (!(buf = malloc(len ? len : 1)))
 			return -ENOMEM;
 		if (len)
@@ -131,11 +113,11 @@ static int kv_sst_unwrap(const char *name, uint64_t off, const uint8_t *p, size_
 	case KV_SST_COMP_ZSTD: {
 		unsigned long long sz = ZSTD_getFrameContentSize(p, body);
 		if (sz == ZSTD_CONTENTSIZE_ERROR || sz == ZSTD_CONTENTSIZE_UNKNOWN)
-			return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": bad zstd frame header",
-					      off);
+			return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": bad zstd frame header",
+					  off);
 		if (sz > KV_SST_BLOCK_MAX)
-			return KV_SST_CORRUPT(name, "block at offset %" PRIu64
-					      ": decompressed size %llu is too large", off, sz);
+			return KV_CORRUPT(name, off, "block at offset %" PRIu64
+					  ": decompressed size %llu is too large", off, sz);
 		len = (size_t)sz;
 		if (!(buf = malloc(len ? len : 1)))
 			return -ENOMEM;
@@ -144,15 +126,15 @@ static int kv_sst_unwrap(const char *name, uint64_t off, const uint8_t *p, size_
 				  : ZSTD_decompress(buf, len, p, body);
 		if (ZSTD_isError(got) || got != len) {
 			free(buf);
-			return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": zstd: %s", off,
-					      ZSTD_isError(got) ? ZSTD_getErrorName(got)
-								: "size mismatch");
+			return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": zstd: %s", off,
+					  ZSTD_isError(got) ? ZSTD_getErrorName(got)
+							    : "size mismatch");
 		}
 		break;
 	}
 	default:
-		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": unknown compression type %u",
-				      off, type);
+		return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": unknown compression type %u",
+				  off, type);
 	}
 	*out = buf;
 	*out_len = len;
@@ -165,17 +147,17 @@ int kv_sst_block_parse(const char *name, uint64_t off, const uint8_t *data, size
 		       struct kv_sst_block *blk)
 {
 	if (len < 4)
-		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": too short (%zu bytes)",
-				      off, len);
+		return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": too short (%zu bytes)",
+				  off, len);
 	uint32_t n = util_get_be32(data + len - 4);
 	if (n > (len - 4) / 4)
-		return KV_SST_CORRUPT(name, "block at offset %" PRIu64
-				      ": restart count %" PRIu32 " does not fit", off, n);
+		return KV_CORRUPT(name, off, "block at offset %" PRIu64
+				  ": restart count %" PRIu32 " does not fit", off, n);
 	size_t rlen = len - 4 - (size_t)n * 4;
 	if ((n == 0) != (rlen == 0))
-		return KV_SST_CORRUPT(name, "block at offset %" PRIu64
-				      ": restart count %" PRIu32 " with %zu bytes of entries",
-				      off, n, rlen);
+		return KV_CORRUPT(name, off, "block at offset %" PRIu64
+				  ": restart count %" PRIu32 " with %zu bytes of entries",
+				  off, n, rlen);
 	blk->data = data;
 	blk->rlen = rlen;
 	blk->nrestarts = n;
@@ -247,8 +229,8 @@ static void kv_sst_bi_decode(struct kv_sst_biter *it, size_t p)
 	it->valid = 1;
 	return;
 bad:
-	kv_sst_bi_fail(it, KV_SST_CORRUPT(it->name, "block at offset %" PRIu64
-					   ": malformed entry at %zu", it->b.off, p));
+	kv_sst_bi_fail(it, KV_CORRUPT(it->name, it->b.off, "block at offset %" PRIu64
+				      ": malformed entry at %zu", it->b.off, p));
 }
 
 void kv_sst_bi_seek_first(struct kv_sst_biter *it)
@@ -268,9 +250,9 @@ int kv_sst_bi_restart(struct kv_sst_biter *it, uint32_t i, size_t *off)
 {
 	size_t o = util_get_be32(it->b.data + it->b.rlen + (size_t)i * 4);
 	if (o >= it->b.rlen) {
-		int rc = KV_SST_CORRUPT(it->name, "block at offset %" PRIu64
-					": restart %" PRIu32 " points outside the block",
-					it->b.off, i);
+		int rc = KV_CORRUPT(it->name, it->b.off, "block at offset %" PRIu64
+				    ": restart %" PRIu32 " points outside the block",
+				    it->b.off, i);
 		kv_sst_bi_fail(it, rc);
 		return rc;
 	}
@@ -296,8 +278,8 @@ int kv_sst_bi_restart_key(struct kv_sst_biter *it, uint32_t i, const uint8_t **k
 	*klen = (size_t)unshared;
 	return 0;
 bad:
-	rc = KV_SST_CORRUPT(it->name, "block at offset %" PRIu64 ": malformed restart entry at %zu",
-			    it->b.off, o);
+	rc = KV_CORRUPT(it->name, it->b.off, "block at offset %" PRIu64 ": malformed restart entry at %zu",
+			it->b.off, o);
 	kv_sst_bi_fail(it, rc);
 	return rc;
 }
@@ -353,7 +335,7 @@ void kv_sst_bi_seek(struct kv_sst_biter *it, const uint8_t *target, size_t tlen)
  * raw bytes read for it (p, n: n short of size + trailer means the object
  * ended early), and parse it into *blk. On success *dec (*dec_len bytes,
  * the caller's, free()) holds the block blk points into. name NULL =
- * quiet (kv_sst_corrupt_at). Returns 0, KV_ECORRUPT or -ENOMEM.
+ * quiet (KV_CORRUPT). Returns 0, KV_ECORRUPT or -ENOMEM.
  */
 int kv_sst_decode(const char *name, uint64_t off, uint64_t size, const uint8_t *p,
 		  size_t n, uint8_t **dec, size_t *dec_len, struct kv_sst_block *blk)
@@ -361,8 +343,8 @@ int kv_sst_decode(const char *name, uint64_t off, uint64_t size, const uint8_t *
 	int rc;
 
 	if (n != size + KV_SST_TRAILER_SIZE)
-		return KV_SST_CORRUPT(name, "block at offset %" PRIu64 ": truncated object (read %zu of %"
-				      PRIu64 " bytes)", off, n, size + KV_SST_TRAILER_SIZE);
+		return KV_CORRUPT(name, off, "block at offset %" PRIu64 ": truncated object (read %zu of %"
+				  PRIu64 " bytes)", off, n, size + KV_SST_TRAILER_SIZE);
 	if ((rc = kv_sst_unwrap(name, off, p, n, dec, dec_len)))
 		return rc;
 	if ((rc = kv_sst_block_parse(name, off, *dec, *dec_len, blk))) {
@@ -430,8 +412,8 @@ int kv_sst_verify_restarts(struct kv_sst_biter *it)
 	if (it->err)
 		return it->err;
 	if (ri != it->b.nrestarts)
-		return KV_SST_CORRUPT(it->name, "block at offset %" PRIu64
-				      ": restart point %" PRIu32 " is not an entry boundary",
-				      it->b.off, ri);
+		return KV_CORRUPT(it->name, it->b.off, "block at offset %" PRIu64
+				  ": restart point %" PRIu32 " is not an entry boundary",
+				  it->b.off, ri);
 	return 0;
 }

@@ -108,7 +108,7 @@ static int kv_sst_block_handle(const struct kv_sst_reader *r, const uint8_t *v, 
 {
 	size_t n = kv_varint_get(v, v + vlen, off), m;
 	if (!n || !(m = kv_varint_get(v + n, v + vlen, size)))
-		return KV_SST_CORRUPT(r->name, "index: malformed block handle");
+		return KV_CORRUPT(r->name, KV_CORRUPT_NO_OFFSET, "index: malformed block handle");
 	return 0;
 }
 
@@ -176,8 +176,8 @@ static int kv_sst_read_block(struct kv_sst_reader *r, uint64_t off, uint64_t siz
 
 	if (size > KV_SST_BLOCK_MAX || off > r->data_end ||
 	    size + KV_SST_TRAILER_SIZE > r->data_end - off) {
-		return KV_SST_CORRUPT(r->name, "index: block at offset %" PRIu64 " size %" PRIu64
-				      " lies outside the data region", off, size);
+		return KV_CORRUPT(r->name, off, "index: block at offset %" PRIu64 " size %" PRIu64
+				  " lies outside the data region", off, size);
 	}
 	if (!use_cache)
 		return kv_sst_fetch_one(r, off, size, 0, ref, blk);
@@ -210,12 +210,12 @@ static int kv_sst_footer_parse(const char *name, uint64_t size, const uint8_t *f
 	uint64_t end = size - KV_SST_FOOTER_SIZE;      /* size >= footer: checked by the caller */
 
 	if (util_get_be64(f + 52) != KV_SST_MAGIC)
-		return KV_SST_CORRUPT(name, "footer: bad magic (not an SST)");
+		return KV_CORRUPT(name, end, "footer: bad magic (not an SST)");
 	if (!KV_SST_CRC_OK(util_get_be32(f + 60), util_crc32c(0, f, 60)))
-		return KV_SST_CORRUPT(name, "footer: checksum mismatch");
+		return KV_CORRUPT(name, end, "footer: checksum mismatch");
 	if (util_get_be32(f + 48) != KV_SST_VERSION)
-		return KV_SST_CORRUPT(name, "footer: unsupported format version %" PRIu32,
-				      util_get_be32(f + 48));
+		return KV_CORRUPT(name, end, "footer: unsupported format version %" PRIu32,
+				  util_get_be32(f + 48));
 	ft->index_off = util_get_be64(f + 0);
 	ft->index_size = util_get_be64(f + 8);
 	ft->filter_off = util_get_be64(f + 16);
@@ -226,14 +226,14 @@ static int kv_sst_footer_parse(const char *name, uint64_t size, const uint8_t *f
 	 * where the index starts (see the format in kv_sst_build.c). */
 	if (ft->index_size > end || end - ft->index_size < KV_SST_TRAILER_SIZE ||
 	    ft->index_off != end - ft->index_size - KV_SST_TRAILER_SIZE)
-		return KV_SST_CORRUPT(name, "footer: index at %" PRIu64 " size %" PRIu64
-				      " does not end at the footer", ft->index_off, ft->index_size);
+		return KV_CORRUPT(name, end, "footer: index at %" PRIu64 " size %" PRIu64
+				  " does not end at the footer", ft->index_off, ft->index_size);
 	if (ft->filter_size == 0 ? ft->filter_off != ft->index_off :
 	    (ft->filter_size > ft->index_off ||
 	     ft->index_off - ft->filter_size < KV_SST_TRAILER_SIZE ||
 	     ft->filter_off != ft->index_off - ft->filter_size - KV_SST_TRAILER_SIZE))
-		return KV_SST_CORRUPT(name, "footer: filter at %" PRIu64 " size %" PRIu64
-				      " does not end at the index", ft->filter_off, ft->filter_size);
+		return KV_CORRUPT(name, end, "footer: filter at %" PRIu64 " size %" PRIu64
+				  " does not end at the index", ft->filter_off, ft->filter_size);
 	return 0;
 }
 
@@ -361,16 +361,17 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 
 	/* Smallest SST: an empty index block (4 bytes) + trailer + footer. */
 	if (r->size < KV_SST_FOOTER_SIZE + KV_SST_TRAILER_SIZE + 4) {
-		rc = KV_SST_CORRUPT(r->name, "object of %" PRIu64 " bytes is too small for an SST",
-				    r->size);
+		rc = KV_CORRUPT(r->name, KV_CORRUPT_NO_OFFSET,
+				"object of %" PRIu64 " bytes is too small for an SST", r->size);
 		goto fail;
 	}
 	rc = obj_get(store, r->name, r->size - KV_SST_FOOTER_SIZE, KV_SST_FOOTER_SIZE, &buf, &n);
 	if (rc)
 		goto fail;
 	if (n != KV_SST_FOOTER_SIZE) {
-		rc = KV_SST_CORRUPT(r->name, "footer: truncated object (read %zu of 64 bytes at %" PRIu64
-				    ")", n, r->size - KV_SST_FOOTER_SIZE);
+		rc = KV_CORRUPT(r->name, r->size - KV_SST_FOOTER_SIZE,
+				"footer: truncated object (read %zu of 64 bytes at %" PRIu64 ")", n,
+				r->size - KV_SST_FOOTER_SIZE);
 		goto fail;
 	}
 	if ((rc = kv_sst_footer_parse(r->name, r->size, buf, &ft)))
@@ -384,8 +385,8 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 	if (rc)
 		goto fail;
 	if (n != meta_len) {
-		rc = KV_SST_CORRUPT(r->name, "index: truncated object (read %zu of %" PRIu64
-				    " bytes at %" PRIu64 ")", n, meta_len, ft.filter_off);
+		rc = KV_CORRUPT(r->name, ft.filter_off, "index: truncated object (read %zu of %" PRIu64
+				" bytes at %" PRIu64 ")", n, meta_len, ft.filter_off);
 		goto fail;
 	}
 	const uint8_t *m = r->meta;
@@ -396,7 +397,7 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 			goto fail;
 		/* The builder never compresses the filter or the index. */
 		if (type != KV_SST_COMP_NONE) {
-			rc = KV_SST_CORRUPT(r->name, "filter: unexpected compression type %u", type);
+			rc = KV_CORRUPT(r->name, ft.filter_off, "filter: unexpected compression type %u", type);
 			goto fail;
 		}
 		r->filter = m;
@@ -408,7 +409,7 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 	if (rc)
 		goto fail;
 	if (type != KV_SST_COMP_NONE) {
-		rc = KV_SST_CORRUPT(r->name, "index: unexpected compression type %u", type);
+		rc = KV_CORRUPT(r->name, ft.index_off, "index: unexpected compression type %u", type);
 		goto fail;
 	}
 	if ((rc = kv_sst_block_parse(r->name, ft.index_off, ip, body, &idx)))
@@ -424,7 +425,8 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 	if (cache) {
 		r->cache_id = kv_cache_new_id(cache);
 		kv_ra_table_init(&r->ra, &(struct kv_ra_src){
-			.r = r, .store = store, .name = r->name, .cache = cache,
+			.r = r, .ref = kv_sst_ref, .unref = kv_sst_unref,
+			.store = store, .name = r->name, .cache = cache,
 			.cache_id = r->cache_id, .index = r->index, .index_rlen = r->index_rlen,
 			.data_end = r->data_end });
 	}
@@ -728,8 +730,8 @@ int kv_sst_verify(struct kv_sst_reader *r)
 		if ((rc = kv_sst_block_handle(r, idx.val, idx.vlen, &off, &size)))
 			goto out;
 		if (off != next_off) {
-			rc = KV_SST_CORRUPT(r->name, "index: block %" PRIu64 " at offset %" PRIu64
-					    ", expected %" PRIu64, blocks, off, next_off);
+			rc = KV_CORRUPT(r->name, off, "index: block %" PRIu64 " at offset %" PRIu64
+					", expected %" PRIu64, blocks, off, next_off);
 			goto out;
 		}
 		kv_sst_bref_release(&ref);
@@ -742,7 +744,7 @@ int kv_sst_verify(struct kv_sst_reader *r)
 			goto out;
 		kv_sst_bi_seek_first(&data);
 		if (!data.valid && !data.err) {
-			rc = KV_SST_CORRUPT(r->name, "block at offset %" PRIu64 ": empty data block", off);
+			rc = KV_CORRUPT(r->name, off, "block at offset %" PRIu64 ": empty data block", off);
 			goto out;
 		}
 		for (; data.valid; kv_sst_bi_next(&data)) {
@@ -751,14 +753,14 @@ int kv_sst_verify(struct kv_sst_reader *r)
 			if ((prev.len && kv_ikey_cmp(prev.data, prev.len, k, kl) >= 0) ||
 			    (prev_sep.len && kv_ikey_cmp(prev_sep.data, prev_sep.len, k, kl) >= 0) ||
 			    kv_ikey_cmp(k, kl, idx.key.data, idx.key.len) > 0) {
-				rc = KV_SST_CORRUPT(r->name, "block at offset %" PRIu64
-						    ": keys out of order", off);
+				rc = KV_CORRUPT(r->name, off, "block at offset %" PRIu64
+						": keys out of order", off);
 				goto out;
 			}
 			if (r->filter && !kv_bloom_may_contain(r->filter, r->filter_len,
 							       kv_bloom_hash(k, kl - KV_IKEY_TRAILER))) {
-				rc = KV_SST_CORRUPT(r->name, "filter: misses a key of block at offset %"
-						    PRIu64, off);
+				rc = KV_CORRUPT(r->name, off, "filter: misses a key of block at offset %"
+						PRIu64, off);
 				goto out;
 			}
 			prev.len = 0;
@@ -775,10 +777,10 @@ int kv_sst_verify(struct kv_sst_reader *r)
 	if ((rc = idx.err))
 		goto out;
 	if (next_off != r->data_end || blocks != r->nblocks || entries != r->entries) {
-		rc = KV_SST_CORRUPT(r->name, "footer: %" PRIu64 " entries in %" PRIu64
-				    " blocks ending at %" PRIu64 ", found %" PRIu64 " in %" PRIu64
-				    " ending at %" PRIu64, r->entries, r->nblocks, r->data_end,
-				    entries, blocks, next_off);
+		rc = KV_CORRUPT(r->name, r->size - KV_SST_FOOTER_SIZE, "footer: %" PRIu64 " entries in %" PRIu64
+				" blocks ending at %" PRIu64 ", found %" PRIu64 " in %" PRIu64
+				" ending at %" PRIu64, r->entries, r->nblocks, r->data_end,
+				entries, blocks, next_off);
 		goto out;
 	}
 out:

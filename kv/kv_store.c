@@ -65,15 +65,17 @@ static int kv_store_parse(const char *buf, size_t len, unsigned *version)
 	char tmp[512];
 
 	if (len >= sizeof(tmp) || len < ml || memcmp(buf, KV_STORE_MAGIC, ml) != 0)
-		return KV_ECORRUPT;
+		return KV_CORRUPT(KV_STORE_MARKER, 0, "not a valid store marker (bad header)");
 	memcpy(tmp, buf, len);
 	tmp[len] = '\0';
 	crc = strstr(tmp, "\ncrc ");
 	if (!crc)
-		return KV_ECORRUPT;
+		return KV_CORRUPT(KV_STORE_MARKER, KV_CORRUPT_NO_OFFSET,
+				  "not a valid store marker (no checksum)");
 	crc++;
 	if (util_crc32c(0, tmp, (size_t)(crc - tmp)) != (uint32_t)strtoul(crc + 4, NULL, 16))
-		return KV_ECORRUPT;
+		return KV_CORRUPT(KV_STORE_MARKER, (uint64_t)(crc - tmp),
+				  "not a valid store marker (checksum mismatch)");
 	*version = (unsigned)strtoul(tmp + ml, NULL, 10);
 	return 0;
 }
@@ -89,11 +91,8 @@ int kv_store_check(struct obj_backend *store)
 	if (rc == 0) {
 		rc = kv_store_parse(buf, len, &version);
 		obj_buf_free(buf);
-		if (rc) {
-			UTIL_ERROR("kv", "%s: not a valid store marker (bad header or checksum)",
-				   KV_STORE_MARKER);
-			return rc;
-		}
+		if (rc)
+			return rc;              /* logged */
 		if (version > KV_STORE_FORMAT || version == 0) {
 			UTIL_ERROR("kv", "%s: store format %u, this shalefs reads format %u: "
 				   "use a newer shalefs", KV_STORE_MARKER, version, KV_STORE_FORMAT);

@@ -52,8 +52,8 @@ static int kv_version_reader(struct kv_sst_reader **out, const struct kv_sst_met
 		 * something other than our GC. */
 		char name[64];
 		kv_sst_id_name(&meta->id, name, sizeof(name));
-		UTIL_ERROR("kv", "%s is missing but the manifest references it", name);
-		rc = KV_ECORRUPT;
+		rc = KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET,
+				"missing but the manifest references it");
 	}
 	return rc;
 }
@@ -189,9 +189,8 @@ static int kv_version_read_err(const struct kv_sst_meta *meta, int rc)
 	if (rc != -ENOENT)
 		return rc;
 	kv_sst_id_name(&meta->id, name, sizeof(name));
-	UTIL_ERROR("kv", "%s is missing from the store but the manifest references it "
-		   "(a read of it was answered 'not found')", name);
-	return KV_ECORRUPT;
+	return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "missing from the store but the manifest "
+			  "references it (a read of it was answered 'not found')");
 }
 
 int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,

@@ -9,7 +9,7 @@
  * The decoder treats its input as hostile (it comes from the store):
  * every length is checked against the end of the buffer before it is
  * used, sizes are computed without overflow, and any inconsistency is
- * KV_ECORRUPT with one log line naming the object and the fault. It never
+ * KV_CORRUPT: one log line naming the object and the fault. It never
  * asserts on input bytes and never calls back before the whole object
  * has been verified, so a corrupt object is never partly replayed.
  *
@@ -232,8 +232,7 @@ int kv_batch_each(const uint8_t *entries, size_t len, uint32_t count,
 	/* Verify everything first: a batch applies whole or not at all. */
 	int rc = kv_batch_walk(entries, len, count, NULL, NULL, why, sizeof(why));
 	if (rc) {
-		UTIL_ERROR("kv", "batch of %zu bytes: %s", len, why);
-		return rc;
+		return KV_CORRUPT("batch", KV_CORRUPT_NO_OFFSET, "%zu bytes: %s", len, why);
 	}
 	if (!fn)
 		return 0;
@@ -248,6 +247,7 @@ int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 		  struct kv_wal_header *h, kv_wal_record_fn fn, void *arg)
 {
 	char why[256];
+	uint64_t at = KV_CORRUPT_NO_OFFSET;   /* where the fault lies, for KV_CORRUPT */
 	int rc;
 
 	if (!name)
@@ -258,6 +258,7 @@ int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 	}
 
 	/* Header. */
+	at = 0;
 	if (memcmp(data, kv_wal_magic, 8) != 0) {
 		snprintf(why, sizeof(why), "bad header magic");
 		goto corrupt;
@@ -275,6 +276,7 @@ int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 	/* Trailer: checked before the records so a truncated object is
 	 * reported as such rather than as a bad record. */
 	const uint8_t *tr = data + len - KV_WAL_TRAILER_SIZE;
+	at = len - KV_WAL_TRAILER_SIZE;
 	if (memcmp(tr + 12, kv_wal_end_magic, 8) != 0) {
 		snprintf(why, sizeof(why), "bad trailer magic (truncated object?)");
 		goto corrupt;
@@ -295,6 +297,7 @@ int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 	while (off < records_end) {
 		size_t left = records_end - off;
 		const uint8_t *r = data + off;
+		at = off;
 		if (left < KV_WAL_RECORD_HEAD) {
 			snprintf(why, sizeof(why), "record %" PRIu32 " at offset %zu: header "
 				 "runs past the end of the records", nrec, off);
@@ -335,11 +338,13 @@ int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 		}
 		nrec++;
 	}
+	at = records_end;
 	if (nrec != record_count) {
 		snprintf(why, sizeof(why), "trailer counts %" PRIu32 " records, found %" PRIu32,
 			 record_count, nrec);
 		goto corrupt;
 	}
+	at = KV_CORRUPT_NO_OFFSET;
 	if (util_get_be32(tr + 20) != util_crc32c(0, data, len - 4)) {
 		snprintf(why, sizeof(why), "object checksum mismatch");
 		goto corrupt;
@@ -364,6 +369,5 @@ int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 	return 0;
 
 corrupt:
-	UTIL_ERROR("kv", "%s: %s", name, why);
-	return KV_ECORRUPT;
+	return KV_CORRUPT(name, at, "%s", why);
 }

@@ -27,7 +27,7 @@
  *   Any other failure (store full, quota, access denied, an outage longer
  *   than the retry wrapper's budget) is retried with backoff for as long
  *   as it lasts, the object kept in memory; kv_db_store_failed tells
- *   syncs and stalled writers, and logs at a bounded rate (kv_db.c, STORE
+ *   syncs and stalled writers, and logs at a bounded rate (kv_health.c, STORE
  *   FAILURES). Only at close, after conf.close_timeout_ms, does it give up:
  *   kv_close then reports what was not made durable. This thread never
  *   exits the process and never asserts on store data.
@@ -47,6 +47,7 @@
 
 int kv_wal_writer_append(struct kv_db *db, uint64_t first_seq, const struct kv_batch *b)
 {
+	KV_MU_HELD(db);
 	int rc;
 
 	int first = db->wal_open.len == 0;
@@ -75,6 +76,7 @@ int kv_wal_writer_append(struct kv_db *db, uint64_t first_seq, const struct kv_b
 /* Should the open object be sealed now? (mu held) */
 static int kv_wal_due(struct kv_db *db, uint64_t now)
 {
+	KV_MU_HELD(db);
 	if (db->wal_open.len == 0)
 		return 0;
 	return db->sync_waiters || db->shutdown || db->wal_open.len >= db->conf.wal_max_bytes ||
@@ -86,6 +88,7 @@ static int kv_wal_due(struct kv_db *db, uint64_t now)
  * in a committed SST yet (kv_int.h, UNLOGGED BATCHES). (mu held) */
 static int kv_wal_held(const struct kv_db *db)
 {
+	KV_MU_HELD(db);
 	uint64_t u = kv_unlogged_first(db);
 	return db->wal_open.len && u && db->wal_open_last_seq > u;
 }
@@ -99,6 +102,7 @@ static int kv_wal_held(const struct kv_db *db)
  */
 static void kv_wal_freeze_unlogged(struct kv_db *db, uint64_t now)
 {
+	KV_MU_HELD(db);
 	int want;
 
 	if (!db->mem_first_unlogged)
@@ -117,6 +121,7 @@ static void kv_wal_freeze_unlogged(struct kv_db *db, uint64_t now)
  * more interval at the latest instead of spinning. */
 static uint64_t kv_wal_next_deadline(const struct kv_db *db, int held, uint64_t now)
 {
+	KV_MU_HELD(db);
 	uint64_t interval = (uint64_t)db->conf.flush_interval_ms * 1000000ull, t = UINT64_MAX;
 
 	if (db->wal_open.len && !held)
@@ -135,6 +140,7 @@ static uint64_t kv_wal_next_deadline(const struct kv_db *db, int held, uint64_t 
 
 int kv_wal_done_push(struct kv_db *db, uint64_t id, uint64_t last_seq)
 {
+	KV_MU_HELD(db);
 	if (db->n_wal_done == db->cap_wal_done) {
 		size_t cap = db->cap_wal_done ? db->cap_wal_done * 2 : 64;
 		struct kv_wal_done *d = realloc(db->wal_done, cap * sizeof(*d));
@@ -165,16 +171,16 @@ static int kv_wal_upload(struct kv_db *db, const char *name, const uint8_t *data
 		if (rc == -EEXIST)
 			return rc;
 		uint64_t now = util_now_ns();
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		if (rc == 0) {
 			kv_db_store_ok(db);
-			CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+			kv_mutex_unlock(&db->mu);
 			return 0;
 		}
 		kv_health_fail(&db->wal_health, rc);
 		kv_db_store_failed(db, what, rc);
 		int shutdown = db->shutdown;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 		if (shutdown == 2)
 			return rc;
 		if (shutdown && !closing_since)
@@ -191,7 +197,7 @@ void *kv_wal_writer_main(void *arg)
 	int was_held = 0;           /* counts each held object once (wal_holds) */
 
 	util_thread_setup("kv-wal", 0);
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	for (;;) {
 		uint64_t now = util_now_ns();
 		if (db->shutdown == 2)
@@ -200,7 +206,7 @@ void *kv_wal_writer_main(void *arg)
 			/* Fenced or failed: nothing can be made durable any more. */
 			if (db->shutdown)
 				break;
-			CHECK_RETURN(pthread_cond_wait(&db->cv_wal, &db->mu));
+			kv_cond_wait(&db->cv_wal, &db->mu);
 			continue;
 		}
 		kv_wal_freeze_unlogged(db, now);
@@ -220,12 +226,12 @@ void *kv_wal_writer_main(void *arg)
 				break;
 			uint64_t due = kv_wal_next_deadline(db, held, now);
 			if (due == UINT64_MAX) {
-				CHECK_RETURN(pthread_cond_wait(&db->cv_wal, &db->mu));
+				kv_cond_wait(&db->cv_wal, &db->mu);
 			} else {
 				uint64_t wall = util_wall_ns() + (due > now ? due - now : 0);
 				struct timespec ts = { (time_t)(wall / 1000000000ull),
 						       (long)(wall % 1000000000ull) };
-				int w = pthread_cond_timedwait(&db->cv_wal, &db->mu, &ts);
+				int w = kv_cond_timedwait(&db->cv_wal, &db->mu, &ts);
 				(void)w;
 			}
 			continue;
@@ -241,13 +247,13 @@ void *kv_wal_writer_main(void *arg)
 		uint64_t id = db->wal_next_id++, last = db->wal_open_last_seq;
 		memset(&db->wal_open, 0, sizeof(db->wal_open));
 		db->wal_inflight = obj.len;
-		CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+		kv_mutex_unlock(&db->mu);
 
 		char name[48];
 		kv_wal_name(id, name, sizeof(name));
 		rc = kv_wal_upload(db, name, obj.data, obj.len);
 
-		CHECK_RETURN(pthread_mutex_lock(&db->mu));
+		kv_mutex_lock(&db->mu);
 		db->wal_inflight = 0;
 		if (rc == 0) {
 			if (last > db->durable_seq)     /* a flush may have passed it */
@@ -278,6 +284,15 @@ void *kv_wal_writer_main(void *arg)
 					  2 * db->conf.wal_max_bytes);
 		CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	return NULL;
+}
+
+uint64_t kv_unlogged_first(const struct kv_db *db)
+{
+	KV_MU_HELD(db);
+	for (size_t i = 0; i < db->n_imm; i++)
+		if (db->imm[i].first_unlogged)
+			return db->imm[i].first_unlogged;
+	return db->mem_first_unlogged;
 }

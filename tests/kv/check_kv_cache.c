@@ -300,26 +300,26 @@ END_TEST
 START_TEST(test_kv_cache__readahead_budget)
 {
 	struct kv_cache *c;
-	struct kv_cache_ra_stats st;
+	struct kv_ra_stats st;
 
 	ck_assert_int_eq(kv_cache_create(&c, 64 << 20), 0);
-	ck_assert_uint_eq(kv_cache_ra_span_max(c), 8 << 20);
+	ck_assert_uint_eq(kv_ra_span_max(c), 8 << 20);
 	/* A quarter of the capacity may be out at once, in any pieces. */
-	ck_assert_int_eq(kv_cache_ra_reserve(c, 2 << 20), 1);
-	ck_assert_int_eq(kv_cache_ra_reserve(c, 14 << 20), 1);
-	ck_assert_int_eq(kv_cache_ra_reserve(c, 1), 0);
-	kv_cache_ra_release(c, 2 << 20);
-	ck_assert_int_eq(kv_cache_ra_reserve(c, (2 << 20) + 1), 0);
-	ck_assert_int_eq(kv_cache_ra_reserve(c, 2 << 20), 1);
-	kv_cache_ra_release(c, 2 << 20);
-	kv_cache_ra_release(c, 14 << 20);
-	ck_assert_int_eq(kv_cache_ra_reserve(c, 17 << 20), 0);
-	ck_assert_int_eq(kv_cache_ra_reserve(c, SIZE_MAX), 0);
-	ck_assert_int_eq(kv_cache_ra_reserve(c, 16 << 20), 1);
-	kv_cache_ra_release(c, 16 << 20);
-	kv_cache_ra_count(c, 1, 30, 0);
-	kv_cache_ra_count(c, 2, 0, 5);
-	kv_cache_ra_stats(c, &st);
+	ck_assert_int_eq(kv_ra_reserve(c, 2 << 20), 1);
+	ck_assert_int_eq(kv_ra_reserve(c, 14 << 20), 1);
+	ck_assert_int_eq(kv_ra_reserve(c, 1), 0);
+	kv_ra_release(c, 2 << 20);
+	ck_assert_int_eq(kv_ra_reserve(c, (2 << 20) + 1), 0);
+	ck_assert_int_eq(kv_ra_reserve(c, 2 << 20), 1);
+	kv_ra_release(c, 2 << 20);
+	kv_ra_release(c, 14 << 20);
+	ck_assert_int_eq(kv_ra_reserve(c, 17 << 20), 0);
+	ck_assert_int_eq(kv_ra_reserve(c, SIZE_MAX), 0);
+	ck_assert_int_eq(kv_ra_reserve(c, 16 << 20), 1);
+	kv_ra_release(c, 16 << 20);
+	kv_ra_count(c, 1, 30, 0);
+	kv_ra_count(c, 2, 0, 5);
+	kv_ra_stats(c, &st);
 	ck_assert_uint_eq(st.spans, 3);
 	ck_assert_uint_eq(st.blocks, 30);
 	ck_assert_uint_eq(st.waits, 5);
@@ -327,8 +327,8 @@ START_TEST(test_kv_cache__readahead_budget)
 
 	/* No capacity, no read-ahead. */
 	ck_assert_int_eq(kv_cache_create(&c, 0), 0);
-	ck_assert_uint_eq(kv_cache_ra_span_max(c), 0);
-	ck_assert_int_eq(kv_cache_ra_reserve(c, 1), 0);
+	ck_assert_uint_eq(kv_ra_span_max(c), 0);
+	ck_assert_int_eq(kv_ra_reserve(c, 1), 0);
 	kv_cache_free(c);
 }
 END_TEST
@@ -359,7 +359,7 @@ static void fjob_cancel(void *arg)
 
 static void *fill_stopper(void *c)
 {
-	kv_cache_fill_stop(c);
+	kv_ra_fill_stop(c);
 	return NULL;
 }
 
@@ -371,23 +371,23 @@ START_TEST(test_kv_cache__fill_threads_run_or_cancel_each_job_once)
 
 	ck_assert_int_eq(kv_cache_create(&c, 1 << 20), 0);
 	/* Not started: refused. */
-	ck_assert_int_eq(kv_cache_fill_running(c), 0);
-	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), -EBUSY);
-	ck_assert_int_eq(kv_cache_fill_start(c), 0);
-	ck_assert_int_eq(kv_cache_fill_running(c), 1);
+	ck_assert_int_eq(kv_ra_fill_running(c), 0);
+	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), -EBUSY);
+	ck_assert_int_eq(kv_ra_fill_start(c), 0);
+	ck_assert_int_eq(kv_ra_fill_running(c), 1);
 	for (int i = 0; i < 20; i++)
-		while (kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j) == -EBUSY)
+		while (kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j) == -EBUSY)
 			usleep(1000);                     /* (8 may wait) */
 	while (ran < 20)
 		usleep(1000);
 	/* Both threads held up: the queue fills, then refuses. */
 	gate = 1;
-	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
-	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
 	while (running < 2)
 		usleep(1000);
 	int queued = 0;
-	while (kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j) == 0)
+	while (kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j) == 0)
 		queued++;
 	ck_assert_int_eq(queued, 8);
 	/* Stop: the queued ones are cancelled, the running ones finish. */
@@ -401,24 +401,24 @@ START_TEST(test_kv_cache__fill_threads_run_or_cancel_each_job_once)
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_int_eq(ran, 22);
 	ck_assert_int_eq(cancelled, 8);
-	ck_assert_int_eq(kv_cache_fill_running(c), 0);
-	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), -EBUSY);
-	ck_assert_int_eq(kv_cache_fill_start(c), 0);  /* once stopped, for good */
-	ck_assert_int_eq(kv_cache_fill_running(c), 0);
-	kv_cache_fill_stop(c);                        /* idempotent */
+	ck_assert_int_eq(kv_ra_fill_running(c), 0);
+	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), -EBUSY);
+	ck_assert_int_eq(kv_ra_fill_start(c), 0);  /* once stopped, for good */
+	ck_assert_int_eq(kv_ra_fill_running(c), 0);
+	kv_ra_fill_stop(c);                        /* idempotent */
 	kv_cache_free(c);
 
 	/* kv_cache_free stops them too. */
 	ck_assert_int_eq(kv_cache_create(&c, 1 << 20), 0);
-	ck_assert_int_eq(kv_cache_fill_start(c), 0);
+	ck_assert_int_eq(kv_ra_fill_start(c), 0);
 	gate = 1;
 	running = 0;
-	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
 	while (running < 1)
 		usleep(1000);
-	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
-	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
-	ck_assert_int_eq(kv_cache_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
 	gate = 0;
 	kv_cache_free(c);
 	ck_assert_int_eq(ran + cancelled, 22 + 8 + 4);

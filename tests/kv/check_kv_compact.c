@@ -609,10 +609,10 @@ static void flush_now(struct kv_db *db)
 {
 	uint64_t before = check_kv_stat(db, "l0_flushes");
 	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
-	CHECK_RETURN(pthread_mutex_lock(&db->mu));
+	kv_mutex_lock(&db->mu);
 	ck_assert_int_eq(kv_flush_freeze(db), 0);
 	CHECK_RETURN(pthread_cond_signal(&db->cv_flush));
-	CHECK_RETURN(pthread_mutex_unlock(&db->mu));
+	kv_mutex_unlock(&db->mu);
 	while (check_kv_stat(db, "l0_flushes") == before) {
 		ck_assert_msg(util_now_ns() < deadline, "the flush did not commit");
 		util_sleep_ns(5 * 1000000ull);

@@ -15,6 +15,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -977,6 +978,26 @@ START_TEST(test_kv_db__unlogged_batches_are_durable_without_the_wal)
 }
 END_TEST
 
+/* A function documented "(mu held)" checks it on entry: called with
+ * db->mu held it runs, called without it aborts (builds with assertions). */
+START_TEST(test_kv_db__mu_held_is_asserted)
+{
+	struct obj_backend *store;
+	struct kv_db *db = NULL;
+	struct kv_config c = KV_CONFIG_INIT;
+
+	obj_mem_destroy("muheld");
+	ck_assert_int_eq(obj_open(&store, "mem://muheld", NULL), 0);
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	kv_mutex_lock(&db->mu);
+	ck_assert(kv_mutex_held(&db->mu));
+	ck_assert_uint_eq(kv_unlogged_first(db), 0);
+	kv_mutex_unlock(&db->mu);
+	ck_assert(!kv_mutex_held(&db->mu));
+	(void)kv_unlogged_first(db);            /* aborts */
+}
+END_TEST
+
 /* A logged batch written after an unlogged one is held back from the WAL
  * until the unlogged one is in an SST: whenever the crash comes, the
  * later one survives only with the earlier one. */
@@ -1049,6 +1070,9 @@ static Suite *kv_db_suite(void)
 	tcase_add_test(tx, test_kv_db__corrupt_manifest);
 	tcase_add_test(tx, test_kv_db__missing_table_is_not_a_missing_key);
 	tcase_add_test(tx, test_kv_db__snapshots_and_bounds);
+#ifndef NDEBUG
+	tcase_add_test_raise_signal(tx, test_kv_db__mu_held_is_asserted, SIGABRT);
+#endif
 	suite_add_tcase(s, tx);
 	TCase *tr = tcase_create("readahead");
 	tcase_set_timeout(tr, 120);

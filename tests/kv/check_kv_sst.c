@@ -1132,7 +1132,7 @@ static struct kv_cache *ra_cache(size_t capacity, int fill)
 	struct kv_cache *c;
 	ck_assert_int_eq(kv_cache_create(&c, capacity), 0);
 	if (fill)
-		ck_assert_int_eq(kv_cache_fill_start(c), 0);
+		ck_assert_int_eq(kv_ra_fill_start(c), 0);
 	return c;
 }
 
@@ -1141,7 +1141,7 @@ START_TEST(test_kv_sst__readahead_sequential_gets)
 	struct ra_table t;
 	struct kv_sst_reader *r;
 	struct kv_cache *cache;
-	struct kv_cache_ra_stats ra;
+	struct kv_ra_stats ra;
 	struct tstore st;
 
 	ra_table_make(&t, RA_N);
@@ -1158,7 +1158,7 @@ START_TEST(test_kv_sst__readahead_sequential_gets)
 	 * 127 blocks): 5 GETs, prefetched or not. */
 	ck_assert_int_le(gets, 6);
 	ck_assert_uint_eq(st.bytes - bytes0, t.data_end);   /* each block once */
-	kv_cache_ra_stats(cache, &ra);
+	kv_ra_stats(cache, &ra);
 	ck_assert_uint_eq(ra.spans, (uint64_t)gets);
 	/* (every block of a prefetched span counts, not the first of the others) */
 	ck_assert_uint_ge(ra.blocks, RA_N - (uint64_t)gets);
@@ -1185,7 +1185,7 @@ START_TEST(test_kv_sst__readahead_random_gets_guess_while_cache_has_room)
 	struct ra_table t;
 	struct kv_sst_reader *r;
 	struct kv_cache *cache;
-	struct kv_cache_ra_stats ra;
+	struct kv_ra_stats ra;
 	struct tstore st;
 
 	ra_table_make(&t, RA_N);
@@ -1202,7 +1202,7 @@ START_TEST(test_kv_sst__readahead_random_gets_guess_while_cache_has_room)
 		ck_assert_int_eq(ra_get(r, &t, k * 97 % RA_N), 1);
 	ck_assert_int_le(st.gets - gets0, 32);
 	ck_assert_uint_eq(st.bytes - bytes0, t.data_end);
-	kv_cache_ra_stats(cache, &ra);
+	kv_ra_stats(cache, &ra);
 	ck_assert_uint_ge(ra.spans, 8);
 	ck_assert_uint_ge(ra.guesses, 8);
 	/* Guesses are no sequential read; the few misses that land where a
@@ -1229,12 +1229,12 @@ START_TEST(test_kv_sst__readahead_random_gets_guess_while_cache_has_room)
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
 	for (size_t k = 0; k < RA_N / 2; k++)
 		ck_assert_int_eq(ra_get(r, &t, perm[k]), 1);
-	kv_cache_ra_stats(cache, &ra);
+	kv_ra_stats(cache, &ra);
 	uint64_t guesses_half = ra.guesses;
 	ck_assert_uint_ge(guesses_half, 1);
 	for (size_t k = RA_N / 2; k < RA_N; k++)
 		ck_assert_int_eq(ra_get(r, &t, perm[k]), 1);
-	kv_cache_ra_stats(cache, &ra);
+	kv_ra_stats(cache, &ra);
 	ck_assert_uint_eq(ra.guesses, guesses_half);
 	kv_sst_unref(r);
 	kv_cache_free(cache);
@@ -1247,7 +1247,7 @@ START_TEST(test_kv_sst__readahead_iterator)
 	struct ra_table t;
 	struct kv_sst_reader *r;
 	struct kv_cache *cache;
-	struct kv_cache_ra_stats ra;
+	struct kv_ra_stats ra;
 	struct kv_iter *it;
 	struct tstore st;
 	size_t i;
@@ -1265,7 +1265,7 @@ START_TEST(test_kv_sst__readahead_iterator)
 	ck_assert_uint_eq(i, RA_N);
 	ck_assert_int_le(st.gets - gets0, 16);
 	ck_assert_uint_eq(st.bytes - bytes0, t.data_end);
-	kv_cache_ra_stats(cache, &ra);
+	kv_ra_stats(cache, &ra);
 	ck_assert_uint_ge(ra.spans, 4);
 	/* Again: all from the cache. */
 	int gets = st.gets;
@@ -1326,7 +1326,7 @@ START_TEST(test_kv_sst__readahead_corrupt_block_reported_when_asked)
 	struct ra_table t;
 	struct kv_sst_reader *r;
 	struct kv_cache *cache;
-	struct kv_cache_ra_stats ra;
+	struct kv_ra_stats ra;
 	struct tstore st;
 	char want[1024];
 	FILE *f;
@@ -1368,7 +1368,7 @@ START_TEST(test_kv_sst__readahead_corrupt_block_reported_when_asked)
 	char twice[2048];
 	snprintf(twice, sizeof(twice), "%s%s", want, want);
 	ck_assert_str_eq(got, twice);
-	kv_cache_ra_stats(cache, &ra);
+	kv_ra_stats(cache, &ra);
 	ck_assert_uint_ge(ra.spans, 3);
 	kv_sst_unref(r);
 
@@ -1413,7 +1413,7 @@ START_TEST(test_kv_sst__readahead_miss_waits_for_span_in_flight)
 	struct ra_table t;
 	struct kv_sst_reader *r;
 	struct kv_cache *cache;
-	struct kv_cache_ra_stats ra;
+	struct kv_ra_stats ra;
 	struct tstore st;
 	struct ra_thread a = { 0 }, b = { 0 };
 	uint64_t misses0, misses;
@@ -1421,7 +1421,7 @@ START_TEST(test_kv_sst__readahead_miss_waits_for_span_in_flight)
 	ra_table_make(&t, 16);
 	tstore_init(&st, &t.meta, t.obj, t.len);
 	ck_assert_int_eq(kv_cache_create(&cache, 64 << 20), 0);
-	kv_cache_ra_no_guesses(cache);          /* first misses alone, as below */
+	kv_ra_no_guesses(cache);          /* first misses alone, as below */
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
 	int gets0 = st.gets;
 	ck_assert_int_eq(ra_get(r, &t, 0), 1);            /* alone: starts a stream */
@@ -1447,7 +1447,7 @@ START_TEST(test_kv_sst__readahead_miss_waits_for_span_in_flight)
 	ck_assert_int_eq(pthread_join(b.tid, NULL), 0);
 	ck_assert_int_eq(a.bad + b.bad, 0);
 	ck_assert_int_eq(st.gets, gets0 + 2);
-	kv_cache_ra_stats(cache, &ra);
+	kv_ra_stats(cache, &ra);
 	ck_assert_uint_eq(ra.spans, 1);
 	ck_assert_uint_eq(ra.waits, 1);
 	kv_sst_unref(r);
@@ -1499,13 +1499,13 @@ START_TEST(test_kv_sst__prefetch_fetches_the_next_span_unasked)
 	struct ra_table t;
 	struct kv_sst_reader *r;
 	struct kv_cache *cache;
-	struct kv_cache_ra_stats ra;
+	struct kv_ra_stats ra;
 	struct tstore st;
 
 	ra_table_make(&t, RA_N);
 	tstore_init(&st, &t.meta, t.obj, t.len);
 	cache = ra_cache(64 << 20, 1);
-	kv_cache_ra_no_guesses(cache);          /* first misses alone, as below */
+	kv_ra_no_guesses(cache);          /* first misses alone, as below */
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
 	int gets0 = st.gets;
 	st.hi = 0;                                        /* (open read the index at the end) */
@@ -1526,7 +1526,7 @@ START_TEST(test_kv_sst__prefetch_fetches_the_next_span_unasked)
 	for (size_t i = 5; i < RA_N; i++)
 		ck_assert_int_eq(ra_get(r, &t, i), 1);
 	ck_assert_int_le(st.gets - gets0, 16);
-	kv_cache_ra_stats(cache, &ra);
+	kv_ra_stats(cache, &ra);
 	ck_assert_uint_eq(ra.spans, (uint64_t)(st.gets - gets0) - 1);
 	kv_sst_unref(r);
 	kv_cache_free(cache);
@@ -1571,14 +1571,14 @@ START_TEST(test_kv_sst__prefetch_outlives_the_last_unref)
 	ra_table_make(&t, 64);
 	tstore_init(&st, &t.meta, t.obj, t.len);
 	cache = ra_cache(64 << 20, 1);
-	kv_cache_ra_no_guesses(cache);          /* first misses alone, as below */
+	kv_ra_no_guesses(cache);          /* first misses alone, as below */
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
 	st.hi = 0;                                        /* (open read the index at the end) */
 	ck_assert_int_eq(ra_get(r, &t, 0), 1);
 	st.delay_us = 200000;                             /* the prefetch takes 200 ms */
 	ck_assert_int_eq(ra_get(r, &t, 1), 1);            /* (so did this span) */
 	kv_sst_unref(r);                                  /* the prefetch is still running */
-	kv_cache_fill_stop(cache);                        /* waits for it */
+	kv_ra_fill_stop(cache);                        /* waits for it */
 	ck_assert_uint_eq(st.hi, 11 * t.bsize);
 	ck_assert_int_eq(kv_cache_check_invariants(cache), 0);
 	kv_cache_free(cache);

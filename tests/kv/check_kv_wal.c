@@ -366,6 +366,12 @@ START_TEST(test_kv_wal__error_message_names_object)
 		 "wal/00000000000000000042: record 1 at offset %zu: checksum mismatch", off1);
 	ck_assert_msg(strstr(line, want_msg), "log line was: %s", line);
 	ck_assert_ptr_null(fgets(line, sizeof(line), f));          /* one line only */
+	struct kv_corrupt_info ci;                                 /* and the record */
+	kv_corrupt_last(&ci);
+	ck_assert_str_eq(ci.object, "wal/00000000000000000042");
+	ck_assert_uint_eq(ci.offset, off1);
+	ck_assert_ptr_nonnull(strstr(ci.reason, "checksum mismatch"));
+	ck_assert_uint_ge(ci.count, 1);
 	fclose(f);
 	kv_buf_free(&obj);
 	kv_buf_free(&want.flat);
