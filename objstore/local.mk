@@ -11,6 +11,7 @@ objstore_libobjstore_a_SOURCES = objstore/objstore.h objstore/objstore_int.h \
 	objstore/obj_s3_xml.c \
 	objstore/obj_s3_conf.c \
 	objstore/obj_s3_json.c \
+	objstore/obj_s3_creds.c \
 	objstore/obj_s3_cred.c \
 	objstore/obj_s3_cred_src.c \
 	objstore/obj_s3_cred_parse.c \

@@ -39,6 +39,10 @@
  *   Files read by ranged GETs stay open in a small cache, checked on
  *   every use (obj_local_fds.c explains why that is safe).
  *
+ * SPACE
+ *   obj_space (objstore.h) is defined here: it walks a stack down to its
+ *   file:// backend, the one kind with a size.
+ *
  * THREADING
  *   The only shared mutable state is that cache and the bounce-buffer
  *   pool, which lock themselves: safe from any thread.
@@ -627,7 +631,7 @@ static void obj_local__free(struct obj_backend *b)
 	free(l);
 }
 
-int obj_local_space(struct obj_backend *b, uint64_t *total, uint64_t *avail)
+static int obj_local_space(struct obj_backend *b, uint64_t *total, uint64_t *avail)
 {
 	struct statvfs sv;
 
@@ -636,6 +640,18 @@ int obj_local_space(struct obj_backend *b, uint64_t *total, uint64_t *avail)
 	*total = (uint64_t)sv.f_blocks * sv.f_frsize;
 	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
 	return 0;
+}
+
+/* Only a file:// store has a size, so the walk down a stack to find one
+ * lives with it, and obj_util.c never calls into a backend by name. */
+int obj_space(struct obj_backend *b, uint64_t *total, uint64_t *avail)
+{
+	while (b) {
+		if (b->kind && !strcmp(b->kind, "file"))
+			return obj_local_space(b, total, avail);
+		b = obj_wrapper_inner(b);
+	}
+	return -ENOTSUP;
 }
 
 int obj_local_create(struct obj_backend **out, const char *dir, int create)

@@ -255,7 +255,7 @@ int obj_s3_json_strings(const char *data, size_t len, const char *const *keys, s
 			char **vals);
 
 /* ======================================================================
- * Functions from file obj_s3_cred.c
+ * Functions from file obj_s3_creds.c
  * ====================================================================== */
 
 /*
@@ -279,6 +279,10 @@ void obj_s3_creds_free(struct obj_s3_creds *c);
 /* ISO 8601 ("2024-05-01T12:00:00Z", fractions and +hh:mm offsets too)
  * into Unix seconds. Returns 0 or -EINVAL. */
 int obj_s3_time_parse(const char *s, int64_t *out);
+
+/* ======================================================================
+ * Functions from file obj_s3_cred.c
+ * ====================================================================== */
 
 /*
  * The backend's credentials provider (see the DESIGN of obj_s3_cred.c).

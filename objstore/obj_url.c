@@ -1,6 +1,9 @@
 /*
  * obj_url.c - the one place store URLs are parsed, and obj_open(), which
  * turns a URL into a backend stack (base ─ fault ─ metrics ─ retry).
+ * This file only composes: it calls the backends' and wrappers' create
+ * functions, and none of them calls back here (obj_close, which the
+ * wrappers use on their inner backend, lives in obj_util.c).
  *
  * Accepted forms:
  *   file:///abs/dir       absolute path; trailing slashes are dropped
@@ -322,10 +325,4 @@ out:
 	free(spec);
 	obj_url_free(&u);
 	return rc;
-}
-
-void obj_close(struct obj_backend *b)
-{
-	if (b)
-		b->free(b);
 }

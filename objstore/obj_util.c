@@ -1,7 +1,9 @@
 /*
  * obj_util.c - what every backend shares: error recording, name checks,
- * error classification, and the helpers layered on the vtable (paged
- * listing, batch delete, stats).
+ * error classification, the helpers layered on the vtable (paged
+ * listing, batch delete, stats) and a stack's lifecycle end (obj_close).
+ * It is the bottom of objstore/: backends, wrappers and the URL parser
+ * call it, and it calls none of them, only the vtable.
  */
 #include "objstore/objstore.h"
 #include "objstore/objstore_int.h"
@@ -170,12 +172,8 @@ struct obj_backend *obj_wrapper_inner(struct obj_backend *b)
 	return NULL;
 }
 
-int obj_space(struct obj_backend *b, uint64_t *total, uint64_t *avail)
+void obj_close(struct obj_backend *b)
 {
-	while (b) {
-		if (b->kind && !strcmp(b->kind, "file"))
-			return obj_local_space(b, total, avail);
-		b = obj_wrapper_inner(b);
-	}
-	return -ENOTSUP;
+	if (b)
+		b->free(b);
 }

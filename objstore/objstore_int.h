@@ -19,9 +19,6 @@ struct obj_wrapper {
 /* Inner backend of b if b is one of our wrappers, else NULL. */
 struct obj_backend *obj_wrapper_inner(struct obj_backend *b);
 
-/* obj_space of a file:// backend (obj_local.c). */
-int obj_local_space(struct obj_backend *b, uint64_t *total, uint64_t *avail);
-
 /* Names of the operations, for counters and messages. */
 enum obj_op {
 	OBJ_OP_GET,
