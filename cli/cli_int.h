@@ -11,9 +11,11 @@
 #include "objstore/objstore.h"
 #include "util/util.h"
 
+#include <stdio.h>
+
 #define CLI_LOG "cli"
 
-/* ======================= cli_main.c: dispatch and shared helpers ======================= */
+/* ======================= cli_common.c: errors, usage, arguments ======================= */
 
 /* Print "shalefs: <msg>" to stderr (one line). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -22,10 +24,25 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_err_stale(const char *mp);
 /* Silence (1) or restore (0) the libraries' log lines on stderr. */
 void cli_quiet(int on);
+/* The usage of command cmd (NULL: of all of them) on f. */
+void cli_usage(FILE *f, const char *cmd);
 /* Parse argv (without the subcommand) into o; print the usage for --help,
  * the error line otherwise. Returns 0, 1 (--help) or -1 (printed); o is
  * the caller's either way (cli_opts_free). */
 int cli_parse(int argc, char **argv, struct cli_opts *o, const char *second);
+/* Refuse the --flags that cmd does not take (printed). Returns 0 or -1. */
+int cli_only_flags(const struct cli_opts *o, unsigned allowed, const char *cmd);
+/* Parse "[-o OPT,...] STORE [SECOND]" for stats/checkpoint. On success *out is the
+ * caller's (cli_opts_release). Returns 0, 1 (--help printed), -1 (error
+ * printed). */
+int cli_parse_store_args(int argc, char **argv, const char *second, struct cli_opts **out);
+/* The second positional argument (second != NULL above), borrowed. */
+const char *cli_opts_second(const struct cli_opts *o);
+void cli_opts_release(struct cli_opts *o);
+const char *cli_opts_store(const struct cli_opts *o);
+
+/* ======================= cli_open.c: the store and the engine ======================= */
+
 /* Check o->store: its syntax, and its bucket name against what o's
  * endpoint and path_style allow (no I/O). On success u is the caller's
  * (obj_url_free). Returns 0 or -1 (printed). */
@@ -53,16 +70,6 @@ void cli_lease_waiting(void *arg, const struct kv_lease_info *holder);
  * crash left are reclaimed. what ("formatting", "repairing") heads the
  * error line. Returns 0 or -1 (printed). */
 int cli_writer_pass(const struct cli_opts *o, struct obj_backend *store, const char *what);
-/* Refuse the --flags that cmd does not take (printed). Returns 0 or -1. */
-int cli_only_flags(const struct cli_opts *o, unsigned allowed, const char *cmd);
-/* Parse "[-o OPT,...] STORE [SECOND]" for stats/checkpoint. On success *out is the
- * caller's (cli_opts_release). Returns 0, 1 (--help printed), -1 (error
- * printed). */
-int cli_parse_store_args(int argc, char **argv, const char *second, struct cli_opts **out);
-/* The second positional argument (second != NULL above), borrowed. */
-const char *cli_opts_second(const struct cli_opts *o);
-void cli_opts_release(struct cli_opts *o);
-const char *cli_opts_store(const struct cli_opts *o);
 /* Open the store (and engine, read-only). Returns 0 or -1 (printed). */
 int cli_open_readonly(const struct cli_opts *o, struct obj_backend **store, struct kv_db **db);
 int cli_open_store_only(const struct cli_opts *o, struct obj_backend **store);
@@ -116,6 +123,8 @@ int cli_format(int argc, char **argv);
 /* ======================= cli_stats.c: shalefs stats ======================= */
 
 int cli_stats(int argc, char **argv);
+
+/* ======================= cli_stats_sample.c: the counters of a mount or a store ======================= */
 
 /* Where `shalefs stats` reads: a mount point's control files (mp), or a
  * filesystem this process opened read-only on a store (fs, borrowed). */

@@ -2,8 +2,8 @@
  * cli_opts.c - the `shalefs` command line as options: the fuse_opt
  * table, value checks, credential refusal and the FUSE pass-through list.
  * Pure parsing: no I/O, no output, no global state, so the fuzz target
- * (tests/fuzz/fuzz_mountopt.c) can call it millions of times; cli_main.c
- * prints the error line and acts on the result.
+ * (tests/fuzz/fuzz_mountopt.c) can call it millions of times; cli_parse
+ * (cli_common.c) prints the error line, and the commands act on the result.
  *
  * WHAT IS ACCEPTED (shalefs(1))
  *   positional   STORE, then SECOND (the mount point, or a checkpoint name)

@@ -1,7 +1,7 @@
 /*
  * cli_stats_show.c - what `shalefs stats` prints from the samples of
- * cli_stats.c: the summary, the JSON object (--json) and the lines of
- * --watch.
+ * cli_stats_sample.c: the summary, the JSON object (--json) and the lines
+ * of --watch. cli_stats.c calls it; it calls only the sampler.
  *
  * STATES BY NAME
  *   The counters hold states as numbers (engine "state" 0/1/2,
