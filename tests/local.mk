@@ -17,3 +17,7 @@ EXTRA_DIST += tests/rig
 
 # ThreadSanitizer suppressions for third-party libraries (scripts/tsan).
 EXTRA_DIST += tests/tsan.supp
+
+# Each module's files call one another one way only (scripts/callcycles).
+TESTS += tests/callcycles.sh
+dist_check_SCRIPTS += tests/callcycles.sh
