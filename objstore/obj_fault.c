@@ -337,39 +337,42 @@ static int fault_full(struct obj_fault *f, enum obj_op op, const char *name)
 			"injected: the store is full (%s exists)", f->spec.full);
 }
 
-static int obj_fault__put(struct obj_backend *b, const char *name, const void *data, size_t len,
-			  const char *token)
+/*
+ * Both writes: the injected faults, then the full-store check, then the
+ * inner method put (put or put_if_absent of the inner backend). The
+ * crash counter's put-succeeded counts what the store did, even if a
+ * fault then lies about it.
+ */
+static int fault_put(struct obj_backend *b, enum obj_op op,
+		     int (*put)(struct obj_backend *, const char *, const void *, size_t,
+				const char *),
+		     const char *name, const void *data, size_t len, const char *token)
 {
 	struct obj_fault *f = (struct obj_fault *)b;
 	struct fault_plan p;
-	uint64_t n = fault_crash_enter(f, OBJ_OP_PUT, name);
-	int rc = fault_pre(f, OBJ_OP_PUT, name, &p), inner = rc;
+	uint64_t n = fault_crash_enter(f, op, name);
+	int rc = fault_pre(f, op, name, &p), inner = rc;
 	if (!rc)
-		rc = inner = fault_full(f, OBJ_OP_PUT, name);
+		rc = inner = fault_full(f, op, name);
 	if (!rc) {
-		inner = FAULT_INNER(b)->put(FAULT_INNER(b), name, data, len, token);
-		rc = fault_post(&p, OBJ_OP_PUT, name, inner);
+		inner = put(FAULT_INNER(b), name, data, len, token);
+		rc = fault_post(&p, op, name, inner);
 	}
-	/* put-succeeded counts what the store did, even if we then lie. */
-	fault_crash_leave(f, OBJ_OP_PUT, name, n, inner);
+	fault_crash_leave(f, op, name, n, inner);
 	return rc;
+}
+
+static int obj_fault__put(struct obj_backend *b, const char *name, const void *data, size_t len,
+			  const char *token)
+{
+	return fault_put(b, OBJ_OP_PUT, FAULT_INNER(b)->put, name, data, len, token);
 }
 
 static int obj_fault__put_if_absent(struct obj_backend *b, const char *name, const void *data,
 				    size_t len, const char *token)
 {
-	struct obj_fault *f = (struct obj_fault *)b;
-	struct fault_plan p;
-	uint64_t n = fault_crash_enter(f, OBJ_OP_PUT_IF_ABSENT, name);
-	int rc = fault_pre(f, OBJ_OP_PUT_IF_ABSENT, name, &p), inner = rc;
-	if (!rc)
-		rc = inner = fault_full(f, OBJ_OP_PUT_IF_ABSENT, name);
-	if (!rc) {
-		inner = FAULT_INNER(b)->put_if_absent(FAULT_INNER(b), name, data, len, token);
-		rc = fault_post(&p, OBJ_OP_PUT_IF_ABSENT, name, inner);
-	}
-	fault_crash_leave(f, OBJ_OP_PUT_IF_ABSENT, name, n, inner);
-	return rc;
+	return fault_put(b, OBJ_OP_PUT_IF_ABSENT, FAULT_INNER(b)->put_if_absent, name, data, len,
+			 token);
 }
 
 static int obj_fault__del(struct obj_backend *b, const char *name)

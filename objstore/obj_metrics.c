@@ -87,22 +87,30 @@ static int obj_metrics__head(struct obj_backend *b, const char *name, struct obj
 	return rc;
 }
 
+/* Both writes, timed and counted with their length; put is the inner
+ * backend's put or put_if_absent. */
+static int metrics_put(struct obj_backend *b, enum obj_op op,
+		       int (*put)(struct obj_backend *, const char *, const void *, size_t,
+				  const char *),
+		       const char *name, const void *data, size_t len, const char *token)
+{
+	uint64_t t = util_now_ns();
+	int rc = put(METRICS_INNER(b), name, data, len, token);
+	metrics_record(b, op, t, rc, len);
+	return rc;
+}
+
 static int obj_metrics__put(struct obj_backend *b, const char *name, const void *data,
 			    size_t len, const char *token)
 {
-	uint64_t t = util_now_ns();
-	int rc = METRICS_INNER(b)->put(METRICS_INNER(b), name, data, len, token);
-	metrics_record(b, OBJ_OP_PUT, t, rc, len);
-	return rc;
+	return metrics_put(b, OBJ_OP_PUT, METRICS_INNER(b)->put, name, data, len, token);
 }
 
 static int obj_metrics__put_if_absent(struct obj_backend *b, const char *name, const void *data,
 				      size_t len, const char *token)
 {
-	uint64_t t = util_now_ns();
-	int rc = METRICS_INNER(b)->put_if_absent(METRICS_INNER(b), name, data, len, token);
-	metrics_record(b, OBJ_OP_PUT_IF_ABSENT, t, rc, len);
-	return rc;
+	return metrics_put(b, OBJ_OP_PUT_IF_ABSENT, METRICS_INNER(b)->put_if_absent, name, data,
+			   len, token);
 }
 
 static int obj_metrics__del(struct obj_backend *b, const char *name)

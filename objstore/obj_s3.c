@@ -1527,16 +1527,6 @@ static int obj_s3__del_many(struct obj_backend *b, const char *const *names, siz
 
 /* ---- list ------------------------------------------------------------------------ */
 
-static void obj_s3_list_free_partial(struct obj_list *l)
-{
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->count; i++)
-		free(l->entries[i].name);
-	free(l->entries);
-	free(l);
-}
-
 static int obj_s3__list(struct obj_backend *b, const char *prefix, const char *start_after,
 			size_t max, struct obj_list **out)
 {
@@ -1630,7 +1620,7 @@ static int obj_s3__list(struct obj_backend *b, const char *prefix, const char *s
 nomem:
 	rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, op, prefix, "out of memory");
 out:
-	obj_s3_list_free_partial(l);
+	obj_list_free(l);
 	obj_s3_xml_free(x);
 	obj_s3_req_free(&r);
 	free(full_prefix);

@@ -18,7 +18,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,20 +25,6 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-
-#define OBJ_S3_SECRET_FILE_MAX 65536
-
-static void obj_s3_src_errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void obj_s3_src_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void obj_s3_src_wipe_free(char *s)
 {
@@ -67,18 +52,18 @@ static int obj_s3_src_make(struct obj_s3_creds **out, const char *ak, const char
 	int rc;
 
 	if (!ak || !*ak || !sk || !*sk) {
-		obj_s3_src_errf(err, errlen, "%s: the answer lacks AccessKeyId or SecretAccessKey", what);
+		obj_s3_errf(err, errlen, "%s: the answer lacks AccessKeyId or SecretAccessKey", what);
 		return -EACCES;
 	}
 	if (expiration && *expiration && obj_s3_time_parse(expiration, &exp)) {
 		char e[40];
 		obj_s3_src_sanitize(e, sizeof(e), expiration);
-		obj_s3_src_errf(err, errlen, "%s: malformed Expiration '%s' (expected ISO 8601)", what, e);
+		obj_s3_errf(err, errlen, "%s: malformed Expiration '%s' (expected ISO 8601)", what, e);
 		return -EACCES;
 	}
 	rc = obj_s3_creds_new(out, ak, sk, tok, exp);
 	if (rc)
-		obj_s3_src_errf(err, errlen, "out of memory");
+		obj_s3_errf(err, errlen, "out of memory");
 	return rc;
 }
 
@@ -99,12 +84,12 @@ int obj_s3_cred_parse_process(const char *data, size_t len, struct obj_s3_creds 
 	*out = NULL;
 	rc = obj_s3_json_strings(data, len, keys, 5, v);
 	if (rc) {
-		obj_s3_src_errf(err, errlen, rc == -ENOMEM ? "out of memory"
+		obj_s3_errf(err, errlen, rc == -ENOMEM ? "out of memory"
 					     : "credential_process: output is not a JSON object");
 		return rc == -ENOMEM ? rc : -EACCES;
 	}
 	if (!v[0] || strcmp(v[0], "1")) {
-		obj_s3_src_errf(err, errlen, "credential_process: output has no \"Version\": 1");
+		obj_s3_errf(err, errlen, "credential_process: output has no \"Version\": 1");
 		rc = -EACCES;
 	} else {
 		rc = obj_s3_src_make(out, v[1], v[2], v[3], v[4], "credential_process", err, errlen);
@@ -124,7 +109,7 @@ int obj_s3_cred_parse_container(const char *data, size_t len, struct obj_s3_cred
 	*out = NULL;
 	rc = obj_s3_json_strings(data, len, keys, 6, v);
 	if (rc) {
-		obj_s3_src_errf(err, errlen, rc == -ENOMEM ? "out of memory" : "%s: answer is not a JSON object",
+		obj_s3_errf(err, errlen, rc == -ENOMEM ? "out of memory" : "%s: answer is not a JSON object",
 				what);
 		return rc == -ENOMEM ? rc : -EACCES;
 	}
@@ -132,7 +117,7 @@ int obj_s3_cred_parse_container(const char *data, size_t len, struct obj_s3_cred
 		char c[64], m[160];
 		obj_s3_src_sanitize(c, sizeof(c), v[0]);
 		obj_s3_src_sanitize(m, sizeof(m), v[5]);
-		obj_s3_src_errf(err, errlen, "%s: %s%s%s", what, c, m[0] ? ": " : "", m);
+		obj_s3_errf(err, errlen, "%s: %s%s%s", what, c, m[0] ? ": " : "", m);
 		rc = -EACCES;
 	} else {
 		rc = obj_s3_src_make(out, v[1], v[2], v[3], v[4], what, err, errlen);
@@ -150,7 +135,7 @@ int obj_s3_cred_parse_sts(const char *data, size_t len, struct obj_s3_creds **ou
 
 	*out = NULL;
 	if ((rc = obj_s3_xml_parse(&x, data, len))) {
-		obj_s3_src_errf(err, errlen, rc == -ENOMEM ? "out of memory" : "STS: malformed XML answer");
+		obj_s3_errf(err, errlen, rc == -ENOMEM ? "out of memory" : "STS: malformed XML answer");
 		return rc == -ENOMEM ? rc : -EACCES;
 	}
 	root = obj_s3_xml_root(x);
@@ -161,7 +146,7 @@ int obj_s3_cred_parse_sts(const char *data, size_t len, struct obj_s3_creds **ou
 			e = root;
 		obj_s3_src_sanitize(c, sizeof(c), obj_s3_xml_child_text(e, "Code"));
 		obj_s3_src_sanitize(m, sizeof(m), obj_s3_xml_child_text(e, "Message"));
-		obj_s3_src_errf(err, errlen, "STS: %s%s%s", c[0] ? c : "error", m[0] ? ": " : "", m);
+		obj_s3_errf(err, errlen, "STS: %s%s%s", c[0] ? c : "error", m[0] ? ": " : "", m);
 		rc = -EACCES;
 		goto out;
 	}
@@ -172,7 +157,7 @@ int obj_s3_cred_parse_sts(const char *data, size_t len, struct obj_s3_creds **ou
 		res = obj_s3_xml_next(res, NULL);
 	cr = obj_s3_xml_child(res, "Credentials");
 	if (!cr) {
-		obj_s3_src_errf(err, errlen, "STS: the answer has no Credentials");
+		obj_s3_errf(err, errlen, "STS: the answer has no Credentials");
 		rc = -EACCES;
 		goto out;
 	}
@@ -185,6 +170,34 @@ out:
 	return rc;
 }
 
+int obj_s3_cred_parse_read_fd(int fd, char **out, size_t *len)
+{
+	char *buf;
+	size_t n = 0;
+	ssize_t r;
+
+	*out = NULL;
+	*len = 0;
+	buf = malloc(OBJ_S3_SECRET_FILE_MAX + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (n < OBJ_S3_SECRET_FILE_MAX && (r = read(fd, buf + n, OBJ_S3_SECRET_FILE_MAX - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int rc = -errno;
+			OPENSSL_cleanse(buf, OBJ_S3_SECRET_FILE_MAX + 1);
+			free(buf);
+			return rc;
+		}
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
 int obj_s3_cred_parse_passwd(const char *path, const char *bucket, struct obj_s3_creds **out,
 			     char *err, size_t errlen)
 {
@@ -192,50 +205,43 @@ int obj_s3_cred_parse_passwd(const char *path, const char *bucket, struct obj_s3
 	char *data = NULL, *line, *save = NULL, *any_k = NULL, *any_s = NULL;
 	char *b_k = NULL, *b_s = NULL;
 	size_t n = 0;
-	ssize_t r;
 	int fd, rc = 0, lineno = 0;
 
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		obj_s3_src_errf(err, errlen, "credentials file %s: %s", path, util_strerror(-errno));
+		obj_s3_errf(err, errlen, "credentials file %s: %s", path, util_strerror(-errno));
 		return -EACCES;
 	}
 	if (fstat(fd, &st)) {
 		rc = -errno;
-		obj_s3_src_errf(err, errlen, "credentials file %s: %s", path, util_strerror(rc));
+		obj_s3_errf(err, errlen, "credentials file %s: %s", path, util_strerror(rc));
 		close(fd);
 		return -EACCES;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		obj_s3_src_errf(err, errlen, "credentials file %s is not a regular file", path);
+		obj_s3_errf(err, errlen, "credentials file %s is not a regular file", path);
 		close(fd);
 		return -EACCES;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		obj_s3_src_errf(err, errlen,
+		obj_s3_errf(err, errlen,
 				"credentials file %s is accessible by group or others (mode %04o): "
 				"refused; chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
 		close(fd);
 		return -EACCES;
 	}
-	data = malloc(OBJ_S3_SECRET_FILE_MAX + 1);
-	if (!data) {
+	rc = obj_s3_cred_parse_read_fd(fd, &data, &n);
+	if (rc == -ENOMEM) {
 		close(fd);
-		obj_s3_src_errf(err, errlen, "out of memory");
+		obj_s3_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	while (n < OBJ_S3_SECRET_FILE_MAX && (r = read(fd, data + n, OBJ_S3_SECRET_FILE_MAX - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			obj_s3_src_errf(err, errlen, "credentials file %s: %s", path, util_strerror(-errno));
-			rc = -EACCES;
-			goto out;
-		}
-		n += (size_t)r;
+	if (rc) {
+		close(fd);
+		obj_s3_errf(err, errlen, "credentials file %s: %s", path, util_strerror(rc));
+		return -EACCES;
 	}
-	data[n] = '\0';
 	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *f[3], *e;
 		int nf = 0;
@@ -260,7 +266,7 @@ int obj_s3_cred_parse_passwd(const char *path, const char *bucket, struct obj_s3
 			}
 		}
 		if (nf < 2 || nf > 3 || !*f[nf - 2] || !*f[nf - 1]) {
-			obj_s3_src_errf(err, errlen,
+			obj_s3_errf(err, errlen,
 					"credentials file %s line %d: expected ACCESS_KEY_ID:SECRET_ACCESS_KEY "
 					"or BUCKET:ACCESS_KEY_ID:SECRET_ACCESS_KEY", path, lineno);
 			rc = -EACCES;
@@ -281,13 +287,13 @@ int obj_s3_cred_parse_passwd(const char *path, const char *bucket, struct obj_s3
 		any_s = b_s;
 	}
 	if (!any_k) {
-		obj_s3_src_errf(err, errlen, "credentials file %s holds no key for bucket '%s'", path,
+		obj_s3_errf(err, errlen, "credentials file %s holds no key for bucket '%s'", path,
 				bucket ? bucket : "");
 		rc = -EACCES;
 		goto out;
 	}
 	if ((rc = obj_s3_creds_new(out, any_k, any_s, NULL, 0)))
-		obj_s3_src_errf(err, errlen, "out of memory");
+		obj_s3_errf(err, errlen, "out of memory");
 out:
 	OPENSSL_cleanse(data, OBJ_S3_SECRET_FILE_MAX + 1);
 	free(data);

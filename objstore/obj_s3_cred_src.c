@@ -74,7 +74,6 @@
 #define OBJ_S3_ECS_TIMEOUT_MS 5000u
 #define OBJ_S3_PROCESS_TIMEOUT_MS 60000u
 #define OBJ_S3_PROFILE_DEPTH 4
-#define OBJ_S3_SECRET_FILE_MAX 65536
 
 enum obj_s3_src_kind {
 	OBJ_S3_SRC_STATIC,
@@ -102,18 +101,6 @@ struct obj_s3_cred_src {
 	int insecure_tls;
 	char *ca_bundle;
 };
-
-static void obj_s3_src_errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void obj_s3_src_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const char *obj_s3_src_env(const char *name)
 {
@@ -188,42 +175,36 @@ static int obj_s3_src_read_small(const char *path, char **out, const char *what,
 {
 	char *buf = NULL;
 	size_t n = 0;
-	ssize_t r;
 	int fd, rc = 0;
 
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		obj_s3_src_errf(err, errlen, "%s %s: %s", what, path, util_strerror(-errno));
+		obj_s3_errf(err, errlen, "%s %s: %s", what, path, util_strerror(-errno));
 		return -EACCES;
 	}
-	buf = malloc(OBJ_S3_SECRET_FILE_MAX + 1);
-	if (!buf) {
+	rc = obj_s3_cred_parse_read_fd(fd, &buf, &n);
+	if (rc == -ENOMEM) {
 		close(fd);
-		obj_s3_src_errf(err, errlen, "out of memory");
+		obj_s3_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	while (n < OBJ_S3_SECRET_FILE_MAX && (r = read(fd, buf + n, OBJ_S3_SECRET_FILE_MAX - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			obj_s3_src_errf(err, errlen, "%s %s: %s", what, path, util_strerror(-errno));
-			rc = -EACCES;
-			goto out;
-		}
-		n += (size_t)r;
+	if (rc) {
+		close(fd);
+		obj_s3_errf(err, errlen, "%s %s: %s", what, path, util_strerror(rc));
+		return -EACCES;
 	}
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 		n--;
 	buf[n] = '\0';
 	if (!n) {
-		obj_s3_src_errf(err, errlen, "%s %s is empty", what, path);
+		obj_s3_errf(err, errlen, "%s %s is empty", what, path);
 		rc = -EACCES;
 		goto out;
 	}
 	*out = strdup(buf);
 	if (!*out) {
-		obj_s3_src_errf(err, errlen, "out of memory");
+		obj_s3_errf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 	}
 out:
@@ -261,7 +242,7 @@ static int obj_s3_src_sts(struct obj_s3_cred_src *s, const char *body, const str
 	int rc;
 
 	if ((rc = obj_s3_endpoint_parse(s->url, &scheme, &hostname, &port, e2, sizeof(e2)))) {
-		obj_s3_src_errf(err, errlen, "STS endpoint: %s", e2);
+		obj_s3_errf(err, errlen, "STS endpoint: %s", e2);
 		return -EINVAL;
 	}
 	if (port && !((port == 80 && !strcmp(scheme, "http")) || (port == 443 && !strcmp(scheme, "https"))))
@@ -325,13 +306,13 @@ static int obj_s3_src_sts(struct obj_s3_cred_src *s, const char *body, const str
 		struct obj_s3_creds *none = NULL;
 		int prc = obj_s3_cred_parse_sts(resp.p, resp.len, &none, e2, sizeof(e2));
 		obj_s3_creds_free(none);
-		obj_s3_src_errf(err, errlen, "STS %s: HTTP %ld%s%s", hx.p, status, prc ? " " : "",
+		obj_s3_errf(err, errlen, "STS %s: HTTP %ld%s%s", hx.p, status, prc ? " " : "",
 				prc && strncmp(e2, "STS: ", 5) == 0 ? e2 + 5 : "");
 		rc = -EACCES;
 	}
 	goto out;
 nomem:
-	obj_s3_src_errf(err, errlen, "out of memory");
+	obj_s3_errf(err, errlen, "out of memory");
 out:
 	for (int i = 0; i < 4; i++)
 		obj_s3_src_wipe_free(hdr_lines[i]);
@@ -357,7 +338,7 @@ static int obj_s3_src_fetch_role(struct obj_s3_cred_src *s, struct obj_s3_creds 
 		if ((rc = obj_s3_src_read_small(s->token_file, &jwt, "web identity token file", err, errlen)))
 			return rc;
 	} else if ((rc = obj_s3_cred_src_fetch(s->source, &src_creds, e2, sizeof(e2)))) {
-		obj_s3_src_errf(err, errlen, "source profile: %s", e2);
+		obj_s3_errf(err, errlen, "source profile: %s", e2);
 		return rc;
 	}
 	rc = obj_s3_src_form(&body, "Action", s->kind == OBJ_S3_SRC_WEB_IDENTITY ? "AssumeRoleWithWebIdentity" : "AssumeRole");
@@ -374,11 +355,11 @@ static int obj_s3_src_fetch_role(struct obj_s3_cred_src *s, struct obj_s3_creds 
 	if (!rc)
 		rc = obj_s3_src_form(&body, "WebIdentityToken", jwt);
 	if (rc) {
-		obj_s3_src_errf(err, errlen, "out of memory");
+		obj_s3_errf(err, errlen, "out of memory");
 	} else {
 		rc = obj_s3_src_sts(s, body.p, src_creds, out, e2, sizeof(e2));
 		if (rc)
-			obj_s3_src_errf(err, errlen, "%s", e2);
+			obj_s3_errf(err, errlen, "%s", e2);
 	}
 	obj_s3_cred_io_wipe(&body);
 	obj_s3_src_wipe_free(jwt);
@@ -404,7 +385,7 @@ static int obj_s3_src_fetch_ecs(struct obj_s3_cred_src *s, struct obj_s3_creds *
 		if (asprintf(&line, "Authorization: %s", tok ? tok : s->token) < 0) {
 			line = NULL;
 			rc = -ENOMEM;
-			obj_s3_src_errf(err, errlen, "out of memory");
+			obj_s3_errf(err, errlen, "out of memory");
 			goto out;
 		}
 		hdrs[0] = line;
@@ -419,7 +400,7 @@ static int obj_s3_src_fetch_ecs(struct obj_s3_cred_src *s, struct obj_s3_creds *
 		goto out;
 	}
 	if (status != 200) {
-		obj_s3_src_errf(err, errlen, "container credentials %s: HTTP %ld", s->url, status);
+		obj_s3_errf(err, errlen, "container credentials %s: HTTP %ld", s->url, status);
 		rc = -EACCES;
 		goto out;
 	}
@@ -454,7 +435,7 @@ static int obj_s3_src_fetch_imds(struct obj_s3_cred_src *s, struct obj_s3_creds 
 		goto out;
 	}
 	if (status != 200 || !resp.len) {
-		obj_s3_src_errf(err, errlen, "%s: HTTP %ld", url.p, status);
+		obj_s3_errf(err, errlen, "%s: HTTP %ld", url.p, status);
 		rc = -EACCES;
 		goto out;
 	}
@@ -477,7 +458,7 @@ static int obj_s3_src_fetch_imds(struct obj_s3_cred_src *s, struct obj_s3_creds 
 		goto out;
 	}
 	if (status != 200 || !resp.len) {
-		obj_s3_src_errf(err, errlen, "%s: HTTP %ld%s", url.p, status,
+		obj_s3_errf(err, errlen, "%s: HTTP %ld%s", url.p, status,
 				status == 404 ? " (no IAM role attached to this instance)" : "");
 		rc = -EACCES;
 		goto out;
@@ -487,7 +468,7 @@ static int obj_s3_src_fetch_imds(struct obj_s3_cred_src *s, struct obj_s3_creds 
 		goto nomem;
 	for (const char *c = role; *c; c++) {
 		if (!isalnum((unsigned char)*c) && !strchr("+=,.@_-", *c)) {
-			obj_s3_src_errf(err, errlen, "%s: malformed role name", url.p);
+			obj_s3_errf(err, errlen, "%s: malformed role name", url.p);
 			rc = -EACCES;
 			goto out;
 		}
@@ -505,7 +486,7 @@ static int obj_s3_src_fetch_imds(struct obj_s3_cred_src *s, struct obj_s3_creds 
 		goto out;
 	}
 	if (status != 200) {
-		obj_s3_src_errf(err, errlen, "%s: HTTP %ld", url.p, status);
+		obj_s3_errf(err, errlen, "%s: HTTP %ld", url.p, status);
 		rc = -EACCES;
 		goto out;
 	}
@@ -513,7 +494,7 @@ static int obj_s3_src_fetch_imds(struct obj_s3_cred_src *s, struct obj_s3_creds 
 	goto out;
 nomem:
 	rc = -ENOMEM;
-	obj_s3_src_errf(err, errlen, "out of memory");
+	obj_s3_errf(err, errlen, "out of memory");
 out:
 	obj_s3_src_wipe_free(tok_line);
 	free(role);
@@ -535,7 +516,7 @@ int obj_s3_cred_src_fetch(struct obj_s3_cred_src *s, struct obj_s3_creds **out, 
 		rc = obj_s3_creds_new(out, s->fixed->access_key, s->fixed->secret_key,
 				      s->fixed->session_token, s->fixed->expires);
 		if (rc)
-			obj_s3_src_errf(err, errlen, "out of memory");
+			obj_s3_errf(err, errlen, "out of memory");
 		return rc;
 	case OBJ_S3_SRC_PROCESS:
 		rc = obj_s3_cred_io_process(s->command, OBJ_S3_PROCESS_TIMEOUT_MS, &o, err, errlen);
@@ -601,12 +582,12 @@ static int obj_s3_src_profile(struct obj_s3_cred_src **out, const struct obj_s3_
 
 	*out = NULL;
 	if ((rc = obj_s3_profile_load(&p, set->cred_file, set->config_file, name))) {
-		obj_s3_src_errf(err, errlen, "cannot read the AWS configuration files (too large or unreadable)");
+		obj_s3_errf(err, errlen, "cannot read the AWS configuration files (too large or unreadable)");
 		return rc == -ENOMEM ? rc : -EACCES;
 	}
 	if (p.v[OBJ_S3_PROFILE_ROLE_ARN]) {
 		if (depth >= OBJ_S3_PROFILE_DEPTH) {
-			obj_s3_src_errf(err, errlen, "profile '%s': source_profile chain longer than %d (a cycle?)",
+			obj_s3_errf(err, errlen, "profile '%s': source_profile chain longer than %d (a cycle?)",
 					name, OBJ_S3_PROFILE_DEPTH);
 			rc = -EACCES;
 			goto out;
@@ -632,11 +613,11 @@ static int obj_s3_src_profile(struct obj_s3_cred_src **out, const struct obj_s3_
 				rc = obj_s3_src_profile(&s->source, set, p.v[OBJ_S3_PROFILE_SOURCE_PROFILE], depth + 1,
 							e2, sizeof(e2));
 				if (rc) {
-					obj_s3_src_errf(err, errlen, "profile '%s': source_profile: %s", name, e2);
+					obj_s3_errf(err, errlen, "profile '%s': source_profile: %s", name, e2);
 					goto out;
 				}
 				if (!s->source) {
-					obj_s3_src_errf(err, errlen, "profile '%s': source_profile '%s' holds no credentials",
+					obj_s3_errf(err, errlen, "profile '%s': source_profile '%s' holds no credentials",
 							name, p.v[OBJ_S3_PROFILE_SOURCE_PROFILE]);
 					rc = -EACCES;
 					goto out;
@@ -646,7 +627,7 @@ static int obj_s3_src_profile(struct obj_s3_cred_src **out, const struct obj_s3_
 			    (p.v[OBJ_S3_PROFILE_DURATION] && !(s->duration = strdup(p.v[OBJ_S3_PROFILE_DURATION]))))
 				goto nomem;
 		} else {
-			obj_s3_src_errf(err, errlen,
+			obj_s3_errf(err, errlen,
 					"profile '%s': role_arn needs source_profile or web_identity_token_file%s",
 					name, p.v[OBJ_S3_PROFILE_CREDENTIAL_SOURCE] ? " (credential_source is not supported)" : "");
 			rc = -EACCES;
@@ -658,7 +639,7 @@ static int obj_s3_src_profile(struct obj_s3_cred_src **out, const struct obj_s3_
 	} else if (p.v[OBJ_S3_PROFILE_ACCESS_KEY] || p.v[OBJ_S3_PROFILE_SECRET_KEY]) {
 		char nm[200];
 		if (!p.v[OBJ_S3_PROFILE_ACCESS_KEY] || !p.v[OBJ_S3_PROFILE_SECRET_KEY]) {
-			obj_s3_src_errf(err, errlen, "S3 credentials: profile '%s' in %s has only one of "
+			obj_s3_errf(err, errlen, "S3 credentials: profile '%s' in %s has only one of "
 					"aws_access_key_id and aws_secret_access_key", name, files);
 			rc = -EACCES;
 			goto out;
@@ -678,7 +659,7 @@ static int obj_s3_src_profile(struct obj_s3_cred_src **out, const struct obj_s3_
 	goto out;
 nomem:
 	rc = -ENOMEM;
-	obj_s3_src_errf(err, errlen, "out of memory");
+	obj_s3_errf(err, errlen, "out of memory");
 out:
 	obj_s3_cred_src_free(s);
 	obj_s3_profile_clear(&p);
@@ -723,7 +704,7 @@ int obj_s3_cred_src_chain(struct obj_s3_cred_src **out, struct obj_s3_creds **fi
 	/* 1. environment */
 	if (obj_s3_src_env("AWS_ACCESS_KEY_ID") || obj_s3_src_env("AWS_SECRET_ACCESS_KEY")) {
 		if (!obj_s3_src_env("AWS_ACCESS_KEY_ID") || !obj_s3_src_env("AWS_SECRET_ACCESS_KEY")) {
-			obj_s3_src_errf(err, errlen, "S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together");
+			obj_s3_errf(err, errlen, "S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together");
 			return -EACCES;
 		}
 		if (obj_s3_src_static(&s, set, obj_s3_src_env("AWS_ACCESS_KEY_ID"), obj_s3_src_env("AWS_SECRET_ACCESS_KEY"),
@@ -736,7 +717,7 @@ int obj_s3_cred_src_chain(struct obj_s3_cred_src **out, struct obj_s3_creds **fi
 	/* 2. web identity */
 	if ((v = obj_s3_src_env("AWS_WEB_IDENTITY_TOKEN_FILE"))) {
 		if (!obj_s3_src_env("AWS_ROLE_ARN")) {
-			obj_s3_src_errf(err, errlen, "S3 credentials: AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+			obj_s3_errf(err, errlen, "S3 credentials: AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
 			obj_s3_buf_free(&tried);
 			return -EACCES;
 		}
@@ -803,7 +784,7 @@ fetch:
 		goto none;
 	}
 	if (rc) {
-		obj_s3_src_errf(err, errlen, "S3 credentials from %s: %s", s->name, e2);
+		obj_s3_errf(err, errlen, "S3 credentials from %s: %s", s->name, e2);
 		obj_s3_cred_src_free(s);
 		obj_s3_buf_free(&tried);
 		return -EACCES;
@@ -813,13 +794,13 @@ fetch:
 	return 0;
 
 none:
-	obj_s3_src_errf(err, errlen, "no S3 credentials found; tried %s. See CREDENTIALS in shalefs(1)",
+	obj_s3_errf(err, errlen, "no S3 credentials found; tried %s. See CREDENTIALS in shalefs(1)",
 			tried.p ? tried.p : "nothing");
 	obj_s3_cred_src_free(s);
 	obj_s3_buf_free(&tried);
 	return -EACCES;
 nomem:
-	obj_s3_src_errf(err, errlen, "out of memory");
+	obj_s3_errf(err, errlen, "out of memory");
 	obj_s3_cred_src_free(s);
 	obj_s3_buf_free(&tried);
 	return -ENOMEM;

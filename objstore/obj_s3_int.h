@@ -48,6 +48,11 @@ static inline int obj_s3_buf_err(const struct obj_s3_buf *b) { return b->err; }
 char *obj_s3_buf_take(struct obj_s3_buf *b);
 void obj_s3_buf_free(struct obj_s3_buf *b);
 
+/* Format a message into err[errlen] (an error out-parameter of the S3
+ * configuration and credential code); a NULL or empty err is left alone. */
+void obj_s3_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #define OBJ_S3_SHA256_HEX_LEN 64
 /* SHA-256 of the empty string, the payload hash of bodiless requests. */
 #define OBJ_S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -366,6 +371,17 @@ int obj_s3_cred_parse_sts(const char *data, size_t len, struct obj_s3_creds **ou
  * group or others may access it. */
 int obj_s3_cred_parse_passwd(const char *path, const char *bucket, struct obj_s3_creds **out,
 			     char *err, size_t errlen);
+
+/* The largest secret file read (credentials file, token files). */
+#define OBJ_S3_SECRET_FILE_MAX 65536
+/*
+ * Read fd to its end, at most OBJ_S3_SECRET_FILE_MAX bytes, into a new
+ * NUL-terminated buffer *out of OBJ_S3_SECRET_FILE_MAX + 1 bytes with the
+ * length in *len. The buffer is the caller's: it holds a secret, so
+ * OPENSSL_cleanse all of it before free(). Returns 0, -ENOMEM or the
+ * -errno of a failed read (then *out is NULL). fd stays open.
+ */
+int obj_s3_cred_parse_read_fd(int fd, char **out, size_t *len);
 
 /* A profile's credential settings, credentials file first, key by key. */
 enum {

@@ -133,6 +133,16 @@ void obj_s3_buf_free(struct obj_s3_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+void obj_s3_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 /* ---- hashes ------------------------------------------------------------- */
 
 static void obj_s3_hex(const unsigned char *in, size_t len, char *out)
