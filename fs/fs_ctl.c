@@ -43,16 +43,14 @@ struct fs_ctl_buf {
 	int err;
 };
 
-static void fs_ctl_emit(void *arg, const char *key, uint64_t value)
+/* Append n bytes of text and a newline to b, keeping it NUL-terminated;
+ * after a failed growth b->err is -ENOMEM and later appends do nothing. */
+static void fs_ctl_append(struct fs_ctl_buf *b, const char *text, size_t n)
 {
-	struct fs_ctl_buf *b = arg;
-	char line[160];
-	int n = snprintf(line, sizeof(line), "%s: %" PRIu64 "\n", key, value);
-
-	if (b->err || n < 0)
+	if (b->err)
 		return;
-	if (b->len + (size_t)n + 1 > b->cap) {
-		size_t nc = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+	if (b->len + n + 2 > b->cap) {
+		size_t nc = (b->cap ? b->cap * 2 : 4096) + n + 2;
 		char *t = realloc(b->s, nc);
 		if (!t) {
 			b->err = -ENOMEM;
@@ -61,8 +59,19 @@ static void fs_ctl_emit(void *arg, const char *key, uint64_t value)
 		b->s = t;
 		b->cap = nc;
 	}
-	memcpy(b->s + b->len, line, (size_t)n + 1);
-	b->len += (size_t)n;
+	memcpy(b->s + b->len, text, n);
+	b->len += n;
+	b->s[b->len++] = '\n';
+	b->s[b->len] = '\0';
+}
+
+static void fs_ctl_emit(void *arg, const char *key, uint64_t value)
+{
+	char line[160];
+	int n = snprintf(line, sizeof(line), "%s: %" PRIu64, key, value);
+
+	if (n >= 0)
+		fs_ctl_append(arg, line, strlen(line));
 }
 
 int fs_stats_render(struct fs *fs, char **out, size_t *len)
@@ -93,24 +102,7 @@ static void fs_ctl_line(struct fs_ctl_buf *b, const char *key, const char *value
 	for (p = line + strlen(key) + 2; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	/* fs_ctl_emit's buffer growth, for text. */
-	n = (int)strlen(line);
-	if (b->err)
-		return;
-	if (b->len + (size_t)n + 2 > b->cap) {
-		size_t nc = (b->cap ? b->cap * 2 : 1024) + (size_t)n + 2;
-		char *t = realloc(b->s, nc);
-		if (!t) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->s = t;
-		b->cap = nc;
-	}
-	memcpy(b->s + b->len, line, (size_t)n);
-	b->len += (size_t)n;
-	b->s[b->len++] = '\n';
-	b->s[b->len] = '\0';
+	fs_ctl_append(b, line, strlen(line));
 }
 
 int fs_info_render(struct fs *fs, char **out, size_t *len)

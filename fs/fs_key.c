@@ -55,12 +55,19 @@ void fs_key_orphan(struct fs_key *k, uint64_t ino)
 	fs_key_pfx_ino(k, FS_K_ORPHAN, ino);
 }
 
-void fs_key_dent(struct fs_key *k, uint64_t parent, const char *name, size_t nlen)
+/* prefix, inode, then the name's bytes (dentry and xattr keys). */
+static void fs_key_pfx_ino_name(struct fs_key *k, char prefix, uint64_t ino, const char *name,
+				size_t nlen)
 {
 	assert(nlen <= FS_XATTR_NAME_MAX);
-	fs_key_pfx_ino(k, FS_K_DENT, parent);
+	fs_key_pfx_ino(k, prefix, ino);
 	memcpy(k->b + 9, name, nlen);
 	k->len = 9 + nlen;
+}
+
+void fs_key_dent(struct fs_key *k, uint64_t parent, const char *name, size_t nlen)
+{
+	fs_key_pfx_ino_name(k, FS_K_DENT, parent, name, nlen);
 }
 
 void fs_key_cookie(struct fs_key *k, uint64_t parent, uint64_t cookie)
@@ -79,10 +86,7 @@ void fs_key_chunk(struct fs_key *k, uint64_t ino, uint64_t idx)
 
 void fs_key_xattr(struct fs_key *k, uint64_t ino, const char *name, size_t nlen)
 {
-	assert(nlen <= FS_XATTR_NAME_MAX);
-	fs_key_pfx_ino(k, FS_K_XATTR, ino);
-	memcpy(k->b + 9, name, nlen);
-	k->len = 9 + nlen;
+	fs_key_pfx_ino_name(k, FS_K_XATTR, ino, name, nlen);
 }
 
 void fs_key_ino_start(struct fs_key *k, char prefix, uint64_t ino)

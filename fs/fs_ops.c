@@ -30,6 +30,15 @@ static int fs_ops_get_locked(struct fs *fs, uint64_t ino, struct fs_inode **out)
 	return rc == -ENOENT ? -ESTALE : rc;
 }
 
+/* fs_ops_get_locked for an operation that changes ino: a read-only or
+ * failed filesystem refuses first, without touching the inode. */
+static int fs_ops_get_writable(struct fs *fs, uint64_t ino, struct fs_inode **out)
+{
+	int rc = fs_check_writable(fs);
+
+	return rc ? rc : fs_ops_get_locked(fs, ino, out);
+}
+
 /* ---- session ---------------------------------------------------------------- */
 
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
@@ -191,10 +200,7 @@ static int fs_do_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, i
 
 	if (FS_IS_CTL(ino))
 		return -EPERM;
-	rc = fs_check_writable(fs);
-	if (rc)
-		return rc;
-	rc = fs_ops_get_locked(fs, ino, &ip);
+	rc = fs_ops_get_writable(fs, ino, &ip);
 	if (rc)
 		return rc;
 	saved = ip->a;
@@ -617,10 +623,7 @@ static int fs_do_fallocate(struct fs *fs, uint64_t ino, int mode, off_t off, off
 		return -EINVAL;
 	if ((uint64_t)off > FS_MAX_FILE_SIZE || (uint64_t)len > FS_MAX_FILE_SIZE - (uint64_t)off)
 		return -EFBIG;
-	rc = fs_check_writable(fs);
-	if (rc)
-		return rc;
-	rc = fs_ops_get_locked(fs, ino, &ip);
+	rc = fs_ops_get_writable(fs, ino, &ip);
 	if (rc)
 		return rc;
 	rc = fs_fallocate_locked(fs, ip, mode, (uint64_t)off, (uint64_t)len);
@@ -715,9 +718,7 @@ static int fs_do_xattr_change(struct fs *fs, uint64_t ino, const char *name, con
 		return -EPERM;
 	rc = fs_xattr_change_check(name, value, size, flags);
 	if (!rc)
-		rc = fs_check_writable(fs);
-	if (!rc)
-		rc = fs_ops_get_locked(fs, ino, &ip);
+		rc = fs_ops_get_writable(fs, ino, &ip);
 	if (rc)
 		return rc;
 	if (ip->gone) {
