@@ -40,6 +40,21 @@ void cli_err_stale(const char *mp)
 		"connected); run `fusermount3 -u %s` to remove it", mp, mp);
 }
 
+void cli_json_str(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
 /*
  * While opening the store, the engine and the filesystem, the libraries
  * log failures themselves; the command prints one line that repeats the

@@ -73,21 +73,6 @@ static void cli_fsck_forget(struct cli_fsck_run *r)
 	r->n = 0;
 }
 
-static void cli_json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 /* One pass: open read-only, check. Returns 0 (ran) or a negative error. */
 static int cli_fsck_pass(const struct cli_opts *o, struct obj_backend *store, int live,
 			 struct cli_fsck_run *r, struct fs_fsck_summary *sum)

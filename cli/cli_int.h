@@ -22,6 +22,8 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The line for a mount point whose daemon is gone (ENOTCONN): says to run
  * fusermount3 -u on it. */
 void cli_err_stale(const char *mp);
+/* s as a JSON string literal on stdout, quotes included; NULL prints "". */
+void cli_json_str(const char *s);
 /* Silence (1) or restore (0) the libraries' log lines on stderr. */
 void cli_quiet(int on);
 /* The usage of command cmd (NULL: of all of them) on f. */

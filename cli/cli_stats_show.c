@@ -303,28 +303,13 @@ static void cli_stats_summary(const struct cli_stats_src *src, const struct cli_
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-static void cli_stats_json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 /* "key": "value" from info (or the given fallback); first: no comma. */
 static void cli_stats_json_kv(const char *key, const char *value, int comma)
 {
 	printf("%s\n  ", comma ? "," : "");
-	cli_stats_json_str(key);
+	cli_json_str(key);
 	printf(": ");
-	cli_stats_json_str(value);
+	cli_json_str(value);
 }
 
 static void cli_stats_json(const struct cli_stats_src *src, const struct cli_stats_snap *a,
@@ -386,9 +371,9 @@ static void cli_stats_json(const struct cli_stats_src *src, const struct cli_sta
 	}
 	if (err_ms) {
 		printf(",\n  \"last_error\": {\"unix_ms\": %" PRIu64 ", \"level\": ", err_ms);
-		cli_stats_json_str(lvl);
+		cli_json_str(lvl);
 		printf(", \"message\": ");
-		cli_stats_json_str(buf);
+		cli_json_str(buf);
 		printf("}");
 	} else {
 		printf(",\n  \"last_error\": null");

@@ -153,6 +153,34 @@ int kv_wal_finish(struct kv_buf *buf)
 /* ---- batch entries ------------------------------------------------------- */
 
 /*
+ * One length-prefixed field of entry i (at offset at): a varint length in
+ * [min, max] and that many bytes, all before end. On success *data points
+ * at the bytes, *len is their count and *p is past them; otherwise
+ * KV_ECORRUPT with why[] naming the field (what).
+ */
+static int kv_batch_field(const uint8_t **p, const uint8_t *end, const uint8_t **data,
+			  uint64_t *len, uint64_t min, uint64_t max, const char *what, uint32_t i,
+			  size_t at, char *why, size_t whysize)
+{
+	size_t n = kv_varint_get(*p, end, len);
+
+	if (!n) {
+		snprintf(why, whysize, "entry %" PRIu32 " at offset %zu: truncated or overlong %s "
+			 "length", i, at, what);
+		return KV_ECORRUPT;
+	}
+	*p += n;
+	if (*len < min || *len > max || *len > (uint64_t)(end - *p)) {
+		snprintf(why, whysize, "entry %" PRIu32 " at offset %zu: %s length %" PRIu64
+			 " invalid or past the end", i, at, what, *len);
+		return KV_ECORRUPT;
+	}
+	*data = *p;
+	*p += *len;
+	return 0;
+}
+
+/*
  * Walk count entries in [entries, entries + len), calling fn (if not NULL)
  * for each. On malformed input returns KV_ECORRUPT and describes the
  * fault in why[] (no logging: callers add their context). Otherwise 0 or
@@ -163,7 +191,6 @@ static int kv_batch_walk(const uint8_t *entries, size_t len, uint32_t count,
 {
 	const uint8_t *p = entries, *end = entries + len;
 	uint64_t klen, vlen;
-	size_t n;
 
 	for (uint32_t i = 0; i < count; i++) {
 		size_t at = (size_t)(p - entries);
@@ -178,40 +205,20 @@ static int kv_batch_walk(const uint8_t *entries, size_t len, uint32_t count,
 				 at, (unsigned)type);
 			return KV_ECORRUPT;
 		}
-		n = kv_varint_get(p, end, &klen);
-		if (!n) {
-			snprintf(why, whysize, "entry %" PRIu32 " at offset %zu: truncated or "
-				 "overlong key length", i, at);
-			return KV_ECORRUPT;
-		}
-		p += n;
-		if (klen == 0 || klen > KV_KEY_MAX || klen > (uint64_t)(end - p)) {
-			snprintf(why, whysize, "entry %" PRIu32 " at offset %zu: key length %"
-				 PRIu64 " invalid or past the end", i, at, klen);
-			return KV_ECORRUPT;
-		}
-		const uint8_t *key = p;
-		p += klen;
-		const uint8_t *val = NULL;
+		const uint8_t *key, *val = NULL;
+		int rc = kv_batch_field(&p, end, &key, &klen, 1, KV_KEY_MAX, "key", i, at, why,
+					whysize);
+		if (rc)
+			return rc;
 		vlen = 0;
 		if (type == KV_TYPE_VALUE) {
-			n = kv_varint_get(p, end, &vlen);
-			if (!n) {
-				snprintf(why, whysize, "entry %" PRIu32 " at offset %zu: truncated "
-					 "or overlong value length", i, at);
-				return KV_ECORRUPT;
-			}
-			p += n;
-			if (vlen > KV_VALUE_MAX || vlen > (uint64_t)(end - p)) {
-				snprintf(why, whysize, "entry %" PRIu32 " at offset %zu: value "
-					 "length %" PRIu64 " invalid or past the end", i, at, vlen);
-				return KV_ECORRUPT;
-			}
-			val = p;
-			p += vlen;
+			rc = kv_batch_field(&p, end, &val, &vlen, 0, KV_VALUE_MAX, "value", i, at, why,
+					    whysize);
+			if (rc)
+				return rc;
 		}
 		if (fn) {
-			int rc = fn(arg, (enum kv_type)type, key, (size_t)klen, val, (size_t)vlen);
+			rc = fn(arg, (enum kv_type)type, key, (size_t)klen, val, (size_t)vlen);
 			if (rc)
 				return rc;
 		}
