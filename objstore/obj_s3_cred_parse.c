@@ -170,7 +170,8 @@ out:
 	return rc;
 }
 
-int obj_s3_cred_parse_read_fd(int fd, char **out, size_t *len)
+int obj_s3_cred_parse_read_fd(int fd, const char *what, const char *path, char **out,
+			      size_t *len, char *err, size_t errlen)
 {
 	char *buf;
 	size_t n = 0;
@@ -179,16 +180,18 @@ int obj_s3_cred_parse_read_fd(int fd, char **out, size_t *len)
 	*out = NULL;
 	*len = 0;
 	buf = malloc(OBJ_S3_SECRET_FILE_MAX + 1);
-	if (!buf)
+	if (!buf) {
+		obj_s3_errf(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
 	while (n < OBJ_S3_SECRET_FILE_MAX && (r = read(fd, buf + n, OBJ_S3_SECRET_FILE_MAX - n)) != 0) {
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			int rc = -errno;
+			obj_s3_errf(err, errlen, "%s %s: %s", what, path, util_strerror(-errno));
 			OPENSSL_cleanse(buf, OBJ_S3_SECRET_FILE_MAX + 1);
 			free(buf);
-			return rc;
+			return -EACCES;
 		}
 		n += (size_t)r;
 	}
@@ -231,16 +234,10 @@ int obj_s3_cred_parse_passwd(const char *path, const char *bucket, struct obj_s3
 		close(fd);
 		return -EACCES;
 	}
-	rc = obj_s3_cred_parse_read_fd(fd, &data, &n);
-	if (rc == -ENOMEM) {
-		close(fd);
-		obj_s3_errf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	rc = obj_s3_cred_parse_read_fd(fd, "credentials file", path, &data, &n, err, errlen);
 	if (rc) {
 		close(fd);
-		obj_s3_errf(err, errlen, "credentials file %s: %s", path, util_strerror(rc));
-		return -EACCES;
+		return rc;
 	}
 	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *f[3], *e;

@@ -183,16 +183,10 @@ static int obj_s3_src_read_small(const char *path, char **out, const char *what,
 		obj_s3_errf(err, errlen, "%s %s: %s", what, path, util_strerror(-errno));
 		return -EACCES;
 	}
-	rc = obj_s3_cred_parse_read_fd(fd, &buf, &n);
-	if (rc == -ENOMEM) {
-		close(fd);
-		obj_s3_errf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	rc = obj_s3_cred_parse_read_fd(fd, what, path, &buf, &n, err, errlen);
 	if (rc) {
 		close(fd);
-		obj_s3_errf(err, errlen, "%s %s: %s", what, path, util_strerror(rc));
-		return -EACCES;
+		return rc;
 	}
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 		n--;

@@ -375,13 +375,15 @@ int obj_s3_cred_parse_passwd(const char *path, const char *bucket, struct obj_s3
 /* The largest secret file read (credentials file, token files). */
 #define OBJ_S3_SECRET_FILE_MAX 65536
 /*
- * Read fd to its end, at most OBJ_S3_SECRET_FILE_MAX bytes, into a new
- * NUL-terminated buffer *out of OBJ_S3_SECRET_FILE_MAX + 1 bytes with the
- * length in *len. The buffer is the caller's: it holds a secret, so
- * OPENSSL_cleanse all of it before free(). Returns 0, -ENOMEM or the
- * -errno of a failed read (then *out is NULL). fd stays open.
+ * Read fd (the file what path) to its end, at most OBJ_S3_SECRET_FILE_MAX
+ * bytes, into a new NUL-terminated buffer *out of OBJ_S3_SECRET_FILE_MAX
+ * + 1 bytes with the length in *len. The buffer is the caller's: it holds
+ * a secret, so OPENSSL_cleanse all of it before free(). Returns 0,
+ * -ENOMEM or -EACCES (a failed read), with the reason in err and *out
+ * NULL. fd stays open.
  */
-int obj_s3_cred_parse_read_fd(int fd, char **out, size_t *len);
+int obj_s3_cred_parse_read_fd(int fd, const char *what, const char *path, char **out,
+			      size_t *len, char *err, size_t errlen);
 
 /* A profile's credential settings, credentials file first, key by key. */
 enum {
