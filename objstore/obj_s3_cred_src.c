@@ -165,6 +165,14 @@ nomem:
 	return NULL;
 }
 
+/* obj_s3_cred_io_http for a credential source: a transport failure means
+ * the source gave no credentials, -EACCES (reason in err). */
+static int obj_s3_src_http(const struct obj_s3_cred_http *h, long *status, struct obj_s3_buf *resp,
+			   char *err, size_t errlen)
+{
+	return obj_s3_cred_io_http(h, status, resp, err, errlen) ? -EACCES : 0;
+}
+
 /*
  * A small secret file (web identity token, ECS authorization token) into
  * *out, trailing newlines removed. Returns 0 or -EACCES (message names
@@ -289,10 +297,8 @@ static int obj_s3_src_sts(struct obj_s3_cred_src *s, const char *body, const str
 		.connect_timeout_ms = OBJ_S3_DFLT_CONNECT_TIMEOUT_MS, .timeout_ms = OBJ_S3_DFLT_REQUEST_TIMEOUT_MS,
 		.insecure_tls = s->insecure_tls, .ca_bundle = s->ca_bundle,
 	};
-	if ((rc = obj_s3_cred_io_http(&h, &status, &resp, err, errlen))) {
-		rc = -EACCES;
+	if ((rc = obj_s3_src_http(&h, &status, &resp, err, errlen)))
 		goto out;
-	}
 	if (status == 200) {
 		rc = obj_s3_cred_parse_sts(resp.p, resp.len, out, err, errlen);
 	} else {
@@ -389,10 +395,8 @@ static int obj_s3_src_fetch_ecs(struct obj_s3_cred_src *s, struct obj_s3_creds *
 		.connect_timeout_ms = OBJ_S3_ECS_CONNECT_MS, .timeout_ms = OBJ_S3_ECS_TIMEOUT_MS,
 		.no_proxy = 1, .insecure_tls = s->insecure_tls, .ca_bundle = s->ca_bundle,
 	};
-	if ((rc = obj_s3_cred_io_http(&h, &status, &resp, err, errlen))) {
-		rc = -EACCES;
+	if ((rc = obj_s3_src_http(&h, &status, &resp, err, errlen)))
 		goto out;
-	}
 	if (status != 200) {
 		obj_s3_errf(err, errlen, "container credentials %s: HTTP %ld", s->url, status);
 		rc = -EACCES;
@@ -424,10 +428,8 @@ static int obj_s3_src_fetch_imds(struct obj_s3_cred_src *s, struct obj_s3_creds 
 	if ((rc = obj_s3_buf_err(&url)))
 		goto nomem;
 	h.url = url.p;
-	if ((rc = obj_s3_cred_io_http(&h, &status, &resp, err, errlen))) {
-		rc = -EACCES;
+	if ((rc = obj_s3_src_http(&h, &status, &resp, err, errlen)))
 		goto out;
-	}
 	if (status != 200 || !resp.len) {
 		obj_s3_errf(err, errlen, "%s: HTTP %ld", url.p, status);
 		rc = -EACCES;
@@ -447,10 +449,8 @@ static int obj_s3_src_fetch_imds(struct obj_s3_cred_src *s, struct obj_s3_creds 
 		goto nomem;
 	h.method = "GET";
 	h.url = url.p;
-	if ((rc = obj_s3_cred_io_http(&h, &status, &resp, err, errlen))) {
-		rc = -EACCES;
+	if ((rc = obj_s3_src_http(&h, &status, &resp, err, errlen)))
 		goto out;
-	}
 	if (status != 200 || !resp.len) {
 		obj_s3_errf(err, errlen, "%s: HTTP %ld%s", url.p, status,
 				status == 404 ? " (no IAM role attached to this instance)" : "");
@@ -475,10 +475,8 @@ static int obj_s3_src_fetch_imds(struct obj_s3_cred_src *s, struct obj_s3_creds 
 	if ((rc = obj_s3_buf_err(&url)))
 		goto nomem;
 	h.url = url.p;
-	if ((rc = obj_s3_cred_io_http(&h, &status, &resp, err, errlen))) {
-		rc = -EACCES;
+	if ((rc = obj_s3_src_http(&h, &status, &resp, err, errlen)))
 		goto out;
-	}
 	if (status != 200) {
 		obj_s3_errf(err, errlen, "%s: HTTP %ld", url.p, status);
 		rc = -EACCES;
