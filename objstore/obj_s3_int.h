@@ -19,6 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <curl/curl.h>
+
 #include "objstore/objstore.h"
 
 /* ======================================================================
@@ -431,5 +436,113 @@ int obj_s3_cred_io_process(const char *command, unsigned timeout_ms, struct obj_
 			   char *err, size_t errlen);
 /* Wipe and free a buffer that held a secret. */
 void obj_s3_cred_io_wipe(struct obj_s3_buf *b);
+
+
+/* ---- the backend's handle and one request (obj_s3.c, obj_s3_req.c) ------ */
+
+#define OBJ_S3_MOD "objstore.s3"
+#define OBJ_S3_TOKEN_HEADER "x-amz-meta-shalefs-token"
+/* Largest error or listing body accepted. */
+#define OBJ_S3_MAX_SMALL_BODY ((size_t)16 << 20)
+/* Worker threads per multipart upload (also bounded by max_connections). */
+#define OBJ_S3_PART_THREADS 4u
+/* DeleteObjects takes at most this many keys per request. */
+#define OBJ_S3_DELETE_BATCH 1000u
+/* ListObjectsV2 returns at most this many keys per request. */
+#define OBJ_S3_LIST_MAX 1000u
+
+enum obj_s3_verb {
+	OBJ_S3_V_GET,
+	OBJ_S3_V_HEAD,
+	OBJ_S3_V_PUT,
+	OBJ_S3_V_POST,
+	OBJ_S3_V_DELETE,
+	OBJ_S3_V_LIST,
+	OBJ_S3_V__N
+};
+
+struct obj_s3 {
+	struct obj_backend base;          /* must be first */
+	char *bucket;
+	char *prefix;                     /* "" or ends with '/' */
+	struct obj_s3_settings set;
+	struct obj_s3_cred *cred;         /* the credentials; thread-safe */
+	char *host_hdr;                   /* value of the Host header */
+	char *url_base;                   /* "http://host:port" (vhost: with the bucket) */
+	char *path_base;                  /* "/bucket" for path-style, "" otherwise */
+
+	pthread_mutex_t pool_mu;
+	pthread_cond_t pool_cv;
+	CURL **pool_free;                 /* protected by pool_mu: idle handles */
+	unsigned pool_nfree;              /* protected by pool_mu */
+	unsigned pool_created;            /* protected by pool_mu: handles in existence */
+
+	/* Counters; relaxed atomics, read only by stats(). */
+	atomic_uint_fast64_t st_req[OBJ_S3_V__N];
+	atomic_uint_fast64_t st_bytes_in, st_bytes_out;
+	atomic_uint_fast64_t st_http_4xx, st_http_5xx, st_transport_err;
+	atomic_uint_fast64_t st_conn_new, st_conn_reused, st_pool_waits;
+	atomic_uint_fast64_t st_multipart, st_multipart_aborts;
+};
+
+/* One HTTP exchange: what to send, and what came back. */
+struct obj_s3_req {
+	/* in */
+	const char *method;               /* "GET", "HEAD", "PUT", "POST", "DELETE" */
+	enum obj_s3_verb verb;
+	const char *key;                  /* full S3 key; NULL for bucket requests */
+	struct obj_s3_query query[4];
+	size_t nquery;
+	struct obj_s3_header hdr[4];      /* extra signed headers */
+	size_t nhdr;
+	const void *body;
+	size_t body_len;
+	size_t max_resp;                  /* largest response body accepted */
+	uint64_t expect_len;              /* expected response bytes, for the timeout; 0 = unknown */
+
+	/* out */
+	CURLcode cc;
+	long status;
+	int os_errno;
+	long hdr_status;                  /* status of the response being received */
+	struct obj_s3_buf resp;           /* response body */
+	int resp_overflow;
+	char etag[80];                    /* ETag header as sent (quotes kept) */
+	char token[OBJ_TOKEN_MAX];
+	int have_token;
+	uint64_t content_length;
+	int have_content_length;
+	uint64_t range_total;             /* from Content-Range: bytes a-b/TOTAL */
+	int have_range_total;
+	uint8_t *dst;                     /* when set, the body goes here (fixed size) */
+	size_t dst_cap, dst_len;
+	int64_t mtime_ns;
+	size_t upload_pos;
+	char curl_err[CURL_ERROR_SIZE];
+	char code[64];                    /* S3's <Error><Code>, "" when none */
+	char msg[320];                    /* the failure, when rc != 0 */
+};
+extern const char *const obj_s3_verb_names[OBJ_S3_V__N];
+
+static inline struct obj_s3 *obj_s3_of(struct obj_backend *b)
+{
+	return (struct obj_s3 *)b;
+}
+
+/* Free a request's response buffers. */
+void obj_s3_req_free(struct obj_s3_req *r);
+/* Copy src into dst (n bytes) with control characters replaced, for messages. */
+void obj_s3_sanitize(char *dst, size_t n, const char *src);
+/* The log level a failure with this errno deserves. */
+int obj_s3_level(int rc);
+/* Log "op name: msg" at the level rc deserves; returns rc. */
+int obj_s3_fail(int rc, const char *op, const char *name, const char *msg);
+/* The S3 key (prefix + name, checked) of object `name` into *out (malloc'd). */
+int obj_s3_key(struct obj_s3 *s, const char *name, char **out, const char *op);
+/* The one switch: the errno of a failed exchange, with r->msg filled. */
+int obj_s3_map_error(struct obj_s3 *s, struct obj_s3_req *r);
+/* Sign and perform r (one refresh-and-resend on an expired key); 0 on a
+ * 2xx answer, else obj_s3_map_error's errno. */
+int obj_s3_perform(struct obj_s3 *s, struct obj_s3_req *r);
 
 #endif /* SHALE_OBJ_S3_INT_H */
