@@ -106,10 +106,12 @@ struct kv_config {
 	unsigned close_timeout_ms;
 	/* Bytes kept in the store (object "reserve") while it has room, and
 	 * released when it fills so that deletes can be stored (kv_reclaim.c);
-	 * default 16 MiB; KV_RESERVE_NONE: no reserve. */
+	 * 0 or KV_RESERVE_NONE: none (the shalefs command asks for
+	 * KV_DFLT_RESERVE_BYTES). */
 	size_t reserve_bytes;
 };
 #define KV_RESERVE_NONE SIZE_MAX
+#define KV_DFLT_RESERVE_BYTES ((size_t)16 << 20)
 #define KV_IDLE_COMPACT_NEVER UINT_MAX
 
 #define KV_CONFIG_VERSION 1

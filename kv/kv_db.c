@@ -64,7 +64,6 @@
 /* Writers wait while this many WAL bytes are not yet in the store. */
 #define KV_WAL_BUDGET_FACTOR 4
 #define KV_DFLT_CLOSE_TIMEOUT_MS 30000
-#define KV_DFLT_RESERVE_BYTES ((size_t)16 << 20)
 
 static void kv_db_join(struct kv_db *db);
 
@@ -109,7 +108,7 @@ static void kv_conf_defaults(struct kv_config *c)
 	if (!c->close_timeout_ms)
 		c->close_timeout_ms = KV_DFLT_CLOSE_TIMEOUT_MS;
 	if (!c->reserve_bytes)
-		c->reserve_bytes = KV_DFLT_RESERVE_BYTES;
+		c->reserve_bytes = KV_RESERVE_NONE;
 	if (!c->sst_max_bytes)
 		c->sst_max_bytes = KV_DFLT_SST_MAX;
 	if (!c->gc_interval_ms)
