@@ -28,7 +28,7 @@ curl -sS -f -o /dev/null --user "$K:$S" --aws-sigv4 "aws:amz:us-east-1:s3" \
 	"$SHALE_S3_ENDPOINT/$B" || fs_die "creating bucket $B failed"
 ST="s3://$B/fs" MNT=$FS_TMP/mnt O=$(fs_s3_opts)
 fs_format "$ST" -o "$O"
-fs_mount "$ST" "$MNT" -o "$O"
+fs_mount "$ST" "$MNT" -o "$O,reserve_mb=4"
 
 # fsync_err FILE: fsync FILE; prints OK or the errno name.
 fsync_err() {
