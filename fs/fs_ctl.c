@@ -208,7 +208,25 @@ int fs_ctl_do_open(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 		if (rc)
 			return rc;
 	}
-	fi->fh = (uint64_t)(uintptr_t)s;
+	struct fs_ctl_fh *h = malloc(sizeof(*h) + (s ? strlen(s) : 0) + 1 +
+				     (ino == FS_CTL_CMD_INO ? FS_CTL_REPLY_MAX : 0));
+	if (!h) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (ino == FS_CTL_CMD_INO)
+		memset(h->text, 0, FS_CTL_REPLY_MAX);
+	else
+		strcpy(h->text, s);
+	free(s);
+	CHECK_RETURN(pthread_mutex_lock(&fs->ctl_mu));
+	h->prev = NULL;
+	h->next = fs->ctl_fhs;
+	if (h->next)
+		h->next->prev = h;
+	fs->ctl_fhs = h;
+	CHECK_RETURN(pthread_mutex_unlock(&fs->ctl_mu));
+	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	return 0;
@@ -217,7 +235,8 @@ int fs_ctl_do_open(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 int fs_ctl_do_read(uint64_t ino, size_t size, off_t off, const struct fuse_file_info *fi,
 		   char **out, size_t *n)
 {
-	const char *s = (const char *)(uintptr_t)fi->fh;
+	const struct fs_ctl_fh *h = (const struct fs_ctl_fh *)(uintptr_t)fi->fh;
+	const char *s = h ? h->text : NULL;
 	size_t len = s ? strlen(s) : 0;
 
 	*out = NULL;
@@ -305,7 +324,8 @@ static int fs_ctl_run(struct fs *fs, char *line, char *reply)
 int fs_ctl_do_write(struct fs *fs, uint64_t ino, const char *data, size_t size,
 		    const struct fuse_file_info *fi)
 {
-	char *reply = (char *)(uintptr_t)fi->fh;
+	struct fs_ctl_fh *h = (struct fs_ctl_fh *)(uintptr_t)fi->fh;
+	char *reply = h ? h->text : NULL;
 	char line[FS_CTL_REPLY_MAX];
 
 	if (ino != FS_CTL_CMD_INO || !reply)
@@ -317,9 +337,21 @@ int fs_ctl_do_write(struct fs *fs, uint64_t ino, const char *data, size_t size,
 	return fs_ctl_run(fs, line, reply);
 }
 
-void fs_ctl_do_release(struct fuse_file_info *fi)
+void fs_ctl_do_release(struct fs *fs, struct fuse_file_info *fi)
 {
-	free((void *)(uintptr_t)fi->fh);
+	struct fs_ctl_fh *h = (struct fs_ctl_fh *)(uintptr_t)fi->fh;
+
+	if (!h)
+		return;
+	CHECK_RETURN(pthread_mutex_lock(&fs->ctl_mu));
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->ctl_fhs = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	CHECK_RETURN(pthread_mutex_unlock(&fs->ctl_mu));
+	free(h);
 }
 
 int fs_ctl_do_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, int plus,

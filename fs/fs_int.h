@@ -265,6 +265,12 @@ struct fs {
 	pthread_t flusher;
 	int flusher_running;
 
+	/* Open control-file handles (fs_ctl.c): their text, freed at release,
+	 * or by fs_free for handles whose release never came (the session
+	 * ended while a `shalefs stats` had the file open). */
+	pthread_mutex_t ctl_mu;
+	struct fs_ctl_fh *ctl_fhs; /* protected by ctl_mu */
+
 	/* Batches of buffered data kept for reuse (fs_inode.c, BATCH REUSE). */
 	pthread_mutex_t batch_mu;
 	struct kv_batch *batch_free[FS_BATCH_KEEP]; /* protected by batch_mu */
@@ -533,7 +539,12 @@ int fs_ctl_lookup(struct fs *fs, uint64_t ino, struct fuse_entry_param *e);
 int fs_ctl_lookup_name(struct fs *fs, uint64_t parent, const char *name,
 		       struct fuse_entry_param *e);
 int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct stat *st);
-/* On success fi->fh owns the handle's text (fs_ctl_do_release frees it). */
+/* An open control file's handle (fi->fh): its text, on fs->ctl_fhs. */
+struct fs_ctl_fh {
+	struct fs_ctl_fh *prev, *next;    /* protected by fs->ctl_mu */
+	char text[];                      /* NUL-terminated */
+};
+/* On success fi->fh is a struct fs_ctl_fh (fs_ctl_do_release frees it). */
 int fs_ctl_do_open(struct fs *fs, uint64_t ino, struct fuse_file_info *fi);
 /* *out: a malloc'd copy of *n bytes of the handle's text (the caller's). */
 int fs_ctl_do_read(uint64_t ino, size_t size, off_t off, const struct fuse_file_info *fi,
@@ -541,7 +552,7 @@ int fs_ctl_do_read(uint64_t ino, size_t size, off_t off, const struct fuse_file_
 /* Run the command line in data; its reply line goes to the handle. */
 int fs_ctl_do_write(struct fs *fs, uint64_t ino, const char *data, size_t size,
 		    const struct fuse_file_info *fi);
-void fs_ctl_do_release(struct fuse_file_info *fi);
+void fs_ctl_do_release(struct fs *fs, struct fuse_file_info *fi);
 /* *buf: malloc'd, the caller's (also on error), *pos bytes of entries. */
 int fs_ctl_do_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, int plus,
 		      char **buf, size_t *pos);

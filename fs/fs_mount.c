@@ -45,6 +45,7 @@ int fs_alloc(struct fs **out, const struct fs_config *conf)
 	CHECK_RETURN(pthread_mutex_init(&fs->wb_mu, NULL));
 	CHECK_RETURN(pthread_cond_init(&fs->wb_cv, NULL));
 	CHECK_RETURN(pthread_mutex_init(&fs->batch_mu, NULL));
+	CHECK_RETURN(pthread_mutex_init(&fs->ctl_mu, NULL));
 	*out = fs;
 	return 0;
 }
@@ -257,6 +258,12 @@ void fs_free(struct fs *fs)
 	for (size_t i = 0; i < fs->n_batch_free; i++)
 		kv_batch_free(fs->batch_free[i]);
 	CHECK_RETURN(pthread_mutex_destroy(&fs->batch_mu));
+	while (fs->ctl_fhs) {
+		struct fs_ctl_fh *h = fs->ctl_fhs;
+		fs->ctl_fhs = h->next;
+		free(h);
+	}
+	CHECK_RETURN(pthread_mutex_destroy(&fs->ctl_mu));
 	free(fs);
 }
 

@@ -318,7 +318,7 @@ static int fs_do_release(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	if (FS_IS_CTL(ino)) {
-		fs_ctl_do_release(fi);
+		fs_ctl_do_release(fs, fi);
 		return 0;
 	}
 	rc = fs_ops_get_locked(fs, ino, &ip);
