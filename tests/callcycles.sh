@@ -1,6 +1,6 @@
 #!/bin/sh
 # callcycles.sh - no two source files of a module call each other, directly
-# or around a ring (scripts/callcycles, issue 22): each module's files stay
+# or around a ring (scripts/callcycles): each module's files stay
 # ordered, every call going to a file below the caller. Reads the symbol
 # tables of the object files this build made, so it needs nm (skipped
 # without it) and the build tree (SHALE_BUILDDIR, set by make check).
