@@ -37,6 +37,7 @@ struct cli_opts {
 	unsigned gc_min_age_s;     /* 0 = the engine's default */
 	int reserve_set;           /* reserve_mb= given (0 then means none) */
 	unsigned reserve_mb;
+	unsigned table_mb;         /* 0 = the engine's default */
 	double attr_timeout;       /* seconds */
 	double entry_timeout;      /* seconds */
 	char *checkpoint;          /* never "" after a successful parse */

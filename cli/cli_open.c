@@ -230,6 +230,8 @@ int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_ope
 		kc.memtable_bytes = (size_t)o->memtable_mb << 20;
 	kc.gc_interval_ms = o->gc_interval_s * 1000u;
 	kc.gc_min_age_ms = o->gc_min_age_s * 1000u;
+	if (o->table_mb)
+		kc.sst_max_bytes = (size_t)o->table_mb << 20;
 	kc.reserve_bytes = !o->reserve_set ? KV_DFLT_RESERVE_BYTES
 			   : o->reserve_mb ? (size_t)o->reserve_mb << 20 : KV_RESERVE_NONE;
 	kc.close_timeout_ms = o->unmount_timeout_s * 1000u;

@@ -9,7 +9,7 @@
  *   positional   STORE, then SECOND (the mount point, or a checkpoint name)
  *   -o options   flush_interval_ms=, cache_mb=, write_buffer_mb=,
  *                memtable_mb=, wal_bypass_mb=, wal_bypass_quiet_ms=,
- *                gc_interval=, gc_min_age= (seconds), reserve_mb= (integers
+ *                gc_interval=, gc_min_age= (seconds), reserve_mb=, table_mb= (integers
  *                in range), attr_timeout=,
  *                entry_timeout= (seconds, 0..1 year), checkpoint=NAME
  *                (implies ro), endpoint=, region=, profile=,
@@ -73,7 +73,7 @@ enum {
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE, KEY_F_RAW, KEY_F_WATCH,
 	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE, KEY_CRED_FILE,
-	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB,
+	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB, KEY_TABLE_MB,
 };
 
 #define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
@@ -88,6 +88,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("gc_interval=", KEY_GC_INTERVAL),
 	FUSE_OPT_KEY("gc_min_age=", KEY_GC_MIN_AGE),
 	FUSE_OPT_KEY("reserve_mb=", KEY_RESERVE_MB),
+	FUSE_OPT_KEY("table_mb=", KEY_TABLE_MB),
 	FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TO),
 	FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TO),
 	FUSE_OPT_KEY("lease_wait=", KEY_LEASE_WAIT),
@@ -329,6 +330,8 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_uint(c, arg, 1, 86400, &o->gc_interval_s);
 	case KEY_GC_MIN_AGE:
 		return cli_opts_uint(c, arg, 1, 86400 * 7, &o->gc_min_age_s);
+	case KEY_TABLE_MB:
+		return cli_opts_uint(c, arg, 1, 4096, &o->table_mb);
 	case KEY_RESERVE_MB:
 		o->reserve_set = 1;
 		return cli_opts_uint(c, arg, 0, 1 << 20, &o->reserve_mb);
