@@ -13,6 +13,9 @@
 #                          AWS_*); empty otherwise; exits 1 when
 #                          SHALE_REQUIRE_S3=1 and it is not
 #   fs_s3_opts             the -o options for the rig's endpoint
+#   fs_tmpfs DIR SIZE      mount a tmpfs of SIZE on DIR (skips the test
+#                          when it cannot); the EXIT trap stops the mounts
+#                          and daemons first, then unmounts it
 #   fs_stat MNT|STORE KEY  print one `shalefs stats --raw` counter (empty when the
 #                          stats cannot be read, e.g. the daemon is gone)
 SHALEFS=${SHALE_BUILDDIR:-$(pwd)}/cli/shalefs
@@ -110,4 +113,25 @@ fs_s3_opts() {
 
 fs_stat() {
 	"$SHALEFS" stats --raw "$1" 2>/dev/null | awk -F': ' -v k="$2" '$1 == k { print $2 }'
+}
+
+fs_tmpfs() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to mount a tmpfs"; exit 77; }
+	FS_TMPFS=$1
+	mkdir -p "$FS_TMPFS"
+	mount -t tmpfs -o size="$2" tmpfs "$FS_TMPFS" || { echo "SKIP: cannot mount a tmpfs"; exit 77; }
+	trap fs_tmpfs_cleanup EXIT
+}
+
+# The daemons hold the tmpfs: stop them before unmounting it.
+fs_tmpfs_cleanup() {
+	for m in $FS_MOUNTS; do
+		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
+	done
+	for p in $FS_PIDS; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+	done
+	FS_MOUNTS="" FS_PIDS=""
+	umount "$FS_TMPFS" 2>/dev/null || umount -l "$FS_TMPFS" 2>/dev/null || true
+	fs_cleanup
 }

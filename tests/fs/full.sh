@@ -18,22 +18,8 @@
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 fs_setup full
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to mount a tmpfs"; exit 77; }
 DISK=$FS_TMP/disk MNT=$FS_TMP/mnt
-mkdir -p "$DISK"
-mount -t tmpfs -o size=64m tmpfs "$DISK" || { echo "SKIP: cannot mount a tmpfs"; exit 77; }
-full_cleanup() {
-	for m in $FS_MOUNTS; do
-		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
-	done
-	for p in $FS_PIDS; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
-	done
-	FS_MOUNTS="" FS_PIDS=""
-	umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null || true
-	fs_cleanup
-}
-trap full_cleanup EXIT
+fs_tmpfs "$DISK" 64m
 ST="file://$DISK/store"
 fs_format "$ST"
 head -c 6M /dev/urandom >"$DISK/filler"          # freed later, to make room

@@ -9,25 +9,8 @@
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 fs_setup full_rm
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to mount a tmpfs"; exit 77; }
 DISK=$FS_TMP/disk MNT=$FS_TMP/mnt
-mkdir -p "$DISK"
-mount -t tmpfs -o size=96m tmpfs "$DISK" || { echo "SKIP: cannot mount a tmpfs"; exit 77; }
-rm_cleanup() {
-	fs_cleanup_mounts() {
-		for m in $FS_MOUNTS; do
-			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
-		done
-		for p in $FS_PIDS; do
-			kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
-		done
-		FS_MOUNTS="" FS_PIDS=""
-	}
-	fs_cleanup_mounts
-	umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null || true
-	fs_cleanup
-}
-trap rm_cleanup EXIT
+fs_tmpfs "$DISK" 96m
 ST="file://$DISK/store"
 fs_format "$ST"
 fs_mount "$ST" "$MNT" -o memtable_mb=2,table_mb=4,reserve_mb=16,unmount_timeout=10,log_level=info
