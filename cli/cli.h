@@ -59,6 +59,7 @@ struct cli_opts {
 	unsigned flags;            /* CLI_F_*: the subcommands' --flags seen */
 	char *expire;              /* --expire DURATION (checkpoint create) */
 	unsigned watch_s;          /* --watch N (stats): seconds between lines */
+	unsigned jobs;             /* --jobs N (fsck --scrub): objects read at once */
 	char *log_file;            /* log_file=: absolute path (mount only) */
 	int log_level;             /* log_level=: an enum util_log_level; -1 not given */
 	char *metrics_addr;        /* metrics=: numeric IPv4/IPv6 address to serve
@@ -78,6 +79,9 @@ struct cli_opts {
 #define CLI_F_EXPIRE 0x10          /* --expire DURATION */
 #define CLI_F_RAW    0x20          /* --raw */
 #define CLI_F_WATCH  0x40          /* --watch N */
+#define CLI_F_SCRUB  0x80          /* --scrub (fsck) */
+#define CLI_F_DRY_RUN 0x100        /* --dry-run (fsck --repair) */
+#define CLI_F_JOBS   0x200         /* --jobs N (fsck --scrub) */
 #define CLI_DFLT_LEASE_WAIT_S 60
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
 #define CLI_DFLT_METRICS_ADDR "127.0.0.1" /* metrics=PORT binds loopback only */

@@ -61,6 +61,11 @@ void cli_json_str(const char *s)
  * cause (obj_last_error, fs_last_error). So their lines are dropped during
  * that phase unless SHALEFS_LOG asks for info or debug output.
  */
+int cli_stderr_fd(void)
+{
+	return cli_errfd;
+}
+
 void cli_quiet(int on)
 {
 	if (on && cli_saved_fd < 0 && util_log_get_level() < UTIL_LOG_INFO) {

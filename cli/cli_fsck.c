@@ -111,7 +111,7 @@ int cli_fsck(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? 0 : CLI_FSCK_ERROR;
 	r.json = (o->flags & CLI_F_JSON) != 0;
-	if (cli_only_flags(o, CLI_F_JSON | CLI_F_REPAIR, "fsck"))
+	if (cli_only_flags(o, CLI_F_JSON | CLI_F_REPAIR | CLI_F_SCRUB | CLI_F_JOBS, "fsck"))
 		goto out;
 	if (cli_open_store_only(o, &store) || cli_check_store(o, store, 0)) {
 		cli_err("fsck of %s could not run (the line above says why)", o->store);
@@ -126,6 +126,19 @@ int cli_fsck(int argc, char **argv)
 	if (rc == 0 && l.held && kv_lease_liveness(&l) != KV_LEASE_DEAD) {
 		live = 1;
 		kv_lease_describe(&l, who, sizeof(who));
+	}
+	if (o->flags & CLI_F_SCRUB) {
+		if (o->flags & CLI_F_REPAIR) {
+			cli_err("fsck --scrub --repair is not built: scrub reports, and plain "
+				"fsck --repair reclaims what a crash left");
+			goto cant;
+		}
+		code = cli_fsck_scrub(o, store, live ? who : NULL);
+		goto out;
+	}
+	if (o->flags & CLI_F_JOBS) {
+		cli_err("option '--jobs' applies to fsck --scrub only");
+		goto cant;
 	}
 	if (live && (o->flags & CLI_F_REPAIR)) {
 		cli_err("fsck --repair of %s could not run: it is mounted read-write by %s; "

@@ -26,6 +26,8 @@ void cli_err_stale(const char *mp);
 void cli_json_str(const char *s);
 /* Silence (1) or restore (0) the libraries' log lines on stderr. */
 void cli_quiet(int on);
+/* The descriptor of the command's own stderr, also while quiet. */
+int cli_stderr_fd(void);
 /* The usage of command cmd (NULL: of all of them) on f. */
 void cli_usage(FILE *f, const char *cmd);
 /* Parse argv (without the subcommand) into o; print the usage for --help,
@@ -156,6 +158,12 @@ uint64_t cli_stats_u(const struct cli_stats_snap *s, const char *key);
  * when there is no such line (or no info). */
 const char *cli_stats_info(const struct cli_stats_snap *s, const char *key, char *buf,
 			   size_t len);
+
+/* ======================= cli_scrub.c: fsck --scrub ======================= */
+
+/* Scrub store (already opened and checked); live_who names a live
+ * writer (NULL: none). Prints the report; returns the fsck(8) code. */
+int cli_fsck_scrub(const struct cli_opts *o, struct obj_backend *store, const char *live_who);
 
 /* ======================= cli_stats_show.c: the summary, --json, --watch ======================= */
 

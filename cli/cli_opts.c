@@ -29,8 +29,9 @@
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
  *                and -n -s -v, -t TYPE, -N NS (mount(8)'s, ignored); the subcommands' --force,
- *                --json, --repair, --lazy, --raw, --expire DURATION, --watch N (recorded in
- *                flags; each command refuses the ones it does not take).
+ *                --json, --repair, --lazy, --raw, --scrub, --dry-run, --jobs N, --expire DURATION,
+ *                --watch N (recorded in flags; each command refuses the ones it
+ *                does not take).
  *   Credentials (access_key=, secret=, token=, ...) are refused: they would
  *   show in /proc/PID/cmdline and in mount tables.
  *   A repeated option: the last value wins (strings are replaced).
@@ -72,6 +73,7 @@ enum {
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE, KEY_F_RAW, KEY_F_WATCH,
+	KEY_F_SCRUB, KEY_F_DRY_RUN, KEY_F_JOBS,
 	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE, KEY_CRED_FILE,
 	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB, KEY_TABLE_MB,
 };
@@ -108,6 +110,10 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("--raw", KEY_F_RAW),
 	FUSE_OPT_KEY("--watch ", KEY_F_WATCH),
 	FUSE_OPT_KEY("--watch=", KEY_F_WATCH),
+	FUSE_OPT_KEY("--scrub", KEY_F_SCRUB),
+	FUSE_OPT_KEY("--dry-run", KEY_F_DRY_RUN),
+	FUSE_OPT_KEY("--jobs ", KEY_F_JOBS),
+	FUSE_OPT_KEY("--jobs=", KEY_F_JOBS),
 	FUSE_OPT_KEY("--expire ", KEY_F_EXPIRE),
 	FUSE_OPT_KEY("--expire=", KEY_F_EXPIRE),
 	CLI_OPT("checkpoint=%s", checkpoint, 0),
@@ -423,6 +429,27 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 					     "from 1 to 86400");
 		o->watch_s = (unsigned)n;
 		o->flags |= CLI_F_WATCH;
+		return 0;
+	}
+	case KEY_F_SCRUB:
+		o->flags |= CLI_F_SCRUB;
+		return 0;
+	case KEY_F_DRY_RUN:
+		o->flags |= CLI_F_DRY_RUN;
+		return 0;
+	case KEY_F_JOBS: {
+		/* "--jobs=N" or "--jobs N" (fuse_opt joins the two). */
+		const char *v = arg + strlen("--jobs");
+		char *end;
+		unsigned long n;
+		while (*v == '=' || *v == ' ')
+			v++;
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (!*v || *end || errno || n < 1 || n > 64 || *v == '-' || *v == '+')
+			return cli_opts_fail(c, "option '--jobs' needs a whole number from 1 to 64");
+		o->jobs = (unsigned)n;
+		o->flags |= CLI_F_JOBS;
 		return 0;
 	}
 	case KEY_F_EXPIRE: {

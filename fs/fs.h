@@ -181,6 +181,44 @@ struct fs_fsck_summary {
 #define FS_FSCK_MAX_REPORTED 1000
 int fs_fsck(struct kv_db *db, const struct fs_fsck_conf *conf, struct fs_fsck_summary *sum);
 
+/*
+ * fs_scrub - name every path whose reads fail (fs_scrub.c): every lookup,
+ * attribute, chunk and xattr read that reads do, through the engine.
+ * conf->skip lists the user-key ranges (lo, hi] that kv_scrub found
+ * damaged, so that a listing can go on past them and file data outside
+ * them need not be read again.
+ */
+struct fs_scrub_range {
+	const uint8_t *lo, *hi;           /* hi NULL: unknown end */
+	size_t lo_len, hi_len;
+};
+struct fs_scrub_path {
+	const char *path;                 /* "/a/b", or "orphan inode N" */
+	uint64_t ino;
+	/* "entry" (its lookup), "attributes", "data" (ranges), "xattrs",
+	 * "listing" (a directory's names past the damage are unknown),
+	 * "unreachable" (a directory above it fails) */
+	const char *what;
+	const char *object;               /* the damaged object the read met ("" unknown) */
+	uint64_t object_off;
+	const uint64_t (*ranges)[2];      /* "data": {offset, length} of file bytes lost */
+	size_t n_ranges;
+};
+struct fs_scrub_conf {
+	const struct fs_scrub_range *skip;
+	size_t n_skip;
+	/* 0: file data is read only where a damaged range may hold it (the
+	 * rest was verified by kv_scrub); 1: every chunk is read. */
+	int all;
+	void (*path)(void *arg, const struct fs_scrub_path *p);  /* borrowed for the call */
+	void *arg;
+};
+struct fs_scrub_summary {
+	uint64_t entries, inodes, bytes;  /* names, inodes and file bytes read */
+	uint64_t damaged_paths;
+};
+int fs_scrub(struct kv_db *db, const struct fs_scrub_conf *conf, struct fs_scrub_summary *sum);
+
 /* Name of the hidden control directory in the root. */
 #define FS_CTL_NAME ".shalefs"
 

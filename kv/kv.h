@@ -302,4 +302,59 @@ int kv_checkpoint_list(struct obj_backend *store, kv_checkpoint_fn fn, void *arg
 /* Returns 0 or -ENOENT. */
 int kv_checkpoint_delete(struct obj_backend *store, const char *name);
 
+/* The last corruption the engine found (every KV_ECORRUPT logs and
+ * records one): which object, and where in it. */
+struct kv_corrupt_info {
+	uint64_t count;                   /* corruptions reported so far */
+	char object[64];                  /* the last one's object ("" none yet) */
+	uint64_t offset;                  /* ... offset, or UINT64_MAX: the object as a whole */
+	char reason[256];                 /* ... reason, as logged */
+	const char *file;                 /* ... and where it was found */
+	int line;
+};
+/* Copy the process's corruption record into *out. Any thread. */
+void kv_corrupt_last(struct kv_corrupt_info *out);
+
+/*
+ * Scrub (kv_scrub.c): read every object the store still needs (the latest
+ * manifest, the checkpoints' manifests, their tables, the WAL objects
+ * above the oldest replay point) and check every byte, going on past
+ * damage. Works on a store directly; a writer may be running (what it
+ * changes meanwhile may be reported as missing: run again).
+ */
+enum kv_scrub_kind { KV_SCRUB_MANIFEST, KV_SCRUB_CHECKPOINT, KV_SCRUB_SST, KV_SCRUB_WAL };
+struct kv_scrub_damage {
+	const char *object;               /* its name in the store */
+	enum kv_scrub_kind kind;          /* KV_SCRUB_CHECKPOINT: a checkpoint's manifest */
+	const char *checkpoint;           /* ... and that checkpoint's name */
+	uint64_t off, len;                /* damaged bytes; len 0: the object is missing */
+	const char *reason;
+	/* Tables: the user keys the damaged bytes held, in (lo, hi] (lo NULL:
+	 * from the table's first key, hi NULL: to its last). */
+	int keys_known;
+	const uint8_t *lo, *hi;
+	size_t lo_len, hi_len;
+	int in_latest;                    /* the live filesystem needs the object */
+	int in_tables;                    /* WAL: its records are in the latest's tables */
+	const char *checkpoints;          /* checkpoints that need it, "a,b" ("" none) */
+};
+struct kv_scrub_summary {
+	uint64_t planned, planned_bytes;  /* objects to read; bytes of their tables */
+	uint64_t objects, bytes;          /* read so far */
+	uint64_t damaged;                 /* damaged stretches found */
+	int latest_unreadable;            /* kv_open of the live filesystem would fail */
+};
+struct kv_scrub_conf {
+	unsigned jobs;                    /* objects read at once; 0 = 4 */
+	size_t span;                      /* bytes of a table per GET; 0 = 8 MiB */
+	/* Called one at a time (from worker threads); non-zero stops the scrub. */
+	int (*damage)(void *arg, const struct kv_scrub_damage *d);
+	void (*progress)(void *arg, const struct kv_scrub_summary *s, uint64_t planned);
+	void *arg;
+};
+/* Returns 0 (everything read; the damage was reported), -ENOENT (no
+ * manifest: not a store with data), a store error, or the callback's. */
+int kv_scrub(struct obj_backend *store, const struct kv_scrub_conf *conf,
+	     struct kv_scrub_summary *sum);
+
 #endif /* SHALE_KV_H */

@@ -26,6 +26,9 @@
 
 static pthread_mutex_t kv_corrupt_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct kv_corrupt_info kv_corrupt_rec;   /* protected by kv_corrupt_mu */
+/* The last one this thread found (kv_corrupt_mine): a scrub's workers
+ * each need their own, not the process's latest. */
+static _Thread_local struct kv_corrupt_info kv_corrupt_here;
 
 int kv_corrupt_at(const char *file, int line, const char *object, uint64_t offset,
 		  const char *fmt, ...)
@@ -46,6 +49,7 @@ int kv_corrupt_at(const char *file, int line, const char *object, uint64_t offse
 	snprintf(kv_corrupt_rec.reason, sizeof(kv_corrupt_rec.reason), "%s", msg);
 	kv_corrupt_rec.file = file;
 	kv_corrupt_rec.line = line;
+	kv_corrupt_here = kv_corrupt_rec;
 	CHECK_RETURN(pthread_mutex_unlock(&kv_corrupt_mu));
 	return KV_ECORRUPT;
 }
@@ -55,4 +59,9 @@ void kv_corrupt_last(struct kv_corrupt_info *out)
 	CHECK_RETURN(pthread_mutex_lock(&kv_corrupt_mu));
 	*out = kv_corrupt_rec;
 	CHECK_RETURN(pthread_mutex_unlock(&kv_corrupt_mu));
+}
+
+void kv_corrupt_mine(struct kv_corrupt_info *out)
+{
+	*out = kv_corrupt_here;
 }

@@ -40,16 +40,8 @@ int kv_corrupt_at(const char *file, int line, const char *object, uint64_t offse
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 #define KV_CORRUPT(object, offset, ...) \
 	kv_corrupt_at(__FILE__, __LINE__, object, offset, __VA_ARGS__)
-struct kv_corrupt_info {
-	uint64_t count;                   /* corruptions reported so far */
-	char object[64];                  /* the last one's object ("" none yet) */
-	uint64_t offset;                  /* ... offset, or KV_CORRUPT_NO_OFFSET */
-	char reason[256];                 /* ... reason, as logged */
-	const char *file;                 /* ... and where it was found */
-	int line;
-};
-/* Copy the process's corruption record into *out. Any thread. */
-void kv_corrupt_last(struct kv_corrupt_info *out);
+/* The same for the last corruption found by the calling thread. */
+void kv_corrupt_mine(struct kv_corrupt_info *out);
 
 /* ---- internal keys (kv_ikey.c) ------------------------------------------ */
 
@@ -403,8 +395,21 @@ int kv_sst_iter_create(struct kv_iter **out, struct kv_sst_reader *r);
 /* background: a compaction input, whose read-ahead spans are not counted
  * as foreground reads (kv_ra_span). */
 int kv_sst_iter_create_ext(struct kv_iter **out, struct kv_sst_reader *r, int background);
-/* Verify every block checksum (fsck). */
+/* Verify every block (kv_sst_scrub that stops at the first damage). */
 int kv_sst_verify(struct kv_sst_reader *r);
+/* A damaged stretch of an SST (kv_sst_scrub): bytes [off, off + len),
+ * which held the user keys in (lo, hi] (lo NULL: from the table's first
+ * key; hi NULL: to its last). Borrowed for the callback. */
+struct kv_sst_damage {
+	const char *name;
+	int err;                          /* KV_ECORRUPT */
+	uint64_t off, len;
+	const uint8_t *lo, *hi;
+	size_t lo_len, hi_len;
+};
+typedef int (*kv_sst_damage_fn)(void *arg, const struct kv_sst_damage *d);
+int kv_sst_scrub(struct kv_sst_reader *r, size_t span, kv_sst_damage_fn fn,
+		 void (*read)(void *arg, uint64_t n), void *arg);
 /* Entries the footer records. */
 uint64_t kv_sst_entries(const struct kv_sst_reader *r);
 /* Decode-only checks over an in-memory SST (fuzzing; kv_sst_check.c). */

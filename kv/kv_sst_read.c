@@ -703,91 +703,201 @@ out:
 
 /* ---- verification ------------------------------------------------------- */
 
-/*
- * kv_sst_verify - read every data block from the store (bypassing the
- * cache) and check everything checkable: checksums, block structure,
- * strictly increasing keys, index separators, contiguous block layout,
- * entry and block counts, and that the filter holds every user key.
- * Returns 0, KV_ECORRUPT, -ENOMEM or a store error. Thread-safe.
- */
-int kv_sst_verify(struct kv_sst_reader *r)
+/* Where kv_sst_scrub is in the table, carried from block to block. */
+struct kv_sst_scrub_pos {
+	struct kv_buf prev;               /* the last good key ("" after a damaged block) */
+	struct kv_buf prev_sep;           /* the index separator of the block before */
+	uint64_t entries, blocks;
+	int damaged;                      /* a block was damaged: entries cannot add up */
+};
+
+/* Check the decoded block b (index entry idx): its restarts, every entry
+ * decoding, keys strictly increasing from the block before and not past
+ * its separator, and the filter holding every user key. */
+static int kv_sst_check_block(struct kv_sst_reader *r, const struct kv_sst_biter *idx,
+			      const struct kv_sst_block *b, struct kv_sst_scrub_pos *p)
 {
-	struct kv_sst_biter idx, data;
+	struct kv_sst_biter data;
+	uint64_t off = b->off, n = 0;
+	int rc;
+
+	kv_sst_bi_init(&data, r->name);
+	kv_sst_bi_set(&data, b);
+	if ((rc = kv_sst_verify_restarts(&data)))
+		goto out;
+	kv_sst_bi_seek_first(&data);
+	if (!data.valid && !data.err) {
+		rc = KV_CORRUPT(r->name, off, "block at offset %" PRIu64 ": empty data block", off);
+		goto out;
+	}
+	for (; data.valid; kv_sst_bi_next(&data)) {
+		const uint8_t *k = data.key.data;
+		size_t kl = data.key.len;
+		if ((p->prev.len && kv_ikey_cmp(p->prev.data, p->prev.len, k, kl) >= 0) ||
+		    (p->prev_sep.len && kv_ikey_cmp(p->prev_sep.data, p->prev_sep.len, k, kl) >= 0) ||
+		    kv_ikey_cmp(k, kl, idx->key.data, idx->key.len) > 0) {
+			rc = KV_CORRUPT(r->name, off, "block at offset %" PRIu64 ": keys out of order",
+					off);
+			goto out;
+		}
+		if (r->filter && !kv_bloom_may_contain(r->filter, r->filter_len,
+						       kv_bloom_hash(k, kl - KV_IKEY_TRAILER))) {
+			rc = KV_CORRUPT(r->name, off, "filter: misses a key of block at offset %"
+					PRIu64, off);
+			goto out;
+		}
+		p->prev.len = 0;
+		if ((rc = kv_buf_append(&p->prev, k, kl)))
+			goto out;
+		n++;
+	}
+	rc = data.err;
+	if (!rc)
+		p->entries += n;
+out:
+	kv_buf_free(&data.key);
+	return rc;
+}
+
+/* Report damage at [off, off + len) whose user keys lie in (lo, hi]
+ * (lo NULL: from the table's first key). Returns fn's verdict. */
+static int kv_sst_damage(struct kv_sst_reader *r, kv_sst_damage_fn fn, void *arg, int err,
+			 uint64_t off, uint64_t len, const struct kv_buf *lo, const struct kv_buf *hi)
+{
+	struct kv_sst_damage d = { .name = r->name, .err = err, .off = off, .len = len };
+
+	if (lo && lo->len >= KV_IKEY_TRAILER) {
+		d.lo = lo->data;
+		d.lo_len = lo->len - KV_IKEY_TRAILER;
+	}
+	if (hi && hi->len >= KV_IKEY_TRAILER) {
+		d.hi = hi->data;
+		d.hi_len = hi->len - KV_IKEY_TRAILER;
+	}
+	return fn(arg, &d);
+}
+
+/*
+ * kv_sst_scrub - read every data block from the store (bypassing the
+ * cache), `span` bytes of whole blocks per GET, and check everything
+ * checkable: checksums, block structure, strictly increasing keys, index
+ * separators, contiguous block layout, entry and block counts, and that
+ * the filter holds every user key. Each damaged block is passed to fn
+ * (with the user keys it may have held), which returns 0 to go on or an
+ * error to stop; read(arg, n) counts the bytes fetched (may be NULL).
+ * Returns 0 (every block checked; fn saw the damage), fn's error,
+ * -ENOMEM or a store error. Thread-safe.
+ */
+int kv_sst_scrub(struct kv_sst_reader *r, size_t span, kv_sst_damage_fn fn,
+		 void (*read)(void *arg, uint64_t n), void *arg)
+{
+	struct kv_sst_biter idx;
 	struct kv_sst_block b;
-	struct kv_sst_bref ref = { 0 };
-	struct kv_sst_stream st = { .use_cache = 0 };
-	struct kv_buf prev = { 0 }, prev_sep = { 0 };
-	uint64_t entries = 0, blocks = 0, next_off = 0, off, size;
+	struct kv_sst_scrub_pos p = { 0 };
+	uint64_t next_off = 0, off, size;
 	int rc = 0;
 
 	kv_sst_bi_init(&idx, r->name);
-	kv_sst_bi_init(&data, r->name);
 	kv_sst_it_index_block(r, &b);
 	kv_sst_bi_set(&idx, &b);
-	if ((rc = kv_sst_verify_restarts(&idx)))
-		goto out;
-	for (kv_sst_bi_seek_first(&idx); idx.valid; kv_sst_bi_next(&idx)) {
-		if ((rc = kv_sst_block_handle(r, idx.val, idx.vlen, &off, &size)))
-			goto out;
-		if (off != next_off) {
-			rc = KV_CORRUPT(r->name, off, "index: block %" PRIu64 " at offset %" PRIu64
-					", expected %" PRIu64, blocks, off, next_off);
-			goto out;
-		}
-		kv_sst_bref_release(&ref);
-		if ((rc = kv_sst_read_block(r, off, size, NULL, &st, &ref, &b)))
-			goto out;
-		next_off = off + size + KV_SST_TRAILER_SIZE;
-		blocks++;
-		kv_sst_bi_set(&data, &b);
-		if ((rc = kv_sst_verify_restarts(&data)))
-			goto out;
-		kv_sst_bi_seek_first(&data);
-		if (!data.valid && !data.err) {
-			rc = KV_CORRUPT(r->name, off, "block at offset %" PRIu64 ": empty data block", off);
-			goto out;
-		}
-		for (; data.valid; kv_sst_bi_next(&data)) {
-			const uint8_t *k = data.key.data;
-			size_t kl = data.key.len;
-			if ((prev.len && kv_ikey_cmp(prev.data, prev.len, k, kl) >= 0) ||
-			    (prev_sep.len && kv_ikey_cmp(prev_sep.data, prev_sep.len, k, kl) >= 0) ||
-			    kv_ikey_cmp(k, kl, idx.key.data, idx.key.len) > 0) {
-				rc = KV_CORRUPT(r->name, off, "block at offset %" PRIu64
-						": keys out of order", off);
-				goto out;
-			}
-			if (r->filter && !kv_bloom_may_contain(r->filter, r->filter_len,
-							       kv_bloom_hash(k, kl - KV_IKEY_TRAILER))) {
-				rc = KV_CORRUPT(r->name, off, "filter: misses a key of block at offset %"
-						PRIu64, off);
-				goto out;
-			}
-			prev.len = 0;
-			if ((rc = kv_buf_append(&prev, k, kl)))
-				goto out;
-			entries++;
-		}
-		if ((rc = data.err))
-			goto out;
-		prev_sep.len = 0;
-		if ((rc = kv_buf_append(&prev_sep, idx.key.data, idx.key.len)))
-			goto out;
-	}
-	if ((rc = idx.err))
-		goto out;
-	if (next_off != r->data_end || blocks != r->nblocks || entries != r->entries) {
-		rc = KV_CORRUPT(r->name, r->size - KV_SST_FOOTER_SIZE, "footer: %" PRIu64 " entries in %" PRIu64
-				" blocks ending at %" PRIu64 ", found %" PRIu64 " in %" PRIu64
-				" ending at %" PRIu64, r->entries, r->nblocks, r->data_end,
-				entries, blocks, next_off);
+	if ((rc = kv_sst_verify_restarts(&idx)) == KV_ECORRUPT) {
+		rc = kv_sst_damage(r, fn, arg, rc, r->index_off, r->size - r->index_off, NULL, NULL);
 		goto out;
 	}
+	kv_sst_bi_seek_first(&idx);
+	while (idx.valid && !rc) {
+		/* One GET for the blocks from idx on that fit in span. */
+		void *raw = NULL;
+		size_t raw_len = 0;
+		uint64_t first;
+		rc = kv_sst_block_handle(r, idx.val, idx.vlen, &first, &size);
+		if (rc && rc != KV_ECORRUPT)
+			break;
+		if (rc || first != next_off || size > KV_SST_BLOCK_MAX || first > r->data_end ||
+		    size + KV_SST_TRAILER_SIZE > r->data_end - first) {
+			if (!rc)
+				rc = KV_CORRUPT(r->name, r->index_off, "index: block %" PRIu64
+						" at offset %" PRIu64 " size %" PRIu64 ", expected "
+						"offset %" PRIu64, p.blocks, first, size, next_off);
+			/* The index is damaged: nothing after here can be found. */
+			rc = kv_sst_damage(r, fn, arg, rc, r->index_off, r->size - r->index_off,
+					   &p.prev_sep, NULL);
+			goto out;
+		}
+		uint64_t want = size + KV_SST_TRAILER_SIZE;
+		if (want < span)
+			want = r->data_end - first < span ? r->data_end - first : span;
+		if ((rc = obj_get(r->store, r->name, first, want, &raw, &raw_len)))
+			break;
+		if (read)
+			read(arg, raw_len);
+		/* Check each whole block of the span. */
+		while (idx.valid) {
+			uint8_t *dec = NULL;
+			size_t dec_len;
+			if (kv_sst_block_handle(r, idx.val, idx.vlen, &off, &size) ||
+			    off != next_off || size > KV_SST_BLOCK_MAX || off > r->data_end ||
+			    size + KV_SST_TRAILER_SIZE > r->data_end - off)
+				break;          /* reported at the top of the outer loop */
+			if (off + size + KV_SST_TRAILER_SIZE > first + want)
+				break;          /* the next span */
+			if (off + size + KV_SST_TRAILER_SIZE > first + raw_len)
+				rc = KV_CORRUPT(r->name, off, "block at offset %" PRIu64 ": truncated "
+						"object", off);
+			else
+				rc = kv_sst_decode(r->name, off, size, (uint8_t *)raw + (off - first),
+						   size + KV_SST_TRAILER_SIZE, &dec, &dec_len, &b);
+			if (!rc)
+				rc = kv_sst_check_block(r, &idx, &b, &p);
+			free(dec);
+			if (rc == KV_ECORRUPT) {
+				rc = kv_sst_damage(r, fn, arg, rc, off, size + KV_SST_TRAILER_SIZE,
+						   &p.prev_sep, &idx.key);
+				p.prev.len = 0;
+				p.damaged = 1;
+			}
+			if (rc)
+				break;
+			next_off = off + size + KV_SST_TRAILER_SIZE;
+			p.blocks++;
+			p.prev_sep.len = 0;
+			if ((rc = kv_buf_append(&p.prev_sep, idx.key.data, idx.key.len)))
+				break;
+			kv_sst_bi_next(&idx);
+		}
+		obj_buf_free(raw);
+	}
+	if (!rc && idx.err)
+		rc = kv_sst_damage(r, fn, arg, idx.err, r->index_off, r->size - r->index_off,
+				   &p.prev_sep, NULL);
+	else if (!rc && (next_off != r->data_end || p.blocks != r->nblocks ||
+			 (p.entries != r->entries && !p.damaged)))
+		rc = kv_sst_damage(r, fn, arg,
+				   KV_CORRUPT(r->name, r->size - KV_SST_FOOTER_SIZE, "footer: %" PRIu64
+					      " entries in %" PRIu64 " blocks ending at %" PRIu64
+					      ", found %" PRIu64 " in %" PRIu64 " ending at %" PRIu64,
+					      r->entries, r->nblocks, r->data_end, p.entries,
+					      p.blocks, next_off),
+				   r->size - KV_SST_FOOTER_SIZE, KV_SST_FOOTER_SIZE, NULL, NULL);
 out:
-	kv_sst_bref_release(&ref);
 	kv_buf_free(&idx.key);
-	kv_buf_free(&data.key);
-	kv_buf_free(&prev);
-	kv_buf_free(&prev_sep);
+	kv_buf_free(&p.prev);
+	kv_buf_free(&p.prev_sep);
 	return rc;
+}
+
+/* kv_sst_verify's damage callback: the first damage ends it. */
+static int kv_sst_verify_stop(void *arg, const struct kv_sst_damage *d)
+{
+	(void)arg;
+	return d->err;
+}
+
+/*
+ * kv_sst_verify - kv_sst_scrub that stops at the first damage (fsck,
+ * compaction inputs). Returns 0, KV_ECORRUPT, -ENOMEM or a store error.
+ */
+int kv_sst_verify(struct kv_sst_reader *r)
+{
+	return kv_sst_scrub(r, 0, kv_sst_verify_stop, NULL, NULL);
 }
