@@ -249,11 +249,11 @@ static void cli_scrub_print_damage(struct cli_scrub *s, int fs_opens)
 			printf("; also in checkpoint%s %s", strchr(c->checkpoints, ',') ? "s" : "",
 			       c->checkpoints);
 		putchar('\n');
-		if (!c->in_latest)
+		if (c->kind == KV_SCRUB_WAL && c->in_tables)
+			printf("damaged: %s: its records are already in tables: no data lost%s\n",
+			       c->object, *c->checkpoints ? " in the live filesystem" : "");
+		else if (!c->in_latest)
 			printf("damaged: %s: not used by the live filesystem\n", c->object);
-		else if (c->kind == KV_SCRUB_WAL && c->in_tables)
-			printf("damaged: %s: its records are already in tables: no data lost\n",
-			       c->object);
 		else if (free_of_loss)
 			printf("damaged: %s: no path reads it: no data lost\n", c->object);
 		else if (fs_opens)

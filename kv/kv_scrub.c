@@ -5,11 +5,10 @@
  * WHAT IS READ
  *   The latest manifest; the manifest of each checkpoint it lists; every
  *   table any of them names (once, however many share it); every WAL
- *   object above the smallest replay point among them (the latest's
- *   records above its replay point are not in tables yet, a checkpoint's
- *   up to its wal_id are part of it). WAL objects at or below the
- *   latest's replay point are read too when a checkpoint needs them;
- *   their damage costs the live filesystem nothing.
+ *   object in the store: the latest's records above its replay point are
+ *   not in tables yet, a checkpoint's up to its wal_id are part of it,
+ *   and those at or below the latest's replay point (which GC has not
+ *   deleted yet, or a checkpoint needs) cost the live filesystem nothing.
  *
  * HOW
  *   A table is opened (footer, filter and index: damage there loses the
@@ -286,7 +285,7 @@ static void *kv_scrub_worker(void *arg)
 
 struct kv_scrub_wal_list {
 	struct kv_scrub_run *s;
-	uint64_t floor, latest_after, top;
+	uint64_t latest_after;
 	const struct kv_manifest *m;
 };
 
@@ -298,7 +297,7 @@ static int kv_scrub_wal_cb(void *arg, const char *name, uint64_t size)
 	int rc = 0;
 
 	(void)size;
-	if (kv_name_id(name, "wal/", &id) || id <= w->floor)
+	if (kv_name_id(name, "wal/", &id))
 		return 0;
 	if (!(o = kv_scrub_add(w->s)))
 		return -ENOMEM;
@@ -333,7 +332,6 @@ static int kv_scrub_plan(struct kv_scrub_run *s, struct kv_manifest **latest)
 	o->kind = KV_SCRUB_MANIFEST;
 	o->id = m->wal_replay_after;
 	o->in_latest = 1;
-	w.floor = m->wal_replay_after;
 	w.latest_after = m->wal_replay_after;
 	w.m = m;
 	/* Checkpoint manifests first, so objs[1 + i] is checkpoint i. */
@@ -358,8 +356,6 @@ static int kv_scrub_plan(struct kv_scrub_run *s, struct kv_manifest **latest)
 		if ((rc = lrc))
 			break;
 		o->id = cm[i]->wal_replay_after;
-		if (o->id < w.floor)
-			w.floor = o->id;
 	}
 	if (!rc)
 		rc = kv_scrub_add_tables(s, m, NULL);

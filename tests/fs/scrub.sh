@@ -1,0 +1,257 @@
+#!/bin/sh
+# scrub.sh - `shalefs fsck --scrub` names every damaged object and exactly
+# the paths whose reads fail. A tree (files of many sizes, a hard link, a
+# symlink, nested directories) is written, a checkpoint taken, more
+# written, and the store unmounted; scrub of it exits 0. Then, each on a
+# fresh copy of that store, one byte is flipped in: a table's data block,
+# a table's index, the latest manifest, the checkpoint's manifest, a WAL
+# object whose records are in tables, and (after a kill -9) a WAL object
+# whose records are not. Every time scrub exits 4 and names the object;
+# the set of paths it lists equals the set of paths that fail `stat` or
+# `cat` through a read-only mount (all of them when the mount refuses,
+# which scrub must then say). On the S3 rig (when configured) the same
+# for a table block, the object flipped through curl --aws-sigv4.
+set -eu
+. "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
+fs_setup scrub
+MNT=$FS_TMP/mnt
+
+# make_tree MNT: the tree; prints nothing.
+make_tree() {
+	mkdir -p "$1/a/b/deep" "$1/c" "$1/empty"
+	i=1
+	while [ $i -le 40 ]; do
+		head -c $((i * 7919)) /dev/urandom >"$1/a/f$i"
+		i=$((i + 1))
+	done
+	i=1
+	while [ $i -le 30 ]; do
+		echo "small file $i" >"$1/a/b/s$i"
+		i=$((i + 1))
+	done
+	head -c 3145728 /dev/urandom >"$1/c/big"
+	echo deep >"$1/a/b/deep/leaf"
+	ln "$1/a/f5" "$1/hardlink"
+	ln -s a/f1 "$1/symlink"
+}
+
+# all_paths MNT > FILE: every path below MNT, relative with a leading /.
+all_paths() {
+	(cd "$1" && find . -mindepth 1 ! -path './.shalefs*' | sed 's|^\.||' | sort)
+}
+
+# failing ST FILE: the paths of FILE whose stat or cat fails through a
+# read-only mount of ST; "MOUNT_REFUSED" when it cannot be mounted.
+failing() {
+	mkdir -p "$MNT"
+	if ! "$SHALEFS" mount -o ro "$1" "$MNT" >"$FS_TMP/ro.log" 2>&1; then
+		echo MOUNT_REFUSED
+		return
+	fi
+	FS_MOUNTS="$FS_MOUNTS $MNT"
+	while read -r p; do
+		if ! stat "$MNT$p" >/dev/null 2>&1; then
+			echo "$p"
+		elif [ -f "$MNT$p" ] && [ ! -L "$MNT$p" ] && ! cat "$MNT$p" >/dev/null 2>&1; then
+			echo "$p"
+		fi
+	done <"$2"
+	fusermount3 -u "$MNT"
+	sleep 0.3
+}
+
+# scrub_case NAME ST: scrub --json ST; checks exit 4, the object named
+# (pattern $3), and the path set against `failing`.
+scrub_case() {
+	name=$1 st=$2 pat=$3
+	rc=0
+	"$SHALEFS" fsck --scrub --json "$st" >"$FS_TMP/$name.json" 2>"$FS_TMP/$name.err" || rc=$?
+	[ $rc -eq 4 ] || { cat "$FS_TMP/$name.json" "$FS_TMP/$name.err" >&2; fs_die "$name: scrub exited $rc, expected 4"; }
+	python3 - "$FS_TMP/$name.json" "$pat" >"$FS_TMP/$name.scrub" <<'PY' || fs_die "$name: the scrub report"
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+objs = [d["object"] for d in r["damage"]]
+if not any(re.search(sys.argv[2], o) for o in objs):
+    sys.exit(f"no damaged object matches {sys.argv[2]}: {objs}")
+if not r["filesystem_opens"]:
+    print("MOUNT_REFUSED")
+for p in r["paths"]:
+    if p["what"] != "listing":
+        print(p["path"])
+PY
+	failing "$st" "$FS_TMP/paths" >"$FS_TMP/$name.fail"
+	sort -u "$FS_TMP/$name.scrub" -o "$FS_TMP/$name.scrub"
+	sort -u "$FS_TMP/$name.fail" -o "$FS_TMP/$name.fail"
+	if ! cmp -s "$FS_TMP/$name.scrub" "$FS_TMP/$name.fail"; then
+		echo "scrub names / reads fail:" >&2
+		diff "$FS_TMP/$name.scrub" "$FS_TMP/$name.fail" >&2 || true
+		fs_die "$name: the paths scrub names are not the paths whose reads fail"
+	fi
+	echo "scrub: $name: exit 4, $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(", ".join(d["object"] + " (" + d["kind"] + ")" for d in r["damage"]))' "$FS_TMP/$name.json") named; $(grep -vc MOUNT_REFUSED "$FS_TMP/$name.fail" || true) of $(wc -l <"$FS_TMP/paths") paths fail, the same $(grep -vc MOUNT_REFUSED "$FS_TMP/$name.scrub" || true) scrub names$(grep -q MOUNT_REFUSED "$FS_TMP/$name.fail" && echo ' (the mount refuses, as scrub says)' || true)"
+}
+
+# flip FILE OFFSET: invert one byte.
+flip() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+p, off = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(off)
+    b = f.read(1)
+    f.seek(off)
+    f.write(bytes([b[0] ^ 0xFF]))
+PY
+}
+
+# fresh: a copy of the clean store as $FS_TMP/st, printed as a URL.
+fresh() {
+	rm -rf "$FS_TMP/st"
+	cp -a "$FS_TMP/clean" "$FS_TMP/st"
+	echo "file://$FS_TMP/st"
+}
+
+# ---- the store --------------------------------------------------------------
+mkdir -p "$FS_TMP/clean"
+CLEAN="file://$FS_TMP/clean"
+fs_format "$CLEAN"
+fs_mount "$CLEAN" "$MNT" -o memtable_mb=2
+make_tree "$MNT"
+"$SHALEFS" checkpoint create "$MNT" ck1 >/dev/null || fs_die "checkpoint create"
+mkdir -p "$MNT/later"
+i=1
+while [ $i -le 20 ]; do
+	head -c $((i * 3001)) /dev/urandom >"$MNT/later/g$i"
+	i=$((i + 1))
+done
+all_paths "$MNT" >"$FS_TMP/paths"
+fs_umount "$MNT"
+
+rc=0
+"$SHALEFS" fsck --scrub "$CLEAN" >"$FS_TMP/clean.out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || { cat "$FS_TMP/clean.out" >&2; fs_die "scrub of a cleanly unmounted store exited $rc"; }
+echo "scrub: clean store: exit 0: $(tail -1 "$FS_TMP/clean.out")"
+
+biggest_sst() { ls -S "$1"/sst/*.sst | head -1; }
+size_of() { stat -c %s "$1"; }
+
+# A table's data block.
+st=$(fresh)
+t=$(biggest_sst "$FS_TMP/st")
+flip "$t" $(( $(size_of "$t") / 2 ))
+scrub_case sst_block "$st" "^sst/"
+[ "$(grep -c . "$FS_TMP/sst_block.scrub")" -ge 1 ] || fs_die "sst_block: no path lost for a flipped data block"
+
+# A table's index (just before the 64-byte footer).
+st=$(fresh)
+t=$(biggest_sst "$FS_TMP/st")
+flip "$t" $(( $(size_of "$t") - 64 - 12 ))
+scrub_case sst_index "$st" "^sst/"
+
+# The latest manifest.
+st=$(fresh)
+m=$(ls "$FS_TMP/st/manifest" | tail -1)
+flip "$FS_TMP/st/manifest/$m" 20
+scrub_case manifest "$st" "^manifest/$m\$"
+
+# The checkpoint's manifest: the live filesystem loses nothing, the
+# checkpoint cannot be mounted.
+st=$(fresh)
+cm=$("$SHALEFS" checkpoint list "$st" | sed -n 's/^ck1\t.*manifest=\([0-9]*\).*/\1/p')
+[ -n "$cm" ] || fs_die "checkpoint ck1 not listed"
+cmn=$(printf "%020d" "$cm")
+flip "$FS_TMP/st/manifest/$cmn" 20
+scrub_case ckpt_manifest "$st" "^manifest/$cmn\$"
+grep -q '"kind": *"checkpoint manifest"' "$FS_TMP/ckpt_manifest.json" ||
+	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if any(d["kind"]=="checkpoint manifest" for d in r["damage"]) else 1)' "$FS_TMP/ckpt_manifest.json" ||
+	fs_die "ckpt_manifest: not reported as a checkpoint's manifest"
+if "$SHALEFS" mount -o checkpoint=ck1 "$st" "$MNT" >/dev/null 2>&1; then
+	fusermount3 -u "$MNT"
+	fs_die "ckpt_manifest: the damaged checkpoint mounts"
+fi
+
+# A WAL object whose records are in tables: damaged, no data lost.
+st=$(fresh)
+w=$(ls -S "$FS_TMP/st/wal" | head -1)
+flip "$FS_TMP/st/wal/$w" $(( $(size_of "$FS_TMP/st/wal/$w") / 2 ))
+scrub_case wal_in_tables "$st" "^wal/$w\$"
+python3 - "$FS_TMP/wal_in_tables.json" "wal/$w" <<'PY' || fs_die "wal_in_tables: not reported as costing no data"
+import json, sys
+r = json.load(open(sys.argv[1]))
+d = [d for d in r["damage"] if d["object"] == sys.argv[2]][0]
+sys.exit(0 if d["paths_lost"] == 0 and r["filesystem_opens"] else 1)
+PY
+
+# A WAL object whose records are not in tables (kill -9 after fsync).
+st=$(fresh)
+fs_mount "$st" "$MNT"
+head -c 100000 /dev/urandom >"$MNT/unflushed"
+sync "$MNT/unflushed"
+kill -9 "$FS_PID"
+wait "$FS_PID" 2>/dev/null || true
+fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
+echo /unflushed >>"$FS_TMP/paths"
+w=$(ls "$FS_TMP/st/wal" | tail -1)
+flip "$FS_TMP/st/wal/$w" 40
+scrub_case wal_unreplayed "$st" "^wal/$w\$"
+
+# ---- the S3 rig ------------------------------------------------------------
+S3=$(fs_s3_store scrub)
+if [ -n "$S3" ]; then
+	opts=$(fs_s3_opts)
+	fs_format -o "$opts" "$S3"
+	fs_mount "$S3" "$MNT" -o "$opts,cache_size=0"
+	make_tree "$MNT"
+	all_paths "$MNT" >"$FS_TMP/paths"
+	fs_umount "$MNT"
+	rc=0
+	"$SHALEFS" fsck --scrub -o "$opts" "$S3" >"$FS_TMP/s3clean.out" 2>&1 || rc=$?
+	[ $rc -eq 0 ] || { cat "$FS_TMP/s3clean.out" >&2; fs_die "s3: scrub of a clean store exited $rc"; }
+	echo "scrub: s3 clean store: exit 0: $(tail -1 "$FS_TMP/s3clean.out")"
+	# The biggest table, through curl's SigV4 signing.
+	bucket=${S3#s3://}
+	prefix=${bucket#*/}
+	bucket=${bucket%%/*}
+	url="$SHALE_S3_ENDPOINT/$bucket"
+	sig="aws:amz:${AWS_REGION:-us-east-1}:s3"
+	curl -sf --aws-sigv4 "$sig" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		"$url?list-type=2&prefix=$prefix/sst/" >"$FS_TMP/list.xml" || fs_die "s3: listing the tables"
+	key=$(python3 - "$FS_TMP/list.xml" <<'PY'
+import re, sys
+x = open(sys.argv[1]).read()
+items = re.findall(r"<Key>([^<]*)</Key>.*?<Size>(\d+)</Size>", x, re.S)
+print(max(items, key=lambda kv: int(kv[1]))[0])
+PY
+)
+	curl -sf --aws-sigv4 "$sig" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-o "$FS_TMP/obj" "$url/$key" || fs_die "s3: GET $key"
+	flip "$FS_TMP/obj" $(( $(size_of "$FS_TMP/obj") / 2 ))
+	curl -sf --aws-sigv4 "$sig" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-X PUT --data-binary @"$FS_TMP/obj" "$url/$key" >/dev/null || fs_die "s3: PUT $key"
+	rc=0
+	"$SHALEFS" fsck --scrub --json -o "$opts" "$S3" >"$FS_TMP/s3.json" 2>&1 || rc=$?
+	[ $rc -eq 4 ] || { cat "$FS_TMP/s3.json" >&2; fs_die "s3: scrub exited $rc after a flipped table byte"; }
+	python3 - "$FS_TMP/s3.json" "${key#"$prefix"/}" >"$FS_TMP/s3.scrub" <<'PY' || fs_die "s3: the scrub report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+if not any(d["object"] == sys.argv[2] for d in r["damage"]):
+    sys.exit(f"{sys.argv[2]} not named: {r['damage']}")
+for p in r["paths"]:
+    if p["what"] != "listing":
+        print(p["path"])
+PY
+	mkdir -p "$MNT"
+	"$SHALEFS" mount -o "ro,$opts,cache_size=0" "$S3" "$MNT" >/dev/null 2>&1 || fs_die "s3: ro mount"
+	while read -r p; do
+		if ! stat "$MNT$p" >/dev/null 2>&1 ||
+		   { [ -f "$MNT$p" ] && [ ! -L "$MNT$p" ] && ! cat "$MNT$p" >/dev/null 2>&1; }; then
+			echo "$p"
+		fi
+	done <"$FS_TMP/paths" | sort -u >"$FS_TMP/s3.fail"
+	fusermount3 -u "$MNT"
+	sort -u "$FS_TMP/s3.scrub" -o "$FS_TMP/s3.scrub"
+	cmp -s "$FS_TMP/s3.scrub" "$FS_TMP/s3.fail" ||
+		{ diff "$FS_TMP/s3.scrub" "$FS_TMP/s3.fail" >&2; fs_die "s3: the paths scrub names are not the paths whose reads fail"; }
+	[ -s "$FS_TMP/s3.fail" ] || fs_die "s3: no path lost for a flipped table byte"
+	echo "scrub: s3 sst_block: exit 4, $key named; $(wc -l <"$FS_TMP/s3.fail") paths fail, the same scrub names"
+fi
+echo "scrub: every damaged object named, every path list exact"
