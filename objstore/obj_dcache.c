@@ -21,7 +21,9 @@
  *   of up to DC_RUN_MAX adjacent missing ones is fetched with one ranged
  *   GET of whole chunks, written into the cache and copied out. A chunk
  *   shorter than `chunk` is the end of the object: the walk stops there,
- *   which gives get's clipping for ranges past the end. A file that fails
+ *   which gives get's clipping for ranges past the end. An object of
+ *   whole chunks gets an empty end-marker entry after its last chunk once
+ *   a fetch or a write has shown where it ends. A file that fails
  *   to verify (flipped byte, truncated, deleted) is dropped, counted in
  *   dcache_corrupt, and its chunk fetched again: never served.
  *   Concurrent misses of one chunk fetch it once: the index lets one
@@ -147,16 +149,17 @@ static void obj_dcache_corrupt(struct obj_dcache *c, const char *name, uint32_t 
 			   name, k, rc == -ENOENT ? "is missing" : "failed to verify");
 }
 
-/* Write chunk k (data, len bytes) of name and end its claim. */
+/* Write chunk k (data, len bytes; 0: the end marker) of name and end its
+ * claim. */
 static void obj_dcache_store(struct obj_dcache *c, const char *name, uint32_t k,
 			     const void *data, size_t len)
 {
-	int rc = len ? obj_dcache_file_write(c->dir, name, obj_dcache_hash(name), c->chunk, k,
-					     data, (uint32_t)len) : -ENODATA;
+	int rc = obj_dcache_file_write(c->dir, name, obj_dcache_hash(name), c->chunk, k, data,
+				       (uint32_t)len);
 
-	if (rc == 0)
+	if (rc == 0) {
 		atomic_fetch_add(&c->written, 1);
-	else if (rc != -ENODATA) {
+	} else {
 		atomic_fetch_add(&c->write_errors, 1);
 		UTIL_DEBUG("objstore", "disk cache: cannot write the entry for %s chunk %" PRIu32
 			   " in %s: %s", name, k, c->dir, util_strerror(-rc));
@@ -186,13 +189,22 @@ static int obj_dcache_fetch(struct obj_dcache *c, const char *name, uint32_t k, 
 		return rc;
 	}
 	atomic_fetch_add(&c->fetch_bytes, dlen);
-	atomic_fetch_add(&c->misses, n);
 	for (uint32_t i = 0; i < n; i++) {
 		size_t at = (size_t)i * c->chunk;
 		size_t len = dlen > at ? dlen - at : 0;
 		if (len > c->chunk)
 			len = c->chunk;
-		obj_dcache_store(c, name, k + i, (uint8_t *)data + (len ? at : 0), len);
+		if (len) {
+			atomic_fetch_add(&c->misses, 1);
+			obj_dcache_store(c, name, k + i, (uint8_t *)data + at, len);
+		} else if (dlen > 0 && dlen == at) {
+			/* Bytes came back, so the object ends at start + dlen:
+			 * exactly where this chunk starts. (No bytes at all
+			 * only says it ends at or before start.) */
+			obj_dcache_store(c, name, k + i, NULL, 0);
+		} else {
+			obj_dcache_index_done(c->x, name, k + i, -1);
+		}
 	}
 	rc = dc_buf_overlap(r, start, data, dlen, off, end);
 	if (dlen < (uint64_t)n * c->chunk)
@@ -233,6 +245,8 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 				obj_dcache_index_drop(c->x, name, (uint32_t)k);
 				continue;   /* claim it and fetch */
 			}
+			/* An end marker (clen 0) is a hit too: it saves the
+			 * request that would learn where the object ends. */
 			atomic_fetch_add(&c->hits, 1);
 			atomic_fetch_add(&c->hit_bytes, clen);
 			rc = dc_buf_overlap(&r, k * c->chunk, scratch, clen, off, end);
@@ -291,14 +305,15 @@ static void obj_dcache_populate(struct obj_dcache *c, const char *name, const vo
 	struct obj_dcache_index_stats st;
 
 	obj_dcache_index_stats(c->x, &st);
-	if (len == 0 || len > st.cap / 4 || (len - 1) / c->chunk >= DC_K_MAX)
+	if (len == 0 || len > st.cap / 4 || len / c->chunk >= DC_K_MAX)
 		return;
-	for (size_t at = 0; at < len; at += c->chunk) {
+	/* <= len: an object of whole chunks gets its end marker. */
+	for (size_t at = 0; at <= len; at += c->chunk) {
 		uint32_t k = (uint32_t)(at / c->chunk);
 		size_t n = len - at < c->chunk ? len - at : c->chunk;
 		if (obj_dcache_index_claim(c->x, name, k) != 1)
 			continue;
-		obj_dcache_store(c, name, k, (const uint8_t *)data + at, n);
+		obj_dcache_store(c, name, k, n ? (const uint8_t *)data + at : NULL, n);
 		atomic_fetch_add(&c->writethrough_bytes, n);
 	}
 }

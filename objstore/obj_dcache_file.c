@@ -24,8 +24,10 @@
  *     10  2  zero (reserved)
  *     12  4  chunk size of the cache that wrote it
  *     16  8  chunk index k
- *     24  4  payload length len (1 .. chunk; less than chunk only for the
- *            last chunk of the object)
+ *     24  4  payload length len (0 .. chunk; less than chunk only for the
+ *            last chunk of the object; 0 is an end marker: the object is
+ *            exactly k * chunk bytes long, so a read of it to the end
+ *            needs no request to learn where it ends)
  *     28  4  CRC32C of the payload
  *     32  4  CRC32C of bytes 0..31 followed by the name
  *     36  n  the object name
@@ -96,7 +98,7 @@ static void obj_dcache_file_encode(uint8_t *hdr, const char *name, size_t n, uin
 	util_put_be32(hdr + 12, chunk);
 	util_put_be64(hdr + 16, k);
 	util_put_be32(hdr + 24, len);
-	util_put_be32(hdr + 28, util_crc32c(0, data, len));
+	util_put_be32(hdr + 28, len ? util_crc32c(0, data, len) : 0);
 	crc = util_crc32c(0, hdr, 32);
 	crc = util_crc32c(crc, name, n);
 	util_put_be32(hdr + 32, crc);
@@ -128,7 +130,7 @@ int obj_dcache_file_write(const char *dir, const char *name, uint64_t h, uint32_
 	size_t n = strlen(name);
 	int fd = -1, rc, saved;
 
-	if (n == 0 || n >= OBJ_NAME_MAX || len == 0 || len > chunk)
+	if (n == 0 || n >= OBJ_NAME_MAX || len > chunk)
 		return -EINVAL;
 	rc = obj_dcache_file_path(path, sizeof(path), dir, h, k);
 	if (rc)
@@ -210,7 +212,7 @@ static int obj_dcache_file_check_header(const uint8_t *hdr, const char *name, si
 		return -EBADMSG;
 	kk = util_get_be64(hdr + 16);
 	*len = util_get_be32(hdr + 24);
-	if (kk > UINT32_MAX || *len == 0 || *len > chunk)
+	if (kk > UINT32_MAX || *len > chunk)
 		return -EBADMSG;
 	*k = (uint32_t)kk;
 	return 0;
@@ -251,7 +253,7 @@ int obj_dcache_file_read(const char *dir, const char *name, uint64_t h, uint32_t
 		rc = -EBADMSG;
 	if (!rc)
 		rc = obj_dcache_file_pread_all(fd, buf, len, (off_t)(OBJ_DCACHE_HDR + n));
-	if (!rc && util_crc32c(0, buf, len) != util_get_be32(hdr + 28))
+	if (!rc && (len ? util_crc32c(0, buf, len) : 0) != util_get_be32(hdr + 28))
 		rc = -EBADMSG;
 out:
 	close(fd);

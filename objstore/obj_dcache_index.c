@@ -525,7 +525,7 @@ int obj_dcache_index_scan(struct obj_dcache_index *x, uint64_t *dropped)
 	/* Oldest first, so the most recently written entries end newest in
 	 * the LRU: reads do not touch the files, so write order is the best
 	 * guess of use order a restart has. */
-	if (!rc)
+	if (!rc && s.n)
 		qsort(s.v, s.n, sizeof(*s.v), dci_found_cmp);
 	CHECK_RETURN(pthread_mutex_lock(&x->mu));
 	for (size_t i = 0; !rc && i < s.n; i++) {
