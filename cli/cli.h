@@ -67,6 +67,9 @@ struct cli_opts {
 	unsigned metrics_port;     /* metrics=: its TCP port, 1..65535 */
 	char *metrics_file;        /* metrics_file=: absolute path (mount only) */
 	uint64_t size_bytes;       /* size=: quota on the files' bytes; 0 = none */
+	char *cache_dir;           /* cache_dir=: absolute path of the disk cache; NULL default */
+	int cache_size_set;        /* cache_size= given (0 then turns the cache off) */
+	uint64_t cache_size;       /* cache_size=: bytes */
 	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
 				    * separated, each escaped (fuse_opt_add_opt_escaped) */
 };
@@ -84,6 +87,11 @@ struct cli_opts {
 #define CLI_F_JOBS   0x200         /* --jobs N (fsck --scrub) */
 #define CLI_DFLT_LEASE_WAIT_S 60
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
+/* The disk cache (docs/cache.md): on by default for s3:// stores, with
+ * this cap, lowered to CLI_DFLT_CACHE_FREE_PCT % of the room on the
+ * cache's filesystem. */
+#define CLI_DFLT_CACHE_SIZE ((uint64_t)1 << 30)
+#define CLI_DFLT_CACHE_FREE_PCT 25
 #define CLI_DFLT_METRICS_ADDR "127.0.0.1" /* metrics=PORT binds loopback only */
 
 /*

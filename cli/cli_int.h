@@ -51,8 +51,10 @@ const char *cli_opts_store(const struct cli_opts *o);
  * endpoint and path_style allow (no I/O). On success u is the caller's
  * (obj_url_free). Returns 0 or -1 (printed). */
 int cli_check_url(const struct cli_opts *o, struct obj_url *u);
-/* Open the store behind o->store (writer: also probe conditional writes).
- * On success *out is the caller's (obj_close). Returns 0 or -1 (printed). */
+/* Open the store behind o->store for a mount (writer: also probe
+ * conditional writes), with the disk cache of o's cache_dir= and
+ * cache_size= (docs/cache.md). On success *out is the caller's
+ * (obj_close). Returns 0 or -1 (printed). */
 int cli_open_store(const struct cli_opts *o, int writer, struct obj_backend **out);
 /* The same for a writer, creating a file:// directory that is missing (format). */
 int cli_open_store_create(const struct cli_opts *o, struct obj_backend **out);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void cli_obj_config(const struct cli_opts *o, struct obj_config *c);
 
@@ -73,24 +74,63 @@ static const char *cli_cause(int rc)
  * of being retried), and for a writer the conditional-create probe.
  * On success *out is the caller's (obj_close). Returns 0 or -1 (printed).
  */
-static int cli_open_store_ext(const struct cli_opts *o, int writer, int create,
+static int cli_open_store_ext(const struct cli_opts *o, int writer, int create, int cache,
 			      struct obj_backend **out);
 
 int cli_open_store(const struct cli_opts *o, int writer, struct obj_backend **out)
 {
-	return cli_open_store_ext(o, writer, 0, out);
+	return cli_open_store_ext(o, writer, 0, 1, out);
 }
 
 int cli_open_store_create(const struct cli_opts *o, struct obj_backend **out)
 {
-	return cli_open_store_ext(o, 1, 1, out);
+	return cli_open_store_ext(o, 1, 1, 0, out);
 }
 
-static int cli_open_store_ext(const struct cli_opts *o, int writer, int create,
+/*
+ * The disk cache of a mount (docs/cache.md) into c, its directory into
+ * dir (size bytes): cache_size= when given (0 = off); else on for s3://
+ * with CLI_DFLT_CACHE_SIZE, capped to CLI_DFLT_CACHE_FREE_PCT % of its
+ * filesystem's room, and on for file:// only when cache_dir= is given (a
+ * local store is as near as a cache). The directory is cache_dir=, else
+ * /var/cache/shalefs for root, else $XDG_CACHE_HOME/shalefs or
+ * ~/.cache/shalefs. Leaves c off when there is no directory to use.
+ */
+static void cli_dcache_config(const struct cli_opts *o, const struct obj_url *u,
+			      struct obj_dcache_config *c, char *dir, size_t size)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	memset(c, 0, sizeof(*c));
+	if (o->cache_size_set) {
+		c->size = o->cache_size;
+	} else if (u->scheme == OBJ_SCHEME_S3 || o->cache_dir) {
+		c->size = CLI_DFLT_CACHE_SIZE;
+		c->max_free_pct = CLI_DFLT_CACHE_FREE_PCT;
+	}
+	if (!c->size)
+		return;
+	if (o->cache_dir)
+		snprintf(dir, size, "%s", o->cache_dir);
+	else if (geteuid() == 0)
+		snprintf(dir, size, "/var/cache/shalefs");
+	else if (xdg && xdg[0] == '/')
+		snprintf(dir, size, "%s/shalefs", xdg);
+	else if (home && home[0] == '/')
+		snprintf(dir, size, "%s/.cache/shalefs", home);
+	else
+		dir[0] = '\0';
+	c->dir = dir;
+	if (!dir[0])
+		c->size = 0;
+}
+
+static int cli_open_store_ext(const struct cli_opts *o, int writer, int create, int cache,
 			      struct obj_backend **out)
 {
 	struct obj_config oc;
 	struct obj_url u;
+	char cache_dir[4096];
 	int rc;
 
 	*out = NULL;
@@ -98,6 +138,8 @@ static int cli_open_store_ext(const struct cli_opts *o, int writer, int create,
 		return -1;
 	cli_obj_config(o, &oc);
 	oc.create = create;
+	if (cache)
+		cli_dcache_config(o, &u, &oc.dcache, cache_dir, sizeof(cache_dir));
 	if (u.scheme == OBJ_SCHEME_S3) {
 		struct obj_backend *raw = NULL;
 		struct obj_list *l = NULL;
@@ -301,7 +343,9 @@ int cli_open_readonly(const struct cli_opts *o, struct obj_backend **store,
 	int rc = 0;
 
 	cli_quiet(1);
-	if (cli_open_store(o, 0, store)) {
+	/* No disk cache: these commands check or inspect the store itself,
+	 * and a mount of it holds its cache. */
+	if (cli_open_store_ext(o, 0, 0, 0, store)) {
 		rc = -1;
 	} else if (cli_open_kv(o, *store, KV_OPEN_READONLY, NULL, db)) {
 		obj_close(*store);
@@ -317,7 +361,7 @@ int cli_open_store_only(const struct cli_opts *o, struct obj_backend **store)
 	int rc;
 
 	cli_quiet(1);
-	rc = cli_open_store(o, 0, store);
+	rc = cli_open_store_ext(o, 0, 0, 0, store);
 	cli_quiet(0);
 	return rc;
 }

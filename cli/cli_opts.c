@@ -18,6 +18,8 @@
  *                no_writeback_cache, lease_wait= (seconds), takeover,
  *                unmount_timeout=, store_timeout= (seconds),
  *                size= (bytes, with K, M, G or T: powers of 1024),
+ *                cache_dir= (an absolute path), cache_size= (bytes, with K,
+ *                M, G or T; 0 turns the disk cache off),
  *                log_file= (an absolute path), log_level= (error, warn,
  *                info, debug), metrics=[ADDR:]PORT (a numeric IPv4
  *                address, or [IPv6]; loopback when only PORT),
@@ -75,7 +77,7 @@ enum {
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE, KEY_F_RAW, KEY_F_WATCH,
 	KEY_F_SCRUB, KEY_F_DRY_RUN, KEY_F_JOBS,
 	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE, KEY_CRED_FILE,
-	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB, KEY_TABLE_MB,
+	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB, KEY_TABLE_MB, KEY_CACHE_DIR, KEY_CACHE_SIZE,
 };
 
 #define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
@@ -102,6 +104,8 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("metrics=", KEY_METRICS),
 	FUSE_OPT_KEY("metrics_file=", KEY_METRICS_FILE),
 	FUSE_OPT_KEY("size=", KEY_SIZE),
+	FUSE_OPT_KEY("cache_dir=", KEY_CACHE_DIR),
+	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
 	FUSE_OPT_KEY("credentials_file=", KEY_CRED_FILE),
 	FUSE_OPT_KEY("--force", KEY_F_FORCE),
 	FUSE_OPT_KEY("--json", KEY_F_JSON),
@@ -287,8 +291,10 @@ bad:
 			     "(e.g. metrics=127.0.0.1:9567)", opt);
 }
 
-/* size=: bytes, with an optional K, M, G or T (powers of 1024), at least 1 MiB. */
-static int cli_opts_size(struct cli_opts_ctx *c, const char *opt, uint64_t *out)
+/* size=: bytes, with an optional K, M, G or T (powers of 1024), at least
+ * 1 MiB (cache_size=: at least 1 MiB, or 0). */
+static int cli_opts_size_min(struct cli_opts_ctx *c, const char *opt, uint64_t *out,
+			     int zero_ok)
 {
 	const char *v = strchr(opt, '=') + 1;
 	char *end;
@@ -307,11 +313,18 @@ static int cli_opts_size(struct cli_opts_ctx *c, const char *opt, uint64_t *out)
 		}
 	}
 	if (*v == '\0' || !isdigit((unsigned char)*v) || *end != '\0' || errno ||
-	    x > (UINT64_MAX >> 1) >> shift || (x << shift) < ((uint64_t)1 << 20))
+	    x > (UINT64_MAX >> 1) >> shift ||
+	    ((x << shift) < ((uint64_t)1 << 20) && !(zero_ok && x == 0)))
 		return cli_opts_fail(c, "invalid value in option '%s': expected a size of at "
-				     "least 1M (bytes, or a number with K, M, G or T)", opt);
+				     "least 1M%s (bytes, or a number with K, M, G or T)", opt,
+				     zero_ok ? ", or 0 for none" : "");
 	*out = (uint64_t)x << shift;
 	return 0;
+}
+
+static int cli_opts_size(struct cli_opts_ctx *c, const char *opt, uint64_t *out)
+{
+	return cli_opts_size_min(c, opt, out, 0);
 }
 
 static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -356,6 +369,17 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_uint(c, arg, 1, 86400, &o->store_timeout_s);
 	case KEY_SIZE:
 		return cli_opts_size(c, arg, &o->size_bytes);
+	case KEY_CACHE_SIZE:
+		o->cache_size_set = 1;
+		return cli_opts_size_min(c, arg, &o->cache_size, 1);
+	case KEY_CACHE_DIR: {
+		/* Absolute: the daemon runs from "/". */
+		const char *v = arg + strlen("cache_dir=");
+		if (v[0] != '/')
+			return cli_opts_fail(c, "invalid value in option '%s': the cache directory "
+					     "must be an absolute path", arg);
+		return cli_opts_set_str(c, &o->cache_dir, v);
+	}
 	case KEY_CRED_FILE: {
 		/* Absolute: the daemon runs from "/", and mount(8) from anywhere. */
 		const char *v = arg + strlen("credentials_file=");
@@ -595,5 +619,6 @@ void cli_opts_free(struct cli_opts *o)
 	free(o->log_file);
 	free(o->metrics_addr);
 	free(o->metrics_file);
+	free(o->cache_dir);
 	memset(o, 0, sizeof(*o));
 }

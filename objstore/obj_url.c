@@ -1,6 +1,7 @@
 /*
  * obj_url.c - the one place store URLs are parsed, and obj_open(), which
- * turns a URL into a backend stack (base ─ fault ─ metrics ─ retry).
+ * turns a URL into a backend stack (base ─ fault ─ metrics ─ retry ─
+ * dcache).
  * This file only composes: it calls the backends' and wrappers' create
  * functions, and none of them calls back here (obj_close, which the
  * wrappers use on their inner backend, lives in obj_util.c).
@@ -316,6 +317,24 @@ int obj_open(struct obj_backend **out, const char *url, const struct obj_config 
 		if (rc)
 			goto out;
 		b = w;
+	}
+	if (conf->dcache.dir && *conf->dcache.dir && conf->dcache.size) {
+		char *id = NULL;
+		rc = obj_dcache_store_id(&id, &u, &conf->s3);
+		if (rc)
+			goto out;
+		rc = obj_dcache_create(&w, b, &conf->dcache, id);
+		free(id);
+		if (rc == -ENOMEM || rc == -EINVAL)
+			goto out;
+		/* A cache that cannot be used never stops the store from opening. */
+		if (rc)
+			util_log(UTIL_LOG_WARN, "objstore", "%s; running without the disk cache",
+				 obj_last_error());
+		else
+			b = w;
+		obj_clear_error();
+		rc = 0;
 	}
 	*out = b;
 	b = NULL;

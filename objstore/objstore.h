@@ -11,8 +11,13 @@
  *   in its implementation (STYLE rule 7). Wrappers are backends that own an
  *   inner backend and forward to it:
  *
- *       retry ──▶ metrics ──▶ fault (only when SHALEFS_FAULTS or SHALEFS_CRASH_* is set) ──▶ base
+ *       [dcache] ──▶ retry ──▶ metrics ──▶ [fault] ──▶ base
  *
+ *   dcache (the local disk cache, only when conf->dcache names a dir and
+ *   a size) sits above retry and metrics: a cache hit issues no request,
+ *   and the objstore_* counters count only requests that reached the
+ *   store. fault is there only when SHALEFS_FAULTS or SHALEFS_CRASH_* is
+ *   set.
  *   obj_open() builds that stack from a store URL. Freeing the outermost
  *   backend frees the whole stack.
  *
@@ -177,10 +182,24 @@ struct obj_retry_config {
 	unsigned max_total_ms;            /* 0 = no time limit; default 0 (retry for a long time) */
 };
 
+/* The local disk cache (obj_dcache.c, docs/cache.md). Off unless both
+ * dir and size are set. */
+struct obj_dcache_config {
+	const char *dir;                  /* cache root, shared by stores; NULL/"" = off */
+	uint64_t size;                    /* byte cap per store; 0 = off */
+	/* 0 = none; else the cap is also at most this percentage of what the
+	 * cache may use on its filesystem (free space plus its own entries). */
+	unsigned max_free_pct;
+	uint32_t chunk;                   /* entry size, a power of two; 0 = OBJ_DCACHE_CHUNK */
+};
+/* Object bytes are cached in aligned chunks of this size. */
+#define OBJ_DCACHE_CHUNK (256u * 1024)
+
 struct obj_config {
 	unsigned version;                 /* OBJ_CONFIG_VERSION */
 	struct obj_s3_config s3;
 	struct obj_retry_config retry;
+	struct obj_dcache_config dcache;
 	const char *faults;               /* fault spec; NULL = getenv("SHALEFS_FAULTS") */
 	int no_retry;                     /* 1 = do not add the retry wrapper (tests) */
 	int create;                       /* file://: create the root directory if missing */
@@ -246,6 +265,23 @@ int obj_s3_probe_conditional(struct obj_backend *b);
 int obj_retry_create(struct obj_backend **out, struct obj_backend *inner,
 		     const struct obj_retry_config *conf);
 int obj_metrics_create(struct obj_backend **out, struct obj_backend *inner);
+/*
+ * obj_dcache_create - the local disk cache over inner (docs/cache.md):
+ * ranges of objects named sst/... are kept in checksummed chunk files
+ * under conf->dir/<hash of store_id>/, evicted LRU under conf->size.
+ * store_id names the store behind inner (obj_dcache_store_id) so stores
+ * sharing conf->dir never see each other's bytes. Returns 0, -EBUSY
+ * (another process uses this store's cache), -EEXIST (the directory of
+ * store_id's hash holds another store: a hash collision), -ENOMEM or the
+ * -errno of creating the directories; obj_last_error() says which.
+ */
+int obj_dcache_create(struct obj_backend **out, struct obj_backend *inner,
+		      const struct obj_dcache_config *conf, const char *store_id);
+/* The identity of the store at url for the disk cache: scheme, endpoint
+ * (s3->endpoint, else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS),
+ * bucket and prefix, or the directory. *out is the caller's (free).
+ * Returns 0, -EINVAL or -ENOMEM. */
+int obj_dcache_store_id(char **out, const struct obj_url *u, const struct obj_s3_config *s3);
 /* Fault wrapper; `spec` syntax in docs/faults.md, e.g.
  * "seed=7,error=0.10,cancel=0.05,latency_ms=0-20,ops=get+put+list". */
 int obj_fault_create(struct obj_backend **out, struct obj_backend *inner, const char *spec);

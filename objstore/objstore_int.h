@@ -62,4 +62,70 @@ struct obj_direct *obj_direct_create(void);
 void obj_direct_free(struct obj_direct *d);
 int obj_direct_write(struct obj_direct *d, int fd, const void *data, size_t len);
 
+/* ---- the disk cache (obj_dcache.c, obj_dcache_index.c, obj_dcache_file.c) ----
+ * The wrapper keeps in obj_dcache.c; the in-memory index (states, LRU,
+ * byte cap) in obj_dcache_index.c; the entry files (format, paths,
+ * temp + rename, verification) in obj_dcache_file.c. docs/cache.md. */
+
+/* Functions from file obj_dcache_file.c. All thread-safe (no state).
+ * dir is the store's cache directory (ROOT/<store hash>). */
+#define OBJ_DCACHE_HDR 36                 /* fixed part of an entry header */
+uint64_t obj_dcache_hash(const char *s);  /* FNV-1a 64 */
+/* dir/<2 hex>/<16 hex of h>-<hex k> into buf. Returns 0 or -ENAMETOOLONG. */
+int obj_dcache_file_path(char *buf, size_t size, const char *dir, uint64_t h, uint32_t k);
+/* Write the entry (name, chunk k of chunk bytes, data[0..len)) through a
+ * temp file in dir/tmp and rename. Returns 0 or -errno. */
+int obj_dcache_file_write(const char *dir, const char *name, uint64_t h, uint32_t chunk,
+			  uint32_t k, const void *data, uint32_t len);
+/* Read and verify the entry of (name, k), expected len payload bytes,
+ * into buf (>= len). Returns 0, -ENOENT (no file), -EBADMSG (truncated,
+ * corrupt, or another entry's file), or -errno. */
+int obj_dcache_file_read(const char *dir, const char *name, uint64_t h, uint32_t chunk,
+			 uint32_t k, uint32_t len, void *buf);
+/* Check the header of the entry file at path (scan at open): *name (the
+ * caller's, free), *k and *len from it; the header checksum, the chunk
+ * size and the file size must agree. Returns 0, -EBADMSG, -ENOMEM or -errno. */
+int obj_dcache_file_header(const char *path, uint32_t chunk, char **name, uint32_t *k,
+			   uint32_t *len);
+/* Remove the entry file of (h, k); a missing file is not an error. */
+void obj_dcache_file_unlink(const char *dir, uint64_t h, uint32_t k);
+/* Bytes an entry of name_len and len is charged against the cap: its file
+ * size rounded up to whole 4 KiB blocks, what it costs on disk. */
+uint64_t obj_dcache_file_charge(size_t name_len, uint32_t len);
+
+/* Functions from file obj_dcache_index.c. Thread-safe (one mutex). */
+struct obj_dcache_index;
+int obj_dcache_index_create(struct obj_dcache_index **out, const char *dir, uint32_t chunk,
+			    uint64_t cap);
+void obj_dcache_index_free(struct obj_dcache_index *x);
+/* Load the entries under dir (at open, before any other call); bad files
+ * are removed and counted in *dropped. Returns 0 or -ENOMEM. */
+int obj_dcache_index_scan(struct obj_dcache_index *x, uint64_t *dropped);
+/* Change the cap, evicting down to it. */
+void obj_dcache_index_set_cap(struct obj_dcache_index *x, uint64_t cap);
+/* Chunk k of name: 1 = cached, *len its payload bytes (the entry moves to
+ * the front of the LRU); 0 = not cached and now claimed by the caller,
+ * who must end the claim with obj_dcache_index_done. Waits while another
+ * caller holds the claim (one fetch per chunk). Returns 1, 0 or -ENOMEM. */
+int obj_dcache_index_acquire(struct obj_dcache_index *x, const char *name, uint32_t k,
+			     uint32_t *len);
+/* Claim chunk k of name if it is neither cached nor claimed, without
+ * waiting. Returns 1 (claimed), 0 (not), or -ENOMEM. */
+int obj_dcache_index_claim(struct obj_dcache_index *x, const char *name, uint32_t k);
+/* End a claim: len >= 0 means the entry file of len bytes is written
+ * (it becomes cached, unless the name was dropped meanwhile or it cannot
+ * fit; then its file is removed), len < 0 that there is none. Evicts
+ * down to the cap. Wakes the waiters. */
+void obj_dcache_index_done(struct obj_dcache_index *x, const char *name, uint32_t k,
+			   int64_t len);
+/* Forget chunk k of name and remove its file (it failed to verify). */
+void obj_dcache_index_drop(struct obj_dcache_index *x, const char *name, uint32_t k);
+/* Forget every chunk of name and remove their files (the object was
+ * deleted or overwritten); claims in flight end uncached. */
+void obj_dcache_index_drop_name(struct obj_dcache_index *x, const char *name);
+struct obj_dcache_index_stats {
+	uint64_t bytes, entries, cap, evictions;
+};
+void obj_dcache_index_stats(struct obj_dcache_index *x, struct obj_dcache_index_stats *st);
+
 #endif /* SHALE_OBJSTORE_INT_H */
