@@ -16,6 +16,12 @@
  * process holds it), whose start reclaims the orphans a crash left, and
  * checks again. Nothing else is repaired: fsck never guesses.
  *
+ * DAMAGE
+ *   Reading the graph reads every key, so a damaged object the engine
+ *   meets is reported as a problem (exit 4) naming it; --scrub
+ *   (cli_scrub.c) reads every byte of every object, goes on past damage
+ *   and names the paths it costs.
+ *
  * EXIT CODES (fsck(8))
  *   0 clean, 1 problems corrected (--repair), 4 problems left,
  *   8 could not run (bad arguments, no store, store or engine errors).
@@ -168,6 +174,18 @@ int cli_fsck(int argc, char **argv)
 	if (rc == -ENOENT) {
 		cli_err("fsck of %s could not run: the store holds no filesystem", o->store);
 		goto cant;
+	}
+	if (rc == KV_ECORRUPT) {
+		/* Damage, not a failure to run: name it, and the way to all of it. */
+		struct kv_corrupt_info ci;
+		char text[512];
+		kv_corrupt_last(&ci);
+		snprintf(text, sizeof(text), "%s is damaged: %s (`shalefs fsck --scrub %s` "
+			 "finds every damaged object and the paths it costs)", ci.object,
+			 ci.reason, o->store);
+		cli_fsck_problem(&r, text);
+		sum.problems = 1;
+		rc = 0;
 	}
 	if (rc) {
 		cli_err("fsck of %s could not run: %s", o->store,

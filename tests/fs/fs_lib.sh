@@ -5,7 +5,8 @@
 #                          directory is created); fails the test on error
 #   fs_wait_fenced MNT     wait until MNT, fenced by a newer writer, refuses changes
 #   fs_mount STORE MNT [-o OPTS]   start `shalefs mount -f` in the background,
-#                          wait until MNT is a mount; sets FS_PID
+#                          wait until MNT is a mount; sets FS_PID (s3://
+#                          stores cache under $FS_TMP/cache)
 #   fs_umount MNT [PID]    fusermount3 -u, wait for the daemon (default the
 #                          last one mounted), fail unless it exited 0
 #   fs_s3_store NAME       print s3://BUCKET/<unique prefix> when the S3 rig is
@@ -69,6 +70,10 @@ fs_mount() {
 	store=$1 mnt=$2
 	shift 2
 	mkdir -p "$mnt"
+	# s3:// mounts cache in the test's own directory, not the machine's.
+	case "$store" in
+	s3://*) set -- -o "cache_dir=$FS_TMP/cache" "$@" ;;
+	esac
 	"$SHALEFS" mount -f "$@" "$store" "$mnt" >>"$FS_TMP/daemon.log" 2>&1 &
 	FS_PID=$!
 	FS_PIDS="$FS_PIDS $FS_PID"

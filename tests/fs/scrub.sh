@@ -85,6 +85,7 @@ PY
 	if ! cmp -s "$FS_TMP/$name.scrub" "$FS_TMP/$name.fail"; then
 		echo "scrub names / reads fail:" >&2
 		diff "$FS_TMP/$name.scrub" "$FS_TMP/$name.fail" >&2 || true
+		cat "$FS_TMP/ro.log" "$FS_TMP/$name.json" >&2
 		fs_die "$name: the paths scrub names are not the paths whose reads fail"
 	fi
 	echo "scrub: $name: exit 4, $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(", ".join(d["object"] + " (" + d["kind"] + ")" for d in r["damage"]))' "$FS_TMP/$name.json") named; $(grep -vc MOUNT_REFUSED "$FS_TMP/$name.fail" || true) of $(wc -l <"$FS_TMP/paths") paths fail, the same $(grep -vc MOUNT_REFUSED "$FS_TMP/$name.scrub" || true) scrub names$(grep -q MOUNT_REFUSED "$FS_TMP/$name.fail" && echo ' (the mount refuses, as scrub says)' || true)"
