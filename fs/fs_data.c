@@ -94,11 +94,12 @@ int fs_space_scan(struct fs *fs)
 	}
 	rc = kv_iter_status(it);
 	kv_iter_free(it);
-	if (rc)
+	if (rc && rc != KV_ECORRUPT)
 		return rc;
+	/* Corrupt: the counts so far, the best there is (the caller says so). */
 	atomic_store(&fs->live_inodes, inodes);
 	atomic_store(&fs->live_bytes, bytes);
-	return 0;
+	return rc;
 }
 static struct fs_chunk *fs_chunk_find(struct fs_inode *ip, uint64_t idx)
 {

@@ -196,16 +196,25 @@ int fs_start(struct fs *fs, struct kv_db *db, struct obj_backend *store)
 	if (fresh)
 		fs->ino_next = FS_FIRST_INO;  /* nothing of the first range was used */
 
+	/* A damaged object (KV_ECORRUPT, logged naming it) costs the reads
+	 * that need it, not the mount: both steps below are redone at the
+	 * next mount, and `shalefs fsck --scrub` names what it costs. */
 	if (!fs->conf.readonly) {
 		rc = fs_orphan_reclaim_all(fs);
-		if (rc) {
+		if (rc == KV_ECORRUPT) {
+			UTIL_WARN(FS_LOG, "files unlinked while open before a crash cannot all be "
+				  "reclaimed (a damaged object, named above); the next mount tries again");
+		} else if (rc) {
 			FS_START_FAIL(fs, "reclaiming orphans failed: %s", kv_strerror(rc));
 			return rc;
 		}
 	}
 	/* After the reclaim: what it deleted is not counted. */
 	rc = fs_space_scan(fs);
-	if (rc) {
+	if (rc == KV_ECORRUPT) {
+		UTIL_WARN(FS_LOG, "the inode and byte counts (statfs) leave out what a damaged "
+			  "object (named above) holds");
+	} else if (rc) {
 		FS_START_FAIL(fs, "counting the inodes failed: %s", kv_strerror(rc));
 		return rc;
 	}

@@ -864,7 +864,7 @@ int kv_iter_create(struct kv_db *db, const struct kv_snapshot *snap, const void 
 			goto fail;
 		n++;
 	}
-	rc = kv_version_iters(u->pin.ver, kids, &n);
+	rc = kv_version_iters(u->pin.ver, lo, lolen, hi, hilen, kids, &n);
 	if (rc)
 		goto fail;
 	rc = kv_merge_iter_create(&merge, kids, n);

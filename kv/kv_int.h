@@ -385,6 +385,14 @@ int kv_cache_check_invariants(struct kv_cache *c);
 struct kv_sst_reader;
 int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv_cache *cache,
 		const struct kv_sst_meta *meta);
+/* A reader of a table kv_sst_open found corrupt: reads of its keys fail
+ * as corrupt, naming it and why (BROKEN TABLES in kv_version.c). */
+int kv_sst_open_broken(struct kv_sst_reader **out, const struct kv_sst_meta *meta,
+		       const char *why);
+/* 0 when r is broken and its keys lie outside the user-key range [lo, hi)
+ * (NULL: unbounded), else 1. */
+int kv_sst_wanted(const struct kv_sst_reader *r, const void *lo, size_t lolen, const void *hi,
+		  size_t hilen);
 void kv_sst_ref(struct kv_sst_reader *r);
 void kv_sst_unref(struct kv_sst_reader *r);
 /* Same contract as kv_mem_get, but the value is copied: *val is malloc'd
@@ -739,7 +747,10 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 		   uint8_t **val, size_t *vlen);
 /* Append one internal iterator per SST (L0 newest first, then runs) to
  * its[*n...]; its must have room for kv_version_sst_count(v). */
-int kv_version_iters(struct kv_version *v, struct kv_iter **its, size_t *n);
+/* Append an iterator per table of v to its[*n..]; a broken table only
+ * when its keys overlap the user-key range [lo, hi) (NULL: unbounded). */
+int kv_version_iters(struct kv_version *v, const void *lo, size_t lolen, const void *hi,
+		     size_t hilen, struct kv_iter **its, size_t *n);
 size_t kv_version_sst_count(const struct kv_version *v);
 
 /* ---- the engine (kv_db.c and the files its threads and helpers live in) ---

@@ -449,7 +449,7 @@ int kv_reclaim_pass(struct kv_db *db)
 		if ((rc = kv_mem_iter_create(&kids[nk], r.mems[i])) == 0)
 			nk++;
 	if (!rc)
-		rc = kv_version_iters(r.ver, kids, &nk);
+		rc = kv_version_iters(r.ver, NULL, 0, NULL, 0, kids, &nk);
 	if (!rc)
 		rc = kv_merge_iter_create(&r.all, kids, nk);
 	if (rc)

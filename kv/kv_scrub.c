@@ -162,8 +162,7 @@ static int kv_scrub_report(struct kv_scrub_run *s, const struct kv_scrub_obj *o,
 	}
 	CHECK_RETURN(pthread_mutex_lock(&s->mu));
 	s->sum->damaged++;
-	if (o->in_latest && !o->in_tables &&
-	    (o->kind != KV_SCRUB_SST || !sd))
+	if (o->in_latest && !o->in_tables && o->kind != KV_SCRUB_SST)
 		s->sum->latest_unreadable = 1;  /* kv_open of the live filesystem fails */
 	if (s->conf->damage)
 		rc = s->conf->damage(s->conf->arg, &d);

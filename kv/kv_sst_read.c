@@ -64,6 +64,12 @@ struct kv_sst_reader {
 	const uint8_t *fence_prefix;      /* shared by every index key, into meta */
 	size_t fence_skip;                /* its length */
 	struct kv_ra_table ra;            /* read-ahead (kv_readahead.c); set up only with a cache */
+	/* A table whose footer, filter or index is damaged (kv_sst_broken.c):
+	 * every read of a key in [lo, hi] fails as corrupt, naming it. */
+	int broken;
+	uint8_t *lo, *hi;                 /* its user-key range, from the manifest */
+	size_t lo_len, hi_len;
+	char why[160];
 };
 
 /* Keeps a data block's bytes alive: a cache handle or an owned copy. */
@@ -468,7 +474,139 @@ void kv_sst_unref(struct kv_sst_reader *r)
 	free(r->fences);
 	if (r->cache)
 		kv_ra_table_destroy(&r->ra);
+	free(r->lo);
+	free(r->hi);
 	free(r);
+}
+
+/*
+ * kv_sst_open_broken - a reader for a table that kv_sst_open found
+ * corrupt (why: the reason), so that a version can still be built: the
+ * rest of the store stays readable, and only reads that need this table
+ * fail (BROKEN TABLES in kv_version.c). 0 or -ENOMEM.
+ */
+int kv_sst_open_broken(struct kv_sst_reader **out, const struct kv_sst_meta *meta,
+		       const char *why)
+{
+	struct kv_sst_reader *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	atomic_init(&r->refs, 1);
+	r->broken = 1;
+	r->size = meta->size;
+	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	r->lo_len = meta->smallest_len - KV_IKEY_TRAILER;
+	r->hi_len = meta->largest_len - KV_IKEY_TRAILER;
+	r->lo = malloc(r->lo_len ? r->lo_len : 1);
+	r->hi = malloc(r->hi_len ? r->hi_len : 1);
+	if (!r->lo || !r->hi) {
+		free(r->lo);
+		free(r->hi);
+		free(r);
+		return -ENOMEM;
+	}
+	memcpy(r->lo, meta->smallest, r->lo_len);
+	memcpy(r->hi, meta->largest, r->hi_len);
+	*out = r;
+	return 0;
+}
+
+int kv_sst_wanted(const struct kv_sst_reader *r, const void *lo, size_t lolen, const void *hi,
+		  size_t hilen)
+{
+	if (!r->broken)
+		return 1;
+	if (lo && kv_ukey_cmp(r->hi, r->hi_len, lo, lolen) < 0)
+		return 0;
+	if (hi && kv_ukey_cmp(r->lo, r->lo_len, hi, hilen) >= 0)
+		return 0;
+	return 1;
+}
+
+/* A read of broken table r: corrupt, naming it and why. */
+static int kv_sst_broken_err(const struct kv_sst_reader *r)
+{
+	return KV_CORRUPT(r->name, KV_CORRUPT_NO_OFFSET, "table unreadable (%s): reads of "
+			  "its keys fail", r->why);
+}
+
+/* ---- the iterator of a broken table --------------------------------------
+ * Positioned at or before its last key it fails (it cannot tell what the
+ * table holds there); past its last key it is simply exhausted, so an
+ * iteration over other keys goes on. */
+struct kv_sst_biter_broken {
+	struct kv_iter base;
+	struct kv_sst_reader *r;
+	int status;
+};
+
+static void kv_sst_broken__seek(struct kv_iter *base, const uint8_t *ikey, size_t len)
+{
+	struct kv_sst_biter_broken *it = (struct kv_sst_biter_broken *)base;
+	if (!it->status && kv_ukey_cmp(ikey, len - KV_IKEY_TRAILER, it->r->hi, it->r->hi_len) <= 0)
+		it->status = kv_sst_broken_err(it->r);
+}
+
+static void kv_sst_broken__seek_first(struct kv_iter *base)
+{
+	struct kv_sst_biter_broken *it = (struct kv_sst_biter_broken *)base;
+	if (!it->status)
+		it->status = kv_sst_broken_err(it->r);
+}
+
+static void kv_sst_broken__next(struct kv_iter *base)
+{
+	(void)base;                     /* never valid: nothing to step over */
+}
+
+static int kv_sst_broken__valid(struct kv_iter *base)
+{
+	(void)base;
+	return 0;
+}
+
+static void kv_sst_broken__key(struct kv_iter *base, const uint8_t **k, size_t *len)
+{
+	(void)base;
+	*k = NULL;
+	*len = 0;
+}
+
+static int kv_sst_broken__status(struct kv_iter *base)
+{
+	return ((struct kv_sst_biter_broken *)base)->status;
+}
+
+static void kv_sst_broken__free(struct kv_iter *base)
+{
+	struct kv_sst_biter_broken *it = (struct kv_sst_biter_broken *)base;
+	kv_sst_unref(it->r);
+	free(it);
+}
+
+static const struct kv_iter_ops kv_sst_broken_ops = {
+	.seek = kv_sst_broken__seek,
+	.seek_first = kv_sst_broken__seek_first,
+	.next = kv_sst_broken__next,
+	.valid = kv_sst_broken__valid,
+	.key = kv_sst_broken__key,
+	.value = kv_sst_broken__key,
+	.status = kv_sst_broken__status,
+	.free = kv_sst_broken__free,
+};
+
+static int kv_sst_broken_iter(struct kv_iter **out, struct kv_sst_reader *r)
+{
+	struct kv_sst_biter_broken *it = calloc(1, sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	it->base.ops = &kv_sst_broken_ops;
+	it->r = r;
+	kv_sst_ref(r);
+	*out = &it->base;
+	return 0;
 }
 
 /* ---- two-level iterator ------------------------------------------------- */
@@ -637,6 +775,8 @@ int kv_sst_iter_create(struct kv_iter **out, struct kv_sst_reader *r)
 
 int kv_sst_iter_create_ext(struct kv_iter **out, struct kv_sst_reader *r, int background)
 {
+	if (r->broken)
+		return kv_sst_broken_iter(out, r);
 	struct kv_sst_iter *it = malloc(sizeof(*it));
 	if (!it)
 		return -ENOMEM;
@@ -663,6 +803,9 @@ int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t s
 	size_t tlen;
 	int rc = 0;
 
+	if (r->broken)
+		return kv_ukey_cmp(key, klen, r->lo, r->lo_len) < 0 ||
+		       kv_ukey_cmp(key, klen, r->hi, r->hi_len) > 0 ? 0 : kv_sst_broken_err(r);
 	if (r->filter && !kv_bloom_may_contain(r->filter, r->filter_len, kv_bloom_hash(key, klen)))
 		return 0;
 	if (util_size_add(&tlen, klen, KV_IKEY_TRAILER) ||
@@ -796,6 +939,12 @@ int kv_sst_scrub(struct kv_sst_reader *r, size_t span, kv_sst_damage_fn fn,
 	struct kv_sst_scrub_pos p = { 0 };
 	uint64_t next_off = 0, off, size;
 	int rc = 0;
+
+	if (r->broken) {
+		struct kv_sst_damage d = { .name = r->name, .err = kv_sst_broken_err(r),
+					   .len = r->size };
+		return fn(arg, &d);
+	}
 
 	kv_sst_bi_init(&idx, r->name);
 	kv_sst_it_index_block(r, &b);

@@ -7,6 +7,15 @@
  * filter survive; only new SSTs are opened (footer + index + filter: two
  * ranged GETs each).
  *
+ * BROKEN TABLES
+ *   A table whose footer, filter or index fails its checks (or that is
+ *   missing) gets a broken reader (kv_sst_open_broken) instead of failing
+ *   the whole version: one damaged object would otherwise keep the
+ *   filesystem from mounting at all. Reads of keys in its range fail as
+ *   corrupt, naming it; iterations fail only when they reach its range;
+ *   the compactor quarantines it (kv_compact.c). Scrub names exactly the
+ *   paths that fail (docs/scrub.md).
+ *
  * Lookup order (newest data first): L0 newest to oldest, then sorted runs
  * newest to oldest; within a run, the one SST whose key range covers the
  * key. The first version found with seq <= snap wins: every source is
@@ -54,6 +63,12 @@ static int kv_version_reader(struct kv_sst_reader **out, const struct kv_sst_met
 		kv_sst_id_name(&meta->id, name, sizeof(name));
 		rc = KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET,
 				"missing but the manifest references it");
+	}
+	if (rc == KV_ECORRUPT) {
+		/* BROKEN TABLES: serve everything else. */
+		struct kv_corrupt_info ci;
+		kv_corrupt_mine(&ci);
+		rc = kv_sst_open_broken(out, meta, ci.reason[0] ? ci.reason : "corrupt");
 	}
 	return rc;
 }
@@ -239,10 +254,13 @@ size_t kv_version_sst_count(const struct kv_version *v)
 	return n;
 }
 
-int kv_version_iters(struct kv_version *v, struct kv_iter **its, size_t *n)
+int kv_version_iters(struct kv_version *v, const void *lo, size_t lolen, const void *hi,
+		     size_t hilen, struct kv_iter **its, size_t *n)
 {
 	int rc;
 	for (size_t i = 0; i < v->man->n_l0; i++) {
+		if (!kv_sst_wanted(v->l0[i], lo, lolen, hi, hilen))
+			continue;
 		rc = kv_sst_iter_create(&its[*n], v->l0[i]);
 		if (rc)
 			return rc;
@@ -250,6 +268,8 @@ int kv_version_iters(struct kv_version *v, struct kv_iter **its, size_t *n)
 	}
 	for (size_t i = 0; i < v->man->n_runs; i++)
 		for (size_t j = 0; j < v->runs[i].n; j++) {
+			if (!kv_sst_wanted(v->runs[i].r[j], lo, lolen, hi, hilen))
+				continue;
 			rc = kv_sst_iter_create(&its[*n], v->runs[i].r[j]);
 			if (rc)
 				return rc;

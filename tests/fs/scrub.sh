@@ -9,7 +9,9 @@
 # whose records are not. Every time scrub exits 4 and names the object;
 # the set of paths it lists equals the set of paths that fail `stat` or
 # `cat` through a read-only mount (all of them when the mount refuses,
-# which scrub must then say). Then SCRUB_FILES files scrubbed in bounded
+# which scrub must then say; a damaged table index must not make it
+# refuse; the names only that table held cannot be listed: scrub names
+# no readable path and reports the listings it could not finish). Then SCRUB_FILES files scrubbed in bounded
 # memory. On the S3 rig (when configured) the same as the first case for
 # a table block, the object flipped through curl --aws-sigv4.
 set -eu
@@ -83,6 +85,28 @@ PY
 	failing "$st" "$FS_TMP/paths" >"$FS_TMP/$name.fail"
 	sort -u "$FS_TMP/$name.scrub" -o "$FS_TMP/$name.scrub"
 	sort -u "$FS_TMP/$name.fail" -o "$FS_TMP/$name.fail"
+	if [ "${4:-}" = unlisted ]; then
+		# The names are only in the damaged object: scrub names no path
+		# that reads fine, and each failing path it cannot name lies below
+		# a directory whose listing it reports incomplete.
+		python3 - "$FS_TMP/$name.json" "$FS_TMP/$name.scrub" "$FS_TMP/$name.fail" <<'PY' || fs_die "$name: the paths scrub names"
+import json, sys
+r = json.load(open(sys.argv[1]))
+named = set(open(sys.argv[2]).read().split())
+fail = set(open(sys.argv[3]).read().split())
+if named - fail:
+    sys.exit(f"named but readable: {sorted(named - fail)}")
+dirs = [p["path"] for p in r["paths"] if p["what"] == "listing"]
+under = lambda p: any(d == "/" or p.startswith(d.rstrip("/") + "/") for d in dirs)
+missed = [p for p in fail - named if not under(p)]
+if missed:
+    sys.exit(f"fail, not named, and under no incomplete listing: {missed}")
+if not dirs:
+    sys.exit("no incomplete listing reported")
+PY
+		echo "scrub: $name: exit 4; $(grep -c . "$FS_TMP/$name.fail") of $(wc -l <"$FS_TMP/paths") paths fail: $(grep -c . "$FS_TMP/$name.scrub" || true) named, the rest under a listing scrub reports incomplete"
+		return
+	fi
 	if ! cmp -s "$FS_TMP/$name.scrub" "$FS_TMP/$name.fail"; then
 		echo "scrub names / reads fail:" >&2
 		diff "$FS_TMP/$name.scrub" "$FS_TMP/$name.fail" >&2 || true
@@ -147,7 +171,9 @@ scrub_case sst_block "$st" "^sst/"
 st=$(fresh)
 t=$(biggest_sst "$FS_TMP/st")
 flip "$t" $(( $(size_of "$t") - 64 - 12 ))
-scrub_case sst_index "$st" "^sst/"
+scrub_case sst_index "$st" "^sst/" unlisted
+! grep -q MOUNT_REFUSED "$FS_TMP/sst_index.fail" || fs_die "sst_index: one damaged table keeps the filesystem from mounting"
+[ "$(grep -c . "$FS_TMP/sst_index.fail")" -ge 1 ] || fs_die "sst_index: no path fails with a table's index damaged"
 
 # The latest manifest.
 st=$(fresh)
