@@ -66,6 +66,10 @@ struct cli_opts {
 	unsigned metrics_port;     /* metrics=: its TCP port, 1..65535 */
 	char *metrics_file;        /* metrics_file=: absolute path (mount only) */
 	uint64_t size_bytes;       /* size=: quota on the files' bytes; 0 = none */
+	char *key_file;            /* key_file=: absolute path of the master key */
+	char *passphrase_file;     /* passphrase_file=: absolute path of a passphrase */
+	char *new_key_file;        /* rekey --new-key-file=: absolute path */
+	char *new_passphrase_file; /* rekey --new-passphrase-file=: absolute path */
 	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
 				    * separated, each escaped (fuse_opt_add_opt_escaped) */
 };
@@ -78,6 +82,8 @@ struct cli_opts {
 #define CLI_F_EXPIRE 0x10          /* --expire DURATION */
 #define CLI_F_RAW    0x20          /* --raw */
 #define CLI_F_WATCH  0x40          /* --watch N */
+#define CLI_F_ENCRYPT 0x80         /* --encrypt (format) */
+#define CLI_F_NEWKEY 0x100         /* --new-key-file / --new-passphrase-file (rekey) */
 #define CLI_DFLT_LEASE_WAIT_S 60
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
 #define CLI_DFLT_METRICS_ADDR "127.0.0.1" /* metrics=PORT binds loopback only */
