@@ -148,8 +148,8 @@ out:
 }
 
 ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
-			 uint64_t first_chunk, const uint8_t *ct, size_t ct_len, int ends,
-			 uint8_t *out, const char **why, uint64_t *bad)
+			 uint64_t first_chunk, uint8_t *buf, size_t ct_len, int ends, size_t skip,
+			 const char **why, uint64_t *bad)
 {
 	uint8_t aad[CRYPT_AAD_FIXED + OBJ_NAME_MAX];
 	size_t nlen = strnlen(name, OBJ_NAME_MAX + 1);
@@ -184,24 +184,31 @@ ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
 		*why = "cipher setup failed";
 		goto out;
 	}
+	/* In place: chunk j's plaintext is decrypted where its ciphertext is,
+	 * then moved down to just after the previous chunk's. The output
+	 * never overtakes the input (16384 j - skip <= 16412 j + 12), and
+	 * each move is of one chunk that is still in the cache. */
 	for (uint64_t j = 0; j < n; j++) {
-		const uint8_t *c = ct + j * CRYPT_CC;
+		uint8_t *c = buf + j * CRYPT_CC, tag[16];
 		size_t clen = j + 1 < n || !rem ? (size_t)CRYPT_CC : rem;
-		size_t plen = clen - OBJ_CRYPT_OVERHEAD;
+		size_t plen = clen - OBJ_CRYPT_OVERHEAD, from = j == 0 ? skip : 0;
 		size_t alen = crypt_aad(aad, k, name, nlen, first_chunk + j, ends && j + 1 == n);
 
 		*bad = first_chunk + j;
+		memcpy(tag, c + 12 + plen, 16);
 		if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, c) != 1 ||
 		    EVP_DecryptUpdate(ctx, NULL, &m, aad, (int)alen) != 1 ||
-		    (plen && EVP_DecryptUpdate(ctx, out + done, &m, c + 12, (int)plen) != 1) ||
-		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, (void *)(c + 12 + plen)) != 1 ||
-		    EVP_DecryptFinal_ex(ctx, out + done + plen, &m) != 1) {
+		    (plen && EVP_DecryptUpdate(ctx, c + 12, &m, c + 12, (int)plen) != 1) ||
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1 ||
+		    EVP_DecryptFinal_ex(ctx, tag, &m) != 1) {
 			*why = "authentication failed (tampered, truncated, replaced, or copied "
 			       "from another name or store)";
-			memset(out, 0, done + plen);
 			goto out;
 		}
-		done += plen;
+		if (from < plen) {
+			memmove(buf + done, c + 12 + from, plen - from);
+			done += plen - from;
+		}
 	}
 	rc = (ssize_t)done;
 out:
@@ -217,28 +224,22 @@ static int crypt_auth_fail(struct obj_crypt *c, const char *op, const char *name
 			why ? why : "cannot be decrypted");
 }
 
-/* Decrypt ct (chunks from `first` on) into a new buffer *pt of *pt_len
- * bytes. */
+/* Decrypt ct (chunks from `first` on, as fetched) in place: on success
+ * its first *pt_len bytes are the plaintext from `skip` bytes into chunk
+ * `first` on. */
 static int crypt_open_span(struct obj_crypt *c, const char *op, const char *name,
-			   uint64_t first, const void *ct, size_t ct_len, int ends, uint8_t **pt,
+			   uint64_t first, void *ct, size_t ct_len, int ends, size_t skip,
 			   size_t *pt_len)
 {
 	const char *why;
 	uint64_t bad;
-	uint8_t *buf = malloc(ct_len ? ct_len : 1);
 	ssize_t n;
 
-	*pt = NULL;
 	*pt_len = 0;
-	if (!buf)
-		return -ENOMEM;
-	n = obj_crypt_unseal(c->key, name, first, ct, ct_len, ends, buf, &why, &bad);
-	if (n < 0) {
-		free(buf);
+	n = obj_crypt_unseal(c->key, name, first, ct, ct_len, ends, skip, &why, &bad);
+	if (n < 0)
 		return n == -EIO ? crypt_auth_fail(c, op, name, bad, why) : (int)n;
-	}
 	atomic_fetch_add(&c->opened, (ct_len + CRYPT_CC - 1) / CRYPT_CC);
-	*pt = buf;
 	*pt_len = (size_t)n;
 	return 0;
 }
@@ -251,7 +252,6 @@ static int crypt_check_end(struct obj_crypt *c, const char *name, uint64_t first
 	struct obj_stat st;
 	uint64_t plain, n;
 	void *ct = NULL;
-	uint8_t *pt = NULL;
 	size_t ct_len = 0, pt_len = 0;
 	int rc;
 
@@ -270,9 +270,8 @@ static int crypt_check_end(struct obj_crypt *c, const char *name, uint64_t first
 	rc = in->get(in, name, (n - 1) * CRYPT_CC, OBJ_WHOLE, &ct, &ct_len);
 	if (rc)
 		return rc;
-	rc = crypt_open_span(c, "get", name, n - 1, ct, ct_len, 1, &pt, &pt_len);
+	rc = crypt_open_span(c, "get", name, n - 1, ct, ct_len, 1, 0, &pt_len);
 	obj_buf_free(ct);
-	free(pt);
 	return rc;
 }
 
@@ -284,7 +283,6 @@ static int obj_crypt__get(struct obj_backend *b, const char *name, uint64_t off,
 	uint64_t first = off / OBJ_CRYPT_CHUNK, last, ct_off, ct_len, skip;
 	void *ct = NULL;
 	size_t got = 0, pt_len = 0;
-	uint8_t *pt = NULL;
 	int rc, ends, whole;
 
 	*out = NULL;
@@ -309,21 +307,16 @@ static int obj_crypt__get(struct obj_backend *b, const char *name, uint64_t off,
 	ends = whole || got < ct_len;
 	if (!ends)
 		got--;                          /* the probe byte */
-	rc = crypt_open_span(c, "get", name, first, ct, got, ends, &pt, &pt_len);
-	obj_buf_free(ct);
-	if (rc)
-		return rc;
 	skip = off - first * OBJ_CRYPT_CHUNK;
-	if (skip >= pt_len || len == 0) {
-		free(pt);
-		return 0;
+	rc = crypt_open_span(c, "get", name, first, ct, got, ends, (size_t)skip, &pt_len);
+	if (rc || len == 0 || pt_len == 0) {
+		obj_buf_free(ct);
+		return rc;
 	}
-	pt_len -= (size_t)skip;
 	if (!whole && pt_len > len)
 		pt_len = (size_t)len;
-	if (skip)
-		memmove(pt, pt + skip, pt_len);
-	*out = pt;
+	/* The fetched buffer is the caller's now (obj_buf_free is free()). */
+	*out = ct;
 	*out_len = pt_len;
 	return 0;
 }

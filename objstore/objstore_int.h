@@ -116,18 +116,20 @@ int obj_crypt_load(struct obj_crypt_secret **out, struct obj_backend *b,
  * Chunk framing (obj_crypt.c). obj_crypt_plain_size: plaintext size of
  * an object of `ct` ciphertext bytes, or -EIO when no object has that
  * size. obj_crypt_seal: encrypt len bytes as object `name` into *out
- * (malloc'd, the caller's). obj_crypt_unseal: decrypt ct (the chunks from
- * first_chunk on, as fetched) into out (room for their plaintext);
- * `ends` = 1 when ct reaches the object's end (its last chunk is the
- * final one), 0 when more chunks follow. Returns the plaintext length,
- * or -EIO with *why and *bad (the failing chunk) set. Any bytes are safe.
+ * (malloc'd, the caller's). obj_crypt_unseal: decrypt buf (ct_len bytes:
+ * the chunks from first_chunk on, as fetched) in place; `ends` = 1 when
+ * buf reaches the object's end (its last chunk is the final one), 0 when
+ * more chunks follow. On success buf starts with the plaintext from
+ * `skip` bytes into the first chunk on, and its length is returned; on
+ * failure -EIO with *why and *bad (the failing chunk) set, and buf holds
+ * garbage. Any bytes are safe.
  */
 int obj_crypt_plain_size(uint64_t ct, uint64_t *plain);
 uint64_t obj_crypt_cipher_size(uint64_t plain);
 int obj_crypt_seal(const struct obj_crypt_secret *k, const char *name, const void *data,
 		   size_t len, void **out, size_t *out_len);
 ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
-			 uint64_t first_chunk, const uint8_t *ct, size_t ct_len, int ends,
-			 uint8_t *out, const char **why, uint64_t *bad);
+			 uint64_t first_chunk, uint8_t *buf, size_t ct_len, int ends, size_t skip,
+			 const char **why, uint64_t *bad);
 
 #endif /* SHALE_OBJSTORE_INT_H */

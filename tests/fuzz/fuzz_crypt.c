@@ -10,7 +10,8 @@
  *      next byte): unseal must fail with -EIO or return at most the
  *      plaintext size, never crash (a fixed data key: random bytes only
  *      pass with probability 2^-128);
- *   2  plaintext: sealed, unsealed back identical; then the byte at an
+ *   2  plaintext: sealed, unsealed back identical (from an input-chosen
+ *      offset into the first chunk); then the byte at an
  *      input-chosen offset is flipped and unseal must refuse it; and
  *      plain_size(cipher_size(n)) == n.
  *
@@ -66,42 +67,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case 1: {
-		uint8_t *out = malloc(size);
+		uint8_t *buf = malloc(size);
 		ssize_t n;
-		if (!out)
+		if (!buf)
 			return 0;
-		n = obj_crypt_unseal(k, "sst/f", data[1] >> 1, data + 2, size - 2, data[1] & 1,
-				     out, &why, &bad);
+		memcpy(buf, data + 2, size - 2);
+		n = obj_crypt_unseal(k, "sst/f", data[1] >> 1, buf, size - 2, data[1] & 1, 0,
+				     &why, &bad);
 		if (n >= 0 && (obj_crypt_plain_size(size - 2, &plain) || (uint64_t)n != plain))
 			__builtin_trap();
 		if (n < 0 && n != -EIO)
 			__builtin_trap();
-		free(out);
+		free(buf);
 		break;
 	}
 	default: {
 		size_t len = size - 2;
 		void *ct = NULL;
 		size_t ct_len = 0;
-		uint8_t *out;
+		uint8_t *copy;
+		size_t skip = len ? data[1] % (len < 16384 ? len : 16384) : 0;
 		ssize_t n;
 		if (obj_crypt_seal(k, "sst/f", data + 2, len, &ct, &ct_len))
 			return 0;
 		if (obj_crypt_plain_size(ct_len, &plain) || plain != len ||
 		    obj_crypt_cipher_size(len) != ct_len)
 			__builtin_trap();
-		out = malloc(ct_len);
-		if (!out) {
+		copy = malloc(ct_len);
+		if (!copy) {
 			free(ct);
 			return 0;
 		}
-		n = obj_crypt_unseal(k, "sst/f", 0, ct, ct_len, 1, out, &why, &bad);
-		if (n != (ssize_t)len || (len && memcmp(out, data + 2, len)))
+		memcpy(copy, ct, ct_len);
+		n = obj_crypt_unseal(k, "sst/f", 0, copy, ct_len, 1, skip, &why, &bad);
+		if (n != (ssize_t)(len - skip) || (len > skip && memcmp(copy, data + 2 + skip, len - skip)))
 			__builtin_trap();
 		((uint8_t *)ct)[(data[1] * 131u) % ct_len] ^= 0x01;
-		if (obj_crypt_unseal(k, "sst/f", 0, ct, ct_len, 1, out, &why, &bad) != -EIO)
+		if (obj_crypt_unseal(k, "sst/f", 0, ct, ct_len, 1, 0, &why, &bad) != -EIO)
 			__builtin_trap();
-		free(out);
+		free(copy);
 		free(ct);
 		break;
 	}
