@@ -152,8 +152,9 @@ static int cli_open_store_ext(const struct cli_opts *o, int writer, int create,
 		if (rc == -EKEYREJECTED)
 			cli_err("wrong key for encrypted store %s (%s)", o->store, cli_cause(rc));
 		else if (rc == -ENOKEY)
-			cli_err("store %s is not encrypted (it has no key object), but %s was "
-				"given: open it without key_file= and passphrase_file=", o->store,
+			cli_err("store %s is not encrypted (it has no key object, or holds no "
+				"store), but %s was given: open it without key_file= and "
+				"passphrase_file=", o->store,
 				o->key_file ? "key_file=" : "passphrase_file=");
 		else if (rc == -ENOENT)
 			cli_err("store %s: does not exist (%s)", o->store, cli_cause(rc));

@@ -44,12 +44,12 @@ int cli_rekey(int argc, char **argv)
 	plain.key_file = NULL;
 	plain.passphrase_file = NULL;
 	cli_quiet(1);
-	rc = cli_open_store(&plain, 1, &store);
-	if (rc == 0)
-		rc = obj_crypt_rekey(store, &oldk, &newk);
-	cli_quiet(0);
-	if (rc == -1)
+	if (cli_open_store(&plain, 1, &store)) {
+		cli_quiet(0);
 		goto out;                       /* printed */
+	}
+	rc = obj_crypt_rekey(store, &oldk, &newk);
+	cli_quiet(0);
 	if (rc == -EKEYREJECTED) {
 		cli_err("wrong key for encrypted store %s (%s)", o->store, obj_last_error());
 		goto out;

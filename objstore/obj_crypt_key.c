@@ -346,7 +346,7 @@ static int key_bad(const char *why)
 int obj_crypt_keyobj_decode(struct obj_crypt_keyobj *k, const void *data, size_t len)
 {
 	const char *buf = data, *p = buf, *end = buf + len, *crc_at;
-	char line[256], hex[2 * OBJ_CRYPT_WRAP_LEN + 2], salt[64], tail;
+	char line[256], salt[64], tail;
 	unsigned long long n;
 	unsigned r, pp, crc;
 	char head[KEY_OBJ_MAX];
@@ -394,7 +394,6 @@ int obj_crypt_keyobj_decode(struct obj_crypt_keyobj *k, const void *data, size_t
 	hn = key_encode_head(k, head, sizeof(head));
 	if (hn < 0 || (size_t)hn > len || memcmp(head, buf, (size_t)hn))
 		return key_bad("not in canonical form");
-	(void)hex;
 	return 0;
 }
 

@@ -247,13 +247,16 @@ if [ -n "$S3" ]; then
 	pfx=${S3#s3://$SHALE_S3_BUCKET/}
 	sig="aws:amz:${AWS_REGION:-us-east-1}:s3"
 	e="x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	# The credentials reach curl through a mode-600 config file, not argv.
+	(umask 077 && printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" \
+		>"$FS_TMP/curl.cfg")
 	mkdir -p "$FS_TMP/s3raw"
-	curl -sS -f --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" --aws-sigv4 "$sig" -H "$e" \
+	curl -sS -f -K "$FS_TMP/curl.cfg" --aws-sigv4 "$sig" -H "$e" \
 		"$SHALE_S3_ENDPOINT/$SHALE_S3_BUCKET?list-type=2&max-keys=1000&prefix=$pfx%2F" \
 		-o "$FS_TMP/list.xml" || fs_die "listing $S3 failed"
 	n=0
 	for key in $(grep -o '<Key>[^<]*</Key>' "$FS_TMP/list.xml" | sed 's/<[^>]*>//g'); do
-		curl -sS -f --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" --aws-sigv4 "$sig" -H "$e" \
+		curl -sS -f -K "$FS_TMP/curl.cfg" --aws-sigv4 "$sig" -H "$e" \
 			"$SHALE_S3_ENDPOINT/$SHALE_S3_BUCKET/$key" -o "$FS_TMP/s3raw/$n" ||
 			fs_die "fetching $key failed"
 		n=$((n + 1))
