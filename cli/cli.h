@@ -70,6 +70,10 @@ struct cli_opts {
 	char *cache_dir;           /* cache_dir=: absolute path of the disk cache; NULL default */
 	int cache_size_set;        /* cache_size= given (0 then turns the cache off) */
 	uint64_t cache_size;       /* cache_size=: bytes */
+	char *key_file;            /* key_file=: absolute path of the master key */
+	char *passphrase_file;     /* passphrase_file=: absolute path of a passphrase */
+	char *new_key_file;        /* rekey --new-key-file=: absolute path */
+	char *new_passphrase_file; /* rekey --new-passphrase-file=: absolute path */
 	char *fuse_opts;           /* FUSE/kernel options passed through: comma-
 				    * separated, each escaped (fuse_opt_add_opt_escaped) */
 };
@@ -85,6 +89,8 @@ struct cli_opts {
 #define CLI_F_SCRUB  0x80          /* --scrub (fsck) */
 #define CLI_F_DRY_RUN 0x100        /* --dry-run (fsck --repair) */
 #define CLI_F_JOBS   0x200         /* --jobs N (fsck --scrub) */
+#define CLI_F_ENCRYPT 0x400        /* --encrypt (format) */
+#define CLI_F_NEWKEY 0x800         /* --new-key-file / --new-passphrase-file (rekey) */
 #define CLI_DFLT_LEASE_WAIT_S 60
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
 /* The disk cache (docs/cache.md): on by default for s3:// stores, with

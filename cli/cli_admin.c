@@ -9,9 +9,10 @@
  *   shalefs sync MOUNTPOINT
  *       syncfs() (the kernel's dirty pages to the daemon), then the
  *       daemon's "sync" command (its buffers and engine to the store).
- *   shalefs format [-o ...] [--force] STORE
+ *   shalefs format [-o ...] [--force] [--encrypt] STORE
  *       the store marker, the first manifest (taking the lease) and the
- *       root directory.
+ *       root directory; --encrypt (with -o key_file= or passphrase_file=)
+ *       first makes the key object (docs/encryption.md).
  *
  * Exit codes: 0 success, 1 failure (one line naming the cause).
  */
@@ -183,8 +184,18 @@ int cli_format(int argc, char **argv)
 	char first[OBJ_NAME_MAX] = "";
 	int code = 1, rc;
 
-	if (cli_admin_args(argc, argv, "format", CLI_F_FORCE, &o, &code))
+	if (cli_admin_args(argc, argv, "format", CLI_F_FORCE | CLI_F_ENCRYPT, &o, &code))
 		return code;
+	if ((o->flags & CLI_F_ENCRYPT) && !o->key_file && !o->passphrase_file) {
+		cli_err("format --encrypt needs the master key: -o key_file=PATH or -o "
+			"passphrase_file=PATH");
+		goto out;
+	}
+	if (!(o->flags & CLI_F_ENCRYPT) && (o->key_file || o->passphrase_file)) {
+		cli_err("a key was given without --encrypt: add --encrypt to make an encrypted "
+			"store (docs/encryption.md), or drop key_file=/passphrase_file=");
+		goto out;
+	}
 	cli_quiet(1);
 	rc = cli_open_store_create(o, &store);
 	cli_quiet(0);
@@ -209,8 +220,9 @@ int cli_format(int argc, char **argv)
 	/* The first manifest and the root directory. */
 	if (cli_writer_pass(o, store, "formatting"))
 		goto out;
-	printf("shalefs: formatted %s (store format %u, filesystem format %u)\n", o->store,
-	       KV_STORE_FORMAT, FS_FORMAT_VERSION);
+	printf("shalefs: formatted %s (store format %u%s, filesystem format %u)\n", o->store,
+	       obj_is_encrypted(store) ? KV_STORE_FORMAT_ENCRYPTED : KV_STORE_FORMAT_PLAIN,
+	       obj_is_encrypted(store) ? ", encrypted" : "", FS_FORMAT_VERSION);
 	code = fflush(stdout) == 0 ? 0 : 1;
 out:
 	obj_close(store);

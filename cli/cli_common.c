@@ -103,8 +103,12 @@ static const struct {
 	{ "umount", "umount [--lazy] MOUNTPOINT",
 	  "unmount; returns once the daemon has flushed everything and exited" },
 	{ "sync", "sync MOUNTPOINT", "make everything written to the mount so far durable" },
-	{ "format", "format [-o OPT,...] [--force] STORE",
-	  "create a store in an empty location (--force: one holding other objects)" },
+	{ "format", "format [-o OPT,...] [--force] [--encrypt] STORE",
+	  "create a store in an empty location (--force: one holding other objects;\n"
+	  "--encrypt: encrypted with -o key_file= or passphrase_file=)" },
+	{ "rekey", "rekey -o key_file=OLD|passphrase_file=OLD --new-key-file=NEW|"
+	  "--new-passphrase-file=NEW STORE",
+	  "wrap an encrypted store's data key with a new master key" },
 	{ "checkpoint", "checkpoint create [-o OPT,...] [--expire DURATION] STORE|MOUNTPOINT NAME\n"
 	  "       shalefs checkpoint list [-o OPT,...] STORE\n"
 	  "       shalefs checkpoint delete [-o OPT,...] [--force] STORE NAME",
@@ -147,6 +151,7 @@ void cli_usage(FILE *f, const char *cmd)
 		"  gc_interval=S, gc_min_age=S, reserve_mb=N, table_mb=N,\n"
 		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, store_timeout=S,\n"
 		"  endpoint=URL, region=R, profile=P, credentials_file=/ABS/PATH, no_sign_request,\n"
+		"  key_file=/ABS/PATH, passphrase_file=/ABS/PATH (an encrypted store's key),\n"
 		"  path_style, insecure_tls, sign_payload,\n"
 		"  single_writer_unsafe, no_writeback_cache, size=SIZE (a quota, e.g. 10G),\n"
 		"  log_file=/ABS/PATH (the daemon's log; SIGHUP reopens it),\n"
@@ -167,7 +172,8 @@ int cli_only_flags(const struct cli_opts *o, unsigned allowed, const char *cmd)
 	} names[] = { { CLI_F_FORCE, "--force" }, { CLI_F_JSON, "--json" },
 		      { CLI_F_REPAIR, "--repair" }, { CLI_F_LAZY, "--lazy" },
 		      { CLI_F_EXPIRE, "--expire" }, { CLI_F_RAW, "--raw" },
-		      { CLI_F_WATCH, "--watch" } };
+		      { CLI_F_WATCH, "--watch" }, { CLI_F_ENCRYPT, "--encrypt" },
+		      { CLI_F_NEWKEY, "--new-key-file/--new-passphrase-file" } };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if ((o->flags & names[i].flag) && !(allowed & names[i].flag)) {

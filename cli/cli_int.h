@@ -126,6 +126,10 @@ int cli_umount(int argc, char **argv);
 int cli_sync(int argc, char **argv);
 int cli_format(int argc, char **argv);
 
+/* ======================= cli_rekey.c: shalefs rekey ======================= */
+
+int cli_rekey(int argc, char **argv);
+
 /* ======================= cli_stats.c: shalefs stats ======================= */
 
 int cli_stats(int argc, char **argv);

@@ -6,6 +6,7 @@
  *   shalefs STORE MOUNTPOINT [-o ...]         (as mount.fuse runs it)
  *   mount.shalefs STORE MOUNTPOINT [-o ...]   (as mount(8) runs it)
  *   shalefs umount|sync|format ...            (cli_admin.c)
+ *   shalefs rekey ...                         (cli_rekey.c)
  *   shalefs stats|checkpoint|fsck ...         (cli_stats.c, cli_checkpoint.c,
  *                                             cli_fsck.c)
  *
@@ -30,8 +31,8 @@ int cli_main(int argc, char **argv)
 	if (strcmp(base, "mount.shalefs") == 0 || strcmp(base, "mount.fuse.shalefs") == 0)
 		return cli_mount(argc, argv, base);
 	if (argc < 2) {
-		cli_err("missing command: usage: shalefs mount|umount|sync|format|checkpoint|stats|"
-			"fsck ... (see shalefs --help)");
+		cli_err("missing command: usage: shalefs mount|umount|sync|format|rekey|checkpoint|"
+			"stats|fsck ... (see shalefs --help)");
 		return 1;
 	}
 	if (strcmp(argv[1], "mount") == 0)
@@ -42,6 +43,8 @@ int cli_main(int argc, char **argv)
 		return cli_sync(argc - 1, argv + 1);
 	if (strcmp(argv[1], "format") == 0)
 		return cli_format(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rekey") == 0)
+		return cli_rekey(argc - 1, argv + 1);
 	if (strcmp(argv[1], "stats") == 0)
 		return cli_stats(argc - 1, argv + 1);
 	if (strcmp(argv[1], "checkpoint") == 0)
@@ -58,7 +61,7 @@ int cli_main(int argc, char **argv)
 	}
 	if (strstr(argv[1], "://"))     /* mount.fuse runs "shalefs STORE MOUNTPOINT -o ..." */
 		return cli_mount(argc, argv, "shalefs");
-	cli_err("unknown command '%s' (expected mount, umount, sync, format, checkpoint, stats or "
-		"fsck; see shalefs --help)", argv[1]);
+	cli_err("unknown command '%s' (expected mount, umount, sync, format, rekey, checkpoint, "
+		"stats or fsck; see shalefs --help)", argv[1]);
 	return 1;
 }

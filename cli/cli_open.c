@@ -60,6 +60,8 @@ static void cli_obj_config(const struct cli_opts *o, struct obj_config *c)
 	c->s3.insecure_tls = o->insecure_tls;
 	c->s3.unsigned_payload = o->sign_payload ? -1 : 0;
 	c->retry.max_total_ms = o->store_timeout_s * 1000u;
+	c->crypt.key_file = o->key_file;
+	c->crypt.passphrase_file = o->passphrase_file;
 }
 
 static const char *cli_cause(int rc)
@@ -140,6 +142,8 @@ static int cli_open_store_ext(const struct cli_opts *o, int writer, int create, 
 	oc.create = create;
 	if (cache)
 		cli_dcache_config(o, &u, &oc.dcache, cache_dir, sizeof(cache_dir));
+	/* Only format --encrypt makes a key object. */
+	oc.crypt.create = create && (o->flags & CLI_F_ENCRYPT);
 	if (u.scheme == OBJ_SCHEME_S3) {
 		struct obj_backend *raw = NULL;
 		struct obj_list *l = NULL;
@@ -187,7 +191,14 @@ static int cli_open_store_ext(const struct cli_opts *o, int writer, int create, 
 	obj_url_free(&u);
 	rc = obj_open(out, o->store, &oc);
 	if (rc) {
-		if (rc == -ENOENT)
+		if (rc == -EKEYREJECTED)
+			cli_err("wrong key for encrypted store %s (%s)", o->store, cli_cause(rc));
+		else if (rc == -ENOKEY)
+			cli_err("store %s is not encrypted (it has no key object, or holds no "
+				"store), but %s was given: open it without key_file= and "
+				"passphrase_file=", o->store,
+				o->key_file ? "key_file=" : "passphrase_file=");
+		else if (rc == -ENOENT)
 			cli_err("store %s: does not exist (%s)", o->store, cli_cause(rc));
 		else
 			cli_err("store %s: cannot open: %s", o->store, cli_cause(rc));
@@ -243,8 +254,15 @@ int cli_check_store(const struct cli_opts *o, struct obj_backend *store, int wri
 		cli_err("no ShaleFS store at %s; create one with `shalefs format %s`", o->store,
 			o->store);
 	else if (rc == -EPROTO)
-		cli_err("store %s was made by a newer shalefs (store format above %u); use a "
-			"newer shalefs", o->store, KV_STORE_FORMAT);
+		cli_err("store %s was made by a newer shalefs (store format above %u, this shalefs "
+			"reads format %u); use a newer shalefs", o->store, KV_STORE_FORMAT,
+			KV_STORE_FORMAT);
+	else if (rc == -ENOKEY)
+		cli_err("store %s is encrypted: give its key with -o key_file=PATH or -o "
+			"passphrase_file=PATH", o->store);
+	else if (rc == -EMEDIUMTYPE)
+		cli_err("store %s is not encrypted, but a key was given: open it without "
+			"key_file= and passphrase_file=", o->store);
 	else if (rc == KV_ECORRUPT)
 		cli_err("store %s: its marker object %s is damaged", o->store, KV_STORE_MARKER);
 	else

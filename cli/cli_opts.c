@@ -13,7 +13,9 @@
  *                in range), attr_timeout=,
  *                entry_timeout= (seconds, 0..1 year), checkpoint=NAME
  *                (implies ro), endpoint=, region=, profile=,
- *                credentials_file= (an absolute path), no_sign_request,
+ *                credentials_file= (an absolute path), key_file=,
+ *                passphrase_file= (absolute paths: the secret itself is
+ *                never an option), no_sign_request,
  *                path_style, insecure_tls, sign_payload, single_writer_unsafe,
  *                no_writeback_cache, lease_wait= (seconds), takeover,
  *                unmount_timeout=, store_timeout= (seconds),
@@ -31,9 +33,10 @@
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
  *                and -n -s -v, -t TYPE, -N NS (mount(8)'s, ignored); the subcommands' --force,
- *                --json, --repair, --lazy, --raw, --scrub, --dry-run, --jobs N, --expire DURATION,
- *                --watch N (recorded in flags; each command refuses the ones it
- *                does not take).
+ *                --json, --repair, --lazy, --raw, --scrub, --dry-run, --jobs N, --encrypt,
+ *                --expire DURATION, --watch N, --new-key-file=PATH,
+ *                --new-passphrase-file=PATH (recorded in flags; each command
+ *                refuses the ones it does not take).
  *   Credentials (access_key=, secret=, token=, ...) are refused: they would
  *   show in /proc/PID/cmdline and in mount tables.
  *   A repeated option: the last value wins (strings are replaced).
@@ -78,6 +81,7 @@ enum {
 	KEY_F_SCRUB, KEY_F_DRY_RUN, KEY_F_JOBS,
 	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE, KEY_CRED_FILE,
 	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB, KEY_TABLE_MB, KEY_CACHE_DIR, KEY_CACHE_SIZE,
+	KEY_KEY_FILE, KEY_PASS_FILE, KEY_F_ENCRYPT, KEY_F_NEW_KEY, KEY_F_NEW_PASS,
 };
 
 #define CLI_OPT(t, p, v) { t, offsetof(struct cli_opts_ctx, o.p), v }
@@ -107,6 +111,13 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("cache_dir=", KEY_CACHE_DIR),
 	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
 	FUSE_OPT_KEY("credentials_file=", KEY_CRED_FILE),
+	FUSE_OPT_KEY("key_file=", KEY_KEY_FILE),
+	FUSE_OPT_KEY("passphrase_file=", KEY_PASS_FILE),
+	FUSE_OPT_KEY("--encrypt", KEY_F_ENCRYPT),
+	FUSE_OPT_KEY("--new-key-file=", KEY_F_NEW_KEY),
+	FUSE_OPT_KEY("--new-key-file ", KEY_F_NEW_KEY),
+	FUSE_OPT_KEY("--new-passphrase-file=", KEY_F_NEW_PASS),
+	FUSE_OPT_KEY("--new-passphrase-file ", KEY_F_NEW_PASS),
 	FUSE_OPT_KEY("--force", KEY_F_FORCE),
 	FUSE_OPT_KEY("--json", KEY_F_JSON),
 	FUSE_OPT_KEY("--repair", KEY_F_REPAIR),
@@ -327,6 +338,21 @@ static int cli_opts_size(struct cli_opts_ctx *c, const char *opt, uint64_t *out)
 	return cli_opts_size_min(c, opt, out, 0);
 }
 
+/* A key or passphrase file option: an absolute path (the daemon runs
+ * from "/"), after `skip` bytes of arg and any '=' or ' '. */
+static int cli_opts_keypath(struct cli_opts_ctx *c, const char *arg, size_t skip, char **dst)
+{
+	const char *v = arg + skip;
+
+	while (*v == '=' || *v == ' ')
+		v++;
+	if (v[0] != '/')
+		return cli_opts_fail(c, "invalid value in option '%.*s': the file must be given "
+				     "as an absolute path (the key itself is never an option)",
+				     (int)skip, arg);
+	return cli_opts_set_str(c, dst, v);
+}
+
 static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cli_opts_ctx *c = data;
@@ -394,6 +420,20 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		}
 		return 0;
 	}
+	case KEY_KEY_FILE:
+		return cli_opts_keypath(c, arg, strlen("key_file"), &o->key_file);
+	case KEY_PASS_FILE:
+		return cli_opts_keypath(c, arg, strlen("passphrase_file"), &o->passphrase_file);
+	case KEY_F_ENCRYPT:
+		o->flags |= CLI_F_ENCRYPT;
+		return 0;
+	case KEY_F_NEW_KEY:
+		o->flags |= CLI_F_NEWKEY;
+		return cli_opts_keypath(c, arg, strlen("--new-key-file"), &o->new_key_file);
+	case KEY_F_NEW_PASS:
+		o->flags |= CLI_F_NEWKEY;
+		return cli_opts_keypath(c, arg, strlen("--new-passphrase-file"),
+					&o->new_passphrase_file);
 	case KEY_LOG_FILE: {
 		const char *v = arg + strlen("log_file=");
 		if (v[0] != '/')
@@ -593,6 +633,15 @@ int cli_opts_parse(struct cli_opts *o, int argc, char **argv, const char *second
 			      second ? second : "");
 		return -EINVAL;
 	}
+	if (o->key_file && o->passphrase_file) {
+		cli_opts_fail(&c, "options 'key_file=' and 'passphrase_file=': give one, not both");
+		return -EINVAL;
+	}
+	if (o->new_key_file && o->new_passphrase_file) {
+		cli_opts_fail(&c, "options '--new-key-file' and '--new-passphrase-file': give one, "
+			      "not both");
+		return -EINVAL;
+	}
 	if (o->checkpoint) {
 		if (o->checkpoint[0] == '\0') {
 			cli_opts_fail(&c, "option 'checkpoint=' needs a name");
@@ -620,5 +669,9 @@ void cli_opts_free(struct cli_opts *o)
 	free(o->metrics_addr);
 	free(o->metrics_file);
 	free(o->cache_dir);
+	free(o->key_file);
+	free(o->passphrase_file);
+	free(o->new_key_file);
+	free(o->new_passphrase_file);
 	memset(o, 0, sizeof(*o));
 }

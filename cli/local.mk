@@ -6,7 +6,7 @@ cli_libcli_a_CPPFLAGS = $(AM_CPPFLAGS) $(FUSE_CFLAGS) $(MHD_CFLAGS)
 cli_libcli_a_SOURCES = cli/cli.h cli/cli_int.h cli/cli_main.c cli/cli_common.c cli/cli_open.c \
 	cli/cli_mount.c cli/cli_stats.c cli/cli_stats_sample.c cli/cli_stats_show.c \
 	cli/cli_checkpoint.c cli/cli_fsck.c cli/cli_scrub.c cli/cli_opts.c cli/cli_ctl.c \
-	cli/cli_admin.c cli/cli_metrics.c
+	cli/cli_admin.c cli/cli_rekey.c cli/cli_metrics.c
 CLI_LIBS = cli/libcli.a $(FS_LIBS)
 
 bin_PROGRAMS += cli/shalefs

@@ -170,16 +170,25 @@ int kv_reader_forget(struct obj_backend *store, const struct kv_lease_info *r);
  * The store marker (kv_store.c): what makes a location a ShaleFS store.
  */
 #define KV_STORE_MARKER "shalefs-store"
-#define KV_STORE_FORMAT 1u
+/* The newest store format this shalefs reads: 1 = plain, 2 = encrypted
+ * (docs/encryption.md). A plain store is still written as format 1, so
+ * older binaries keep reading it. */
+#define KV_STORE_FORMAT 2u
+#define KV_STORE_FORMAT_PLAIN 1u
+#define KV_STORE_FORMAT_ENCRYPTED 2u
 #define KV_STORE_MARKED 1                 /* kv_store_check: a store */
 #define KV_STORE_UNMARKED 2               /* ... made before the marker existed */
 /* Is there a store here? Returns KV_STORE_MARKED, KV_STORE_UNMARKED,
- * -ENOENT (no store), -EPROTO (a newer format), KV_ECORRUPT, or a store
- * error. */
+ * -ENOENT (no store), -EPROTO (a newer format), -ENOKEY (an encrypted
+ * store opened without its key: no crypt layer on `store`),
+ * -EMEDIUMTYPE (a plain store opened with a key), KV_ECORRUPT, or a
+ * store error. */
 int kv_store_check(struct obj_backend *store);
 /* Add the marker to an unmarked store (a writer does). Returns 0 or an error. */
 int kv_store_mark(struct obj_backend *store);
-/* Make an empty location a store (writes the marker only; the first
+/* Make an empty location a store (writes the marker only, encrypted when
+ * `store` has a crypt layer, whose key objects do not count as content;
+ * the first
  * writer open writes the first manifest). Returns 0, -EEXIST (a store is
  * there already), -ENOTEMPTY (other objects are there and !force; the
  * first one's name goes to first, firstlen bytes), or a store error. */

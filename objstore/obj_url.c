@@ -1,7 +1,7 @@
 /*
  * obj_url.c - the one place store URLs are parsed, and obj_open(), which
  * turns a URL into a backend stack (base ─ fault ─ metrics ─ retry ─
- * dcache).
+ * dcache ─ crypt).
  * This file only composes: it calls the backends' and wrappers' create
  * functions, and none of them calls back here (obj_close, which the
  * wrappers use on their inner backend, lives in obj_util.c).
@@ -335,6 +335,12 @@ int obj_open(struct obj_backend **out, const char *url, const struct obj_config 
 			b = w;
 		obj_clear_error();
 		rc = 0;
+	}
+	if (conf->crypt.key_file || conf->crypt.passphrase_file) {
+		rc = obj_crypt_open(&w, b, &conf->crypt);
+		if (rc)
+			goto out;
+		b = w;
 	}
 	*out = b;
 	b = NULL;

@@ -165,7 +165,7 @@ const char *const obj_op_names[OBJ_OP_COUNT] = {
 
 struct obj_backend *obj_wrapper_inner(struct obj_backend *b)
 {
-	static const char *const wrappers[] = { "dcache", "retry", "metrics", "fault" };
+	static const char *const wrappers[] = { "crypt", "dcache", "retry", "metrics", "fault" };
 	for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
 		if (b->kind && !strcmp(b->kind, wrappers[i]))
 			return ((struct obj_wrapper *)b)->inner;

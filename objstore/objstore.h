@@ -11,7 +11,10 @@
  *   in its implementation (STYLE rule 7). Wrappers are backends that own an
  *   inner backend and forward to it:
  *
- *       [dcache] ──▶ retry ──▶ metrics ──▶ [fault] ──▶ base
+ *       [crypt] ──▶ [dcache] ──▶ retry ──▶ metrics ──▶ [fault] ──▶ base
+ *
+ *   crypt (obj_crypt.c) only when conf->crypt names a key: it is outermost
+ *   so every layer below, and the bucket, only ever hold ciphertext.
  *
  *   dcache (the local disk cache, only when conf->dcache names a dir and
  *   a size) sits above retry and metrics: a cache hit issues no request,
@@ -194,10 +197,21 @@ struct obj_dcache_config {
 };
 /* Object bytes are cached in aligned chunks of this size. */
 #define OBJ_DCACHE_CHUNK (256u * 1024)
+/* Client-side encryption (obj_crypt.c, docs/encryption.md). Both paths
+ * NULL = no encryption layer. The files hold the master key (32 raw bytes
+ * or 64 hex digits) or a passphrase, and must not be accessible by group
+ * or others; only the paths travel, never the secret. */
+struct obj_crypt_config {
+	const char *key_file;             /* master key file */
+	const char *passphrase_file;      /* or a passphrase, stretched with scrypt */
+	int create;                       /* 1 = write a new key object if the store has
+					   * none and no marker (format --encrypt) */
+};
 
 struct obj_config {
 	unsigned version;                 /* OBJ_CONFIG_VERSION */
 	struct obj_s3_config s3;
+	struct obj_crypt_config crypt;    /* outermost layer when a key is given */
 	struct obj_retry_config retry;
 	struct obj_dcache_config dcache;
 	const char *faults;               /* fault spec; NULL = getenv("SHALEFS_FAULTS") */
@@ -285,6 +299,31 @@ int obj_dcache_store_id(char **out, const struct obj_url *u, const struct obj_s3
 /* Fault wrapper; `spec` syntax in docs/faults.md, e.g.
  * "seed=7,error=0.10,cancel=0.05,latency_ms=0-20,ops=get+put+list". */
 int obj_fault_create(struct obj_backend **out, struct obj_backend *inner, const char *spec);
+
+/*
+ * obj_crypt_open - put the encryption layer on top of `inner`: read the
+ * store's key object (shalefs-key) through inner, unwrap its data key
+ * with the master key from conf, and wrap inner. With conf->create and
+ * neither a key object nor a store marker, a new data key and key object
+ * are made first. Takes ownership of inner on success only.
+ * Returns 0, -EKEYREJECTED (wrong key), -ENOKEY (no key object: the store
+ * is not encrypted), -EACCES (key file readable by others), -EINVAL (bad
+ * key file or key object), -EEXIST (create on an unencrypted store), or a
+ * store error; obj_last_error() says which file or object and why.
+ */
+int obj_crypt_open(struct obj_backend **out, struct obj_backend *inner,
+		   const struct obj_crypt_config *conf);
+/*
+ * obj_crypt_rekey - wrap the data key of the encrypted store behind `b`
+ * (a stack WITHOUT the crypt layer) with a new master key: old names the
+ * current key, new the new one. The key object is replaced so that at
+ * every moment one of the two keys opens the store (docs/encryption.md).
+ * Returns 0, or the errors of obj_crypt_open.
+ */
+int obj_crypt_rekey(struct obj_backend *b, const struct obj_crypt_config *old_key,
+		    const struct obj_crypt_config *new_key);
+/* 1 if the stack b has an encryption layer, else 0. */
+int obj_is_encrypted(struct obj_backend *b);
 
 /* Fault wrapper control for tests: pause/resume injection on a stack
  * (walks wrappers to find the fault layer). Returns -ENOENT if none. */

@@ -8,6 +8,7 @@
 #include "objstore/objstore.h"
 
 #include <sys/types.h>
+#include <stdint.h>
 
 /* Every wrapper starts with this, so generic code (obj_fault_set_enabled,
  * obj_stats) can walk a stack from the outermost layer inward. */
@@ -127,5 +128,73 @@ struct obj_dcache_index_stats {
 	uint64_t bytes, entries, cap, evictions;
 };
 void obj_dcache_index_stats(struct obj_dcache_index *x, struct obj_dcache_index_stats *st);
+/*
+ * Encryption (obj_crypt_key.c: keys and the key object; obj_crypt.c: the
+ * wrapper and its chunk framing). docs/encryption.md has the formats.
+ */
+#define OBJ_CRYPT_KEY_LEN 32
+#define OBJ_CRYPT_ID_LEN 16
+#define OBJ_CRYPT_WRAP_LEN (12 + OBJ_CRYPT_KEY_LEN + 16)   /* nonce, key, tag */
+#define OBJ_CRYPT_KEY_OBJECT "shalefs-key"
+#define OBJ_CRYPT_KEY_NEXT "shalefs-key.next"
+/* Plaintext bytes per chunk, and what each chunk adds (nonce + tag). */
+#define OBJ_CRYPT_CHUNK 16384u
+#define OBJ_CRYPT_OVERHEAD 28u
+
+/* A secret in a page of its own (mlock'ed, not dumped, wiped on free). */
+struct obj_crypt_secret {
+	uint8_t key[OBJ_CRYPT_KEY_LEN];   /* master or data key */
+	uint8_t id[OBJ_CRYPT_ID_LEN];     /* data key: the store id */
+	size_t pass_len;
+	uint8_t pass[1024];               /* passphrase / key file while read */
+	size_t map_len;                   /* bytes mapped */
+};
+struct obj_crypt_secret *obj_crypt_secret_alloc(void);
+void obj_crypt_secret_free(struct obj_crypt_secret *s);
+
+enum obj_crypt_kdf { OBJ_CRYPT_KDF_NONE = 0, OBJ_CRYPT_KDF_SCRYPT = 1 };
+/* The decoded key object. */
+struct obj_crypt_keyobj {
+	uint8_t store_id[OBJ_CRYPT_ID_LEN];
+	enum obj_crypt_kdf kdf;
+	uint64_t scrypt_n;
+	unsigned scrypt_r, scrypt_p;
+	uint8_t salt[16];
+	uint8_t wrapped[OBJ_CRYPT_WRAP_LEN];
+};
+/* Decode/encode the key object. decode: 0 or -EINVAL (recorded); any
+ * bytes are safe. encode: length written to buf, or -EINVAL. */
+int obj_crypt_keyobj_decode(struct obj_crypt_keyobj *k, const void *buf, size_t len);
+int obj_crypt_keyobj_encode(const struct obj_crypt_keyobj *k, char *buf, size_t len);
+/* The master key for key object k from c's file (*out the caller's). */
+int obj_crypt_master(struct obj_crypt_secret **out, const struct obj_crypt_config *c,
+		     const struct obj_crypt_keyobj *k);
+/* k's data key and store id into data: 0 or -EKEYREJECTED. */
+int obj_crypt_unwrap(struct obj_crypt_secret *data, const struct obj_crypt_keyobj *k,
+		     const struct obj_crypt_secret *master);
+/* The data key of the store behind b (no crypt layer), made first when
+ * c->create and the store is new. *out the caller's (obj_crypt_secret_free). */
+int obj_crypt_load(struct obj_crypt_secret **out, struct obj_backend *b,
+		   const struct obj_crypt_config *c);
+
+/*
+ * Chunk framing (obj_crypt.c). obj_crypt_plain_size: plaintext size of
+ * an object of `ct` ciphertext bytes, or -EIO when no object has that
+ * size. obj_crypt_seal: encrypt len bytes as object `name` into *out
+ * (malloc'd, the caller's). obj_crypt_unseal: decrypt buf (ct_len bytes:
+ * the chunks from first_chunk on, as fetched) in place; `ends` = 1 when
+ * buf reaches the object's end (its last chunk is the final one), 0 when
+ * more chunks follow. On success buf starts with the plaintext from
+ * `skip` bytes into the first chunk on, and its length is returned; on
+ * failure -EIO with *why and *bad (the failing chunk) set, and buf holds
+ * garbage. Any bytes are safe.
+ */
+int obj_crypt_plain_size(uint64_t ct, uint64_t *plain);
+uint64_t obj_crypt_cipher_size(uint64_t plain);
+int obj_crypt_seal(const struct obj_crypt_secret *k, const char *name, const void *data,
+		   size_t len, void **out, size_t *out_len);
+ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
+			 uint64_t first_chunk, uint8_t *buf, size_t ct_len, int ends, size_t skip,
+			 const char **why, uint64_t *bad);
 
 #endif /* SHALE_OBJSTORE_INT_H */

@@ -52,3 +52,11 @@ tests_fuzz_fuzz_mountopt_LDADD = cli/libcli.a util/libutil.a $(FUSE_LIBS) $(PTHR
 TESTS += tests/fuzz/fuzz_mountopt_replay.sh
 dist_check_SCRIPTS += tests/fuzz/fuzz_mountopt_replay.sh
 EXTRA_DIST += tests/fuzz/corpus/mountopt
+
+# Encrypted stores (objstore): the key object and the chunk framing.
+check_PROGRAMS += tests/fuzz/fuzz_crypt
+tests_fuzz_fuzz_crypt_SOURCES = tests/fuzz/fuzz_crypt.c tests/fuzz/replay_main.c
+tests_fuzz_fuzz_crypt_LDADD = $(OBJ_LIBS)
+TESTS += tests/fuzz/fuzz_crypt_replay.sh
+dist_check_SCRIPTS += tests/fuzz/fuzz_crypt_replay.sh
+EXTRA_DIST += tests/fuzz/corpus/crypt

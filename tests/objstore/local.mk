@@ -3,7 +3,8 @@
 OBJ_TEST_LIBS = $(TEST_COMMON_LIB) $(OBJ_LIBS) $(TEST_CHECK_LIBS)
 OBJSTORE_CHECKS = tests/objstore/check_obj_local tests/objstore/check_obj_mem \
 	tests/objstore/check_obj_retry tests/objstore/check_obj_fault tests/objstore/check_obj_url \
-	tests/objstore/check_obj_dcache
+	tests/objstore/check_obj_dcache \
+	tests/objstore/check_obj_crypt
 check_PROGRAMS += $(OBJSTORE_CHECKS)
 CONFORMANCE = tests/objstore/conformance.c tests/objstore/conformance.h
 tests_objstore_check_obj_local_SOURCES = tests/objstore/check_obj_local.c $(CONFORMANCE)
@@ -16,6 +17,8 @@ tests_objstore_check_obj_retry_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_objstore_check_obj_retry_LDADD = $(OBJ_TEST_LIBS)
 tests_objstore_check_obj_fault_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_objstore_check_obj_fault_LDADD = $(OBJ_TEST_LIBS)
+tests_objstore_check_obj_crypt_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_objstore_check_obj_crypt_LDADD = $(OBJ_TEST_LIBS)
 tests_objstore_check_obj_url_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_objstore_check_obj_url_LDADD = $(OBJ_TEST_LIBS)
 tests_objstore_check_obj_dcache_CPPFLAGS = $(TEST_CPPFLAGS)
