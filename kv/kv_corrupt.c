@@ -20,6 +20,7 @@
  */
 #include "kv/kv_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +60,22 @@ void kv_corrupt_last(struct kv_corrupt_info *out)
 	CHECK_RETURN(pthread_mutex_lock(&kv_corrupt_mu));
 	*out = kv_corrupt_rec;
 	CHECK_RETURN(pthread_mutex_unlock(&kv_corrupt_mu));
+}
+
+/*
+ * kv_obj_get - obj_get for the engine's objects: bytes that fail the
+ * store's own authentication (-EBADMSG: an encrypted store's object
+ * tampered with, cut, swapped or renamed, obj_crypt.c) are corruption of
+ * that object, reported and counted like a failed checksum.
+ */
+int kv_obj_get(struct obj_backend *store, const char *name, uint64_t off, uint64_t len,
+	       void **out, size_t *out_len)
+{
+	int rc = obj_get(store, name, off, len, out, out_len);
+	if (rc != -EBADMSG)
+		return rc;
+	return KV_CORRUPT(name, off, "%s", *obj_last_error() ? obj_last_error() :
+			  "fails authentication");
 }
 
 void kv_corrupt_mine(struct kv_corrupt_info *out)

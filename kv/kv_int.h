@@ -42,6 +42,10 @@ int kv_corrupt_at(const char *file, int line, const char *object, uint64_t offse
 	kv_corrupt_at(__FILE__, __LINE__, object, offset, __VA_ARGS__)
 /* The same for the last corruption found by the calling thread. */
 void kv_corrupt_mine(struct kv_corrupt_info *out);
+/* obj_get of an engine object; -EBADMSG (the store's authentication
+ * failed: obj_crypt.c) becomes KV_CORRUPT naming the object. */
+int kv_obj_get(struct obj_backend *store, const char *name, uint64_t off, uint64_t len,
+	       void **out, size_t *out_len);
 
 /* ---- internal keys (kv_ikey.c) ------------------------------------------ */
 

@@ -222,7 +222,7 @@ static int kv_lease_get(struct obj_backend *store, const char *name, struct kv_l
 {
 	void *buf = NULL;
 	size_t len = 0;
-	int rc = obj_get(store, name, 0, OBJ_WHOLE, &buf, &len);
+	int rc = kv_obj_get(store, name, 0, OBJ_WHOLE, &buf, &len);
 	if (rc)
 		return rc;
 	rc = kv_lease_decode(name, buf, len, l);

@@ -447,7 +447,7 @@ int kv_manifest_load(struct obj_backend *store, uint64_t id, struct kv_manifest 
 
 	*out = NULL;
 	kv_manifest_name(id, name, sizeof(name));
-	rc = obj_get(store, name, 0, OBJ_WHOLE, &data, &len);
+	rc = kv_obj_get(store, name, 0, OBJ_WHOLE, &data, &len);
 	if (rc) {
 		if (rc != -ENOENT)
 			UTIL_ERROR("kv", "loading %s: %s", name, kv_strerror(rc));

@@ -82,7 +82,7 @@ int kv_replay_fetch(struct kv_db *db, uint64_t id, const struct kv_replay *r, vo
 	int rc;
 
 	kv_wal_name(id, name, sizeof(name));
-	rc = obj_get(db->store, name, 0, OBJ_WHOLE, data, len);
+	rc = kv_obj_get(db->store, name, 0, OBJ_WHOLE, data, len);
 	if (rc == -ENOENT && !r->missing_ok) {
 		return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "missing: the WAL between the "
 				  "manifest and the newest object must be complete");

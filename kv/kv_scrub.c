@@ -229,7 +229,7 @@ static int kv_scrub_whole(struct kv_scrub_run *s, const struct kv_scrub_obj *o)
 {
 	void *buf = NULL;
 	size_t len = 0;
-	int rc = obj_get(s->store, o->name, 0, OBJ_WHOLE, &buf, &len);
+	int rc = kv_obj_get(s->store, o->name, 0, OBJ_WHOLE, &buf, &len);
 
 	if (rc == -ENOENT)
 		return kv_scrub_report(s, o, rc, 0, 0, NULL);

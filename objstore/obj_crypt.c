@@ -220,7 +220,7 @@ static int crypt_auth_fail(struct obj_crypt *c, const char *op, const char *name
 			   const char *why)
 {
 	atomic_fetch_add(&c->auth_failures, 1);
-	return obj_fail(-EIO, UTIL_LOG_ERROR, op, name, "encrypted chunk %" PRIu64 ": %s", chunk,
+	return obj_fail(-EBADMSG, UTIL_LOG_ERROR, op, name, "encrypted chunk %" PRIu64 ": %s", chunk,
 			why ? why : "cannot be decrypted");
 }
 

@@ -29,8 +29,10 @@
  *     permanent:  -ENOENT (no such object / bucket), -EEXIST (put_if_absent
  *                 lost), -EACCES (credentials, permissions), -EINVAL (bad
  *                 name or argument, rejected request), -ENOSPC (full),
- *                 -EDQUOT (over a quota: S3 QuotaExceeded), -EIO (other
- *                 failures, corrupt responses), -ENOMEM, -ENOTSUP
+ *                 -EDQUOT (over a quota: S3 QuotaExceeded), -EBADMSG (the
+ *                 object's bytes fail authentication: an encrypted store's
+ *                 object tampered with, cut, swapped or renamed), -EIO
+ *                 (other failures, corrupt responses), -ENOMEM, -ENOTSUP
  *     transient:  -EAGAIN, -ETIMEDOUT, -ECANCELED, -ECONNRESET (also
  *                 -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH, -EPIPE,
  *                 -EBUSY); obj_err_is_transient() is the single definition.

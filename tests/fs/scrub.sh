@@ -222,6 +222,47 @@ w=$(ls "$FS_TMP/st/wal" | tail -1)
 flip "$FS_TMP/st/wal/$w" 40
 scrub_case wal_unreplayed "$st" "^wal/$w\$"
 
+# ---- an encrypted store -------------------------------------------------------
+# A flipped byte in a table of an encrypted store: scrub (with the key)
+# names the table and exactly the paths whose reads fail, and prints
+# nothing of the files' contents; without the key it refuses.
+head -c 32 /dev/urandom >"$FS_TMP/key"
+chmod 600 "$FS_TMP/key"
+mkdir -p "$FS_TMP/enc"
+ENC="file://$FS_TMP/enc"
+fs_format --encrypt -o key_file="$FS_TMP/key" "$ENC"
+fs_mount "$ENC" "$MNT" -o key_file="$FS_TMP/key"
+i=1
+while [ $i -le 30 ]; do
+	{ echo "secret-content-$i"; head -c $((i * 9000)) /dev/urandom; } >"$MNT/e$i"
+	i=$((i + 1))
+done
+fs_umount "$MNT"
+t=$(biggest_sst "$FS_TMP/enc")
+flip "$t" $(( $(size_of "$t") / 2 ))
+rc=0
+"$SHALEFS" fsck --scrub -o key_file="$FS_TMP/key" "$ENC" >"$FS_TMP/enc.out" 2>&1 || rc=$?
+[ $rc -eq 4 ] || { cat "$FS_TMP/enc.out" >&2; fs_die "encrypted: scrub exited $rc, expected 4"; }
+grep -q "^damaged: sst/" "$FS_TMP/enc.out" || fs_die "encrypted: the table is not named"
+! grep -q "secret-content" "$FS_TMP/enc.out" || fs_die "encrypted: scrub printed file contents"
+sed -n 's/^lost: \([^:]*\):.*/\1/p' "$FS_TMP/enc.out" | sort -u >"$FS_TMP/enc.scrub"
+mkdir -p "$MNT"
+"$SHALEFS" mount -o ro,key_file="$FS_TMP/key" "$ENC" "$MNT" >/dev/null 2>&1 || fs_die "encrypted: ro mount"
+i=1
+while [ $i -le 30 ]; do
+	cat "$MNT/e$i" >/dev/null 2>&1 || echo "/e$i"
+	i=$((i + 1))
+done | sort -u >"$FS_TMP/enc.fail"
+fusermount3 -u "$MNT"
+sleep 0.3
+cmp -s "$FS_TMP/enc.scrub" "$FS_TMP/enc.fail" ||
+	{ diff "$FS_TMP/enc.scrub" "$FS_TMP/enc.fail" >&2; fs_die "encrypted: the paths scrub names are not the paths whose reads fail"; }
+[ -s "$FS_TMP/enc.fail" ] || fs_die "encrypted: no path lost for a flipped table byte"
+rc=0
+"$SHALEFS" fsck --scrub "$ENC" >/dev/null 2>&1 || rc=$?
+[ $rc -eq 8 ] || fs_die "encrypted: scrub without the key exited $rc, expected 8"
+echo "scrub: encrypted store: exit 4, the table named, $(wc -l <"$FS_TMP/enc.fail") paths fail, the same scrub names, no plaintext printed; without the key: exit 8"
+
 # ---- many files, bounded memory ---------------------------------------------
 # SCRUB_FILES files in 100 directories (default 10000; 100000 by hand),
 # one block of the directory entries flipped so that the walk reads every
