@@ -1,7 +1,7 @@
 # Benchmarks: programs that print figures; never part of `make check`.
 noinst_PROGRAMS += bench/objstore_bench
 bench_objstore_bench_LDADD = $(OBJ_LIBS)
-EXTRA_DIST += bench/s3_bench bench/crypt
+EXTRA_DIST += bench/s3_bench bench/crypt bench/scrub
 
 # kvbench: db_bench-style workloads over the engine, and the same harness
 # over LevelDB and RocksDB when configure found them (bench/kvbench runs
