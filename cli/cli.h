@@ -87,7 +87,6 @@ struct cli_opts {
 #define CLI_F_RAW    0x20          /* --raw */
 #define CLI_F_WATCH  0x40          /* --watch N */
 #define CLI_F_SCRUB  0x80          /* --scrub (fsck) */
-#define CLI_F_DRY_RUN 0x100        /* --dry-run (fsck --repair) */
 #define CLI_F_JOBS   0x200         /* --jobs N (fsck --scrub) */
 #define CLI_F_ENCRYPT 0x400        /* --encrypt (format) */
 #define CLI_F_NEWKEY 0x800         /* --new-key-file / --new-passphrase-file (rekey) */

@@ -33,7 +33,7 @@
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
  *                and -n -s -v, -t TYPE, -N NS (mount(8)'s, ignored); the subcommands' --force,
- *                --json, --repair, --lazy, --raw, --scrub, --dry-run, --jobs N, --encrypt,
+ *                --json, --repair, --lazy, --raw, --scrub, --jobs N, --encrypt,
  *                --expire DURATION, --watch N, --new-key-file=PATH,
  *                --new-passphrase-file=PATH (recorded in flags; each command
  *                refuses the ones it does not take).
@@ -78,7 +78,7 @@ enum {
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE, KEY_F_RAW, KEY_F_WATCH,
-	KEY_F_SCRUB, KEY_F_DRY_RUN, KEY_F_JOBS,
+	KEY_F_SCRUB, KEY_F_JOBS,
 	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE, KEY_CRED_FILE,
 	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB, KEY_TABLE_MB, KEY_CACHE_DIR, KEY_CACHE_SIZE,
 	KEY_KEY_FILE, KEY_PASS_FILE, KEY_F_ENCRYPT, KEY_F_NEW_KEY, KEY_F_NEW_PASS,
@@ -126,7 +126,6 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("--watch ", KEY_F_WATCH),
 	FUSE_OPT_KEY("--watch=", KEY_F_WATCH),
 	FUSE_OPT_KEY("--scrub", KEY_F_SCRUB),
-	FUSE_OPT_KEY("--dry-run", KEY_F_DRY_RUN),
 	FUSE_OPT_KEY("--jobs ", KEY_F_JOBS),
 	FUSE_OPT_KEY("--jobs=", KEY_F_JOBS),
 	FUSE_OPT_KEY("--expire ", KEY_F_EXPIRE),
@@ -338,6 +337,26 @@ static int cli_opts_size(struct cli_opts_ctx *c, const char *opt, uint64_t *out)
 	return cli_opts_size_min(c, opt, out, 0);
 }
 
+/* "--flag=N" or "--flag N" (fuse_opt joins the two): N a whole number
+ * from 1 to max, into *out. */
+static int cli_opts_flag_uint(struct cli_opts_ctx *c, const char *arg, const char *flag,
+			      unsigned long max, const char *unit, unsigned *out)
+{
+	const char *v = arg + strlen(flag);
+	char *end;
+	unsigned long n;
+
+	while (*v == '=' || *v == ' ')
+		v++;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (!*v || *end || errno || n < 1 || n > max || *v == '-' || *v == '+')
+		return cli_opts_fail(c, "option '%s' needs a whole number%s from 1 to %lu", flag,
+				     unit, max);
+	*out = (unsigned)n;
+	return 0;
+}
+
 /* A key or passphrase file option: an absolute path (the daemon runs
  * from "/"), after `skip` bytes of arg and any '=' or ' '. */
 static int cli_opts_keypath(struct cli_opts_ctx *c, const char *arg, size_t skip, char **dst)
@@ -479,43 +498,15 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 	case KEY_F_RAW:
 		o->flags |= CLI_F_RAW;
 		return 0;
-	case KEY_F_WATCH: {
-		/* "--watch=N" or "--watch N" (fuse_opt joins the two). */
-		const char *v = arg + strlen("--watch");
-		char *end;
-		unsigned long n;
-		while (*v == '=' || *v == ' ')
-			v++;
-		errno = 0;
-		n = strtoul(v, &end, 10);
-		if (!*v || *end || errno || n < 1 || n > 86400 || *v == '-' || *v == '+')
-			return cli_opts_fail(c, "option '--watch' needs a whole number of seconds "
-					     "from 1 to 86400");
-		o->watch_s = (unsigned)n;
+	case KEY_F_WATCH:
 		o->flags |= CLI_F_WATCH;
-		return 0;
-	}
+		return cli_opts_flag_uint(c, arg, "--watch", 86400, " of seconds", &o->watch_s);
 	case KEY_F_SCRUB:
 		o->flags |= CLI_F_SCRUB;
 		return 0;
-	case KEY_F_DRY_RUN:
-		o->flags |= CLI_F_DRY_RUN;
-		return 0;
-	case KEY_F_JOBS: {
-		/* "--jobs=N" or "--jobs N" (fuse_opt joins the two). */
-		const char *v = arg + strlen("--jobs");
-		char *end;
-		unsigned long n;
-		while (*v == '=' || *v == ' ')
-			v++;
-		errno = 0;
-		n = strtoul(v, &end, 10);
-		if (!*v || *end || errno || n < 1 || n > 64 || *v == '-' || *v == '+')
-			return cli_opts_fail(c, "option '--jobs' needs a whole number from 1 to 64");
-		o->jobs = (unsigned)n;
+	case KEY_F_JOBS:
 		o->flags |= CLI_F_JOBS;
-		return 0;
-	}
+		return cli_opts_flag_uint(c, arg, "--jobs", 64, "", &o->jobs);
 	case KEY_F_EXPIRE: {
 		/* "--expire=D" or "--expire D" (fuse_opt joins the two). */
 		const char *v = arg + strlen("--expire");

@@ -83,14 +83,8 @@ static int cli_scrub_damage(void *arg, const struct kv_scrub_damage *d)
 {
 	struct cli_scrub *s = arg;
 
-	if (s->n_dmg == s->cap_dmg) {
-		size_t cap = s->cap_dmg ? 2 * s->cap_dmg : 16;
-		struct cli_scrub_obj *v = realloc(s->dmg, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->dmg = v;
-		s->cap_dmg = cap;
-	}
+	if (util_grow(&s->dmg, &s->cap_dmg, s->n_dmg, sizeof(*s->dmg)))
+		return -ENOMEM;
 	struct cli_scrub_obj *c = &s->dmg[s->n_dmg];
 	memset(c, 0, sizeof(*c));
 	c->object = strdup(d->object);
@@ -106,14 +100,8 @@ static int cli_scrub_damage(void *arg, const struct kv_scrub_damage *d)
 	if (!c->object || !c->reason || !c->checkpoints)
 		return -ENOMEM;
 	if (d->keys_known && d->hi) {
-		if (s->n_skip == s->cap_skip) {
-			size_t cap = s->cap_skip ? 2 * s->cap_skip : 16;
-			struct fs_scrub_range *v = realloc(s->skip, cap * sizeof(*v));
-			if (!v)
-				return -ENOMEM;
-			s->skip = v;
-			s->cap_skip = cap;
-		}
+		if (util_grow(&s->skip, &s->cap_skip, s->n_skip, sizeof(*s->skip)))
+			return -ENOMEM;
 		struct fs_scrub_range *r = &s->skip[s->n_skip];
 		memset(r, 0, sizeof(*r));
 		if (!(r->hi = cli_scrub_dup(d->hi, d->hi_len)))

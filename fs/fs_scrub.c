@@ -152,14 +152,8 @@ struct scrub_list {
 static int scrub_list_add(struct scrub_list *l, const char *name, size_t nlen, uint64_t ino,
 			  uint8_t type, int from_d)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		struct scrub_name *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (util_grow(&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -ENOMEM;
 	char *copy = malloc(nlen + 1);
 	if (!copy)
 		return -ENOMEM;
@@ -311,14 +305,8 @@ static int scrub_range_add(struct scrub *s, uint64_t off, uint64_t len)
 		s->ranges[s->n_ranges - 1][1] += len;
 		return 0;
 	}
-	if (s->n_ranges == s->cap_ranges) {
-		size_t cap = s->cap_ranges ? 2 * s->cap_ranges : 16;
-		uint64_t (*v)[2] = realloc(s->ranges, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->ranges = v;
-		s->cap_ranges = cap;
-	}
+	if (util_grow(&s->ranges, &s->cap_ranges, s->n_ranges, sizeof(*s->ranges)))
+		return -ENOMEM;
 	s->ranges[s->n_ranges][0] = off;
 	s->ranges[s->n_ranges][1] = len;
 	s->n_ranges++;
@@ -425,14 +413,8 @@ static struct scrub_link *scrub_link_find(struct scrub *s, uint64_t ino)
 static int scrub_link_keep(struct scrub *s, uint64_t ino, int damaged,
 			   const struct fs_scrub_path *p, char *object)
 {
-	if (s->n_links == s->cap_links) {
-		size_t cap = s->cap_links ? 2 * s->cap_links : 16;
-		struct scrub_link *v = realloc(s->links, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->links = v;
-		s->cap_links = cap;
-	}
+	if (util_grow(&s->links, &s->cap_links, s->n_links, sizeof(*s->links)))
+		return -ENOMEM;
 	struct scrub_link *l = &s->links[s->n_links++];
 	memset(l, 0, sizeof(*l));
 	l->ino = ino;

@@ -63,14 +63,8 @@ struct kv_scrub_run {
 
 static struct kv_scrub_obj *kv_scrub_add(struct kv_scrub_run *s)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 64;
-		struct kv_scrub_obj *v = realloc(s->objs, cap * sizeof(*v));
-		if (!v)
-			return NULL;
-		s->objs = v;
-		s->cap = cap;
-	}
+	if (util_grow(&s->objs, &s->cap, s->n, sizeof(*s->objs)))
+		return NULL;
 	memset(&s->objs[s->n], 0, sizeof(s->objs[0]));
 	return &s->objs[s->n++];
 }

@@ -192,6 +192,10 @@ static inline uint64_t util_get_be64(const uint8_t *p)
  * Return 0 and store the result, or -EOVERFLOW. */
 int util_size_add(size_t *out, size_t a, size_t b);
 int util_size_mul(size_t *out, size_t a, size_t b);
+/* Room for element n of the array *vp (void **: the address of the array
+ * pointer) of *cap elements of `elem` bytes: grows it (doubling, at least
+ * 16) when n == *cap. 0, or -ENOMEM with the array left as it was. */
+int util_grow(void *vp, size_t *cap, size_t n, size_t elem);
 
 /* ---- processes and hosts (util_proc.c) ----------------------------------
  * Enough identity to tell, from another process, whether a recorded

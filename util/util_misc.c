@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <pthread.h>
@@ -221,4 +222,22 @@ const char *util_strerror(int err)
 		err = -err;
 	/* GNU strerror_r returns a pointer that may or may not be buf. */
 	return strerror_r(err, buf, sizeof(buf));
+}
+
+int util_grow(void *vp, size_t *cap, size_t n, size_t elem)
+{
+	void **v = vp;
+	size_t want, bytes;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	want = *cap ? 2 * *cap : 16;
+	if (want < *cap || util_size_mul(&bytes, want, elem))
+		return -ENOMEM;
+	if (!(p = realloc(*v, bytes)))
+		return -ENOMEM;
+	*v = p;
+	*cap = want;
+	return 0;
 }
