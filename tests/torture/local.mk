@@ -6,7 +6,7 @@ check_PROGRAMS += tests/torture/tort_work
 tests_torture_tort_work_SOURCES = tests/torture/tort_work.c
 
 TORTURE_TESTS = tests/torture/crashpoints.sh tests/torture/kill.sh tests/torture/takeover.sh \
-	tests/torture/secrets.sh tests/torture/full.sh
+	tests/torture/secrets.sh tests/torture/full.sh tests/torture/encrypted.sh
 TESTS += $(TORTURE_TESTS)
 dist_check_SCRIPTS += $(TORTURE_TESTS)
 EXTRA_DIST += tests/torture/torture_lib.sh tests/torture/outage.sh

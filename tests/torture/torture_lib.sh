@@ -14,6 +14,9 @@
 #   tt_store NAME          a fresh, formatted store's URL: s3:// when
 #                          TT_S3=1 (rig configured), else file://$FS_TMP/NAME
 #   tt_opts                the -o options that go with tt_store's URLs
+#   TT_KEY=FILE            (environment) every store is encrypted with the
+#                          master key in FILE: format --encrypt, and the
+#                          key_file= option on every mount and command
 TT_WORK=${SHALE_BUILDDIR:-.}/tests/torture/tort_work
 TT_PID=""
 TT_RC=0
@@ -24,23 +27,35 @@ tt_sum() {
 	echo "$1 $2" >>"$TORTURE_SUMMARY"
 }
 
+# The -o options every command needs: the rig's, the key's.
+tt_base_opts() {
+	_o=""
+	[ "$TT_S3" = 1 ] && _o="$(fs_s3_opts)"
+	[ -n "${TT_KEY:-}" ] && _o="${_o:+$_o,}key_file=$TT_KEY"
+	echo "$_o"
+}
+
 tt_store() {
 	if [ "$TT_S3" = 1 ]; then
 		tt_s=$(fs_s3_store "$1")
-		[ -z "$tt_s" ] || fs_format "$tt_s" -o "$(fs_s3_opts)"
 	else
 		tt_s="file://$FS_TMP/$1"
-		fs_format "$tt_s"
+	fi
+	if [ -n "$tt_s" ]; then
+		if [ -n "${TT_KEY:-}" ]; then
+			fs_format --encrypt -o "$(tt_base_opts)" "$tt_s"
+		elif [ "$TT_S3" = 1 ]; then
+			fs_format "$tt_s" -o "$(fs_s3_opts)"
+		else
+			fs_format "$tt_s"
+		fi
 	fi
 	echo "$tt_s"
 }
 
 tt_opts() {
-	if [ "$TT_S3" = 1 ]; then
-		echo "$1,$(fs_s3_opts)"
-	else
-		echo "$1"
-	fi
+	_b=$(tt_base_opts)
+	echo "$1${_b:+,$_b}"
 }
 
 tt_start() {
@@ -85,17 +100,18 @@ tt_detach() {
 }
 
 # tt_cli CMD... STORE [ARGS]: a shalefs CLI command (fsck, checkpoint ...)
-# with the rig's -o options on s3://.
+# with the rig's -o options on s3:// and the key with TT_KEY.
 tt_cli() {
 	_c=$1
 	shift
-	if [ "$TT_S3" = 1 ]; then
+	_b=$(tt_base_opts)
+	if [ -n "$_b" ]; then
 		if [ "$_c" = checkpoint ]; then
 			_v=$1
 			shift
-			"$SHALEFS" checkpoint "$_v" -o "$(fs_s3_opts)" "$@"
+			"$SHALEFS" checkpoint "$_v" -o "$_b" "$@"
 		else
-			"$SHALEFS" "$_c" -o "$(fs_s3_opts)" "$@"
+			"$SHALEFS" "$_c" -o "$_b" "$@"
 		fi
 	else
 		"$SHALEFS" "$_c" "$@"
