@@ -185,7 +185,7 @@ int fs_inode_new(struct fs *fs, uint64_t ino, const struct fs_attr *a, const cha
 		return -ENOMEM;
 	ip->a = *a;
 	ip->loaded = 1;
-	atomic_store(&ip->no_xattrs, 1);     /* numbers are never reused */
+	atomic_store(&ip->no_xattrs, (a->hints & FS_HINT_NO_XATTRS) != 0);
 	if (link_len) {
 		ip->link = malloc(link_len + 1);
 		if (!ip->link) {
@@ -401,6 +401,8 @@ static int fs_inode_load_locked(struct fs *fs, struct fs_inode *ip)
 	ip->link = link;
 	ip->link_len = link_len;
 	ip->loaded = 1;
+	/* Only ever set from the record: setxattr clears both before its batch. */
+	atomic_store(&ip->no_xattrs, (ip->a.hints & FS_HINT_NO_XATTRS) != 0);
 	return 0;
 }
 
