@@ -215,6 +215,18 @@ struct fs_inode {
 	 * at the flusher's next pass or when the object is freed. */
 	struct fs_inode *dnext, *dprev;
 	int on_dirty;
+	/* On fs->idle (protected by fs->itab_mu): objects with no pins that
+	 * the kernel still knows, oldest first: the candidates to free past
+	 * the cap (fs_inode.c, THE CAP). */
+	struct fs_inode *inext, *iprev;
+	int on_idle;
+};
+
+/* A lookup count kept without its object (fs_inode.c, THE CAP). */
+struct fs_ghost {
+	uint64_t ino;
+	uint64_t nlookup;
+	struct fs_ghost *next;
 };
 
 /* The inode table starts with this many buckets and doubles whenever it
@@ -241,6 +253,11 @@ struct fs {
 	struct fs_inode **itab;                   /* protected by itab_mu */
 	size_t itab_buckets;                      /* a power of two; itab_mu */
 	size_t n_inodes;                          /* protected by itab_mu */
+	struct fs_inode *idle, *idle_tail;        /* protected by itab_mu */
+	struct fs_ghost **ghosts;                 /* protected by itab_mu */
+	size_t ghost_buckets;                     /* a power of two; itab_mu */
+	size_t n_ghosts;                          /* protected by itab_mu */
+	uint64_t n_evicted;                       /* protected by itab_mu */
 	/* Inodes that may hold buffered data (see struct fs_inode), so the
 	 * flusher never scans the whole table: with 10,000 cached inodes
 	 * that scan, under itab_mu, was a quarter of the daemon's CPU. */
