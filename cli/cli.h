@@ -33,6 +33,7 @@ struct cli_opts {
 	unsigned memtable_mb;      /* 0 = the engine's default */
 	unsigned wal_bypass_mb;    /* 0 = never */
 	unsigned wal_bypass_quiet_ms;
+	unsigned inode_cache;
 	unsigned gc_interval_s;     /* 0 = the engine's default */
 	unsigned gc_min_age_s;     /* 0 = the engine's default */
 	int reserve_set;           /* reserve_mb= given (0 then means none) */

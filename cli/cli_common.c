@@ -147,8 +147,8 @@ void cli_usage(FILE *f, const char *cmd)
 	fprintf(f,
 		"STORE is file:///abs/dir or s3://bucket[/prefix]. Options:\n"
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
-		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, attr_timeout=S, entry_timeout=S,\n"
-		"  gc_interval=S, gc_min_age=S, reserve_mb=N, table_mb=N,\n"
+		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, inode_cache=N, attr_timeout=S,\n"
+		"  entry_timeout=S, gc_interval=S, gc_min_age=S, reserve_mb=N, table_mb=N,\n"
 		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, store_timeout=S,\n"
 		"  endpoint=URL, region=R, profile=P, credentials_file=/ABS/PATH, no_sign_request,\n"
 		"  key_file=/ABS/PATH, passphrase_file=/ABS/PATH (an encrypted store's key),\n"

@@ -352,6 +352,7 @@ static int cli_mount_run(struct cli_opts *o, int report_fd)
 	fc.writeback_cache = !o->no_writeback;
 	fc.wal_bypass_bytes = (size_t)o->wal_bypass_mb << 20;
 	fc.wal_bypass_quiet_ms = o->wal_bypass_quiet_ms;
+	fc.inode_cache = o->inode_cache;
 	fc.size_limit = o->size_bytes;
 	fc.store_url = o->store;
 	fc.mountpoint = lease.mountpoint;

@@ -9,6 +9,7 @@
  *   positional   STORE, then SECOND (the mount point, or a checkpoint name)
  *   -o options   flush_interval_ms=, cache_mb=, write_buffer_mb=,
  *                memtable_mb=, wal_bypass_mb=, wal_bypass_quiet_ms=,
+ *                inode_cache= (objects, 0 = no cap),
  *                gc_interval=, gc_min_age= (seconds), reserve_mb=, table_mb= (integers
  *                in range), attr_timeout=,
  *                entry_timeout= (seconds, 0..1 year), checkpoint=NAME
@@ -72,7 +73,7 @@ struct cli_opts_ctx {
 };
 
 enum {
-	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_WAL_BYPASS_MB, KEY_WAL_QUIET_MS,
+	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_WAL_BYPASS_MB, KEY_WAL_QUIET_MS, KEY_INODE_CACHE,
 	KEY_ATTR_TO,
 	KEY_ENTRY_TO, KEY_RO, KEY_RW,
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
@@ -93,6 +94,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("memtable_mb=", KEY_MEMTABLE_MB),
 	FUSE_OPT_KEY("wal_bypass_mb=", KEY_WAL_BYPASS_MB),
 	FUSE_OPT_KEY("wal_bypass_quiet_ms=", KEY_WAL_QUIET_MS),
+	FUSE_OPT_KEY("inode_cache=", KEY_INODE_CACHE),
 	FUSE_OPT_KEY("gc_interval=", KEY_GC_INTERVAL),
 	FUSE_OPT_KEY("gc_min_age=", KEY_GC_MIN_AGE),
 	FUSE_OPT_KEY("reserve_mb=", KEY_RESERVE_MB),
@@ -390,6 +392,8 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_uint(c, arg, 0, 1 << 20, &o->wal_bypass_mb);
 	case KEY_WAL_QUIET_MS:
 		return cli_opts_uint(c, arg, 0, 3600000, &o->wal_bypass_quiet_ms);
+	case KEY_INODE_CACHE:
+		return cli_opts_uint(c, arg, 0, 100000000, &o->inode_cache);
 	case KEY_GC_INTERVAL:
 		return cli_opts_uint(c, arg, 1, 86400, &o->gc_interval_s);
 	case KEY_GC_MIN_AGE:
@@ -596,6 +600,7 @@ int cli_opts_parse(struct cli_opts *o, int argc, char **argv, const char *second
 	c.o.write_buffer_mb = (unsigned)(FS_DFLT_WRITE_BUFFER_BYTES >> 20);
 	c.o.wal_bypass_mb = (unsigned)(FS_DFLT_WAL_BYPASS_BYTES >> 20);
 	c.o.wal_bypass_quiet_ms = FS_DFLT_WAL_BYPASS_QUIET_MS;
+	c.o.inode_cache = FS_DFLT_INODE_CACHE;
 	c.o.attr_timeout = FS_DFLT_ATTR_TIMEOUT;
 	c.o.entry_timeout = FS_DFLT_ENTRY_TIMEOUT;
 	c.o.lease_wait_s = CLI_DFLT_LEASE_WAIT_S;

@@ -59,6 +59,10 @@ struct fs_config {
 	 * write, truncate or fallocate that would take the sum past it fails
 	 * with -ENOSPC. 0 = none (statfs reports the store's space). */
 	uint64_t size_limit;
+	/* inode_cache=: at most this many inode objects in memory (0 = no
+	 * cap). Beyond it, idle clean ones the kernel still knows are freed
+	 * and only their lookup count kept (fs_inode.c, THE CAP). */
+	size_t inode_cache;
 	/* What `shalefs stats` shows of this mount (the `info` control
 	 * file); borrowed, they must outlive the fs; NULL = not known. */
 	const char *store_url;          /* the store's URL, as given */
@@ -73,12 +77,13 @@ struct fs_config {
 #define FS_DFLT_ENTRY_TIMEOUT 1.0
 #define FS_DFLT_WAL_BYPASS_BYTES ((size_t)8 << 20)
 #define FS_DFLT_WAL_BYPASS_QUIET_MS 5000
+#define FS_DFLT_INODE_CACHE 65536
 #define FS_CONFIG_INIT { .version = FS_CONFIG_VERSION, \
 	.flush_interval_ms = FS_DFLT_FLUSH_INTERVAL_MS, \
 	.write_buffer_bytes = FS_DFLT_WRITE_BUFFER_BYTES, \
 	.attr_timeout = FS_DFLT_ATTR_TIMEOUT, .entry_timeout = FS_DFLT_ENTRY_TIMEOUT, \
 	.writeback_cache = 1, .wal_bypass_bytes = FS_DFLT_WAL_BYPASS_BYTES, \
-	.wal_bypass_quiet_ms = FS_DFLT_WAL_BYPASS_QUIET_MS }
+	.wal_bypass_quiet_ms = FS_DFLT_WAL_BYPASS_QUIET_MS, .inode_cache = FS_DFLT_INODE_CACHE }
 
 /* fs_alloc - an unstarted filesystem with a copy of conf. On success *out
  * is the caller's (fs_free). Returns 0, -EINVAL (bad config), -ENOMEM. */

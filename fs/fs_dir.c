@@ -253,6 +253,7 @@ static void fs_create_attr(struct fs_attr *a, const struct fs_inode *pp, const s
 	a->rdev = (S_ISCHR(nw->mode) || S_ISBLK(nw->mode)) ? nw->rdev : 0;
 	a->size = nw->link ? strlen(nw->link) : 0;
 	a->atime = a->mtime = a->ctime = a->btime = fs_time_now();
+	a->hints = FS_HINT_NO_XATTRS;
 	if (S_ISDIR(nw->mode)) {
 		a->next_cookie = FS_FIRST_COOKIE;
 		a->parent = pp->ino;

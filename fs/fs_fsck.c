@@ -14,7 +14,8 @@
  *     its parent pointer is the directory naming it;
  *   - no chunk (C) at or beyond the size, no chunk longer than 64 KiB, and
  *     st_blocks = the chunks' 512-byte units;
- *   - chunks and xattrs belong to existing inodes;
+ *   - chunks and xattrs belong to existing inodes, and no inode with
+ *     xattrs carries FS_HINT_NO_XATTRS;
  *   - no orphan (O) key and no unreferenced inode: after a clean unmount
  *     every unlinked inode has been reclaimed.
  * LIVE STORES
@@ -357,6 +358,9 @@ int fs_fsck(struct kv_db *db, const struct fs_fsck_conf *conf, struct fs_fsck_su
 		if (have_super && ino >= s.ino_limit)
 			fsck_problem(&f, "inode %" PRIu64 " is at or above the allocation limit %"
 				     PRIu64, ino, s.ino_limit);
+		if (ip->has_xattr && (ip->a.hints & FS_HINT_NO_XATTRS))
+			fsck_problem(&f, "inode %" PRIu64 ": has xattrs but its record says it has "
+				     "none", ino);
 		if (ip->orphan && conf->live)
 			sum->open_orphans++;
 		else if (ip->orphan)

@@ -33,6 +33,20 @@
  *   goes and the object still holds buffered data, it is flushed first
  *   (while still findable), so a new object for the same inode can never
  *   load a record older than what this one writes.
+ *
+ * THE CAP (inode_cache=, FS_DFLT_INODE_CACHE)
+ *   The kernel keeps a lookup on every inode it caches, and after ls -l or
+ *   a create of 400,000 files that is 400,000 objects of about 340 bytes.
+ *   So past conf.inode_cache objects, the oldest idle ones (no pins, on
+ *   fs->idle) that are also clean (no buffered data, no open handle, no
+ *   pending write-back error, loaded, not gone) are freed, and only their
+ *   lookup count is kept, as a ghost (struct fs_ghost, about 40 bytes
+ *   with its bucket). The next fs_inode_get of that number makes a fresh
+ *   object, takes the count back and loads the record: the object was
+ *   clean, so the engine's record is the current one. An object that is
+ *   not clean when its turn comes leaves the idle list; it comes back at
+ *   its next unpin (release, the flusher's pass). Ghosts go with the
+ *   kernel's forgets, so they are bounded by what the kernel caches.
  */
 #include "fs/fs_int.h"
 
@@ -91,6 +105,176 @@ static void fs_itab_grow(struct fs *fs)
 	fs->itab_buckets = nb;
 }
 
+/* ---- THE CAP: the idle list and the ghosts (itab_mu held) ------------------ */
+
+static void fs_idle_unlink(struct fs *fs, struct fs_inode *ip)
+{
+	if (!ip->on_idle)
+		return;
+	if (ip->iprev)
+		ip->iprev->inext = ip->inext;
+	else
+		fs->idle = ip->inext;
+	if (ip->inext)
+		ip->inext->iprev = ip->iprev;
+	else
+		fs->idle_tail = ip->iprev;
+	ip->inext = ip->iprev = NULL;
+	ip->on_idle = 0;
+}
+
+static void fs_idle_append(struct fs *fs, struct fs_inode *ip)
+{
+	if (ip->on_idle || ip->ino == FS_ROOT_INO)
+		return;
+	ip->iprev = fs->idle_tail;
+	ip->inext = NULL;
+	if (fs->idle_tail)
+		fs->idle_tail->inext = ip;
+	else
+		fs->idle = ip;
+	fs->idle_tail = ip;
+	ip->on_idle = 1;
+}
+
+/* A new reference: an object with pins is never idle. */
+static void fs_itab_pin(struct fs *fs, struct fs_inode *ip)
+{
+	fs_idle_unlink(fs, ip);
+	ip->pins++;
+}
+
+/* Double the ghost buckets past two ghosts per bucket; out of memory just
+ * leaves the chains longer. */
+static void fs_ghost_grow(struct fs *fs)
+{
+	size_t nb = fs->ghost_buckets ? 2 * fs->ghost_buckets : FS_ITAB_MIN_BUCKETS;
+	struct fs_ghost **t;
+
+	if (fs->ghost_buckets && fs->n_ghosts <= 2 * fs->ghost_buckets)
+		return;
+	t = calloc(nb, sizeof(*t));
+	if (!t)
+		return;
+	for (size_t h = 0; h < fs->ghost_buckets; h++) {
+		struct fs_ghost *g = fs->ghosts[h], *next;
+		for (; g; g = next) {
+			size_t nh = fs_itab_hash(g->ino, nb);
+			next = g->next;
+			g->next = t[nh];
+			t[nh] = g;
+		}
+	}
+	free(fs->ghosts);
+	fs->ghosts = t;
+	fs->ghost_buckets = nb;
+}
+
+/* The slot that holds (or would hold) ino's ghost; NULL without buckets. */
+static struct fs_ghost **fs_ghost_slot(struct fs *fs, uint64_t ino)
+{
+	struct fs_ghost **gp;
+
+	if (!fs->ghost_buckets)
+		return NULL;
+	gp = &fs->ghosts[fs_itab_hash(ino, fs->ghost_buckets)];
+	while (*gp && (*gp)->ino != ino)
+		gp = &(*gp)->next;
+	return gp;
+}
+
+/* Remove ino's ghost; returns its lookup count (0: none). */
+static uint64_t fs_ghost_take(struct fs *fs, uint64_t ino)
+{
+	struct fs_ghost **gp = fs_ghost_slot(fs, ino), *g;
+	uint64_t n;
+
+	if (!gp || !*gp)
+		return 0;
+	g = *gp;
+	*gp = g->next;
+	n = g->nlookup;
+	free(g);
+	fs->n_ghosts--;
+	return n;
+}
+
+/* Keep ino's lookup count without its object. Returns 0 or -ENOMEM. */
+static int fs_ghost_add(struct fs *fs, uint64_t ino, uint64_t nlookup)
+{
+	struct fs_ghost *g = malloc(sizeof(*g));
+	size_t h;
+
+	if (!g)
+		return -ENOMEM;
+	fs_ghost_grow(fs);
+	if (!fs->ghost_buckets) {
+		free(g);
+		return -ENOMEM;
+	}
+	h = fs_itab_hash(ino, fs->ghost_buckets);
+	g->ino = ino;
+	g->nlookup = nlookup;
+	g->next = fs->ghosts[h];
+	fs->ghosts[h] = g;
+	fs->n_ghosts++;
+	return 0;
+}
+
+/* A forget of an object freed past the cap. Returns 0 when ino has no
+ * ghost. */
+static int fs_ghost_forget(struct fs *fs, uint64_t ino, uint64_t n)
+{
+	struct fs_ghost **gp = fs_ghost_slot(fs, ino), *g;
+
+	if (!gp || !*gp)
+		return 0;
+	g = *gp;
+	if (g->nlookup < n) {
+		UTIL_ERROR(FS_LOG, "inode %" PRIu64 ": forget of %" PRIu64 " lookups, only %"
+			   PRIu64 " held", ino, n, g->nlookup);
+		n = g->nlookup;
+	}
+	g->nlookup -= n;
+	if (g->nlookup == 0) {
+		*gp = g->next;
+		free(g);
+		fs->n_ghosts--;
+	}
+	return 1;
+}
+
+/* Nothing but its lookup count would be lost by freeing ip (no pins).
+ * The fields under ip->mu may be read here: nobody holds mu without a
+ * pin, and pins are taken under itab_mu. */
+static int fs_itab_evictable(const struct fs_inode *ip)
+{
+	return ip->pins == 0 && ip->loaded && !ip->gone && ip->nopen == 0 && ip->n_chunks == 0 &&
+	       !ip->attr_dirty && !ip->wb_err && !atomic_load(&ip->needs_flush) && !ip->on_dirty;
+}
+
+static void fs_itab_remove(struct fs *fs, struct fs_inode *ip);
+
+/* Past the cap, free the oldest idle clean objects, keeping their lookup
+ * counts as ghosts. The freed objects are chained on *freed (hnext) for
+ * the caller to free after dropping itab_mu. */
+static void fs_itab_evict(struct fs *fs, struct fs_inode **freed)
+{
+	while (fs->conf.inode_cache && fs->n_inodes > fs->conf.inode_cache && fs->idle) {
+		struct fs_inode *ip = fs->idle;
+
+		fs_idle_unlink(fs, ip);
+		if (!fs_itab_evictable(ip))
+			continue;              /* back at its next unpin */
+		if (fs_ghost_add(fs, ip->ino, ip->nlookup) != 0)
+			break;                 /* keep it: over the cap, not wrong */
+		fs_itab_remove(fs, ip);
+		fs->n_evicted++;
+		ip->hnext = *freed;
+		*freed = ip;
+	}
+}
+
 /* itab_mu held; ip is not in the table. */
 static void fs_itab_insert(struct fs *fs, struct fs_inode *ip)
 {
@@ -143,6 +327,17 @@ void fs_inode_table_free(struct fs *fs)
 	free(fs->itab);
 	fs->itab = NULL;
 	fs->itab_buckets = 0;
+	for (size_t h = 0; h < fs->ghost_buckets; h++) {
+		struct fs_ghost *g = fs->ghosts[h], *next;
+		for (; g; g = next) {
+			next = g->next;
+			free(g);
+		}
+	}
+	free(fs->ghosts);
+	fs->ghosts = NULL;
+	fs->ghost_buckets = 0;
+	fs->n_ghosts = 0;
 }
 
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
@@ -162,10 +357,11 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
 		if (!ip) {
 			ip = fresh;
 			fresh = NULL;
+			ip->nlookup = fs_ghost_take(fs, ino);
 			fs_itab_insert(fs, ip);
 		}
 	}
-	ip->pins++;
+	fs_itab_pin(fs, ip);
 	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
 	if (fresh) {
 		CHECK_RETURN(pthread_mutex_destroy(&fresh->mu));
@@ -185,7 +381,7 @@ int fs_inode_new(struct fs *fs, uint64_t ino, const struct fs_attr *a, const cha
 		return -ENOMEM;
 	ip->a = *a;
 	ip->loaded = 1;
-	atomic_store(&ip->no_xattrs, 1);     /* numbers are never reused */
+	atomic_store(&ip->no_xattrs, (a->hints & FS_HINT_NO_XATTRS) != 0);
 	if (link_len) {
 		ip->link = malloc(link_len + 1);
 		if (!ip->link) {
@@ -273,7 +469,7 @@ int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n)
 	for (struct fs_inode *ip = fs->dirty, *next; ip; ip = next) {
 		next = ip->dnext;
 		if (atomic_load(&ip->needs_flush)) {
-			ip->pins++;
+			fs_itab_pin(fs, ip);
 			v[cnt++] = ip;
 		} else {
 			/* A writer that sets needs_flush after this takes
@@ -293,6 +489,8 @@ int fs_inode_collect_dirty(struct fs *fs, struct fs_inode ***out, size_t *n)
  */
 static void fs_inode_drop(struct fs *fs, struct fs_inode *ip, uint32_t pins, uint64_t lookups)
 {
+	struct fs_inode *freed = NULL, *next;
+
 	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
 	for (;;) {
 		assert(ip->pins >= pins);
@@ -304,7 +502,15 @@ static void fs_inode_drop(struct fs *fs, struct fs_inode *ip, uint32_t pins, uin
 		ip->pins -= pins;
 		ip->nlookup -= lookups;
 		if (ip->pins || ip->nlookup) {
+			if (ip->pins == 0) {
+				fs_idle_append(fs, ip);
+				fs_itab_evict(fs, &freed);
+			}
 			CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
+			for (; freed; freed = next) {
+				next = freed->hnext;
+				fs_inode_free(fs, freed);
+			}
 			return;
 		}
 		if (!atomic_load(&ip->needs_flush))
@@ -325,15 +531,22 @@ static void fs_inode_drop(struct fs *fs, struct fs_inode *ip, uint32_t pins, uin
 		CHECK_RETURN(pthread_mutex_unlock(&ip->mu));
 		CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
 	}
-	/* Unlink. */
-	fs_dirty_unlink(fs, ip);
+	fs_itab_remove(fs, ip);
+	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
+	fs_inode_free(fs, ip);
+}
+
+/* itab_mu held: unlink ip from the table and its lists. */
+static void fs_itab_remove(struct fs *fs, struct fs_inode *ip)
+{
 	struct fs_inode **pp = &fs->itab[fs_itab_hash(ip->ino, fs->itab_buckets)];
+
+	fs_dirty_unlink(fs, ip);
+	fs_idle_unlink(fs, ip);
 	while (*pp != ip)
 		pp = &(*pp)->hnext;
 	*pp = ip->hnext;
 	fs->n_inodes--;
-	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
-	fs_inode_free(fs, ip);
 }
 
 void fs_inode_unpin(struct fs *fs, struct fs_inode *ip)
@@ -358,8 +571,10 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n)
 	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
 	ip = fs_itab_find(fs, ino);
 	if (!ip) {
+		int known = fs_ghost_forget(fs, ino, n);
 		CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
-		UTIL_ERROR(FS_LOG, "forget of unknown inode %" PRIu64, ino);
+		if (!known)
+			UTIL_ERROR(FS_LOG, "forget of unknown inode %" PRIu64, ino);
 		return;
 	}
 	if (ino == FS_ROOT_INO) {
@@ -371,7 +586,7 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n)
 		CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
 		return;
 	}
-	ip->pins++;
+	fs_itab_pin(fs, ip);
 	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
 	fs_inode_drop(fs, ip, 1, n);
 }
@@ -401,6 +616,8 @@ static int fs_inode_load_locked(struct fs *fs, struct fs_inode *ip)
 	ip->link = link;
 	ip->link_len = link_len;
 	ip->loaded = 1;
+	/* Only ever set from the record: setxattr clears both before its batch. */
+	atomic_store(&ip->no_xattrs, (ip->a.hints & FS_HINT_NO_XATTRS) != 0);
 	return 0;
 }
 

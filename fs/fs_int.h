@@ -93,6 +93,7 @@ struct fs_attr {
 	uint32_t gid;
 	uint32_t nlink;
 	uint32_t flags;
+	uint8_t hints;             /* FS_HINT_*: byte 1 of the record */
 	uint64_t size;
 	uint64_t rdev;
 	uint64_t blocks;           /* 512-byte units stored in C keys */
@@ -100,6 +101,14 @@ struct fs_attr {
 	uint64_t parent;           /* directories: the parent (root: itself) */
 	uint64_t next_cookie;      /* directories: next readdir cookie */
 };
+
+/* Record hints (byte 1 of the inode record): facts that spare an engine
+ * read. Writers that do not know a hint write the byte as 0, which means
+ * "unknown", never a wrong answer; so a hint is only ever trusted when set.
+ * FS_HINT_NO_XATTRS: the inode has no X key. Set at creation, cleared in
+ * the batch that writes its first X key. ls -l asks for security.selinux
+ * of every entry; without the hint each of those is an engine miss. */
+#define FS_HINT_NO_XATTRS 0x01
 
 /* Encode attr (+ inline symlink target) into a malloc'd value (caller frees).
  * Returns 0 or -ENOMEM. */
@@ -195,17 +204,29 @@ struct fs_inode {
 	uint64_t blocks_seen;      /* protected by mu: st_blocks last sent with attributes
 				    * the kernel caches (lookup, getattr) */
 	atomic_int needs_flush;    /* any thread: chunks or attr_dirty (flusher hint) */
-	/* 1: created by this mount and never given an xattr, so getxattr and
-	 * listxattr answer without an engine read. The kernel asks for
-	 * security.capability before the first write to every file; for a
-	 * new file that miss was a fifth of a small-file write's handler
-	 * time. Only ever goes 1 -> 0 (setxattr), before its batch. */
+	/* 1: the record's FS_HINT_NO_XATTRS (struct fs_attr), so getxattr
+	 * and listxattr answer without an engine read. The kernel asks for
+	 * security.capability before the first write to every file, and ls -l
+	 * for security.selinux of every entry. Set when the record is loaded
+	 * or created; setxattr clears it before its batch. */
 	atomic_int no_xattrs;
 	/* On fs->dirty (protected by fs->itab_mu): every inode whose
 	 * needs_flush is set is on it (fs_inode_mark_dirty); clean ones leave
 	 * at the flusher's next pass or when the object is freed. */
 	struct fs_inode *dnext, *dprev;
 	int on_dirty;
+	/* On fs->idle (protected by fs->itab_mu): objects with no pins that
+	 * the kernel still knows, oldest first: the candidates to free past
+	 * the cap (fs_inode.c, THE CAP). */
+	struct fs_inode *inext, *iprev;
+	int on_idle;
+};
+
+/* A lookup count kept without its object (fs_inode.c, THE CAP). */
+struct fs_ghost {
+	uint64_t ino;
+	uint64_t nlookup;
+	struct fs_ghost *next;
 };
 
 /* The inode table starts with this many buckets and doubles whenever it
@@ -232,6 +253,11 @@ struct fs {
 	struct fs_inode **itab;                   /* protected by itab_mu */
 	size_t itab_buckets;                      /* a power of two; itab_mu */
 	size_t n_inodes;                          /* protected by itab_mu */
+	struct fs_inode *idle, *idle_tail;        /* protected by itab_mu */
+	struct fs_ghost **ghosts;                 /* protected by itab_mu */
+	size_t ghost_buckets;                     /* a power of two; itab_mu */
+	size_t n_ghosts;                          /* protected by itab_mu */
+	uint64_t n_evicted;                       /* protected by itab_mu */
 	/* Inodes that may hold buffered data (see struct fs_inode), so the
 	 * flusher never scans the whole table: with 10,000 cached inodes
 	 * that scan, under itab_mu, was a quarter of the daemon's CPU. */
@@ -324,7 +350,8 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
  * Returns 0, -ENOMEM. */
 int fs_inode_new(struct fs *fs, uint64_t ino, const struct fs_attr *a, const char *link,
 		 size_t link_len, struct fs_inode **out);
-/* 1 when ino is cached with no_xattrs set (see struct fs_inode). */
+/* 1 when ino is cached with no_xattrs set (see struct fs_inode); 0 when
+ * unknown. */
 int fs_inode_no_xattrs(struct fs *fs, uint64_t ino);
 void fs_inode_unpin(struct fs *fs, struct fs_inode *ip);
 /* Add n kernel lookups (one per fuse_reply_entry/create). */

@@ -7,7 +7,7 @@
  * them. docs/fs-format.md is the reference; the encoders below follow it.
  *
  * INODE RECORD (value of I<ino:8>), integers big-endian:
- *   u8  record version (1)      u8 reserved  u16 reserved
+ *   u8  record version (1)      u8 hints (FS_HINT_*)  u16 reserved
  *   u32 mode  u32 uid  u32 gid  u32 nlink  u32 flags
  *   u64 size  u64 rdev  u64 blocks (512-byte units held in C keys)
  *   4 x (i64 sec, u32 nsec): atime, mtime, ctime, btime
@@ -129,7 +129,7 @@ int fs_attr_encode(const struct fs_attr *a, const char *link, size_t link_len, v
 		return -ENOMEM;
 	p = v;
 	p[0] = FS_ATTR_VERSION;
-	p[1] = 0;
+	p[1] = a->hints;
 	p[2] = p[3] = 0;
 	p += 4;
 	util_put_be32(p, a->mode); p += 4;
@@ -169,6 +169,7 @@ int fs_attr_decode(struct fs_attr *a, char **link, size_t *link_len, const void 
 			   ino, len, len ? p[0] : 0);
 		return -EIO;
 	}
+	a->hints = p[1];
 	p += 4;
 	a->mode = util_get_be32(p); p += 4;
 	a->uid = util_get_be32(p); p += 4;

@@ -330,10 +330,13 @@ int fs_checkpoint(struct fs *fs, const char *name, uint64_t expire_ns)
 
 void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
 {
-	size_t n_inodes, wb;
+	size_t n_inodes, n_ghosts, wb;
+	uint64_t n_evicted;
 
 	CHECK_RETURN(pthread_mutex_lock(&fs->itab_mu));
 	n_inodes = fs->n_inodes;
+	n_ghosts = fs->n_ghosts;
+	n_evicted = fs->n_evicted;
 	CHECK_RETURN(pthread_mutex_unlock(&fs->itab_mu));
 	CHECK_RETURN(pthread_mutex_lock(&fs->wb_mu));
 	wb = fs->wb_bytes;
@@ -345,6 +348,8 @@ void fs_stats(struct fs *fs, fs_stat_emit_fn emit, void *arg)
 	emit(arg, "fs_inodes", atomic_load(&fs->live_inodes));
 	emit(arg, "fs_logical_bytes", atomic_load(&fs->live_bytes));
 	emit(arg, "fs_inodes_cached", n_inodes);
+	emit(arg, "fs_inode_ghosts", n_ghosts);
+	emit(arg, "fs_inodes_evicted", n_evicted);
 	emit(arg, "fs_write_buffer_bytes", wb);
 	emit(arg, "fs_write_buffer_cap", fs->conf.write_buffer_bytes);
 	emit(arg, "fs_lookups", atomic_load(&fs->n_lookup));

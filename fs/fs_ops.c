@@ -639,6 +639,24 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 
 /* ---- extended attributes ---------------------------------------------------- */
 
+/*
+ * Names shalefs does not store (the n bytes at name): "system.*", POSIX
+ * ACLs, which the kernel would have to enforce (FUSE_CAP_POSIX_ACL), and
+ * "security.selinux", a label no kernel reads from a FUSE filesystem here
+ * (SELinux labels FUSE mounts by policy, genfscon, without asking it). Both
+ * are EOPNOTSUPP, not ENODATA: ls -l asks for both of every entry, and
+ * takes EOPNOTSUPP (only) as "this filesystem has none", asking no more;
+ * each ENODATA is a FUSE round trip per entry (docs/fs-format.md, "Large
+ * directories").
+ */
+static int fs_xattr_unsupported(const char *name, size_t n)
+{
+	static const char selinux[] = "security.selinux";
+
+	return (n >= 7 && memcmp(name, "system.", 7) == 0) ||
+	       (n == sizeof(selinux) - 1 && memcmp(name, selinux, n) == 0);
+}
+
 static int fs_xattr_name_check(const char *name)
 {
 	size_t n = strlen(name);
@@ -646,14 +664,14 @@ static int fs_xattr_name_check(const char *name)
 		return -EINVAL;
 	if (n > FS_XATTR_NAME_MAX)
 		return -ERANGE;
-	/* ACLs would need the kernel to enforce them (FUSE_CAP_POSIX_ACL). */
-	if (strncmp(name, "system.", 7) == 0)
+	if (fs_xattr_unsupported(name, n))
 		return -EOPNOTSUPP;
 	return 0;
 }
 
 /* The checks of setxattr and removexattr that need no inode. value == NULL
- * means remove: names we never store ("system.*") are missing (ENODATA). */
+ * means remove: names we never store (fs_xattr_unsupported) are missing
+ * (ENODATA). */
 static int fs_xattr_change_check(const char *name, const char *value, size_t size, int flags)
 {
 	int rc = fs_xattr_name_check(name);
@@ -692,6 +710,8 @@ static int fs_xattr_change_locked(struct fs *fs, struct fs_inode *ip, const stru
 		return rc == -ENOMEM ? rc : -EIO;
 	saved = ip->a;
 	ip->a.ctime = fs_time_now();
+	if (value)
+		ip->a.hints &= (uint8_t)~FS_HINT_NO_XATTRS;
 	rc = kv_batch_create(&b);
 	if (!rc)
 		rc = value ? kv_batch_put(b, k->b, k->len, value, size)
@@ -758,7 +778,7 @@ static int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, void **
 		return -ENODATA;
 	rc = fs_xattr_name_check(name);
 	if (rc)
-		return rc == -EOPNOTSUPP ? -ENODATA : rc;
+		return rc;
 	fs_key_xattr(&k, ino, name, strlen(name));
 	rc = fs_inode_no_xattrs(fs, ino) ? -ENOENT : kv_get(fs->db, NULL, k.b, k.len, val, len);
 	if (rc == -ENOENT)
@@ -798,6 +818,8 @@ static int fs_do_listxattr(struct fs *fs, uint64_t ino, char **buf, size_t *tota
 		size_t kl;
 		const uint8_t *key = kv_iter_key(it, &kl);
 		size_t nl = kl - 9;
+		if (fs_xattr_unsupported((const char *)key + 9, nl))
+			continue;      /* not readable either (fs_xattr_unsupported) */
 		if (*total + nl + 1 > cap) {
 			size_t nc = (cap ? cap * 2 : 256) + nl + 1;
 			char *t = realloc(*buf, nc);

@@ -883,6 +883,14 @@ static void test_xattr(void)
 	ERR(getxattr(P("xa_e"), "user.d", buf, sizeof(buf)), ENODATA);
 	OK(setxattr(P("xa_e"), "user.d", "e", 1, 0));
 	EQ(getxattr(P("xa_e"), "user.d", buf, sizeof(buf)), 1);
+	/* ACLs and SELinux labels are not stored: EOPNOTSUPP, which ls -l
+	 * takes as "none on this filesystem" and stops asking per entry. */
+	ERR(getxattr(P("xa_e"), "system.posix_acl_access", buf, sizeof(buf)), EOPNOTSUPP);
+	ERR(lgetxattr(P("xa_e"), "security.selinux", buf, sizeof(buf)), EOPNOTSUPP);
+	ERR(setxattr(P("xa_e"), "security.selinux", "x", 1, 0), EOPNOTSUPP);
+	ERR(removexattr(P("xa_e"), "security.selinux"), ENODATA);
+	OK(setxattr(P("xa_e"), "security.other", "o", 1, 0));
+	EQ(getxattr(P("xa_e"), "security.other", buf, sizeof(buf)), 1);
 }
 
 static void test_fallocate(void)
