@@ -3,7 +3,7 @@
  * exactly what was written, at every size and range; sizes are reported
  * as plaintext; and every tampering of the ciphertext (a flipped byte, a
  * cut, two objects' contents swapped, an object copied under another
- * name or from another store) reads as -EIO naming the object, never as
+ * name or from another store) reads as -EBADMSG naming the object, never as
  * other bytes. Keys: a wrong one, a missing one, a readable key file,
  * passphrases, and rekey.
  */
@@ -196,14 +196,14 @@ START_TEST(test_obj_crypt__no_plaintext_in_ciphertext)
 }
 END_TEST
 
-/* get of name through b fails with -EIO and an error naming it. */
+/* get of name through b fails with -EBADMSG (authentication) and an error naming it. */
 static void crypt_check_eio(struct obj_backend *b, const char *name, uint64_t off, uint64_t len)
 {
 	void *got = NULL;
 	size_t got_len = 0;
 	int rc = obj_get(b, name, off, len, &got, &got_len);
 
-	ck_assert_msg(rc == -EIO, "get %s [%llu,+%llu): %d, want -EIO", name,
+	ck_assert_msg(rc == -EBADMSG, "get %s [%llu,+%llu): %d, want -EBADMSG", name,
 		      (unsigned long long)off, (unsigned long long)len, rc);
 	ck_assert_ptr_null(got);
 	ck_assert_msg(strstr(obj_last_error(), name) != NULL, "error '%s' does not name %s",
@@ -254,7 +254,7 @@ START_TEST(test_obj_crypt__tampering_reads_as_eio)
 	crypt_check_eio(b, "sst/x", 3 * 16384, 10);
 	crypt_raw_put(raw, "sst/x", ct, 3 * 16412 + 10);
 	crypt_check_eio(b, "sst/x", 0, OBJ_WHOLE);
-	ck_assert_int_eq(obj_head(b, "sst/x", &st), -EIO);  /* ... and an impossible one */
+	ck_assert_int_eq(obj_head(b, "sst/x", &st), -EBADMSG);  /* ... and an impossible one */
 	/* Emptied. */
 	crypt_raw_put(raw, "sst/x", ct, 0);
 	crypt_check_eio(b, "sst/x", 0, OBJ_WHOLE);
