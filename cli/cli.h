@@ -91,6 +91,8 @@ struct cli_opts {
 #define CLI_F_JOBS   0x200         /* --jobs N (fsck --scrub) */
 #define CLI_F_ENCRYPT 0x400        /* --encrypt (format) */
 #define CLI_F_NEWKEY 0x800         /* --new-key-file / --new-passphrase-file (rekey) */
+#define CLI_F_YES    0x1000        /* --yes (fsck --scrub --repair: carry it out) */
+#define CLI_F_DRYRUN 0x2000        /* --dry-run (fsck --scrub --repair: the default) */
 #define CLI_DFLT_LEASE_WAIT_S 60
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
 /* The disk cache (docs/cache.md): on by default for s3:// stores, with

@@ -117,8 +117,11 @@ static const struct {
 	  "what is mounted, its state, sizes, request rates and last error (--watch N: one\n"
 	  "line of rates every N seconds until Ctrl-C; --json: all of it and every counter as\n"
 	  "one JSON object; --raw: the counters as \"key: value\" lines)" },
-	{ "fsck", "fsck [-o OPT,...] [--json] [--repair] STORE",
-	  "check a store (exit 0 clean, 1 corrected, 4 problems left, 8 could not run)" },
+	{ "fsck", "fsck [-o OPT,...] [--json] [--repair] STORE\n"
+	  "       shalefs fsck --scrub [--jobs N] [--json] [--repair [--dry-run|--yes]] STORE",
+	  "check a store (exit 0 clean, 1 corrected, 4 problems left, 8 could not run);\n"
+	  "--scrub reads every byte and names the paths damage costs; --scrub --repair lists\n"
+	  "what it can mend without guessing, and does it with --yes" },
 };
 #define CLI_N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 

@@ -34,7 +34,8 @@
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
  *                and -n -s -v, -t TYPE, -N NS (mount(8)'s, ignored); the subcommands' --force,
- *                --json, --repair, --lazy, --raw, --scrub, --jobs N, --encrypt,
+ *                --json, --repair, --lazy, --raw, --scrub, --jobs N, --yes,
+ *                --dry-run, --encrypt,
  *                --expire DURATION, --watch N, --new-key-file=PATH,
  *                --new-passphrase-file=PATH (recorded in flags; each command
  *                refuses the ones it does not take).
@@ -79,7 +80,7 @@ enum {
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE, KEY_F_RAW, KEY_F_WATCH,
-	KEY_F_SCRUB, KEY_F_JOBS,
+	KEY_F_SCRUB, KEY_F_JOBS, KEY_F_YES, KEY_F_DRYRUN,
 	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE, KEY_CRED_FILE,
 	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB, KEY_TABLE_MB, KEY_CACHE_DIR, KEY_CACHE_SIZE,
 	KEY_KEY_FILE, KEY_PASS_FILE, KEY_F_ENCRYPT, KEY_F_NEW_KEY, KEY_F_NEW_PASS,
@@ -128,6 +129,8 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("--watch ", KEY_F_WATCH),
 	FUSE_OPT_KEY("--watch=", KEY_F_WATCH),
 	FUSE_OPT_KEY("--scrub", KEY_F_SCRUB),
+	FUSE_OPT_KEY("--yes", KEY_F_YES),
+	FUSE_OPT_KEY("--dry-run", KEY_F_DRYRUN),
 	FUSE_OPT_KEY("--jobs ", KEY_F_JOBS),
 	FUSE_OPT_KEY("--jobs=", KEY_F_JOBS),
 	FUSE_OPT_KEY("--expire ", KEY_F_EXPIRE),
@@ -507,6 +510,12 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_flag_uint(c, arg, "--watch", 86400, " of seconds", &o->watch_s);
 	case KEY_F_SCRUB:
 		o->flags |= CLI_F_SCRUB;
+		return 0;
+	case KEY_F_YES:
+		o->flags |= CLI_F_YES;
+		return 0;
+	case KEY_F_DRYRUN:
+		o->flags |= CLI_F_DRYRUN;
 		return 0;
 	case KEY_F_JOBS:
 		o->flags |= CLI_F_JOBS;

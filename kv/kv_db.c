@@ -59,7 +59,6 @@
 #define KV_DFLT_POLL_MS 1000
 #define KV_DFLT_SST_MAX ((size_t)64 << 20)
 #define KV_DFLT_GC_INTERVAL_MS 60000
-#define KV_DFLT_GC_MIN_AGE_MS 300000
 #define KV_DFLT_MANIFESTS_KEEP 16
 /* Writers wait while this many WAL bytes are not yet in the store. */
 #define KV_WAL_BUDGET_FACTOR 4

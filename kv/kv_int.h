@@ -261,6 +261,12 @@ typedef int (*kv_wal_record_fn)(void *arg, uint64_t first_seq, uint32_t count,
 				const uint8_t *entries, size_t entries_len);
 int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 		  struct kv_wal_header *h, kv_wal_record_fn fn, void *arg);
+/* The valid prefix of a damaged object (header, then records up to the
+ * first that fails its checks; the trailer is ignored): fn per good
+ * record, *good_end past the last. 0, KV_ECORRUPT (the header is bad:
+ * nothing salvaged; no log line) or fn's error. kv_wal.c, SALVAGE. */
+int kv_wal_salvage(const uint8_t *data, size_t len, struct kv_wal_header *h,
+		   kv_wal_record_fn fn, void *arg, size_t *good_end);
 /* Entries of a batch: type u8, key varint-len + bytes, (value varint-len
  * + bytes if type == VALUE). kv_batch_each walks them, checking every
  * length against the end of the buffer and the KV_KEY_MAX/KV_VALUE_MAX
@@ -1083,6 +1089,13 @@ int kv_compact_wanted(const struct kv_db *db);
 void *kv_gc_main(void *arg);
 /* One GC pass (also used by tests and the CLI). 0 or an error. */
 int kv_gc_pass(struct kv_db *db, int dry_run);
+/* GC's default gc_min_age_ms; kv_repair's default too. */
+#define KV_DFLT_GC_MIN_AGE_MS 300000
+/* Bytes of an empty (fence) WAL object. */
+size_t kv_gc_fence_size(void);
+/* Creation time (ms) of a table from its name sst/<ULID>.sst; -EINVAL for
+ * names that are not ours. */
+int kv_gc_sst_time(const char *name, uint64_t *ms);
 void *kv_follow_main(void *arg);
 
 /* kv_replay.c */
