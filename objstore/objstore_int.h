@@ -193,6 +193,9 @@ int obj_crypt_plain_size(uint64_t ct, uint64_t *plain);
 uint64_t obj_crypt_cipher_size(uint64_t plain);
 int obj_crypt_seal(const struct obj_crypt_secret *k, const char *name, const void *data,
 		   size_t len, void **out, size_t *out_len);
+/* The same into ct, obj_crypt_cipher_size(len) bytes the caller owns. */
+int obj_crypt_seal_into(const struct obj_crypt_secret *k, const char *name, const void *data,
+			size_t len, uint8_t *ct);
 ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
 			 uint64_t first_chunk, uint8_t *buf, size_t ct_len, int ends, size_t skip,
 			 const char **why, uint64_t *bad);
