@@ -399,6 +399,27 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
  * as corrupt, naming it and why (BROKEN TABLES in kv_version.c). */
 int kv_sst_open_broken(struct kv_sst_reader **out, const struct kv_sst_meta *meta,
 		       const char *why);
+/* A reader of a table kv_sst_open found corrupt in its footer, filter or
+ * index but whose data blocks are all sound: the table read whole, its
+ * blocks found by their checksums and an index built for them in memory
+ * (kv_sst_rebuild.c). KV_ECORRUPT (quiet) when that cannot be proved
+ * complete, or a store error. why: kv_sst_open's reason (logged). */
+int kv_sst_open_rebuilt(struct kv_sst_reader **out, struct obj_backend *store,
+			struct kv_cache *cache, const struct kv_sst_meta *meta, const char *why);
+/* kv_sst_rebuild.c: the data blocks of limit bytes of a table, found from
+ * offset 0 by their checksums, and an index block (decoded form: entries,
+ * restarts, count) for them. Stops at the first place no block ends. 0 or
+ * -ENOMEM; the caller decides whether the result is the whole table. */
+struct kv_sst_rebuilt {
+	struct kv_buf index;              /* the index block */
+	size_t index_rlen;                /* its entries end here */
+	uint64_t blocks, entries;
+	uint64_t data_end;                /* the blocks found end here */
+	struct kv_buf last;               /* the last key found */
+	struct kv_buf restarts, cand;     /* work buffers */
+};
+int kv_sst_rebuild_index(const uint8_t *data, size_t limit, struct kv_sst_rebuilt *rb);
+void kv_sst_rebuilt_free(struct kv_sst_rebuilt *rb);
 /* 0 when r is broken and its keys lie outside the user-key range [lo, hi)
  * (NULL: unbounded), else 1. */
 int kv_sst_wanted(const struct kv_sst_reader *r, const void *lo, size_t lolen, const void *hi,
