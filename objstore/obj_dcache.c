@@ -227,6 +227,13 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 	*out_len = 0;
 	if (!obj_dcache_cacheable(name) || len == 0 || k >= DC_K_MAX)
 		return c->w.inner->get(c->w.inner, name, off, len, out, out_len);
+	/* A span of known length: one buffer of its size (util_big_alloc says
+	 * why), not a doubling one. */
+	if (len != OBJ_WHOLE && len >= UTIL_BIG_ALLOC && len <= SIZE_MAX) {
+		if (!(r.p = util_big_alloc((size_t)len)))
+			return -ENOMEM;
+		r.cap = (size_t)len;
+	}
 	while (!eof && k < DC_K_MAX && k * c->chunk < end) {
 		uint32_t clen = 0, n = 1;
 

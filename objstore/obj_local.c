@@ -320,7 +320,7 @@ have:
 		n = (size_t)len;
 	if (n == 0)
 		goto out;
-	buf = malloc(n);
+	buf = util_big_alloc(n);
 	if (!buf) {
 		rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, "get", name, "out of memory for %zu bytes", n);
 		goto out;

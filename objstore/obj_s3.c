@@ -360,7 +360,7 @@ static int obj_s3__get(struct obj_backend *b, const char *name, uint64_t off, ui
 		}
 		memcpy(etag, e, elen);
 		etag[elen] = '\0';
-		all = malloc((size_t)(end - off));
+		all = util_big_alloc((size_t)(end - off));
 		if (!all) {
 			rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, "s3 GET", name, "out of memory");
 			goto out;

@@ -58,6 +58,14 @@ int obj_s3_buf_reserve(struct obj_s3_buf *b, size_t extra)
 		return b->err = -EOVERFLOW;
 	if (need <= b->cap)
 		return 0;
+	if (!b->p && need >= UTIL_BIG_ALLOC) {
+		/* A body whose length is known (Content-Length): exactly that,
+		 * in huge pages (util_big_alloc says why). */
+		if (!(b->p = util_big_alloc(need)))
+			return b->err = -ENOMEM;
+		b->cap = need;
+		return 0;
+	}
 	cap = b->cap ? b->cap : 64;
 	while (cap < need) {
 		if (cap > SIZE_MAX / 2) {
