@@ -642,6 +642,7 @@ static int cli_metrics_render(struct cli_metrics *m, char **out, size_t *len)
 	fs_stats(m->fs, cli_metrics_emit, &s);
 	kv_stats(m->db, cli_metrics_emit, &s);
 	obj_stats(m->store, cli_metrics_emit, &s);
+	obj_cost_stats(m->store, kv_table_bytes(m->db), cli_metrics_emit, &s);
 	b.err = s.err;
 	for (size_t f = 0; f < s.n_fam; f++) {
 		const struct cli_metrics_family *fam = &s.fam[f];

@@ -169,6 +169,7 @@ void *kv_follow_main(void *arg)
 	uint64_t caught_up = util_now_ns();
 
 	util_thread_setup("kv-follow", 0);
+	(void)obj_purpose_set(OBJ_PURPOSE_READ);   /* what its requests cost: objstore.h */
 	kv_mutex_lock(&db->mu);
 	for (;;) {
 		uint64_t wall = util_wall_ns() + (uint64_t)db->conf.poll_interval_ms * 1000000ull;
