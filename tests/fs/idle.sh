@@ -29,15 +29,19 @@ total() {
 	awk -F': ' -v keys=" $* " 'index(keys, " " $1 " ") { s += $2 } END { print s + 0 }' "$FS_TMP/raw"
 }
 
-# settle MNT: until objstore_requests stays put for 3 s (at most 90 s).
+# settle MNT: until nothing is pending for compaction and objstore_requests
+# stays put for 6 s (more than gc_interval + gc_min_age, so a due GC pass
+# is not mistaken for idleness; the compactor may hold L0 for quiet
+# reads for a few seconds first); at most 120 s.
 settle() {
 	prev=-1 same=0 i=0
-	while [ $same -lt 3 ]; do
+	while [ $same -lt 6 ]; do
 		cur=$(total "$1" objstore_requests)
-		if [ "$cur" = "$prev" ]; then same=$((same + 1)); else same=0; fi
+		pend=$(total "$1" compaction_pending)
+		if [ "$cur" = "$prev" ] && [ "$pend" = 0 ]; then same=$((same + 1)); else same=0; fi
 		prev=$cur
 		i=$((i + 1))
-		[ $i -lt 90 ] || fs_die "$1 never settled: objstore_requests still moving ($cur)"
+		[ $i -lt 120 ] || fs_die "$1 never settled: objstore_requests $cur, compaction_pending $pend"
 		sleep 1
 	done
 }
