@@ -338,7 +338,8 @@ static void cli_stats_summary(const struct cli_stats_src *src, const struct cli_
 	       cli_stats_u(b, "compactions_completed"), cli_stats_u(b, "compactions_failed"));
 	cli_stats_duration(t1, sizeof(t1), cli_stats_u(b, "write_stall_ms") / 1000);
 	printf("write stalls: %" PRIu64 " (%s stalled in all)\n", cli_stats_u(b, "write_stalls"), t1);
-	cli_stats_cost(b);
+	if (!src->fs)                    /* not this command's own requests */
+		cli_stats_cost(b);
 	err_ms = 0;
 	if (cli_stats_info(b, "last_error_unix_ms", t1, sizeof(t1)))
 		err_ms = strtoull(t1, NULL, 10);
@@ -380,7 +381,7 @@ static void cli_stats_json(const struct cli_stats_src *src, const struct cli_sta
 	char buf[1024], lvl[16] = "";
 	uint64_t start_ms = cli_stats_u(b, "fs_started_unix_ms"), now_ms = b->wall_ns / 1000000u;
 	uint64_t hits = cli_stats_u(b, "block_cache_hits"), misses = cli_stats_u(b, "block_cache_misses");
-	uint64_t err_ms = 0;
+	uint64_t err_ms = 0, have;
 	double secs;
 	const char *p;
 
@@ -418,6 +419,25 @@ static void cli_stats_json(const struct cli_stats_src *src, const struct cli_sta
 		printf(",\n    \"%s\": {\"requests_per_s\": %.3f, \"bytes_per_s\": %.1f}",
 		       cli_stats_classes[i].name, r[i].req_s, r[i].bytes_s);
 	printf("\n  }");
+	if (!src->fs && cli_stats_get(b, "cost_price_put_nusd", &have) == 0) {
+		static const char *const purposes[] = { "wal", "flush", "compaction", "segment",
+							"gc", "read", "manifest", "other" };
+		char key[64];
+		printf(",\n  \"cost\": {\"usd_per_hour\": %.9f, \"requests_usd_per_hour\": %.9f, "
+		       "\"storage_usd_per_hour\": %.9f, \"stored_bytes\": %" PRIu64
+		       ", \"requests_usd\": %.9f,\n    \"by_purpose_usd\": {",
+		       (double)cli_stats_u(b, "cost_nusd_per_hour") / 1e9,
+		       (double)cli_stats_u(b, "cost_requests_nusd_per_hour") / 1e9,
+		       (double)cli_stats_u(b, "cost_storage_nusd_per_hour") / 1e9,
+		       cli_stats_u(b, "cost_stored_bytes"),
+		       (double)cli_stats_u(b, "cost_requests_nusd") / 1e9);
+		for (size_t i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++) {
+			snprintf(key, sizeof(key), "cost_%s_nusd", purposes[i]);
+			printf("%s\"%s\": %.9f", i ? ", " : "", purposes[i],
+			       (double)cli_stats_u(b, key) / 1e9);
+		}
+		printf("}}");
+	}
 	if (src->fs) {
 		enum util_log_level l;
 		err_ms = util_log_last_problem(&l, buf, sizeof(buf)) / 1000000u;

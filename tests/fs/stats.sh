@@ -137,6 +137,13 @@ for cls in ("read", "write", "metadata", "fsync", "store_get", "store_put", "sto
         sys.exit("rates.%s: %s" % (cls, r))
 if not 0.5 < d["rates"]["interval_s"] < 30:
     sys.exit("rates.interval_s %s" % d["rates"]["interval_s"])
+k = d["cost"]
+if set(k["by_purpose_usd"]) != {"wal", "flush", "compaction", "segment", "gc", "read", "manifest", "other"}:
+    sys.exit("cost.by_purpose_usd: %s" % k["by_purpose_usd"])
+if abs(k["usd_per_hour"] - (k["requests_usd_per_hour"] + k["storage_usd_per_hour"])) > 2e-9:
+    sys.exit("cost: %s" % k)
+if abs(k["by_purpose_usd"]["wal"] - c["purpose_wal_put_class_requests"] * 0.005 / 1000) > 1e-9:
+    sys.exit("cost of the WAL: %s for %d PUTs" % (k["by_purpose_usd"]["wal"], c["purpose_wal_put_class_requests"]))
 if d["uptime_s"] < 0 or "last_error" not in d or "cache_hit_ratio" not in d:
     sys.exit("uptime_s, last_error or cache_hit_ratio")
 print("json: %d counters, states %s" % (len(c), {k: v["name"] for k, v in s.items()}))
