@@ -8,8 +8,9 @@
  * PURPOSE
  *   Each request is also counted by purpose and billing class
  *   (obj_cost_purpose, obj_cost_class: objstore.h), with its bytes: the
- *   counts obj_cost_stats turns into money, and the purpose_<p>_* keys of
- *   obj_stats. The prices live here, with the counts they apply to.
+ *   counts obj_cost_stats (below, THE ESTIMATE) turns into money, and the
+ *   purpose_<p>_* keys of obj_stats. The prices live here, with the
+ *   counts they apply to.
  *
  * THREADING
  *   Lock-free: atomics only. min/max use compare-exchange loops.
@@ -235,25 +236,49 @@ void obj_cost_set_prices(struct obj_backend *b, const struct obj_prices *p)
 	atomic_store(&mx->price_gib_month_nusd, p->gib_month_nusd);
 }
 
-int obj_metrics_cost_read(struct obj_backend *b, struct obj_cost_counts *out)
+/*
+ * THE ESTIMATE (obj_cost_stats)
+ *   Requests: each purpose's PUT-class count times the PUT price plus its
+ *   GET-class count times the GET price; deletes are free. Per hour: the
+ *   total over this layer's age, so a mount that was busy for a minute and
+ *   idle for a day shows a small figure: the mean, not a forecast.
+ *   Storage: the bytes the caller says are stored, for an hour, at the
+ *   price per GiB-month over 730 hours (AWS's month). Nano-dollars keep
+ *   every figure an integer: a GET costs 400 of them.
+ */
+void obj_cost_stats(struct obj_backend *b, uint64_t stored_bytes, obj_stat_emit_fn emit,
+		    void *arg)
 {
 	struct obj_metrics *mx = (struct obj_metrics *)obj_metrics_find(b);
+	uint64_t total = 0, pp, pg, pm, age;
+	char key[80];
 
-	memset(out, 0, sizeof(*out));
 	if (!mx)
-		return -ENOENT;
-	for (int p = 0; p < OBJ_PURPOSE_COUNT; p++) {
-		for (int c = 0; c < OBJ_CLASS_COUNT; c++)
-			out->req[p][c] = atomic_load(&mx->purpose[p].req[c]);
-		out->bytes_put[p] = atomic_load(&mx->purpose[p].bytes_put);
-		out->bytes_got[p] = atomic_load(&mx->purpose[p].bytes_got);
+		return;
+	pp = atomic_load(&mx->price_put_nusd);
+	pg = atomic_load(&mx->price_get_nusd);
+	pm = atomic_load(&mx->price_gib_month_nusd);
+	age = util_now_ns() - mx->born_ns;
+	emit(arg, "cost_price_put_nusd", pp);
+	emit(arg, "cost_price_get_nusd", pg);
+	emit(arg, "cost_price_gib_month_nusd", pm);
+	for (int p = 1; p < OBJ_PURPOSE_COUNT; p++) {       /* none: never charged */
+		uint64_t n = atomic_load(&mx->purpose[p].req[OBJ_CLASS_PUT]) * pp +
+			     atomic_load(&mx->purpose[p].req[OBJ_CLASS_GET]) * pg;
+		total += n;
+		snprintf(key, sizeof(key), "cost_%s_nusd", obj_purpose_names[p]);
+		emit(arg, key, n);
 	}
-	out->age_ns = util_now_ns() - mx->born_ns;
-	out->prices.version = OBJ_PRICES_VERSION;
-	out->prices.put_nusd = atomic_load(&mx->price_put_nusd);
-	out->prices.get_nusd = atomic_load(&mx->price_get_nusd);
-	out->prices.gib_month_nusd = atomic_load(&mx->price_gib_month_nusd);
-	return 0;
+	emit(arg, "cost_requests_nusd", total);
+	/* Under a second of age the mean is noise: none yet. */
+	uint64_t req_h = age >= 1000000000ull ? (uint64_t)((double)total / ((double)age / 3.6e12))
+					      : 0;
+	uint64_t store_h = (uint64_t)((double)stored_bytes / (double)(1ull << 30) * (double)pm /
+				      730.0);
+	emit(arg, "cost_requests_nusd_per_hour", req_h);
+	emit(arg, "cost_stored_bytes", stored_bytes);
+	emit(arg, "cost_storage_nusd_per_hour", store_h);
+	emit(arg, "cost_nusd_per_hour", req_h + store_h);
 }
 
 void obj_latency(struct obj_backend *b, obj_hist_emit_fn emit, void *arg)

@@ -395,7 +395,7 @@ typedef void (*obj_hist_emit_fn)(void *arg, const char *op, const char *status,
 				 const struct util_hist_snap *h);
 void obj_latency(struct obj_backend *b, obj_hist_emit_fn emit, void *arg);
 
-/* ---- what requests cost (obj_cost.c, counted by obj_metrics.c) -------- */
+/* ---- what requests cost (obj_cost.c: purposes; obj_metrics.c: counts, prices, the estimate) */
 
 /*
  * Every request the metrics layer counts is charged to a purpose, so that

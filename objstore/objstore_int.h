@@ -32,7 +32,7 @@ enum obj_op {
 };
 extern const char *const obj_op_names[OBJ_OP_COUNT];
 
-/* ---- obj_cost.c / obj_metrics.c: requests by purpose and class ---------- */
+/* ---- obj_cost.c: requests by purpose and class ---------------------------- */
 
 /* The purpose a request of op on name, made by a thread tagged tag, is
  * charged to (objstore.h says the rule). name may be NULL. */
@@ -42,18 +42,7 @@ enum obj_purpose obj_purpose_get(void);
 /* The class S3 bills op in. */
 enum obj_class obj_cost_class(enum obj_op op);
 
-/* What the metrics layer counted by purpose, and its prices. */
-struct obj_cost_counts {
-	uint64_t req[OBJ_PURPOSE_COUNT][OBJ_CLASS_COUNT];
-	uint64_t bytes_put[OBJ_PURPOSE_COUNT];
-	uint64_t bytes_got[OBJ_PURPOSE_COUNT];
-	uint64_t age_ns;                  /* since the layer was made */
-	struct obj_prices prices;
-};
-/* Read the counts of the stack's metrics layer into *out. Returns 0, or
- * -ENOENT when the stack has none. */
-int obj_metrics_cost_read(struct obj_backend *b, struct obj_cost_counts *out);
-/* The stack's metrics layer, or NULL. */
+/* obj_metrics.c: the stack's metrics layer, or NULL. */
 struct obj_backend *obj_metrics_find(struct obj_backend *b);
 
 /*
