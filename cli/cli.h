@@ -39,6 +39,10 @@ struct cli_opts {
 	int reserve_set;           /* reserve_mb= given (0 then means none) */
 	unsigned reserve_mb;
 	unsigned table_mb;         /* 0 = the engine's default */
+	unsigned poll_interval_ms; /* poll_interval_ms=: a follower's poll; 0 = the engine's default */
+	uint64_t price_put_nusd;   /* price_put=: per request of the PUT class (objstore.h) */
+	uint64_t price_get_nusd;   /* price_get=: per request of the GET class */
+	uint64_t price_gib_month_nusd; /* price_gb_month=: per GiB stored for a month */
 	double attr_timeout;       /* seconds */
 	double entry_timeout;      /* seconds */
 	char *checkpoint;          /* never "" after a successful parse */

@@ -328,7 +328,7 @@ static void kv_db_free(struct kv_db *db)
 	free(db);
 }
 
-int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_config *conf)
+static int kv_db_open(struct kv_db **out, struct obj_backend *store, const struct kv_config *conf)
 {
 	static const struct kv_config defaults = KV_CONFIG_INIT;
 	struct kv_db *db;
@@ -418,6 +418,17 @@ fail:
 	kv_lease_release(db, 1);
 	kv_reader_unregister(db);
 	kv_db_free(db);
+	return rc;
+}
+
+/* The requests of an open (the lease, the manifest, the WAL replay and the
+ * flushes it makes on this thread) are charged to "other" (objstore.h). */
+int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_config *conf)
+{
+	enum obj_purpose was = obj_purpose_set(OBJ_PURPOSE_OTHER);
+	int rc = kv_db_open(out, store, conf);
+
+	(void)obj_purpose_set(was);
 	return rc;
 }
 
@@ -947,6 +958,20 @@ void kv_iter_free(struct kv_iter_user *u)
 
 /* ---- stats -------------------------------------------------------------- */
 
+uint64_t kv_table_bytes(struct kv_db *db)
+{
+	uint64_t n = 0;
+
+	kv_mutex_lock(&db->mu);
+	const struct kv_manifest *m = db->ver->man;
+	for (size_t i = 0; i < m->n_l0; i++)
+		n += m->l0[i].size;
+	for (size_t i = 0; i < m->n_runs; i++)
+		for (size_t j = 0; j < m->runs[i].n; j++)
+			n += m->runs[i].ssts[j].size;
+	kv_mutex_unlock(&db->mu);
+	return n;
+}
 
 void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 {

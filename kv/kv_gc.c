@@ -463,6 +463,7 @@ void *kv_gc_main(void *arg)
 	uint64_t last_ns = util_wall_ns();
 
 	util_thread_setup("kv-gc", 1);
+	(void)obj_purpose_set(OBJ_PURPOSE_GC);   /* what its requests cost: objstore.h */
 	/* The reserve (kv_reclaim.c) first: a store that fills soon after
 	 * the mount should find it there. */
 	if (!db->conf.gc_dry_run)

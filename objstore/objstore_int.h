@@ -32,6 +32,19 @@ enum obj_op {
 };
 extern const char *const obj_op_names[OBJ_OP_COUNT];
 
+/* ---- obj_cost.c: requests by purpose and class ---------------------------- */
+
+/* The purpose a request of op on name, made by a thread tagged tag, is
+ * charged to (objstore.h says the rule). name may be NULL. */
+enum obj_purpose obj_cost_purpose(enum obj_purpose tag, enum obj_op op, const char *name);
+/* This thread's tag. */
+enum obj_purpose obj_purpose_get(void);
+/* The class S3 bills op in. */
+enum obj_class obj_cost_class(enum obj_op op);
+
+/* obj_metrics.c: the stack's metrics layer, or NULL. */
+struct obj_backend *obj_metrics_find(struct obj_backend *b);
+
 /*
  * The file:// backend's cache of open object files (obj_local_fds.c).
  * obj_fds_get and obj_fds_add return a pinned entry (or NULL: not

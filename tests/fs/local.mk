@@ -25,6 +25,8 @@ FS_TESTS = tests/fs/posix.sh tests/fs/fsx.sh tests/fs/cli_bad.sh tests/fs/ro_fen
 	tests/fs/gc.sh tests/fs/stats.sh tests/fs/full_rm.sh tests/fs/cred.sh \
 	tests/fs/scrub.sh tests/fs/repair.sh tests/fs/dcache.sh \
 	tests/fs/crypt.sh
+# Quiet when idle (issue 23): no request from an idle writer mount.
+FS_TESTS += tests/fs/idle.sh
 TESTS += $(FS_TESTS)
 dist_check_SCRIPTS += $(FS_TESTS)
 EXTRA_DIST += tests/fs/fs_lib.sh tests/fs/cred_fake.py
