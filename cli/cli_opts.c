@@ -233,7 +233,10 @@ static int cli_opts_uint(struct cli_opts_ctx *c, const char *opt, unsigned long 
 	return 0;
 }
 
-static int cli_opts_secs(struct cli_opts_ctx *c, const char *opt, double *out)
+/* The value of "name=V" as a number in [0, max]; else the failure, whose
+ * message says "expected " what. */
+static int cli_opts_number(struct cli_opts_ctx *c, const char *opt, double max,
+			   const char *what, double *out)
 {
 	const char *v = strchr(opt, '=');
 	char *end;
@@ -242,27 +245,25 @@ static int cli_opts_secs(struct cli_opts_ctx *c, const char *opt, double *out)
 	v = v ? v + 1 : "";
 	errno = 0;
 	x = strtod(v, &end);
-	if (*v == '\0' || *end != '\0' || errno || !(x >= 0) || x > 86400.0 * 365)
-		return cli_opts_fail(c, "invalid value in option '%s': expected seconds "
-				     "(a number >= 0)", opt);
+	if (*v == '\0' || *end != '\0' || errno || !(x >= 0) || x > max)
+		return cli_opts_fail(c, "invalid value in option '%s': expected %s", opt, what);
 	*out = x;
 	return 0;
+}
+
+static int cli_opts_secs(struct cli_opts_ctx *c, const char *opt, double *out)
+{
+	return cli_opts_number(c, opt, 86400.0 * 365, "seconds (a number >= 0)", out);
 }
 
 /* A price in dollars ("0.005"; 0 to 1000) into nano-dollars per `per`
  * units (1000: a price per 1,000 requests becomes one per request). */
 static int cli_opts_price(struct cli_opts_ctx *c, const char *opt, unsigned per, uint64_t *out)
 {
-	const char *v = strchr(opt, '=');
-	char *end;
 	double x;
 
-	v = v ? v + 1 : "";
-	errno = 0;
-	x = strtod(v, &end);
-	if (*v == '\0' || *end != '\0' || errno || !(x >= 0) || x > 1000.0)
-		return cli_opts_fail(c, "invalid value in option '%s': expected a price in "
-				     "dollars (a number from 0 to 1000)", opt);
+	if (cli_opts_number(c, opt, 1000.0, "a price in dollars (a number from 0 to 1000)", &x))
+		return -1;
 	*out = (uint64_t)(x * 1e9 / per + 0.5);
 	return 0;
 }

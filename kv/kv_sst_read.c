@@ -338,6 +338,23 @@ static void kv_sst_index_seek(struct kv_sst_iter *it, const uint8_t *ikey, size_
 			  b ? (uint32_t)(b - 1) : 0);
 }
 
+/* A reader with one reference, before its footer and index are read. */
+static struct kv_sst_reader *kv_sst_reader_new(struct obj_backend *store,
+					       struct kv_cache *cache,
+					       const struct kv_sst_meta *meta)
+{
+	struct kv_sst_reader *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	atomic_init(&r->refs, 1);
+	r->store = store;
+	r->cache = cache;
+	r->size = meta->size;
+	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
+	return r;
+}
+
 /* The end of an open: the index in place (r->index, index_len), the rest. */
 static void kv_sst_open_done(struct kv_sst_reader *r, const struct kv_sst_block *idx)
 {
@@ -371,14 +388,9 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 	uint8_t type;
 	int rc;
 
-	r = calloc(1, sizeof(*r));
+	r = kv_sst_reader_new(store, cache, meta);
 	if (!r)
 		return -ENOMEM;
-	atomic_init(&r->refs, 1);
-	r->store = store;
-	r->cache = cache;
-	r->size = meta->size;
-	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
 
 	/* Smallest SST: an empty index block (4 bytes) + trailer + footer. */
 	if (r->size < KV_SST_FOOTER_SIZE + KV_SST_TRAILER_SIZE + 4) {
@@ -456,7 +468,7 @@ fail:
 int kv_sst_open_rebuilt(struct kv_sst_reader **out, struct obj_backend *store,
 			struct kv_cache *cache, const struct kv_sst_meta *meta, const char *why)
 {
-	struct kv_sst_reader *r = calloc(1, sizeof(*r));
+	struct kv_sst_reader *r = kv_sst_reader_new(store, cache, meta);
 	struct kv_sst_footer ft;
 	struct kv_sst_rebuilt rb;
 	struct kv_sst_block idx;
@@ -467,11 +479,6 @@ int kv_sst_open_rebuilt(struct kv_sst_reader **out, struct obj_backend *store,
 
 	if (!r)
 		return -ENOMEM;
-	atomic_init(&r->refs, 1);
-	r->store = store;
-	r->cache = cache;
-	r->size = meta->size;
-	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
 	if (r->size <= KV_SST_FOOTER_SIZE) {
 		free(r);
 		return KV_ECORRUPT;
@@ -571,14 +578,11 @@ void kv_sst_unref(struct kv_sst_reader *r)
 int kv_sst_open_broken(struct kv_sst_reader **out, const struct kv_sst_meta *meta,
 		       const char *why)
 {
-	struct kv_sst_reader *r = calloc(1, sizeof(*r));
+	struct kv_sst_reader *r = kv_sst_reader_new(NULL, NULL, meta);
 
 	if (!r)
 		return -ENOMEM;
-	atomic_init(&r->refs, 1);
 	r->broken = 1;
-	r->size = meta->size;
-	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
 	snprintf(r->why, sizeof(r->why), "%s", why);
 	r->lo_len = meta->smallest_len - KV_IKEY_TRAILER;
 	r->hi_len = meta->largest_len - KV_IKEY_TRAILER;
