@@ -281,6 +281,20 @@ static const struct kv_reclaim_cand *kv_reclaim_find(const struct kv_reclaim *r,
 	return NULL;
 }
 
+/* Move *src into *dst; *src is left empty. */
+static void kv_reclaim_take(struct kv_sst_meta *dst, struct kv_sst_meta *src)
+{
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
+static void kv_reclaim_copies_free(struct kv_sst_meta *copies, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		kv_sst_meta_clear(&copies[i]);
+	free(copies);
+}
+
 /* Replace or drop each chosen table where the job found it in m. A table
  * that moved (a flush added L0 tables above it: fine; a compaction is
  * impossible, it runs in this thread) is still matched by id and place. */
@@ -302,20 +316,20 @@ static int kv_reclaim_apply(void *arg, struct kv_manifest *m)
 		}
 	if (found != want)
 		return -ESTALE;
-	/* Validated: copies first, so that a failure leaves m as it was. */
-	struct kv_sst_meta *copies = calloc(want ? want : 1, sizeof(*copies));
-	size_t nc = 0;
+	/* Validated: copies first, so that a failure leaves m as it was.
+	 * copies[i] is candidate i's replacement: the candidates are in cost
+	 * order, not in the manifest's, and each replacement must take the
+	 * place of the very table it was built from (an L0 slot stands for
+	 * an age: a table in another's slot shadows newer versions). */
+	struct kv_sst_meta *copies = calloc(r->n ? r->n : 1, sizeof(*copies));
 	int rc = copies ? 0 : -ENOMEM;
 	for (size_t i = 0; i < r->n && !rc; i++)
 		if (r->c[i].chosen && r->c[i].out.size)
-			rc = kv_sst_meta_copy(&copies[nc++], &r->c[i].out);
+			rc = kv_sst_meta_copy(&copies[i], &r->c[i].out);
 	if (rc) {
-		for (size_t i = 0; i < nc; i++)
-			kv_sst_meta_clear(&copies[i]);
-		free(copies);
+		kv_reclaim_copies_free(copies, r->n);
 		return rc;
 	}
-	nc = 0;
 	size_t keep = 0;
 	for (size_t i = 0; i < m->n_l0; i++) {
 		const struct kv_reclaim_cand *c = kv_reclaim_find(r, &m->l0[i].id);
@@ -325,7 +339,7 @@ static int kv_reclaim_apply(void *arg, struct kv_manifest *m)
 		}
 		kv_sst_meta_clear(&m->l0[i]);
 		if (c->out.size)
-			m->l0[keep++] = copies[nc++];
+			kv_reclaim_take(&m->l0[keep++], &copies[c - r->c]);
 	}
 	m->n_l0 = keep;
 	size_t rkeep = 0;
@@ -340,7 +354,7 @@ static int kv_reclaim_apply(void *arg, struct kv_manifest *m)
 			}
 			kv_sst_meta_clear(&run->ssts[t]);
 			if (c->out.size)
-				run->ssts[keep++] = copies[nc++];
+				kv_reclaim_take(&run->ssts[keep++], &copies[c - r->c]);
 		}
 		run->n = keep;
 		if (keep)
@@ -349,7 +363,7 @@ static int kv_reclaim_apply(void *arg, struct kv_manifest *m)
 			free(run->ssts);        /* every table of the run was dead */
 	}
 	m->n_runs = rkeep;
-	free(copies);
+	kv_reclaim_copies_free(copies, r->n);
 	return 0;
 }
 

@@ -1059,6 +1059,128 @@ START_TEST(test_kv_db__unlogged_then_logged_keeps_the_order)
 }
 END_TEST
 
+/* ---- the full-store reclaim pass (kv_reclaim.c) ---------------------------- */
+
+static void rc_put(struct kv_db *db, const char *prefix, int n, char ver)
+{
+	for (int i = 0; i < n; i++) {
+		char k[16], v[100];
+		snprintf(k, sizeof(k), "%s%03d", prefix, i);
+		memset(v, ver, sizeof(v));
+		ck_assert_int_eq(kv_put(db, k, strlen(k), v, sizeof(v)), 0);
+	}
+}
+
+static void rc_expect(struct kv_db *db, const char *prefix, int n, char ver, const char *when)
+{
+	for (int i = 0; i < n; i++) {
+		char k[16];
+		void *v = NULL;
+		size_t vl = 0;
+		snprintf(k, sizeof(k), "%s%03d", prefix, i);
+		ck_assert_int_eq(kv_get(db, NULL, k, strlen(k), &v, &vl), 0);
+		ck_assert_msg(vl == 100 && ((char *)v)[0] == ver, "%s: %s reads version %c, "
+			      "expected %c", when, k, vl ? ((char *)v)[0] : '-', ver);
+		free(v);
+	}
+}
+
+static struct kv_db *rc_open(struct obj_backend *store)
+{
+	struct kv_db *db = NULL;
+	struct kv_config c = KV_CONFIG_INIT;
+	c.no_background = 1;                /* no compaction: the L0 order stays */
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	return db;
+}
+
+/*
+ * Two tables rewritten by one pass, cheaper one first: each replacement
+ * must take its own table's L0 slot. L0, newest first, is T3 (a live, h
+ * dead), T2 (g), T1 (d, f live; a dead), T0 (e live, d dead); the pass
+ * rewrites T0 (cheapest) and T3. Put in each other's slots, T3's a would
+ * sit under T1's dead a and reads of a would get T1's version.
+ */
+START_TEST(test_kv_db__reclaim_keeps_each_table_in_its_place)
+{
+	struct obj_backend *store = check_mem_open("reclaim");
+	struct kv_db *db = rc_open(store);
+	rc_put(db, "d", 60, '0');
+	rc_put(db, "e", 10, '0');
+	ck_assert_int_eq(kv_close(db), 0);          /* T0 */
+	db = rc_open(store);
+	rc_put(db, "d", 60, '1');
+	rc_put(db, "a", 10, '1');
+	rc_put(db, "f", 100, '1');
+	ck_assert_int_eq(kv_close(db), 0);          /* T1 */
+	db = rc_open(store);
+	rc_put(db, "g", 100, '2');
+	ck_assert_int_eq(kv_close(db), 0);          /* T2 */
+	db = rc_open(store);
+	rc_put(db, "a", 10, '3');
+	rc_put(db, "h", 20, '3');
+	ck_assert_int_eq(kv_close(db), 0);          /* T3 */
+	db = rc_open(store);
+	rc_put(db, "h", 20, '4');                   /* durable in the WAL: T3's h dead */
+	ck_assert_int_eq(kv_sync(db), 0);
+	ck_assert_int_eq(kv_reclaim_pass(db), 0);
+	kv_mutex_lock(&db->mu);
+	ck_assert_uint_eq(db->reclaim_tables, 2);
+	ck_assert_uint_eq(db->ver->man->n_l0, 4);
+	kv_mutex_unlock(&db->mu);
+	for (int pass = 0; pass < 2; pass++) {
+		const char *when = pass ? "after a reopen" : "after the reclaim pass";
+		rc_expect(db, "a", 10, '3', when);
+		rc_expect(db, "d", 60, '1', when);
+		rc_expect(db, "e", 10, '0', when);
+		rc_expect(db, "f", 100, '1', when);
+		rc_expect(db, "g", 100, '2', when);
+		rc_expect(db, "h", 20, '4', when);
+		if (!pass) {
+			kv_abandon(db);             /* a crash: the WAL brings h back */
+			db = rc_open(store);
+		}
+	}
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+}
+END_TEST
+
+/* A manifest whose L0 is out of seq order (written by a build whose
+ * reclaim pass swapped its replacements) is read in seq order. */
+START_TEST(test_kv_db__l0_out_of_order_is_read_in_seq_order)
+{
+	struct obj_backend *store = check_mem_open("l0order");
+	struct kv_db *db = rc_open(store);
+	rc_put(db, "a", 10, '0');
+	ck_assert_int_eq(kv_close(db), 0);
+	db = rc_open(store);
+	rc_put(db, "a", 10, '1');
+	rc_put(db, "b", 10, '1');
+	ck_assert_int_eq(kv_close(db), 0);
+	struct kv_manifest *m;
+	ck_assert_int_eq(kv_manifest_load_latest(store, &m), 0);
+	ck_assert_uint_eq(m->n_l0, 2);
+	struct kv_sst_meta t = m->l0[0];
+	m->l0[0] = m->l0[1];
+	m->l0[1] = t;
+	m->id++;
+	struct kv_buf b = { 0 };
+	char name[48];
+	ck_assert_int_eq(kv_manifest_encode(m, &b), 0);
+	kv_manifest_name(m->id, name, sizeof(name));
+	ck_assert_int_eq(obj_put(store, name, b.data, b.len), 0);
+	kv_buf_free(&b);
+	kv_manifest_free(m);
+	uint64_t warns = util_log_count(UTIL_LOG_WARN);
+	db = rc_open(store);
+	ck_assert_uint_gt(util_log_count(UTIL_LOG_WARN), warns);
+	rc_expect(db, "a", 10, '1', "L0 swapped in the manifest");
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+}
+END_TEST
+
 static Suite *kv_db_suite(void)
 {
 	Suite *s = suite_create("kv_db");
@@ -1095,6 +1217,11 @@ static Suite *kv_db_suite(void)
 	tcase_add_test(tu, test_kv_db__unlogged_batches_are_durable_without_the_wal);
 	tcase_add_loop_test(tu, test_kv_db__unlogged_then_logged_keeps_the_order, 0, 2);
 	suite_add_tcase(s, tu);
+	TCase *tm = tcase_create("reclaim");
+	tcase_set_timeout(tm, 120);
+	tcase_add_test(tm, test_kv_db__reclaim_keeps_each_table_in_its_place);
+	tcase_add_test(tm, test_kv_db__l0_out_of_order_is_read_in_seq_order);
+	suite_add_tcase(s, tm);
 	return s;
 }
 

@@ -13,6 +13,8 @@
 #     must get acknowledgements (writes resumed without a remount);
 #   * then kill -9, a remount verifies everything both workloads
 #     acknowledged, a clean unmount, fsck.
+# With FS_KEEP=1 a file:// store is also kept as the kill left it
+# ($FS_TMP/store.crash.ROUND), to mount again and again while debugging.
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 . "${SHALE_SRCDIR:-.}/tests/torture/torture_lib.sh"
@@ -62,6 +64,7 @@ while [ "$r" -le "$ROUNDS" ]; do
 	tt_wait_exit "$pid" 10 || fs_die "round $r: the daemon survived SIGKILL"
 	wait "$wp" 2>/dev/null || true
 	tt_detach "$MNT"
+	[ -z "${FS_KEEP:-}" ] || [ "$TT_S3" = 1 ] || cp -a "$FS_TMP/store" "$FS_TMP/store.crash.$r"
 	tt_sum kills 1
 	tt_start "$ST" "$MNT" "" "$OPTS" || fs_die "round $r: remount failed"
 	# shellcheck disable=SC2086
