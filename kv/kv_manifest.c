@@ -284,6 +284,33 @@ static int dec_meta(struct dec *d, struct kv_sst_meta *s)
 	return 0;
 }
 
+/*
+ * L0 is newest first, and a point read takes the first table that holds
+ * the key: a table below an older one is shadowed by it. Flushes add
+ * tables in seq order and a reclaim pass only narrows a table in its own
+ * slot, so the seqs of L0 decrease from slot to slot. A manifest whose L0 does not (written by a
+ * reclaim pass that put its replacements in each other's slots) is read
+ * in seq order, and the writer's next manifest stores that order.
+ */
+static void kv_manifest_l0_order(const char *name, struct kv_manifest *m)
+{
+	size_t moved = 0;
+
+	for (size_t i = 1; i < m->n_l0; i++) {
+		struct kv_sst_meta t = m->l0[i];
+		size_t j = i;
+		for (; j > 0 && m->l0[j - 1].max_seq < t.max_seq; j--)
+			m->l0[j] = m->l0[j - 1];
+		if (j != i) {
+			m->l0[j] = t;
+			moved++;
+		}
+	}
+	if (moved)
+		UTIL_WARN("kv", "%s: %zu L0 tables were out of seq order; read in seq order "
+			  "(the next manifest stores it)", name, moved);
+}
+
 int kv_manifest_decode(const char *name, const uint8_t *data, size_t len,
 		       struct kv_manifest **out)
 {
@@ -390,6 +417,7 @@ int kv_manifest_decode(const char *name, const uint8_t *data, size_t len,
 		why = "trailing bytes";
 		goto corrupt;
 	}
+	kv_manifest_l0_order(name, m);
 	*out = m;
 	return 0;
 corrupt:
