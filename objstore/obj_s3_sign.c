@@ -33,6 +33,7 @@
  * the session token's value).
  */
 #include "objstore/obj_s3_int.h"
+#include "objstore/objstore_int.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -58,6 +59,13 @@ int obj_s3_buf_reserve(struct obj_s3_buf *b, size_t extra)
 		return b->err = -EOVERFLOW;
 	if (need <= b->cap)
 		return 0;
+	if (!b->p && need >= OBJ_BUF_POOL_MIN) {
+		/* A body of known size (a GET): exactly, from the pool. */
+		if (!(b->p = obj_buf_alloc(need)))
+			return b->err = -ENOMEM;
+		b->cap = need;
+		return 0;
+	}
 	cap = b->cap ? b->cap : 64;
 	while (cap < need) {
 		if (cap > SIZE_MAX / 2) {
