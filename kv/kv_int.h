@@ -592,6 +592,8 @@ int kv_ra_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(vo
  * mark is also read without the lock. */
 struct kv_ra_stream {
 	uint64_t next;                    /* where its next miss is expected; UINT64_MAX = unused */
+	uint64_t lo;                      /* where its last span asked for started: a miss in
+					   * [lo, next) is a straggler */
 	size_t next_p;                    /* index entry of the block at next; SIZE_MAX = unknown */
 	uint64_t win;                     /* bytes of its last span; 0 = none yet */
 	_Atomic uint64_t mark;            /* reading the block here prefetches more;
@@ -635,6 +637,7 @@ struct kv_ra_table {
 	unsigned victim;                  /* stream replaced next; protected by mu */
 	uint64_t guess;                   /* bytes a guess fetches now, 0 = none
 					   * (GUESSES); protected by mu */
+	unsigned guess_fails;             /* guesses whose stream went unread; mu */
 	uint64_t warm_next;               /* WARM: first byte not yet asked for; mu */
 	unsigned warm_out;                /* WARM: GETs queued or running; mu */
 	struct kv_ra_slot slots[KV_RA_SLOTS];    /* protected by mu */

@@ -119,6 +119,7 @@
 #include "kv/kv_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,7 @@
 #define KV_RA_NONE UINT64_MAX                    /* stream unused / no mark */
 #define KV_RA_WARM_SPAN ((uint64_t)2 << 20)      /* one GET of a warm (WARM) */
 #define KV_RA_WARM_DEPTH 4                       /* a table's warm GETs at once */
+#define KV_RA_WARM_AFTER 3                       /* guesses gone unread before a warm */
 #define KV_RA_FILL_THREADS 6                     /* GETs of prefetched spans at once */
 #define KV_RA_FILL_QUEUE 16
 
@@ -499,6 +501,7 @@ void kv_ra_table_destroy(struct kv_ra_table *t)
 void kv_ra_stream_init(struct kv_ra_stream *s, int background)
 {
 	s->next = KV_RA_NONE;
+	s->lo = KV_RA_NONE;
 	s->next_p = SIZE_MAX;
 	s->win = 0;
 	atomic_init(&s->mark, KV_RA_NONE);
@@ -804,6 +807,8 @@ static void kv_ra_guess_score(struct kv_ra_table *t, int ok)
 		t->guess = g == 0 ? KV_RA_GUESS_MIN : g >= KV_RA_GUESS / 2 ? KV_RA_GUESS : g * 2;
 	else
 		t->guess = g / 2 < KV_RA_GUESS_MIN ? 0 : g / 2;
+	if (!ok && t->guess_fails < UINT_MAX)
+		t->guess_fails++;
 }
 
 /* ---- per table: warm (WARM above) ------------------------------------------ */
@@ -868,7 +873,8 @@ static void kv_ra_warm(struct kv_ra_table *t)
 					    memory_order_relaxed);
 	struct kv_ra_warm_job *j;
 
-	if (!max || t->src.data_end > max || t->guess != 0 || !kv_ra_fill_running(t->src.cache))
+	if (!max || t->src.data_end > max || t->guess_fails < KV_RA_WARM_AFTER ||
+	    !kv_ra_fill_running(t->src.cache))
 		return;
 	while (t->warm_out < KV_RA_WARM_DEPTH && t->warm_next < t->src.data_end) {
 		uint64_t len = t->src.data_end - t->warm_next;
@@ -962,6 +968,7 @@ static uint64_t kv_ra_classify(struct kv_ra_table *t, struct kv_ra_stream *s, un
 			s[i].guessed = 0;
 			/* Past everything queued: those marks are stale. */
 			s[i].nahead = 0;
+			s[i].lo = off;
 			atomic_store_explicit(&s[i].mark, KV_RA_NONE, memory_order_relaxed);
 			*which = i;
 			return w < max ? w : max;
@@ -969,8 +976,7 @@ static uint64_t kv_ra_classify(struct kv_ra_table *t, struct kv_ra_stream *s, un
 	}
 	*which = n;
 	for (i = 0; i < n; i++) {
-		if (s[i].next != KV_RA_NONE && off < s[i].next &&
-		    s[i].next - off <= KV_RA_MAX + KV_RA_SLACK)
+		if (s[i].next != KV_RA_NONE && off < s[i].next && off >= s[i].lo)
 			return 0;
 	}
 	i = *which = *victim;
@@ -978,6 +984,7 @@ static uint64_t kv_ra_classify(struct kv_ra_table *t, struct kv_ra_stream *s, un
 	if (s[i].guessed)
 		kv_ra_guess_score(t, 0);
 	s[i].guessed = 0;
+	s[i].lo = off;
 	s[i].next = off + stored;
 	s[i].next_p = next_p;
 	s[i].win = 0;

@@ -1271,6 +1271,51 @@ START_TEST(test_kv_sst__readahead_guess_while_cache_has_room)
 }
 END_TEST
 
+/*
+ * WARM: with warming on for tables this small, random reads that stopped
+ * guessing get the whole data region fetched on the fill threads (for a
+ * disk cache under the store: here the bytes are only counted), once,
+ * and the block cache is not filled with it.
+ */
+START_TEST(test_kv_sst__readahead_random_table_warmed)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_ra_stats ra;
+	struct tstore st;
+	size_t perm[RA_N];
+	uint64_t cached;
+
+	ra_table_make(&t, RA_N);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	ra_perm(perm, RA_N, 78);
+	cache = ra_cache(64 << 20, 1);
+	kv_ra_set_warm(cache, _i ? t.data_end : t.data_end - 1);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	ra_get_perm(r, &t, perm, 0, RA_N / 8);
+	for (int ms = 0; ms < 10000; ms++) {              /* the warm GETs, chained */
+		kv_ra_stats(cache, &ra);
+		if (ra.warm_bytes >= t.data_end)
+			break;
+		usleep(1000);
+	}
+	kv_ra_fill_stop(cache);
+	kv_ra_stats(cache, &ra);
+	kv_cache_stats(cache, NULL, NULL, &cached);
+	if (_i) {
+		ck_assert_uint_eq(ra.warm_bytes, t.data_end);     /* each byte once */
+	} else {                                          /* one byte too big: never */
+		ck_assert_uint_eq(ra.warm_bytes, 0);
+	}
+	/* The block cache holds what was asked for and the first guesses. */
+	ck_assert_uint_le(cached, (uint64_t)RA_N / 8 * t.bsize + (6u << 20));
+	kv_sst_unref(r);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
 START_TEST(test_kv_sst__readahead_iterator)
 {
 	struct ra_table t;
@@ -1694,6 +1739,7 @@ static Suite *kv_sst_read_suite(void)
 	tcase_add_loop_test(tc, test_kv_sst__readahead_sequential_gets, 0, 2);
 	tcase_add_test(tc, test_kv_sst__readahead_random_gets_stop_guessing);
 	tcase_add_test(tc, test_kv_sst__readahead_guess_while_cache_has_room);
+	tcase_add_loop_test(tc, test_kv_sst__readahead_random_table_warmed, 0, 2);
 	tcase_add_loop_test(tc, test_kv_sst__readahead_iterator, 0, 2);
 	tcase_add_loop_test(tc, test_kv_sst__readahead_corrupt_block_reported_when_asked, 0, 2);
 	tcase_add_test(tc, test_kv_sst__readahead_miss_waits_for_span_in_flight);
