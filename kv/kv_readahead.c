@@ -17,9 +17,11 @@
  *   its last span. A miss at `next` or up to KV_RA_SLACK past it continues
  *   the stream: it fetches a span of 2 * win bytes (KV_RA_MIN for a
  *   stream's first span, at most KV_RA_MAX and at most kv_ra_span_max)
- *   starting at the missed block. A miss just behind a stream's `next` (a
- *   straggler of a concurrent sequential read) leaves the streams as they
- *   are; any other miss starts a new stream there (kv_ra_classify). Point
+ *   starting at the missed block. A miss behind a stream's `next` but not
+ *   before `lo`, where the last span its reader asked for started (a
+ *   straggler of a concurrent sequential read, or a block evicted from a
+ *   span), leaves the streams as they are and fetches its block alone;
+ *   any other miss starts a new stream there (kv_ra_classify). Point
  *   lookups from every thread share their table's KV_RA_STREAMS streams (a
  *   new stream replaces the oldest); an iterator has a stream of its own,
  *   which cache hits advance too (kv_ra_hit), since it steps through
@@ -45,28 +47,39 @@
  *   no budget: the miss fetches its block alone.
  *
  * GUESSES
- *   A miss that continues no stream fetches a span of up to KV_RA_GUESS
- *   from the missed block on while the block cache, counting spans in
- *   flight and the new one, stays within 7/8 of its capacity (kv_ra_room),
- *   and a new stream continues after it: in a table the blocks after a
- *   file chunk are the file's next chunks, after an inode record or a
- *   directory entry come the next ones, and a 1 MiB GET costs about what a
- *   64 KiB one does. Past 7/8 such a miss fetches its block alone, so a
- *   working set larger than the cache is read block by block and a guess
- *   never pushes out a block someone asked for. A guessed span is counted
- *   as a guess, not as a sequential read (READS FIRST in kv_compact.c).
+ *   A miss that starts a new stream fetches a span of up to the table's
+ *   guess size from the missed block on while the block cache, counting
+ *   spans in flight and the new one, stays within 7/8 of its capacity
+ *   (kv_ra_room), and the new stream continues after it: in a table the
+ *   blocks after a file chunk are the file's next chunks, after an inode
+ *   record or a directory entry come the next ones, and a 1 MiB GET costs
+ *   about what a 64 KiB one does. Past 7/8 such a miss fetches its block
+ *   alone, so a guess never pushes out a block someone asked for. A
+ *   guessed span is counted as a guess, not as a sequential read (READS
+ *   FIRST in kv_compact.c).
+ *   Guesses must pay (kv_ra_guess_score): a table's guess size starts at
+ *   KV_RA_GUESS; a guess whose second block is read (its stream's mark),
+ *   or any stream that turns out sequential, doubles it (up to
+ *   KV_RA_GUESS); a guessed stream replaced before either halves it, and
+ *   below KV_RA_GUESS_MIN there are no guesses, until a sequential stream
+ *   shows up again. Random reads over a table larger than what they read
+ *   thus cost a few guesses (1 MiB x KV_RA_STREAMS, 512 KiB, 256 KiB) and
+ *   then one block per miss.
  *
  * PREFETCH
- *   A span still stalls its reader for a GET, so while the fill threads
- *   run (kv_ra_fill_start; kv_open starts them) a stream also keeps one
- *   span in flight AHEAD of its reader:
- *   - When a miss fetches a span, the span after it (twice the window,
- *     same caps) is queued for a fill thread, and the stream's `mark` is
- *     set to its first block; `next` moves past it.
+ *   A span still stalls its reader for a GET, and with one GET in flight a
+ *   stream reads at most a span per round trip, so while the fill threads
+ *   run (kv_ra_fill_start; kv_open starts them) a stream keeps up to
+ *   KV_RA_DEPTH spans in flight AHEAD of its reader:
+ *   - When a miss fetches a span, the spans after it (each twice the one
+ *     before, same caps) are queued for fill threads until KV_RA_DEPTH
+ *     are (kv_ra_prefetch); their first blocks are kept in the stream's
+ *     `ahead`, its `mark` is the oldest, and `next` moves past them all.
  *   - Reading the marked block (a hit, or a wait for the span in flight)
- *     queues the span after that one, and so on: one span ahead
- *     (kv_ra_marked).
- *   - The job holds a reference on the reader, a slot (so a miss in its
+ *     drops it from `ahead` and tops the stream up again (kv_ra_marked).
+ *     A guessed stream's mark is its second block: reading it confirms
+ *     the guess and starts the prefetch.
+ *   - A job holds a reference on the reader, a slot (so a miss in its
  *     range waits for it rather than fetching again) and its bytes of the
  *     budget. It decodes every block quietly; whatever fails (GET, decode,
  *     cache insert) is dropped: the block is fetched, and its error
@@ -75,17 +88,33 @@
  *     already, or the table ends; the stream then goes back to fetching on
  *     misses.
  *
+ * WARM
+ *   Random reads of a table larger than the block cache can hold pay a
+ *   GET per miss. With a disk cache under the store (kv_config
+ *   warm_max_bytes, which the shalefs command sets from the disk cache's
+ *   size), a table of at most that many bytes whose guesses went unread
+ *   KV_RA_WARM_AFTER times is fetched whole on the fill threads, in GETs
+ *   of KV_RA_WARM_SPAN, KV_RA_WARM_DEPTH at a time, each holding its
+ *   bytes of the budget (kv_ra_warm). The bytes only pass through: the
+ *   disk cache keeps them, so later misses of that table read the local
+ *   disk instead of the store; nothing of it goes into the block cache.
+ *   Misses meanwhile fetch their block alone (the disk cache lets a miss
+ *   wait for a warm GET of the same chunk rather than send its own). Any
+ *   error stops the warm; the blocks are then fetched when asked for.
+ *
  * BUDGET (engine-wide)
  *   The raw bytes of a span live only while it is fetched and decoded (its
  *   blocks go into the byte-capped block cache), but many threads may
  *   fetch spans at once, so kv_ra_reserve grants span bytes while fewer
  *   than capacity / 4 of the block cache are out, and kv_ra_span_max caps
- *   one span at capacity / 8 so a span never floods the cache it fills.
+ *   one span at a KV_RA_DEPTH-th of that (capacity / 16: 4 MiB of the
+ *   default 64 MiB cache), so a stream's spans in flight fit in it.
  *   The counters kv_stats reports (struct kv_ra_stats) are kept here too.
  *
  * FILL THREADS (engine-wide)
  *   kv_ra_fill_start starts KV_RA_FILL_THREADS threads that run the jobs
- *   handed over with kv_ra_fill_submit (prefetches). The pool knows
+ *   handed over with kv_ra_fill_submit (prefetches, warms): enough for
+ *   a stream's KV_RA_DEPTH spans and some more. The pool knows
  *   nothing of the jobs but their two functions: each job gets exactly one
  *   call, run(arg) on a fill thread, or cancel(arg) on the thread that
  *   stops them.
