@@ -33,5 +33,5 @@ noinst_PROGRAMS += bench/fuse_floor
 bench_fuse_floor_SOURCES = bench/fuse_floor.c
 bench_fuse_floor_CPPFLAGS = $(AM_CPPFLAGS) $(FUSE_CFLAGS)
 bench_fuse_floor_LDADD = $(FUSE_LIBS) $(PTHREAD_LIBS)
-EXTRA_DIST += bench/fsbench bench/compare bench/ab bench/fsync_under_bulk bench/bigdir \
+EXTRA_DIST += bench/cost bench/fsbench bench/compare bench/ab bench/fsync_under_bulk bench/bigdir \
 	bench/delay_proxy.py bench/delay_proxy_check

@@ -39,6 +39,10 @@ struct cli_opts {
 	int reserve_set;           /* reserve_mb= given (0 then means none) */
 	unsigned reserve_mb;
 	unsigned table_mb;         /* 0 = the engine's default */
+	unsigned poll_interval_ms; /* poll_interval_ms=: a follower's poll; 0 = the engine's default */
+	uint64_t price_put_nusd;   /* price_put=: per request of the PUT class (objstore.h) */
+	uint64_t price_get_nusd;   /* price_get=: per request of the GET class */
+	uint64_t price_gib_month_nusd; /* price_gb_month=: per GiB stored for a month */
 	double attr_timeout;       /* seconds */
 	double entry_timeout;      /* seconds */
 	char *checkpoint;          /* never "" after a successful parse */
@@ -91,6 +95,8 @@ struct cli_opts {
 #define CLI_F_JOBS   0x200         /* --jobs N (fsck --scrub) */
 #define CLI_F_ENCRYPT 0x400        /* --encrypt (format) */
 #define CLI_F_NEWKEY 0x800         /* --new-key-file / --new-passphrase-file (rekey) */
+#define CLI_F_YES    0x1000        /* --yes (fsck --scrub --repair: carry it out) */
+#define CLI_F_DRYRUN 0x2000        /* --dry-run (fsck --scrub --repair: the default) */
 #define CLI_DFLT_LEASE_WAIT_S 60
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
 /* The disk cache (docs/cache.md): on by default for s3:// stores, with

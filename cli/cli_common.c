@@ -117,8 +117,11 @@ static const struct {
 	  "what is mounted, its state, sizes, request rates and last error (--watch N: one\n"
 	  "line of rates every N seconds until Ctrl-C; --json: all of it and every counter as\n"
 	  "one JSON object; --raw: the counters as \"key: value\" lines)" },
-	{ "fsck", "fsck [-o OPT,...] [--json] [--repair] STORE",
-	  "check a store (exit 0 clean, 1 corrected, 4 problems left, 8 could not run)" },
+	{ "fsck", "fsck [-o OPT,...] [--json] [--repair] STORE\n"
+	  "       shalefs fsck --scrub [--jobs N] [--json] [--repair [--dry-run|--yes]] STORE",
+	  "check a store (exit 0 clean, 1 corrected, 4 problems left, 8 could not run);\n"
+	  "--scrub reads every byte and names the paths damage costs; --scrub --repair lists\n"
+	  "what it can mend without guessing, and does it with --yes" },
 };
 #define CLI_N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 
@@ -149,6 +152,7 @@ void cli_usage(FILE *f, const char *cmd)
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
 		"  wal_bypass_mb=N, wal_bypass_quiet_ms=N, inode_cache=N, attr_timeout=S,\n"
 		"  entry_timeout=S, gc_interval=S, gc_min_age=S, reserve_mb=N, table_mb=N,\n"
+		"  poll_interval_ms=N, price_put=$ price_get=$ (per 1,000), price_gb_month=$,\n"
 		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, store_timeout=S,\n"
 		"  endpoint=URL, region=R, profile=P, credentials_file=/ABS/PATH, no_sign_request,\n"
 		"  key_file=/ABS/PATH, passphrase_file=/ABS/PATH (an encrypted store's key),\n"

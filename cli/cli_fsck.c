@@ -14,7 +14,11 @@
  *
  * --repair opens a writer (taking the lease; refused while any other
  * process holds it), whose start reclaims the orphans a crash left, and
- * checks again. Nothing else is repaired: fsck never guesses.
+ * checks again. With --scrub, --repair mends what the engine can without
+ * a guess (kv_repair.c: a WAL cut at its last valid record, unreferenced
+ * objects removed): it lists the plan and changes nothing unless --yes is
+ * given (--dry-run, the default, says so explicitly); it is refused while
+ * a writer holds the lease.
  *
  * DAMAGE
  *   Reading the graph reads every key, so a damaged object the engine
@@ -117,8 +121,18 @@ int cli_fsck(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? 0 : CLI_FSCK_ERROR;
 	r.json = (o->flags & CLI_F_JSON) != 0;
-	if (cli_only_flags(o, CLI_F_JSON | CLI_F_REPAIR | CLI_F_SCRUB | CLI_F_JOBS, "fsck"))
+	if (cli_only_flags(o, CLI_F_JSON | CLI_F_REPAIR | CLI_F_SCRUB | CLI_F_JOBS | CLI_F_YES |
+			   CLI_F_DRYRUN, "fsck"))
 		goto out;
+	if ((o->flags & (CLI_F_YES | CLI_F_DRYRUN)) &&
+	    (o->flags & (CLI_F_SCRUB | CLI_F_REPAIR)) != (CLI_F_SCRUB | CLI_F_REPAIR)) {
+		cli_err("options '--yes' and '--dry-run' apply to fsck --scrub --repair only");
+		goto cant;
+	}
+	if ((o->flags & CLI_F_YES) && (o->flags & CLI_F_DRYRUN)) {
+		cli_err("options '--yes' and '--dry-run' contradict each other: give one");
+		goto cant;
+	}
 	if (cli_open_store_only(o, &store) || cli_check_store(o, store, 0)) {
 		cli_err("fsck of %s could not run (the line above says why)", o->store);
 		goto cant;
@@ -133,22 +147,17 @@ int cli_fsck(int argc, char **argv)
 		live = 1;
 		kv_lease_describe(&l, who, sizeof(who));
 	}
+	if (live && (o->flags & CLI_F_REPAIR)) {
+		cli_err("fsck --repair of %s could not run: it is mounted read-write by %s; "
+			"unmount it first", o->store, who);
+		goto cant;
+	}
 	if (o->flags & CLI_F_SCRUB) {
-		if (o->flags & CLI_F_REPAIR) {
-			cli_err("fsck --scrub --repair is not built: scrub reports, and plain "
-				"fsck --repair reclaims what a crash left");
-			goto cant;
-		}
 		code = cli_fsck_scrub(o, store, live ? who : NULL);
 		goto out;
 	}
 	if (o->flags & CLI_F_JOBS) {
 		cli_err("option '--jobs' applies to fsck --scrub only");
-		goto cant;
-	}
-	if (live && (o->flags & CLI_F_REPAIR)) {
-		cli_err("fsck --repair of %s could not run: it is mounted read-write by %s; "
-			"unmount it first", o->store, who);
 		goto cant;
 	}
 	for (int i = 0; i < (live ? CLI_FSCK_LIVE_TRIES : 1); i++) {

@@ -23,6 +23,15 @@
  *     s3_requests_<method>        shalefs_s3_requests_total{method="<method>"}
  *     <thread>_runs, _failures, _consecutive_failures, _last_success_unix_ms
  *                                 shalefs_background_*{thread="<thread>"}
+ *     purpose_<p>_<class>_requests
+ *                                 shalefs_store_<class>_requests_total{purpose="<p>"}
+ *                                 (class: put_class, get_class, delete)
+ *     purpose_<p>_put_bytes, _get_bytes
+ *                                 shalefs_store_purpose_{put,get}_bytes_total{purpose}
+ *     cost_<p>_nusd               shalefs_cost_requests_dollars_total{purpose="<p>"}
+ *   Money is in dollars (the stats count nano-dollars: _nusd). The sums
+ *   class_*_requests and cost_requests_nusd are not exported, for the
+ *   reason below.
  *   The store's sums objstore_requests, objstore_errors and objstore_retries
  *   are not exported: each is exactly the sum over op of a labelled family, and a
  *   metric holding both a sum and its parts would be counted twice by any
@@ -83,6 +92,7 @@ enum cli_metrics_scale {
 	CLI_M_ONE,                 /* as is */
 	CLI_M_MS,                  /* milliseconds -> seconds */
 	CLI_M_US,                  /* microseconds -> seconds */
+	CLI_M_NANO,                /* nano-dollars -> dollars */
 	CLI_M_SKIP,                /* not exported (see NAMES above) */
 };
 
@@ -246,6 +256,26 @@ static const struct cli_metrics_def cli_metrics_defs[] = {
 	  "Bytes sent to the object store by put requests." },
 	{ "objstore_bytes_got", "objstore_get_bytes_total", C, CLI_M_ONE,
 	  "Bytes received from the object store by get requests." },
+	/* by purpose and class: the sums (the parts are in cli_metrics_purpose_defs) */
+	{ "class_put_class_requests", NULL, C, CLI_M_SKIP, NULL },
+	{ "class_get_class_requests", NULL, C, CLI_M_SKIP, NULL },
+	{ "class_delete_requests", NULL, C, CLI_M_SKIP, NULL },
+	/* the cost estimate (obj_cost_stats) */
+	{ "cost_requests_nusd", NULL, C, CLI_M_SKIP, NULL },
+	{ "cost_price_put_nusd", "cost_price_put_dollars", G, CLI_M_NANO,
+	  "Price of one PUT, COPY, POST or LIST request (price_put= is per 1,000)." },
+	{ "cost_price_get_nusd", "cost_price_get_dollars", G, CLI_M_NANO,
+	  "Price of one GET or HEAD request (price_get= is per 1,000)." },
+	{ "cost_price_gib_month_nusd", "cost_price_gib_month_dollars", G, CLI_M_NANO,
+	  "Price of storing 1 GiB for a month (price_gb_month=)." },
+	{ "cost_requests_nusd_per_hour", "cost_requests_dollars_per_hour", G, CLI_M_NANO,
+	  "Estimated request cost per hour: the mean since the mount." },
+	{ "cost_stored_bytes", "cost_stored_bytes", G, CLI_M_ONE,
+	  "Bytes the storage estimate is made on: the tables of the current manifest." },
+	{ "cost_storage_nusd_per_hour", "cost_storage_dollars_per_hour", G, CLI_M_NANO,
+	  "Estimated storage cost per hour of cost_stored_bytes." },
+	{ "cost_nusd_per_hour", "cost_estimated_dollars_per_hour", G, CLI_M_NANO,
+	  "Estimated cost per hour: requests (mean since the mount) plus storage." },
 	/* the retry layer (the per-op retries are in cli_metrics_op_defs) */
 	{ "objstore_retries", NULL, C, CLI_M_SKIP, NULL },
 	{ "objstore_failures", "objstore_failures_total", C, CLI_M_ONE,
@@ -320,6 +350,27 @@ static const struct cli_metrics_def cli_metrics_op_defs[] = {
 	  "Mean store request time since the mount, by operation." },
 	{ "_latency_us_max", "objstore_latency_max_seconds", G, CLI_M_US,
 	  "Slowest store request since the mount, by operation." },
+};
+
+/* purpose_<p><suffix>: one family per suffix, labelled purpose="<p>". */
+static const char *const cli_metrics_purposes[] = {
+	"wal", "flush", "compaction", "segment", "gc", "read", "manifest", "other",
+};
+static const struct cli_metrics_def cli_metrics_purpose_defs[] = {
+	{ "_put_class_requests", "store_put_class_requests_total", C, CLI_M_ONE,
+	  "Store requests billed as PUT (PUT, COPY, POST, LIST), by purpose." },
+	{ "_get_class_requests", "store_get_class_requests_total", C, CLI_M_ONE,
+	  "Store requests billed as GET (GET, HEAD), by purpose." },
+	{ "_delete_requests", "store_delete_requests_total", C, CLI_M_ONE,
+	  "Store delete requests (free on AWS S3), by purpose." },
+	{ "_put_bytes", "store_purpose_put_bytes_total", C, CLI_M_ONE,
+	  "Bytes sent to the store, by purpose." },
+	{ "_get_bytes", "store_purpose_get_bytes_total", C, CLI_M_ONE,
+	  "Bytes received from the store, by purpose." },
+};
+static const struct cli_metrics_def cli_metrics_cost_def = {
+	"_nusd", "cost_requests_dollars_total", CLI_M_COUNTER, CLI_M_NANO,
+	"Estimated cost of the store requests since the mount, by purpose.",
 };
 
 /* s3_requests_<method>: labelled method="<method>" (get, put, post, ...). */
@@ -404,6 +455,26 @@ static const struct cli_metrics_def *cli_metrics_lookup(const char *key, const c
 			}
 		}
 	}
+	for (size_t p = 0; p < CLI_METRICS_N(cli_metrics_purposes); p++) {
+		const char *pn = cli_metrics_purposes[p];
+		size_t pl = strlen(pn);
+		if (strncmp(key, "purpose_", 8) == 0 && strncmp(key + 8, pn, pl) == 0) {
+			for (size_t i = 0; i < CLI_METRICS_N(cli_metrics_purpose_defs); i++) {
+				if (strcmp(key + 8 + pl, cli_metrics_purpose_defs[i].key) == 0 &&
+				    pl < lvlen) {
+					strcpy(lval, pn);
+					*label = "purpose";
+					return &cli_metrics_purpose_defs[i];
+				}
+			}
+		}
+		if (strncmp(key, "cost_", 5) == 0 && strncmp(key + 5, pn, pl) == 0 &&
+		    strcmp(key + 5 + pl, cli_metrics_cost_def.key) == 0 && pl < lvlen) {
+			strcpy(lval, pn);
+			*label = "purpose";
+			return &cli_metrics_cost_def;
+		}
+	}
 	if (strncmp(key, "s3_requests_", 12) == 0 && key[12] && strlen(key + 12) < lvlen) {
 		strcpy(lval, key + 12);
 		*label = "method";
@@ -427,7 +498,9 @@ static const struct cli_metrics_def *cli_metrics_lookup(const char *key, const c
 /* value in the definition's unit, as exact decimal text. */
 static void cli_metrics_value(char *buf, size_t len, uint64_t v, enum cli_metrics_scale scale)
 {
-	if (scale == CLI_M_MS)
+	if (scale == CLI_M_NANO)
+		snprintf(buf, len, "%" PRIu64 ".%09" PRIu64, v / 1000000000u, v % 1000000000u);
+	else if (scale == CLI_M_MS)
 		snprintf(buf, len, "%" PRIu64 ".%03" PRIu64, v / 1000, v % 1000);
 	else if (scale == CLI_M_US)
 		snprintf(buf, len, "%" PRIu64 ".%06" PRIu64, v / 1000000, v % 1000000);
@@ -644,6 +717,7 @@ static int cli_metrics_render(struct cli_metrics *m, char **out, size_t *len)
 	fs_stats(m->fs, cli_metrics_emit, &s);
 	kv_stats(m->db, cli_metrics_emit, &s);
 	obj_stats(m->store, cli_metrics_emit, &s);
+	obj_cost_stats(m->store, kv_table_bytes(m->db), cli_metrics_emit, &s);
 	b.err = s.err;
 	for (size_t f = 0; f < s.n_fam; f++) {
 		const struct cli_metrics_family *fam = &s.fam[f];

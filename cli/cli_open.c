@@ -204,6 +204,13 @@ static int cli_open_store_ext(const struct cli_opts *o, int writer, int create, 
 			cli_err("store %s: cannot open: %s", o->store, cli_cause(rc));
 		return -1;
 	}
+	{
+		struct obj_prices pr = OBJ_PRICES_INIT;
+		pr.put_nusd = o->price_put_nusd;
+		pr.get_nusd = o->price_get_nusd;
+		pr.gib_month_nusd = o->price_gib_month_nusd;
+		obj_cost_set_prices(*out, &pr);
+	}
 	return 0;
 fail:
 	obj_url_free(&u);
@@ -297,6 +304,7 @@ int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_ope
 		kc.memtable_bytes = (size_t)o->memtable_mb << 20;
 	kc.gc_interval_ms = o->gc_interval_s * 1000u;
 	kc.gc_min_age_ms = o->gc_min_age_s * 1000u;
+	kc.poll_interval_ms = o->poll_interval_ms;
 	if (o->table_mb)
 		kc.sst_max_bytes = (size_t)o->table_mb << 20;
 	kc.reserve_bytes = !o->reserve_set ? KV_DFLT_RESERVE_BYTES

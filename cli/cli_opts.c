@@ -10,8 +10,10 @@
  *   -o options   flush_interval_ms=, cache_mb=, write_buffer_mb=,
  *                memtable_mb=, wal_bypass_mb=, wal_bypass_quiet_ms=,
  *                inode_cache= (objects, 0 = no cap),
- *                gc_interval=, gc_min_age= (seconds), reserve_mb=, table_mb= (integers
- *                in range), attr_timeout=,
+ *                gc_interval=, gc_min_age= (seconds), reserve_mb=, table_mb=,
+ *                poll_interval_ms= (integers in range), price_put=,
+ *                price_get= (dollars per 1,000 requests), price_gb_month=
+ *                (dollars per GB-month), attr_timeout=,
  *                entry_timeout= (seconds, 0..1 year), checkpoint=NAME
  *                (implies ro), endpoint=, region=, profile=,
  *                credentials_file= (an absolute path), key_file=,
@@ -34,7 +36,8 @@
  *                in fuse_opts; anything else is an error.
  *   flags        -f/--foreground, -d (debug, implies -f), -r (ro), -h/--help,
  *                and -n -s -v, -t TYPE, -N NS (mount(8)'s, ignored); the subcommands' --force,
- *                --json, --repair, --lazy, --raw, --scrub, --jobs N, --encrypt,
+ *                --json, --repair, --lazy, --raw, --scrub, --jobs N, --yes,
+ *                --dry-run, --encrypt,
  *                --expire DURATION, --watch N, --new-key-file=PATH,
  *                --new-passphrase-file=PATH (recorded in flags; each command
  *                refuses the ones it does not take).
@@ -48,6 +51,7 @@
  */
 #include "cli/cli.h"
 #include "fs/fs.h"
+#include "objstore/objstore.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
@@ -79,9 +83,9 @@ enum {
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
 	KEY_STORE_TIMEOUT,
 	KEY_F_FORCE, KEY_F_JSON, KEY_F_REPAIR, KEY_F_LAZY, KEY_F_EXPIRE, KEY_F_RAW, KEY_F_WATCH,
-	KEY_F_SCRUB, KEY_F_JOBS,
+	KEY_F_SCRUB, KEY_F_JOBS, KEY_F_YES, KEY_F_DRYRUN,
 	KEY_LOG_FILE, KEY_LOG_LEVEL, KEY_METRICS, KEY_METRICS_FILE, KEY_SIZE, KEY_CRED_FILE,
-	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_RESERVE_MB, KEY_TABLE_MB, KEY_CACHE_DIR, KEY_CACHE_SIZE,
+	KEY_GC_INTERVAL, KEY_GC_MIN_AGE, KEY_POLL_MS, KEY_PRICE_PUT, KEY_PRICE_GET, KEY_PRICE_GB, KEY_RESERVE_MB, KEY_TABLE_MB, KEY_CACHE_DIR, KEY_CACHE_SIZE,
 	KEY_KEY_FILE, KEY_PASS_FILE, KEY_F_ENCRYPT, KEY_F_NEW_KEY, KEY_F_NEW_PASS,
 };
 
@@ -97,6 +101,10 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("inode_cache=", KEY_INODE_CACHE),
 	FUSE_OPT_KEY("gc_interval=", KEY_GC_INTERVAL),
 	FUSE_OPT_KEY("gc_min_age=", KEY_GC_MIN_AGE),
+	FUSE_OPT_KEY("poll_interval_ms=", KEY_POLL_MS),
+	FUSE_OPT_KEY("price_put=", KEY_PRICE_PUT),
+	FUSE_OPT_KEY("price_get=", KEY_PRICE_GET),
+	FUSE_OPT_KEY("price_gb_month=", KEY_PRICE_GB),
 	FUSE_OPT_KEY("reserve_mb=", KEY_RESERVE_MB),
 	FUSE_OPT_KEY("table_mb=", KEY_TABLE_MB),
 	FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TO),
@@ -128,6 +136,8 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("--watch ", KEY_F_WATCH),
 	FUSE_OPT_KEY("--watch=", KEY_F_WATCH),
 	FUSE_OPT_KEY("--scrub", KEY_F_SCRUB),
+	FUSE_OPT_KEY("--yes", KEY_F_YES),
+	FUSE_OPT_KEY("--dry-run", KEY_F_DRYRUN),
 	FUSE_OPT_KEY("--jobs ", KEY_F_JOBS),
 	FUSE_OPT_KEY("--jobs=", KEY_F_JOBS),
 	FUSE_OPT_KEY("--expire ", KEY_F_EXPIRE),
@@ -223,7 +233,10 @@ static int cli_opts_uint(struct cli_opts_ctx *c, const char *opt, unsigned long 
 	return 0;
 }
 
-static int cli_opts_secs(struct cli_opts_ctx *c, const char *opt, double *out)
+/* The value of "name=V" as a number in [0, max]; else the failure, whose
+ * message says "expected " what. */
+static int cli_opts_number(struct cli_opts_ctx *c, const char *opt, double max,
+			   const char *what, double *out)
 {
 	const char *v = strchr(opt, '=');
 	char *end;
@@ -232,10 +245,26 @@ static int cli_opts_secs(struct cli_opts_ctx *c, const char *opt, double *out)
 	v = v ? v + 1 : "";
 	errno = 0;
 	x = strtod(v, &end);
-	if (*v == '\0' || *end != '\0' || errno || !(x >= 0) || x > 86400.0 * 365)
-		return cli_opts_fail(c, "invalid value in option '%s': expected seconds "
-				     "(a number >= 0)", opt);
+	if (*v == '\0' || *end != '\0' || errno || !(x >= 0) || x > max)
+		return cli_opts_fail(c, "invalid value in option '%s': expected %s", opt, what);
 	*out = x;
+	return 0;
+}
+
+static int cli_opts_secs(struct cli_opts_ctx *c, const char *opt, double *out)
+{
+	return cli_opts_number(c, opt, 86400.0 * 365, "seconds (a number >= 0)", out);
+}
+
+/* A price in dollars ("0.005"; 0 to 1000) into nano-dollars per `per`
+ * units (1000: a price per 1,000 requests becomes one per request). */
+static int cli_opts_price(struct cli_opts_ctx *c, const char *opt, unsigned per, uint64_t *out)
+{
+	double x;
+
+	if (cli_opts_number(c, opt, 1000.0, "a price in dollars (a number from 0 to 1000)", &x))
+		return -1;
+	*out = (uint64_t)(x * 1e9 / per + 0.5);
 	return 0;
 }
 
@@ -398,6 +427,14 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_uint(c, arg, 1, 86400, &o->gc_interval_s);
 	case KEY_GC_MIN_AGE:
 		return cli_opts_uint(c, arg, 1, 86400 * 7, &o->gc_min_age_s);
+	case KEY_POLL_MS:
+		return cli_opts_uint(c, arg, 10, 3600000, &o->poll_interval_ms);
+	case KEY_PRICE_PUT:
+		return cli_opts_price(c, arg, 1000, &o->price_put_nusd);
+	case KEY_PRICE_GET:
+		return cli_opts_price(c, arg, 1000, &o->price_get_nusd);
+	case KEY_PRICE_GB:
+		return cli_opts_price(c, arg, 1, &o->price_gib_month_nusd);
 	case KEY_TABLE_MB:
 		return cli_opts_uint(c, arg, 1, 4096, &o->table_mb);
 	case KEY_RESERVE_MB:
@@ -508,6 +545,12 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 	case KEY_F_SCRUB:
 		o->flags |= CLI_F_SCRUB;
 		return 0;
+	case KEY_F_YES:
+		o->flags |= CLI_F_YES;
+		return 0;
+	case KEY_F_DRYRUN:
+		o->flags |= CLI_F_DRYRUN;
+		return 0;
 	case KEY_F_JOBS:
 		o->flags |= CLI_F_JOBS;
 		return cli_opts_flag_uint(c, arg, "--jobs", 64, "", &o->jobs);
@@ -606,6 +649,9 @@ int cli_opts_parse(struct cli_opts *o, int argc, char **argv, const char *second
 	c.o.lease_wait_s = CLI_DFLT_LEASE_WAIT_S;
 	c.o.unmount_timeout_s = CLI_DFLT_UNMOUNT_TIMEOUT_S;
 	c.o.log_level = -1;
+	c.o.price_put_nusd = OBJ_DFLT_PRICE_PUT_NUSD;
+	c.o.price_get_nusd = OBJ_DFLT_PRICE_GET_NUSD;
+	c.o.price_gib_month_nusd = OBJ_DFLT_PRICE_GIB_MONTH_NUSD;
 	rc = fuse_opt_parse(&args, &c, cli_opts_table, cli_opts_proc);
 	fuse_opt_free_args(&args);
 	*o = c.o;                  /* the strings are the caller's from here */

@@ -2,7 +2,7 @@
  * cli_scrub.c - `shalefs fsck --scrub`: read every byte the store still
  * needs, name each damaged object and every path whose reads fail.
  *
- *   shalefs fsck --scrub [--jobs N] [--json] [-o ...] STORE
+ *   shalefs fsck --scrub [--jobs N] [--json] [--repair [--dry-run|--yes]] [-o ...] STORE
  *
  * Two passes. kv_scrub reads every live object (N at a time, default 4)
  * and reports each damaged stretch: the object, its kind, the byte range,
@@ -25,7 +25,15 @@
  *   "exit_code"}.
  *   On a terminal (and not --json) a progress line on stderr: objects,
  *   bytes, rate, ETA.
- * EXIT (fsck(8)): 0 clean, 4 damage found, 8 could not run.
+ * REPAIR
+ *   --repair then lists what kv_repair can mend without guessing ("repair:
+ *   would ..." lines; --json: "repairs":[{"action","object","bytes",
+ *   "keep_records","keep_bytes","drop_records","saved_as","done","error"}],
+ *   "repair_notes":[text...], "repair_applied"). Nothing changes unless
+ *   --yes: a repair that rewrites WAL objects loses the records past the
+ *   cut, and the administrator should see which first.
+ * EXIT (fsck(8)): 0 clean, 1 every damaged object repaired (--yes), 4
+ *   damage found (and left), 8 could not run.
  */
 #include "cli/cli_int.h"
 
@@ -46,6 +54,7 @@ struct cli_scrub_obj {
 	int in_latest, in_tables;
 	char *checkpoints;
 	uint64_t paths;                   /* paths whose reads met it */
+	int repaired;                     /* --repair --yes replaced or removed it */
 };
 
 struct cli_scrub {
@@ -58,6 +67,11 @@ struct cli_scrub {
 	uint64_t paths;
 	uint64_t start_ns, last_progress_ns;
 	int nomem;
+	int apply;                        /* --repair --yes */
+	uint64_t repairs;                 /* actions reported */
+	uint64_t failed;                  /* ... that failed */
+	char **notes;                     /* --json: repair notes, printed at the end */
+	size_t n_notes, cap_notes;
 };
 
 static const char *cli_scrub_kind(enum kv_scrub_kind k)
@@ -250,8 +264,159 @@ static void cli_scrub_print_damage(struct cli_scrub *s, int fs_opens)
 	}
 }
 
+static const char *cli_scrub_action(enum kv_repair_kind k)
+{
+	switch (k) {
+	case KV_REPAIR_CUT_WAL: return "cut_wal";
+	case KV_REPAIR_EMPTY_WAL: return "empty_wal";
+	case KV_REPAIR_REMOVE_TABLE: return "remove_table";
+	case KV_REPAIR_REMOVE_WAL: return "remove_wal";
+	}
+	return "?";
+}
+
+static int cli_scrub_repair_action(void *arg, const struct kv_repair_action *a)
+{
+	struct cli_scrub *s = arg;
+	const char *saved = a->saved_as && *a->saved_as ? a->saved_as : NULL;
+
+	if (a->err)
+		s->failed++;
+	struct cli_scrub_obj *c = a->done ? cli_scrub_find(s, a->object) : NULL;
+	if (c)
+		c->repaired = 1;
+	if (s->json) {
+		printf("%s{\"action\":\"%s\",\"object\":", s->repairs ? "," : "",
+		       cli_scrub_action(a->kind));
+		cli_json_str(a->object);
+		printf(",\"bytes\":%" PRIu64 ",\"keep_records\":%" PRIu64 ",\"keep_bytes\":%" PRIu64
+		       ",\"drop_records\":%" PRIu64 ",\"saved_as\":", a->bytes, a->keep_records,
+		       a->keep_bytes, a->drop_records);
+		if (saved)
+			cli_json_str(saved);
+		else
+			printf("null");
+		printf(",\"done\":%s,\"error\":", a->done ? "true" : "false");
+		if (a->err)
+			cli_json_str(kv_strerror(a->err));
+		else
+			printf("null");
+		printf("}");
+		s->repairs++;
+		return 0;
+	}
+	const char *verb = a->err ? "FAILED to " : s->apply ? "" : "would ";
+	switch (a->kind) {
+	case KV_REPAIR_CUT_WAL:
+		if (a->missing)
+			printf("repair: %s%s %s: it is missing; the WAL ends before it\n", verb,
+			       s->apply && !a->err ? "wrote empty" : "write empty", a->object);
+		else
+			printf("repair: %scut %s at byte %" PRIu64 ": keep %" PRIu64 " record%s%s, "
+			       "drop the %" PRIu64 " bytes after\n", verb, a->object, a->keep_bytes,
+			       a->keep_records, a->keep_records == 1 ? "" : "s",
+			       a->keep_records ? "" : " (none is valid)", a->bytes);
+		break;
+	case KV_REPAIR_EMPTY_WAL:
+		printf("repair: %s%s %s: drop its %" PRIu64 " record%s (%" PRIu64 " bytes), written "
+		       "after the cut\n", verb, s->apply && !a->err ? "emptied" : "empty", a->object,
+		       a->drop_records, a->drop_records == 1 ? "" : "s", a->bytes);
+		break;
+	case KV_REPAIR_REMOVE_TABLE:
+		printf("repair: %s%s %s: no manifest references it (%" PRIu64 " bytes)\n", verb,
+		       s->apply && !a->err ? "removed" : "remove", a->object, a->bytes);
+		break;
+	case KV_REPAIR_REMOVE_WAL:
+		printf("repair: %s%s %s: its records are in every manifest's tables (%" PRIu64
+		       " bytes)\n", verb, s->apply && !a->err ? "removed" : "remove", a->object,
+		       a->bytes);
+		break;
+	}
+	if (a->err)
+		printf("repair: %s: %s\n", a->object, kv_strerror(a->err));
+	else if (saved)
+		printf("repair: %s: its old bytes are kept as %s\n", a->object, saved);
+	s->repairs++;
+	return 0;
+}
+
+static void cli_scrub_repair_note(void *arg, const char *text)
+{
+	struct cli_scrub *s = arg;
+
+	if (!s->json) {
+		printf("repair: left: %s\n", text);
+		return;
+	}
+	if (util_grow(&s->notes, &s->cap_notes, s->n_notes, sizeof(*s->notes)))
+		return;
+	if ((s->notes[s->n_notes] = strdup(text)) != NULL)
+		s->n_notes++;
+}
+
+/*
+ * --repair: the plan (or, with --yes, the work) after the scrub's report.
+ * Returns the exit code: 1 when every damaged object was mended, else
+ * `code`; 8 when the repair could not run.
+ */
+static int cli_scrub_repair(struct cli_scrub *s, struct obj_backend *store, int code)
+{
+	struct kv_repair_conf rc_conf = { .apply = s->apply, .min_age_ms = 0,
+					  .action = cli_scrub_repair_action,
+					  .note = cli_scrub_repair_note, .arg = s };
+	struct kv_repair_summary sum;
+	char lost[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(lost, sizeof(lost), "lost+found/%Y%m%dT%H%M%SZ/", &tm);
+	rc_conf.lost_prefix = lost;
+	if (s->json)
+		printf(",\"repairs\":[");
+	cli_quiet(1);
+	int rc = kv_repair(store, &rc_conf, &sum);
+	cli_quiet(0);
+	if (s->json) {
+		printf("],\"repair_notes\":[");
+		for (size_t i = 0; i < s->n_notes; i++) {
+			printf("%s", i ? "," : "");
+			cli_json_str(s->notes[i]);
+		}
+		printf("],\"repair_applied\":%s", s->apply ? "true" : "false");
+	}
+	if (rc) {
+		cli_err("fsck --scrub --repair of %s could not finish: %s%s", s->o->store,
+			*obj_last_error() ? obj_last_error() : kv_strerror(rc),
+			s->apply ? " (the repairs listed as done stand)" : "");
+		return 8;
+	}
+	if (!s->json) {
+		if (!sum.planned)
+			printf("repair: nothing to repair without guessing\n");
+		else if (!s->apply)
+			printf("repair: %" PRIu64 " action%s planned, nothing changed (a dry run); "
+			       "`shalefs fsck --scrub --repair --yes %s` carries them out\n",
+			       sum.planned, sum.planned == 1 ? "" : "s", s->o->store);
+		else
+			printf("repair: %" PRIu64 " of %" PRIu64 " action%s done; `shalefs fsck "
+			       "--scrub %s` checks the result\n", sum.done, sum.planned,
+			       sum.planned == 1 ? "" : "s", s->o->store);
+	}
+	if (!s->apply || s->failed || code == 0)
+		return code;
+	/* Corrected only if every damaged object is one the repair replaced. */
+	for (size_t i = 0; i < s->n_dmg; i++)
+		if (!s->dmg[i].repaired)
+			return code;
+	return 1;
+}
+
 static void cli_scrub_free(struct cli_scrub *s)
 {
+	for (size_t i = 0; i < s->n_notes; i++)
+		free(s->notes[i]);
+	free(s->notes);
 	for (size_t i = 0; i < s->n_dmg; i++) {
 		free(s->dmg[i].object);
 		free(s->dmg[i].checkpoint);
@@ -268,7 +433,8 @@ static void cli_scrub_free(struct cli_scrub *s)
 
 int cli_fsck_scrub(const struct cli_opts *o, struct obj_backend *store, const char *live_who)
 {
-	struct cli_scrub s = { .o = o, .json = (o->flags & CLI_F_JSON) != 0 };
+	struct cli_scrub s = { .o = o, .json = (o->flags & CLI_F_JSON) != 0,
+			       .apply = (o->flags & CLI_F_YES) != 0 };
 	struct kv_scrub_conf kc = { .jobs = o->jobs, .damage = cli_scrub_damage,
 				    .progress = cli_scrub_progress, .arg = &s };
 	struct kv_scrub_summary sum;
@@ -319,8 +485,11 @@ int cli_fsck_scrub(const struct cli_opts *o, struct obj_backend *store, const ch
 		printf("],\"damage\":[");
 		cli_scrub_print_damage(&s, fs_opens);
 		printf("],\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.3f,"
-		       "\"filesystem_opens\":%s,\"entries\":%" PRIu64 ",\"exit_code\":%d}\n",
-		       sum.objects, sum.bytes, secs, fs_opens ? "true" : "false", fsum.entries, code);
+		       "\"filesystem_opens\":%s,\"entries\":%" PRIu64, sum.objects, sum.bytes, secs,
+		       fs_opens ? "true" : "false", fsum.entries);
+		if (o->flags & CLI_F_REPAIR)
+			code = cli_scrub_repair(&s, store, code);
+		printf(",\"exit_code\":%d}\n", code);
 		goto out;
 	}
 	cli_scrub_print_damage(&s, fs_opens);
@@ -331,6 +500,8 @@ int cli_fsck_scrub(const struct cli_opts *o, struct obj_backend *store, const ch
 	       " entries checked; %zu damaged stretch%s, %" PRIu64 " path%s lost\n", sum.objects,
 	       (double)sum.bytes / 1048576.0, secs, secs > 0 ? (double)sum.bytes / 1048576.0 / secs : 0,
 	       fsum.entries, s.n_dmg, s.n_dmg == 1 ? "" : "es", s.paths, s.paths == 1 ? "" : "s");
+	if (o->flags & CLI_F_REPAIR)
+		code = cli_scrub_repair(&s, store, code);
 out:
 	fflush(stdout);
 	cli_scrub_free(&s);

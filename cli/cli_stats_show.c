@@ -188,6 +188,65 @@ static void cli_stats_time(char *buf, size_t len, uint64_t ms)
 
 /* ---- the summary --------------------------------------------------------- */
 
+/* Nano-dollars as "$0.000123". */
+static void cli_stats_usd(char *buf, size_t len, uint64_t nusd)
+{
+	snprintf(buf, len, "$%.6f", (double)nusd / 1e9);
+}
+
+/* The cost lines: the estimate per hour, the price list, and the requests
+ * by purpose and class (obj_cost_stats, objstore.h). Nothing when the
+ * daemon reports no prices (an older one). */
+static void cli_stats_cost(const struct cli_stats_snap *b)
+{
+	static const char *const purposes[] = { "wal", "flush", "compaction", "segment", "gc",
+						"read", "manifest", "other" };
+	char t1[64], t2[64], t3[64], key[96];
+	uint64_t pp = cli_stats_u(b, "cost_price_put_nusd"), pg = cli_stats_u(b, "cost_price_get_nusd");
+	uint64_t pm = cli_stats_u(b, "cost_price_gib_month_nusd");
+
+	uint64_t have;
+
+	if (cli_stats_get(b, "cost_price_put_nusd", &have))
+		return;
+	cli_stats_usd(t1, sizeof(t1), cli_stats_u(b, "cost_nusd_per_hour"));
+	cli_stats_usd(t2, sizeof(t2), cli_stats_u(b, "cost_requests_nusd_per_hour"));
+	cli_stats_usd(t3, sizeof(t3), cli_stats_u(b, "cost_storage_nusd_per_hour"));
+	printf("cost:         %s/h estimated: requests %s/h (mean since the mount), storage %s/h",
+	       t1, t2, t3);
+	cli_stats_bytes(t1, sizeof(t1), (double)cli_stats_u(b, "cost_stored_bytes"));
+	printf(" (%s of tables)\n", t1);
+	printf("  prices: $%.6g per 1,000 PUT/COPY/POST/LIST, $%.6g per 1,000 GET/HEAD, "
+	       "$%.6g per GB-month; DELETE free\n", (double)pp * 1000 / 1e9,
+	       (double)pg * 1000 / 1e9, (double)pm / 1e9);
+	printf("  %-12s %10s %10s %8s %11s %11s %11s\n", "purpose", "put-class", "get-class",
+	       "deletes", "bytes put", "bytes got", "cost");
+	for (size_t i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++) {
+		uint64_t n[3], bp, bg;
+		static const char *const cls[] = { "put_class", "get_class", "delete" };
+		for (int c = 0; c < 3; c++) {
+			snprintf(key, sizeof(key), "purpose_%s_%s_requests", purposes[i], cls[c]);
+			n[c] = cli_stats_u(b, key);
+		}
+		snprintf(key, sizeof(key), "purpose_%s_put_bytes", purposes[i]);
+		bp = cli_stats_u(b, key);
+		snprintf(key, sizeof(key), "purpose_%s_get_bytes", purposes[i]);
+		bg = cli_stats_u(b, key);
+		if (!n[0] && !n[1] && !n[2])
+			continue;
+		snprintf(key, sizeof(key), "cost_%s_nusd", purposes[i]);
+		cli_stats_bytes(t1, sizeof(t1), (double)bp);
+		cli_stats_bytes(t2, sizeof(t2), (double)bg);
+		cli_stats_usd(t3, sizeof(t3), cli_stats_u(b, key));
+		printf("  %-12s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %11s %11s %11s\n",
+		       purposes[i], n[0], n[1], n[2], t1, t2, t3);
+	}
+	cli_stats_usd(t3, sizeof(t3), cli_stats_u(b, "cost_requests_nusd"));
+	printf("  %-12s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %11s %11s %11s\n", "total",
+	       cli_stats_u(b, "class_put_class_requests"), cli_stats_u(b, "class_get_class_requests"),
+	       cli_stats_u(b, "class_delete_requests"), "", "", t3);
+}
+
 static void cli_stats_summary(const struct cli_stats_src *src, const struct cli_stats_snap *a,
 			      const struct cli_stats_snap *b)
 {
@@ -279,6 +338,8 @@ static void cli_stats_summary(const struct cli_stats_src *src, const struct cli_
 	       cli_stats_u(b, "compactions_completed"), cli_stats_u(b, "compactions_failed"));
 	cli_stats_duration(t1, sizeof(t1), cli_stats_u(b, "write_stall_ms") / 1000);
 	printf("write stalls: %" PRIu64 " (%s stalled in all)\n", cli_stats_u(b, "write_stalls"), t1);
+	if (!src->fs)                    /* not this command's own requests */
+		cli_stats_cost(b);
 	err_ms = 0;
 	if (cli_stats_info(b, "last_error_unix_ms", t1, sizeof(t1)))
 		err_ms = strtoull(t1, NULL, 10);
@@ -320,7 +381,7 @@ static void cli_stats_json(const struct cli_stats_src *src, const struct cli_sta
 	char buf[1024], lvl[16] = "";
 	uint64_t start_ms = cli_stats_u(b, "fs_started_unix_ms"), now_ms = b->wall_ns / 1000000u;
 	uint64_t hits = cli_stats_u(b, "block_cache_hits"), misses = cli_stats_u(b, "block_cache_misses");
-	uint64_t err_ms = 0;
+	uint64_t err_ms = 0, have;
 	double secs;
 	const char *p;
 
@@ -358,6 +419,25 @@ static void cli_stats_json(const struct cli_stats_src *src, const struct cli_sta
 		printf(",\n    \"%s\": {\"requests_per_s\": %.3f, \"bytes_per_s\": %.1f}",
 		       cli_stats_classes[i].name, r[i].req_s, r[i].bytes_s);
 	printf("\n  }");
+	if (!src->fs && cli_stats_get(b, "cost_price_put_nusd", &have) == 0) {
+		static const char *const purposes[] = { "wal", "flush", "compaction", "segment",
+							"gc", "read", "manifest", "other" };
+		char key[64];
+		printf(",\n  \"cost\": {\"usd_per_hour\": %.9f, \"requests_usd_per_hour\": %.9f, "
+		       "\"storage_usd_per_hour\": %.9f, \"stored_bytes\": %" PRIu64
+		       ", \"requests_usd\": %.9f,\n    \"by_purpose_usd\": {",
+		       (double)cli_stats_u(b, "cost_nusd_per_hour") / 1e9,
+		       (double)cli_stats_u(b, "cost_requests_nusd_per_hour") / 1e9,
+		       (double)cli_stats_u(b, "cost_storage_nusd_per_hour") / 1e9,
+		       cli_stats_u(b, "cost_stored_bytes"),
+		       (double)cli_stats_u(b, "cost_requests_nusd") / 1e9);
+		for (size_t i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++) {
+			snprintf(key, sizeof(key), "cost_%s_nusd", purposes[i]);
+			printf("%s\"%s\": %.9f", i ? ", " : "", purposes[i],
+			       (double)cli_stats_u(b, key) / 1e9);
+		}
+		printf("}}");
+	}
 	if (src->fs) {
 		enum util_log_level l;
 		err_ms = util_log_last_problem(&l, buf, sizeof(buf)) / 1000000u;

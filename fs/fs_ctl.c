@@ -5,7 +5,8 @@
  * directory (never stored, never listed by readdir of the root, inode
  * numbers FS_CTL_*_INO outside the allocated range). It holds:
  *   stats   "key: value" lines: the fs counters, then kv_stats, then
- *           obj_stats. Its content is rendered at open, so one open reads
+ *           obj_stats, then obj_cost_stats (costed on the tables the
+ *           engine knows of, kv_table_bytes). Its content is rendered at open, so one open reads
  *           one consistent snapshot; it is opened with direct_io, so its
  *           st_size (0) does not matter.
  *   info    "key: value" lines whose values are text (fs_info_render):
@@ -80,8 +81,10 @@ int fs_stats_render(struct fs *fs, char **out, size_t *len)
 
 	fs_stats(fs, fs_ctl_emit, &b);
 	kv_stats(fs->db, fs_ctl_emit, &b);
-	if (fs->store)
+	if (fs->store) {
 		obj_stats(fs->store, fs_ctl_emit, &b);
+		obj_cost_stats(fs->store, kv_table_bytes(fs->db), fs_ctl_emit, &b);
+	}
 	if (b.err) {
 		free(b.s);
 		return b.err;

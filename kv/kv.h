@@ -288,6 +288,9 @@ void kv_iter_free(struct kv_iter_user *it);
  * health of background threads, ...). */
 typedef void (*kv_stat_emit_fn)(void *arg, const char *key, uint64_t value);
 void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg);
+/* Bytes of the tables of the current manifest (stats' sst_bytes): what is
+ * known to be stored, for the storage cost estimate. Thread-safe. */
+uint64_t kv_table_bytes(struct kv_db *db);
 
 /* 1 once the handle was fenced by a newer writer or entered the ERROR state. */
 int kv_is_readonly(struct kv_db *db);
@@ -370,5 +373,50 @@ struct kv_scrub_conf {
  * manifest: not a store with data), a store error, or the callback's. */
 int kv_scrub(struct obj_backend *store, const struct kv_scrub_conf *conf,
 	     struct kv_scrub_summary *sum);
+
+/*
+ * Repair (kv_repair.c): what `fsck --scrub --repair` mends without a guess
+ * about lost bytes: a WAL the filesystem cannot replay is cut at its last
+ * valid record (KV_REPAIR_CUT_WAL for the damaged or missing object, which
+ * keeps its valid prefix; KV_REPAIR_EMPTY_WAL for each later one, which
+ * keeps its name and loses its records), tables no manifest references
+ * and WAL objects every manifest has in its tables are removed. Nothing
+ * is written unless conf->apply; then every object whose bytes change is
+ * first copied whole under conf->lost_prefix. The caller makes sure no
+ * writer runs. The file's header comment says why each rule is so.
+ */
+enum kv_repair_kind {
+	KV_REPAIR_CUT_WAL, KV_REPAIR_EMPTY_WAL, KV_REPAIR_REMOVE_TABLE, KV_REPAIR_REMOVE_WAL
+};
+struct kv_repair_action {
+	enum kv_repair_kind kind;
+	const char *object;
+	uint64_t bytes;                   /* bytes removed or dropped */
+	uint64_t keep_records, keep_bytes; /* CUT: the valid prefix kept ... */
+	uint64_t last_seq;                /* ... and its last seq (0: none) */
+	int missing;                      /* CUT: the object was missing (written empty) */
+	uint64_t drop_records;            /* EMPTY: records dropped */
+	const char *saved_as;             /* apply: where the old bytes were copied ("") */
+	int done;                         /* applied */
+	int err;                          /* apply failed: the error */
+};
+struct kv_repair_conf {
+	int apply;                        /* 0: report the plan, write nothing */
+	uint64_t min_age_ms;              /* unreferenced tables younger are left;
+					   * 0 = GC's default (gc_min_age_ms) */
+	const char *lost_prefix;          /* e.g. "lost+found/20261207T0612Z/" */
+	/* Called for each action, planned or done; non-zero stops. */
+	int (*action)(void *arg, const struct kv_repair_action *a);
+	/* Why something was left alone. */
+	void (*note)(void *arg, const char *text);
+	void *arg;
+};
+struct kv_repair_summary {
+	uint64_t planned, done;
+};
+/* 0 (the plan was reported, or carried out), or an error (store, or a
+ * failed action with apply: the actions before it stand). */
+int kv_repair(struct obj_backend *store, const struct kv_repair_conf *conf,
+	      struct kv_repair_summary *sum);
 
 #endif /* SHALE_KV_H */

@@ -787,6 +787,7 @@ void *kv_compact_main(void *arg)
 	int rc;
 
 	util_thread_setup("kv-compact", 1);
+	(void)obj_purpose_set(OBJ_PURPOSE_COMPACT);   /* what its requests cost: objstore.h */
 
 	while ((rc = kv_manifest_update(db, kv_compact_claim_apply, &epoch, NULL, NULL)) != 0) {
 		if (rc == KV_EFENCED || rc == -ECANCELED)

@@ -59,7 +59,6 @@
 #define KV_DFLT_POLL_MS 1000
 #define KV_DFLT_SST_MAX ((size_t)64 << 20)
 #define KV_DFLT_GC_INTERVAL_MS 60000
-#define KV_DFLT_GC_MIN_AGE_MS 300000
 #define KV_DFLT_MANIFESTS_KEEP 16
 /* Writers wait while this many WAL bytes are not yet in the store. */
 #define KV_WAL_BUDGET_FACTOR 4
@@ -329,7 +328,7 @@ static void kv_db_free(struct kv_db *db)
 	free(db);
 }
 
-int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_config *conf)
+static int kv_db_open(struct kv_db **out, struct obj_backend *store, const struct kv_config *conf)
 {
 	static const struct kv_config defaults = KV_CONFIG_INIT;
 	struct kv_db *db;
@@ -420,6 +419,17 @@ fail:
 	kv_lease_release(db, 1);
 	kv_reader_unregister(db);
 	kv_db_free(db);
+	return rc;
+}
+
+/* The requests of an open (the lease, the manifest, the WAL replay and the
+ * flushes it makes on this thread) are charged to "other" (objstore.h). */
+int kv_open(struct kv_db **out, struct obj_backend *store, const struct kv_config *conf)
+{
+	enum obj_purpose was = obj_purpose_set(OBJ_PURPOSE_OTHER);
+	int rc = kv_db_open(out, store, conf);
+
+	(void)obj_purpose_set(was);
 	return rc;
 }
 
@@ -949,6 +959,20 @@ void kv_iter_free(struct kv_iter_user *u)
 
 /* ---- stats -------------------------------------------------------------- */
 
+uint64_t kv_table_bytes(struct kv_db *db)
+{
+	uint64_t n = 0;
+
+	kv_mutex_lock(&db->mu);
+	const struct kv_manifest *m = db->ver->man;
+	for (size_t i = 0; i < m->n_l0; i++)
+		n += m->l0[i].size;
+	for (size_t i = 0; i < m->n_runs; i++)
+		for (size_t j = 0; j < m->runs[i].n; j++)
+			n += m->runs[i].ssts[j].size;
+	kv_mutex_unlock(&db->mu);
+	return n;
+}
 
 void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 {

@@ -394,6 +394,7 @@ void *kv_flush_main(void *arg)
 	unsigned attempt = 0;
 
 	util_thread_setup("kv-flush", 0);
+	(void)obj_purpose_set(OBJ_PURPOSE_FLUSH);   /* what its requests cost: objstore.h */
 
 	kv_mutex_lock(&db->mu);
 	for (;;) {

@@ -3,7 +3,8 @@
  * manifest keeps up with the writer by polling.
  *
  * DESIGN
- *   Every poll_interval_ms the follower thread
+ *   Every poll_interval_ms (-o poll_interval_ms=, default 1000) the
+ *   follower thread
  *     1. loads the latest manifest if its id moved, builds a version for it
  *        (sharing readers with the current one) and installs it, keeping
  *        only memtable entries above manifest.last_seq (kv_follow_install
@@ -14,6 +15,17 @@
  *        for now), skipping records at or below manifest.last_seq.
  *   So the follower's memory stays bounded by what the writer has not yet
  *   flushed.
+ *
+ *   WHAT A POLL COSTS. A follower polls because it is one, so an idle
+ *   follower still makes requests; they are kept to the cheap class. Step
+ *   1 asks for manifest/<current + 1> with a HEAD (writers number
+ *   manifests one by one), and only when it exists LISTs manifest/ for
+ *   the newest and GETs it. Step 3 is a GET of the next WAL object. So an
+ *   idle poll is two GET-class requests that find nothing (at the default
+ *   1 s: 172,800 a day, $0.07 at AWS S3 list prices). Because GC deletes
+ *   all but the newest manifests_keep manifests, a follower that fell that
+ *   far behind would never find current + 1: every KV_FOLLOW_LIST_EVERY-th
+ *   poll LISTs regardless (one PUT-class request).
  *
  *   It never writes to the store. It survives the writer's compaction and
  *   GC: tables of the manifest it uses stay for gc_min_age, and a WAL
@@ -31,6 +43,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* WHAT A POLL COSTS: every this many polls the manifests are listed even
+ * when the next one is not there. */
+#define KV_FOLLOW_LIST_EVERY 30
 
 /*
  * Install version v and keep only memtable entries newer than its
@@ -97,21 +113,38 @@ static int kv_follow_install(struct kv_db *db, struct kv_version *v)
 }
 
 /* Install a newer manifest and drop memtables it covers. */
-static int kv_follow_manifest(struct kv_db *db)
+static int kv_follow_manifest(struct kv_db *db, int full)
 {
 	struct kv_manifest *m = NULL;
 	struct kv_version *prev, *v;
-	uint64_t cur;
+	uint64_t cur, id;
+	char name[64];
+	struct obj_stat st;
 	int rc;
 
 	kv_mutex_lock(&db->mu);
 	cur = db->ver->man->id;
+	kv_mutex_unlock(&db->mu);
+	/* WHAT A POLL COSTS: a HEAD of the next manifest, a LIST only when
+	 * it exists (or every KV_FOLLOW_LIST_EVERY-th poll). */
+	if (!full) {
+		kv_manifest_name(cur + 1, name, sizeof(name));
+		rc = obj_head(db->store, name, &st);
+		if (rc)
+			return rc == -ENOENT ? 0 : rc;
+	}
+	rc = kv_manifest_latest_id(db->store, cur, &id);
+	if (rc || id <= cur)
+		return rc;
+
+	kv_mutex_lock(&db->mu);
 	prev = db->ver;
 	kv_version_ref(prev);
 	kv_mutex_unlock(&db->mu);
-
-	rc = kv_manifest_load_latest_after(db->store, cur, &m);
-	if (rc == 0 && m->id > cur) {
+	rc = kv_manifest_load(db->store, id, &m);
+	if (rc == -ENOENT)      /* GC went past it meanwhile: a newer one exists */
+		rc = kv_manifest_load_latest_after(db->store, cur, &m);
+	if (rc == 0 && m->id > prev->man->id) {
 		rc = kv_version_build(&v, m, prev, NULL, NULL, db->store, db->cache, &db->vreg);
 		if (rc) {
 			kv_manifest_free(m);
@@ -167,8 +200,10 @@ void *kv_follow_main(void *arg)
 {
 	struct kv_db *db = arg;
 	uint64_t caught_up = util_now_ns();
+	unsigned polls = 0;
 
 	util_thread_setup("kv-follow", 0);
+	(void)obj_purpose_set(OBJ_PURPOSE_READ);   /* what its requests cost: objstore.h */
 	kv_mutex_lock(&db->mu);
 	for (;;) {
 		uint64_t wall = util_wall_ns() + (uint64_t)db->conf.poll_interval_ms * 1000000ull;
@@ -178,7 +213,7 @@ void *kv_follow_main(void *arg)
 		if (db->shutdown)
 			break;
 		kv_mutex_unlock(&db->mu);
-		int rc = kv_follow_manifest(db);
+		int rc = kv_follow_manifest(db, ++polls % KV_FOLLOW_LIST_EVERY == 0);
 		if (rc == 0)
 			rc = kv_follow_wal(db);
 		kv_mutex_lock(&db->mu);

@@ -67,7 +67,7 @@
 #include <string.h>
 
 /* Size of an empty (fence) WAL object: header + trailer, no records. */
-static size_t kv_gc_fence_size(void)
+size_t kv_gc_fence_size(void)
 {
 	static size_t n;
 	if (!n) {
@@ -134,7 +134,7 @@ static int kv_gc_name_cmp(const void *a, const void *b)
  * Crockford base32 characters hold the 48-bit millisecond timestamp.
  * Returns -EINVAL for names that are not ours.
  */
-static int kv_gc_sst_time(const char *name, uint64_t *ms)
+int kv_gc_sst_time(const char *name, uint64_t *ms)
 {
 	static const char alpha[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 	uint64_t t = 0;
@@ -463,6 +463,7 @@ void *kv_gc_main(void *arg)
 	uint64_t last_ns = util_wall_ns();
 
 	util_thread_setup("kv-gc", 1);
+	(void)obj_purpose_set(OBJ_PURPOSE_GC);   /* what its requests cost: objstore.h */
 	/* The reserve (kv_reclaim.c) first: a store that fills soon after
 	 * the mount should find it there. */
 	if (!db->conf.gc_dry_run)

@@ -261,6 +261,12 @@ typedef int (*kv_wal_record_fn)(void *arg, uint64_t first_seq, uint32_t count,
 				const uint8_t *entries, size_t entries_len);
 int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 		  struct kv_wal_header *h, kv_wal_record_fn fn, void *arg);
+/* The valid prefix of a damaged object (header, then records up to the
+ * first that fails its checks; the trailer is ignored): fn per good
+ * record, *good_end past the last. 0, KV_ECORRUPT (the header is bad:
+ * nothing salvaged; no log line) or fn's error. kv_wal.c, SALVAGE. */
+int kv_wal_salvage(const uint8_t *data, size_t len, struct kv_wal_header *h,
+		   kv_wal_record_fn fn, void *arg, size_t *good_end);
 /* Entries of a batch: type u8, key varint-len + bytes, (value varint-len
  * + bytes if type == VALUE). kv_batch_each walks them, checking every
  * length against the end of the buffer and the KV_KEY_MAX/KV_VALUE_MAX
@@ -393,6 +399,27 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
  * as corrupt, naming it and why (BROKEN TABLES in kv_version.c). */
 int kv_sst_open_broken(struct kv_sst_reader **out, const struct kv_sst_meta *meta,
 		       const char *why);
+/* A reader of a table kv_sst_open found corrupt in its footer, filter or
+ * index but whose data blocks are all sound: the table read whole, its
+ * blocks found by their checksums and an index built for them in memory
+ * (kv_sst_rebuild.c). KV_ECORRUPT (quiet) when that cannot be proved
+ * complete, or a store error. why: kv_sst_open's reason (logged). */
+int kv_sst_open_rebuilt(struct kv_sst_reader **out, struct obj_backend *store,
+			struct kv_cache *cache, const struct kv_sst_meta *meta, const char *why);
+/* kv_sst_rebuild.c: the data blocks of limit bytes of a table, found from
+ * offset 0 by their checksums, and an index block (decoded form: entries,
+ * restarts, count) for them. Stops at the first place no block ends. 0 or
+ * -ENOMEM; the caller decides whether the result is the whole table. */
+struct kv_sst_rebuilt {
+	struct kv_buf index;              /* the index block */
+	size_t index_rlen;                /* its entries end here */
+	uint64_t blocks, entries;
+	uint64_t data_end;                /* the blocks found end here */
+	struct kv_buf last;               /* the last key found */
+	struct kv_buf restarts, cand;     /* work buffers */
+};
+int kv_sst_rebuild_index(const uint8_t *data, size_t limit, struct kv_sst_rebuilt *rb);
+void kv_sst_rebuilt_free(struct kv_sst_rebuilt *rb);
 /* 0 when r is broken and its keys lie outside the user-key range [lo, hi)
  * (NULL: unbounded), else 1. */
 int kv_sst_wanted(const struct kv_sst_reader *r, const void *lo, size_t lolen, const void *hi,
@@ -1100,6 +1127,13 @@ int kv_compact_wanted(const struct kv_db *db);
 void *kv_gc_main(void *arg);
 /* One GC pass (also used by tests and the CLI). 0 or an error. */
 int kv_gc_pass(struct kv_db *db, int dry_run);
+/* GC's default gc_min_age_ms; kv_repair's default too. */
+#define KV_DFLT_GC_MIN_AGE_MS 300000
+/* Bytes of an empty (fence) WAL object. */
+size_t kv_gc_fence_size(void);
+/* Creation time (ms) of a table from its name sst/<ULID>.sst; -EINVAL for
+ * names that are not ours. */
+int kv_gc_sst_time(const char *name, uint64_t *ms);
 void *kv_follow_main(void *arg);
 
 /* kv_replay.c */

@@ -256,6 +256,7 @@ static void *kv_scrub_worker(void *arg)
 	struct kv_scrub_run *s = arg;
 
 	util_thread_setup("kv-scrub", 0);
+	(void)obj_purpose_set(OBJ_PURPOSE_OTHER);   /* what its requests cost: objstore.h */
 	for (;;) {
 		CHECK_RETURN(pthread_mutex_lock(&s->mu));
 		if (s->err || s->next == s->n) {

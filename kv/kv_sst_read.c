@@ -338,6 +338,38 @@ static void kv_sst_index_seek(struct kv_sst_iter *it, const uint8_t *ikey, size_
 			  b ? (uint32_t)(b - 1) : 0);
 }
 
+/* A reader with one reference, before its footer and index are read. */
+static struct kv_sst_reader *kv_sst_reader_new(struct obj_backend *store,
+					       struct kv_cache *cache,
+					       const struct kv_sst_meta *meta)
+{
+	struct kv_sst_reader *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	atomic_init(&r->refs, 1);
+	r->store = store;
+	r->cache = cache;
+	r->size = meta->size;
+	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
+	return r;
+}
+
+/* The end of an open: the index in place (r->index, index_len), the rest. */
+static void kv_sst_open_done(struct kv_sst_reader *r, const struct kv_sst_block *idx)
+{
+	r->index_rlen = idx->rlen;
+	kv_sst_fences_build(r, idx);
+	if (r->cache) {
+		r->cache_id = kv_cache_new_id(r->cache);
+		kv_ra_table_init(&r->ra, &(struct kv_ra_src){
+			.r = r, .ref = kv_sst_ref, .unref = kv_sst_unref,
+			.store = r->store, .name = r->name, .cache = r->cache,
+			.cache_id = r->cache_id, .index = r->index, .index_rlen = r->index_rlen,
+			.data_end = r->data_end });
+	}
+}
+
 /*
  * kv_sst_open - open the SST described by meta (id and size are used)
  * in store, caching data blocks in cache (NULL = no caching). store and
@@ -356,14 +388,9 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 	uint8_t type;
 	int rc;
 
-	r = calloc(1, sizeof(*r));
+	r = kv_sst_reader_new(store, cache, meta);
 	if (!r)
 		return -ENOMEM;
-	atomic_init(&r->refs, 1);
-	r->store = store;
-	r->cache = cache;
-	r->size = meta->size;
-	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
 
 	/* Smallest SST: an empty index block (4 bytes) + trailer + footer. */
 	if (r->size < KV_SST_FOOTER_SIZE + KV_SST_TRAILER_SIZE + 4) {
@@ -422,20 +449,11 @@ int kv_sst_open(struct kv_sst_reader **out, struct obj_backend *store, struct kv
 		goto fail;
 	r->index = ip;
 	r->index_len = body;
-	r->index_rlen = idx.rlen;
 	r->index_off = ft.index_off;
 	r->entries = ft.entries;
 	r->nblocks = ft.blocks;
 	r->data_end = ft.filter_off;
-	kv_sst_fences_build(r, &idx);
-	if (cache) {
-		r->cache_id = kv_cache_new_id(cache);
-		kv_ra_table_init(&r->ra, &(struct kv_ra_src){
-			.r = r, .ref = kv_sst_ref, .unref = kv_sst_unref,
-			.store = store, .name = r->name, .cache = cache,
-			.cache_id = r->cache_id, .index = r->index, .index_rlen = r->index_rlen,
-			.data_end = r->data_end });
-	}
+	kv_sst_open_done(r, &idx);
 	*out = r;
 	return 0;
 fail:
@@ -445,6 +463,78 @@ fail:
 		obj_buf_free(r->meta);
 	free(r);
 	return rc;
+}
+
+int kv_sst_open_rebuilt(struct kv_sst_reader **out, struct obj_backend *store,
+			struct kv_cache *cache, const struct kv_sst_meta *meta, const char *why)
+{
+	struct kv_sst_reader *r = kv_sst_reader_new(store, cache, meta);
+	struct kv_sst_footer ft;
+	struct kv_sst_rebuilt rb;
+	struct kv_sst_block idx;
+	void *buf = NULL;
+	size_t n = 0;
+	uint64_t limit;
+	int rc, footer = 0;
+
+	if (!r)
+		return -ENOMEM;
+	if (r->size <= KV_SST_FOOTER_SIZE) {
+		free(r);
+		return KV_ECORRUPT;
+	}
+	/* A sound footer says where the data ends, and how much it holds. */
+	limit = r->size - KV_SST_FOOTER_SIZE;
+	if (kv_obj_get(store, r->name, limit, KV_SST_FOOTER_SIZE, &buf, &n) == 0 &&
+	    n == KV_SST_FOOTER_SIZE && kv_sst_footer_parse(NULL, r->size, buf, &ft) == 0) {
+		footer = 1;
+		limit = ft.filter_off;
+	}
+	obj_buf_free(buf);
+	buf = NULL;
+	rc = kv_obj_get(store, r->name, 0, limit, &buf, &n);
+	if (rc == 0 && n != limit)
+		rc = KV_ECORRUPT;
+	if (rc) {
+		obj_buf_free(buf);
+		free(r);
+		return rc == KV_ECORRUPT || rc == -ENOENT ? KV_ECORRUPT : rc;
+	}
+	rc = kv_sst_rebuild_index(buf, n, &rb);
+	obj_buf_free(buf);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	/* Only the whole table will do (kv_sst_rebuild.c, WHEN THE RESULT IS
+	 * TRUSTED): what the manifest records, and the footer if sound. */
+	if (rb.blocks == 0 || rb.entries != meta->entries ||
+	    kv_ikey_cmp(rb.last.data, rb.last.len, meta->largest, meta->largest_len) != 0 ||
+	    (footer && (rb.data_end != ft.filter_off || rb.blocks != ft.blocks ||
+			rb.entries != ft.entries)) ||
+	    (!footer && rb.data_end + KV_SST_TRAILER_SIZE + 4 > r->size - KV_SST_FOOTER_SIZE) ||
+	    kv_sst_block_parse(NULL, 0, rb.index.data, rb.index.len, &idx)) {
+		kv_sst_rebuilt_free(&rb);
+		free(r);
+		return KV_ECORRUPT;
+	}
+	r->meta = rb.index.data;            /* freed with obj_buf_free: free() */
+	rb.index.data = NULL;
+	rb.index.len = rb.index.cap = 0;
+	r->index = r->meta;
+	r->index_len = idx.rlen + 4 * (size_t)idx.nrestarts + 4;
+	r->index_off = rb.data_end;
+	r->entries = rb.entries;
+	r->nblocks = rb.blocks;
+	r->data_end = rb.data_end;
+	kv_sst_rebuilt_free(&rb);
+	kv_sst_open_done(r, &idx);
+	UTIL_WARN("kv", "%s: %s; its %" PRIu64 " data blocks (%" PRIu64 " entries) are sound: "
+		  "reading it through an index rebuilt from them until a compaction rewrites "
+		  "it (`shalefs fsck --scrub` reports the damaged bytes)", r->name, why,
+		  r->nblocks, r->entries);
+	*out = r;
+	return 0;
 }
 
 /* kv_sst_entries - entries the footer records (the verified count once
@@ -488,14 +578,11 @@ void kv_sst_unref(struct kv_sst_reader *r)
 int kv_sst_open_broken(struct kv_sst_reader **out, const struct kv_sst_meta *meta,
 		       const char *why)
 {
-	struct kv_sst_reader *r = calloc(1, sizeof(*r));
+	struct kv_sst_reader *r = kv_sst_reader_new(NULL, NULL, meta);
 
 	if (!r)
 		return -ENOMEM;
-	atomic_init(&r->refs, 1);
 	r->broken = 1;
-	r->size = meta->size;
-	kv_sst_id_name(&meta->id, r->name, sizeof(r->name));
 	snprintf(r->why, sizeof(r->why), "%s", why);
 	r->lo_len = meta->smallest_len - KV_IKEY_TRAILER;
 	r->hi_len = meta->largest_len - KV_IKEY_TRAILER;

@@ -8,8 +8,12 @@
  * ranged GETs each).
  *
  * BROKEN TABLES
- *   A table whose footer, filter or index fails its checks (or that is
- *   missing) gets a broken reader (kv_sst_open_broken) instead of failing
+ *   A table whose footer, filter or index fails its checks is first read
+ *   whole and given an index rebuilt from its data blocks
+ *   (kv_sst_open_rebuilt, kv_sst_rebuild.c), which serves it as if
+ *   nothing had happened when every block is sound. One that cannot be
+ *   rebuilt so (a data block damaged too), or that is missing, gets a
+ *   broken reader (kv_sst_open_broken) instead of failing
  *   the whole version: one damaged object would otherwise keep the
  *   filesystem from mounting at all. Reads of keys in its range fail as
  *   corrupt, naming it; iterations fail only when they reach its range;
@@ -65,10 +69,15 @@ static int kv_version_reader(struct kv_sst_reader **out, const struct kv_sst_met
 				"missing but the manifest references it");
 	}
 	if (rc == KV_ECORRUPT) {
-		/* BROKEN TABLES: serve everything else. */
+		/* A damaged footer, filter or index: rebuilt from the data blocks
+		 * when they are all sound; else BROKEN TABLES: serve everything
+		 * else. */
 		struct kv_corrupt_info ci;
 		kv_corrupt_mine(&ci);
-		rc = kv_sst_open_broken(out, meta, ci.reason[0] ? ci.reason : "corrupt");
+		rc = kv_sst_open_rebuilt(out, store, cache, meta,
+					 ci.reason[0] ? ci.reason : "corrupt");
+		if (rc == KV_ECORRUPT)
+			rc = kv_sst_open_broken(out, meta, ci.reason[0] ? ci.reason : "corrupt");
 	}
 	return rc;
 }

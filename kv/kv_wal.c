@@ -378,3 +378,56 @@ int kv_wal_decode(const char *name, const uint8_t *data, size_t len,
 corrupt:
 	return KV_CORRUPT(name, at, "%s", why);
 }
+
+/* ---- salvage ------------------------------------------------------------- */
+
+/*
+ * The valid prefix of a damaged object, for `fsck --scrub --repair`
+ * (kv_repair.c): the header, if its magic, checksum and version hold, and
+ * then the records in order for as long as each one's length, checksum,
+ * seqs and entries hold. The walk ignores the trailer (a truncated or
+ * damaged object has none to trust) and stops at the first record that
+ * fails: nothing after a damaged record is handed out, since its length
+ * field cannot be trusted to find the next one. fn gets each good record;
+ * *good_end is the offset just past the last (KV_WAL_HEADER_SIZE when
+ * there is none). Returns 0 (the header held), KV_ECORRUPT (it did not:
+ * nothing is salvaged, no log line), or fn's error.
+ */
+int kv_wal_salvage(const uint8_t *data, size_t len, struct kv_wal_header *h,
+		   kv_wal_record_fn fn, void *arg, size_t *good_end)
+{
+	size_t off = KV_WAL_HEADER_SIZE;
+	uint64_t next_seq = 0;
+	char why[160];
+
+	*good_end = 0;
+	if (len < KV_WAL_HEADER_SIZE || memcmp(data, kv_wal_magic, 8) != 0 ||
+	    util_get_be32(data + 28) != util_crc32c(0, data, 28) ||
+	    util_get_be32(data + 8) != KV_WAL_VERSION)
+		return KV_ECORRUPT;
+	h->wal_id = util_get_be64(data + 12);
+	h->writer_epoch = util_get_be64(data + 20);
+	*good_end = off;
+	while (len - off >= KV_WAL_RECORD_HEAD) {
+		const uint8_t *r = data + off;
+		size_t elen = util_get_be32(r);
+		if (elen > len - off - KV_WAL_RECORD_HEAD ||
+		    util_get_be32(r + 4) != util_crc32c(0, r + 8, 12 + elen))
+			break;
+		uint64_t first_seq = util_get_be64(r + 8);
+		uint32_t count = util_get_be32(r + 16);
+		if (count == 0 || first_seq < next_seq || first_seq > KV_SEQ_MAX ||
+		    count - 1 > KV_SEQ_MAX - first_seq ||
+		    kv_batch_walk(r + KV_WAL_RECORD_HEAD, elen, count, NULL, NULL, why, sizeof(why)))
+			break;
+		if (fn) {
+			int rc = fn(arg, first_seq, count, r + KV_WAL_RECORD_HEAD, elen);
+			if (rc)
+				return rc;
+		}
+		next_seq = first_seq + count;
+		off += KV_WAL_RECORD_HEAD + elen;
+		*good_end = off;
+	}
+	return 0;
+}

@@ -197,6 +197,7 @@ void *kv_wal_writer_main(void *arg)
 	int was_held = 0;           /* counts each held object once (wal_holds) */
 
 	util_thread_setup("kv-wal", 0);
+	(void)obj_purpose_set(OBJ_PURPOSE_WAL);   /* what its requests cost: objstore.h */
 	kv_mutex_lock(&db->mu);
 	for (;;) {
 		uint64_t now = util_now_ns();

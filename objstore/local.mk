@@ -4,7 +4,7 @@ noinst_LIBRARIES += objstore/libobjstore.a
 objstore_libobjstore_a_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS)
 objstore_libobjstore_a_SOURCES = objstore/objstore.h objstore/objstore_int.h \
 	objstore/obj_util.c objstore/obj_url.c objstore/obj_local.c objstore/obj_local_fds.c objstore/obj_local_direct.c objstore/obj_mem.c \
-	objstore/obj_retry.c objstore/obj_fault.c objstore/obj_metrics.c \
+	objstore/obj_retry.c objstore/obj_fault.c objstore/obj_metrics.c objstore/obj_cost.c \
 	objstore/obj_dcache.c objstore/obj_dcache_index.c objstore/obj_dcache_file.c \
 	objstore/obj_crypt.c objstore/obj_crypt_key.c \
 	objstore/obj_s3_int.h \

@@ -55,6 +55,7 @@
 #define CRYPT_CC ((uint64_t)OBJ_CRYPT_CHUNK + OBJ_CRYPT_OVERHEAD)
 #define CRYPT_AAD_MAGIC "shalefs-chunk 1"     /* 15 bytes + NUL = 16 */
 #define CRYPT_AAD_FIXED (16 + OBJ_CRYPT_ID_LEN + 8 + 1)
+#define CRYPT_NONCE_BATCH 64
 
 struct obj_crypt {
 	struct obj_wrapper w;             /* must be first */
@@ -100,35 +101,37 @@ static size_t crypt_aad(uint8_t *aad, const struct obj_crypt_secret *k, const ch
 	return CRYPT_AAD_FIXED + name_len;
 }
 
-int obj_crypt_seal(const struct obj_crypt_secret *k, const char *name, const void *data,
-		   size_t len, void **out, size_t *out_len)
+int obj_crypt_seal_into(const struct obj_crypt_secret *k, const char *name, const void *data,
+			size_t len, uint8_t *ct)
 {
 	uint8_t aad[CRYPT_AAD_FIXED + OBJ_NAME_MAX];
+	uint8_t nonces[12 * CRYPT_NONCE_BATCH];
 	size_t nlen = strnlen(name, OBJ_NAME_MAX + 1);
 	uint64_t total = obj_crypt_cipher_size(len);
 	uint64_t n = (total - len) / OBJ_CRYPT_OVERHEAD;
 	const uint8_t *pt = data;
-	uint8_t *ct, *p;
+	uint8_t *p;
 	EVP_CIPHER_CTX *ctx;
 	int rc = -EIO, m;
 
-	*out = NULL;
-	*out_len = 0;
 	if (nlen > OBJ_NAME_MAX || total < len || total > SIZE_MAX)
 		return -EINVAL;
-	ct = malloc((size_t)total);
 	ctx = EVP_CIPHER_CTX_new();
-	if (!ct || !ctx) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	if (!ctx)
+		return -ENOMEM;
 	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->key, NULL) != 1)
 		goto out;
 	p = ct;
 	for (uint64_t i = 0; i < n; i++) {
 		size_t plen = i + 1 < n ? OBJ_CRYPT_CHUNK : len - (size_t)i * OBJ_CRYPT_CHUNK;
 		size_t alen = crypt_aad(aad, k, name, nlen, i, i + 1 == n);
-		if (RAND_bytes(p, 12) != 1 || EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, p) != 1 ||
+		/* Random nonces, drawn CRYPT_NONCE_BATCH at a time: one
+		 * RAND_bytes call per chunk cost more than the cipher. */
+		if (i % CRYPT_NONCE_BATCH == 0 &&
+		    RAND_bytes(nonces, (int)sizeof(nonces)) != 1)
+			goto out;
+		memcpy(p, nonces + 12 * (i % CRYPT_NONCE_BATCH), 12);
+		if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, p) != 1 ||
 		    EVP_EncryptUpdate(ctx, NULL, &m, aad, (int)alen) != 1 ||
 		    (plen && EVP_EncryptUpdate(ctx, p + 12, &m, pt, (int)plen) != 1) ||
 		    EVP_EncryptFinal_ex(ctx, p + 12 + plen, &m) != 1 ||
@@ -137,14 +140,33 @@ int obj_crypt_seal(const struct obj_crypt_secret *k, const char *name, const voi
 		pt += plen;
 		p += 12 + plen + 16;
 	}
-	*out = ct;
-	*out_len = (size_t)total;
-	ct = NULL;
 	rc = 0;
 out:
 	EVP_CIPHER_CTX_free(ctx);
-	free(ct);
 	return rc;
+}
+
+int obj_crypt_seal(const struct obj_crypt_secret *k, const char *name, const void *data,
+		   size_t len, void **out, size_t *out_len)
+{
+	uint64_t total = obj_crypt_cipher_size(len);
+	uint8_t *ct;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if (total < len || total > SIZE_MAX)
+		return -EINVAL;
+	if (!(ct = util_big_alloc((size_t)total)))
+		return -ENOMEM;
+	rc = obj_crypt_seal_into(k, name, data, len, ct);
+	if (rc) {
+		free(ct);
+		return rc;
+	}
+	*out = ct;
+	*out_len = (size_t)total;
+	return 0;
 }
 
 ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
@@ -315,7 +337,7 @@ static int obj_crypt__get(struct obj_backend *b, const char *name, uint64_t off,
 	}
 	if (!whole && pt_len > len)
 		pt_len = (size_t)len;
-	/* The fetched buffer is the caller's now (obj_buf_free is free()). */
+	/* The fetched buffer is the caller's now (obj_buf_free). */
 	*out = ct;
 	*out_len = pt_len;
 	return 0;

@@ -244,8 +244,10 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 	*out_len = 0;
 	if (!obj_dcache_cacheable(name) || len == 0 || k >= DC_K_MAX)
 		return c->w.inner->get(c->w.inner, name, off, len, out, out_len);
-	/* (A range past the object's end is clipped: the buffer is then
-	 * larger than its bytes, by what the caller asked for too much.) */
+	/* A span of known length: one buffer of its size from obj_buf_alloc
+	 * (the pool, or huge pages from 4 MiB on), not a doubling one. (A
+	 * range past the object's end is clipped: the buffer is then larger
+	 * than its bytes, by what the caller asked for too much.) */
 	if (end != UINT64_MAX && end - off <= DC_RESERVE_MAX &&
 	    (rc = dc_buf_reserve(&r, (size_t)(end - off))))
 		return rc;
@@ -310,7 +312,7 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 		r.p = NULL;
 	}
 out:
-	free(r.p);
+	obj_buf_free(r.p);
 	free(scratch);
 	return rc;
 }

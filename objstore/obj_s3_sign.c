@@ -60,7 +60,8 @@ int obj_s3_buf_reserve(struct obj_s3_buf *b, size_t extra)
 	if (need <= b->cap)
 		return 0;
 	if (!b->p && need >= OBJ_BUF_POOL_MIN) {
-		/* A body of known size (a GET): exactly, from the pool. */
+		/* A body of known size (a GET, Content-Length): exactly that,
+		 * from obj_buf_alloc (the pool, or huge pages from 4 MiB on). */
 		if (!(b->p = obj_buf_alloc(need)))
 			return b->err = -ENOMEM;
 		b->cap = need;
@@ -137,7 +138,7 @@ char *obj_s3_buf_take(struct obj_s3_buf *b)
 
 void obj_s3_buf_free(struct obj_s3_buf *b)
 {
-	free(b->p);
+	obj_buf_free(b->p);      /* it may be a get body from obj_buf_alloc */
 	memset(b, 0, sizeof(*b));
 }
 

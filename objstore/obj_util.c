@@ -101,7 +101,11 @@ int obj_name_check(const char *name)
  * OBJ_BUF_POOL_N buffers, OBJ_BUF_POOL_BYTES in all, each of at least
  * OBJ_BUF_POOL_MIN bytes. A request takes the smallest that fits if it is
  * at most twice the size asked for (a small request does not pin a big
- * buffer). What the pool keeps counts in the daemon's RSS.
+ * buffer). What the pool keeps counts in the daemon's RSS. A buffer the
+ * pool does not serve comes from util_big_alloc (2 MiB-aligned, huge
+ * pages, from UTIL_BIG_ALLOC = 4 MiB on; malloc below), and any buffer
+ * obj_buf_free takes back, whichever of the two made it, is kept if it
+ * fits the cap and free()d otherwise: both are free()'s memory.
  */
 #define OBJ_BUF_POOL_N 16
 
@@ -130,7 +134,9 @@ void *obj_buf_alloc(size_t n)
 		}
 		CHECK_RETURN(pthread_mutex_unlock(&obj_pool_mu));
 	}
-	return p ? p : malloc(n ? n : 1);
+	/* Not pooled (small, too big for a slot, or none free): huge pages
+	 * from UTIL_BIG_ALLOC on, malloc below. Either is free()'s. */
+	return p ? p : util_big_alloc(n);
 }
 
 void obj_buf_free(void *buf)

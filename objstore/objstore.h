@@ -394,6 +394,96 @@ struct util_hist_snap;
 typedef void (*obj_hist_emit_fn)(void *arg, const char *op, const char *status,
 				 const struct util_hist_snap *h);
 void obj_latency(struct obj_backend *b, obj_hist_emit_fn emit, void *arg);
+
+/* ---- what requests cost (obj_cost.c: purposes; obj_metrics.c: counts, prices, the estimate) */
+
+/*
+ * Every request the metrics layer counts is charged to a purpose, so that
+ * `shalefs stats` can say what the bucket's bill is made of. The purpose is
+ * a thread-local tag: each engine thread sets its own once (the WAL writer
+ * WAL, the flusher FLUSH, the compactor COMPACT, GC GC, the follower READ),
+ * kv_open sets OTHER around itself, and a thread that never set one (a
+ * FUSE worker, the read-ahead thread) has NONE. The metrics layer then
+ * decides, in this order (obj_cost_purpose):
+ *   1. GC: everything a GC pass does is GC's, whatever it touches;
+ *   2. objects under manifest/, lease/ and readers/: MANIFEST (a flush's
+ *      or compaction's commit is a manifest write, counted here);
+ *   3. the thread's tag, when it has one;
+ *   4. untagged: GET and HEAD are READ, the rest OTHER.
+ * SEGMENT (file data objects) has no writer yet: its slot is reserved so
+ * that the counters keep their names when one comes.
+ */
+enum obj_purpose {
+	OBJ_PURPOSE_NONE,                 /* no tag set on this thread */
+	OBJ_PURPOSE_WAL,
+	OBJ_PURPOSE_FLUSH,
+	OBJ_PURPOSE_COMPACT,
+	OBJ_PURPOSE_SEGMENT,
+	OBJ_PURPOSE_GC,
+	OBJ_PURPOSE_READ,
+	OBJ_PURPOSE_MANIFEST,
+	OBJ_PURPOSE_OTHER,
+	OBJ_PURPOSE_COUNT
+};
+/* "none", "wal", "flush", "compaction", "segment", "gc", "read",
+ * "manifest", "other": the <p> of the stats keys purpose_<p>_*. */
+extern const char *const obj_purpose_names[OBJ_PURPOSE_COUNT];
+
+/* Set this thread's purpose tag; returns the previous one (to restore). */
+enum obj_purpose obj_purpose_set(enum obj_purpose p);
+
+/*
+ * Request classes, as S3 bills them: PUT (PUT, COPY, POST and LIST
+ * requests; put, put_if_absent, list here), GET (GET, HEAD and the rest;
+ * get, head) and DELETE (free on AWS S3; a batch delete is a POST there,
+ * counted here as one DELETE). A multipart upload (objects over the S3
+ * backend's multipart_threshold, 16 MiB) is counted as one PUT, though S3
+ * sees 2 + parts requests.
+ */
+enum obj_class { OBJ_CLASS_PUT, OBJ_CLASS_GET, OBJ_CLASS_DELETE, OBJ_CLASS_COUNT };
+
+/*
+ * A price list, in nano-dollars: per request of the PUT and GET classes,
+ * and per GiB (2^30 bytes, as AWS bills a "GB") stored for a month. The
+ * defaults are AWS S3 Standard in us-east-1: $0.005 per 1,000 PUT, COPY,
+ * POST or LIST requests, $0.0004 per 1,000 GET or HEAD requests, $0.023
+ * per GB-month (shalefs(1): price_put=, price_get=, price_gb_month=).
+ */
+struct obj_prices {
+	unsigned version;                 /* OBJ_PRICES_VERSION */
+	uint64_t put_nusd;                /* per request */
+	uint64_t get_nusd;                /* per request */
+	uint64_t gib_month_nusd;          /* per GiB-month */
+};
+#define OBJ_PRICES_VERSION 1
+#define OBJ_DFLT_PRICE_PUT_NUSD 5000ull           /* $0.005 / 1,000 */
+#define OBJ_DFLT_PRICE_GET_NUSD 400ull            /* $0.0004 / 1,000 */
+#define OBJ_DFLT_PRICE_GIB_MONTH_NUSD 23000000ull /* $0.023 */
+#define OBJ_PRICES_INIT { OBJ_PRICES_VERSION, OBJ_DFLT_PRICE_PUT_NUSD, \
+			  OBJ_DFLT_PRICE_GET_NUSD, OBJ_DFLT_PRICE_GIB_MONTH_NUSD }
+
+/* Use prices p (copied) for the stack's estimates from now on. A stack
+ * without a metrics layer ignores it. Thread-safe. */
+void obj_cost_set_prices(struct obj_backend *b, const struct obj_prices *p);
+
+/*
+ * obj_cost_stats - emit the cost estimate of the stack's metrics layer
+ * (nothing without one):
+ *   cost_price_put_nusd, cost_price_get_nusd, cost_price_gib_month_nusd
+ *   cost_<purpose>_nusd          what the requests of a purpose cost so far
+ *   cost_requests_nusd           their sum
+ *   cost_requests_nusd_per_hour  that sum over the time since the stack
+ *                                was opened, per hour
+ *   cost_stored_bytes            stored_bytes, as given
+ *   cost_storage_nusd_per_hour   what storing that costs per hour (a month
+ *                                is 730 hours)
+ *   cost_nusd_per_hour           the two per-hour figures added
+ * stored_bytes is what the caller knows to be in the bucket (kv: the
+ * tables of the current manifest). Thread-safe.
+ */
+void obj_cost_stats(struct obj_backend *b, uint64_t stored_bytes, obj_stat_emit_fn emit,
+		    void *arg);
+
 /* Size and free bytes of what holds the store, where a backend knows
  * them (file://: the filesystem of its directory). Returns 0, or
  * -ENOTSUP (s3://, mem://: no fixed size), or -errno. */

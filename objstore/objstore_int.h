@@ -32,6 +32,19 @@ enum obj_op {
 };
 extern const char *const obj_op_names[OBJ_OP_COUNT];
 
+/* ---- obj_cost.c: requests by purpose and class ---------------------------- */
+
+/* The purpose a request of op on name, made by a thread tagged tag, is
+ * charged to (objstore.h says the rule). name may be NULL. */
+enum obj_purpose obj_cost_purpose(enum obj_purpose tag, enum obj_op op, const char *name);
+/* This thread's tag. */
+enum obj_purpose obj_purpose_get(void);
+/* The class S3 bills op in. */
+enum obj_class obj_cost_class(enum obj_op op);
+
+/* obj_metrics.c: the stack's metrics layer, or NULL. */
+struct obj_backend *obj_metrics_find(struct obj_backend *b);
+
 /*
  * The file:// backend's cache of open object files (obj_local_fds.c).
  * obj_fds_get and obj_fds_add return a pinned entry (or NULL: not
@@ -193,6 +206,9 @@ int obj_crypt_plain_size(uint64_t ct, uint64_t *plain);
 uint64_t obj_crypt_cipher_size(uint64_t plain);
 int obj_crypt_seal(const struct obj_crypt_secret *k, const char *name, const void *data,
 		   size_t len, void **out, size_t *out_len);
+/* The same into ct, obj_crypt_cipher_size(len) bytes the caller owns. */
+int obj_crypt_seal_into(const struct obj_crypt_secret *k, const char *name, const void *data,
+			size_t len, uint8_t *ct);
 ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
 			 uint64_t first_chunk, uint8_t *buf, size_t ct_len, int ends, size_t skip,
 			 const char **why, uint64_t *bad);
@@ -204,7 +220,10 @@ ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
  * (at most OBJ_BUF_POOL_BYTES kept), so that the ranged reads of a
  * sequential read reuse their memory instead of mapping and faulting in
  * fresh pages for every span (the daemon sends every allocation of 128
- * KiB and more to mmap, cli/shalefs.c). NULL when out of memory.
+ * KiB and more to mmap, cli/shalefs.c). What the pool does not serve
+ * (smaller, bigger than it keeps, or nothing fits) comes from
+ * util_big_alloc: huge pages from UTIL_BIG_ALLOC on. obj_buf_free takes
+ * any malloc'd buffer (util_big_alloc's are). NULL when out of memory.
  * Thread-safe. */
 #define OBJ_BUF_POOL_MIN ((size_t)256 << 10)
 #define OBJ_BUF_POOL_BYTES ((size_t)32 << 20)

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <time.h>
 #ifdef __linux__
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -240,4 +241,18 @@ int util_grow(void *vp, size_t *cap, size_t n, size_t elem)
 	*v = p;
 	*cap = want;
 	return 0;
+}
+
+void *util_big_alloc(size_t n)
+{
+	const size_t huge = (size_t)2 << 20;
+	void *p;
+
+	if (n < UTIL_BIG_ALLOC || n > SIZE_MAX - huge)
+		return malloc(n ? n : 1);
+	if (!(p = aligned_alloc(huge, (n + huge - 1) & ~(huge - 1))))
+		return NULL;
+	/* Advice only: without THP (or with it off) the buffer is as malloc's. */
+	(void)madvise(p, (n + huge - 1) & ~(huge - 1), MADV_HUGEPAGE);
+	return p;
 }

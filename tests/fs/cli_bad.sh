@@ -80,6 +80,11 @@ expect_fail "invalid value in option 'metrics=70000'" $S mount -o metrics=70000 
 expect_fail "metrics file must be an absolute path" $S mount -o metrics_file=m.prom "$ST" "$MP"
 expect_fail "apply to shalefs mount only" $S stats -o metrics=9567 "$ST"
 expect_fail "flush_interval_ms=abc" $S mount -o flush_interval_ms=abc "$ST" "$MP"
+expect_fail "invalid value in option 'price_put=-1': expected a price in dollars" \
+	$S mount -o price_put=-1 "$ST" "$MP"
+expect_fail "invalid value in option 'price_get=abc'" $S mount -o price_get=abc "$ST" "$MP"
+expect_fail "invalid value in option 'price_gb_month=2000'" $S mount -o price_gb_month=2000 "$ST" "$MP"
+expect_fail "poll_interval_ms=5" $S mount -o poll_interval_ms=5 "$ST" "$MP"
 expect_fail "flush_interval_ms=0" $S mount -o flush_interval_ms=0 "$ST" "$MP"
 expect_fail "flush_interval_ms=-5" $S mount -o flush_interval_ms=-5 "$ST" "$MP"
 expect_fail "flush_interval_ms=" $S mount -o flush_interval_ms= "$ST" "$MP"

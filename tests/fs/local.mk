@@ -23,8 +23,10 @@ FS_TESTS = tests/fs/posix.sh tests/fs/fsx.sh tests/fs/cli_bad.sh tests/fs/ro_fen
 	tests/fs/remount.sh tests/fs/lease.sh tests/fs/admin.sh tests/fs/full.sh \
 	tests/fs/logs.sh tests/fs/s3_fail.sh tests/fs/metrics.sh tests/fs/operate.sh \
 	tests/fs/gc.sh tests/fs/stats.sh tests/fs/full_rm.sh tests/fs/cred.sh \
-	tests/fs/scrub.sh tests/fs/dcache.sh \
+	tests/fs/scrub.sh tests/fs/repair.sh tests/fs/dcache.sh \
 	tests/fs/crypt.sh
+# Quiet when idle (issue 23): no request from an idle writer mount.
+FS_TESTS += tests/fs/idle.sh
 TESTS += $(FS_TESTS)
 dist_check_SCRIPTS += $(FS_TESTS)
 EXTRA_DIST += tests/fs/fs_lib.sh tests/fs/cred_fake.py

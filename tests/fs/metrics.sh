@@ -7,7 +7,9 @@
 #   * counters never go down between a scrape during a workload and one
 #     after it;
 #   * the per-operation store requests match `shalefs stats MNT`, read
-#     between two scrapes of a quiet mount that agree;
+#     between two scrapes of a quiet mount that agree; by purpose and
+#     class they add up to the same total, and each purpose's cost is
+#     its requests at the prices given (price_put=) and exported;
 #   * the latency histograms (store requests by op and status, FUSE
 #     requests by op) have cumulative buckets with the fixed bounds, +Inf
 #     equal to _count, a _sum; the ops of the workload were counted; on a
@@ -172,7 +174,35 @@ elif cmd == "match":
     h = hist_count_by_op(load(sys.argv[2]))
     if h != a:
         sys.exit("histogram counts %s != request counters %s" % (h, a))
-    print("requests match, histograms too: %s" % a)
+    # By purpose and class (cli_metrics_purpose_defs): every request is
+    # in exactly one purpose and class, the WAL made PUTs, and each
+    # purpose's cost is its requests at the exported prices.
+    m = load(sys.argv[2])
+    one = dict((k[0], v[1]) for k, v in m.items() if not k[1])
+    def by(fam):
+        return {dict(k[1])["purpose"]: v[1] for k, v in m.items() if k[0] == fam}
+    pc = by("shalefs_store_put_class_requests_total")
+    gc = by("shalefs_store_get_class_requests_total")
+    dc = by("shalefs_store_delete_requests_total")
+    cost = by("shalefs_cost_requests_dollars_total")
+    want = {"wal", "flush", "compaction", "segment", "gc", "read", "manifest", "other"}
+    if set(pc) != want or set(gc) != want or set(dc) != want or set(cost) != want:
+        sys.exit("purposes: %s %s %s %s" % (sorted(pc), sorted(gc), sorted(dc), sorted(cost)))
+    if sum(pc.values()) + sum(gc.values()) + sum(dc.values()) != sum(a.values()):
+        sys.exit("requests by purpose %d != by op %d" %
+                 (sum(pc.values()) + sum(gc.values()) + sum(dc.values()), sum(a.values())))
+    if pc["wal"] < 1 or pc["manifest"] < 1:
+        sys.exit("no WAL or manifest PUT counted: %s" % pc)
+    pp, pg = one["shalefs_cost_price_put_dollars"], one["shalefs_cost_price_get_dollars"]
+    if abs(pp - 0.00002) > 1e-12 or abs(pg - 0.0000004) > 1e-12:
+        sys.exit("prices %s %s, expected price_put=0.02 per 1,000 and the default GET" % (pp, pg))
+    for p in want:
+        if abs(cost[p] - (pc[p] * pp + gc[p] * pg)) > 1e-9:
+            sys.exit("cost of %s: %s, requests say %s" % (p, cost[p], pc[p] * pp + gc[p] * pg))
+    if not one["shalefs_cost_estimated_dollars_per_hour"] > 0:
+        sys.exit("no estimated cost per hour")
+    print("requests match, histograms too: %s; by purpose: PUT class %s, cost $%.6f" %
+          (a, pc, sum(cost.values())))
 EOF
 
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -181,7 +211,7 @@ ST="file://$FS_TMP/store"
 M="$FS_TMP/mnt"
 MF="$FS_TMP/shalefs.prom"
 fs_format "$ST"
-fs_mount "$ST" "$M" -o "metrics=127.0.0.1:$PORT,metrics_file=$MF"
+fs_mount "$ST" "$M" -o "metrics=127.0.0.1:$PORT,metrics_file=$MF,price_put=0.02"
 
 # The file is written before the mount detaches.
 [ -s "$MF" ] || fs_die "metrics_file $MF missing after the mount"

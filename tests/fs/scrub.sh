@@ -4,16 +4,18 @@
 # symlink, nested directories) is written, a checkpoint taken, more
 # written, and the store unmounted; scrub of it exits 0. Then, each on a
 # fresh copy of that store, one byte is flipped in: a table's data block,
-# a table's index, the latest manifest, the checkpoint's manifest, a WAL
+# a table's index, its footer, its index and a data block, the latest manifest, the checkpoint's manifest, a WAL
 # object whose records are in tables, and (after a kill -9) a WAL object
 # whose records are not. Every time scrub exits 4 and names the object;
 # the set of paths it lists equals the set of paths that fail `stat` or
 # `cat` through a read-only mount (all of them when the mount refuses,
-# which scrub must then say; a damaged table index must not make it
-# refuse; the names only that table held cannot be listed: scrub names
-# no readable path and reports the listings it could not finish). Then SCRUB_FILES files scrubbed in bounded
-# memory. On the S3 rig (when configured) the same as the first case for
-# a table block, the object flipped through curl --aws-sigv4.
+# which scrub must then say; a damaged table index or footer costs
+# nothing: the table is read through an index rebuilt from its data
+# blocks; with a data block damaged as well it stays broken, the mount
+# still works, the names only that table held cannot be listed: scrub
+# names no readable path and reports the listings it could not finish).
+# Then SCRUB_FILES files scrubbed in bounded memory. On the S3 rig (when configured) the same cases, each object
+# flipped through curl --aws-sigv4 and put back after.
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 fs_setup scrub
@@ -47,7 +49,7 @@ all_paths() {
 # read-only mount of ST; "MOUNT_REFUSED" when it cannot be mounted.
 failing() {
 	mkdir -p "$MNT"
-	if ! "$SHALEFS" mount -o ro "$1" "$MNT" >"$FS_TMP/ro.log" 2>&1; then
+	if ! "$SHALEFS" mount -o "ro${STORE_OPTS:+,$STORE_OPTS}" "$1" "$MNT" >"$FS_TMP/ro.log" 2>&1; then
 		echo MOUNT_REFUSED
 		return
 	fi
@@ -68,7 +70,7 @@ failing() {
 scrub_case() {
 	name=$1 st=$2 pat=$3
 	rc=0
-	"$SHALEFS" fsck --scrub --json "$st" >"$FS_TMP/$name.json" 2>"$FS_TMP/$name.err" || rc=$?
+	"$SHALEFS" fsck --scrub --json ${STORE_OPTS:+-o "$STORE_OPTS"} "$st" >"$FS_TMP/$name.json" 2>"$FS_TMP/$name.err" || rc=$?
 	[ $rc -eq 4 ] || { cat "$FS_TMP/$name.json" "$FS_TMP/$name.err" >&2; fs_die "$name: scrub exited $rc, expected 4"; }
 	python3 - "$FS_TMP/$name.json" "$pat" >"$FS_TMP/$name.scrub" <<'PY' || fs_die "$name: the scrub report"
 import json, re, sys
@@ -167,13 +169,30 @@ flip "$t" $(( $(size_of "$t") / 2 ))
 scrub_case sst_block "$st" "^sst/"
 [ "$(grep -c . "$FS_TMP/sst_block.scrub")" -ge 1 ] || fs_die "sst_block: no path lost for a flipped data block"
 
-# A table's index (just before the 64-byte footer).
+# A table's index (just before the 64-byte footer), then its footer: the
+# data blocks hold every key, so the engine finds them by their checksums
+# and reads the table through a rebuilt index: scrub reports the damage,
+# and no path fails.
+for part in index footer; do
+	st=$(fresh)
+	t=$(biggest_sst "$FS_TMP/st")
+	case $part in
+	index) flip "$t" $(( $(size_of "$t") - 64 - 12 ));;
+	footer) flip "$t" $(( $(size_of "$t") - 30 ));;
+	esac
+	scrub_case "sst_$part" "$st" "^sst/"
+	[ "$(grep -c . "$FS_TMP/sst_$part.fail")" -eq 0 ] || fs_die "sst_$part: paths fail with only the table's $part damaged"
+done
+
+# A table's index and one of its data blocks: the table cannot be proved
+# whole, so it stays broken; the names only it held cannot be listed.
 st=$(fresh)
 t=$(biggest_sst "$FS_TMP/st")
 flip "$t" $(( $(size_of "$t") - 64 - 12 ))
-scrub_case sst_index "$st" "^sst/" unlisted
-! grep -q MOUNT_REFUSED "$FS_TMP/sst_index.fail" || fs_die "sst_index: one damaged table keeps the filesystem from mounting"
-[ "$(grep -c . "$FS_TMP/sst_index.fail")" -ge 1 ] || fs_die "sst_index: no path fails with a table's index damaged"
+flip "$t" $(( $(size_of "$t") / 2 ))
+scrub_case sst_index_block "$st" "^sst/" unlisted
+! grep -q MOUNT_REFUSED "$FS_TMP/sst_index_block.fail" || fs_die "sst_index_block: one damaged table keeps the filesystem from mounting"
+[ "$(grep -c . "$FS_TMP/sst_index_block.fail")" -ge 1 ] || fs_die "sst_index_block: no path fails with a table's index and a block damaged"
 
 # The latest manifest.
 st=$(fresh)
@@ -302,65 +321,85 @@ print(f"scrub: {n} files: peak RSS {rss} MiB (cap {cap}): {summary}")
 PY
 
 # ---- the S3 rig ------------------------------------------------------------
+# The same tree on the rig, and each object kind flipped in turn through
+# curl's SigV4 signing (and put back after its case).
 S3=$(fs_s3_store scrub)
 if [ -n "$S3" ]; then
 	opts=$(fs_s3_opts)
 	fs_format -o "$opts" "$S3"
-	fs_mount "$S3" "$MNT" -o "$opts,cache_size=0"
+	fs_mount "$S3" "$MNT" -o "$opts,cache_size=0,memtable_mb=2"
 	make_tree "$MNT"
+	"$SHALEFS" checkpoint create "$MNT" ck1 >/dev/null || fs_die "s3: checkpoint create"
+	mkdir -p "$MNT/later"
+	head -c 50000 /dev/urandom >"$MNT/later/g1"
 	all_paths "$MNT" >"$FS_TMP/paths"
 	fs_umount "$MNT"
+	STORE_OPTS="$opts,cache_size=0"
 	rc=0
-	"$SHALEFS" fsck --scrub -o "$opts" "$S3" >"$FS_TMP/s3clean.out" 2>&1 || rc=$?
+	"$SHALEFS" fsck --scrub -o "$STORE_OPTS" "$S3" >"$FS_TMP/s3clean.out" 2>&1 || rc=$?
 	[ $rc -eq 0 ] || { cat "$FS_TMP/s3clean.out" >&2; fs_die "s3: scrub of a clean store exited $rc"; }
 	echo "scrub: s3 clean store: exit 0: $(tail -1 "$FS_TMP/s3clean.out")"
-	# The biggest table, through curl's SigV4 signing.
 	bucket=${S3#s3://}
 	prefix=${bucket#*/}
 	bucket=${bucket%%/*}
 	url="$SHALE_S3_ENDPOINT/$bucket"
 	sig="aws:amz:${AWS_REGION:-us-east-1}:s3"
 	empty="x-amz-content-sha256: $(printf '' | sha256sum | cut -d' ' -f1)"
-	curl -sf --aws-sigv4 "$sig" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "$empty" \
-		"$url?list-type=2&prefix=$prefix%2Fsst%2F" >"$FS_TMP/list.xml" || fs_die "s3: listing the tables"
-	key=$(python3 - "$FS_TMP/list.xml" <<'PY'
+	# s3_pick DIR biggest|last: the key under prefix/DIR/ (largest size, or
+	# last name).
+	s3_pick() {
+		curl -sf --aws-sigv4 "$sig" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "$empty" \
+			"$url?list-type=2&prefix=$prefix%2F$1%2F" >"$FS_TMP/list.xml" || fs_die "s3: listing $1/"
+		python3 - "$FS_TMP/list.xml" "$2" <<'PY'
 import re, sys
 x = open(sys.argv[1]).read()
 items = re.findall(r"<Key>([^<]*)</Key>.*?<Size>(\d+)</Size>", x, re.S)
-print(max(items, key=lambda kv: int(kv[1]))[0])
+print(max(items, key=lambda kv: int(kv[1]))[0] if sys.argv[2] == "biggest" else sorted(items)[-1][0])
 PY
-)
-	curl -sf --aws-sigv4 "$sig" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "$empty" \
-		-o "$FS_TMP/obj" "$url/$key" || fs_die "s3: GET $key"
-	flip "$FS_TMP/obj" $(( $(size_of "$FS_TMP/obj") / 2 ))
-	curl -sf --aws-sigv4 "$sig" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-		-H "x-amz-content-sha256: $(sha256sum <"$FS_TMP/obj" | cut -d' ' -f1)" \
-		-X PUT --data-binary @"$FS_TMP/obj" "$url/$key" >/dev/null || fs_die "s3: PUT $key"
-	rc=0
-	"$SHALEFS" fsck --scrub --json -o "$opts" "$S3" >"$FS_TMP/s3.json" 2>&1 || rc=$?
-	[ $rc -eq 4 ] || { cat "$FS_TMP/s3.json" >&2; fs_die "s3: scrub exited $rc after a flipped table byte"; }
-	python3 - "$FS_TMP/s3.json" "${key#"$prefix"/}" >"$FS_TMP/s3.scrub" <<'PY' || fs_die "s3: the scrub report"
-import json, sys
-r = json.load(open(sys.argv[1]))
-if not any(d["object"] == sys.argv[2] for d in r["damage"]):
-    sys.exit(f"{sys.argv[2]} not named: {r['damage']}")
-for p in r["paths"]:
-    if p["what"] != "listing":
-        print(p["path"])
-PY
-	mkdir -p "$MNT"
-	"$SHALEFS" mount -o "ro,$opts,cache_size=0" "$S3" "$MNT" >/dev/null 2>&1 || fs_die "s3: ro mount"
-	while read -r p; do
-		if ! stat "$MNT$p" >/dev/null 2>&1 ||
-		   { [ -f "$MNT$p" ] && [ ! -L "$MNT$p" ] && ! cat "$MNT$p" >/dev/null 2>&1; }; then
-			echo "$p"
-		fi
-	done <"$FS_TMP/paths" | sort -u >"$FS_TMP/s3.fail"
-	fusermount3 -u "$MNT"
-	sort -u "$FS_TMP/s3.scrub" -o "$FS_TMP/s3.scrub"
-	cmp -s "$FS_TMP/s3.scrub" "$FS_TMP/s3.fail" ||
-		{ diff "$FS_TMP/s3.scrub" "$FS_TMP/s3.fail" >&2; fs_die "s3: the paths scrub names are not the paths whose reads fail"; }
-	[ -s "$FS_TMP/s3.fail" ] || fs_die "s3: no path lost for a flipped table byte"
-	echo "scrub: s3 sst_block: exit 4, $key named; $(wc -l <"$FS_TMP/s3.fail") paths fail, the same scrub names"
+	}
+	s3_get() {
+		curl -sf --aws-sigv4 "$sig" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "$empty" \
+			-o "$2" "$url/$1" || fs_die "s3: GET $1"
+	}
+	s3_put() {
+		curl -sf --aws-sigv4 "$sig" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+			-H "x-amz-content-sha256: $(sha256sum <"$2" | cut -d' ' -f1)" \
+			-X PUT --data-binary @"$2" "$url/$1" >/dev/null || fs_die "s3: PUT $1"
+	}
+	# s3_case NAME KEY OFFSET [unlisted]: flip the byte at OFFSET (negative:
+	# from the end) of KEY, scrub_case, put the object back.
+	s3_case() {
+		s3_get "$2" "$FS_TMP/orig"
+		cp "$FS_TMP/orig" "$FS_TMP/obj"
+		off=$3
+		[ "$off" -ge 0 ] || off=$(( $(size_of "$FS_TMP/obj") + off ))
+		flip "$FS_TMP/obj" "$off"
+		s3_put "$2" "$FS_TMP/obj"
+		scrub_case "s3_$1" "$S3" "^${2#"$prefix"/}\$" ${4:-}
+		s3_put "$2" "$FS_TMP/orig"
+	}
+	t=$(s3_pick sst biggest)
+	s3_get "$t" "$FS_TMP/size"
+	s3_case sst_block "$t" $(( $(size_of "$FS_TMP/size") / 2 ))
+	[ -s "$FS_TMP/s3_sst_block.fail" ] || fs_die "s3: no path lost for a flipped table byte"
+	s3_case sst_index "$t" -76
+	[ ! -s "$FS_TMP/s3_sst_index.fail" ] || fs_die "s3: paths fail with only a table's index damaged"
+	s3_case manifest "$(s3_pick manifest last)" 20
+	cm=$("$SHALEFS" checkpoint list -o "$STORE_OPTS" "$S3" | sed -n 's/^ck1\t.*manifest=\([0-9]*\).*/\1/p')
+	[ -n "$cm" ] || fs_die "s3: checkpoint ck1 not listed"
+	s3_case ckpt_manifest "$prefix/manifest/$(printf "%020d" "$cm")" 20
+	w=$(s3_pick wal biggest)
+	s3_get "$w" "$FS_TMP/size"
+	s3_case wal_in_tables "$w" $(( $(size_of "$FS_TMP/size") / 2 ))
+	# A WAL object not in tables yet (kill -9 after fsync).
+	fs_mount "$S3" "$MNT" -o "$STORE_OPTS"
+	head -c 100000 /dev/urandom >"$MNT/unflushed"
+	sync "$MNT/unflushed"
+	kill -9 "$FS_PID"
+	wait "$FS_PID" 2>/dev/null || true
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
+	echo /unflushed >>"$FS_TMP/paths"
+	s3_case wal_unreplayed "$(s3_pick wal last)" 40
+	STORE_OPTS=""
 fi
 echo "scrub: every damaged object named, every path list exact"

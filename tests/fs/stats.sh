@@ -7,6 +7,9 @@
 #   * --json is one JSON object: states as names and numbers matching the
 #     --raw counters, and "counters" holding exactly the --raw keys;
 #   * --raw is "key: value" lines of integers, fs_daemon_pid the daemon;
+#   * cost: N fsyncs raise the WAL's PUT count by >= N and its cost by N
+#     PUT prices; the summary shows the estimate, the prices and a row per
+#     purpose;
 #   * --watch 1 prints a header and a line per second, and SIGINT (Ctrl-C)
 #     ends it with exit status 0;
 #   * --help exits 0; conflicting or malformed flags fail with one line;
@@ -76,6 +79,32 @@ wr=$(awk '$1 == "write" && $2 ~ /^[0-9.]+$/ { print $2 }' "$FS_TMP/sum")
 awk -v r="${wr:-0}" 'BEGIN { exit !(r > 0) }' || fs_die "summary: write requests/s is '${wr:-}' during writes"
 echo "ok: summary (write $wr requests/s)"
 
+# Cost: N fsyncs are at least N WAL PUTs, charged at the price given; the
+# summary has the cost lines, with a wal row.
+n0=$(value purpose_wal_put_class_requests "$FS_TMP/raw")
+c0=$(value cost_wal_nusd "$FS_TMP/raw")
+[ -n "$n0" ] && [ -n "$c0" ] || fs_die "--raw: no purpose_wal_put_class_requests or cost_wal_nusd"
+N=10
+i=0
+while [ $i -lt $N ]; do
+	dd if=/dev/zero of="$M/d/c$i" bs=4k count=1 conv=fsync 2>/dev/null
+	i=$((i + 1))
+done
+"$SHALEFS" stats --raw "$M" >"$FS_TMP/raw3" || fs_die "stats --raw failed"
+n1=$(value purpose_wal_put_class_requests "$FS_TMP/raw3")
+c1=$(value cost_wal_nusd "$FS_TMP/raw3")
+[ $((n1 - n0)) -ge $N ] || fs_die "$N fsyncs: the WAL's PUT count went from $n0 to $n1"
+[ "$(value cost_price_put_nusd "$FS_TMP/raw3")" = 5000 ] || fs_die "--raw: the default PUT price is not \$0.005 per 1,000"
+[ $((c1 - c0)) -ge $((N * 5000)) ] || fs_die "$N fsyncs: the WAL's cost went from $c0 to $c1 nano-dollars"
+[ "$(value cost_requests_nusd_per_hour "$FS_TMP/raw3")" -gt 0 ] || fs_die "--raw: no request cost per hour"
+[ "$(value cost_stored_bytes "$FS_TMP/raw3")" = "$(value sst_bytes "$FS_TMP/raw3")" ] ||
+	fs_die "--raw: cost_stored_bytes is not sst_bytes"
+value cost "$FS_TMP/sum" | grep -Eq '^\$[0-9.]+/h estimated: requests \$[0-9.]+/h' ||
+	fs_die "summary: no 'cost: \$X/h estimated' line"
+grep -Eq '^  prices: \$0.005 per 1,000 PUT' "$FS_TMP/sum" || fs_die "summary: no price list"
+grep -Eq '^  wal +[1-9][0-9]* ' "$FS_TMP/sum" || fs_die "summary: no wal row with PUTs"
+echo "ok: cost ($N fsyncs: WAL PUTs $n0 -> $n1, $c0 -> $c1 nano-dollars)"
+
 # --json: states as names and numbers, the counters of --raw.
 "$SHALEFS" stats --json "$M" >"$FS_TMP/json" || fs_die "stats --json failed"
 "$PY" -m json.tool "$FS_TMP/json" >/dev/null || fs_die "--json: not JSON"
@@ -108,6 +137,13 @@ for cls in ("read", "write", "metadata", "fsync", "store_get", "store_put", "sto
         sys.exit("rates.%s: %s" % (cls, r))
 if not 0.5 < d["rates"]["interval_s"] < 30:
     sys.exit("rates.interval_s %s" % d["rates"]["interval_s"])
+k = d["cost"]
+if set(k["by_purpose_usd"]) != {"wal", "flush", "compaction", "segment", "gc", "read", "manifest", "other"}:
+    sys.exit("cost.by_purpose_usd: %s" % k["by_purpose_usd"])
+if abs(k["usd_per_hour"] - (k["requests_usd_per_hour"] + k["storage_usd_per_hour"])) > 2e-9:
+    sys.exit("cost: %s" % k)
+if abs(k["by_purpose_usd"]["wal"] - c["purpose_wal_put_class_requests"] * 0.005 / 1000) > 1e-9:
+    sys.exit("cost of the WAL: %s for %d PUTs" % (k["by_purpose_usd"]["wal"], c["purpose_wal_put_class_requests"]))
 if d["uptime_s"] < 0 or "last_error" not in d or "cache_hit_ratio" not in d:
     sys.exit("uptime_s, last_error or cache_hit_ratio")
 print("json: %d counters, states %s" % (len(c), {k: v["name"] for k, v in s.items()}))

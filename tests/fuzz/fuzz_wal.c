@@ -1,7 +1,7 @@
 /*
  * fuzz_wal.c - fuzz target for the WAL object decoder (kv/kv_wal.c).
  *
- * Feeds arbitrary bytes to kv_wal_decode and walks each record's entries
+ * Feeds arbitrary bytes to kv_wal_decode and kv_wal_salvage and walks each record's entries
  * with kv_batch_each, touching every key and value byte so ASan sees any
  * out-of-bounds slice. The decoder must return 0 or KV_ECORRUPT, never
  * crash, and never call back for an object it then rejects.
@@ -62,6 +62,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned sum = 0;
 	int rc = kv_wal_decode("fuzz", data, size, &h, fuzz_record, &sum);
 	if (rc != 0 && rc != KV_ECORRUPT)
+		__builtin_trap();
+	/* The salvage walk (fsck --scrub --repair): the records it hands out
+	 * must walk cleanly, and it must stop inside the input. */
+	size_t end = 0;
+	rc = kv_wal_salvage(data, size, &h, fuzz_record, &sum, &end);
+	if ((rc != 0 && rc != KV_ECORRUPT) || end > size)
 		__builtin_trap();
 	/* The entry walker on its own, over the raw input. */
 	if (size > 4)

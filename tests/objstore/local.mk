@@ -4,7 +4,7 @@ OBJ_TEST_LIBS = $(TEST_COMMON_LIB) $(OBJ_LIBS) $(TEST_CHECK_LIBS)
 OBJSTORE_CHECKS = tests/objstore/check_obj_local tests/objstore/check_obj_mem \
 	tests/objstore/check_obj_retry tests/objstore/check_obj_fault tests/objstore/check_obj_url \
 	tests/objstore/check_obj_dcache \
-	tests/objstore/check_obj_crypt
+	tests/objstore/check_obj_crypt tests/objstore/check_obj_cost
 check_PROGRAMS += $(OBJSTORE_CHECKS)
 CONFORMANCE = tests/objstore/conformance.c tests/objstore/conformance.h
 tests_objstore_check_obj_local_SOURCES = tests/objstore/check_obj_local.c $(CONFORMANCE)
@@ -23,6 +23,8 @@ tests_objstore_check_obj_url_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_objstore_check_obj_url_LDADD = $(OBJ_TEST_LIBS)
 tests_objstore_check_obj_dcache_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_objstore_check_obj_dcache_LDADD = $(OBJ_TEST_LIBS)
+tests_objstore_check_obj_cost_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_objstore_check_obj_cost_LDADD = $(OBJ_TEST_LIBS) $(PTHREAD_LIBS)
 TESTS += $(OBJSTORE_CHECKS)
 
 # The S3 backend. Unit tests (SigV4 vectors, XML reader, config
