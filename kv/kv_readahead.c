@@ -163,8 +163,6 @@
 #define KV_RA_WARM_SPAN ((uint64_t)2 << 20)      /* one GET of a warm (WARM) */
 #define KV_RA_WARM_DEPTH 4                       /* a table's warm GETs at once */
 #define KV_RA_WARM_AFTER 3                       /* guesses gone unread before a warm */
-#define KV_RA_FILL_THREADS 6                     /* GETs of prefetched spans at once */
-#define KV_RA_FILL_QUEUE 16
 
 struct kv_ra_job {
 	void (*run)(void *);
