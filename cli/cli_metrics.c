@@ -245,6 +245,8 @@ static const struct cli_metrics_def cli_metrics_defs[] = {
 	{ "readahead_guesses", "readahead_guesses_total", C, CLI_M_ONE,
 	  "Sequential reads detected (read-ahead started)." },
 	{ "readahead_blocks", "readahead_blocks_total", C, CLI_M_ONE, "Blocks read ahead." },
+	{ "readahead_warm_bytes", "readahead_warm_bytes_total", C, CLI_M_ONE,
+	  "Bytes of tables read at random fetched whole for the disk cache." },
 	{ "readahead_waits", "readahead_waits_total", C, CLI_M_ONE,
 	  "Reads that waited for read-ahead in flight." },
 	/* obj_stats: the metrics layer (the per-op keys are in cli_metrics_op_defs) */

@@ -277,6 +277,13 @@ int cli_check_store(const struct cli_opts *o, struct obj_backend *store, int wri
 	return -1;
 }
 
+/* obj_stats callback: the disk cache's cap, if the store has one. */
+static void cli_dcache_cap(void *arg, const char *key, uint64_t value)
+{
+	if (!strcmp(key, "dcache_cap"))
+		*(uint64_t *)arg = value;
+}
+
 /* Open the engine. Returns 0 or -1 (printed). */
 int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_open_mode mode,
 		struct kv_lease_conf *lc, struct kv_db **out)
@@ -303,6 +310,12 @@ int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_ope
 	kc.reserve_bytes = !o->reserve_set ? KV_DFLT_RESERVE_BYTES
 			   : o->reserve_mb ? (size_t)o->reserve_mb << 20 : KV_RESERVE_NONE;
 	kc.close_timeout_ms = o->unmount_timeout_s * 1000u;
+	/* With a disk cache, a table read at random is fetched whole into it
+	 * (kv_readahead.c, WARM) when it is at most an eighth of the cache:
+	 * a few such tables never push out the rest. */
+	uint64_t dcache_cap = 0;
+	obj_stats(store, cli_dcache_cap, &dcache_cap);
+	kc.warm_max_bytes = dcache_cap / 8;
 	if (lc) {
 		memset(&holder, 0, sizeof(holder));
 		lc->holder = &holder;

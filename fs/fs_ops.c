@@ -345,52 +345,84 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fs_reply_err(req, fs_do_release(fs_of(req), ino, fi));
 }
 
-/* Read up to size bytes at off: *buf (malloc'd, the caller's) gets *n. */
-static int fs_do_read(struct fs *fs, uint64_t ino, size_t size, off_t off, char **buf,
-		      size_t *n)
+/* Read up to size bytes at off into b (room for size): *n bytes. */
+static int fs_do_read(struct fs *fs, uint64_t ino, size_t size, off_t off, char *b, size_t *n)
 {
 	struct fs_inode *ip;
 	ssize_t got;
-	char *b;
 	int rc;
 
-	*buf = NULL;
 	*n = 0;
 	if (off < 0)
 		return -EINVAL;
-	b = malloc(size ? size : 1);
-	if (!b)
-		return -ENOMEM;
 	rc = fs_ops_get_locked(fs, ino, &ip);
-	if (rc) {
-		free(b);
+	if (rc)
 		return rc;
-	}
 	got = fs_data_read_unlock(fs, ip, (uint64_t)off, size, b);
 	fs_inode_unpin(fs, ip);
 	atomic_fetch_add(&fs->n_read, 1);
-	if (got < 0) {
-		free(b);
+	if (got < 0)
 		return (int)got;
-	}
-	*buf = b;
 	*n = (size_t)got;
 	return 0;
+}
+
+/*
+ * Each FUSE worker thread keeps one reply buffer for READ, of up to
+ * FS_READ_BUF_MAX (the largest READ the kernel sends: max_write sets its
+ * max_pages, fs_op_init), freed when the thread ends:
+ * a buffer allocated per request is a fresh mmap (the daemon sends every
+ * allocation of 128 KiB and more to mmap, cli/shalefs.c) whose pages are
+ * faulted in again on every read. The cap on RSS counts a reply per
+ * worker thread already.
+ */
+#define FS_READ_BUF_MAX ((size_t)1 << 20)
+
+static pthread_key_t fs_read_buf_key;
+static pthread_once_t fs_read_buf_once = PTHREAD_ONCE_INIT;
+
+static void fs_read_buf_init(void)
+{
+	CHECK_RETURN(pthread_key_create(&fs_read_buf_key, free));
+}
+
+/* This thread's reply buffer (NULL when size is over FS_READ_BUF_MAX or
+ * out of memory: the caller allocates one of its own). */
+static char *fs_read_buf(size_t size)
+{
+	char *b;
+
+	if (size > FS_READ_BUF_MAX)
+		return NULL;
+	CHECK_RETURN(pthread_once(&fs_read_buf_once, fs_read_buf_init));
+	if (!(b = pthread_getspecific(fs_read_buf_key))) {
+		if (!(b = malloc(FS_READ_BUF_MAX)))
+			return NULL;
+		if (pthread_setspecific(fs_read_buf_key, b)) {
+			free(b);
+			return NULL;
+		}
+	}
+	return b;
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	char *buf = NULL;
+	char *buf = NULL, *own = NULL;
 	size_t n = 0;
 	int rc;
 
-	if (FS_IS_CTL(ino))
-		rc = fs_ctl_do_read(ino, size, off, fi, &buf, &n);
-	else
-		rc = fs_do_read(fs_of(req), ino, size, off, &buf, &n);
+	if (FS_IS_CTL(ino)) {
+		rc = fs_ctl_do_read(ino, size, off, fi, &own, &n);
+		buf = own;
+	} else if (!(buf = fs_read_buf(size)) && !(buf = own = malloc(size ? size : 1))) {
+		rc = -ENOMEM;
+	} else {
+		rc = fs_do_read(fs_of(req), ino, size, off, buf, &n);
+	}
 	fs_reply_buf(req, rc, buf, n);
-	free(buf);
+	free(own);
 }
 
 /* Write size bytes at off (the end with append); *n bytes were taken. */

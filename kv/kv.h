@@ -109,6 +109,11 @@ struct kv_config {
 	 * 0 or KV_RESERVE_NONE: none (the shalefs command asks for
 	 * KV_DFLT_RESERVE_BYTES). */
 	size_t reserve_bytes;
+	/* A table of at most this many bytes that is read at random is
+	 * fetched whole, in the background, for the object store's local
+	 * disk cache (kv_readahead.c, WARM); 0 = never (the default: only
+	 * worth it with a disk cache under the engine). */
+	uint64_t warm_max_bytes;
 };
 #define KV_RESERVE_NONE SIZE_MAX
 #define KV_DFLT_RESERVE_BYTES ((size_t)16 << 20)

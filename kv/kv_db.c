@@ -355,6 +355,7 @@ static int kv_db_open(struct kv_db **out, struct obj_backend *store, const struc
 	rc = kv_cache_create(&db->cache, db->conf.block_cache_bytes);
 	if (rc)
 		goto fail;
+	kv_ra_set_warm(db->cache, db->conf.warm_max_bytes);
 	/* One memtable's worth of chunks is what the next memtable reuses
 	 * while the last frozen one is dropped (kv_pool.c). */
 	db->mem_pool = kv_mem_pool_create(db->conf.memtable_bytes);
@@ -1072,6 +1073,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "readahead_spans", ra.spans);
 	emit(arg, "readahead_spans_foreground", ra.fg_spans);
 	emit(arg, "readahead_guesses", ra.guesses);
+	emit(arg, "readahead_warm_bytes", ra.warm_bytes);
 	emit(arg, "readahead_blocks", ra.blocks);
 	emit(arg, "readahead_waits", ra.waits);
 }

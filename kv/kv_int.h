@@ -575,12 +575,16 @@ void kv_ra_release(struct kv_cache *c, size_t bytes);
 int kv_ra_room(struct kv_cache *c, size_t bytes);
 /* No guessed spans from this cache's readers (tests of the streams). */
 void kv_ra_no_guesses(struct kv_cache *c);
+/* Tables of at most `bytes` read at random are fetched whole into the
+ * store's disk cache (WARM in kv_readahead.c); 0 = never (the default). */
+void kv_ra_set_warm(struct kv_cache *c, uint64_t bytes);
 struct kv_ra_stats {
 	uint64_t spans;                   /* GETs of several blocks (prefetches included) */
 	uint64_t blocks;                  /* blocks they cached that nobody had asked for yet */
 	uint64_t waits;                   /* misses that waited for a span in flight */
 	uint64_t fg_spans;                /* spans not fetched for compaction inputs */
 	uint64_t guesses;                 /* guessed spans fetched (GUESSES) */
+	uint64_t warm_bytes;              /* bytes fetched for the disk cache only (WARM) */
 };
 void kv_ra_count(struct kv_cache *c, uint64_t spans, uint64_t blocks, uint64_t waits);
 /* What a span was fetched for: a compaction input's stream, a foreground
@@ -607,17 +611,27 @@ int kv_ra_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(vo
  * every block it served.
  */
 #define KV_RA_STREAMS 4                   /* point-lookup streams per table */
-#define KV_RA_SLOTS 4                     /* spans in flight per table */
+#define KV_RA_SLOTS 8                     /* spans in flight per table */
+#define KV_RA_DEPTH 4                     /* spans a stream keeps queued ahead (PREFETCH) */
+#define KV_RA_FILL_THREADS 6              /* GETs of prefetched spans at once (FILL THREADS) */
+#define KV_RA_FILL_QUEUE 16               /* jobs that may wait for a fill thread */
 
 /* One sequential stream of misses. Fields are protected by the table's mu
  * for its shared streams, owned by the iterator's thread for its own;
  * mark is also read without the lock. */
 struct kv_ra_stream {
 	uint64_t next;                    /* where its next miss is expected; UINT64_MAX = unused */
+	uint64_t lo;                      /* where its last span asked for started: a miss in
+					   * [lo, next) is a straggler */
 	size_t next_p;                    /* index entry of the block at next; SIZE_MAX = unknown */
 	uint64_t win;                     /* bytes of its last span; 0 = none yet */
-	_Atomic uint64_t mark;            /* reading the block here prefetches the next span;
+	_Atomic uint64_t mark;            /* reading the block here prefetches more;
 					   * UINT64_MAX = no prefetch pending */
+	uint64_t ahead[KV_RA_DEPTH];      /* first blocks of the spans queued ahead of the
+					   * reader, oldest first; mark is ahead[0] */
+	unsigned nahead;
+	int guessed;                      /* its last span was a guess, not yet confirmed
+					   * (kv_ra_guess_score) */
 	int background;                   /* a compaction input's: its spans are not
 					   * foreground reads (kv_ra_span) */
 };
@@ -650,6 +664,11 @@ struct kv_ra_table {
 	pthread_cond_t cv;                /* broadcast when a span in flight completes */
 	struct kv_ra_stream ra[KV_RA_STREAMS];   /* point lookups; protected by mu */
 	unsigned victim;                  /* stream replaced next; protected by mu */
+	uint64_t guess;                   /* bytes a guess fetches now, 0 = none
+					   * (GUESSES); protected by mu */
+	unsigned guess_fails;             /* guesses whose stream went unread; mu */
+	uint64_t warm_next;               /* WARM: first byte not yet asked for; mu */
+	unsigned warm_out;                /* WARM: GETs queued or running; mu */
 	struct kv_ra_slot slots[KV_RA_SLOTS];    /* protected by mu */
 	uint64_t ids;                     /* last slot id; protected by mu */
 };

@@ -17,9 +17,11 @@
  *   its last span. A miss at `next` or up to KV_RA_SLACK past it continues
  *   the stream: it fetches a span of 2 * win bytes (KV_RA_MIN for a
  *   stream's first span, at most KV_RA_MAX and at most kv_ra_span_max)
- *   starting at the missed block. A miss just behind a stream's `next` (a
- *   straggler of a concurrent sequential read) leaves the streams as they
- *   are; any other miss starts a new stream there (kv_ra_classify). Point
+ *   starting at the missed block. A miss behind a stream's `next` but not
+ *   before `lo`, where the last span its reader asked for started (a
+ *   straggler of a concurrent sequential read, or a block evicted from a
+ *   span), leaves the streams as they are and fetches its block alone;
+ *   any other miss starts a new stream there (kv_ra_classify). Point
  *   lookups from every thread share their table's KV_RA_STREAMS streams (a
  *   new stream replaces the oldest); an iterator has a stream of its own,
  *   which cache hits advance too (kv_ra_hit), since it steps through
@@ -45,28 +47,39 @@
  *   no budget: the miss fetches its block alone.
  *
  * GUESSES
- *   A miss that continues no stream fetches a span of up to KV_RA_GUESS
- *   from the missed block on while the block cache, counting spans in
- *   flight and the new one, stays within 7/8 of its capacity (kv_ra_room),
- *   and a new stream continues after it: in a table the blocks after a
- *   file chunk are the file's next chunks, after an inode record or a
- *   directory entry come the next ones, and a 1 MiB GET costs about what a
- *   64 KiB one does. Past 7/8 such a miss fetches its block alone, so a
- *   working set larger than the cache is read block by block and a guess
- *   never pushes out a block someone asked for. A guessed span is counted
- *   as a guess, not as a sequential read (READS FIRST in kv_compact.c).
+ *   A miss that starts a new stream fetches a span of up to the table's
+ *   guess size from the missed block on while the block cache, counting
+ *   spans in flight and the new one, stays within 7/8 of its capacity
+ *   (kv_ra_room), and the new stream continues after it: in a table the
+ *   blocks after a file chunk are the file's next chunks, after an inode
+ *   record or a directory entry come the next ones, and a 1 MiB GET costs
+ *   about what a 64 KiB one does. Past 7/8 such a miss fetches its block
+ *   alone, so a guess never pushes out a block someone asked for. A
+ *   guessed span is counted as a guess, not as a sequential read (READS
+ *   FIRST in kv_compact.c).
+ *   Guesses must pay (kv_ra_guess_score): a table's guess size starts at
+ *   KV_RA_GUESS; a guess whose second block is read (its stream's mark),
+ *   or any stream that turns out sequential, doubles it (up to
+ *   KV_RA_GUESS); a guessed stream replaced before either halves it, and
+ *   below KV_RA_GUESS_MIN there are no guesses, until a sequential stream
+ *   shows up again. Random reads over a table larger than what they read
+ *   thus cost a few guesses (1 MiB x KV_RA_STREAMS, 512 KiB, 256 KiB) and
+ *   then one block per miss.
  *
  * PREFETCH
- *   A span still stalls its reader for a GET, so while the fill threads
- *   run (kv_ra_fill_start; kv_open starts them) a stream also keeps one
- *   span in flight AHEAD of its reader:
- *   - When a miss fetches a span, the span after it (twice the window,
- *     same caps) is queued for a fill thread, and the stream's `mark` is
- *     set to its first block; `next` moves past it.
+ *   A span still stalls its reader for a GET, and with one GET in flight a
+ *   stream reads at most a span per round trip, so while the fill threads
+ *   run (kv_ra_fill_start; kv_open starts them) a stream keeps up to
+ *   KV_RA_DEPTH spans in flight AHEAD of its reader:
+ *   - When a miss fetches a span, the spans after it (each twice the one
+ *     before, same caps) are queued for fill threads until KV_RA_DEPTH
+ *     are (kv_ra_prefetch); their first blocks are kept in the stream's
+ *     `ahead`, its `mark` is the oldest, and `next` moves past them all.
  *   - Reading the marked block (a hit, or a wait for the span in flight)
- *     queues the span after that one, and so on: one span ahead
- *     (kv_ra_marked).
- *   - The job holds a reference on the reader, a slot (so a miss in its
+ *     drops it from `ahead` and tops the stream up again (kv_ra_marked).
+ *     A guessed stream's mark is its second block: reading it confirms
+ *     the guess and starts the prefetch.
+ *   - A job holds a reference on the reader, a slot (so a miss in its
  *     range waits for it rather than fetching again) and its bytes of the
  *     budget. It decodes every block quietly; whatever fails (GET, decode,
  *     cache insert) is dropped: the block is fetched, and its error
@@ -75,17 +88,33 @@
  *     already, or the table ends; the stream then goes back to fetching on
  *     misses.
  *
+ * WARM
+ *   Random reads of a table larger than the block cache can hold pay a
+ *   GET per miss. With a disk cache under the store (kv_config
+ *   warm_max_bytes, which the shalefs command sets from the disk cache's
+ *   size), a table of at most that many bytes whose guesses went unread
+ *   KV_RA_WARM_AFTER times is fetched whole on the fill threads, in GETs
+ *   of KV_RA_WARM_SPAN, KV_RA_WARM_DEPTH at a time, each holding its
+ *   bytes of the budget (kv_ra_warm). The bytes only pass through: the
+ *   disk cache keeps them, so later misses of that table read the local
+ *   disk instead of the store; nothing of it goes into the block cache.
+ *   Misses meanwhile fetch their block alone (the disk cache lets a miss
+ *   wait for a warm GET of the same chunk rather than send its own). Any
+ *   error stops the warm; the blocks are then fetched when asked for.
+ *
  * BUDGET (engine-wide)
  *   The raw bytes of a span live only while it is fetched and decoded (its
  *   blocks go into the byte-capped block cache), but many threads may
  *   fetch spans at once, so kv_ra_reserve grants span bytes while fewer
  *   than capacity / 4 of the block cache are out, and kv_ra_span_max caps
- *   one span at capacity / 8 so a span never floods the cache it fills.
+ *   one span at a KV_RA_DEPTH-th of that (capacity / 16: 4 MiB of the
+ *   default 64 MiB cache), so a stream's spans in flight fit in it.
  *   The counters kv_stats reports (struct kv_ra_stats) are kept here too.
  *
  * FILL THREADS (engine-wide)
  *   kv_ra_fill_start starts KV_RA_FILL_THREADS threads that run the jobs
- *   handed over with kv_ra_fill_submit (prefetches). The pool knows
+ *   handed over with kv_ra_fill_submit (prefetches, warms): enough for
+ *   a stream's KV_RA_DEPTH spans and some more. The pool knows
  *   nothing of the jobs but their two functions: each job gets exactly one
  *   call, run(arg) on a fill thread, or cancel(arg) on the thread that
  *   stops them.
@@ -119,6 +148,7 @@
 #include "kv/kv_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,10 +157,12 @@
 #define KV_RA_MIN ((uint64_t)256 << 10)          /* first span of a stream */
 #define KV_RA_MAX ((uint64_t)8 << 20)            /* largest span: one GET */
 #define KV_RA_SLACK ((uint64_t)128 << 10)        /* a miss this far past `next` is sequential */
-#define KV_RA_GUESS ((uint64_t)1 << 20)          /* span of a miss in no stream */
+#define KV_RA_GUESS ((uint64_t)1 << 20)          /* largest span of a miss in no stream */
+#define KV_RA_GUESS_MIN ((uint64_t)256 << 10)    /* smaller: no guess at all */
 #define KV_RA_NONE UINT64_MAX                    /* stream unused / no mark */
-#define KV_RA_FILL_THREADS 2
-#define KV_RA_FILL_QUEUE 8
+#define KV_RA_WARM_SPAN ((uint64_t)2 << 20)      /* one GET of a warm (WARM) */
+#define KV_RA_WARM_DEPTH 4                       /* a table's warm GETs at once */
+#define KV_RA_WARM_AFTER 3                       /* guesses gone unread before a warm */
 
 struct kv_ra_job {
 	void (*run)(void *);
@@ -147,6 +179,8 @@ struct kv_ra {
 	atomic_uint_fast64_t guesses;
 	atomic_uint_fast64_t blocks;
 	atomic_uint_fast64_t waits;
+	atomic_uint_fast64_t warm_bytes;
+	_Atomic uint64_t warm_max;        /* WARM: largest table warmed; 0 = off */
 
 	/* FILL THREADS */
 	pthread_mutex_t fill_mu;
@@ -181,6 +215,8 @@ static int kv_ra_create(struct kv_ra **out, size_t capacity)
 	atomic_init(&ra->guesses, 0);
 	atomic_init(&ra->blocks, 0);
 	atomic_init(&ra->waits, 0);
+	atomic_init(&ra->warm_bytes, 0);
+	atomic_init(&ra->warm_max, 0);
 	atomic_init(&ra->fill_on, 0);
 	CHECK_RETURN(pthread_mutex_init(&ra->fill_mu, NULL));
 	CHECK_RETURN(pthread_cond_init(&ra->fill_cv, NULL));
@@ -238,7 +274,7 @@ void kv_cache_free(struct kv_cache *c)
 /* kv_ra_span_max - the largest span worth fetching into cache c (BUDGET). */
 size_t kv_ra_span_max(const struct kv_cache *c)
 {
-	return kv_cache_ra(c)->capacity / 8;
+	return kv_cache_ra(c)->capacity / 4 / KV_RA_DEPTH;
 }
 
 /*
@@ -319,6 +355,14 @@ void kv_ra_stats(struct kv_cache *c, struct kv_ra_stats *st)
 	st->waits = atomic_load(&ra->waits);
 	st->fg_spans = atomic_load(&ra->fg_spans);
 	st->guesses = atomic_load(&ra->guesses);
+	st->warm_bytes = atomic_load(&ra->warm_bytes);
+}
+
+/* kv_ra_set_warm - tables of at most `bytes` read at random are warmed
+ * (WARM); 0 = none. */
+void kv_ra_set_warm(struct kv_cache *c, uint64_t bytes)
+{
+	atomic_store(&kv_cache_ra(c)->warm_max, bytes);
 }
 
 /* ---- engine-wide: fill threads ------------------------------------------ */
@@ -468,6 +512,7 @@ void kv_ra_table_init(struct kv_ra_table *t, const struct kv_ra_src *src)
 	CHECK_RETURN(pthread_cond_init(&t->cv, NULL));
 	for (size_t i = 0; i < KV_RA_STREAMS; i++)
 		kv_ra_stream_init(&t->ra[i], 0);
+	t->guess = KV_RA_GUESS;
 }
 
 /* kv_ra_table_destroy - t's reader is being freed (no span in flight:
@@ -483,9 +528,12 @@ void kv_ra_table_destroy(struct kv_ra_table *t)
 void kv_ra_stream_init(struct kv_ra_stream *s, int background)
 {
 	s->next = KV_RA_NONE;
+	s->lo = KV_RA_NONE;
 	s->next_p = SIZE_MAX;
 	s->win = 0;
 	atomic_init(&s->mark, KV_RA_NONE);
+	s->nahead = 0;
+	s->guessed = 0;
 	s->background = background;
 }
 
@@ -710,13 +758,11 @@ static void kv_ra_pf_cancel(void *arg)
 	kv_ra_pf_end(arg);
 }
 
-/*
- * Queue the span after everything stream s has (at s->next) for a fill
- * thread, and mark its first block: reading that block queues the one
- * after. Any reason not to (nothing left, cached, no slot, budget, queue
- * full) just ends the prefetching. t->mu held.
- */
-static void kv_ra_prefetch(struct kv_ra_table *t, struct kv_ra_stream *s, uint64_t max)
+/* Queue one span after everything stream s has (at s->next) for a fill
+ * thread, and note its first block in s->ahead. Returns 0, or -1 when
+ * there is a reason not to (nothing left, cached, no slot, budget, queue
+ * full). t->mu held. */
+static int kv_ra_prefetch_one(struct kv_ra_table *t, struct kv_ra_stream *s, uint64_t max)
 {
 	struct kv_ra_pf_job *j;
 	uint64_t w, len;
@@ -724,18 +770,17 @@ static void kv_ra_prefetch(struct kv_ra_table *t, struct kv_ra_stream *s, uint64
 	size_t end_p;
 	int slot;
 
-	atomic_store_explicit(&s->mark, KV_RA_NONE, memory_order_relaxed);
 	if (s->next_p == SIZE_MAX || s->next >= t->src.data_end ||
 	    !kv_ra_fill_running(t->src.cache))
-		return;
+		return -1;
 	w = s->win ? s->win * 2 : KV_RA_MIN;
 	if (w > max)
 		w = max;
 	if ((slot = kv_ra_span_take(t, s->next_p, s->next, w, 1, &len, &nb, &end_p)) < 0)
-		return;
+		return -1;
 	if (!(j = malloc(sizeof(*j)))) {
 		kv_ra_slot_untake(t, slot);
-		return;
+		return -1;
 	}
 	*j = (struct kv_ra_pf_job){ .t = t, .p = s->next_p, .lo = s->next, .len = len,
 				    .nb = nb, .slot = slot, .kind = kv_ra_kind(s) };
@@ -744,12 +789,141 @@ static void kv_ra_prefetch(struct kv_ra_table *t, struct kv_ra_stream *s, uint64
 		t->src.unref(t->src.r);         /* never the last: the caller holds one */
 		kv_ra_slot_untake(t, slot);     /* nobody could wait on it yet */
 		free(j);
-		return;
+		return -1;
 	}
-	atomic_store_explicit(&s->mark, s->next, memory_order_relaxed);
+	s->ahead[s->nahead++] = s->next;
 	s->next += len;
 	s->next_p = end_p;
 	s->win = w;
+	return 0;
+}
+
+/*
+ * Top stream s up to KV_RA_DEPTH spans queued ahead of its reader
+ * (PREFETCH), and mark the first block of the oldest: reading it tops up
+ * again. With several spans in flight a stream reads at up to
+ * KV_RA_DEPTH spans per GET latency instead of one. t->mu held.
+ */
+static void kv_ra_prefetch(struct kv_ra_table *t, struct kv_ra_stream *s, uint64_t max)
+{
+	while (s->nahead < KV_RA_DEPTH && kv_ra_prefetch_one(t, s, max) == 0)
+		;
+	atomic_store_explicit(&s->mark, s->nahead ? s->ahead[0] : KV_RA_NONE,
+			      memory_order_relaxed);
+}
+
+/* The reader of stream s reached the span queued at ahead[0] (t->mu held). */
+static void kv_ra_ahead_pop(struct kv_ra_stream *s)
+{
+	assert(s->nahead > 0);
+	memmove(s->ahead, s->ahead + 1, (s->nahead - 1) * sizeof(s->ahead[0]));
+	s->nahead--;
+}
+
+/*
+ * A guess paid off (ok: the block after its first was read, or a stream
+ * turned out sequential) or did not (its stream was replaced before
+ * either): the table's next guesses double, up to KV_RA_GUESS, or halve,
+ * to none below KV_RA_GUESS_MIN (GUESSES). t->mu held.
+ */
+static void kv_ra_guess_score(struct kv_ra_table *t, int ok)
+{
+	uint64_t max = kv_ra_span_max(t->src.cache), g = t->guess < max ? t->guess : max;
+
+	if (ok)
+		t->guess = g == 0 ? KV_RA_GUESS_MIN : g >= KV_RA_GUESS / 2 ? KV_RA_GUESS : g * 2;
+	else
+		t->guess = g / 2 < KV_RA_GUESS_MIN ? 0 : g / 2;
+	if (!ok && t->guess_fails < UINT_MAX)
+		t->guess_fails++;
+}
+
+/* ---- per table: warm (WARM above) ------------------------------------------ */
+
+struct kv_ra_warm_job {
+	struct kv_ra_table *t;            /* its reader: a reference of the job's own */
+	uint64_t lo, len;                 /* bytes of the budget held: len */
+};
+
+static void kv_ra_warm(struct kv_ra_table *t);
+
+/* The job is over (run or cancelled): give back its budget, and with
+ * more = 1 queue what is left of the table. */
+static void kv_ra_warm_end(struct kv_ra_warm_job *j, int more)
+{
+	struct kv_ra_table *t = j->t;
+	struct kv_sst_reader *r = t->src.r;
+	void (*unref)(struct kv_sst_reader *) = t->src.unref;
+
+	kv_ra_release(t->src.cache, (size_t)j->len);
+	CHECK_RETURN(pthread_mutex_lock(&t->mu));
+	t->warm_out--;
+	if (more)
+		kv_ra_warm(t);
+	CHECK_RETURN(pthread_mutex_unlock(&t->mu));
+	free(j);
+	unref(r);                         /* may free the table */
+}
+
+/* On a fill thread: the bytes only pass through, to the disk cache under
+ * the store; an error stops the warm (the blocks are fetched when asked
+ * for, and that reports it). */
+static void kv_ra_warm_run(void *arg)
+{
+	struct kv_ra_warm_job *j = arg;
+	const struct kv_ra_src *s = &j->t->src;
+	void *raw = NULL;
+	size_t raw_len = 0;
+	int rc = kv_obj_get(s->store, s->name, j->lo, j->len, &raw, &raw_len);
+
+	obj_buf_free(raw);
+	if (rc == 0)
+		atomic_fetch_add_explicit(&kv_cache_ra(s->cache)->warm_bytes, raw_len,
+					  memory_order_relaxed);
+	kv_ra_warm_end(j, rc == 0);
+}
+
+static void kv_ra_warm_cancel(void *arg)
+{
+	kv_ra_warm_end(arg, 0);
+}
+
+/*
+ * Keep up to KV_RA_WARM_DEPTH GETs of the rest of a table read at random
+ * queued, when warming is on and the table is small enough (WARM). Each
+ * holds its bytes of the budget; none when it is spent, the queue is
+ * full or the table is all asked for. t->mu held.
+ */
+static void kv_ra_warm(struct kv_ra_table *t)
+{
+	uint64_t max = atomic_load_explicit(&kv_cache_ra(t->src.cache)->warm_max,
+					    memory_order_relaxed);
+	struct kv_ra_warm_job *j;
+
+	if (!max || t->src.data_end > max || t->guess_fails < KV_RA_WARM_AFTER ||
+	    !kv_ra_fill_running(t->src.cache))
+		return;
+	while (t->warm_out < KV_RA_WARM_DEPTH && t->warm_next < t->src.data_end) {
+		uint64_t len = t->src.data_end - t->warm_next;
+		if (len > KV_RA_WARM_SPAN)
+			len = KV_RA_WARM_SPAN;
+		if (!kv_ra_reserve(t->src.cache, (size_t)len))
+			return;
+		if (!(j = malloc(sizeof(*j)))) {
+			kv_ra_release(t->src.cache, (size_t)len);
+			return;
+		}
+		*j = (struct kv_ra_warm_job){ .t = t, .lo = t->warm_next, .len = len };
+		t->src.ref(t->src.r);
+		if (kv_ra_fill_submit(t->src.cache, kv_ra_warm_run, kv_ra_warm_cancel, j)) {
+			t->src.unref(t->src.r);         /* never the last: the caller holds one */
+			kv_ra_release(t->src.cache, (size_t)len);
+			free(j);
+			return;
+		}
+		t->warm_next += len;
+		t->warm_out++;
+	}
 }
 
 /* The largest span for this table's cache. */
@@ -773,8 +947,14 @@ void kv_ra_marked(struct kv_ra_table *t, struct kv_ra_stream *own, uint64_t off)
 		if (atomic_load_explicit(&s[i].mark, memory_order_relaxed) != off)
 			continue;
 		CHECK_RETURN(pthread_mutex_lock(&t->mu));
-		if (atomic_load_explicit(&s[i].mark, memory_order_relaxed) == off)
+		if (atomic_load_explicit(&s[i].mark, memory_order_relaxed) == off) {
+			if (s[i].guessed) {
+				kv_ra_guess_score(t, 1);
+				s[i].guessed = 0;
+			}
+			kv_ra_ahead_pop(&s[i]);
 			kv_ra_prefetch(t, &s[i], kv_ra_max(t));
+		}
 		CHECK_RETURN(pthread_mutex_unlock(&t->mu));
 	}
 }
@@ -802,30 +982,40 @@ void kv_ra_hit(struct kv_ra_stream *own, uint64_t end, size_t next_p)
  * continues. Then *which is the new stream started there (replacing
  * s[*victim]), or n when the miss was just behind a stream (none started).
  */
-static uint64_t kv_ra_classify(struct kv_ra_stream *s, unsigned n, unsigned *victim,
-			       uint64_t off, uint64_t stored, size_t next_p, uint64_t max,
-			       unsigned *which)
+static uint64_t kv_ra_classify(struct kv_ra_table *t, struct kv_ra_stream *s, unsigned n,
+			       unsigned *victim, uint64_t off, uint64_t stored, size_t next_p,
+			       uint64_t max, unsigned *which)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++) {
 		if (s[i].next != KV_RA_NONE && off >= s[i].next && off - s[i].next <= KV_RA_SLACK) {
 			uint64_t w = s[i].win ? s[i].win * 2 : KV_RA_MIN;
+			kv_ra_guess_score(t, 1);
+			s[i].guessed = 0;
+			/* Past everything queued: those marks are stale. */
+			s[i].nahead = 0;
+			s[i].lo = off;
+			atomic_store_explicit(&s[i].mark, KV_RA_NONE, memory_order_relaxed);
 			*which = i;
 			return w < max ? w : max;
 		}
 	}
 	*which = n;
 	for (i = 0; i < n; i++) {
-		if (s[i].next != KV_RA_NONE && off < s[i].next &&
-		    s[i].next - off <= KV_RA_MAX + KV_RA_SLACK)
+		if (s[i].next != KV_RA_NONE && off < s[i].next && off >= s[i].lo)
 			return 0;
 	}
 	i = *which = *victim;
 	*victim = (i + 1) % n;
+	if (s[i].guessed)
+		kv_ra_guess_score(t, 0);
+	s[i].guessed = 0;
+	s[i].lo = off;
 	s[i].next = off + stored;
 	s[i].next_p = next_p;
 	s[i].win = 0;
+	s[i].nahead = 0;
 	atomic_store_explicit(&s[i].mark, KV_RA_NONE, memory_order_relaxed);
 	return 0;
 }
@@ -863,20 +1053,25 @@ int kv_ra_miss(struct kv_ra_table *t, struct kv_ra_stream *own, uint64_t off, ui
 		kv_ra_count(t->src.cache, 0, 0, 1);
 		return KV_RA_WAITED;
 	}
-	win = kv_ra_classify(s, nstreams, own ? &own_victim : &t->victim, off, stored, next_p,
+	win = kv_ra_classify(t, s, nstreams, own ? &own_victim : &t->victim, off, stored, next_p,
 			     max, &which);
 	if (win == 0) {
-		/* GUESSES: a span while the cache has room; a new stream
-		 * continues after it. */
-		uint64_t g = KV_RA_GUESS < max ? KV_RA_GUESS : max;
-		if (g > stored && kv_ra_room(t->src.cache, (size_t)g) &&
+		/* GUESSES: a span while the cache has room and guesses pay;
+		 * a new stream continues after it, and reading its second
+		 * block confirms it and queues what follows (PREFETCH). */
+		uint64_t g = t->guess < max ? t->guess : max;
+		/* (A straggler, which == nstreams, is no new stream: alone.) */
+		if (which < nstreams && g > stored && kv_ra_room(t->src.cache, (size_t)g) &&
 		    (slot = kv_ra_span_take(t, p, off, g, 0, &len, &nb, &end_p)) >= 0) {
-			if (which < nstreams) {
-				s[which].next = off + len;
-				s[which].next_p = end_p;
-				s[which].win = len;
-			}
+			s[which].next = off + len;
+			s[which].next_p = end_p;
+			s[which].win = len;
+			s[which].guessed = 1;
+			s[which].ahead[0] = off + stored;
+			s[which].nahead = 1;
+			atomic_store_explicit(&s[which].mark, off + stored, memory_order_relaxed);
 		}
+		kv_ra_warm(t);
 	} else if (win > stored) {
 		slot = kv_ra_span_take(t, p, off, win, 0, &len, &nb, &end_p);
 		if (slot >= 0) {

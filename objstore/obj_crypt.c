@@ -337,7 +337,7 @@ static int obj_crypt__get(struct obj_backend *b, const char *name, uint64_t off,
 	}
 	if (!whole && pt_len > len)
 		pt_len = (size_t)len;
-	/* The fetched buffer is the caller's now (obj_buf_free is free()). */
+	/* The fetched buffer is the caller's now (obj_buf_free). */
 	*out = ct;
 	*out_len = pt_len;
 	return 0;

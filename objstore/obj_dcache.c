@@ -71,6 +71,8 @@
 /* Most chunks one GET fetches: bounds a miss's memory to 16 MiB at the
  * default chunk size, whatever range (or OBJ_WHOLE) was asked for. */
 #define DC_RUN_MAX 64
+/* A get reserves its whole range up front up to this size. */
+#define DC_RESERVE_MAX ((uint64_t)64 << 20)
 /* Chunks past this are not cached (an object of 256 GiB at 256 KiB). */
 #define DC_K_MAX (1u << 20)
 
@@ -104,6 +106,21 @@ struct dc_buf {
 	uint8_t *p;
 	size_t len, cap;
 };
+
+/* Make room for n bytes in all: a ranged get knows its size up front,
+ * and growing by doubling would copy and fault in its bytes twice. */
+static int dc_buf_reserve(struct dc_buf *b, size_t n)
+{
+	uint8_t *p;
+
+	if (n <= b->cap)
+		return 0;
+	if (!(p = b->p ? realloc(b->p, n) : obj_buf_alloc(n)))
+		return -ENOMEM;
+	b->p = p;
+	b->cap = n;
+	return 0;
+}
 
 static int dc_buf_append(struct dc_buf *b, const void *data, size_t n)
 {
@@ -227,13 +244,13 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 	*out_len = 0;
 	if (!obj_dcache_cacheable(name) || len == 0 || k >= DC_K_MAX)
 		return c->w.inner->get(c->w.inner, name, off, len, out, out_len);
-	/* A span of known length: one buffer of its size (util_big_alloc says
-	 * why), not a doubling one. */
-	if (len != OBJ_WHOLE && len >= UTIL_BIG_ALLOC && len <= SIZE_MAX) {
-		if (!(r.p = util_big_alloc((size_t)len)))
-			return -ENOMEM;
-		r.cap = (size_t)len;
-	}
+	/* A span of known length: one buffer of its size from obj_buf_alloc
+	 * (the pool, or huge pages from 4 MiB on), not a doubling one. (A
+	 * range past the object's end is clipped: the buffer is then larger
+	 * than its bytes, by what the caller asked for too much.) */
+	if (end != UINT64_MAX && end - off <= DC_RESERVE_MAX &&
+	    (rc = dc_buf_reserve(&r, (size_t)(end - off))))
+		return rc;
 	while (!eof && k < DC_K_MAX && k * c->chunk < end) {
 		uint32_t clen = 0, n = 1;
 
@@ -295,7 +312,7 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 		r.p = NULL;
 	}
 out:
-	free(r.p);
+	obj_buf_free(r.p);
 	free(scratch);
 	return rc;
 }

@@ -320,7 +320,7 @@ have:
 		n = (size_t)len;
 	if (n == 0)
 		goto out;
-	buf = util_big_alloc(n);
+	buf = obj_buf_alloc(n);
 	if (!buf) {
 		rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, "get", name, "out of memory for %zu bytes", n);
 		goto out;
@@ -341,7 +341,7 @@ have:
 	*out_len = done;
 	buf = NULL;
 out:
-	free(buf);
+	obj_buf_free(buf);
 	if (cf)
 		obj_fds_release(l->fds, cf);
 	else

@@ -87,6 +87,7 @@
  *   code and message.
  */
 #include "objstore/obj_s3_int.h"
+#include "objstore/objstore_int.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -360,7 +361,7 @@ static int obj_s3__get(struct obj_backend *b, const char *name, uint64_t off, ui
 		}
 		memcpy(etag, e, elen);
 		etag[elen] = '\0';
-		all = util_big_alloc((size_t)(end - off));
+		all = obj_buf_alloc((size_t)(end - off));
 		if (!all) {
 			rc = obj_fail(-ENOMEM, UTIL_LOG_ERROR, "s3 GET", name, "out of memory");
 			goto out;
@@ -384,7 +385,7 @@ static int obj_s3__get(struct obj_backend *b, const char *name, uint64_t off, ui
 		memset(&r.resp, 0, sizeof(r.resp));
 	}
 out:
-	free(all);
+	obj_buf_free(all);
 	obj_s3_req_free(&r);
 	free(key);
 	return rc;

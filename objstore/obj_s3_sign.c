@@ -33,6 +33,7 @@
  * the session token's value).
  */
 #include "objstore/obj_s3_int.h"
+#include "objstore/objstore_int.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -58,10 +59,10 @@ int obj_s3_buf_reserve(struct obj_s3_buf *b, size_t extra)
 		return b->err = -EOVERFLOW;
 	if (need <= b->cap)
 		return 0;
-	if (!b->p && need >= UTIL_BIG_ALLOC) {
-		/* A body whose length is known (Content-Length): exactly that,
-		 * in huge pages (util_big_alloc says why). */
-		if (!(b->p = util_big_alloc(need)))
+	if (!b->p && need >= OBJ_BUF_POOL_MIN) {
+		/* A body of known size (a GET, Content-Length): exactly that,
+		 * from obj_buf_alloc (the pool, or huge pages from 4 MiB on). */
+		if (!(b->p = obj_buf_alloc(need)))
 			return b->err = -ENOMEM;
 		b->cap = need;
 		return 0;
@@ -137,7 +138,7 @@ char *obj_s3_buf_take(struct obj_s3_buf *b)
 
 void obj_s3_buf_free(struct obj_s3_buf *b)
 {
-	free(b->p);
+	obj_buf_free(b->p);      /* it may be a get body from obj_buf_alloc */
 	memset(b, 0, sizeof(*b));
 }
 

@@ -10,6 +10,8 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,8 +96,66 @@ int obj_name_check(const char *name)
 	return 0;
 }
 
+/*
+ * The pool of get buffers (obj_buf_alloc, objstore_int.h): up to
+ * OBJ_BUF_POOL_N buffers, OBJ_BUF_POOL_BYTES in all, each of at least
+ * OBJ_BUF_POOL_MIN bytes. A request takes the smallest that fits if it is
+ * at most twice the size asked for (a small request does not pin a big
+ * buffer). What the pool keeps counts in the daemon's RSS. A buffer the
+ * pool does not serve comes from util_big_alloc (2 MiB-aligned, huge
+ * pages, from UTIL_BIG_ALLOC = 4 MiB on; malloc below), and any buffer
+ * obj_buf_free takes back, whichever of the two made it, is kept if it
+ * fits the cap and free()d otherwise: both are free()'s memory.
+ */
+#define OBJ_BUF_POOL_N 16
+
+static pthread_mutex_t obj_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	void *p;
+	size_t cap;
+} obj_pool[OBJ_BUF_POOL_N];          /* protected by obj_pool_mu */
+static size_t obj_pool_n, obj_pool_bytes;   /* protected by obj_pool_mu */
+
+void *obj_buf_alloc(size_t n)
+{
+	void *p = NULL;
+	size_t best = SIZE_MAX;
+
+	if (n >= OBJ_BUF_POOL_MIN) {
+		CHECK_RETURN(pthread_mutex_lock(&obj_pool_mu));
+		for (size_t i = 0; i < obj_pool_n; i++)
+			if (obj_pool[i].cap >= n && obj_pool[i].cap / 2 <= n &&
+			    (best == SIZE_MAX || obj_pool[i].cap < obj_pool[best].cap))
+				best = i;
+		if (best != SIZE_MAX) {
+			p = obj_pool[best].p;
+			obj_pool_bytes -= obj_pool[best].cap;
+			obj_pool[best] = obj_pool[--obj_pool_n];
+		}
+		CHECK_RETURN(pthread_mutex_unlock(&obj_pool_mu));
+	}
+	/* Not pooled (small, too big for a slot, or none free): huge pages
+	 * from UTIL_BIG_ALLOC on, malloc below. Either is free()'s. */
+	return p ? p : util_big_alloc(n);
+}
+
 void obj_buf_free(void *buf)
 {
+	size_t cap;
+
+	if (!buf)
+		return;
+	cap = malloc_usable_size(buf);
+	if (cap >= OBJ_BUF_POOL_MIN) {
+		CHECK_RETURN(pthread_mutex_lock(&obj_pool_mu));
+		if (obj_pool_n < OBJ_BUF_POOL_N && obj_pool_bytes + cap <= OBJ_BUF_POOL_BYTES) {
+			obj_pool[obj_pool_n].p = buf;
+			obj_pool[obj_pool_n++].cap = cap;
+			obj_pool_bytes += cap;
+			buf = NULL;
+		}
+		CHECK_RETURN(pthread_mutex_unlock(&obj_pool_mu));
+	}
 	free(buf);
 }
 

@@ -213,4 +213,20 @@ ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
 			 uint64_t first_chunk, uint8_t *buf, size_t ct_len, int ends, size_t skip,
 			 const char **why, uint64_t *bad);
 
+/* ---- get buffers (obj_util.c) ----------------------------------------------
+ * obj_buf_alloc - a buffer of at least n bytes for a get's result, freed
+ * with obj_buf_free (or free: it is malloc'd). Buffers of
+ * OBJ_BUF_POOL_MIN bytes and more come from, and go back to, a small pool
+ * (at most OBJ_BUF_POOL_BYTES kept), so that the ranged reads of a
+ * sequential read reuse their memory instead of mapping and faulting in
+ * fresh pages for every span (the daemon sends every allocation of 128
+ * KiB and more to mmap, cli/shalefs.c). What the pool does not serve
+ * (smaller, bigger than it keeps, or nothing fits) comes from
+ * util_big_alloc: huge pages from UTIL_BIG_ALLOC on. obj_buf_free takes
+ * any malloc'd buffer (util_big_alloc's are). NULL when out of memory.
+ * Thread-safe. */
+#define OBJ_BUF_POOL_MIN ((size_t)256 << 10)
+#define OBJ_BUF_POOL_BYTES ((size_t)32 << 20)
+void *obj_buf_alloc(size_t n);
+
 #endif /* SHALE_OBJSTORE_INT_H */

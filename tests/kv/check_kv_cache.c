@@ -303,7 +303,7 @@ START_TEST(test_kv_cache__readahead_budget)
 	struct kv_ra_stats st;
 
 	ck_assert_int_eq(kv_cache_create(&c, 64 << 20), 0);
-	ck_assert_uint_eq(kv_ra_span_max(c), 8 << 20);
+	ck_assert_uint_eq(kv_ra_span_max(c), 4 << 20);  /* capacity / 4 / KV_RA_DEPTH */
 	/* A quarter of the capacity may be out at once, in any pieces. */
 	ck_assert_int_eq(kv_ra_reserve(c, 2 << 20), 1);
 	ck_assert_int_eq(kv_ra_reserve(c, 14 << 20), 1);
@@ -377,30 +377,30 @@ START_TEST(test_kv_cache__fill_threads_run_or_cancel_each_job_once)
 	ck_assert_int_eq(kv_ra_fill_running(c), 1);
 	for (int i = 0; i < 20; i++)
 		while (kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j) == -EBUSY)
-			usleep(1000);                     /* (8 may wait) */
+			usleep(1000);                     /* (KV_RA_FILL_QUEUE may wait) */
 	while (ran < 20)
 		usleep(1000);
-	/* Both threads held up: the queue fills, then refuses. */
+	/* Every thread held up: the queue fills, then refuses. */
 	gate = 1;
-	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
-	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
-	while (running < 2)
+	for (int i = 0; i < KV_RA_FILL_THREADS; i++)
+		ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
+	while (running < KV_RA_FILL_THREADS)
 		usleep(1000);
 	int queued = 0;
 	while (kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j) == 0)
 		queued++;
-	ck_assert_int_eq(queued, 8);
+	ck_assert_int_eq(queued, KV_RA_FILL_QUEUE);
 	/* Stop: the queued ones are cancelled, the running ones finish. */
 	pthread_t t;
 	ck_assert_int_eq(pthread_create(&t, NULL, fill_stopper, c), 0);
-	for (int ms = 0; cancelled < 8 && ms < 10000; ms++)
+	for (int ms = 0; cancelled < KV_RA_FILL_QUEUE && ms < 10000; ms++)
 		usleep(1000);
-	ck_assert_int_eq(cancelled, 8);
+	ck_assert_int_eq(cancelled, KV_RA_FILL_QUEUE);
 	ck_assert_int_eq(ran, 20);                    /* still held */
 	gate = 0;
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_int_eq(ran, 22);
-	ck_assert_int_eq(cancelled, 8);
+	ck_assert_int_eq(ran, 20 + KV_RA_FILL_THREADS);
+	ck_assert_int_eq(cancelled, KV_RA_FILL_QUEUE);
 	ck_assert_int_eq(kv_ra_fill_running(c), 0);
 	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), -EBUSY);
 	ck_assert_int_eq(kv_ra_fill_start(c), 0);  /* once stopped, for good */
@@ -421,7 +421,7 @@ START_TEST(test_kv_cache__fill_threads_run_or_cancel_each_job_once)
 	ck_assert_int_eq(kv_ra_fill_submit(c, fjob_run, fjob_cancel, &j), 0);
 	gate = 0;
 	kv_cache_free(c);
-	ck_assert_int_eq(ran + cancelled, 22 + 8 + 4);
+	ck_assert_int_eq(ran + cancelled, 20 + KV_RA_FILL_THREADS + KV_RA_FILL_QUEUE + 4);
 }
 END_TEST
 
