@@ -35,15 +35,24 @@
  *   that starts at or past the end (nothing fetched) reads the object's
  *   final chunk to prove that the end is real, not a truncation.
  *
+ * SPARE
+ *   A put seals into a buffer as big as the object (a table: tens of
+ *   MiB). A fresh one costs the kernel a zeroed page for every page of
+ *   it, more than the cipher, so the wrapper keeps the last one given
+ *   back (one buffer, at most CRYPT_SPARE_MAX bytes: the RSS an encrypted
+ *   mount adds) and hands it to the next put it fits, unless it is over
+ *   twice the size asked for.
+ *
  * THREADING
  *   The data key is read-only after create; each call has its own cipher
- *   context; counters are atomics.
+ *   context; counters are atomics; the spare buffer has its mutex.
  */
 #include "objstore/objstore_int.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +65,7 @@
 #define CRYPT_AAD_MAGIC "shalefs-chunk 1"     /* 15 bytes + NUL = 16 */
 #define CRYPT_AAD_FIXED (16 + OBJ_CRYPT_ID_LEN + 8 + 1)
 #define CRYPT_NONCE_BATCH 64
+#define CRYPT_SPARE_MAX ((size_t)160 << 20)  /* largest seal buffer kept (SPARE) */
 
 struct obj_crypt {
 	struct obj_wrapper w;             /* must be first */
@@ -63,6 +73,9 @@ struct obj_crypt {
 	atomic_uint_fast64_t sealed;      /* chunks encrypted */
 	atomic_uint_fast64_t opened;      /* chunks decrypted */
 	atomic_uint_fast64_t auth_failures;
+	pthread_mutex_t spare_mu;
+	void *spare;                      /* SPARE: protected by spare_mu */
+	size_t spare_cap;
 };
 
 #define CRYPT_INNER(b) (((struct obj_wrapper *)(b))->inner)
@@ -359,26 +372,67 @@ static int obj_crypt__head(struct obj_backend *b, const char *name, struct obj_s
 	return 0;
 }
 
+/* A buffer of at least n bytes for a put to seal into (SPARE); *cap is
+ * its size, for crypt_spare_put. */
+static void *crypt_spare_get(struct obj_crypt *c, size_t n, size_t *cap)
+{
+	void *p = NULL;
+
+	CHECK_RETURN(pthread_mutex_lock(&c->spare_mu));
+	if (c->spare && c->spare_cap >= n && c->spare_cap / 2 <= n) {
+		p = c->spare;
+		*cap = c->spare_cap;
+		c->spare = NULL;
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&c->spare_mu));
+	if (!p && (p = util_big_alloc(n)))
+		*cap = n;
+	return p;
+}
+
+/* Give back a buffer of crypt_spare_get: kept if there is none and it is
+ * small enough, freed otherwise. */
+static void crypt_spare_put(struct obj_crypt *c, void *p, size_t cap)
+{
+	CHECK_RETURN(pthread_mutex_lock(&c->spare_mu));
+	if (cap <= CRYPT_SPARE_MAX && (!c->spare || c->spare_cap < cap)) {
+		void *old = c->spare;
+		c->spare = p;
+		c->spare_cap = cap;
+		p = old;
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&c->spare_mu));
+	free(p);
+}
+
 static int crypt_put(struct obj_backend *b, int create_only, const char *name, const void *data,
 		     size_t len, const char *token)
 {
 	struct obj_crypt *c = (struct obj_crypt *)b;
 	struct obj_backend *in = CRYPT_INNER(b);
-	void *ct = NULL;
-	size_t ct_len = 0;
+	void *ct;
+	size_t ct_len, cap = 0;
 	int rc;
 
 	if (crypt_clear_name(name))
 		return create_only ? in->put_if_absent(in, name, data, len, token) :
 				     in->put(in, name, data, len, token);
-	rc = obj_crypt_seal(c->key, name, data, len, &ct, &ct_len);
-	if (rc)
+	ct_len = (size_t)obj_crypt_cipher_size(len);
+	if (ct_len < len)
+		return obj_fail(-EINVAL, UTIL_LOG_ERROR, create_only ? "put_if_absent" : "put", name,
+				"object too big to encrypt");
+	if (!(ct = crypt_spare_get(c, ct_len, &cap)))
+		return -ENOMEM;
+	rc = obj_crypt_seal_into(c->key, name, data, len, ct);
+	if (rc) {
+		crypt_spare_put(c, ct, cap);
 		return obj_fail(rc, UTIL_LOG_ERROR, create_only ? "put_if_absent" : "put", name,
 				"encryption failed: %s", util_strerror(rc));
+	}
 	atomic_fetch_add(&c->sealed, (ct_len - len) / OBJ_CRYPT_OVERHEAD);
 	rc = create_only ? in->put_if_absent(in, name, ct, ct_len, token) :
 			   in->put(in, name, ct, ct_len, token);
-	free(ct);
+	crypt_spare_put(c, ct, cap);
 	return rc;
 }
 
@@ -439,6 +493,8 @@ static void obj_crypt__free(struct obj_backend *b)
 	struct obj_crypt *c = (struct obj_crypt *)b;
 	obj_close(c->w.inner);
 	obj_crypt_secret_free(c->key);
+	free(c->spare);
+	CHECK_RETURN(pthread_mutex_destroy(&c->spare_mu));
 	free(c);
 }
 
@@ -457,6 +513,7 @@ int obj_crypt_open(struct obj_backend **out, struct obj_backend *inner,
 		free(c);
 		return rc;
 	}
+	CHECK_RETURN(pthread_mutex_init(&c->spare_mu, NULL));
 	c->w.inner = inner;
 	c->w.base.version = OBJ_BACKEND_VERSION;
 	c->w.base.kind = "crypt";

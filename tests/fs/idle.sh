@@ -55,6 +55,21 @@ purposes() {
 		END { for (k in n) if (n[k]) printf "%s=%d ", k, n[k] }'
 }
 
+# overwrite_rounds MNT N: N rounds of six 1 MiB files rewritten, each
+# round synced (flushes and compactions, so garbage for GC).
+overwrite_rounds() {
+	r=0
+	while [ $r -lt "$2" ]; do
+		i=0
+		while [ $i -lt 6 ]; do
+			head -c 1M /dev/urandom >"$1/f$i"
+			i=$((i + 1))
+		done
+		"$SHALEFS" sync "$1" >/dev/null || fs_die "shalefs sync $1 failed"
+		r=$((r + 1))
+	done
+}
+
 run() {
 	ST=$1 OPTS=$2 name=$3
 	M=$FS_TMP/mnt-$name R=$FS_TMP/ro-$name
@@ -69,14 +84,7 @@ run() {
 		sync "$M/s$i"
 		i=$((i + 1))
 	done
-	for round in 1 2 3; do
-		i=0
-		while [ $i -lt 6 ]; do
-			head -c 1M /dev/urandom >"$M/f$i"
-			i=$((i + 1))
-		done
-		"$SHALEFS" sync "$M" >/dev/null || fs_die "shalefs sync $M failed"
-	done
+	overwrite_rounds "$M" 3
 	(cd "$M" && sha256sum s* f*) >"$FS_TMP/sums-$name"
 	fs_mount "$ST" "$R" -o "ro,poll_interval_ms=500${OPTS:+,$OPTS}"
 	R_PID=$FS_PID
@@ -106,14 +114,7 @@ run() {
 	fs_umount "$R" "$R_PID"
 	# Still a working filesystem, and GC still collects.
 	gc0=$(total "$M" gc_deleted_ssts)
-	for round in 1 2; do
-		i=0
-		while [ $i -lt 6 ]; do
-			head -c 1M /dev/urandom >"$M/f$i"
-			i=$((i + 1))
-		done
-		"$SHALEFS" sync "$M" >/dev/null || fs_die "shalefs sync $M failed"
-	done
+	overwrite_rounds "$M" 2
 	(cd "$M" && sha256sum s* f*) >"$FS_TMP/sums-$name"
 	i=0
 	while [ "$(total "$M" gc_deleted_ssts)" -le "$gc0" ]; do

@@ -162,6 +162,20 @@ echo "scrub: clean store: exit 0: $(tail -1 "$FS_TMP/clean.out")"
 biggest_sst() { ls -S "$1"/sst/*.sst | head -1; }
 size_of() { stat -c %s "$1"; }
 
+# unflushed_wal STORE [MOUNT OPTS]: leave a WAL object whose records are in
+# no table (one file fsync'd, then kill -9), and list the file in paths.
+unflushed_wal() {
+	uw_store=$1
+	shift
+	fs_mount "$uw_store" "$MNT" "$@"
+	head -c 100000 /dev/urandom >"$MNT/unflushed"
+	sync "$MNT/unflushed"
+	kill -9 "$FS_PID"
+	wait "$FS_PID" 2>/dev/null || true
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
+	echo /unflushed >>"$FS_TMP/paths"
+}
+
 # A table's data block.
 st=$(fresh)
 t=$(biggest_sst "$FS_TMP/st")
@@ -230,13 +244,7 @@ PY
 
 # A WAL object whose records are not in tables (kill -9 after fsync).
 st=$(fresh)
-fs_mount "$st" "$MNT"
-head -c 100000 /dev/urandom >"$MNT/unflushed"
-sync "$MNT/unflushed"
-kill -9 "$FS_PID"
-wait "$FS_PID" 2>/dev/null || true
-fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
-echo /unflushed >>"$FS_TMP/paths"
+unflushed_wal "$st"
 w=$(ls "$FS_TMP/st/wal" | tail -1)
 flip "$FS_TMP/st/wal/$w" 40
 scrub_case wal_unreplayed "$st" "^wal/$w\$"
@@ -392,13 +400,7 @@ PY
 	s3_get "$w" "$FS_TMP/size"
 	s3_case wal_in_tables "$w" $(( $(size_of "$FS_TMP/size") / 2 ))
 	# A WAL object not in tables yet (kill -9 after fsync).
-	fs_mount "$S3" "$MNT" -o "$STORE_OPTS"
-	head -c 100000 /dev/urandom >"$MNT/unflushed"
-	sync "$MNT/unflushed"
-	kill -9 "$FS_PID"
-	wait "$FS_PID" 2>/dev/null || true
-	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
-	echo /unflushed >>"$FS_TMP/paths"
+	unflushed_wal "$S3" -o "$STORE_OPTS"
 	s3_case wal_unreplayed "$(s3_pick wal last)" 40
 	STORE_OPTS=""
 fi

@@ -177,6 +177,36 @@ START_TEST(test_obj_crypt__round_trip_sizes_and_ranges)
 }
 END_TEST
 
+/* Puts of tables' sizes, in an order that makes the wrapper seal into the
+ * buffer it kept from an earlier, bigger put (SPARE in obj_crypt.c) and
+ * also pass it over: each object reads back whole, of its own size. */
+START_TEST(test_obj_crypt__reused_seal_buffer)
+{
+	static const size_t sizes[] = { 9 << 20, 6 << 20, (6 << 20) - 7, 1 << 20, 12 << 20,
+					7 << 20, 5 << 20 };
+	const size_t n = sizeof(sizes) / sizeof(sizes[0]);
+	struct obj_backend *b = crypt_open_ok(key_a, 1);
+	uint8_t *data = malloc(12 << 20);
+	char name[64];
+
+	for (size_t i = 0; i < n; i++) {
+		crypt_fill(data, sizes[i], (unsigned)i + 7);
+		snprintf(name, sizeof(name), "sst/big-%zu", i);
+		ck_assert_int_eq(obj_put(b, name, data, sizes[i]), 0);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct obj_stat st;
+		crypt_fill(data, sizes[i], (unsigned)i + 7);
+		snprintf(name, sizeof(name), "sst/big-%zu", i);
+		ck_assert_int_eq(obj_head(b, name, &st), 0);
+		ck_assert_uint_eq(st.size, sizes[i]);
+		crypt_check_range(b, name, data, sizes[i], 0, OBJ_WHOLE);
+	}
+	free(data);
+	obj_close(b);
+}
+END_TEST
+
 START_TEST(test_obj_crypt__no_plaintext_in_ciphertext)
 {
 	struct obj_backend *b = crypt_open_ok(key_a, 1), *raw = crypt_raw();
@@ -459,6 +489,7 @@ static Suite *obj_crypt_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, crypt_setup, crypt_teardown);
 	tcase_add_test(tc, test_obj_crypt__round_trip_sizes_and_ranges);
+	tcase_add_test(tc, test_obj_crypt__reused_seal_buffer);
 	tcase_add_test(tc, test_obj_crypt__no_plaintext_in_ciphertext);
 	tcase_add_test(tc, test_obj_crypt__tampering_reads_as_eio);
 	tcase_add_test(tc, test_obj_crypt__other_store_copy_fails);
