@@ -114,49 +114,90 @@ static size_t crypt_aad(uint8_t *aad, const struct obj_crypt_secret *k, const ch
 	return CRYPT_AAD_FIXED + name_len;
 }
 
-int obj_crypt_seal_into(const struct obj_crypt_secret *k, const char *name, const void *data,
-			size_t len, uint8_t *ct)
+/* Chunks [i0, i1) of an object of n chunks and len plaintext bytes. */
+struct crypt_seal_range {
+	const struct obj_crypt_secret *k;
+	const char *name;
+	size_t nlen, len;
+	const uint8_t *data;
+	uint8_t *ct;
+	uint64_t n, i0, i1;
+	int rc;
+};
+
+static void *crypt_seal_range(void *arg)
 {
+	struct crypt_seal_range *r = arg;
 	uint8_t aad[CRYPT_AAD_FIXED + OBJ_NAME_MAX];
 	uint8_t nonces[12 * CRYPT_NONCE_BATCH];
-	size_t nlen = strnlen(name, OBJ_NAME_MAX + 1);
-	uint64_t total = obj_crypt_cipher_size(len);
-	uint64_t n = (total - len) / OBJ_CRYPT_OVERHEAD;
-	const uint8_t *pt = data;
-	uint8_t *p;
-	EVP_CIPHER_CTX *ctx;
-	int rc = -EIO, m;
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int m;
 
-	if (nlen > OBJ_NAME_MAX || total < len || total > SIZE_MAX)
-		return -EINVAL;
-	ctx = EVP_CIPHER_CTX_new();
+	r->rc = -ENOMEM;
 	if (!ctx)
-		return -ENOMEM;
-	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->key, NULL) != 1)
+		return NULL;
+	r->rc = -EIO;
+	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, r->k->key, NULL) != 1)
 		goto out;
-	p = ct;
-	for (uint64_t i = 0; i < n; i++) {
-		size_t plen = i + 1 < n ? OBJ_CRYPT_CHUNK : len - (size_t)i * OBJ_CRYPT_CHUNK;
-		size_t alen = crypt_aad(aad, k, name, nlen, i, i + 1 == n);
+	for (uint64_t i = r->i0; i < r->i1; i++) {
+		const uint8_t *pt = r->data + i * OBJ_CRYPT_CHUNK;
+		uint8_t *p = r->ct + i * CRYPT_CC;
+		size_t plen = i + 1 < r->n ? OBJ_CRYPT_CHUNK : r->len - (size_t)i * OBJ_CRYPT_CHUNK;
+		size_t alen = crypt_aad(aad, r->k, r->name, r->nlen, i, i + 1 == r->n);
 		/* Random nonces, drawn CRYPT_NONCE_BATCH at a time: one
 		 * RAND_bytes call per chunk cost more than the cipher. */
-		if (i % CRYPT_NONCE_BATCH == 0 &&
+		if ((i - r->i0) % CRYPT_NONCE_BATCH == 0 &&
 		    RAND_bytes(nonces, (int)sizeof(nonces)) != 1)
 			goto out;
-		memcpy(p, nonces + 12 * (i % CRYPT_NONCE_BATCH), 12);
+		memcpy(p, nonces + 12 * ((i - r->i0) % CRYPT_NONCE_BATCH), 12);
 		if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, p) != 1 ||
 		    EVP_EncryptUpdate(ctx, NULL, &m, aad, (int)alen) != 1 ||
 		    (plen && EVP_EncryptUpdate(ctx, p + 12, &m, pt, (int)plen) != 1) ||
 		    EVP_EncryptFinal_ex(ctx, p + 12 + plen, &m) != 1 ||
 		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, p + 12 + plen) != 1)
 			goto out;
-		pt += plen;
-		p += 12 + plen + 16;
 	}
-	rc = 0;
+	r->rc = 0;
 out:
 	EVP_CIPHER_CTX_free(ctx);
-	return rc;
+	return NULL;
+}
+
+/* An object of at least this many chunks is sealed by two threads: the
+ * seal of a table is on its flush's path to the store, and a second core
+ * halves it (the chunks are independent). */
+#define CRYPT_SPLIT_CHUNKS 256
+
+int obj_crypt_seal_into(const struct obj_crypt_secret *k, const char *name, const void *data,
+			size_t len, uint8_t *ct)
+{
+	size_t nlen = strnlen(name, OBJ_NAME_MAX + 1);
+	uint64_t total = obj_crypt_cipher_size(len);
+	struct crypt_seal_range a, b;
+	pthread_t t;
+	int split;
+
+	if (nlen > OBJ_NAME_MAX || total < len || total > SIZE_MAX)
+		return -EINVAL;
+	a = (struct crypt_seal_range){ .k = k, .name = name, .nlen = nlen, .len = len,
+				       .data = data, .ct = ct,
+				       .n = (total - len) / OBJ_CRYPT_OVERHEAD };
+	a.i1 = a.n;
+	b = a;
+	split = a.n >= CRYPT_SPLIT_CHUNKS;
+	if (split) {
+		a.i1 = b.i0 = a.n / 2;
+		split = pthread_create(&t, NULL, crypt_seal_range, &b) == 0;
+		if (!split)
+			a.i1 = a.n;
+	}
+	crypt_seal_range(&a);
+	if (split) {
+		CHECK_RETURN(pthread_join(t, NULL));
+		if (!a.rc)
+			a.rc = b.rc;
+	}
+	return a.rc;
 }
 
 int obj_crypt_seal(const struct obj_crypt_secret *k, const char *name, const void *data,
