@@ -198,6 +198,8 @@ static const struct cli_metrics_def cli_metrics_defs[] = {
 	{ "l0_flushes", "l0_flushes_total", C, CLI_M_ONE, "Memtables flushed to L0 tables." },
 	{ "l0_versions_dropped", "l0_versions_dropped_total", C, CLI_M_ONE,
 	  "Overwritten versions dropped while flushing memtables." },
+	{ "l0_prebuilt", "l0_prebuilt_total", C, CLI_M_ONE,
+	  "Memtable flushes whose table was built while the previous one uploaded." },
 	{ "l0_bytes_written", "l0_written_bytes_total", C, CLI_M_ONE, "Bytes of L0 tables written." },
 	{ "manifest_writes", "manifest_writes_total", C, CLI_M_ONE, "Manifests written." },
 	{ "unlogged_batches", "unlogged_batches_total", C, CLI_M_ONE,

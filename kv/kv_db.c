@@ -303,15 +303,18 @@ static int kv_open_reader(struct kv_db *db)
 
 static void kv_db_free(struct kv_db *db)
 {
-	for (size_t i = 0; i < db->n_imm; i++)
+	for (size_t i = 0; i < db->n_imm; i++) {
 		kv_mem_unref(db->imm[i].mem);
+		kv_built_free(db->imm[i].built);
+	}
 	if (db->mem)
 		kv_mem_unref(db->mem);
 	kv_version_unref(db->ver);
 	pthread_mutex_destroy(&db->vreg.mu);  /* every iterator is gone by now */
 	kv_buf_free(&db->wal_open);
 	kv_buf_free(&db->wal_spare);
-	kv_buf_free(&db->flush_spare);
+	for (size_t i = 0; i < KV_FLUSH_SPARES; i++)
+		kv_buf_free(&db->flush_spare[i]);
 	kv_pool_unref(db->mem_pool);
 	free(db->wal_done);
 	if (db->cache)
@@ -376,11 +379,13 @@ static int kv_db_open(struct kv_db **out, struct obj_backend *store, const struc
 			  "checkpoint delete will not see it", kv_strerror(rc));
 	int want = 0;
 	if (!db->readonly) {
-		want = 1 | 2;
+		want = 1 | 2 | 32;
 		if (pthread_create(&db->wal_thread, NULL, kv_wal_writer_main, db) == 0)
 			db->threads |= 1;
 		if (pthread_create(&db->flush_thread, NULL, kv_flush_main, db) == 0)
 			db->threads |= 2;
+		if (pthread_create(&db->prebuild_thread, NULL, kv_flush_prebuild_main, db) == 0)
+			db->threads |= 32;
 		if (!db->conf.no_background) {
 			want |= 4 | 8;
 			if (pthread_create(&db->compact_thread, NULL, kv_compact_main, db) == 0)
@@ -445,6 +450,8 @@ static void kv_db_join(struct kv_db *db)
 		pthread_join(db->wal_thread, NULL);
 	if (db->threads & 2)
 		pthread_join(db->flush_thread, NULL);
+	if (db->threads & 32)
+		pthread_join(db->prebuild_thread, NULL);
 	db->threads = 0;
 }
 
@@ -1028,6 +1035,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "wal_bytes_written", db->wal_bytes);
 	emit(arg, "l0_flushes", db->l0_flushes);
 	emit(arg, "l0_versions_dropped", db->l0_dropped);
+	emit(arg, "l0_prebuilt", db->l0_prebuilt);
 	emit(arg, "l0_bytes_written", db->l0_bytes);
 	emit(arg, "manifest_writes", db->manifest_writes);
 	emit(arg, "unlogged_batches", db->unlogged_batches);

@@ -14,7 +14,8 @@
  *   installs the new version, so readers never see a gap.
  *
  *   Frozen memtables are flushed oldest first and one at a time, so L0 is
- *   ordered newest first by construction.
+ *   ordered newest first by construction; the next one's table may be
+ *   built meanwhile (kv_flush_build.c).
  *
  * MANIFEST CAS
  *   kv_manifest_update copies the current manifest, applies a change, and
@@ -47,71 +48,15 @@ int kv_flush_freeze(struct kv_db *db)
 	rc = kv_mem_create(&fresh, db->mem_pool);
 	if (rc)
 		return rc;
-	db->imm[db->n_imm++] = (struct kv_imm){ db->mem, db->last_seq, db->mem_first_unlogged };
+	db->imm[db->n_imm++] = (struct kv_imm){
+		.mem = db->mem, .max_seq = db->last_seq, .first_unlogged = db->mem_first_unlogged,
+	};
 	db->mem = fresh;
 	db->mem_first_unlogged = 0;
 	db->unlogged_since_ns = 0;
 	db->wal_since_freeze = 0;
-	CHECK_RETURN(pthread_cond_signal(&db->cv_flush));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));    /* flusher, prebuilder */
 	return 0;
-}
-
-/*
- * Build the SST for a memtable: its entries in internal-key order, less
- * the versions no one can read. A key written twice while the memtable was
- * active (a file chunk completed after a partial write, an inode record
- * updated by every write, a database page rewritten) keeps only its newest
- * version, plus the newest at or below each live snapshot (`snaps`), as
- * compaction keeps them. A snapshot taken later sees only newest versions.
- * Iterators need nothing: they hold the memtable itself.
- */
-static int kv_flush_build(struct kv_db *db, struct kv_mem *mem, const uint64_t *snaps,
-			  size_t n_snaps, uint8_t **out, size_t *out_len, struct kv_sst_meta *meta,
-			  uint64_t *dropped)
-{
-	struct kv_sst_options opt = {
-		.compression_level = db->conf.compression_level,
-		.bloom_bits_per_key = db->conf.bloom_bits_per_key,
-	};
-	struct kv_sst_builder *b = NULL;
-	struct kv_iter *it = NULL;
-	const uint8_t *last = NULL;           /* the last key kept */
-	size_t last_len = 0;
-	uint64_t last_seq = 0;
-	int rc;
-
-	rc = kv_sst_builder_create(&b, &opt);
-	if (rc)
-		return rc;
-	kv_sst_builder_reuse(b, &db->flush_spare);
-	rc = kv_mem_iter_create(&it, mem);
-	if (rc)
-		goto out;
-	for (it->ops->seek_first(it); it->ops->valid(it) && !rc; it->ops->next(it)) {
-		const uint8_t *k, *v;
-		size_t kl, vl;
-		it->ops->key(it, &k, &kl);
-		it->ops->value(it, &v, &vl);
-		uint64_t seq = kv_ikey_seq(k, kl);
-		if (last && kv_ukey_cmp(last, last_len - KV_IKEY_TRAILER, k, kl - KV_IKEY_TRAILER) == 0 &&
-		    !kv_snapshot_sees(snaps, n_snaps, seq, last_seq)) {
-			(*dropped)++;
-			continue;
-		}
-		last = k;               /* memtable memory: valid while mem is */
-		last_len = kl;
-		last_seq = seq;
-		rc = kv_sst_builder_add(b, k, kl, v, vl);
-	}
-	if (!rc)
-		rc = it->ops->status(it);
-	if (!rc)
-		rc = kv_sst_builder_finish(b, out, out_len, meta);
-out:
-	if (it)
-		it->ops->free(it);
-	kv_sst_builder_free(b);
-	return rc;
 }
 
 /* Install a committed manifest as the current version (mu not held).
@@ -285,6 +230,7 @@ int kv_flush_one(struct kv_db *db)
 {
 	struct kv_sst_meta meta = { 0 };
 	struct kv_sst_reader *reader = NULL;
+	struct kv_built *bt;
 	struct kv_mem *mem;
 	uint64_t max_seq, *snaps = NULL, dropped = 0;
 	size_t n_snaps = 0;
@@ -293,23 +239,42 @@ int kv_flush_one(struct kv_db *db)
 	size_t len = 0;
 	char name[64];
 	unsigned attempt = 0;
-	int rc;
+	int rc = 0;
 
 	kv_mutex_lock(&db->mu);
 	if (db->n_imm == 0) {
 		kv_mutex_unlock(&db->mu);
 		return 0;
 	}
+	/* Being built ahead (kv_flush_build.c): that build is ours. */
+	while (db->imm[0].build == KV_BUILD_RUNNING)
+		kv_cond_wait(&db->cv_state, &db->mu);
 	mem = db->imm[0].mem;
 	max_seq = db->imm[0].max_seq;
 	kv_mem_ref(mem);
-	rc = kv_snapshot_seqs(db, &snaps, &n_snaps);
+	bt = db->imm[0].built;
+	db->imm[0].built = NULL;
+	if (bt)
+		db->l0_prebuilt++;
+	else {
+		bt = calloc(1, sizeof(*bt));
+		rc = bt ? kv_snapshot_seqs(db, &snaps, &n_snaps) : -ENOMEM;
+		struct kv_buf spare = rc ? (struct kv_buf){ 0 } : kv_flush_spare_get(db);
+		kv_mutex_unlock(&db->mu);
+		if (!rc)
+			rc = kv_flush_build(db, mem, snaps, n_snaps, &spare, bt);
+		kv_mutex_lock(&db->mu);
+		kv_flush_spare_put(db, spare.data, spare.cap);
+	}
 	kv_mutex_unlock(&db->mu);
-
-	if (!rc)
-		rc = kv_flush_build(db, mem, snaps, n_snaps, &sst, &len, &meta, &dropped);
 	if (rc)
 		goto out;
+	/* The table is ours now: its buffer goes back as a spare below. */
+	sst = bt->sst;
+	len = bt->len;
+	meta = bt->meta;
+	dropped = bt->dropped;
+	memset(bt, 0, sizeof(*bt));
 	kv_sst_id_new(&meta.id);
 	meta.size = len;
 	kv_sst_id_name(&meta.id, name, sizeof(name));
@@ -337,9 +302,9 @@ int kv_flush_one(struct kv_db *db)
 			goto out;
 		kv_db_backoff(db, attempt++);
 	}
-	/* Kept for the next flush; at most twice a memtable, so an odd big
-	 * one is not. */
-	kv_buf_keep_spare(&db->flush_spare, sst, len, 2 * db->conf.memtable_bytes);
+	kv_mutex_lock(&db->mu);
+	kv_flush_spare_put(db, sst, len);
+	kv_mutex_unlock(&db->mu);
 	sst = NULL;
 
 	struct kv_flush_apply a = { .meta = &meta, .max_seq = max_seq };
@@ -374,9 +339,11 @@ int kv_flush_one(struct kv_db *db)
 	CHECK_RETURN(pthread_cond_signal(&db->cv_wal));    /* may release a held object */
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 	CHECK_RETURN(pthread_cond_signal(&db->cv_compact));
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_flush));    /* a new imm[1] to prebuild */
 	kv_mutex_unlock(&db->mu);
 	kv_mem_unref(done);
 out:
+	kv_built_free(bt);
 	free(snaps);
 	if (pending)
 		kv_pending_del(db, &meta.id);

@@ -854,10 +854,26 @@ void kv_health_fail(struct kv_health *h, int err);
 
 #define KV_MAX_IMM 16
 
+/* A frozen memtable's table, built and not yet uploaded (kv_flush_build.c). */
+struct kv_built {
+	uint8_t *sst;                     /* the object's bytes (malloc'd) */
+	size_t len;
+	struct kv_sst_meta meta;          /* without id and size: named at upload */
+	uint64_t dropped;                 /* versions no one could read */
+};
+
+enum kv_build_state {
+	KV_BUILD_NONE = 0,                /* not being built ahead (maybe built) */
+	KV_BUILD_RUNNING,                 /* the prebuilder is building it */
+	KV_BUILD_SKIP,                    /* a prebuild failed: the flusher builds it */
+};
+
 struct kv_imm {
 	struct kv_mem *mem;
 	uint64_t max_seq;                 /* highest seq in it */
 	uint64_t first_unlogged;          /* lowest unlogged seq in it, 0 = none */
+	enum kv_build_state build;
+	struct kv_built *built;           /* built ahead by the prebuilder, or NULL */
 };
 
 struct kv_wal_done {
@@ -1015,9 +1031,9 @@ struct kv_db {
 	struct kv_buf wal_open;           /* the object being filled (unsealed) */
 	struct kv_buf wal_spare;          /* an uploaded object's buffer, for the next
 					   * (a fresh one faults in every page) */
-	struct kv_buf flush_spare;        /* the last flushed SST's buffer, for the next
-					   * one; only kv_flush_one touches it (recovery,
-					   * then the flusher thread: never both) */
+#define KV_FLUSH_SPARES 2
+	struct kv_buf flush_spare[KV_FLUSH_SPARES]; /* flushed SSTs' buffers, for the
+					   * next builds (kv_flush_build.c) */
 	uint64_t wal_open_last_seq;
 	uint64_t wal_open_since_ns;       /* when its first record arrived */
 	uint64_t wal_next_id;             /* id of wal_open */
@@ -1031,6 +1047,7 @@ struct kv_db {
 	struct kv_health wal_health, flush_health;
 	uint64_t wal_objects, wal_bytes, l0_flushes, l0_bytes, write_stalls, manifest_writes;
 	uint64_t l0_dropped;              /* hidden versions flushes left out */
+	uint64_t l0_prebuilt;             /* flushes whose table was built ahead */
 	uint64_t unlogged_batches, unlogged_bytes, wal_holds;
 	uint64_t stall_ns;
 	unsigned writers_waiting;         /* in kv_write's stall loop now (READS FIRST) */
@@ -1095,8 +1112,9 @@ struct kv_db {
 	uint64_t follow_polls, follow_lag_ms;
 	struct kv_health follow_health;
 
-	pthread_t wal_thread, flush_thread, compact_thread, gc_thread, follow_thread;
-	int threads;                      /* bits: 1 wal, 2 flush, 4 compact, 8 gc, 16 follow */
+	pthread_t wal_thread, flush_thread, compact_thread, gc_thread, follow_thread, prebuild_thread;
+	int threads;                      /* bits: 1 wal, 2 flush, 4 compact, 8 gc, 16 follow,
+					   * 32 prebuild */
 };
 
 /* kv_wal_writer.c */
@@ -1108,6 +1126,19 @@ int kv_wal_done_push(struct kv_db *db, uint64_t id, uint64_t last_seq);
 
 /* The lowest unlogged seq not yet in a committed SST, 0 = none (mu held). */
 uint64_t kv_unlogged_first(const struct kv_db *db);
+
+/* kv_flush_build.c */
+/* Build mem's SST into *out, keeping what the snapshots snaps can read;
+ * builds in *spare's buffer if it has one (taking it). */
+int kv_flush_build(struct kv_db *db, struct kv_mem *mem, const uint64_t *snaps, size_t n_snaps,
+		   struct kv_buf *spare, struct kv_built *out);
+void kv_built_free(struct kv_built *bt);
+/* Take a kept table buffer, or an empty kv_buf (mu held). */
+struct kv_buf kv_flush_spare_get(struct kv_db *db);
+/* Keep a table buffer of cap bytes for a later build, or free it (mu held). */
+void kv_flush_spare_put(struct kv_db *db, uint8_t *data, size_t cap);
+/* The prebuilder thread: builds imm[1] while imm[0] is flushed. */
+void *kv_flush_prebuild_main(void *arg);
 
 /* kv_flush.c */
 void *kv_flush_main(void *arg);

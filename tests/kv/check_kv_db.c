@@ -1012,6 +1012,62 @@ END_TEST
 /* A logged batch written after an unlogged one is held back from the WAL
  * until the unlogged one is in an SST: whenever the crash comes, the
  * later one survives only with the earlier one. */
+/* With uploads slower than builds, the flusher finds the next memtable's
+ * table built while it uploaded the previous one (kv_flush_build.c), and
+ * those tables hold the same data: every value, the versions a snapshot
+ * taken inside each memtable reads, after a sync and after a crash. */
+START_TEST(test_kv_db__flush_builds_the_next_table_while_uploading)
+{
+	struct obj_backend *store;
+	struct kv_db *db = NULL;
+	struct kv_config c = KV_CONFIG_INIT;
+	struct obj_config oc = OBJ_CONFIG_INIT;
+	struct kv_snapshot *snap[12];
+	char k[16];
+
+	obj_mem_destroy("prebuild");
+	oc.faults = "seed=7,latency_ms=40-60";
+	ck_assert_int_eq(obj_open(&store, "mem://prebuild", &oc), 0);
+	c.memtable_bytes = 256 << 10;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	for (int i = 0; i < 12; i++) {
+		/* One memtable each: s%d old, a snapshot, s%d new, then the bulk
+		 * that fills and freezes it. */
+		snprintf(k, sizeof(k), "s%02d", i);
+		put_batch(db, k, 'o', 100, 0);
+		ck_assert_int_eq(kv_snapshot_create(db, &snap[i]), 0);
+		put_batch(db, k, 'n', 200, 0);
+		snprintf(k, sizeof(k), "b%02d", i);
+		put_batch(db, k, 'a' + i, 300 << 10, 1);
+	}
+	ck_assert_int_eq(kv_sync(db), 0);
+	ck_assert_uint_gt(check_kv_stat(db, "l0_prebuilt"), 0);
+	for (int i = 0; i < 12; i++) {
+		void *v = NULL;
+		size_t vl = 0;
+		snprintf(k, sizeof(k), "s%02d", i);
+		ck_assert_int_eq(kv_get(db, snap[i], k, strlen(k), &v, &vl), 0);
+		ck_assert_uint_eq(vl, 100);
+		free(v);
+		ck_assert_int_eq(has_value(db, k, 'n', 200), 1);
+		snprintf(k, sizeof(k), "b%02d", i);
+		ck_assert_int_eq(has_value(db, k, 'a' + i, 300 << 10), 1);
+		kv_snapshot_release(db, snap[i]);
+	}
+	kv_abandon(db);                         /* crash: all of it was synced */
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	for (int i = 0; i < 12; i++) {
+		snprintf(k, sizeof(k), "s%02d", i);
+		ck_assert_int_eq(has_value(db, k, 'n', 200), 1);
+		snprintf(k, sizeof(k), "b%02d", i);
+		ck_assert_int_eq(has_value(db, k, 'a' + i, 300 << 10), 1);
+	}
+	ck_assert_int_eq(kv_close(db), 0);
+	obj_close(store);
+	obj_mem_destroy("prebuild");
+}
+END_TEST
+
 START_TEST(test_kv_db__unlogged_then_logged_keeps_the_order)
 {
 	struct obj_backend *store;
@@ -1215,6 +1271,7 @@ static Suite *kv_db_suite(void)
 	TCase *tu = tcase_create("unlogged");
 	tcase_set_timeout(tu, 120);
 	tcase_add_test(tu, test_kv_db__unlogged_batches_are_durable_without_the_wal);
+	tcase_add_test(tu, test_kv_db__flush_builds_the_next_table_while_uploading);
 	tcase_add_loop_test(tu, test_kv_db__unlogged_then_logged_keeps_the_order, 0, 2);
 	suite_add_tcase(s, tu);
 	TCase *tm = tcase_create("reclaim");
