@@ -38,10 +38,13 @@
  * SPARE
  *   A put seals into a buffer as big as the object (a table: tens of
  *   MiB). A fresh one costs the kernel a zeroed page for every page of
- *   it, more than the cipher, so the wrapper keeps the last one given
- *   back (one buffer, at most CRYPT_SPARE_MAX bytes: the RSS an encrypted
- *   mount adds) and hands it to the next put it fits, unless it is over
- *   twice the size asked for.
+ *   it, more than the cipher, so the wrapper keeps buffers given back
+ *   (two: a flush and a compaction put at once; CRYPT_SPARE_MAX bytes
+ *   in all, the RSS an encrypted mount adds) and hands one to the next
+ *   put it fits, unless it is over twice the size asked for. A buffer is
+ *   made an eighth larger than asked (when it could be kept): tables of
+ *   one kind differ by a little, and one a byte bigger than the kept
+ *   buffer would fault in a fresh one.
  *
  * THREADING
  *   The data key is read-only after create; each call has its own cipher
@@ -65,7 +68,8 @@
 #define CRYPT_AAD_MAGIC "shalefs-chunk 1"     /* 15 bytes + NUL = 16 */
 #define CRYPT_AAD_FIXED (16 + OBJ_CRYPT_ID_LEN + 8 + 1)
 #define CRYPT_NONCE_BATCH 64
-#define CRYPT_SPARE_MAX ((size_t)160 << 20)  /* largest seal buffer kept (SPARE) */
+#define CRYPT_SPARE_MAX ((size_t)160 << 20)  /* seal buffers kept, bytes in all (SPARE) */
+#define CRYPT_SPARES 2
 
 struct obj_crypt {
 	struct obj_wrapper w;             /* must be first */
@@ -74,8 +78,8 @@ struct obj_crypt {
 	atomic_uint_fast64_t opened;      /* chunks decrypted */
 	atomic_uint_fast64_t auth_failures;
 	pthread_mutex_t spare_mu;
-	void *spare;                      /* SPARE: protected by spare_mu */
-	size_t spare_cap;
+	void *spare[CRYPT_SPARES];        /* SPARE: protected by spare_mu */
+	size_t spare_cap[CRYPT_SPARES];
 };
 
 #define CRYPT_INNER(b) (((struct obj_wrapper *)(b))->inner)
@@ -418,28 +422,47 @@ static int obj_crypt__head(struct obj_backend *b, const char *name, struct obj_s
 static void *crypt_spare_get(struct obj_crypt *c, size_t n, size_t *cap)
 {
 	void *p = NULL;
+	int best = -1;
 
 	CHECK_RETURN(pthread_mutex_lock(&c->spare_mu));
-	if (c->spare && c->spare_cap >= n && c->spare_cap / 2 <= n) {
-		p = c->spare;
-		*cap = c->spare_cap;
-		c->spare = NULL;
+	for (int i = 0; i < CRYPT_SPARES; i++) {
+		if (c->spare[i] && c->spare_cap[i] >= n && c->spare_cap[i] / 2 <= n &&
+		    (best < 0 || c->spare_cap[i] < c->spare_cap[best]))
+			best = i;
+	}
+	if (best >= 0) {
+		p = c->spare[best];
+		*cap = c->spare_cap[best];
+		c->spare[best] = NULL;
+		c->spare_cap[best] = 0;
 	}
 	CHECK_RETURN(pthread_mutex_unlock(&c->spare_mu));
-	if (!p && (p = util_big_alloc(n)))
-		*cap = n;
+	if (!p) {
+		size_t want = n + n / 8 <= CRYPT_SPARE_MAX ? n + n / 8 : n;
+		if ((p = util_big_alloc(want)))
+			*cap = want;
+	}
 	return p;
 }
 
-/* Give back a buffer of crypt_spare_get: kept if there is none and it is
- * small enough, freed otherwise. */
+/* Give back a buffer of crypt_spare_get: kept in an empty slot, or in
+ * place of a smaller one, while the kept bytes stay within
+ * CRYPT_SPARE_MAX; freed otherwise. */
 static void crypt_spare_put(struct obj_crypt *c, void *p, size_t cap)
 {
+	size_t total = 0;
+	int slot = -1;
+
 	CHECK_RETURN(pthread_mutex_lock(&c->spare_mu));
-	if (cap <= CRYPT_SPARE_MAX && (!c->spare || c->spare_cap < cap)) {
-		void *old = c->spare;
-		c->spare = p;
-		c->spare_cap = cap;
+	for (int i = 0; i < CRYPT_SPARES; i++) {
+		total += c->spare_cap[i];
+		if (slot < 0 || c->spare_cap[i] < c->spare_cap[slot])
+			slot = i;           /* the empty or smallest slot */
+	}
+	if (c->spare_cap[slot] < cap && total - c->spare_cap[slot] + cap <= CRYPT_SPARE_MAX) {
+		void *old = c->spare[slot];
+		c->spare[slot] = p;
+		c->spare_cap[slot] = cap;
 		p = old;
 	}
 	CHECK_RETURN(pthread_mutex_unlock(&c->spare_mu));
@@ -534,7 +557,8 @@ static void obj_crypt__free(struct obj_backend *b)
 	struct obj_crypt *c = (struct obj_crypt *)b;
 	obj_close(c->w.inner);
 	obj_crypt_secret_free(c->key);
-	free(c->spare);
+	for (int i = 0; i < CRYPT_SPARES; i++)
+		free(c->spare[i]);
 	CHECK_RETURN(pthread_mutex_destroy(&c->spare_mu));
 	free(c);
 }

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,57 @@ START_TEST(test_obj_crypt__reused_seal_buffer)
 		ck_assert_int_eq(obj_head(b, name, &st), 0);
 		ck_assert_uint_eq(st.size, sizes[i]);
 		crypt_check_range(b, name, data, sizes[i], 0, OBJ_WHOLE);
+	}
+	free(data);
+	obj_close(b);
+}
+END_TEST
+
+/* Two puts at once (a flush and a compaction) each seal into a buffer of
+ * their own, kept ones or fresh, and every object reads back whole. */
+struct crypt_putter {
+	struct obj_backend *b;
+	unsigned id;
+	int rc;
+};
+
+static void *crypt_putter_main(void *arg)
+{
+	struct crypt_putter *p = arg;
+	uint8_t *data = malloc(8 << 20);
+	char name[64];
+
+	for (unsigned i = 0; i < 12 && !p->rc; i++) {
+		size_t n = ((size_t)(5 + (i + p->id) % 4) << 20) - 13 * i;
+		crypt_fill(data, n, p->id * 100 + i);
+		snprintf(name, sizeof(name), "sst/par-%u-%u", p->id, i);
+		p->rc = obj_put(p->b, name, data, n);
+	}
+	free(data);
+	return NULL;
+}
+
+START_TEST(test_obj_crypt__concurrent_puts_keep_their_buffers)
+{
+	struct obj_backend *b = crypt_open_ok(key_a, 1);
+	struct crypt_putter p[2] = { { b, 1, 0 }, { b, 2, 0 } };
+	pthread_t t[2];
+	uint8_t *data = malloc(8 << 20);
+	char name[64];
+
+	for (int k = 0; k < 2; k++)
+		ck_assert_int_eq(pthread_create(&t[k], NULL, crypt_putter_main, &p[k]), 0);
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+		ck_assert_int_eq(p[k].rc, 0);
+	}
+	for (unsigned id = 1; id <= 2; id++) {
+		for (unsigned i = 0; i < 12; i++) {
+			size_t n = ((size_t)(5 + (i + id) % 4) << 20) - 13 * i;
+			crypt_fill(data, n, id * 100 + i);
+			snprintf(name, sizeof(name), "sst/par-%u-%u", id, i);
+			crypt_check_range(b, name, data, n, 0, OBJ_WHOLE);
+		}
 	}
 	free(data);
 	obj_close(b);
@@ -490,6 +542,7 @@ static Suite *obj_crypt_suite(void)
 	tcase_add_checked_fixture(tc, crypt_setup, crypt_teardown);
 	tcase_add_test(tc, test_obj_crypt__round_trip_sizes_and_ranges);
 	tcase_add_test(tc, test_obj_crypt__reused_seal_buffer);
+	tcase_add_test(tc, test_obj_crypt__concurrent_puts_keep_their_buffers);
 	tcase_add_test(tc, test_obj_crypt__no_plaintext_in_ciphertext);
 	tcase_add_test(tc, test_obj_crypt__tampering_reads_as_eio);
 	tcase_add_test(tc, test_obj_crypt__other_store_copy_fails);
