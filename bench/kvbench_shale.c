@@ -292,9 +292,11 @@ static size_t kvb_shale_rss_budget(void *h, const struct kvb_opts *o, char *why,
 	size_t mem = s->conf.memtable_bytes;
 	size_t frozen = s->conf.max_frozen_memtables ? s->conf.max_frozen_memtables : 2;
 	size_t sst = s->conf.sst_max_bytes ? s->conf.sst_max_bytes : (size_t)64 << 20;
-	size_t budget = mem * (1 + frozen) + s->conf.block_cache_bytes + 2 * sst + ((size_t)32 << 20);
+	/* 2 + frozen: the active memtable, the frozen ones, and the table the
+	 * flusher builds ahead of its upload (kv_flush_build.c). */
+	size_t budget = mem * (2 + frozen) + s->conf.block_cache_bytes + 2 * sst + ((size_t)32 << 20);
 	snprintf(why, whylen,
-		 "memtable x (1 + max_frozen %zu) + block cache + 2 x sst_max_bytes + 32 MiB", frozen);
+		 "memtable x (2 + max_frozen %zu) + block cache + 2 x sst_max_bytes + 32 MiB", frozen);
 	return budget;
 }
 
