@@ -63,6 +63,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -77,9 +78,17 @@
 #include <fuse_log.h>
 #include <fuse_opt.h>
 
+/*
+ * The mount point must be a directory, not a stale mount, and not a live
+ * ShaleFS mount: the kernel would stack the new mount on it, hiding the
+ * one below, which keeps running (and writing) unseen until an unmount
+ * of the top one brings it back. Other mounts (a disk at /mnt) may be
+ * mounted over, as mount(8) allows.
+ */
 static int cli_check_mountpoint(const char *mp)
 {
 	struct statx st;
+	uint64_t pid;
 	/* FORCE_SYNC: a FUSE mount whose daemon died answers a plain stat()
 	 * from the attributes the kernel still caches; asking the daemon
 	 * is what shows that the mount is stale. */
@@ -92,6 +101,13 @@ static int cli_check_mountpoint(const char *mp)
 	}
 	if (!S_ISDIR(st.stx_mode)) {
 		cli_err("mount point %s is not a directory", mp);
+		return -1;
+	}
+	if ((st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) &&
+	    cli_ctl_stat(mp, "fs_daemon_pid", &pid) == 0) {
+		cli_err("mount point %s already has a ShaleFS mounted on it (daemon pid %" PRIu64
+			"): unmount it first (shalefs umount %s)", mp, pid, mp);
 		return -1;
 	}
 	return 0;

@@ -24,8 +24,17 @@ one_line_fail() {
 
 fs_format "$ST"
 
-# ---- a stale mount: the daemon was killed ------------------------------------
+# ---- a second mount on a live one: refused, the first stays -----------------
+# The kernel would stack it and hide the first, which keeps running.
 fs_mount "$ST" "$MP"
+echo kept >"$MP/first"
+fs_format "file://$FS_TMP/other"
+one_line_fail "mount point $MP already has a ShaleFS mounted on it (daemon pid $FS_PID): unmount it first" \
+	$S mount "file://$FS_TMP/other" "$MP"
+[ "$(grep -c " $MP fuse.shalefs " /proc/mounts)" = 1 ] || fs_die "a second mount was stacked on $MP"
+[ "$(cat "$MP/first")" = kept ] || fs_die "$MP no longer shows the first mount"
+
+# ---- a stale mount: the daemon was killed ------------------------------------
 kill -9 "$FS_PID"
 wait "$FS_PID" 2>/dev/null || true
 FS_PIDS=""
