@@ -258,7 +258,9 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 		if (rc < 0)
 			goto out;
 		if (rc == 1) {
-			if (!scratch && !(scratch = malloc(c->chunk))) {
+			/* From the get-buffer pool: a fresh chunk-sized buffer
+			 * would be mapped, faulted in and unmapped per hit. */
+			if (!scratch && !(scratch = obj_buf_alloc(c->chunk))) {
 				rc = -ENOMEM;
 				goto out;
 			}
@@ -313,7 +315,7 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 	}
 out:
 	obj_buf_free(r.p);
-	free(scratch);
+	obj_buf_free(scratch);
 	return rc;
 }
 
