@@ -232,8 +232,7 @@ int kv_flush_one(struct kv_db *db)
 	struct kv_sst_reader *reader = NULL;
 	struct kv_built *bt;
 	struct kv_mem *mem;
-	uint64_t max_seq, *snaps = NULL, dropped = 0;
-	size_t n_snaps = 0;
+	uint64_t max_seq, dropped = 0;
 	int pending = 0;
 	uint8_t *sst = NULL;
 	size_t len = 0;
@@ -256,16 +255,10 @@ int kv_flush_one(struct kv_db *db)
 	db->imm[0].built = NULL;
 	if (bt)
 		db->l0_prebuilt++;
-	else {
-		bt = calloc(1, sizeof(*bt));
-		rc = bt ? kv_snapshot_seqs(db, &snaps, &n_snaps) : -ENOMEM;
-		struct kv_buf spare = rc ? (struct kv_buf){ 0 } : kv_flush_spare_get(db);
-		kv_mutex_unlock(&db->mu);
-		if (!rc)
-			rc = kv_flush_build(db, mem, snaps, n_snaps, &spare, bt);
-		kv_mutex_lock(&db->mu);
-		kv_flush_spare_put(db, spare.data, spare.cap);
-	}
+	else if ((bt = calloc(1, sizeof(*bt))))
+		rc = kv_flush_build(db, mem, bt);  /* drops mu while it builds */
+	else
+		rc = -ENOMEM;
 	kv_mutex_unlock(&db->mu);
 	if (rc)
 		goto out;
@@ -344,7 +337,6 @@ int kv_flush_one(struct kv_db *db)
 	kv_mem_unref(done);
 out:
 	kv_built_free(bt);
-	free(snaps);
 	if (pending)
 		kv_pending_del(db, &meta.id);
 	if (reader)

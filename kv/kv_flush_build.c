@@ -45,8 +45,8 @@
  * compaction keeps them. Iterators need nothing: they hold the memtable
  * itself. The output is built in *spare when it holds a buffer.
  */
-int kv_flush_build(struct kv_db *db, struct kv_mem *mem, const uint64_t *snaps, size_t n_snaps,
-		   struct kv_buf *spare, struct kv_built *out)
+static int kv_flush_build_mem(struct kv_db *db, struct kv_mem *mem, const uint64_t *snaps,
+			      size_t n_snaps, struct kv_buf *spare, struct kv_built *out)
 {
 	struct kv_sst_options opt = {
 		.compression_level = db->conf.compression_level,
@@ -94,17 +94,8 @@ out:
 	return rc;
 }
 
-void kv_built_free(struct kv_built *bt)
-{
-	if (!bt)
-		return;
-	free(bt->sst);
-	kv_sst_meta_clear(&bt->meta);
-	free(bt);
-}
-
 /* A kept buffer for a build, or an empty one (mu held). */
-struct kv_buf kv_flush_spare_get(struct kv_db *db)
+static struct kv_buf kv_flush_spare_get(struct kv_db *db)
 {
 	KV_MU_HELD(db);
 	for (size_t i = 0; i < KV_FLUSH_SPARES; i++) {
@@ -133,31 +124,48 @@ void kv_flush_spare_put(struct kv_db *db, uint8_t *data, size_t cap)
 	free(data);
 }
 
+int kv_flush_build(struct kv_db *db, struct kv_mem *mem, struct kv_built *bt)
+{
+	KV_MU_HELD(db);
+	uint64_t *snaps = NULL;
+	size_t n_snaps = 0;
+	int rc = kv_snapshot_seqs(db, &snaps, &n_snaps);
+
+	if (rc)
+		return rc;
+	struct kv_buf spare = kv_flush_spare_get(db);
+	kv_mutex_unlock(&db->mu);
+	rc = kv_flush_build_mem(db, mem, snaps, n_snaps, &spare, bt);
+	free(snaps);
+	kv_mutex_lock(&db->mu);
+	kv_flush_spare_put(db, spare.data, spare.cap);
+	return rc;
+}
+
+void kv_built_free(struct kv_built *bt)
+{
+	if (!bt)
+		return;
+	free(bt->sst);
+	kv_sst_meta_clear(&bt->meta);
+	free(bt);
+}
+
 /* Build imm[1] ahead of its flush (mu held on entry and return). */
 static void kv_prebuild_one(struct kv_db *db)
 {
 	KV_MU_HELD(db);
 	struct kv_mem *mem = db->imm[1].mem;
 	struct kv_built *bt = calloc(1, sizeof(*bt));
-	uint64_t *snaps = NULL;
-	size_t n_snaps = 0;
-	int rc = bt ? kv_snapshot_seqs(db, &snaps, &n_snaps) : -ENOMEM;
+	int rc;
 
-	if (rc) {
+	if (!bt) {
 		db->imm[1].build = KV_BUILD_SKIP;
-		free(bt);
 		return;
 	}
 	db->imm[1].build = KV_BUILD_RUNNING;
 	kv_mem_ref(mem);
-	struct kv_buf spare = kv_flush_spare_get(db);
-	kv_mutex_unlock(&db->mu);
-
-	rc = kv_flush_build(db, mem, snaps, n_snaps, &spare, bt);
-	free(snaps);
-
-	kv_mutex_lock(&db->mu);
-	kv_flush_spare_put(db, spare.data, spare.cap);
+	rc = kv_flush_build(db, mem, bt);         /* drops mu while it builds */
 	/* The flusher waits for a running build before it takes the entry,
 	 * so it is still here, though maybe at imm[0] by now. */
 	size_t i = 0;

@@ -1128,13 +1128,11 @@ int kv_wal_done_push(struct kv_db *db, uint64_t id, uint64_t last_seq);
 uint64_t kv_unlogged_first(const struct kv_db *db);
 
 /* kv_flush_build.c */
-/* Build mem's SST into *out, keeping what the snapshots snaps can read;
- * builds in *spare's buffer if it has one (taking it). */
-int kv_flush_build(struct kv_db *db, struct kv_mem *mem, const uint64_t *snaps, size_t n_snaps,
-		   struct kv_buf *spare, struct kv_built *out);
+/* Build mem's SST into *bt, keeping what the live snapshots can read, in
+ * a kept buffer if there is one. mu held; dropped while it builds, so the
+ * caller holds a reference on mem. */
+int kv_flush_build(struct kv_db *db, struct kv_mem *mem, struct kv_built *bt);
 void kv_built_free(struct kv_built *bt);
-/* Take a kept table buffer, or an empty kv_buf (mu held). */
-struct kv_buf kv_flush_spare_get(struct kv_db *db);
 /* Keep a table buffer of cap bytes for a later build, or free it (mu held). */
 void kv_flush_spare_put(struct kv_db *db, uint8_t *data, size_t cap);
 /* The prebuilder thread: builds imm[1] while imm[0] is flushed. */
