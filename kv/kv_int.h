@@ -666,7 +666,7 @@ struct kv_ra_table {
 	unsigned victim;                  /* stream replaced next; protected by mu */
 	uint64_t guess;                   /* bytes a guess fetches now, 0 = none
 					   * (GUESSES); protected by mu */
-	unsigned guess_fails;             /* guesses whose stream went unread; mu */
+	unsigned loose_misses;            /* misses in no stream (WARM); mu */
 	uint64_t warm_next;               /* WARM: first byte not yet asked for; mu */
 	unsigned warm_out;                /* WARM: GETs queued or running; mu */
 	struct kv_ra_slot slots[KV_RA_SLOTS];    /* protected by mu */

@@ -92,8 +92,10 @@
  *   Random reads of a table larger than the block cache can hold pay a
  *   GET per miss. With a disk cache under the store (kv_config
  *   warm_max_bytes, which the shalefs command sets from the disk cache's
- *   size), a table of at most that many bytes whose guesses went unread
- *   KV_RA_WARM_AFTER times is fetched whole on the fill threads, in GETs
+ *   size), a table of at most that many bytes that has had
+ *   KV_RA_WARM_AFTER misses in no stream (point lookups apart, or the
+ *   starts of new streams: not a sequential read, which misses in its
+ *   stream) is fetched whole on the fill threads, in GETs
  *   of KV_RA_WARM_SPAN, KV_RA_WARM_DEPTH at a time, each holding its
  *   bytes of the budget (kv_ra_warm). The bytes only pass through: the
  *   disk cache keeps them, so later misses of that table read the local
@@ -162,7 +164,7 @@
 #define KV_RA_NONE UINT64_MAX                    /* stream unused / no mark */
 #define KV_RA_WARM_SPAN ((uint64_t)2 << 20)      /* one GET of a warm (WARM) */
 #define KV_RA_WARM_DEPTH 4                       /* a table's warm GETs at once */
-#define KV_RA_WARM_AFTER 3                       /* guesses gone unread before a warm */
+#define KV_RA_WARM_AFTER 2                       /* misses in no stream before a warm */
 
 struct kv_ra_job {
 	void (*run)(void *);
@@ -834,8 +836,6 @@ static void kv_ra_guess_score(struct kv_ra_table *t, int ok)
 		t->guess = g == 0 ? KV_RA_GUESS_MIN : g >= KV_RA_GUESS / 2 ? KV_RA_GUESS : g * 2;
 	else
 		t->guess = g / 2 < KV_RA_GUESS_MIN ? 0 : g / 2;
-	if (!ok && t->guess_fails < UINT_MAX)
-		t->guess_fails++;
 }
 
 /* ---- per table: warm (WARM above) ------------------------------------------ */
@@ -900,7 +900,7 @@ static void kv_ra_warm(struct kv_ra_table *t)
 					    memory_order_relaxed);
 	struct kv_ra_warm_job *j;
 
-	if (!max || t->src.data_end > max || t->guess_fails < KV_RA_WARM_AFTER ||
+	if (!max || t->src.data_end > max || t->loose_misses < KV_RA_WARM_AFTER ||
 	    !kv_ra_fill_running(t->src.cache))
 		return;
 	while (t->warm_out < KV_RA_WARM_DEPTH && t->warm_next < t->src.data_end) {
@@ -1071,6 +1071,8 @@ int kv_ra_miss(struct kv_ra_table *t, struct kv_ra_stream *own, uint64_t off, ui
 			s[which].nahead = 1;
 			atomic_store_explicit(&s[which].mark, off + stored, memory_order_relaxed);
 		}
+		if (t->loose_misses < UINT_MAX)
+			t->loose_misses++;
 		kv_ra_warm(t);
 	} else if (win > stored) {
 		slot = kv_ra_span_take(t, p, off, win, 0, &len, &nb, &end_p);

@@ -264,8 +264,14 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 				rc = -ENOMEM;
 				goto out;
 			}
+			/* Only the part of the chunk the get wants. */
+			uint64_t cs = k * c->chunk;
+			uint32_t lo = off > cs ? (uint32_t)(off - cs) : 0, at;
+			uint32_t hi = end - cs < clen ? (uint32_t)(end - cs) : clen;
+			if (lo > hi)
+				lo = hi;
 			rc = obj_dcache_file_read(c->dir, name, obj_dcache_hash(name), c->chunk,
-						  (uint32_t)k, clen, scratch);
+						  (uint32_t)k, clen, lo, hi, scratch, &at);
 			if (rc) {
 				obj_dcache_corrupt(c, name, (uint32_t)k, rc);
 				obj_dcache_index_drop(c->x, name, (uint32_t)k);
@@ -274,8 +280,8 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 			/* An end marker (clen 0) is a hit too: it saves the
 			 * request that would learn where the object ends. */
 			atomic_fetch_add(&c->hits, 1);
-			atomic_fetch_add(&c->hit_bytes, clen);
-			rc = dc_buf_overlap(&r, k * c->chunk, scratch, clen, off, end);
+			atomic_fetch_add(&c->hit_bytes, hi - lo);
+			rc = dc_buf_overlap(&r, cs + at, scratch, hi - at, off, end);
 			if (rc)
 				goto out;
 			eof = clen < c->chunk;

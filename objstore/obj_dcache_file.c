@@ -16,10 +16,10 @@
  *                                             directories
  *
  * ENTRY FILE FORMAT
- *   An entry file is a 36-byte header, the object name, and the payload:
- *   bytes [k * chunk, k * chunk + len) of the object. All integers are
- *   big-endian.
- *     0   8  magic "SHDCENT1" (the 1 is the format version)
+ *   An entry file is a 36-byte header, the object name, a table of piece
+ *   checksums and the payload: bytes [k * chunk, k * chunk + len) of the
+ *   object. All integers are big-endian.
+ *     0   8  magic "SHDCENT2" (the 2 is the format version)
  *     8   2  name length n (1 .. OBJ_NAME_MAX - 1)
  *     10  2  zero (reserved)
  *     12  4  chunk size of the cache that wrote it
@@ -28,17 +28,25 @@
  *            last chunk of the object; 0 is an end marker: the object is
  *            exactly k * chunk bytes long, so a read of it to the end
  *            needs no request to learn where it ends)
- *     28  4  CRC32C of the payload
- *     32  4  CRC32C of bytes 0..31 followed by the name
+ *     28  4  piece size P (OBJ_DCACHE_PIECE)
+ *     32  4  CRC32C of bytes 0..31, the name and the piece table
  *     36  n  the object name
- *     36+n len  the payload
- *   The file is exactly 36 + n + len bytes. A read checks all of it: the
- *   magic, the header checksum, that name, chunk size and k are the ones
- *   asked for, the size, and the payload checksum. Any mismatch (a flipped
- *   byte, a truncated or extended file, a file of another object whose
- *   name has the same hash) is -EBADMSG: the caller drops it and fetches
- *   from the store. The name in the header is what makes a hash collision
- *   harmless, and what the scan at open rebuilds the index from.
+ *     36+n  4 x np  the piece table: CRC32C of each P-byte piece of the
+ *            payload (np = len / P rounded up; the last piece is shorter)
+ *     36+n+4np  len  the payload
+ *   The file is exactly that long. A read checks the magic, the header
+ *   checksum, that name, chunk size, piece size and k are the ones asked
+ *   for and the size, then reads only the pieces that hold the bytes asked
+ *   for and checks each against the table. Pieces, not the whole chunk:
+ *   an engine block (about 64 KiB of a 256 KiB chunk) read from the cache
+ *   then costs a quarter of the chunk's reading and checksumming. Any
+ *   mismatch (a flipped byte, a truncated or extended file, a file of
+ *   another object whose name has the same hash) is -EBADMSG: the caller
+ *   drops the entry and fetches the chunk from the store. A flipped byte
+ *   in a piece nobody reads stays until one does: no wrong byte is ever
+ *   served. The name in the header is what makes a hash collision
+ *   harmless, and what the scan at open rebuilds the index from; entries
+ *   of another format version fail the magic there and are removed.
  *
  * WRITING
  *   An entry is written to a fresh temp file in tmp/ and renamed into
@@ -60,7 +68,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DCF_MAGIC "SHDCENT1"
+#define DCF_MAGIC "SHDCENT2"
+/* Heads up to this size are built on the stack (a 256 KiB chunk's of a
+ * table name: 36 + 36 + 64 bytes). */
+#define DCF_HEAD_STACK 1024
 
 uint64_t obj_dcache_hash(const char *s)
 {
@@ -80,28 +91,53 @@ int obj_dcache_file_path(char *buf, size_t size, const char *dir, uint64_t h, ui
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/* Pieces of a payload of len bytes. */
+static uint32_t obj_dcache_pieces(uint32_t len)
+{
+	return (len + OBJ_DCACHE_PIECE - 1) / OBJ_DCACHE_PIECE;
+}
+
+/* Bytes before the payload: header, name, piece table. */
+static size_t obj_dcache_head_size(size_t n, uint32_t len)
+{
+	return OBJ_DCACHE_HDR + n + 4 * (size_t)obj_dcache_pieces(len);
+}
+
 uint64_t obj_dcache_file_charge(size_t name_len, uint32_t len)
 {
-	uint64_t sz = OBJ_DCACHE_HDR + (uint64_t)name_len + len;
+	uint64_t sz = obj_dcache_head_size(name_len, len) + (uint64_t)len;
 	return (sz + 4095) & ~(uint64_t)4095;
 }
 
-/* The header of (name, chunk, k, payload) into hdr (OBJ_DCACHE_HDR bytes). */
-static void obj_dcache_file_encode(uint8_t *hdr, const char *name, size_t n, uint32_t chunk,
-				   uint32_t k, const void *data, uint32_t len)
+/* The checksum of a head: bytes 0..31, then the name and the table. */
+static uint32_t obj_dcache_head_crc(const uint8_t *head, size_t n, uint32_t np)
 {
-	uint32_t crc;
+	uint32_t crc = util_crc32c(0, head, 32);
+	return util_crc32c(crc, head + OBJ_DCACHE_HDR, n + 4 * (size_t)np);
+}
 
-	memcpy(hdr, DCF_MAGIC, 8);
-	util_put_be16(hdr + 8, (uint16_t)n);
-	util_put_be16(hdr + 10, 0);
-	util_put_be32(hdr + 12, chunk);
-	util_put_be64(hdr + 16, k);
-	util_put_be32(hdr + 24, len);
-	util_put_be32(hdr + 28, len ? util_crc32c(0, data, len) : 0);
-	crc = util_crc32c(0, hdr, 32);
-	crc = util_crc32c(crc, name, n);
-	util_put_be32(hdr + 32, crc);
+/* The head of an entry (name, chunk, k, payload): header, name and piece
+ * table, obj_dcache_head_size(n, len) bytes, into head. */
+static void obj_dcache_file_encode(uint8_t *head, const char *name, size_t n, uint32_t chunk,
+				   uint32_t k, const uint8_t *data, uint32_t len)
+{
+	uint8_t *tab = head + OBJ_DCACHE_HDR + n;
+	uint32_t np = obj_dcache_pieces(len);
+
+	memcpy(head, DCF_MAGIC, 8);
+	util_put_be16(head + 8, (uint16_t)n);
+	util_put_be16(head + 10, 0);
+	util_put_be32(head + 12, chunk);
+	util_put_be64(head + 16, k);
+	util_put_be32(head + 24, len);
+	util_put_be32(head + 28, OBJ_DCACHE_PIECE);
+	memcpy(head + OBJ_DCACHE_HDR, name, n);
+	for (uint32_t i = 0; i < np; i++) {
+		uint32_t at = i * OBJ_DCACHE_PIECE;
+		uint32_t plen = len - at < OBJ_DCACHE_PIECE ? len - at : OBJ_DCACHE_PIECE;
+		util_put_be32(tab + 4 * i, util_crc32c(0, data + at, plen));
+	}
+	util_put_be32(head + 32, obj_dcache_head_crc(head, n, np));
 }
 
 /* Write all of buf at the current offset of fd. Returns 0 or -errno. */
@@ -125,9 +161,9 @@ static int obj_dcache_file_write_all(int fd, const void *buf, size_t len)
 int obj_dcache_file_write(const char *dir, const char *name, uint64_t h, uint32_t chunk,
 			  uint32_t k, const void *data, uint32_t len)
 {
-	uint8_t hdr[OBJ_DCACHE_HDR];
+	uint8_t stack[DCF_HEAD_STACK], *head;
 	char path[4096], tmp[4096];
-	size_t n = strlen(name);
+	size_t n = strlen(name), hs;
 	int fd = -1, rc, saved;
 
 	if (n == 0 || n >= OBJ_NAME_MAX || len > chunk)
@@ -137,13 +173,16 @@ int obj_dcache_file_write(const char *dir, const char *name, uint64_t h, uint32_
 		return rc;
 	if (snprintf(tmp, sizeof(tmp), "%s/tmp/e.XXXXXX", dir) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
+	hs = obj_dcache_head_size(n, len);
+	if (!(head = hs <= sizeof(stack) ? stack : malloc(hs)))
+		return -ENOMEM;
 	fd = mkstemp(tmp);
-	if (fd < 0)
-		return -errno;
-	obj_dcache_file_encode(hdr, name, n, chunk, k, data, len);
-	rc = obj_dcache_file_write_all(fd, hdr, sizeof(hdr));
-	if (!rc)
-		rc = obj_dcache_file_write_all(fd, name, n);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	obj_dcache_file_encode(head, name, n, chunk, k, data, len);
+	rc = obj_dcache_file_write_all(fd, head, hs);
 	if (!rc)
 		rc = obj_dcache_file_write_all(fd, data, len);
 	if (close(fd) != 0 && !rc)
@@ -167,11 +206,16 @@ int obj_dcache_file_write(const char *dir, const char *name, uint64_t h, uint32_
 			goto fail;
 		}
 	}
-	return 0;
+	rc = 0;
+	goto out;
 fail:
 	saved = rc;
 	unlink(tmp);
-	return saved;
+	rc = saved;
+out:
+	if (head != stack)
+		free(head);
+	return rc;
 }
 
 /* Read exactly len bytes at off. Returns 0, -EBADMSG (short) or -errno. */
@@ -195,78 +239,102 @@ static int obj_dcache_file_pread_all(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
-/* Check hdr (and the name after it, n bytes at name) against chunk;
- * *k and *len from it. Returns 0 or -EBADMSG. */
-static int obj_dcache_file_check_header(const uint8_t *hdr, const char *name, size_t n,
-					uint32_t chunk, uint32_t *k, uint32_t *len)
+/* Check the fixed header (OBJ_DCACHE_HDR bytes at head) against chunk:
+ * *n, *k and *len from it. The checksum waits for the name and the piece
+ * table (obj_dcache_head_ok). Returns 0 or -EBADMSG. */
+static int obj_dcache_file_check_fixed(const uint8_t *head, uint32_t chunk, size_t *n,
+				       uint32_t *k, uint32_t *len)
 {
-	uint32_t crc;
 	uint64_t kk;
 
-	if (memcmp(hdr, DCF_MAGIC, 8) != 0 || util_get_be16(hdr + 8) != n ||
-	    util_get_be16(hdr + 10) != 0 || util_get_be32(hdr + 12) != chunk)
+	if (memcmp(head, DCF_MAGIC, 8) != 0 || util_get_be16(head + 10) != 0 ||
+	    util_get_be32(head + 12) != chunk || util_get_be32(head + 28) != OBJ_DCACHE_PIECE)
 		return -EBADMSG;
-	crc = util_crc32c(0, hdr, 32);
-	crc = util_crc32c(crc, name, n);
-	if (crc != util_get_be32(hdr + 32))
-		return -EBADMSG;
-	kk = util_get_be64(hdr + 16);
-	*len = util_get_be32(hdr + 24);
-	if (kk > UINT32_MAX || *len > chunk)
+	*n = util_get_be16(head + 8);
+	kk = util_get_be64(head + 16);
+	*len = util_get_be32(head + 24);
+	if (*n == 0 || *n >= OBJ_NAME_MAX || kk > UINT32_MAX || *len > chunk)
 		return -EBADMSG;
 	*k = (uint32_t)kk;
 	return 0;
 }
 
-int obj_dcache_file_read(const char *dir, const char *name, uint64_t h, uint32_t chunk,
-			 uint32_t k, uint32_t len, void *buf)
+/* Whether a whole head (n name bytes, a payload of len) has its checksum. */
+static int obj_dcache_head_ok(const uint8_t *head, size_t n, uint32_t len)
 {
-	uint8_t hdr[OBJ_DCACHE_HDR];
-	char path[4096], fname[OBJ_NAME_MAX];
-	size_t n = strlen(name);
+	return obj_dcache_head_crc(head, n, obj_dcache_pieces(len)) == util_get_be32(head + 32);
+}
+
+int obj_dcache_file_read(const char *dir, const char *name, uint64_t h, uint32_t chunk,
+			 uint32_t k, uint32_t len, uint32_t lo, uint32_t hi, void *buf,
+			 uint32_t *at)
+{
+	uint8_t stack[DCF_HEAD_STACK], *head = stack;
+	char path[4096];
+	size_t n = strlen(name), hs, fn;
 	struct stat st;
-	uint32_t fk, flen;
+	uint32_t fk, flen, p0, p1, end;
 	int fd, rc;
 
-	if (n == 0 || n >= OBJ_NAME_MAX)
+	*at = 0;
+	if (n == 0 || n >= OBJ_NAME_MAX || lo > hi || hi > len)
 		return -EINVAL;
 	rc = obj_dcache_file_path(path, sizeof(path), dir, h, k);
 	if (rc)
 		return rc;
+	hs = obj_dcache_head_size(n, len);
+	if (hs > sizeof(stack) && !(head = malloc(hs)))
+		return -ENOMEM;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
 		goto out;
 	}
-	if ((uint64_t)st.st_size != OBJ_DCACHE_HDR + n + (uint64_t)len) {
+	if ((uint64_t)st.st_size != hs + (uint64_t)len) {
 		rc = -EBADMSG;
 		goto out;
 	}
-	rc = obj_dcache_file_pread_all(fd, hdr, sizeof(hdr), 0);
+	rc = obj_dcache_file_pread_all(fd, head, hs, 0);
 	if (!rc)
-		rc = obj_dcache_file_pread_all(fd, fname, n, OBJ_DCACHE_HDR);
-	if (!rc)
-		rc = obj_dcache_file_check_header(hdr, fname, n, chunk, &fk, &flen);
-	if (!rc && (memcmp(fname, name, n) != 0 || fk != k || flen != len))
+		rc = obj_dcache_file_check_fixed(head, chunk, &fn, &fk, &flen);
+	if (!rc && (fn != n || fk != k || flen != len ||
+		    memcmp(head + OBJ_DCACHE_HDR, name, n) != 0 || !obj_dcache_head_ok(head, n, len)))
 		rc = -EBADMSG;
-	if (!rc)
-		rc = obj_dcache_file_pread_all(fd, buf, len, (off_t)(OBJ_DCACHE_HDR + n));
-	if (!rc && (len ? util_crc32c(0, buf, len) : 0) != util_get_be32(hdr + 28))
-		rc = -EBADMSG;
+	if (rc || lo == hi)
+		goto out;
+	/* The pieces [p0, p1) hold [lo, hi): read and check just those. */
+	p0 = lo / OBJ_DCACHE_PIECE;
+	p1 = (hi + OBJ_DCACHE_PIECE - 1) / OBJ_DCACHE_PIECE;
+	*at = p0 * OBJ_DCACHE_PIECE;
+	end = p1 * OBJ_DCACHE_PIECE < len ? p1 * OBJ_DCACHE_PIECE : len;
+	rc = obj_dcache_file_pread_all(fd, buf, end - *at, (off_t)(hs + *at));
+	for (uint32_t i = p0; !rc && i < p1; i++) {
+		uint32_t from = i * OBJ_DCACHE_PIECE - *at;
+		uint32_t plen = end - *at - from < OBJ_DCACHE_PIECE ? end - *at - from
+								    : OBJ_DCACHE_PIECE;
+		if (util_crc32c(0, (uint8_t *)buf + from, plen) !=
+		    util_get_be32(head + OBJ_DCACHE_HDR + n + 4 * (size_t)i))
+			rc = -EBADMSG;
+	}
 out:
 	close(fd);
+out_free:
+	if (head != stack)
+		free(head);
 	return rc;
 }
 
 int obj_dcache_file_header(const char *path, uint32_t chunk, char **name, uint32_t *k,
 			   uint32_t *len)
 {
-	uint8_t hdr[OBJ_DCACHE_HDR];
+	uint8_t *head = NULL;
 	struct stat st;
 	char *nm = NULL;
-	size_t n;
+	size_t n, hs;
 	int fd, rc;
 
 	*name = NULL;
@@ -277,32 +345,45 @@ int obj_dcache_file_header(const char *path, uint32_t chunk, char **name, uint32
 		rc = -errno;
 		goto out;
 	}
-	rc = obj_dcache_file_pread_all(fd, hdr, sizeof(hdr), 0);
-	if (rc)
-		goto out;
-	n = util_get_be16(hdr + 8);
-	if (n == 0 || n >= OBJ_NAME_MAX) {
-		rc = -EBADMSG;
-		goto out;
-	}
-	nm = malloc(n + 1);
-	if (!nm) {
+	if (!(head = malloc(OBJ_DCACHE_HDR))) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = obj_dcache_file_pread_all(fd, nm, n, OBJ_DCACHE_HDR);
+	rc = obj_dcache_file_pread_all(fd, head, OBJ_DCACHE_HDR, 0);
+	if (!rc)
+		rc = obj_dcache_file_check_fixed(head, chunk, &n, k, len);
 	if (rc)
 		goto out;
-	nm[n] = '\0';
-	if (strlen(nm) != n) {
+	hs = obj_dcache_head_size(n, *len);
+	if ((uint64_t)st.st_size != hs + (uint64_t)*len) {
 		rc = -EBADMSG;
 		goto out;
 	}
-	rc = obj_dcache_file_check_header(hdr, nm, n, chunk, k, len);
-	if (!rc && (uint64_t)st.st_size != OBJ_DCACHE_HDR + n + (uint64_t)*len)
+	{
+		uint8_t *grown = realloc(head, hs);
+		if (!grown) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		head = grown;
+	}
+	rc = obj_dcache_file_pread_all(fd, head + OBJ_DCACHE_HDR, hs - OBJ_DCACHE_HDR,
+				       OBJ_DCACHE_HDR);
+	if (rc)
+		goto out;
+	if (!obj_dcache_head_ok(head, n, *len) || memchr(head + OBJ_DCACHE_HDR, 0, n)) {
 		rc = -EBADMSG;
+		goto out;
+	}
+	if (!(nm = malloc(n + 1))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(nm, head + OBJ_DCACHE_HDR, n);
+	nm[n] = '\0';
 out:
 	close(fd);
+	free(head);
 	if (rc)
 		free(nm);
 	else

@@ -84,6 +84,7 @@ int obj_direct_write(struct obj_direct *d, int fd, const void *data, size_t len)
 /* Functions from file obj_dcache_file.c. All thread-safe (no state).
  * dir is the store's cache directory (ROOT/<store hash>). */
 #define OBJ_DCACHE_HDR 36                 /* fixed part of an entry header */
+#define OBJ_DCACHE_PIECE 16384            /* bytes under one checksum of an entry */
 uint64_t obj_dcache_hash(const char *s);  /* FNV-1a 64 */
 /* dir/<2 hex>/<16 hex of h>-<hex k> into buf. Returns 0 or -ENAMETOOLONG. */
 int obj_dcache_file_path(char *buf, size_t size, const char *dir, uint64_t h, uint32_t k);
@@ -91,11 +92,14 @@ int obj_dcache_file_path(char *buf, size_t size, const char *dir, uint64_t h, ui
  * temp file in dir/tmp and rename. Returns 0 or -errno. */
 int obj_dcache_file_write(const char *dir, const char *name, uint64_t h, uint32_t chunk,
 			  uint32_t k, const void *data, uint32_t len);
-/* Read and verify the entry of (name, k), expected len payload bytes,
- * into buf (>= len). Returns 0, -ENOENT (no file), -EBADMSG (truncated,
+/* Check the entry of (name, k), expected len payload bytes, and read the
+ * pieces that hold its payload bytes [lo, hi) (lo <= hi <= len) into buf
+ * (>= len bytes), verifying each: buf[0] is payload byte *at (lo rounded
+ * down to a piece). Returns 0, -ENOENT (no file), -EBADMSG (truncated,
  * corrupt, or another entry's file), or -errno. */
 int obj_dcache_file_read(const char *dir, const char *name, uint64_t h, uint32_t chunk,
-			 uint32_t k, uint32_t len, void *buf);
+			 uint32_t k, uint32_t len, uint32_t lo, uint32_t hi, void *buf,
+			 uint32_t *at);
 /* Check the header of the entry file at path (scan at open): *name (the
  * caller's, free), *k and *len from it; the header checksum, the chunk
  * size and the file size must agree. Returns 0, -EBADMSG, -ENOMEM or -errno. */

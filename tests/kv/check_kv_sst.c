@@ -1385,6 +1385,51 @@ START_TEST(test_kv_sst__readahead_random_table_warmed)
 }
 END_TEST
 
+/*
+ * WARM starts at the second miss in no stream, and only then: one point
+ * lookup, or a read of the whole table in key order (one stream), warms
+ * nothing; a second lookup elsewhere warms the whole table.
+ */
+START_TEST(test_kv_sst__readahead_warm_needs_two_loose_misses)
+{
+	struct ra_table t;
+	struct kv_sst_reader *r;
+	struct kv_cache *cache;
+	struct kv_ra_stats ra;
+	struct tstore st;
+
+	ra_table_make(&t, RA_N);
+	tstore_init(&st, &t.meta, t.obj, t.len);
+	cache = ra_cache(64 << 20, 1);
+	kv_ra_set_warm(cache, t.data_end);
+	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
+	if (_i == 0) {                                    /* in key order, whole */
+		for (size_t k = 0; k < RA_N; k++)
+			ck_assert_int_eq(ra_get(r, &t, k), 1);
+	} else {
+		ck_assert_int_eq(ra_get(r, &t, RA_N / 2), 1);
+	}
+	usleep(100 * 1000);                               /* a warm would be under way */
+	kv_ra_stats(cache, &ra);
+	ck_assert_uint_eq(ra.warm_bytes, 0);
+	if (_i == 1) {
+		ck_assert_int_eq(ra_get(r, &t, 7), 1);    /* the second, apart */
+		for (int ms = 0; ms < 10000; ms++) {
+			kv_ra_stats(cache, &ra);
+			if (ra.warm_bytes >= t.data_end)
+				break;
+			usleep(1000);
+		}
+	}
+	kv_ra_fill_stop(cache);
+	kv_ra_stats(cache, &ra);
+	ck_assert_uint_eq(ra.warm_bytes, _i == 1 ? t.data_end : 0);
+	kv_sst_unref(r);
+	kv_cache_free(cache);
+	ra_table_free(&t);
+}
+END_TEST
+
 START_TEST(test_kv_sst__readahead_iterator)
 {
 	struct ra_table t;
@@ -1810,6 +1855,7 @@ static Suite *kv_sst_read_suite(void)
 	tcase_add_test(tc, test_kv_sst__readahead_random_gets_stop_guessing);
 	tcase_add_test(tc, test_kv_sst__readahead_guess_while_cache_has_room);
 	tcase_add_loop_test(tc, test_kv_sst__readahead_random_table_warmed, 0, 2);
+	tcase_add_loop_test(tc, test_kv_sst__readahead_warm_needs_two_loose_misses, 0, 2);
 	tcase_add_loop_test(tc, test_kv_sst__readahead_iterator, 0, 2);
 	tcase_add_loop_test(tc, test_kv_sst__readahead_corrupt_block_reported_when_asked, 0, 2);
 	tcase_add_test(tc, test_kv_sst__readahead_miss_waits_for_span_in_flight);

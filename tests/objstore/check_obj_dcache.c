@@ -241,6 +241,57 @@ START_TEST(test_obj_dcache__ranges_across_chunks_and_past_end)
 }
 END_TEST
 
+/*
+ * A hit reads and checks only the pieces (OBJ_DCACHE_PIECE) that hold the
+ * bytes asked for: a flipped byte in another piece of the chunk costs
+ * nothing and is not served; a read of its piece finds it, drops the
+ * entry and fetches the chunk again.
+ */
+START_TEST(test_obj_dcache__hit_checks_only_its_pieces)
+{
+	size_t size = 2 * CHUNK;
+	uint8_t *data = pattern(size, 9);
+	struct obj_backend *c;
+	char path[CHECK_PATH_MAX + 128];
+	struct stat st;
+	uint64_t g;
+	int fd, saved;
+	uint8_t byte;
+
+	ck_assert_uint_ge(CHUNK / OBJ_DCACHE_PIECE, 4);
+	put_raw(store_a, "sst/p.sst", data, size);
+	c = cache_open(store_a, 64u << 20);
+	expect_range(c, "sst/p.sst", data, size, 0, OBJ_WHOLE);
+	g = gets(c);
+	/* Flip a byte of chunk 0's third piece (the payload ends the file). */
+	entry_path(path, sizeof(path), store_a, "sst/p.sst", 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	off_t at = st.st_size - CHUNK + 2 * OBJ_DCACHE_PIECE + 100;
+	ck_assert_int_eq(pread(fd, &byte, 1, at), 1);
+	byte ^= 0x01;
+	ck_assert_int_eq(pwrite(fd, &byte, 1, at), 1);
+	close(fd);
+	/* Pieces 0-1 and 3 of it, and a range across the chunks from piece 3 on. */
+	expect_range(c, "sst/p.sst", data, size, 10, 2 * OBJ_DCACHE_PIECE - 10);
+	expect_range(c, "sst/p.sst", data, size, 3 * OBJ_DCACHE_PIECE + 5, 100);
+	expect_range(c, "sst/p.sst", data, size, 3 * OBJ_DCACHE_PIECE, CHUNK);
+	ck_assert_uint_eq(gets(c), g);
+	ck_assert_uint_eq(check_obj_stat(c, "dcache_corrupt"), 0);
+	/* One byte of the flipped piece: found, refetched, right. */
+	saved = check_stderr_quiet();
+	expect_range(c, "sst/p.sst", data, size, 2 * OBJ_DCACHE_PIECE + 100, 1);
+	check_stderr_restore(saved);
+	ck_assert_uint_eq(check_obj_stat(c, "dcache_corrupt"), 1);
+	ck_assert_uint_eq(gets(c), g + 1);
+	expect_range(c, "sst/p.sst", data, size, 0, OBJ_WHOLE);
+	ck_assert_uint_eq(gets(c), g + 1);
+	obj_close(c);
+	free(data);
+}
+END_TEST
+
 START_TEST(test_obj_dcache__corrupt_truncated_deleted_entries_refetched)
 {
 	size_t size = 4 * CHUNK;
@@ -504,6 +555,7 @@ static Suite *obj_dcache_suite(void)
 	tcase_add_test(tc, test_obj_dcache__hits_and_misses_are_counted);
 	tcase_add_test(tc, test_obj_dcache__ranges_across_chunks_and_past_end);
 	tcase_add_test(tc, test_obj_dcache__corrupt_truncated_deleted_entries_refetched);
+	tcase_add_test(tc, test_obj_dcache__hit_checks_only_its_pieces);
 	tcase_add_test(tc, test_obj_dcache__cap_holds_under_4x_workload);
 	tcase_add_test(tc, test_obj_dcache__two_stores_share_a_dir);
 	tcase_add_test(tc, test_obj_dcache__reopen_serves_from_cache);
