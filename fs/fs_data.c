@@ -132,6 +132,22 @@ int fs_wb_wait_room(struct fs *fs)
 	return rc;
 }
 
+/* A failed engine read of chunk idx: logged, and its errno for FUSE. */
+static int fs_chunk_read_err(uint64_t ino, uint64_t idx, int rc)
+{
+	UTIL_ERROR(FS_LOG, "inode %" PRIu64 " chunk %" PRIu64 ": read failed: %s", ino, idx,
+		   kv_strerror(rc));
+	return rc == -ENOMEM ? rc : -EIO;
+}
+
+/* A stored chunk longer than a chunk: logged; -EIO. */
+static int fs_chunk_too_long(uint64_t ino, uint64_t idx, size_t len)
+{
+	UTIL_ERROR(FS_LOG, "inode %" PRIu64 " chunk %" PRIu64 ": %zu bytes, more than a chunk",
+		   ino, idx, len);
+	return -EIO;
+}
+
 /* Read chunk idx from the engine (at snap, or the newest) into dst
  * (FS_CHUNK_SIZE, zero-filled past the value). *stored gets the value
  * length. */
@@ -150,21 +166,37 @@ static int fs_chunk_load_at(struct fs *fs, const struct kv_snapshot *snap, uint6
 		*stored = 0;
 		return 0;
 	}
-	if (rc) {
-		UTIL_ERROR(FS_LOG, "inode %" PRIu64 " chunk %" PRIu64 ": read failed: %s", ino, idx,
-			   kv_strerror(rc));
-		return rc == -ENOMEM ? rc : -EIO;
-	}
+	if (rc)
+		return fs_chunk_read_err(ino, idx, rc);
 	if (len > FS_CHUNK_SIZE) {
-		UTIL_ERROR(FS_LOG, "inode %" PRIu64 " chunk %" PRIu64 ": %zu bytes, more than a "
-			   "chunk", ino, idx, len);
 		free(val);
-		return -EIO;
+		return fs_chunk_too_long(ino, idx, len);
 	}
 	memcpy(dst, val, len);
 	memset(dst + len, 0, FS_CHUNK_SIZE - len);
 	*stored = (uint32_t)len;
 	free(val);
+	return 0;
+}
+
+/* Read bytes [in, in + n) of chunk idx (at snap) into dst, zeros past the
+ * stored value: only those bytes are copied out of the engine. */
+static int fs_chunk_read_part(struct fs *fs, const struct kv_snapshot *snap, uint64_t ino,
+			      uint64_t idx, size_t in, char *dst, size_t n)
+{
+	struct fs_key k;
+	size_t len = 0, got = 0;
+	int rc;
+
+	fs_key_chunk(&k, ino, idx);
+	rc = kv_get_part(fs->db, snap, k.b, k.len, in, dst, n, &len);
+	if (rc && rc != -ENOENT)
+		return fs_chunk_read_err(ino, idx, rc);
+	if (len > FS_CHUNK_SIZE)
+		return fs_chunk_too_long(ino, idx, len);
+	if (!rc && len > in)
+		got = len - in < n ? len - in : n;
+	memset(dst + got, 0, n - got);
 	return 0;
 }
 
@@ -193,7 +225,6 @@ ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, si
 	struct kv_snapshot *snap = NULL;
 	uint64_t ino = ip->ino, first, idx;
 	uint8_t small[64], *had;       /* had[i]: chunk first + i was buffered */
-	uint8_t *tmp = NULL;
 	size_t done, n, in, nchunks, missing = 0;
 	int rc = 0;
 
@@ -225,23 +256,14 @@ ssize_t fs_data_read_unlock(struct fs *fs, struct fs_inode *ip, uint64_t off, si
 	fs_inode_unlock(ip);
 
 	for (done = 0; !rc && missing && done < size; done += n) {
-		uint32_t stored;
 		n = fs_piece(off, size, done, &idx, &in);
-		if (had[idx - first])
-			continue;
-		if (!tmp && !(tmp = malloc(FS_CHUNK_SIZE))) {
-			rc = -ENOMEM;
-			break;
-		}
-		rc = fs_chunk_load_at(fs, snap, ino, idx, tmp, &stored);
-		if (!rc)
-			memcpy(buf + done, tmp + in, n);
+		if (!had[idx - first])
+			rc = fs_chunk_read_part(fs, snap, ino, idx, in, buf + done, n);
 	}
 	if (snap)
 		kv_snapshot_release(fs->db, snap);
 	if (had != small)
 		free(had);
-	free(tmp);
 	if (rc)
 		return rc;
 	atomic_fetch_add(&fs->bytes_read, size);

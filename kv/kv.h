@@ -255,6 +255,15 @@ int kv_write_unlogged(struct kv_db *db, struct kv_batch *b);
  */
 int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, size_t klen,
 	   void **val, size_t *vlen);
+/*
+ * kv_get_part - bytes [off, off + cap) of key's value, clipped to its end,
+ * copied into buf: a reader that wants a slice of a large value (fs/ reads
+ * 4 KiB of a 64 KiB chunk) pays for no copy of the rest. *vlen gets the
+ * whole value's length, so min(cap, *vlen - off) bytes were copied (none
+ * when off >= *vlen). Returns as kv_get.
+ */
+int kv_get_part(struct kv_db *db, const struct kv_snapshot *snap, const void *key, size_t klen,
+		size_t off, void *buf, size_t cap, size_t *vlen);
 
 /* kv_sync - block until every batch written before the call is durable in
  * the store. While the store fails, the batches stay in memory and the

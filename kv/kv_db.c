@@ -804,8 +804,9 @@ static void kv_pin_drop(struct kv_pin *p)
 	kv_version_unref(p->ver);
 }
 
-int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, size_t klen,
-	   void **val, size_t *vlen)
+/* kv_get and kv_get_part: with part NULL, *val gets a malloc'd copy. */
+static int kv_get_ext(struct kv_db *db, const struct kv_snapshot *snap, const void *key,
+		      size_t klen, const struct kv_part *part, void **val, size_t *vlen)
 {
 	struct kv_pin p;
 	int rc = 0;
@@ -819,7 +820,10 @@ int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, si
 		const uint8_t *v;
 		size_t vl;
 		rc = kv_mem_get(p.mems[i], key, klen, p.seq, &v, &vl);
-		if (rc == 1) {
+		if (rc == 1 && part) {
+			kv_part_copy(part, v, vl);
+			*vlen = vl;
+		} else if (rc == 1) {
 			*val = malloc(vl ? vl : 1);
 			if (!*val) {
 				rc = -ENOMEM;
@@ -832,7 +836,7 @@ int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, si
 	if (rc == 0) {
 		uint8_t *v = NULL;
 		size_t vl = 0;
-		rc = kv_version_get(p.ver, key, klen, p.seq, &v, &vl);
+		rc = kv_version_get(p.ver, key, klen, p.seq, part, &v, &vl);
 		if (rc == 1) {
 			*val = v;
 			*vlen = vl;
@@ -846,6 +850,21 @@ int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, si
 	if (rc == KV_ECORRUPT)
 		kv_db_checkpoint_check(db);
 	return rc;
+}
+
+int kv_get(struct kv_db *db, const struct kv_snapshot *snap, const void *key, size_t klen,
+	   void **val, size_t *vlen)
+{
+	return kv_get_ext(db, snap, key, klen, NULL, val, vlen);
+}
+
+int kv_get_part(struct kv_db *db, const struct kv_snapshot *snap, const void *key, size_t klen,
+		size_t off, void *buf, size_t cap, size_t *vlen)
+{
+	struct kv_part part = { .off = off, .cap = cap, .buf = buf };
+	void *none;
+
+	return kv_get_ext(db, snap, key, klen, &part, &none, vlen);
 }
 
 /* ---- iterators ---------------------------------------------------------- */

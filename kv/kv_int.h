@@ -430,6 +430,19 @@ void kv_sst_unref(struct kv_sst_reader *r);
  * (caller frees) when 1 is returned. Negative errno/KV_ECORRUPT on error. */
 int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t snap,
 	       uint8_t **val, size_t *vlen);
+/* Part of a value, for a lookup that wants only some of its bytes
+ * (kv_get_part): [off, off + cap) of it, clipped to its end, is copied to
+ * buf, and no whole copy is made. */
+struct kv_part {
+	size_t off, cap;
+	uint8_t *buf;
+};
+/* kv_sst_get with part: when not NULL, 1 copies that part of the value
+ * and leaves *val NULL; *vlen is the whole value's length either way. */
+int kv_sst_get_part(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t snap,
+		    const struct kv_part *part, uint8_t **val, size_t *vlen);
+/* Copy part (not NULL) of the value v (vlen bytes). */
+void kv_part_copy(const struct kv_part *part, const uint8_t *v, size_t vlen);
 int kv_sst_iter_create(struct kv_iter **out, struct kv_sst_reader *r);
 /* background: a compaction input, whose read-ahead spans are not counted
  * as foreground reads (kv_ra_span). */
@@ -791,10 +804,10 @@ int kv_version_build(struct kv_version **out, struct kv_manifest *man,
 		     struct kv_cache *cache, struct kv_vreg *reg);
 void kv_version_ref(struct kv_version *v);
 void kv_version_unref(struct kv_version *v);
-/* Point lookup below the memtables: same contract as kv_sst_get, except
- * that a table the store cannot find is KV_ECORRUPT, never -ENOENT. */
+/* Point lookup below the memtables: same contract as kv_sst_get_part,
+ * except that a table the store cannot find is KV_ECORRUPT, never -ENOENT. */
 int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,
-		   uint8_t **val, size_t *vlen);
+		   const struct kv_part *part, uint8_t **val, size_t *vlen);
 /* Append one internal iterator per SST (L0 newest first, then runs) to
  * its[*n...]; its must have room for kv_version_sst_count(v). */
 /* Append an iterator per table of v to its[*n..]; a broken table only

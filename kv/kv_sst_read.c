@@ -882,8 +882,22 @@ int kv_sst_iter_create_ext(struct kv_iter **out, struct kv_sst_reader *r, int ba
  * malloc'd, the caller's, free()), 2 tombstone, 0 absent; or KV_ECORRUPT,
  * -ENOMEM, a store error. Thread-safe.
  */
+void kv_part_copy(const struct kv_part *part, const uint8_t *v, size_t vlen)
+{
+	if (part->off < vlen && part->cap > 0) {
+		size_t n = vlen - part->off < part->cap ? vlen - part->off : part->cap;
+		memcpy(part->buf, v + part->off, n);
+	}
+}
+
 int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t snap,
 	       uint8_t **val, size_t *vlen)
+{
+	return kv_sst_get_part(r, key, klen, snap, NULL, val, vlen);
+}
+
+int kv_sst_get_part(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t snap,
+		    const struct kv_part *part, uint8_t **val, size_t *vlen)
 {
 	struct kv_sst_iter it;
 	uint8_t tbuf[128], *target = tbuf;     /* most keys fit: no malloc per get */
@@ -912,6 +926,12 @@ int kv_sst_get(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t s
 		goto out;
 	if (kv_ikey_type(it.data.key.data, it.data.key.len) == KV_TYPE_DELETE) {
 		rc = 2;
+		goto out;
+	}
+	if (part) {
+		kv_part_copy(part, it.data.val, it.data.vlen);
+		*vlen = it.data.vlen;
+		rc = 1;
 		goto out;
 	}
 	uint8_t *v = malloc(it.data.vlen ? it.data.vlen : 1);

@@ -218,7 +218,7 @@ static int kv_version_read_err(const struct kv_sst_meta *meta, int rc)
 }
 
 int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,
-		   uint8_t **val, size_t *vlen)
+		   const struct kv_part *part, uint8_t **val, size_t *vlen)
 {
 	const struct kv_manifest *m = v->man;
 	int rc;
@@ -226,7 +226,7 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 	for (size_t i = 0; i < m->n_l0; i++) {
 		if (!kv_meta_covers(&m->l0[i], key, klen))
 			continue;
-		rc = kv_sst_get(v->l0[i], key, klen, snap, val, vlen);
+		rc = kv_sst_get_part(v->l0[i], key, klen, snap, part, val, vlen);
 		if (rc < 0)
 			return kv_version_read_err(&m->l0[i], rc);
 		if (rc != 0)
@@ -245,7 +245,8 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 				hi = mid;
 		}
 		if (lo < run->n && kv_meta_covers(&run->ssts[lo], key, klen)) {
-			rc = kv_sst_get(v->runs[i].r[lo], key, klen, snap, val, vlen);
+			rc = kv_sst_get_part(v->runs[i].r[lo], key, klen, snap, part, val,
+					     vlen);
 			if (rc < 0)
 				return kv_version_read_err(&run->ssts[lo], rc);
 			if (rc != 0)

@@ -934,6 +934,59 @@ static void put_batch(struct kv_db *db, const char *key, char fill, size_t len, 
 	free(v);
 }
 
+/* kv_get_part copies just the slice asked for, from a memtable and from a
+ * table, at a snapshot; past the value's end it copies nothing, and it
+ * never writes beyond cap. */
+static void expect_part(struct kv_db *db, const struct kv_snapshot *s, const char *key,
+			const uint8_t *val, size_t vlen, size_t off, size_t cap)
+{
+	uint8_t buf[300];
+	size_t got = 12345, n = off < vlen ? (vlen - off < cap ? vlen - off : cap) : 0;
+
+	ck_assert_uint_le(cap, sizeof(buf) - 8);
+	memset(buf, 0xee, sizeof(buf));
+	ck_assert_int_eq(kv_get_part(db, s, key, strlen(key), off, buf, cap, &got), 0);
+	ck_assert_uint_eq(got, vlen);
+	ck_assert(memcmp(buf, val + (off < vlen ? off : 0), n) == 0);
+	for (size_t i = n; i < sizeof(buf); i++)
+		ck_assert_uint_eq(buf[i], 0xee);
+}
+
+START_TEST(test_kv_db__get_part_copies_the_slice)
+{
+	struct obj_backend *store = check_mem_open("part");
+	struct kv_db *db = open_db(store);
+	struct kv_snapshot *s;
+	uint8_t a[200], b[200];
+	size_t vl;
+
+	for (size_t i = 0; i < sizeof(a); i++) {
+		a[i] = (uint8_t)i;
+		b[i] = (uint8_t)(255 - i);
+	}
+	ck_assert_int_eq(kv_put(db, "k", 1, a, sizeof(a)), 0);
+	ck_assert_int_eq(kv_snapshot_create(db, &s), 0);
+	ck_assert_int_eq(kv_put(db, "k", 1, b, 150), 0);
+	for (int pass = 0; pass < 2; pass++) {   /* memtable, then tables */
+		expect_part(db, NULL, "k", b, 150, 0, 10);
+		expect_part(db, NULL, "k", b, 150, 140, 100);
+		expect_part(db, NULL, "k", b, 150, 150, 10);
+		expect_part(db, NULL, "k", b, 150, 1000, 10);
+		expect_part(db, s, "k", a, 200, 17, 183);
+		expect_part(db, s, "k", a, 200, 199, 0);
+		ck_assert_int_eq(kv_get_part(db, NULL, "z", 1, 0, b, 10, &vl), -ENOENT);
+		/* An unlogged bulk freezes the memtable, and kv_sync waits
+		 * for its flush: "k" is then in a table. */
+		put_batch(db, "fill", 'x', 300 << 10, 1);
+		ck_assert_int_eq(kv_sync(db), 0);
+		ck_assert_uint_gt(check_kv_stat(db, "l0_flushes"), 0);
+	}
+	kv_snapshot_release(db, s);
+	ck_assert_int_eq(kv_close(db), 0);
+	check_mem_close(store, "part");
+}
+END_TEST
+
 /* 1: present with the right bytes, 0: absent. */
 static int has_value(struct kv_db *db, const char *key, char fill, size_t len)
 {
@@ -1259,6 +1312,7 @@ static Suite *kv_db_suite(void)
 	tcase_add_test(tx, test_kv_db__corrupt_manifest);
 	tcase_add_test(tx, test_kv_db__missing_table_is_not_a_missing_key);
 	tcase_add_test(tx, test_kv_db__snapshots_and_bounds);
+	tcase_add_test(tx, test_kv_db__get_part_copies_the_slice);
 #ifndef NDEBUG
 	tcase_add_test_raise_signal(tx, test_kv_db__mu_held_is_asserted, SIGABRT);
 #endif
