@@ -626,7 +626,7 @@ int kv_ra_fill_submit(struct kv_cache *c, void (*run)(void *), void (*cancel)(vo
 #define KV_RA_STREAMS 4                   /* point-lookup streams per table */
 #define KV_RA_SLOTS 8                     /* spans in flight per table */
 #define KV_RA_DEPTH 4                     /* spans a stream keeps queued ahead (PREFETCH) */
-#define KV_RA_FILL_THREADS 6              /* GETs of prefetched spans at once (FILL THREADS) */
+#define KV_RA_FILL_THREADS 8              /* GETs of prefetched spans at once (FILL THREADS) */
 #define KV_RA_FILL_QUEUE 16               /* jobs that may wait for a fill thread */
 
 /* One sequential stream of misses. Fields are protected by the table's mu

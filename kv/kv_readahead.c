@@ -116,7 +116,8 @@
  * FILL THREADS (engine-wide)
  *   kv_ra_fill_start starts KV_RA_FILL_THREADS threads that run the jobs
  *   handed over with kv_ra_fill_submit (prefetches, warms): enough for
- *   a stream's KV_RA_DEPTH spans and some more. The pool knows
+ *   a stream's KV_RA_DEPTH spans and some more, and for a warm's
+ *   KV_RA_WARM_DEPTH GETs with two threads left for other streams. The pool knows
  *   nothing of the jobs but their two functions: each job gets exactly one
  *   call, run(arg) on a fill thread, or cancel(arg) on the thread that
  *   stops them.
@@ -163,7 +164,7 @@
 #define KV_RA_GUESS_MIN ((uint64_t)256 << 10)    /* smaller: no guess at all */
 #define KV_RA_NONE UINT64_MAX                    /* stream unused / no mark */
 #define KV_RA_WARM_SPAN ((uint64_t)2 << 20)      /* one GET of a warm (WARM) */
-#define KV_RA_WARM_DEPTH 4                       /* a table's warm GETs at once */
+#define KV_RA_WARM_DEPTH 6                       /* a table's warm GETs at once */
 #define KV_RA_WARM_AFTER 2                       /* misses in no stream before a warm */
 
 struct kv_ra_job {
