@@ -14,7 +14,7 @@
  *   reserve are overwritten in place.
  *
  * READS
- *   An object is cut into aligned chunks of conf->chunk bytes (256 KiB by
+ *   An object is cut into aligned chunks of conf->chunk bytes (1 MiB by
  *   default), chunk k holding bytes [k * chunk, (k + 1) * chunk); the last
  *   chunk of an object is shorter. get(off, len) walks the chunks the
  *   range touches: a cached one is read from its file and verified; a run
@@ -70,10 +70,10 @@
 #define OBJ_DCACHE_PREFIX "sst/"
 /* Most chunks one GET fetches: bounds a miss's memory to 16 MiB at the
  * default chunk size, whatever range (or OBJ_WHOLE) was asked for. */
-#define DC_RUN_MAX 64
+#define DC_RUN_MAX 16
 /* A get reserves its whole range up front up to this size. */
 #define DC_RESERVE_MAX ((uint64_t)64 << 20)
-/* Chunks past this are not cached (an object of 256 GiB at 256 KiB). */
+/* Chunks past this are not cached (an object of 1 TiB at 1 MiB). */
 #define DC_K_MAX (1u << 20)
 
 struct obj_dcache {

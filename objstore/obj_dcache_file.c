@@ -38,8 +38,8 @@
  *   checksum, that name, chunk size, piece size and k are the ones asked
  *   for and the size, then reads only the pieces that hold the bytes asked
  *   for and checks each against the table. Pieces, not the whole chunk:
- *   an engine block (about 64 KiB of a 256 KiB chunk) read from the cache
- *   then costs a quarter of the chunk's reading and checksumming. Any
+ *   an engine block (about 64 KiB of a 1 MiB chunk) read from the cache
+ *   then costs a small part of the chunk's reading and checksumming. Any
  *   mismatch (a flipped byte, a truncated or extended file, a file of
  *   another object whose name has the same hash) is -EBADMSG: the caller
  *   drops the entry and fetches the chunk from the store. A flipped byte
@@ -69,8 +69,8 @@
 #include <unistd.h>
 
 #define DCF_MAGIC "SHDCENT2"
-/* Heads up to this size are built on the stack (a 256 KiB chunk's of a
- * table name: 36 + 36 + 64 bytes). */
+/* Heads up to this size are built on the stack (a 1 MiB chunk's of a
+ * table name: 36 + 36 + 256 bytes). */
 #define DCF_HEAD_STACK 1024
 
 uint64_t obj_dcache_hash(const char *s)

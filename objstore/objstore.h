@@ -198,7 +198,7 @@ struct obj_dcache_config {
 	uint32_t chunk;                   /* entry size, a power of two; 0 = OBJ_DCACHE_CHUNK */
 };
 /* Object bytes are cached in aligned chunks of this size. */
-#define OBJ_DCACHE_CHUNK (256u * 1024)
+#define OBJ_DCACHE_CHUNK (1024u * 1024)
 /* Client-side encryption (obj_crypt.c, docs/encryption.md). Both paths
  * NULL = no encryption layer. The files hold the master key (32 raw bytes
  * or 64 hex digits) or a passphrase, and must not be accessible by group
