@@ -107,7 +107,7 @@ int obj_name_check(const char *name)
  * obj_buf_free takes back, whichever of the two made it, is kept if it
  * fits the cap and free()d otherwise: both are free()'s memory.
  */
-#define OBJ_BUF_POOL_N 16
+#define OBJ_BUF_POOL_N 32
 
 static pthread_mutex_t obj_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {

@@ -230,7 +230,7 @@ ssize_t obj_crypt_unseal(const struct obj_crypt_secret *k, const char *name,
  * any malloc'd buffer (util_big_alloc's are). NULL when out of memory.
  * Thread-safe. */
 #define OBJ_BUF_POOL_MIN ((size_t)256 << 10)
-#define OBJ_BUF_POOL_BYTES ((size_t)32 << 20)
+#define OBJ_BUF_POOL_BYTES ((size_t)64 << 20)
 void *obj_buf_alloc(size_t n);
 
 #endif /* SHALE_OBJSTORE_INT_H */
