@@ -27,7 +27,12 @@
  *   to verify (flipped byte, truncated, deleted) is dropped, counted in
  *   dcache_corrupt, and its chunk fetched again: never served.
  *   Concurrent misses of one chunk fetch it once: the index lets one
- *   caller claim it and the others wait for the claim to end.
+ *   caller claim it and the others wait for the claim to end. A get of a
+ *   known length waits for such chunks last: it first serves and fetches
+ *   the rest of its range, putting each byte in its place, then takes
+ *   those from the other caller's fetch. The spans a sequential reader
+ *   keeps in flight share their edge chunks, so waiting in order would
+ *   make each span's GET start only when the one before it ended.
  *
  * WRITES AND DELETES
  *   A put or put_if_absent of a cacheable object that succeeds writes its
@@ -71,6 +76,10 @@
 /* Most chunks one GET fetches: bounds a miss's memory to 16 MiB at the
  * default chunk size, whatever range (or OBJ_WHOLE) was asked for. */
 #define DC_RUN_MAX 16
+/* Chunks of one get that another get was fetching, served after its own
+ * (READS): a get of DC_RESERVE_MAX bytes has at most this many chunks at
+ * the smallest chunk size tests use. */
+#define DC_LATER_MAX 1024
 /* A get reserves its whole range up front up to this size. */
 #define DC_RESERVE_MAX ((uint64_t)64 << 20)
 /* Chunks past this are not cached (an object of 1 TiB at 1 MiB). */
@@ -122,14 +131,17 @@ static int dc_buf_reserve(struct dc_buf *b, size_t n)
 	return 0;
 }
 
-static int dc_buf_append(struct dc_buf *b, const void *data, size_t n)
+/* Copy n bytes to b at byte `at` (b->len grows to cover them); the bytes
+ * before `at` are b's already, or come later (a chunk another caller was
+ * fetching, READS). */
+static int dc_buf_put(struct dc_buf *b, size_t at, const void *data, size_t n)
 {
 	if (n == 0)
 		return 0;
-	if (b->len + n > b->cap) {
+	if (at + n > b->cap) {
 		size_t c = b->cap ? b->cap : 4096;
 		uint8_t *p;
-		while (c < b->len + n)
+		while (c < at + n)
 			c *= 2;
 		p = realloc(b->p, c);
 		if (!p)
@@ -137,19 +149,22 @@ static int dc_buf_append(struct dc_buf *b, const void *data, size_t n)
 		b->p = p;
 		b->cap = c;
 	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
+	memcpy(b->p + at, data, n);
+	if (at + n > b->len)
+		b->len = at + n;
 	return 0;
 }
 
-/* Append the part of [start, start + n) (data) inside [off, end). */
+/* Put the part of [start, start + n) (data) inside [off, end) where it
+ * belongs in a result that starts at off. */
 static int dc_buf_overlap(struct dc_buf *b, uint64_t start, const uint8_t *data, size_t n,
 			  uint64_t off, uint64_t end)
 {
 	uint64_t lo = start > off ? start : off;
 	uint64_t hi = start + n < end ? start + n : end;
 
-	return hi > lo ? dc_buf_append(b, data + (lo - start), (size_t)(hi - lo)) : 0;
+	return hi > lo ? dc_buf_put(b, (size_t)(lo - off), data + (lo - start),
+				    (size_t)(hi - lo)) : 0;
 }
 
 static void obj_dcache_corrupt(struct obj_dcache *c, const char *name, uint32_t k, int rc)
@@ -230,6 +245,56 @@ static int obj_dcache_fetch(struct obj_dcache *c, const char *name, uint32_t k, 
 	return rc;
 }
 
+/*
+ * Serve cached chunk k (clen payload bytes, its claim not ours) from its
+ * file: only the part of [off, end) it holds, read into *scratch (one per
+ * get, from the get-buffer pool: a fresh chunk-sized buffer would be
+ * mapped, faulted in and unmapped per hit), put into r. A file that fails
+ * to verify is dropped and counted: returns 1 (fetch the chunk again).
+ * Otherwise 0 or -ENOMEM; *eof when the object ends in this chunk.
+ */
+static int obj_dcache_hit(struct obj_dcache *c, const char *name, uint64_t k, uint32_t clen,
+			  uint64_t off, uint64_t end, uint8_t **scratch, struct dc_buf *r, int *eof)
+{
+	uint64_t cs = k * c->chunk;
+	uint32_t lo = off > cs ? (uint32_t)(off - cs) : 0, at;
+	uint32_t hi = end - cs < clen ? (uint32_t)(end - cs) : clen;
+	int rc;
+
+	if (!*scratch && !(*scratch = obj_buf_alloc(c->chunk)))
+		return -ENOMEM;
+	if (lo > hi)
+		lo = hi;
+	rc = obj_dcache_file_read(c->dir, name, obj_dcache_hash(name), c->chunk, (uint32_t)k,
+				  clen, lo, hi, *scratch, &at);
+	if (rc) {
+		obj_dcache_corrupt(c, name, (uint32_t)k, rc);
+		obj_dcache_index_drop(c->x, name, (uint32_t)k);
+		return 1;
+	}
+	/* An end marker (clen 0) is a hit too: it saves the request that
+	 * would learn where the object ends. */
+	atomic_fetch_add(&c->hits, 1);
+	atomic_fetch_add(&c->hit_bytes, hi - lo);
+	*eof = clen < c->chunk;
+	return dc_buf_overlap(r, cs + at, *scratch, hi - at, off, end);
+}
+
+/* Claimed k: extend the claim over the next missing chunks (a run of n),
+ * fetch them with one GET, put their part of [off, end) into r. */
+static int obj_dcache_fetch_run(struct obj_dcache *c, const char *name, uint64_t k, uint64_t end,
+				uint64_t off, struct dc_buf *r, int *eof, uint32_t *n)
+{
+	*n = 1;
+	while (*n < DC_RUN_MAX && k + *n < DC_K_MAX && (k + *n) * c->chunk < end) {
+		int cl = obj_dcache_index_claim(c->x, name, (uint32_t)(k + *n));
+		if (cl != 1)
+			break;
+		(*n)++;
+	}
+	return obj_dcache_fetch(c, name, (uint32_t)k, *n, off, end, r, eof);
+}
+
 static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off, uint64_t len,
 			   void **out, size_t *out_len)
 {
@@ -238,7 +303,9 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 	uint8_t *scratch = NULL;
 	uint64_t end = len == OBJ_WHOLE || off + len < off ? UINT64_MAX : off + len;
 	uint64_t k = off / c->chunk;
-	int eof = 0, rc = 0;
+	uint32_t later[DC_LATER_MAX];
+	size_t nlater = 0;
+	int eof = 0, rc = 0, bounded = 0;
 
 	*out = NULL;
 	*out_len = 0;
@@ -248,58 +315,63 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 	 * (the pool, or huge pages from 4 MiB on), not a doubling one. (A
 	 * range past the object's end is clipped: the buffer is then larger
 	 * than its bytes, by what the caller asked for too much.) */
-	if (end != UINT64_MAX && end - off <= DC_RESERVE_MAX &&
-	    (rc = dc_buf_reserve(&r, (size_t)(end - off))))
-		return rc;
+	if (end != UINT64_MAX && end - off <= DC_RESERVE_MAX) {
+		if ((rc = dc_buf_reserve(&r, (size_t)(end - off))))
+			return rc;
+		bounded = 1;
+	}
 	while (!eof && k < DC_K_MAX && k * c->chunk < end) {
 		uint32_t clen = 0, n = 1;
 
-		rc = obj_dcache_index_acquire(c->x, name, (uint32_t)k, &clen);
+		/* A chunk another get is fetching: its bytes come later
+		 * (READS: the spans in flight of a stream share their edge
+		 * chunks, and waiting here would make each wait for the one
+		 * before). Only where the result has its place reserved. */
+		if (bounded && nlater < DC_LATER_MAX) {
+			rc = obj_dcache_index_try(c->x, name, (uint32_t)k, &clen);
+			if (rc == 2) {
+				later[nlater++] = (uint32_t)k++;
+				continue;
+			}
+		} else {
+			rc = obj_dcache_index_acquire(c->x, name, (uint32_t)k, &clen);
+		}
 		if (rc < 0)
 			goto out;
 		if (rc == 1) {
-			/* From the get-buffer pool: a fresh chunk-sized buffer
-			 * would be mapped, faulted in and unmapped per hit. */
-			if (!scratch && !(scratch = obj_buf_alloc(c->chunk))) {
-				rc = -ENOMEM;
+			rc = obj_dcache_hit(c, name, k, clen, off, end, &scratch, &r, &eof);
+			if (rc < 0)
 				goto out;
-			}
-			/* Only the part of the chunk the get wants. */
-			uint64_t cs = k * c->chunk;
-			uint32_t lo = off > cs ? (uint32_t)(off - cs) : 0, at;
-			uint32_t hi = end - cs < clen ? (uint32_t)(end - cs) : clen;
-			if (lo > hi)
-				lo = hi;
-			rc = obj_dcache_file_read(c->dir, name, obj_dcache_hash(name), c->chunk,
-						  (uint32_t)k, clen, lo, hi, scratch, &at);
-			if (rc) {
-				obj_dcache_corrupt(c, name, (uint32_t)k, rc);
-				obj_dcache_index_drop(c->x, name, (uint32_t)k);
-				continue;   /* claim it and fetch */
-			}
-			/* An end marker (clen 0) is a hit too: it saves the
-			 * request that would learn where the object ends. */
-			atomic_fetch_add(&c->hits, 1);
-			atomic_fetch_add(&c->hit_bytes, hi - lo);
-			rc = dc_buf_overlap(&r, cs + at, scratch, hi - at, off, end);
-			if (rc)
-				goto out;
-			eof = clen < c->chunk;
-			k++;
-			continue;
+			if (rc == 0)
+				k++;
+			continue;       /* rc 1: dropped; claim it and fetch */
 		}
-		/* Claimed k: extend the run over the next missing chunks. */
-		while (n < DC_RUN_MAX && k + n < DC_K_MAX && (k + n) * c->chunk < end) {
-			int cl = obj_dcache_index_claim(c->x, name, (uint32_t)(k + n));
-			if (cl != 1)
-				break;
-			n++;
-		}
-		rc = obj_dcache_fetch(c, name, (uint32_t)k, n, off, end, &r, &eof);
+		rc = obj_dcache_fetch_run(c, name, k, end, off, &r, &eof, &n);
 		if (rc)
 			goto out;
 		k += n;
 	}
+	/* The chunks others were fetching: cached by now, or their fetch
+	 * failed and this get fetches them. */
+	for (size_t i = 0; i < nlater && !rc; i++) {
+		uint32_t kl = later[i], clen = 0;
+		int end_here = 0;
+
+		do {
+			rc = obj_dcache_index_acquire(c->x, name, kl, &clen);
+			if (rc == 1)    /* 1 again: dropped as corrupt, fetch it */
+				rc = obj_dcache_hit(c, name, kl, clen, off, end, &scratch, &r,
+						    &end_here);
+			else if (rc == 0)
+				rc = obj_dcache_fetch(c, name, kl, 1, off, end, &r, &end_here);
+		} while (rc == 1);
+		/* Where the object ends in it, nothing after it held bytes:
+		 * the result ends there already. */
+		if (end_here)
+			eof = 1;
+	}
+	if (rc)
+		goto out;
 	/* A range reaching past DC_K_MAX chunks: the rest straight from the store. */
 	if (!eof && k >= DC_K_MAX && k * c->chunk < end) {
 		void *rest = NULL;
@@ -308,7 +380,7 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 		rc = c->w.inner->get(c->w.inner, name, from, end == UINT64_MAX ? OBJ_WHOLE :
 				     end - from, &rest, &rlen);
 		if (!rc)
-			rc = dc_buf_append(&r, rest, rlen);
+			rc = dc_buf_put(&r, (size_t)(from - off), rest, rlen);
 		obj_buf_free(rest);
 		if (rc)
 			goto out;

@@ -336,6 +336,29 @@ int obj_dcache_index_acquire(struct obj_dcache_index *x, const char *name, uint3
 	return rc;
 }
 
+int obj_dcache_index_try(struct obj_dcache_index *x, const char *name, uint32_t k,
+			 uint32_t *len)
+{
+	uint64_t h = obj_dcache_hash(name);
+	struct dci_ent *e;
+	int rc;
+
+	CHECK_RETURN(pthread_mutex_lock(&x->mu));
+	e = dci_get(x, name, h, k);
+	if (e && e->state == DCI_CLAIMED) {
+		rc = 2;
+	} else if (e) {
+		dci_lru_unlink(e);
+		dci_lru_push(x, e);
+		*len = e->len;
+		rc = 1;
+	} else {
+		rc = dci_claim_locked(x, name, h, k);
+	}
+	CHECK_RETURN(pthread_mutex_unlock(&x->mu));
+	return rc;
+}
+
 int obj_dcache_index_claim(struct obj_dcache_index *x, const char *name, uint32_t k)
 {
 	uint64_t h = obj_dcache_hash(name);

@@ -127,6 +127,10 @@ void obj_dcache_index_set_cap(struct obj_dcache_index *x, uint64_t cap);
  * caller holds the claim (one fetch per chunk). Returns 1, 0 or -ENOMEM. */
 int obj_dcache_index_acquire(struct obj_dcache_index *x, const char *name, uint32_t k,
 			     uint32_t *len);
+/* obj_dcache_index_acquire without the wait: 2 when another caller holds
+ * the claim. */
+int obj_dcache_index_try(struct obj_dcache_index *x, const char *name, uint32_t k,
+			 uint32_t *len);
 /* Claim chunk k of name if it is neither cached nor claimed, without
  * waiting. Returns 1 (claimed), 0 (not), or -ENOMEM. */
 int obj_dcache_index_claim(struct obj_dcache_index *x, const char *name, uint32_t k);

@@ -545,6 +545,64 @@ START_TEST(test_obj_dcache__concurrent_misses_fetch_once)
 }
 END_TEST
 
+struct span_arg {
+	struct obj_backend *c;
+	const uint8_t *data;
+	uint64_t off, len;
+	double secs;
+	int ok;
+};
+
+static void *span_reader(void *p)
+{
+	struct span_arg *a = p;
+	void *got = NULL;
+	size_t n = 0;
+	uint64_t t0 = util_now_ns();
+
+	a->ok = obj_get(a->c, "sst/span.sst", a->off, a->len, &got, &n) == 0 && n == a->len &&
+		!memcmp(got, a->data + a->off, n);
+	a->secs = (double)(util_now_ns() - t0) / 1e9;
+	obj_buf_free(got);
+	return NULL;
+}
+
+/*
+ * Two spans of a stream in flight share an edge chunk. The second get
+ * fetches its own chunks at once and takes the shared one from the first
+ * get's fetch when that ends: each chunk is fetched once, and the second
+ * get takes about one GET's latency, not the rest of the first's plus its
+ * own (400 ms GETs; it starts 100 ms after the first: about 400 ms
+ * against 700 ms if it waited).
+ */
+START_TEST(test_obj_dcache__span_does_not_wait_for_its_neighbour)
+{
+	size_t size = 4 * CHUNK;
+	uint8_t *data = pattern(size, 43);
+	struct obj_backend *c;
+	pthread_t ta, tb;
+	struct span_arg a, b;
+
+	put_raw(store_a, "sst/span.sst", data, size);
+	c = cache_open_ext(store_a, store_a, 64u << 20, "latency_ms=400,ops=get");
+	a = (struct span_arg){ c, data, 100, 2 * CHUNK - 200, 0, 0 };
+	b = (struct span_arg){ c, data, 2 * CHUNK - 100, 2 * CHUNK + 50, 0, 0 };
+	ck_assert_int_eq(pthread_create(&ta, NULL, span_reader, &a), 0);
+	usleep(100 * 1000);
+	ck_assert_int_eq(pthread_create(&tb, NULL, span_reader, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ck_assert(a.ok && b.ok);
+	ck_assert_uint_eq(gets(c), 2);
+	ck_assert_msg(b.secs < 0.6, "the second get took %.3f s", b.secs);
+	/* All of what they read is cached: reading it again sends nothing. */
+	expect_range(c, "sst/span.sst", data, size, 100, 4 * CHUNK - 150);
+	ck_assert_uint_eq(gets(c), 2);
+	obj_close(c);
+	free(data);
+}
+END_TEST
+
 static Suite *obj_dcache_suite(void)
 {
 	Suite *s = suite_create("obj_dcache");
@@ -561,6 +619,7 @@ static Suite *obj_dcache_suite(void)
 	tcase_add_test(tc, test_obj_dcache__reopen_serves_from_cache);
 	tcase_add_test(tc, test_obj_dcache__write_through_and_delete);
 	tcase_add_test(tc, test_obj_dcache__concurrent_misses_fetch_once);
+	tcase_add_test(tc, test_obj_dcache__span_does_not_wait_for_its_neighbour);
 	suite_add_tcase(s, tc);
 	return s;
 }
