@@ -353,6 +353,7 @@ static int obj_dcache__get(struct obj_backend *b, const char *name, uint64_t off
 	}
 	/* The chunks others were fetching: cached by now, or their fetch
 	 * failed and this get fetches them. */
+	rc = 0;
 	for (size_t i = 0; i < nlater && !rc; i++) {
 		uint32_t kl = later[i], clen = 0;
 		int end_here = 0;
