@@ -314,37 +314,17 @@ static struct dci_ent *dci_get(struct obj_dcache_index *x, const char *name, uin
 	return nm && k < nm->nch ? nm->ch[k] : NULL;
 }
 
-int obj_dcache_index_acquire(struct obj_dcache_index *x, const char *name, uint32_t k,
-			     uint32_t *len)
+/* obj_dcache_index_acquire, and with wait 0 obj_dcache_index_try. */
+static int dci_acquire(struct obj_dcache_index *x, const char *name, uint32_t k, uint32_t *len,
+		       int wait)
 {
 	uint64_t h = obj_dcache_hash(name);
 	struct dci_ent *e;
 	int rc;
 
 	CHECK_RETURN(pthread_mutex_lock(&x->mu));
-	while ((e = dci_get(x, name, h, k)) != NULL && e->state == DCI_CLAIMED)
+	while ((e = dci_get(x, name, h, k)) != NULL && e->state == DCI_CLAIMED && wait)
 		CHECK_RETURN(pthread_cond_wait(&x->cv, &x->mu));
-	if (e) {
-		dci_lru_unlink(e);
-		dci_lru_push(x, e);
-		*len = e->len;
-		rc = 1;
-	} else {
-		rc = dci_claim_locked(x, name, h, k);
-	}
-	CHECK_RETURN(pthread_mutex_unlock(&x->mu));
-	return rc;
-}
-
-int obj_dcache_index_try(struct obj_dcache_index *x, const char *name, uint32_t k,
-			 uint32_t *len)
-{
-	uint64_t h = obj_dcache_hash(name);
-	struct dci_ent *e;
-	int rc;
-
-	CHECK_RETURN(pthread_mutex_lock(&x->mu));
-	e = dci_get(x, name, h, k);
 	if (e && e->state == DCI_CLAIMED) {
 		rc = 2;
 	} else if (e) {
@@ -357,6 +337,18 @@ int obj_dcache_index_try(struct obj_dcache_index *x, const char *name, uint32_t 
 	}
 	CHECK_RETURN(pthread_mutex_unlock(&x->mu));
 	return rc;
+}
+
+int obj_dcache_index_acquire(struct obj_dcache_index *x, const char *name, uint32_t k,
+			     uint32_t *len)
+{
+	return dci_acquire(x, name, k, len, 1);
+}
+
+int obj_dcache_index_try(struct obj_dcache_index *x, const char *name, uint32_t k,
+			 uint32_t *len)
+{
+	return dci_acquire(x, name, k, len, 0);
 }
 
 int obj_dcache_index_claim(struct obj_dcache_index *x, const char *name, uint32_t k)

@@ -1255,6 +1255,19 @@ static void ra_get_perm(struct kv_sst_reader *r, const struct ra_table *t, const
 		ck_assert_int_eq(ra_get(r, t, perm[k]), 1);
 }
 
+/* Wait up to 10 s for the warm GETs to have fetched `bytes`. */
+static void ra_wait_warm(struct kv_cache *cache, uint64_t bytes)
+{
+	struct kv_ra_stats ra;
+
+	for (int ms = 0; ms < 10000; ms++) {
+		kv_ra_stats(cache, &ra);
+		if (ra.warm_bytes >= bytes)
+			return;
+		usleep(1000);
+	}
+}
+
 static void ra_perm(size_t *perm, size_t n, uint64_t seed)
 {
 	struct util_rand rnd;
@@ -1363,12 +1376,7 @@ START_TEST(test_kv_sst__readahead_random_table_warmed)
 	kv_ra_set_warm(cache, _i ? t.data_end : t.data_end - 1);
 	ck_assert_int_eq(kv_sst_open(&r, &st.base, cache, &t.meta), 0);
 	ra_get_perm(r, &t, perm, 0, RA_N / 8);
-	for (int ms = 0; ms < 10000; ms++) {              /* the warm GETs, chained */
-		kv_ra_stats(cache, &ra);
-		if (ra.warm_bytes >= t.data_end)
-			break;
-		usleep(1000);
-	}
+	ra_wait_warm(cache, t.data_end);                  /* the warm GETs, chained */
 	kv_ra_fill_stop(cache);
 	kv_ra_stats(cache, &ra);
 	kv_cache_stats(cache, NULL, NULL, &cached);
@@ -1414,12 +1422,7 @@ START_TEST(test_kv_sst__readahead_warm_needs_two_loose_misses)
 	ck_assert_uint_eq(ra.warm_bytes, 0);
 	if (_i == 1) {
 		ck_assert_int_eq(ra_get(r, &t, 7), 1);    /* the second, apart */
-		for (int ms = 0; ms < 10000; ms++) {
-			kv_ra_stats(cache, &ra);
-			if (ra.warm_bytes >= t.data_end)
-				break;
-			usleep(1000);
-		}
+		ra_wait_warm(cache, t.data_end);
 	}
 	kv_ra_fill_stop(cache);
 	kv_ra_stats(cache, &ra);
