@@ -643,6 +643,8 @@ struct kv_ra_stream {
 	uint64_t ahead[KV_RA_DEPTH];      /* first blocks of the spans queued ahead of the
 					   * reader, oldest first; mark is ahead[0] */
 	unsigned nahead;
+	int loose;                        /* started by a miss in no stream, not yet seen
+					   * to continue (WARM: kv_ra_loose_end) */
 	int guessed;                      /* its last span was a guess, not yet confirmed
 					   * (kv_ra_guess_score) */
 	int background;                   /* a compaction input's: its spans are not
@@ -679,7 +681,8 @@ struct kv_ra_table {
 	unsigned victim;                  /* stream replaced next; protected by mu */
 	uint64_t guess;                   /* bytes a guess fetches now, 0 = none
 					   * (GUESSES); protected by mu */
-	unsigned loose_misses;            /* misses in no stream (WARM); mu */
+	unsigned loose_misses;            /* misses in no stream whose stream did not
+					   * continue (WARM); mu */
 	uint64_t warm_next;               /* WARM: first byte not yet asked for; mu */
 	unsigned warm_out;                /* WARM: GETs queued or running; mu */
 	struct kv_ra_slot slots[KV_RA_SLOTS];    /* protected by mu */

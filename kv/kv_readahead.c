@@ -93,9 +93,8 @@
  *   GET per miss. With a disk cache under the store (kv_config
  *   warm_max_bytes, which the shalefs command sets from the disk cache's
  *   size), a table of at most that many bytes that has had
- *   KV_RA_WARM_AFTER misses in no stream (point lookups apart, or the
- *   starts of new streams: not a sequential read, which misses in its
- *   stream) is fetched whole on the fill threads, in GETs
+ *   KV_RA_WARM_AFTER random misses is fetched whole on the fill threads,
+ *   in GETs
  *   of KV_RA_WARM_SPAN, KV_RA_WARM_DEPTH at a time, each holding its
  *   bytes of the budget (kv_ra_warm). The bytes only pass through: the
  *   disk cache keeps them, so later misses of that table read the local
@@ -103,6 +102,13 @@
  *   Misses meanwhile fetch their block alone (the disk cache lets a miss
  *   wait for a warm GET of the same chunk rather than send its own). Any
  *   error stops the warm; the blocks are then fetched when asked for.
+ *   A random miss is one in no stream whose new stream never continued
+ *   (t->loose_misses: kv_ra_classify counts it, kv_ra_loose_end takes it
+ *   back when the stream turns out sequential), so neither a sequential
+ *   read nor the lookup before it (an open reads the inode first) warms
+ *   a table; a miss just behind a stream, or behind its last span's start
+ *   by less than KV_RA_SLACK, is a sequential read's out-of-order read
+ *   (the kernel sends several READs at once), not a new stream.
  *
  * BUDGET (engine-wide)
  *   The raw bytes of a span live only while it is fetched and decoded (its
@@ -165,7 +171,7 @@
 #define KV_RA_NONE UINT64_MAX                    /* stream unused / no mark */
 #define KV_RA_WARM_SPAN ((uint64_t)2 << 20)      /* one GET of a warm (WARM) */
 #define KV_RA_WARM_DEPTH 6                       /* a table's warm GETs at once */
-#define KV_RA_WARM_AFTER 2                       /* misses in no stream before a warm */
+#define KV_RA_WARM_AFTER 3                       /* random misses before a warm */
 
 struct kv_ra_job {
 	void (*run)(void *);
@@ -537,6 +543,7 @@ void kv_ra_stream_init(struct kv_ra_stream *s, int background)
 	atomic_init(&s->mark, KV_RA_NONE);
 	s->nahead = 0;
 	s->guessed = 0;
+	s->loose = 0;
 	s->background = background;
 }
 
@@ -839,6 +846,17 @@ static void kv_ra_guess_score(struct kv_ra_table *t, int ok)
 		t->guess = g / 2 < KV_RA_GUESS_MIN ? 0 : g / 2;
 }
 
+/* Stream s, started by a miss in no stream, turned out sequential: that
+ * miss no longer counts toward a warm (WARM). t->mu held. */
+static void kv_ra_loose_end(struct kv_ra_table *t, struct kv_ra_stream *s)
+{
+	if (s->loose) {
+		s->loose = 0;
+		if (t->loose_misses > 0)
+			t->loose_misses--;
+	}
+}
+
 /* ---- per table: warm (WARM above) ------------------------------------------ */
 
 struct kv_ra_warm_job {
@@ -953,6 +971,7 @@ void kv_ra_marked(struct kv_ra_table *t, struct kv_ra_stream *own, uint64_t off)
 				kv_ra_guess_score(t, 1);
 				s[i].guessed = 0;
 			}
+			kv_ra_loose_end(t, &s[i]);
 			kv_ra_ahead_pop(&s[i]);
 			kv_ra_prefetch(t, &s[i], kv_ra_max(t));
 		}
@@ -993,6 +1012,7 @@ static uint64_t kv_ra_classify(struct kv_ra_table *t, struct kv_ra_stream *s, un
 		if (s[i].next != KV_RA_NONE && off >= s[i].next && off - s[i].next <= KV_RA_SLACK) {
 			uint64_t w = s[i].win ? s[i].win * 2 : KV_RA_MIN;
 			kv_ra_guess_score(t, 1);
+			kv_ra_loose_end(t, &s[i]);
 			s[i].guessed = 0;
 			/* Past everything queued: those marks are stale. */
 			s[i].nahead = 0;
@@ -1003,8 +1023,11 @@ static uint64_t kv_ra_classify(struct kv_ra_table *t, struct kv_ra_stream *s, un
 		}
 	}
 	*which = n;
+	/* Just behind a stream, or behind where its last span started by
+	 * no more than the slack: a sequential read's reads that came out of
+	 * order (the kernel sends several at once). */
 	for (i = 0; i < n; i++) {
-		if (s[i].next != KV_RA_NONE && off < s[i].next && off >= s[i].lo)
+		if (s[i].next != KV_RA_NONE && off < s[i].next && off + KV_RA_SLACK >= s[i].lo)
 			return 0;
 	}
 	i = *which = *victim;
@@ -1012,6 +1035,9 @@ static uint64_t kv_ra_classify(struct kv_ra_table *t, struct kv_ra_stream *s, un
 	if (s[i].guessed)
 		kv_ra_guess_score(t, 0);
 	s[i].guessed = 0;
+	s[i].loose = 1;
+	if (t->loose_misses < UINT_MAX)
+		t->loose_misses++;
 	s[i].lo = off;
 	s[i].next = off + stored;
 	s[i].next_p = next_p;
@@ -1072,8 +1098,6 @@ int kv_ra_miss(struct kv_ra_table *t, struct kv_ra_stream *own, uint64_t off, ui
 			s[which].nahead = 1;
 			atomic_store_explicit(&s[which].mark, off + stored, memory_order_relaxed);
 		}
-		if (t->loose_misses < UINT_MAX)
-			t->loose_misses++;
 		kv_ra_warm(t);
 	} else if (win > stored) {
 		slot = kv_ra_span_take(t, p, off, win, 0, &len, &nb, &end_p);
