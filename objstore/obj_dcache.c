@@ -250,8 +250,9 @@ static int obj_dcache_fetch(struct obj_dcache *c, const char *name, uint32_t k, 
  * file: only the part of [off, end) it holds, read into *scratch (one per
  * get, from the get-buffer pool: a fresh chunk-sized buffer would be
  * mapped, faulted in and unmapped per hit), put into r. A file that fails
- * to verify is dropped and counted: returns 1 (fetch the chunk again).
- * Otherwise 0 or -ENOMEM; *eof when the object ends in this chunk.
+ * to verify or to read is dropped and counted: returns 1 (fetch the chunk
+ * again). Otherwise 0 or -ENOMEM (the entry stays); *eof when the object
+ * ends in this chunk.
  */
 static int obj_dcache_hit(struct obj_dcache *c, const char *name, uint64_t k, uint32_t clen,
 			  uint64_t off, uint64_t end, uint8_t **scratch, struct dc_buf *r, int *eof)
@@ -267,6 +268,8 @@ static int obj_dcache_hit(struct obj_dcache *c, const char *name, uint64_t k, ui
 		lo = hi;
 	rc = obj_dcache_file_read(c->dir, name, obj_dcache_hash(name), c->chunk, (uint32_t)k,
 				  clen, lo, hi, *scratch, &at);
+	if (rc == -ENOMEM)              /* the entry is not at fault: keep it */
+		return rc;
 	if (rc) {
 		obj_dcache_corrupt(c, name, (uint32_t)k, rc);
 		obj_dcache_index_drop(c->x, name, (uint32_t)k);
