@@ -114,6 +114,11 @@ struct kv_config {
 	 * disk cache (kv_readahead.c, WARM); 0 = never (the default: only
 	 * worth it with a disk cache under the engine). */
 	uint64_t warm_max_bytes;
+	/* Values of at least this many bytes are written by the memtable
+	 * flush into a data table of their own, and the tables hold
+	 * references to them, so compaction never copies them again
+	 * (kv_ref.c); 0 = never (the default). */
+	size_t data_min_bytes;
 };
 #define KV_RESERVE_NONE SIZE_MAX
 #define KV_DFLT_RESERVE_BYTES ((size_t)16 << 20)
@@ -288,7 +293,12 @@ void kv_iter_seek(struct kv_iter_user *it, const void *key, size_t klen);
 int kv_iter_valid(struct kv_iter_user *it);
 void kv_iter_next(struct kv_iter_user *it);
 const void *kv_iter_key(struct kv_iter_user *it, size_t *klen);
+/* The value, valid until the iterator moves. A large value kept in a data
+ * table is read here; if that fails the iteration ends (NULL, 0 bytes,
+ * kv_iter_valid false, kv_iter_status the error). */
 const void *kv_iter_value(struct kv_iter_user *it, size_t *vlen);
+/* The value's length, without reading it. */
+size_t kv_iter_value_len(struct kv_iter_user *it);
 /* 0 or the error that ended it (never -ENOENT: a missing table is KV_ECORRUPT). */
 int kv_iter_status(struct kv_iter_user *it);
 void kv_iter_free(struct kv_iter_user *it);

@@ -874,6 +874,9 @@ struct kv_iter_user {
 	struct kv_iter *it;               /* user-view iterator over the merge */
 	struct kv_pin pin;
 	int missing_logged;               /* kv_iter_status reported a missing table */
+	int err;                          /* a value failed to read: the iteration ends */
+	uint8_t *val;                     /* the current value, read from its data table */
+	size_t val_len;
 };
 
 int kv_iter_create(struct kv_db *db, const struct kv_snapshot *snap, const void *lo,
@@ -934,11 +937,13 @@ void kv_iter_seek(struct kv_iter_user *u, const void *key, size_t klen)
 
 int kv_iter_valid(struct kv_iter_user *u)
 {
-	return u->it->ops->valid(u->it);
+	return !u->err && u->it->ops->valid(u->it);
 }
 
 void kv_iter_next(struct kv_iter_user *u)
 {
+	free(u->val);
+	u->val = NULL;
 	u->it->ops->next(u->it);
 }
 
@@ -949,16 +954,55 @@ const void *kv_iter_key(struct kv_iter_user *u, size_t *klen)
 	return k;
 }
 
+/*
+ * A REF entry's value is read from its data table when asked for (a scan
+ * that needs only keys or lengths reads no data), and kept until the
+ * iterator moves. A failed read ends the iteration: kv_iter_valid turns
+ * false and kv_iter_status reports it; this call returns NULL, 0 bytes.
+ */
 const void *kv_iter_value(struct kv_iter_user *u, size_t *vlen)
 {
-	const uint8_t *v;
+	const uint8_t *v, *k;
+	size_t kl;
+
 	u->it->ops->value(u->it, &v, vlen);
-	return v;
+	if (!kv_user_iter_is_ref(u->it))
+		return v;
+	if (u->val) {
+		*vlen = u->val_len;
+		return u->val;
+	}
+	if (u->err) {
+		*vlen = 0;
+		return NULL;
+	}
+	u->it->ops->key(u->it, &k, &kl);
+	int rc = kv_version_ref_read(u->pin.ver, NULL, k, kl, v, *vlen, NULL, &u->val, &u->val_len);
+	if (rc != 1) {
+		u->err = rc < 0 ? rc : KV_ECORRUPT;
+		u->val = NULL;
+		*vlen = 0;
+		return NULL;
+	}
+	*vlen = u->val_len;
+	return u->val;
+}
+
+size_t kv_iter_value_len(struct kv_iter_user *u)
+{
+	const uint8_t *v;
+	size_t vlen;
+	struct kv_ref ref;
+
+	u->it->ops->value(u->it, &v, &vlen);
+	if (kv_user_iter_is_ref(u->it) && kv_ref_decode(v, vlen, &ref) == 0)
+		return (size_t)ref.len;
+	return vlen;
 }
 
 int kv_iter_status(struct kv_iter_user *u)
 {
-	int rc = u->it->ops->status(u->it);
+	int rc = u->err ? u->err : u->it->ops->status(u->it);
 
 	/* Only a table read can fail with -ENOENT here: the store did not
 	 * find a table the pinned version references. That is corruption,
@@ -980,6 +1024,7 @@ void kv_iter_free(struct kv_iter_user *u)
 		return;
 	u->it->ops->free(u->it);
 	kv_pin_drop(&u->pin);
+	free(u->val);
 	free(u);
 }
 
@@ -1054,6 +1099,8 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "wal_bytes_written", db->wal_bytes);
 	emit(arg, "l0_flushes", db->l0_flushes);
 	emit(arg, "l0_versions_dropped", db->l0_dropped);
+	emit(arg, "data_tables_written", db->data_tables);
+	emit(arg, "data_table_bytes_written", db->data_bytes);
 	emit(arg, "l0_prebuilt", db->l0_prebuilt);
 	emit(arg, "l0_bytes_written", db->l0_bytes);
 	emit(arg, "manifest_writes", db->manifest_writes);

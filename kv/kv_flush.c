@@ -234,9 +234,11 @@ int kv_flush_one(struct kv_db *db)
 	struct kv_mem *mem;
 	uint64_t max_seq, dropped = 0;
 	int pending = 0;
-	uint8_t *sst = NULL;
-	size_t len = 0;
-	char name[64];
+	uint8_t *sst = NULL, *data = NULL;
+	size_t len = 0, data_len = 0;
+	struct kv_sst_id data_id = { { 0 } };
+	int data_pending = 0, data_put = 0;
+	char name[64], dname[64];
 	unsigned attempt = 0;
 	int rc = 0;
 
@@ -267,16 +269,31 @@ int kv_flush_one(struct kv_db *db)
 	len = bt->len;
 	meta = bt->meta;
 	dropped = bt->dropped;
+	data = bt->data;
+	data_len = bt->data_len;
+	data_id = bt->data_id;
 	memset(bt, 0, sizeof(*bt));
 	kv_sst_id_new(&meta.id);
 	meta.size = len;
 	kv_sst_id_name(&meta.id, name, sizeof(name));
+	kv_sst_id_name(&data_id, dname, sizeof(dname));
 	rc = kv_pending_add(db, &meta.id);
 	if (rc)
 		goto out;
 	pending = 1;
+	if (data) {
+		rc = kv_pending_add(db, &data_id);
+		if (rc)
+			goto out;
+		data_pending = 1;
+	}
 	for (;;) {
-		rc = obj_put(db->store, name, sst, len);
+		/* The data table first: the table's REFs name it. */
+		rc = data && !data_put ? obj_put(db->store, dname, data, data_len) : 0;
+		if (rc == 0 && data)
+			data_put = 1;
+		if (rc == 0)
+			rc = obj_put(db->store, name, sst, len);
 		if (rc == 0)
 			rc = kv_sst_open(&reader, db->store, db->cache, &meta);
 		if (rc == 0)
@@ -297,8 +314,10 @@ int kv_flush_one(struct kv_db *db)
 	}
 	kv_mutex_lock(&db->mu);
 	kv_flush_spare_put(db, sst, len);
+	kv_flush_spare_put(db, data, data_len);
 	kv_mutex_unlock(&db->mu);
 	sst = NULL;
+	data = NULL;
 
 	struct kv_flush_apply a = { .meta = &meta, .max_seq = max_seq };
 	kv_mutex_lock(&db->mu);
@@ -322,7 +341,11 @@ int kv_flush_one(struct kv_db *db)
 		db->n_wal_done -= k;
 	}
 	db->l0_flushes++;
-	db->l0_bytes += meta.size;
+	db->l0_bytes += meta.size + data_len;
+	if (data_pending) {
+		db->data_tables++;
+		db->data_bytes += data_len;
+	}
 	db->l0_dropped += dropped;
 	/* Every seq up to max_seq is in SSTs now (older memtables were
 	 * flushed first): durable, whatever the WAL has uploaded. */
@@ -339,6 +362,9 @@ out:
 	kv_built_free(bt);
 	if (pending)
 		kv_pending_del(db, &meta.id);
+	if (data_pending)
+		kv_pending_del(db, &data_id);
+	free(data);
 	if (reader)
 		kv_sst_unref(reader);
 	free(sst);

@@ -36,37 +36,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Called for each entry a flush keeps, in internal-key order. */
+typedef int (*kv_flush_entry_fn)(void *arg, const uint8_t *k, size_t kl, const uint8_t *v,
+				 size_t vl);
+
 /*
- * Build the SST for a memtable: its entries in internal-key order, less
- * the versions no one can read. A key written twice while the memtable was
- * active (a file chunk completed after a partial write, an inode record
- * updated by every write, a database page rewritten) keeps only its newest
- * version, plus the newest at or below each live snapshot (`snaps`), as
- * compaction keeps them. Iterators need nothing: they hold the memtable
- * itself. The output is built in *spare when it holds a buffer.
+ * Walk a memtable's entries, less the versions no one can read. A key
+ * written twice while the memtable was active (a file chunk completed
+ * after a partial write, an inode record updated by every write, a
+ * database page rewritten) keeps only its newest version, plus the newest
+ * at or below each live snapshot (`snaps`), as compaction keeps them.
+ * Iterators need nothing: they hold the memtable itself. A frozen
+ * memtable does not change, so two walks see the same entries.
  */
-static int kv_flush_build_mem(struct kv_db *db, struct kv_mem *mem, const uint64_t *snaps,
-			      size_t n_snaps, struct kv_buf *spare, struct kv_built *out)
+static int kv_flush_walk(struct kv_mem *mem, const uint64_t *snaps, size_t n_snaps,
+			 uint64_t *dropped, kv_flush_entry_fn fn, void *arg)
 {
-	struct kv_sst_options opt = {
-		.compression_level = db->conf.compression_level,
-		.bloom_bits_per_key = db->conf.bloom_bits_per_key,
-	};
-	struct kv_sst_builder *b = NULL;
 	struct kv_iter *it = NULL;
 	const uint8_t *last = NULL;           /* the last key kept */
 	size_t last_len = 0;
 	uint64_t last_seq = 0;
-	int rc;
+	int rc = kv_mem_iter_create(&it, mem);
 
-	memset(out, 0, sizeof(*out));
-	rc = kv_sst_builder_create(&b, &opt);
 	if (rc)
 		return rc;
-	kv_sst_builder_reuse(b, spare);
-	rc = kv_mem_iter_create(&it, mem);
-	if (rc)
-		goto out;
 	for (it->ops->seek_first(it); it->ops->valid(it) && !rc; it->ops->next(it)) {
 		const uint8_t *k, *v;
 		size_t kl, vl;
@@ -75,22 +68,115 @@ static int kv_flush_build_mem(struct kv_db *db, struct kv_mem *mem, const uint64
 		uint64_t seq = kv_ikey_seq(k, kl);
 		if (last && kv_ukey_cmp(last, last_len - KV_IKEY_TRAILER, k, kl - KV_IKEY_TRAILER) == 0 &&
 		    !kv_snapshot_sees(snaps, n_snaps, seq, last_seq)) {
-			out->dropped++;
+			if (dropped)
+				(*dropped)++;
 			continue;
 		}
 		last = k;               /* memtable memory: valid while mem is */
 		last_len = kl;
 		last_seq = seq;
-		rc = kv_sst_builder_add(b, k, kl, v, vl);
+		rc = fn(arg, k, kl, v, vl);
 	}
 	if (!rc)
 		rc = it->ops->status(it);
+	it->ops->free(it);
+	return rc;
+}
+
+/* The two builds of a flush: the data table, then the table. */
+struct kv_flush_pass {
+	struct kv_sst_builder *b;
+	size_t min;                       /* data_min_bytes; 0 = no data table */
+	struct kv_ref ref;                /* the data table (id, size) for the REFs */
+	struct kv_buf key;                /* a REF's internal key */
+	uint64_t moved;
+};
+
+static int kv_flush_is_data(const struct kv_flush_pass *p, const uint8_t *k, size_t kl, size_t vl)
+{
+	return p->min && vl >= p->min && kv_ikey_type(k, kl) == KV_TYPE_VALUE;
+}
+
+/* Pass 1: the large values, as they are, into the data table. */
+static int kv_flush_add_data(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct kv_flush_pass *p = arg;
+	if (!kv_flush_is_data(p, k, kl, vl))
+		return 0;
+	p->moved++;
+	return kv_sst_builder_add(p->b, k, kl, v, vl);
+}
+
+/* Pass 2: every entry into the table, a large value as a REF to it. */
+static int kv_flush_add_main(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct kv_flush_pass *p = arg;
+	uint8_t refv[KV_REF_MAX];
+
+	if (!kv_flush_is_data(p, k, kl, vl))
+		return kv_sst_builder_add(p->b, k, kl, v, vl);
+	p->key.len = 0;
+	if (kv_buf_append(&p->key, k, kl))
+		return -ENOMEM;
+	p->key.data[kl - 1] = KV_TYPE_REF;      /* the trailer's type byte */
+	p->ref.seq = kv_ikey_seq(k, kl);
+	p->ref.len = vl;
+	return kv_sst_builder_add(p->b, p->key.data, kl, refv, kv_ref_encode(refv, &p->ref));
+}
+
+/*
+ * Build the SST for a memtable (kv_flush_walk's entries) into out; with
+ * data_min_bytes set, the values of at least that size go to a data table
+ * built first (out->data), and the table holds REFs to them (kv_ref.c).
+ * The larger output is built in *spare when it holds a buffer.
+ */
+static int kv_flush_build_mem(struct kv_db *db, struct kv_mem *mem, const uint64_t *snaps,
+			      size_t n_snaps, struct kv_buf *spare, struct kv_built *out)
+{
+	struct kv_sst_options opt = {
+		.compression_level = db->conf.compression_level,
+		.bloom_bits_per_key = db->conf.bloom_bits_per_key,
+	};
+	struct kv_sst_options dopt = opt;
+	struct kv_flush_pass p = { .min = db->conf.data_min_bytes };
+	struct kv_sst_meta dmeta = { 0 };
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (p.min) {
+		dopt.bloom_bits_per_key = -1;   /* every lookup in it finds its entry */
+		rc = kv_sst_builder_create(&p.b, &dopt);
+		if (rc)
+			return rc;
+		kv_sst_builder_reuse(p.b, spare);
+		rc = kv_flush_walk(mem, snaps, n_snaps, NULL, kv_flush_add_data, &p);
+		if (!rc && p.moved)
+			rc = kv_sst_builder_finish(p.b, &out->data, &out->data_len, &dmeta);
+		kv_sst_builder_free(p.b);
+		kv_sst_meta_clear(&dmeta);
+		p.b = NULL;
+		if (rc)
+			goto out;
+		if (p.moved) {
+			kv_sst_id_new(&out->data_id);
+			p.ref.id = out->data_id;
+			p.ref.size = out->data_len;
+			out->data_values = p.moved;
+		} else {
+			p.min = 0;
+		}
+	}
+	rc = kv_sst_builder_create(&p.b, &opt);
+	if (rc)
+		goto out;
+	if (!out->data)
+		kv_sst_builder_reuse(p.b, spare);
+	rc = kv_flush_walk(mem, snaps, n_snaps, &out->dropped, kv_flush_add_main, &p);
 	if (!rc)
-		rc = kv_sst_builder_finish(b, &out->sst, &out->len, &out->meta);
+		rc = kv_sst_builder_finish(p.b, &out->sst, &out->len, &out->meta);
 out:
-	if (it)
-		it->ops->free(it);
-	kv_sst_builder_free(b);
+	kv_sst_builder_free(p.b);
+	kv_buf_free(&p.key);
 	return rc;
 }
 
@@ -146,6 +232,7 @@ void kv_built_free(struct kv_built *bt)
 {
 	if (!bt)
 		return;
+	free(bt->data);
 	free(bt->sst);
 	kv_sst_meta_clear(&bt->meta);
 	free(bt);

@@ -7,6 +7,9 @@
  *   sst/       tables referenced by neither the latest manifest, nor the
  *              manifest of any live checkpoint, nor any version alive in
  *              this process (kv_vreg: old iterators), AND old enough (AGE).
+ *              A data table (kv_ref.c) is referenced through the tables
+ *              that list it, so it lives exactly as long as the last of
+ *              them.
  *   wal/       objects with id <= the smallest wal_replay_after among the
  *              latest manifest and every checkpoint's manifest (their data
  *              is in tables), EXCEPT fence objects (empty WAL objects):
@@ -89,7 +92,7 @@ struct kv_gc_live {
 	size_t n_pinned;
 };
 
-static int kv_gc_live_add(struct kv_gc_live *l, const struct kv_sst_meta *m)
+static int kv_gc_live_id(struct kv_gc_live *l, const struct kv_sst_id *id)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
@@ -99,8 +102,17 @@ static int kv_gc_live_add(struct kv_gc_live *l, const struct kv_sst_meta *m)
 		l->names = p;
 		l->cap = cap;
 	}
-	kv_sst_id_name(&m->id, l->names[l->n++], 48);
+	kv_sst_id_name(id, l->names[l->n++], 48);
 	return 0;
+}
+
+/* A table and the data tables it references (kv_ref.c). */
+static int kv_gc_live_add(struct kv_gc_live *l, const struct kv_sst_meta *m)
+{
+	int rc = kv_gc_live_id(l, &m->id);
+	for (size_t i = 0; i < m->n_refs && !rc; i++)
+		rc = kv_gc_live_id(l, &m->refs[i].id);
+	return rc;
 }
 
 /* The tables of m (a kv_vreg_each callback: a live version's manifest). */

@@ -52,7 +52,11 @@ int kv_obj_get(struct obj_backend *store, const char *name, uint64_t off, uint64
 enum kv_type {
 	KV_TYPE_DELETE = 0,
 	KV_TYPE_VALUE = 1,
+	KV_TYPE_REF = 2,                  /* only in tables: the value is in a data table
+					   * (kv_ref.c); never in a memtable or the WAL */
 };
+/* Trailer type byte of a seek target: sorts before every type at its seq. */
+#define KV_TYPE_SEEK 0xff
 
 #define KV_IKEY_TRAILER 8
 #define KV_SEQ_MAX ((UINT64_C(1) << 56) - 1)
@@ -160,6 +164,9 @@ int kv_merge_iter_create(struct kv_iter **out, struct kv_iter **children, size_t
  */
 int kv_user_iter_create(struct kv_iter **out, struct kv_iter *inner, uint64_t snap,
 			const void *lo, size_t lolen, const void *hi, size_t hilen);
+/* Is the (valid) user iterator's current entry a REF (kv_ref.c), its
+ * value() a reference to resolve rather than the value? */
+int kv_user_iter_is_ref(struct kv_iter *it);
 
 /* ---- block pool (kv_pool.c) ---------------------------------------------
  * Recycled blocks of one size, at most max_free of them kept when
@@ -308,6 +315,13 @@ void kv_sst_id_new(struct kv_sst_id *id);
 void kv_sst_id_name(const struct kv_sst_id *id, char *buf, size_t size);
 
 /* What the manifest records about an SST. */
+/* A data table a table's REF entries point into (kv_ref.c). */
+struct kv_dref {
+	struct kv_sst_id id;
+	uint64_t size;                    /* the data table's object bytes */
+	uint64_t bytes;                   /* value bytes this table references in it */
+};
+
 struct kv_sst_meta {
 	struct kv_sst_id id;
 	uint64_t size;                    /* object bytes */
@@ -317,9 +331,34 @@ struct kv_sst_meta {
 	size_t smallest_len;
 	uint8_t *largest;                 /* largest internal key (malloc'd) */
 	size_t largest_len;
+	struct kv_dref *refs;             /* data tables it references, by id (malloc'd) */
+	size_t n_refs;
 };
 void kv_sst_meta_clear(struct kv_sst_meta *m);
 int kv_sst_meta_copy(struct kv_sst_meta *dst, const struct kv_sst_meta *src);
+
+/* ---- references into data tables (kv_ref.c) ----------------------------- */
+
+/* A decoded REF value (format in kv_ref.c). */
+struct kv_ref {
+	struct kv_sst_id id;              /* the data table */
+	uint64_t size;                    /* its object size */
+	uint64_t seq;                     /* the value's seq in it */
+	uint64_t len;                     /* the value's length */
+};
+#define KV_REF_MAX (16 + 3 * 10)
+/* Encode into buf (KV_REF_MAX bytes); returns the length. */
+size_t kv_ref_encode(uint8_t *buf, const struct kv_ref *r);
+/* 0, or -EINVAL when v is not a well-formed REF value. */
+int kv_ref_decode(const uint8_t *v, size_t vlen, struct kv_ref *out);
+/* Add `bytes` referenced in data table id (size bytes) to the set
+ * refs[0..*n), kept sorted by id. 0 or -ENOMEM (the set unchanged). */
+int kv_dref_add(struct kv_dref **refs, size_t *n, const struct kv_sst_id *id, uint64_t size,
+		uint64_t bytes);
+const struct kv_dref *kv_dref_lookup(const struct kv_dref *refs, size_t n,
+				     const struct kv_sst_id *id);
+/* *dst = malloc'd copy of src[0..n) (NULL when n is 0). 0 or -ENOMEM. */
+int kv_drefs_copy(struct kv_dref **dst, const struct kv_dref *src, size_t n);
 
 struct kv_sst_options {
 	size_t block_size;                /* default 4096 */
@@ -438,7 +477,10 @@ struct kv_part {
 	uint8_t *buf;
 };
 /* kv_sst_get with part: when not NULL, 1 copies that part of the value
- * and leaves *val NULL; *vlen is the whole value's length either way. */
+ * and leaves *val NULL; *vlen is the whole value's length either way.
+ * Both return 3 for a REF entry, with its REF value (kv_ref.c) in *val,
+ * malloc'd, part or not: the caller resolves it (kv_version_ref_read). */
+#define KV_GOT_REF 3
 int kv_sst_get_part(struct kv_sst_reader *r, const void *key, size_t klen, uint64_t snap,
 		    const struct kv_part *part, uint8_t **val, size_t *vlen);
 /* Copy part (not NULL) of the value v (vlen bytes). */
@@ -771,11 +813,21 @@ struct kv_vrun {
 	struct kv_sst_reader **r;         /* parallel to man->runs[i].ssts */
 	size_t n;
 };
+/* A data table of a version: its reader, or NULL with why it has none. */
+struct kv_vdata {
+	struct kv_sst_id id;
+	uint64_t size;
+	struct kv_sst_reader *r;
+	int err;                          /* KV_ECORRUPT or -ENOENT when r is NULL */
+};
+
 struct kv_version {
 	atomic_int refs;
 	struct kv_manifest *man;          /* owned */
 	struct kv_sst_reader **l0;        /* parallel to man->l0 (newest first) */
 	struct kv_vrun *runs;             /* parallel to man->runs */
+	struct kv_vdata *data;            /* data tables the tables reference, by id */
+	size_t n_data;
 	struct kv_vreg *reg;              /* registered here while alive; may be NULL */
 	struct kv_version *rprev, *rnext; /* protected by reg->mu */
 };
@@ -811,6 +863,14 @@ void kv_version_unref(struct kv_version *v);
  * except that a table the store cannot find is KV_ECORRUPT, never -ENOENT. */
 int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,
 		   const struct kv_part *part, uint8_t **val, size_t *vlen);
+/* The value a REF entry (value refv, refl bytes) of user key `key` stands
+ * for, from its data table: 1 with *val malloc'd (or part copied), or
+ * KV_ECORRUPT naming the data table (missing, damaged, or without the
+ * entry), -ENOMEM, a store error. `from` names the table holding the REF,
+ * for messages (may be NULL). */
+int kv_version_ref_read(struct kv_version *v, const char *from, const void *key, size_t klen,
+			const uint8_t *refv, size_t refl, const struct kv_part *part,
+			uint8_t **val, size_t *vlen);
 /* Append one internal iterator per SST (L0 newest first, then runs) to
  * its[*n...]; its must have room for kv_version_sst_count(v). */
 /* Append an iterator per table of v to its[*n..]; a broken table only
@@ -876,6 +936,12 @@ struct kv_built {
 	size_t len;
 	struct kv_sst_meta meta;          /* without id and size: named at upload */
 	uint64_t dropped;                 /* versions no one could read */
+	/* The data table its REF entries point into (kv_ref.c), or none
+	 * (data NULL). Named at build: the REFs name it. */
+	uint8_t *data;
+	size_t data_len;
+	struct kv_sst_id data_id;
+	uint64_t data_values;             /* values moved into it */
 };
 
 enum kv_build_state {
@@ -1063,6 +1129,7 @@ struct kv_db {
 	struct kv_health wal_health, flush_health;
 	uint64_t wal_objects, wal_bytes, l0_flushes, l0_bytes, write_stalls, manifest_writes;
 	uint64_t l0_dropped;              /* hidden versions flushes left out */
+	uint64_t data_tables, data_bytes; /* data tables flushes wrote (kv_ref.c) */
 	uint64_t l0_prebuilt;             /* flushes whose table was built ahead */
 	uint64_t unlogged_batches, unlogged_bytes, wal_holds;
 	uint64_t stall_ns;

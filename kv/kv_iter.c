@@ -396,6 +396,17 @@ static const struct kv_iter_ops kv_user_iter_ops = {
 	.free = kv_user_iter__free,
 };
 
+int kv_user_iter_is_ref(struct kv_iter *it)
+{
+	struct kv_user_iter *ui = (struct kv_user_iter *)it;
+	const uint8_t *k;
+	size_t len;
+
+	assert(ui->valid);
+	kv_iter_ikey(ui->inner, &k, &len);
+	return kv_ikey_type(k, len) == KV_TYPE_REF;
+}
+
 /* malloc'd copy of a bound, or NULL for "open"; 0 or -ENOMEM. */
 static int kv_user_bound(uint8_t **out, const void *p, size_t len)
 {

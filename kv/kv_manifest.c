@@ -8,7 +8,7 @@
  *
  *   offset  size  field
  *   0       8     magic "SHMANIF\x01"
- *   8       4     format version, be32 (1)
+ *   8       4     format version, be32 (1 or 2: see "Version 2" below)
  *   12      8     id: this manifest's own id (must match the object name)
  *   20      8     writer_epoch: bumped by every writer open (fencing)
  *   28      8     compactor_epoch: bumped by every compactor start
@@ -28,7 +28,14 @@
  *
  *   SST meta: 16-byte ULID, varint size, varint entries, varint min_seq,
  *   varint max_seq, varint smallest-key length + bytes, varint largest-key
- *   length + bytes (internal keys).
+ *   length + bytes (internal keys); in format version 2 then the data
+ *   tables its REF entries point into (kv_ref.c): varint count, then per
+ *   data table, in ULID order: 16-byte ULID, varint object size, varint
+ *   value bytes this table references in it.
+ *
+ * Version 2 differs from 1 only in those lists. A manifest none of whose
+ * tables references a data table is written as version 1, so a store
+ * that never used data tables stays readable by builds that predate them.
  *
  * A manifest that fails any check (magic, version, CRC, lengths, id that
  * does not match its name) is KV_ECORRUPT with the object named; there is
@@ -43,7 +50,7 @@
 #include <string.h>
 
 #define MANIFEST_MAGIC "SHMANIF\x01"
-#define MANIFEST_VERSION 1
+#define MANIFEST_VERSION 2                /* the newest this build reads and writes */
 #define MANIFEST_FIXED 68
 
 void kv_manifest_name(uint64_t id, char *buf, size_t size)
@@ -153,7 +160,7 @@ fail:
 
 /* ---- encoding ----------------------------------------------------------- */
 
-static int enc_meta(struct kv_buf *b, const struct kv_sst_meta *s)
+static int enc_meta(struct kv_buf *b, const struct kv_sst_meta *s, unsigned version)
 {
 	int rc = kv_buf_append(b, s->id.b, 16);
 	rc = rc ? rc : kv_buf_put_varint(b, s->size);
@@ -164,13 +171,35 @@ static int enc_meta(struct kv_buf *b, const struct kv_sst_meta *s)
 	rc = rc ? rc : kv_buf_append(b, s->smallest, s->smallest_len);
 	rc = rc ? rc : kv_buf_put_varint(b, s->largest_len);
 	rc = rc ? rc : kv_buf_append(b, s->largest, s->largest_len);
+	if (version < 2)
+		return rc;
+	rc = rc ? rc : kv_buf_put_varint(b, s->n_refs);
+	for (size_t i = 0; !rc && i < s->n_refs; i++) {
+		rc = kv_buf_append(b, s->refs[i].id.b, 16);
+		rc = rc ? rc : kv_buf_put_varint(b, s->refs[i].size);
+		rc = rc ? rc : kv_buf_put_varint(b, s->refs[i].bytes);
+	}
 	return rc;
+}
+
+/* 2 when a table of m references a data table, else 1. */
+static unsigned kv_manifest_version(const struct kv_manifest *m)
+{
+	for (size_t i = 0; i < m->n_l0; i++)
+		if (m->l0[i].n_refs)
+			return 2;
+	for (size_t i = 0; i < m->n_runs; i++)
+		for (size_t j = 0; j < m->runs[i].n; j++)
+			if (m->runs[i].ssts[j].n_refs)
+				return 2;
+	return 1;
 }
 
 int kv_manifest_encode(const struct kv_manifest *m, struct kv_buf *b)
 {
+	unsigned version = kv_manifest_version(m);
 	int rc = kv_buf_append(b, MANIFEST_MAGIC, 8);
-	rc = rc ? rc : kv_buf_put_be32(b, MANIFEST_VERSION);
+	rc = rc ? rc : kv_buf_put_be32(b, version);
 	rc = rc ? rc : kv_buf_put_be64(b, m->id);
 	rc = rc ? rc : kv_buf_put_be64(b, m->writer_epoch);
 	rc = rc ? rc : kv_buf_put_be64(b, m->compactor_epoch);
@@ -180,13 +209,13 @@ int kv_manifest_encode(const struct kv_manifest *m, struct kv_buf *b)
 	rc = rc ? rc : kv_buf_put_be64(b, m->created_ns);
 	rc = rc ? rc : kv_buf_put_varint(b, m->n_l0);
 	for (size_t i = 0; !rc && i < m->n_l0; i++)
-		rc = enc_meta(b, &m->l0[i]);
+		rc = enc_meta(b, &m->l0[i], version);
 	rc = rc ? rc : kv_buf_put_varint(b, m->n_runs);
 	for (size_t i = 0; !rc && i < m->n_runs; i++) {
 		rc = kv_buf_put_varint(b, m->runs[i].run_id);
 		rc = rc ? rc : kv_buf_put_varint(b, m->runs[i].n);
 		for (size_t j = 0; !rc && j < m->runs[i].n; j++)
-			rc = enc_meta(b, &m->runs[i].ssts[j]);
+			rc = enc_meta(b, &m->runs[i].ssts[j], version);
 	}
 	rc = rc ? rc : kv_buf_put_varint(b, m->n_ckpt);
 	for (size_t i = 0; !rc && i < m->n_ckpt; i++) {
@@ -257,7 +286,7 @@ static size_t dec_count(struct dec *d, size_t min_item)
 	return d->bad ? 0 : (size_t)n;
 }
 
-static int dec_meta(struct dec *d, struct kv_sst_meta *s)
+static int dec_meta(struct dec *d, struct kv_sst_meta *s, unsigned version)
 {
 	const uint8_t *id = dec_bytes(d, 16);
 	if (id)
@@ -281,6 +310,25 @@ static int dec_meta(struct dec *d, struct kv_sst_meta *s)
 		return -ENOMEM;
 	memcpy(s->smallest, sm, s->smallest_len);
 	memcpy(s->largest, lg, s->largest_len);
+	if (version < 2)
+		return 0;
+	size_t n = dec_count(d, 18);
+	if (!n)
+		return 0;
+	s->refs = calloc(n, sizeof(*s->refs));
+	if (!s->refs)
+		return -ENOMEM;
+	for (; s->n_refs < n && !d->bad; s->n_refs++) {
+		struct kv_dref *r = &s->refs[s->n_refs];
+		const uint8_t *rid = dec_bytes(d, 16);
+		if (rid)
+			memcpy(r->id.b, rid, 16);
+		r->size = dec_varint(d);
+		r->bytes = dec_varint(d);
+		/* Sorted and distinct: lookups bsearch the list. */
+		if (s->n_refs && memcmp(r[-1].id.b, r->id.b, 16) >= 0)
+			d->bad = 1;
+	}
 	return 0;
 }
 
@@ -332,9 +380,10 @@ int kv_manifest_decode(const char *name, const uint8_t *data, size_t len,
 		why = "checksum mismatch";
 		goto corrupt;
 	}
-	if (util_get_be32(data + 8) != MANIFEST_VERSION) {
+	unsigned version = util_get_be32(data + 8);
+	if (version < 1 || version > MANIFEST_VERSION) {
 		return KV_CORRUPT(name, 8, "manifest format version %u is not supported (this "
-				  "build reads %d)", util_get_be32(data + 8), MANIFEST_VERSION);
+				  "build reads 1 to %d)", version, MANIFEST_VERSION);
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -359,7 +408,7 @@ int kv_manifest_decode(const char *name, const uint8_t *data, size_t len,
 			goto fail;
 		}
 		for (; m->n_l0 < n && !d.bad; m->n_l0++)
-			if ((rc = dec_meta(&d, &m->l0[m->n_l0])))
+			if ((rc = dec_meta(&d, &m->l0[m->n_l0], version)))
 				goto fail;
 	}
 	n = dec_count(&d, 2);
@@ -379,7 +428,7 @@ int kv_manifest_decode(const char *name, const uint8_t *data, size_t len,
 				goto fail;
 			}
 			for (; r->n < k && !d.bad; r->n++)
-				if ((rc = dec_meta(&d, &r->ssts[r->n])))
+				if ((rc = dec_meta(&d, &r->ssts[r->n], version)))
 					goto fail;
 		}
 	}

@@ -193,7 +193,7 @@ static void kv_sst_bi_fail(struct kv_sst_biter *it, int rc)
 /* Check an internal key decoded from a block. */
 static int kv_sst_key_ok(const uint8_t *k, size_t len)
 {
-	return len >= KV_IKEY_TRAILER && kv_ikey_type(k, len) <= KV_TYPE_VALUE;
+	return len >= KV_IKEY_TRAILER && kv_ikey_type(k, len) <= KV_TYPE_REF;
 }
 
 /*

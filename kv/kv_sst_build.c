@@ -44,7 +44,9 @@
  *   point: it has shared == 0, so a reader can binary-search the restart
  *   keys and then scan forward at most restart_interval entries. A block
  *   with no entries has no restart points (count 0). Keys are internal
- *   keys (user key + 8-byte trailer, kv_int.h), strictly increasing.
+ *   keys (user key + 8-byte trailer, kv_int.h), strictly increasing. The
+ *   trailer's type is 0 (tombstone, empty value), 1 (value) or 2 (REF:
+ *   the value is a reference into a data table, format in kv_ref.c).
  *
  * BLOCK TRAILER
  *   Every stored block (data, filter, index) is followed by 5 bytes:
@@ -118,6 +120,8 @@ struct kv_sst_builder {
 	struct kv_sst_bb index;
 	struct kv_buf last;               /* last internal key added */
 	struct kv_buf first;              /* first internal key added */
+	struct kv_dref *refs;             /* data tables the REF entries point into */
+	size_t n_refs;
 	uint32_t *hashes;                 /* user-key hashes for the filter */
 	size_t nhashes, hashes_cap;
 	uint64_t entries, blocks, min_seq, max_seq;
@@ -380,13 +384,21 @@ int kv_sst_builder_add(struct kv_sst_builder *b, const uint8_t *ikey, size_t ikl
 
 	if (b->err)
 		return b->err;
-	if (b->finished || iklen < KV_IKEY_TRAILER || kv_ikey_type(ikey, iklen) > KV_TYPE_VALUE)
+	if (b->finished || iklen < KV_IKEY_TRAILER || kv_ikey_type(ikey, iklen) > KV_TYPE_REF)
 		return -EINVAL;
 	/* One entry must fit a block the reader accepts. */
 	if (iklen > KV_SST_BLOCK_MAX / 4 || vlen > KV_SST_BLOCK_MAX / 4)
 		return -EINVAL;
 	if (b->entries && kv_ikey_cmp(b->last.data, b->last.len, ikey, iklen) >= 0)
 		return -EINVAL;
+	/* A REF entry: its data table joins the table's list (kv_ref.c). */
+	if (kv_ikey_type(ikey, iklen) == KV_TYPE_REF) {
+		struct kv_ref ref;
+		if (kv_ref_decode(val, vlen, &ref))
+			return -EINVAL;
+		if (kv_dref_add(&b->refs, &b->n_refs, &ref.id, ref.size, ref.len))
+			goto nomem;
+	}
 
 	const uint8_t *ukey = ikey;
 	size_t uklen = iklen - KV_IKEY_TRAILER;
@@ -451,8 +463,9 @@ static int kv_sst_dup(uint8_t **dst, size_t *dlen, const struct kv_buf *src)
 /*
  * kv_sst_builder_finish - complete the object. On success *out (out_len
  * bytes) is the caller's, freed with free(); meta's size, entries,
- * min_seq, max_seq, smallest and largest are overwritten (not freed
- * first; the keys are malloc'd copies, NULL for an SST with no entries);
+ * min_seq, max_seq, smallest, largest and refs (the data tables its REF
+ * entries point into, kv_ref.c) are overwritten (not freed first; the
+ * keys and refs are malloc'd, NULL for an SST with none);
  * meta->id is left untouched. The builder is FINISHED afterwards.
  * Returns 0, -EINVAL (already finished) or -ENOMEM (builder FAILED).
  */
@@ -511,6 +524,10 @@ int kv_sst_builder_finish(struct kv_sst_builder *b, uint8_t **out, size_t *out_l
 	meta->smallest_len = smallest_len;
 	meta->largest = largest;
 	meta->largest_len = largest_len;
+	meta->refs = b->refs;
+	meta->n_refs = b->n_refs;
+	b->refs = NULL;
+	b->n_refs = 0;
 	*out = b->out.data;
 	*out_len = b->out.len;
 	memset(&b->out, 0, sizeof(b->out));
@@ -545,6 +562,7 @@ void kv_sst_builder_free(struct kv_sst_builder *b)
 	kv_buf_free(&b->last);
 	kv_buf_free(&b->first);
 	kv_buf_free(&b->scratch);
+	free(b->refs);
 	free(b->hashes);
 	ZSTD_freeCCtx(b->cctx);
 	free(b);

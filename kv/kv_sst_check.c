@@ -96,12 +96,13 @@ int kv_sst_check_buffer(const uint8_t *data, size_t len)
 		if (checked < KV_SST_CHECK_SAMPLES && !shadowed) {
 			checked++;
 			int g = kv_sst_get(r, k, kl - KV_IKEY_TRAILER, seq, &val, &vlen);
-			int want = kv_ikey_type(k, kl) == KV_TYPE_VALUE ? 1 : 2;
+			enum kv_type t = kv_ikey_type(k, kl);
+			int want = t == KV_TYPE_VALUE ? 1 : t == KV_TYPE_REF ? KV_GOT_REF : 2;
 			if (g < 0) {
 				rc = g;
 				goto out;
 			}
-			if (g != want || (g == 1 && (vlen != vl || (vl && memcmp(val, v, vl))))) {
+			if (g != want || (g != 2 && (vlen != vl || (vl && memcmp(val, v, vl))))) {
 				rc = kv_sst_check_bug("get disagrees with iteration");
 				goto out;
 			}

@@ -73,6 +73,7 @@ void kv_sst_meta_clear(struct kv_sst_meta *m)
 {
 	free(m->smallest);
 	free(m->largest);
+	free(m->refs);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -85,6 +86,9 @@ int kv_sst_meta_copy(struct kv_sst_meta *dst, const struct kv_sst_meta *src)
 	*dst = *src;
 	dst->smallest = NULL;
 	dst->largest = NULL;
+	dst->refs = NULL;
+	if (kv_drefs_copy(&dst->refs, src->refs, src->n_refs))
+		goto nomem;
 	if (src->smallest) {
 		dst->smallest = malloc(src->smallest_len ? src->smallest_len : 1);
 		if (!dst->smallest)

@@ -879,7 +879,8 @@ int kv_sst_iter_create_ext(struct kv_iter **out, struct kv_sst_reader *r, int ba
 
 /*
  * kv_sst_get - newest version of `key` with seq <= snap: 1 value (*val
- * malloc'd, the caller's, free()), 2 tombstone, 0 absent; or KV_ECORRUPT,
+ * malloc'd, the caller's, free()), 2 tombstone, KV_GOT_REF a reference
+ * (its REF value in *val), 0 absent; or KV_ECORRUPT,
  * -ENOMEM, a store error. Thread-safe.
  */
 void kv_part_copy(const struct kv_part *part, const uint8_t *v, size_t vlen)
@@ -912,8 +913,8 @@ int kv_sst_get_part(struct kv_sst_reader *r, const void *key, size_t klen, uint6
 	if (util_size_add(&tlen, klen, KV_IKEY_TRAILER) ||
 	    (tlen > sizeof(tbuf) && !(target = malloc(tlen))))
 		return -ENOMEM;
-	/* (key, snap, VALUE) sorts before every version with seq <= snap. */
-	kv_ikey_make(target, key, klen, snap > KV_SEQ_MAX ? KV_SEQ_MAX : snap, KV_TYPE_VALUE);
+	/* (key, snap, SEEK) sorts before every version with seq <= snap. */
+	kv_ikey_make(target, key, klen, snap > KV_SEQ_MAX ? KV_SEQ_MAX : snap, KV_TYPE_SEEK);
 	kv_sst_it_init(&it, r);
 	it.st.shared = 1;                       /* gets come from any thread: shared streams */
 	kv_sst_iter__seek(&it.base, target, tlen);
@@ -928,7 +929,8 @@ int kv_sst_get_part(struct kv_sst_reader *r, const void *key, size_t klen, uint6
 		rc = 2;
 		goto out;
 	}
-	if (part) {
+	int is_ref = kv_ikey_type(it.data.key.data, it.data.key.len) == KV_TYPE_REF;
+	if (part && !is_ref) {
 		kv_part_copy(part, it.data.val, it.data.vlen);
 		*vlen = it.data.vlen;
 		rc = 1;
@@ -943,7 +945,7 @@ int kv_sst_get_part(struct kv_sst_reader *r, const void *key, size_t klen, uint6
 		memcpy(v, it.data.val, it.data.vlen);
 	*val = v;
 	*vlen = it.data.vlen;
-	rc = 1;
+	rc = is_ref ? KV_GOT_REF : 1;
 out:
 	kv_sst_it_cleanup(&it);
 	if (target != tbuf)

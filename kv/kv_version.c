@@ -46,6 +46,23 @@ static struct kv_sst_reader *kv_version_find(const struct kv_version *v,
 	return NULL;
 }
 
+/* A data table's reader in version v, or NULL. */
+static struct kv_vdata *kv_version_data(const struct kv_version *v, const struct kv_sst_id *id)
+{
+	size_t lo = 0, hi = v ? v->n_data : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(v->data[mid].id.b, id->b, 16);
+		if (c == 0)
+			return &v->data[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 static int kv_version_reader(struct kv_sst_reader **out, const struct kv_sst_meta *meta,
 			     const struct kv_version *prev, struct kv_sst_reader *extra,
 			     const struct kv_sst_id *extra_id, struct obj_backend *store,
@@ -82,9 +99,74 @@ static int kv_version_reader(struct kv_sst_reader **out, const struct kv_sst_met
 	return rc;
 }
 
+/* Collect the data tables every table of man references, sorted by id. */
+static int kv_version_data_ids(struct kv_version *v, const struct kv_manifest *man)
+{
+	struct kv_dref *all = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < man->n_l0 && !rc; i++)
+		for (size_t k = 0; k < man->l0[i].n_refs && !rc; k++)
+			rc = kv_dref_add(&all, &n, &man->l0[i].refs[k].id, man->l0[i].refs[k].size, 0);
+	for (size_t i = 0; i < man->n_runs; i++)
+		for (size_t j = 0; j < man->runs[i].n && !rc; j++) {
+			const struct kv_sst_meta *t = &man->runs[i].ssts[j];
+			for (size_t k = 0; k < t->n_refs && !rc; k++)
+				rc = kv_dref_add(&all, &n, &t->refs[k].id, t->refs[k].size, 0);
+		}
+	if (!rc && n && !(v->data = calloc(n, sizeof(*v->data))))
+		rc = -ENOMEM;
+	for (size_t i = 0; !rc && i < n; i++) {
+		v->data[i].id = all[i].id;
+		v->data[i].size = all[i].size;
+	}
+	if (!rc)
+		v->n_data = n;
+	free(all);
+	return rc;
+}
+
+/*
+ * Open the data tables of v, sharing the readers prev has. Nothing is
+ * read here for a new one but its footer and index (no filter: every
+ * lookup in a data table finds its entry). One that is missing or whose
+ * footer or index is damaged gets no reader: reads of the values in it
+ * fail as corrupt, naming it, and everything else is served.
+ */
+static int kv_version_open_data(struct kv_version *v, const struct kv_version *prev,
+				struct obj_backend *store, struct kv_cache *cache)
+{
+	for (size_t i = 0; i < v->n_data; i++) {
+		struct kv_vdata *d = &v->data[i];
+		struct kv_vdata *p = kv_version_data(prev, &d->id);
+		if (p && p->r) {
+			kv_sst_ref(p->r);
+			d->r = p->r;
+			continue;
+		}
+		struct kv_sst_meta meta = { .id = d->id, .size = d->size };
+		int rc = kv_sst_open(&d->r, store, cache, &meta);
+		if (rc == -ENOENT || rc == KV_ECORRUPT) {
+			char name[64];
+			kv_sst_id_name(&d->id, name, sizeof(name));
+			d->r = NULL;
+			d->err = rc == -ENOENT ? KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "data table "
+							    "missing but a table references it") : rc;
+		} else if (rc) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static void kv_version_free(struct kv_version *v)
 {
 	struct kv_manifest *m = v->man;
+	for (size_t i = 0; i < v->n_data; i++)
+		if (v->data[i].r)
+			kv_sst_unref(v->data[i].r);
+	free(v->data);
 	if (v->l0) {
 		for (size_t i = 0; i < m->n_l0; i++)
 			if (v->l0[i])
@@ -135,6 +217,10 @@ int kv_version_build(struct kv_version **out, struct kv_manifest *man,
 			rc = kv_version_reader(&v->runs[i].r[j], &man->runs[i].ssts[j], prev, extra,
 					       extra_id, store, cache);
 	}
+	if (!rc)
+		rc = kv_version_data_ids(v, man);
+	if (!rc)
+		rc = kv_version_open_data(v, prev, store, cache);
 	if (rc)
 		goto fail;
 	if (reg) {
@@ -217,6 +303,59 @@ static int kv_version_read_err(const struct kv_sst_meta *meta, int rc)
 			  "references it (a read of it was answered 'not found')");
 }
 
+int kv_version_ref_read(struct kv_version *v, const char *from, const void *key, size_t klen,
+			const uint8_t *refv, size_t refl, const struct kv_part *part,
+			uint8_t **val, size_t *vlen)
+{
+	struct kv_ref ref;
+	char name[64];
+	int rc;
+
+	if (kv_ref_decode(refv, refl, &ref))
+		return KV_CORRUPT(from ? from : "table", KV_CORRUPT_NO_OFFSET,
+				  "malformed reference into a data table (%zu bytes)", refl);
+	kv_sst_id_name(&ref.id, name, sizeof(name));
+	struct kv_vdata *d = kv_version_data(v, &ref.id);
+	if (!d)
+		return KV_CORRUPT(from ? from : "table", KV_CORRUPT_NO_OFFSET, "references data "
+				  "table %s, which its manifest entry does not list", name);
+	if (!d->r)
+		return d->err;
+	*val = NULL;
+	rc = kv_sst_get_part(d->r, key, klen, ref.seq, part, val, vlen);
+	if (rc == 1 && *vlen == ref.len)
+		return 1;
+	if (rc == 1 || rc == KV_GOT_REF) {
+		free(*val);
+		*val = NULL;
+	}
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "data table lacks the value %s "
+			  "references (seq %llu, %llu bytes)", from ? from : "a table",
+			  (unsigned long long)ref.seq, (unsigned long long)ref.len);
+}
+
+/* One table's answer for key: a REF is read from its data table. */
+static int kv_version_get_one(struct kv_version *v, const struct kv_sst_meta *meta,
+			      struct kv_sst_reader *r, const void *key, size_t klen,
+			      uint64_t snap, const struct kv_part *part, uint8_t **val,
+			      size_t *vlen)
+{
+	int rc = kv_sst_get_part(r, key, klen, snap, part, val, vlen);
+	if (rc < 0)
+		return kv_version_read_err(meta, rc);
+	if (rc == KV_GOT_REF) {
+		char name[64];
+		uint8_t *refv = *val;
+		size_t refl = *vlen;
+		kv_sst_id_name(&meta->id, name, sizeof(name));
+		rc = kv_version_ref_read(v, name, key, klen, refv, refl, part, val, vlen);
+		free(refv);
+	}
+	return rc;
+}
+
 int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t snap,
 		   const struct kv_part *part, uint8_t **val, size_t *vlen)
 {
@@ -226,9 +365,7 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 	for (size_t i = 0; i < m->n_l0; i++) {
 		if (!kv_meta_covers(&m->l0[i], key, klen))
 			continue;
-		rc = kv_sst_get_part(v->l0[i], key, klen, snap, part, val, vlen);
-		if (rc < 0)
-			return kv_version_read_err(&m->l0[i], rc);
+		rc = kv_version_get_one(v, &m->l0[i], v->l0[i], key, klen, snap, part, val, vlen);
 		if (rc != 0)
 			return rc;
 	}
@@ -245,10 +382,8 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 				hi = mid;
 		}
 		if (lo < run->n && kv_meta_covers(&run->ssts[lo], key, klen)) {
-			rc = kv_sst_get_part(v->runs[i].r[lo], key, klen, snap, part, val,
-					     vlen);
-			if (rc < 0)
-				return kv_version_read_err(&run->ssts[lo], rc);
+			rc = kv_version_get_one(v, &run->ssts[lo], v->runs[i].r[lo], key, klen,
+						snap, part, val, vlen);
 			if (rc != 0)
 				return rc;
 		}

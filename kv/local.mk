@@ -10,5 +10,5 @@ kv_libkv_a_SOURCES += kv/kv_memtable.c kv/kv_pool.c kv/kv_iter.c kv/kv_wal.c kv/
 # SSTs: builder, blocks, reader, in-memory checker, read-ahead planner,
 # bloom filter, block cache, ids (kv_int.h "SSTs" and the sections after it).
 kv_libkv_a_SOURCES += kv/kv_sst_build.c kv/kv_sst_block.c kv/kv_sst_read.c kv/kv_sst_rebuild.c kv/kv_sst_check.c \
-	kv/kv_readahead.c kv/kv_sst_id.c kv/kv_bloom.c kv/kv_cache.c
+	kv/kv_readahead.c kv/kv_sst_id.c kv/kv_bloom.c kv/kv_cache.c kv/kv_ref.c
 KV_LIBS = kv/libkv.a objstore/libobjstore.a util/libutil.a $(ZSTD_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)

@@ -56,3 +56,8 @@ tests_kv_check_kv_bloom_LDADD = $(KV_TEST_LIBS)
 
 tests_kv_check_kv_cache_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_kv_check_kv_cache_LDADD = $(KV_TEST_LIBS)
+
+check_PROGRAMS += tests/kv/check_kv_ref
+tests_kv_check_kv_ref_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_kv_check_kv_ref_LDADD = $(KV_TEST_LIBS)
+TESTS += tests/kv/check_kv_ref
