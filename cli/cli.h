@@ -31,6 +31,7 @@ struct cli_opts {
 	unsigned cache_mb;         /* 0 = the engine's default */
 	unsigned write_buffer_mb;
 	unsigned memtable_mb;      /* 0 = the engine's default */
+	unsigned data_min_kb;      /* values this big go to data tables; 0 = off */
 	unsigned wal_bypass_mb;    /* 0 = never */
 	unsigned wal_bypass_quiet_ms;
 	unsigned inode_cache;
@@ -98,6 +99,9 @@ struct cli_opts {
 #define CLI_F_YES    0x1000        /* --yes (fsck --scrub --repair: carry it out) */
 #define CLI_F_DRYRUN 0x2000        /* --dry-run (fsck --scrub --repair: the default) */
 #define CLI_DFLT_LEASE_WAIT_S 60
+/* Whole 64 KiB chunks of file data go to data tables (kv_ref.c): written
+ * once, never copied by compaction; smaller values stay in the tables. */
+#define CLI_DFLT_DATA_MIN_KB 64
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
 /* The disk cache (docs/cache.md): on by default for s3:// stores, with
  * this cap, lowered to CLI_DFLT_CACHE_FREE_PCT % of the room on the

@@ -379,9 +379,8 @@ static int fs_data_zero_range(struct fs *fs, struct fs_inode *ip, uint64_t from,
 	if (rc)
 		return rc;
 	for (; kv_iter_valid(it); kv_iter_next(it)) {
-		size_t kl, vl;
+		size_t kl, vl = kv_iter_value_len(it);   /* the bytes only where kept */
 		const uint8_t *key = kv_iter_key(it, &kl);
-		const uint8_t *val = kv_iter_value(it, &vl);
 		uint64_t idx, cs, ce, zs, ze, keep, stored, newlen;
 
 		if (kl != 17)
@@ -410,6 +409,10 @@ static int fs_data_zero_range(struct fs *fs, struct fs_inode *ip, uint64_t from,
 					goto out;
 				}
 			}
+			size_t got;
+			const uint8_t *val = kv_iter_value(it, &got);
+			if (!val)
+				break;                  /* kv_iter_status says why */
 			memcpy(tmp, val, (size_t)newlen);
 			if (zs < cs + newlen)
 				memset(tmp + (zs - cs), 0,

@@ -40,9 +40,8 @@ static int fs_orphan_delete_range(struct fs *fs, char prefix, uint64_t ino,
 		if (rc)
 			goto out;
 		while (kv_iter_valid(it) && kv_batch_count(b) < 4096) {
-			size_t kl, vl;
+			size_t kl, vl = kv_iter_value_len(it);   /* no data read */
 			const void *key = kv_iter_key(it, &kl);
-			(void)kv_iter_value(it, &vl);
 			if (blocks_freed)
 				*blocks_freed += (vl + 511) / 512;
 			rc = kv_batch_delete(b, key, kl);

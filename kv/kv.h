@@ -307,7 +307,8 @@ void kv_iter_free(struct kv_iter_user *it);
  * health of background threads, ...). */
 typedef void (*kv_stat_emit_fn)(void *arg, const char *key, uint64_t value);
 void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg);
-/* Bytes of the tables of the current manifest (stats' sst_bytes): what is
+/* Bytes of the tables and data tables of the current manifest (stats'
+ * sst_bytes + data_table_bytes): what is
  * known to be stored, for the storage cost estimate. Thread-safe. */
 uint64_t kv_table_bytes(struct kv_db *db);
 

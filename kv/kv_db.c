@@ -1041,6 +1041,8 @@ uint64_t kv_table_bytes(struct kv_db *db)
 	for (size_t i = 0; i < m->n_runs; i++)
 		for (size_t j = 0; j < m->runs[i].n; j++)
 			n += m->runs[i].ssts[j].size;
+	for (size_t i = 0; i < db->ver->n_data; i++)
+		n += db->ver->data[i].size;
 	kv_mutex_unlock(&db->mu);
 	return n;
 }
@@ -1082,6 +1084,11 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	 * short of WAL objects, manifests and garbage not yet collected. */
 	emit(arg, "l0_bytes", l0_bytes);
 	emit(arg, "sst_bytes", sst_bytes);
+	uint64_t data_bytes = 0;
+	for (size_t i = 0; i < db->ver->n_data; i++)
+		data_bytes += db->ver->data[i].size;
+	emit(arg, "data_tables", db->ver->n_data);
+	emit(arg, "data_table_bytes", data_bytes);
 	emit(arg, "manifest_id", m->id);
 	emit(arg, "writer_epoch", db->writer_epoch);
 	emit(arg, "lease_gen", db->lease.gen);

@@ -92,8 +92,9 @@ struct kv_gc_live {
 	size_t n_pinned;
 };
 
-static int kv_gc_live_id(struct kv_gc_live *l, const struct kv_sst_id *id)
+static int kv_gc_live_id(void *arg, const struct kv_sst_id *id)
 {
+	struct kv_gc_live *l = arg;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
 		char (*p)[48] = realloc(l->names, cap * sizeof(*p));
@@ -106,26 +107,11 @@ static int kv_gc_live_id(struct kv_gc_live *l, const struct kv_sst_id *id)
 	return 0;
 }
 
-/* A table and the data tables it references (kv_ref.c). */
-static int kv_gc_live_add(struct kv_gc_live *l, const struct kv_sst_meta *m)
-{
-	int rc = kv_gc_live_id(l, &m->id);
-	for (size_t i = 0; i < m->n_refs && !rc; i++)
-		rc = kv_gc_live_id(l, &m->refs[i].id);
-	return rc;
-}
-
-/* The tables of m (a kv_vreg_each callback: a live version's manifest). */
+/* The tables of m and their data tables (a kv_vreg_each callback: a live
+ * version's manifest). */
 static int kv_gc_live_tables(void *arg, const struct kv_manifest *m)
 {
-	struct kv_gc_live *l = arg;
-	int rc = 0;
-	for (size_t i = 0; i < m->n_l0 && !rc; i++)
-		rc = kv_gc_live_add(l, &m->l0[i]);
-	for (size_t i = 0; i < m->n_runs; i++)
-		for (size_t t = 0; t < m->runs[i].n && !rc; t++)
-			rc = kv_gc_live_add(l, &m->runs[i].ssts[t]);
-	return rc;
+	return kv_manifest_each_sst(m, kv_gc_live_id, arg);
 }
 
 static int kv_gc_live_manifest(struct kv_gc_live *l, const struct kv_manifest *m)
@@ -376,8 +362,7 @@ int kv_gc_pass(struct kv_db *db, int dry_run)
 	/* Uncommitted flush/compaction outputs of this process. */
 	kv_mutex_lock(&db->mu);
 	for (size_t i = 0; i < db->n_pending && !rc; i++) {
-		struct kv_sst_meta pm = { .id = db->pending[i] };
-		rc = kv_gc_live_add(&live, &pm);
+		rc = kv_gc_live_id(&live, &db->pending[i]);
 	}
 	kv_mutex_unlock(&db->mu);
 	/* Tables of every version still alive here (old iterators, snapshots). */

@@ -776,6 +776,12 @@ struct kv_manifest {
 	size_t n_ckpt;
 };
 
+/* Every object the tables of m need: each table, then each data table it
+ * references (kv_ref.c; a data table comes once per table referencing
+ * it). Stops at, and returns, the first nonzero return of fn. */
+typedef int (*kv_sst_id_fn)(void *arg, const struct kv_sst_id *id);
+int kv_manifest_each_sst(const struct kv_manifest *m, kv_sst_id_fn fn, void *arg);
+
 /* "manifest/000...42" / "wal/000...42" into buf (>= 48 bytes). */
 void kv_manifest_name(uint64_t id, char *buf, size_t size);
 void kv_wal_name(uint64_t id, char *buf, size_t size);

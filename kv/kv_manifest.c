@@ -584,6 +584,26 @@ int kv_manifest_store(struct obj_backend *store, struct kv_manifest *m, uint64_t
 	return rc;
 }
 
+/* One table and the data tables it references. */
+static int kv_manifest_each_one(const struct kv_sst_meta *t, kv_sst_id_fn fn, void *arg)
+{
+	int rc = fn(arg, &t->id);
+	for (size_t i = 0; i < t->n_refs && !rc; i++)
+		rc = fn(arg, &t->refs[i].id);
+	return rc;
+}
+
+int kv_manifest_each_sst(const struct kv_manifest *m, kv_sst_id_fn fn, void *arg)
+{
+	int rc = 0;
+	for (size_t i = 0; i < m->n_l0 && !rc; i++)
+		rc = kv_manifest_each_one(&m->l0[i], fn, arg);
+	for (size_t i = 0; i < m->n_runs; i++)
+		for (size_t t = 0; t < m->runs[i].n && !rc; t++)
+			rc = kv_manifest_each_one(&m->runs[i].ssts[t], fn, arg);
+	return rc;
+}
+
 const struct kv_checkpoint *kv_manifest_find_ckpt(const struct kv_manifest *m, const char *name)
 {
 	for (size_t i = 0; i < m->n_ckpt; i++)

@@ -17,7 +17,8 @@
  *      apply on top of nothing. The ids stay contiguous (kv_open refuses a
  *      gap), and a writer that lost the store but still retries an upload
  *      finds its id taken, as with any fence.
- *   2. Tables no manifest references (the latest, or a checkpoint's):
+ *   2. Tables no manifest references (the latest, or a checkpoint's,
+ *      directly or as a data table of one of its tables, kv_ref.c):
  *      outputs of a flush or compaction that never committed, or tables
  *      GC has not collected yet. Removed when created min_age ago (the
  *      time is in the name); left alone while a reader is registered
@@ -109,24 +110,25 @@ static int kv_repair_name_cmp(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+static int kv_repair_live_id(void *arg, const struct kv_sst_id *id)
+{
+	struct kv_repair_run *r = arg;
+
+	if (util_grow(&r->live, &r->cap_live, r->n_live, sizeof(*r->live)))
+		return -ENOMEM;
+	kv_sst_id_name(id, r->live[r->n_live++], 48);
+	return 0;
+}
+
+/* The tables of m and the data tables they reference (kv_ref.c). */
 static int kv_repair_live_add(void *arg, const struct kv_manifest *m)
 {
 	struct kv_repair_run *r = arg;
-	size_t n = m->n_l0;
+	int rc = kv_manifest_each_sst(m, kv_repair_live_id, r);
 
-	for (size_t i = 0; i < m->n_runs; i++)
-		n += m->runs[i].n;
-	while (r->cap_live < r->n_live + n)
-		if (util_grow(&r->live, &r->cap_live, r->n_live + n - 1, sizeof(*r->live)))
-			return -ENOMEM;
-	for (size_t i = 0; i < m->n_l0; i++)
-		kv_sst_id_name(&m->l0[i].id, r->live[r->n_live++], 48);
-	for (size_t i = 0; i < m->n_runs; i++)
-		for (size_t t = 0; t < m->runs[i].n; t++)
-			kv_sst_id_name(&m->runs[i].ssts[t].id, r->live[r->n_live++], 48);
 	if (m->wal_replay_after < r->floor)
 		r->floor = m->wal_replay_after;
-	return 0;
+	return rc;
 }
 
 /* The latest manifest, its checkpoints', the live tables and the floor. */

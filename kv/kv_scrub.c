@@ -4,7 +4,8 @@
  *
  * WHAT IS READ
  *   The latest manifest; the manifest of each checkpoint it lists; every
- *   table any of them names (once, however many share it); every WAL
+ *   table any of them names and every data table (kv_ref.c) those
+ *   reference (once, however many share it); every WAL
  *   object in the store: the latest's records above its replay point are
  *   not in tables yet, a checkpoint's up to its wal_id are part of it,
  *   and those at or below the latest's replay point (which GC has not
@@ -107,15 +108,59 @@ static int kv_scrub_add_sst(struct kv_scrub_run *s, const struct kv_sst_meta *m,
 	return kv_scrub_need(o, ck);
 }
 
+/*
+ * A data table (kv_ref.c) that table t references. Its manifest entry is
+ * t's: its key range is the widest of the tables that reference it, which
+ * is where a damaged stretch of it can hold keys when its own keys are
+ * not known (footer or index damaged).
+ */
+static int kv_scrub_add_data(struct kv_scrub_run *s, const struct kv_sst_meta *t,
+			     const struct kv_dref *d, const char *ck)
+{
+	struct kv_sst_meta m = { .id = d->id, .size = d->size };
+	char name[64];
+
+	kv_sst_id_name(&d->id, name, sizeof(name));
+	for (size_t i = 0; i < s->n; i++) {
+		struct kv_sst_meta *o = &s->objs[i].meta;
+		if (s->objs[i].kind != KV_SCRUB_SST || strcmp(s->objs[i].name, name))
+			continue;
+		if (kv_ikey_cmp(t->largest, t->largest_len, o->largest, o->largest_len) > 0) {
+			uint8_t *k = malloc(t->largest_len);
+			if (!k)
+				return -ENOMEM;
+			memcpy(k, t->largest, t->largest_len);
+			free(o->largest);
+			o->largest = k;
+			o->largest_len = t->largest_len;
+		}
+		return kv_scrub_need(&s->objs[i], ck);
+	}
+	m.smallest = t->smallest;
+	m.smallest_len = t->smallest_len;
+	m.largest = t->largest;
+	m.largest_len = t->largest_len;
+	return kv_scrub_add_sst(s, &m, ck);
+}
+
+/* A table, then the data tables it references. */
+static int kv_scrub_add_table(struct kv_scrub_run *s, const struct kv_sst_meta *t, const char *ck)
+{
+	int rc = kv_scrub_add_sst(s, t, ck);
+	for (size_t i = 0; i < t->n_refs && !rc; i++)
+		rc = kv_scrub_add_data(s, t, &t->refs[i], ck);
+	return rc;
+}
+
 static int kv_scrub_add_tables(struct kv_scrub_run *s, const struct kv_manifest *m,
 			       const char *ck)
 {
 	int rc = 0;
 	for (size_t i = 0; i < m->n_l0 && !rc; i++)
-		rc = kv_scrub_add_sst(s, &m->l0[i], ck);
+		rc = kv_scrub_add_table(s, &m->l0[i], ck);
 	for (size_t i = 0; i < m->n_runs && !rc; i++)
 		for (size_t j = 0; j < m->runs[i].n && !rc; j++)
-			rc = kv_scrub_add_sst(s, &m->runs[i].ssts[j], ck);
+			rc = kv_scrub_add_table(s, &m->runs[i].ssts[j], ck);
 	return rc;
 }
 
