@@ -32,6 +32,7 @@ struct cli_opts {
 	unsigned write_buffer_mb;
 	unsigned memtable_mb;      /* 0 = the engine's default */
 	unsigned data_min_kb;      /* values this big go to data tables; 0 = off */
+	unsigned data_rewrite_pct; /* copy out of data tables less live than this; 0 = never */
 	unsigned wal_bypass_mb;    /* 0 = never */
 	unsigned wal_bypass_quiet_ms;
 	unsigned inode_cache;
@@ -102,6 +103,8 @@ struct cli_opts {
 /* Whole 64 KiB chunks of file data go to data tables (kv_ref.c): written
  * once, never copied by compaction; smaller values stay in the tables. */
 #define CLI_DFLT_DATA_MIN_KB 64
+/* data_rewrite_pct= (the engine's own default, KV_DFLT_DATA_REWRITE_PCT). */
+#define CLI_DFLT_DATA_REWRITE_PCT 50
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60
 /* The disk cache (docs/cache.md): on by default for s3:// stores, with
  * this cap, lowered to CLI_DFLT_CACHE_FREE_PCT % of the room on the

@@ -150,7 +150,7 @@ void cli_usage(FILE *f, const char *cmd)
 	fprintf(f,
 		"STORE is file:///abs/dir or s3://bucket[/prefix]. Options:\n"
 		"  ro, allow_other, flush_interval_ms=N, cache_mb=N, write_buffer_mb=N, memtable_mb=N,\n"
-		"  data_min_kb=N, wal_bypass_mb=N, wal_bypass_quiet_ms=N, inode_cache=N, attr_timeout=S,\n"
+		"  data_min_kb=N, data_rewrite_pct=N, wal_bypass_mb=N, wal_bypass_quiet_ms=N, inode_cache=N, attr_timeout=S,\n"
 		"  entry_timeout=S, gc_interval=S, gc_min_age=S, reserve_mb=N, table_mb=N,\n"
 		"  poll_interval_ms=N, price_put=$ price_get=$ (per 1,000), price_gb_month=$,\n"
 		"  checkpoint=NAME, lease_wait=S, takeover, unmount_timeout=S, store_timeout=S,\n"

@@ -303,6 +303,7 @@ int cli_open_kv(const struct cli_opts *o, struct obj_backend *store, enum kv_ope
 	if (o->memtable_mb)
 		kc.memtable_bytes = (size_t)o->memtable_mb << 20;
 	kc.data_min_bytes = (size_t)o->data_min_kb << 10;
+	kc.data_rewrite_pct = o->data_rewrite_pct ? o->data_rewrite_pct : KV_DATA_REWRITE_NEVER;
 	kc.gc_interval_ms = o->gc_interval_s * 1000u;
 	kc.gc_min_age_ms = o->gc_min_age_s * 1000u;
 	kc.poll_interval_ms = o->poll_interval_ms;

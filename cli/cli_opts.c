@@ -9,7 +9,8 @@
  *   positional   STORE, then SECOND (the mount point, or a checkpoint name)
  *   -o options   flush_interval_ms=, cache_mb=, write_buffer_mb=,
  *                memtable_mb=, wal_bypass_mb=, wal_bypass_quiet_ms=,
- *                data_min_kb= (0..1024, 0 = off),
+ *                data_min_kb= (0..1024, 0 = off), data_rewrite_pct= (0..100,
+ *                0 = never),
  *                inode_cache= (objects, 0 = no cap),
  *                gc_interval=, gc_min_age= (seconds), reserve_mb=, table_mb=,
  *                poll_interval_ms= (integers in range), price_put=,
@@ -78,7 +79,7 @@ struct cli_opts_ctx {
 };
 
 enum {
-	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_DATA_MIN_KB, KEY_WAL_BYPASS_MB, KEY_WAL_QUIET_MS, KEY_INODE_CACHE,
+	KEY_FLUSH_MS, KEY_CACHE_MB, KEY_WB_MB, KEY_MEMTABLE_MB, KEY_DATA_MIN_KB, KEY_DATA_REWRITE, KEY_WAL_BYPASS_MB, KEY_WAL_QUIET_MS, KEY_INODE_CACHE,
 	KEY_ATTR_TO,
 	KEY_ENTRY_TO, KEY_RO, KEY_RW,
 	KEY_DEBUG, KEY_HELP, KEY_IGNORE, KEY_LEASE_WAIT, KEY_TAKEOVER, KEY_UNMOUNT_TIMEOUT,
@@ -98,6 +99,7 @@ static const struct fuse_opt cli_opts_table[] = {
 	FUSE_OPT_KEY("write_buffer_mb=", KEY_WB_MB),
 	FUSE_OPT_KEY("memtable_mb=", KEY_MEMTABLE_MB),
 	FUSE_OPT_KEY("data_min_kb=", KEY_DATA_MIN_KB),
+	FUSE_OPT_KEY("data_rewrite_pct=", KEY_DATA_REWRITE),
 	FUSE_OPT_KEY("wal_bypass_mb=", KEY_WAL_BYPASS_MB),
 	FUSE_OPT_KEY("wal_bypass_quiet_ms=", KEY_WAL_QUIET_MS),
 	FUSE_OPT_KEY("inode_cache=", KEY_INODE_CACHE),
@@ -421,6 +423,8 @@ static int cli_opts_proc(void *data, const char *arg, int key, struct fuse_args 
 		return cli_opts_uint(c, arg, 1, 1 << 20, &o->memtable_mb);
 	case KEY_DATA_MIN_KB:
 		return cli_opts_uint(c, arg, 0, 1024, &o->data_min_kb);
+	case KEY_DATA_REWRITE:
+		return cli_opts_uint(c, arg, 0, 100, &o->data_rewrite_pct);
 	case KEY_WAL_BYPASS_MB:
 		return cli_opts_uint(c, arg, 0, 1 << 20, &o->wal_bypass_mb);
 	case KEY_WAL_QUIET_MS:
@@ -647,6 +651,7 @@ int cli_opts_parse(struct cli_opts *o, int argc, char **argv, const char *second
 	c.o.write_buffer_mb = (unsigned)(FS_DFLT_WRITE_BUFFER_BYTES >> 20);
 	c.o.wal_bypass_mb = (unsigned)(FS_DFLT_WAL_BYPASS_BYTES >> 20);
 	c.o.data_min_kb = CLI_DFLT_DATA_MIN_KB;
+	c.o.data_rewrite_pct = CLI_DFLT_DATA_REWRITE_PCT;
 	c.o.wal_bypass_quiet_ms = FS_DFLT_WAL_BYPASS_QUIET_MS;
 	c.o.inode_cache = FS_DFLT_INODE_CACHE;
 	c.o.attr_timeout = FS_DFLT_ATTR_TIMEOUT;

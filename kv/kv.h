@@ -119,7 +119,14 @@ struct kv_config {
 	 * references to them, so compaction never copies them again
 	 * (kv_ref.c); 0 = never (the default). */
 	size_t data_min_bytes;
+	/* A data table whose live values are below this percentage of its
+	 * size has those a compaction meets copied into a new one, so the
+	 * dead rest can go (kv_ref.c, REWRITING); 0 = the default (50),
+	 * KV_DATA_REWRITE_NEVER = never. */
+	unsigned data_rewrite_pct;
 };
+#define KV_DATA_REWRITE_NEVER UINT_MAX
+#define KV_DFLT_DATA_REWRITE_PCT 50
 #define KV_RESERVE_NONE SIZE_MAX
 #define KV_DFLT_RESERVE_BYTES ((size_t)16 << 20)
 #define KV_IDLE_COMPACT_NEVER UINT_MAX

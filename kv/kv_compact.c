@@ -80,6 +80,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,14 @@ struct kv_compact_job {
 	uint64_t *snaps;                  /* live snapshot seqs, ascending */
 	size_t n_snaps;
 	struct kv_run out;                /* output tables (run_id set at commit) */
+	struct kv_sst_id *data_ids;       /* data tables it wrote (REWRITING, kv_ref.c) */
+	size_t n_data_ids;
+	uint64_t data_bytes;              /* their bytes */
+	uint64_t rewritten;               /* value bytes copied into them */
+	struct kv_dref *rewrite;          /* data tables whose values it copies */
+	size_t n_rewrite;
+	struct kv_sst_id bad_data;        /* a data table that failed a copy (corrupt) */
+	int has_bad_data;
 };
 
 static void kv_compact_job_free(struct kv_db *db, struct kv_compact_job *j)
@@ -108,6 +117,10 @@ static void kv_compact_job_free(struct kv_db *db, struct kv_compact_job *j)
 	/* Committed or abandoned: either way no longer in flight. */
 	for (size_t i = 0; i < j->out.n; i++)
 		kv_pending_del(db, &j->out.ssts[i].id);
+	for (size_t i = 0; i < j->n_data_ids; i++)
+		kv_pending_del(db, &j->data_ids[i]);
+	free(j->data_ids);
+	free(j->rewrite);
 	free(j->ids);
 	free(j->run_ids);
 	free(j->snaps);
@@ -156,6 +169,53 @@ static size_t kv_compact_window(const struct kv_manifest *m, size_t k, uint64_t 
 }
 
 /*
+ * REWRITING (kv_ref.c): whether data table d of the current version is
+ * mostly dead - its live values under data_rewrite_pct of its size - with
+ * enough dead bytes to be worth a copy (a sixteenth of a memtable), and is
+ * readable (not quarantined: a copy from it failed).
+ */
+static int kv_compact_data_dead(const struct kv_db *db, const struct kv_vdata *d)
+{
+	return db->conf.data_rewrite_pct && d->r && d->live < d->size &&
+	       d->live * 100 < d->size * db->conf.data_rewrite_pct &&
+	       d->size - d->live >= db->conf.memtable_bytes / 16 &&
+	       !kv_compact_quarantined((struct kv_db *)db, &d->id);
+}
+
+/*
+ * A run job of its own for REWRITING: with no other job, the run that
+ * references the most bytes in mostly dead data tables (*first), merged
+ * alone so that its REFs into them move to a new data table. Each such
+ * job leaves its run referencing none of them (the job copies every
+ * value it meets in one), so they end. Runs only: L0 goes to a run soon.
+ */
+static int kv_compact_rewrite_run(const struct kv_db *db, const struct kv_manifest *m,
+				  size_t *first)
+{
+	const struct kv_version *v = db->ver;
+	uint64_t best = 0;
+
+	if (!db->conf.data_rewrite_pct || !v || v->man != m)
+		return 0;
+	for (size_t i = 0; i < m->n_runs; i++) {
+		uint64_t b = 0;
+		for (size_t t = 0; t < m->runs[i].n; t++) {
+			const struct kv_sst_meta *tm = &m->runs[i].ssts[t];
+			for (size_t k = 0; k < tm->n_refs; k++) {
+				const struct kv_vdata *d = kv_version_data_find(v, &tm->refs[k].id);
+				if (d && kv_compact_data_dead(db, d))
+					b += tm->refs[k].bytes;
+			}
+		}
+		if (b > best) {
+			best = b;
+			*first = i;
+		}
+	}
+	return best > 0;
+}
+
+/*
  * What to merge next in manifest m: *l0 (every L0 table) and runs
  * [*first, *first + *n). Returns 1 if there is a job. idle: L0 has not
  * changed for idle_compact_ms (see IDLE MERGE). Pure: no allocation.
@@ -189,6 +249,8 @@ static int kv_compact_choose(const struct kv_db *db, const struct kv_manifest *m
 			*n = k - i;
 		}
 	}
+	if (!*n && kv_compact_rewrite_run(db, m, first))
+		*n = 1;
 	if (!*n && m->n_runs > KV_COMPACT_MAX_RUNS) {
 		uint64_t best = UINT64_MAX;
 		for (size_t i = 0; i + 1 < m->n_runs; i++) {
@@ -372,6 +434,13 @@ static int kv_compact_pick(struct kv_db *db, struct kv_compact_job *j)
 		}
 	}
 	j->bottom = first + n == m->n_runs;
+	/* The data tables whose values this job copies (REWRITING), decided
+	 * here once, against the version it reads. */
+	for (size_t i = 0; i < db->ver->n_data; i++)
+		if (kv_compact_data_dead(db, &db->ver->data[i]) &&
+		    (rc = kv_dref_add(&j->rewrite, &j->n_rewrite, &db->ver->data[i].id,
+				      db->ver->data[i].size, 0)))
+			goto fail;
 	/* Snapshots alive now; any taken later sees only the newest versions. */
 	if ((rc = kv_snapshot_seqs(db, &j->snaps, &j->n_snaps)))
 		goto fail;
@@ -435,35 +504,22 @@ struct kv_compact_out {
 	size_t n_kept, cap_kept;
 	uint64_t n_seen;               /* input entries read */
 	struct kv_buf spare;           /* an uploaded output's buffer, for the next */
+	/* The data table of the current output table: values copied out of
+	 * data tables that are mostly dead (kv_ref.c, REWRITING). */
+	struct kv_sst_builder *d;
+	struct kv_sst_id d_id;
+	uint64_t d_size;               /* its object size once uploaded, else 0 */
+	struct kv_buf key;             /* scratch: a value's key in it */
 };
 
-/* Finish the current output table and upload it. */
-static int kv_compact_seal(struct kv_compact_out *o)
+/* Upload an output of the job (pending: protected from GC until the job
+ * commits or is abandoned), retrying store errors with backoff. */
+static int kv_compact_put(struct kv_compact_out *o, const char *name, const uint8_t *data,
+			  size_t len)
 {
-	struct kv_sst_meta meta = { 0 };
-	uint8_t *data = NULL;
-	size_t len = 0;
-	char name[64];
 	unsigned attempt = 0;
 	int rc;
 
-	if (!o->b)
-		return 0;
-	rc = kv_sst_builder_finish(o->b, &data, &len, &meta);
-	kv_sst_builder_free(o->b);
-	o->b = NULL;
-	if (rc)
-		return rc;
-	kv_sst_id_new(&meta.id);
-	meta.size = len;
-	kv_sst_id_name(&meta.id, name, sizeof(name));
-	/* Protected from GC until the job commits or is abandoned. */
-	rc = kv_pending_add(o->db, &meta.id);
-	if (rc) {
-		free(data);
-		kv_sst_meta_clear(&meta);
-		return rc;
-	}
 	while ((rc = obj_put(o->db->store, name, data, len)) != 0) {
 		kv_mutex_lock(&o->db->mu);
 		kv_health_fail(&o->db->compact_health, rc);
@@ -487,6 +543,87 @@ static int kv_compact_seal(struct kv_compact_out *o)
 		kv_db_store_ok(o->db);
 		kv_mutex_unlock(&o->db->mu);
 	}
+	return rc;
+}
+
+/* Finish the current output's data table, if it has one, and upload it. */
+static int kv_compact_seal_data(struct kv_compact_out *o)
+{
+	struct kv_sst_meta meta = { 0 };
+	uint8_t *data = NULL;
+	size_t len = 0;
+	char name[64];
+	int rc;
+
+	if (!o->d)
+		return 0;
+	rc = kv_sst_builder_finish(o->d, &data, &len, &meta);
+	kv_sst_builder_free(o->d);
+	o->d = NULL;
+	kv_sst_meta_clear(&meta);
+	if (rc)
+		return rc;
+	struct kv_sst_id *ids = realloc(o->j->data_ids, (o->j->n_data_ids + 1) * sizeof(*ids));
+	if (!ids || (rc = kv_pending_add(o->db, &o->d_id))) {
+		if (ids)
+			o->j->data_ids = ids;
+		free(data);
+		return ids ? rc : -ENOMEM;
+	}
+	o->j->data_ids = ids;
+	ids[o->j->n_data_ids++] = o->d_id;
+	kv_sst_id_name(&o->d_id, name, sizeof(name));
+	rc = kv_compact_put(o, name, data, len);
+	free(data);
+	if (rc == 0) {
+		o->d_size = len;
+		o->j->data_bytes += len;
+	}
+	return rc;
+}
+
+/* kv_sst_options.ref_size of an output: its own data table, or the
+ * version's. */
+static int kv_compact_ref_size(void *arg, const struct kv_sst_id *id, uint64_t *size)
+{
+	struct kv_compact_out *o = arg;
+	if (o->d_size && !memcmp(id->b, o->d_id.b, 16)) {
+		*size = o->d_size;
+		return 0;
+	}
+	return kv_version_ref_size(o->j->ver, id, size);
+}
+
+/* Finish the current output table and upload it. */
+static int kv_compact_seal(struct kv_compact_out *o)
+{
+	struct kv_sst_meta meta = { 0 };
+	uint8_t *data = NULL;
+	size_t len = 0;
+	char name[64];
+	int rc;
+
+	if (!o->b)
+		return 0;
+	/* Its data table first: the table's REFs name it. */
+	o->d_size = 0;
+	rc = kv_compact_seal_data(o);
+	if (!rc)
+		rc = kv_sst_builder_finish(o->b, &data, &len, &meta);
+	kv_sst_builder_free(o->b);
+	o->b = NULL;
+	if (rc)
+		return rc;
+	kv_sst_id_new(&meta.id);
+	meta.size = len;
+	kv_sst_id_name(&meta.id, name, sizeof(name));
+	rc = kv_pending_add(o->db, &meta.id);
+	if (rc) {
+		free(data);
+		kv_sst_meta_clear(&meta);
+		return rc;
+	}
+	rc = kv_compact_put(o, name, data, len);
 	/* The next output of this job builds in it (as kv_flush_one does). */
 	kv_buf_keep_spare(&o->spare, data, len, SIZE_MAX);
 	if (rc) {
@@ -505,30 +642,101 @@ static int kv_compact_seal(struct kv_compact_out *o)
 	return 0;
 }
 
+/*
+ * A kept REF entry e whose data table is mostly dead (REWRITING, kv_ref.c):
+ * its value goes into the output's data table and e's value becomes a REF
+ * to that. A damaged or missing data table keeps its REF as it is (reads
+ * report it; the job must not fail on it forever).
+ */
+static int kv_compact_rewrite(struct kv_compact_out *o, struct kv_kept *e)
+{
+	struct kv_db *db = o->db;
+	struct kv_ref ref;
+	uint8_t *val = NULL, refv[KV_REF_MAX];
+	size_t vl = 0;
+	int rc;
+
+	if (!o->j->n_rewrite || kv_ref_decode(e->v, e->vl, &ref) ||
+	    !kv_dref_lookup(o->j->rewrite, o->j->n_rewrite, &ref.id))
+		return 0;
+	rc = kv_version_ref_read(o->j->ver, NULL, e->k, e->kl - KV_IKEY_TRAILER, e->v, e->vl,
+				 NULL, &val, &vl);
+	if (rc == KV_ECORRUPT) {
+		/* Left as it is, and never chosen again (kv_compact_data_dead). */
+		o->j->bad_data = ref.id;
+		o->j->has_bad_data = 1;
+		return 0;
+	}
+	if (rc != 1)
+		return rc < 0 ? rc : -EIO;
+	if (!o->d) {
+		struct kv_sst_options dopt = {
+			.compression_level = db->conf.compression_level,
+			.bloom_bits_per_key = -1,
+		};
+		rc = kv_sst_builder_create(&o->d, &dopt);
+		if (rc)
+			goto out;
+		kv_sst_id_new(&o->d_id);
+	}
+	o->key.len = 0;
+	rc = kv_buf_append(&o->key, e->k, e->kl);
+	if (rc)
+		goto out;
+	o->key.data[e->kl - 1] = KV_TYPE_VALUE;
+	rc = kv_sst_builder_add(o->d, o->key.data, o->key.len, val, vl);
+	if (rc)
+		goto out;
+	o->j->rewritten += vl;
+	ref.id = o->d_id;
+	size_t n = kv_ref_encode(refv, &ref);
+	uint8_t *nv = malloc(n);
+	if (!nv) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(nv, refv, n);
+	free(e->v);
+	e->v = nv;
+	e->vl = n;
+out:
+	free(val);
+	return rc;
+}
+
 /* Emit the buffered versions of one user key. */
 static int kv_compact_flush_key(struct kv_compact_out *o)
 {
 	int rc = 0;
 	size_t n = o->n_kept;
+	size_t max = o->db->conf.sst_max_bytes;
 
 	/* At the bottom, a tombstone that is the oldest kept version hides
 	 * nothing: drop it (and repeat). */
 	while (o->j->bottom && n > 0 &&
 	       kv_ikey_type(o->kept[n - 1].k, o->kept[n - 1].kl) == KV_TYPE_DELETE)
 		n--;
-	if (n > 0 && o->b && kv_sst_builder_size(o->b) >= o->db->conf.sst_max_bytes)
+	if (n > 0 && o->b && (kv_sst_builder_size(o->b) >= max ||
+			      (o->d && kv_sst_builder_size(o->d) >= max)))
 		rc = kv_compact_seal(o);
 	if (!rc && n > 0 && !o->b) {
 		struct kv_sst_options opt = {
 			.compression_level = o->db->conf.compression_level,
 			.bloom_bits_per_key = o->db->conf.bloom_bits_per_key,
+			.ref_size = kv_compact_ref_size,
+			.ref_arg = o,
 		};
 		rc = kv_sst_builder_create(&o->b, &opt);
 		if (!rc)
 			kv_sst_builder_reuse(o->b, &o->spare);
 	}
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = kv_sst_builder_add(o->b, o->kept[i].k, o->kept[i].kl, o->kept[i].v, o->kept[i].vl);
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (kv_ikey_type(o->kept[i].k, o->kept[i].kl) == KV_TYPE_REF)
+			rc = kv_compact_rewrite(o, &o->kept[i]);
+		if (!rc)
+			rc = kv_sst_builder_add(o->b, o->kept[i].k, o->kept[i].kl, o->kept[i].v,
+						o->kept[i].vl);
+	}
 	for (size_t i = 0; i < o->n_kept; i++) {
 		free(o->kept[i].k);
 		free(o->kept[i].v);
@@ -631,6 +839,8 @@ static int kv_compact_run(struct kv_db *db, struct kv_compact_job *j)
 	free(o.kept);
 	if (o.b)
 		kv_sst_builder_free(o.b);
+	kv_sst_builder_free(o.d);
+	kv_buf_free(&o.key);
 	kv_buf_free(&o.spare);
 	it->ops->free(it);
 	return rc;
@@ -735,6 +945,25 @@ fail:
 	return rc;
 }
 
+/* Quarantine table id: never compacted (or, a data table, copied) again. */
+static void kv_compact_quarantine_id(struct kv_db *db, const struct kv_sst_id *id)
+{
+	char name[64];
+
+	kv_sst_id_name(id, name, sizeof(name));
+	kv_mutex_lock(&db->mu);
+	struct kv_sst_id *q = kv_compact_quarantined(db, id) ? NULL :
+			      realloc(db->quarantine, (db->n_quarantine + 1) * sizeof(*q));
+	if (q) {
+		db->quarantine = q;
+		q[db->n_quarantine++] = *id;
+		UTIL_ERROR("kv", "compaction: %s is corrupt; it is quarantined and will not be "
+			   "compacted (reads of its keys may fail; the rest of the store is served)",
+			   name);
+	}
+	kv_mutex_unlock(&db->mu);
+}
+
 /* Find and quarantine the corrupt input of a failed job. */
 static void kv_compact_quarantine(struct kv_db *db, struct kv_compact_job *j)
 {
@@ -756,19 +985,8 @@ static void kv_compact_quarantine(struct kv_db *db, struct kv_compact_job *j)
 				ids[nbad++] = m->runs[i].ssts[t].id;
 			}
 	(void)bad;
-	kv_mutex_lock(&db->mu);
-	for (size_t i = 0; i < nbad; i++) {
-		struct kv_sst_id *q = realloc(db->quarantine, (db->n_quarantine + 1) * sizeof(*q));
-		char name[64];
-		if (!q)
-			break;
-		db->quarantine = q;
-		q[db->n_quarantine++] = ids[i];
-		kv_sst_id_name(&ids[i], name, sizeof(name));
-		UTIL_ERROR("kv", "compaction: %s is corrupt; it is quarantined and will not be "
-			   "compacted (reads of its keys may fail; the rest of the store is served)", name);
-	}
-	kv_mutex_unlock(&db->mu);
+	for (size_t i = 0; i < nbad; i++)
+		kv_compact_quarantine_id(db, &ids[i]);
 }
 
 /* Claim the compactor role: bump compactor_epoch. */
@@ -834,6 +1052,8 @@ void *kv_compact_main(void *arg)
 		rc = kv_compact_run(db, &j);
 		if (rc == KV_ECORRUPT)
 			kv_compact_quarantine(db, &j);
+		if (j.has_bad_data)
+			kv_compact_quarantine_id(db, &j.bad_data);
 		if (rc == 0) {
 			struct kv_compact_commit c = { &j, epoch };
 			rc = kv_manifest_update(db, kv_compact_apply, &c, NULL, NULL);
@@ -851,7 +1071,9 @@ void *kv_compact_main(void *arg)
 				out += j.out.ssts[i].size;
 			db->compactions++;
 			db->compact_bytes_in += j.bytes_in;
-			db->compact_bytes_out += out;
+			db->compact_bytes_out += out + j.data_bytes;
+			db->data_rewritten += j.rewritten;
+			db->data_tables_rewritten += j.n_data_ids;
 			kv_health_ok(&db->compact_health);
 			attempt = 0;
 			CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));

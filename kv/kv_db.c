@@ -100,6 +100,10 @@ static void kv_conf_defaults(struct kv_config *c)
 		c->compression_level = 0;
 	if (!c->idle_compact_ms)
 		c->idle_compact_ms = KV_DFLT_IDLE_COMPACT_MS;
+	if (!c->data_rewrite_pct)
+		c->data_rewrite_pct = KV_DFLT_DATA_REWRITE_PCT;
+	else if (c->data_rewrite_pct == KV_DATA_REWRITE_NEVER || c->data_rewrite_pct > 100)
+		c->data_rewrite_pct = 0;        /* internally: never */
 	if (!c->bloom_bits_per_key)
 		c->bloom_bits_per_key = KV_DFLT_BLOOM;
 	if (!c->poll_interval_ms)
@@ -1108,6 +1112,8 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "l0_versions_dropped", db->l0_dropped);
 	emit(arg, "data_tables_written", db->data_tables);
 	emit(arg, "data_table_bytes_written", db->data_bytes);
+	emit(arg, "data_rewrite_bytes", db->data_rewritten);
+	emit(arg, "data_rewrite_tables", db->data_tables_rewritten);
 	emit(arg, "l0_prebuilt", db->l0_prebuilt);
 	emit(arg, "l0_bytes_written", db->l0_bytes);
 	emit(arg, "manifest_writes", db->manifest_writes);

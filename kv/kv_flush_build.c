@@ -97,6 +97,16 @@ static int kv_flush_is_data(const struct kv_flush_pass *p, const uint8_t *k, siz
 	return p->min && vl >= p->min && kv_ikey_type(k, kl) == KV_TYPE_VALUE;
 }
 
+/* kv_sst_options.ref_size of the flush's table: its one data table. */
+static int kv_flush_ref_size(void *arg, const struct kv_sst_id *id, uint64_t *size)
+{
+	const struct kv_built *out = arg;
+	if (!out->data || memcmp(id->b, out->data_id.b, 16))
+		return -EINVAL;
+	*size = out->data_len;
+	return 0;
+}
+
 /* Pass 1: the large values, as they are, into the data table. */
 static int kv_flush_add_data(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
@@ -136,6 +146,8 @@ static int kv_flush_build_mem(struct kv_db *db, struct kv_mem *mem, const uint64
 	struct kv_sst_options opt = {
 		.compression_level = db->conf.compression_level,
 		.bloom_bits_per_key = db->conf.bloom_bits_per_key,
+		.ref_size = kv_flush_ref_size,
+		.ref_arg = out,
 	};
 	struct kv_sst_options dopt = opt;
 	struct kv_flush_pass p = { .min = db->conf.data_min_bytes };
@@ -160,7 +172,6 @@ static int kv_flush_build_mem(struct kv_db *db, struct kv_mem *mem, const uint64
 		if (p.moved) {
 			kv_sst_id_new(&out->data_id);
 			p.ref.id = out->data_id;
-			p.ref.size = out->data_len;
 			out->data_values = p.moved;
 		} else {
 			p.min = 0;

@@ -342,11 +342,10 @@ int kv_sst_meta_copy(struct kv_sst_meta *dst, const struct kv_sst_meta *src);
 /* A decoded REF value (format in kv_ref.c). */
 struct kv_ref {
 	struct kv_sst_id id;              /* the data table */
-	uint64_t size;                    /* its object size */
 	uint64_t seq;                     /* the value's seq in it */
 	uint64_t len;                     /* the value's length */
 };
-#define KV_REF_MAX (16 + 3 * 10)
+#define KV_REF_MAX (16 + 2 * 10)
 /* Encode into buf (KV_REF_MAX bytes); returns the length. */
 size_t kv_ref_encode(uint8_t *buf, const struct kv_ref *r);
 /* 0, or -EINVAL when v is not a well-formed REF value. */
@@ -365,6 +364,11 @@ struct kv_sst_options {
 	int restart_interval;             /* default 16 */
 	int compression_level;            /* zstd level (< 0: zstd's fast levels); 0 = none */
 	int bloom_bits_per_key;           /* 0 = default 10; < 0 = no filter */
+	/* The object size of a data table the table's REF entries point into
+	 * (kv_ref.c), asked at finish for each: 0 and *size, or nonzero
+	 * (finish fails with it). NULL: a table without REF entries. */
+	int (*ref_size)(void *arg, const struct kv_sst_id *id, uint64_t *size);
+	void *ref_arg;
 };
 
 /* Format constants shared by the builder and the reader (the format is
@@ -823,6 +827,7 @@ struct kv_vrun {
 struct kv_vdata {
 	struct kv_sst_id id;
 	uint64_t size;
+	uint64_t live;                    /* value bytes the version's tables reference */
 	struct kv_sst_reader *r;
 	int err;                          /* KV_ECORRUPT or -ENOENT when r is NULL */
 };
@@ -877,6 +882,12 @@ int kv_version_get(struct kv_version *v, const void *key, size_t klen, uint64_t 
 int kv_version_ref_read(struct kv_version *v, const char *from, const void *key, size_t klen,
 			const uint8_t *refv, size_t refl, const struct kv_part *part,
 			uint8_t **val, size_t *vlen);
+/* kv_sst_options.ref_size for tables whose REFs point into data tables of
+ * version arg: -EINVAL for one it does not have. */
+int kv_version_ref_size(void *arg, const struct kv_sst_id *id, uint64_t *size);
+/* The data table id of version v, or NULL. */
+const struct kv_vdata *kv_version_data_find(const struct kv_version *v,
+					    const struct kv_sst_id *id);
 /* Append one internal iterator per SST (L0 newest first, then runs) to
  * its[*n...]; its must have room for kv_version_sst_count(v). */
 /* Append an iterator per table of v to its[*n..]; a broken table only
@@ -1136,6 +1147,8 @@ struct kv_db {
 	uint64_t wal_objects, wal_bytes, l0_flushes, l0_bytes, write_stalls, manifest_writes;
 	uint64_t l0_dropped;              /* hidden versions flushes left out */
 	uint64_t data_tables, data_bytes; /* data tables flushes wrote (kv_ref.c) */
+	uint64_t data_rewritten;          /* value bytes compactions copied (REWRITING) */
+	uint64_t data_tables_rewritten;   /* data tables they wrote for them */
 	uint64_t l0_prebuilt;             /* flushes whose table was built ahead */
 	uint64_t unlogged_batches, unlogged_bytes, wal_holds;
 	uint64_t stall_ns;

@@ -242,6 +242,8 @@ static int kv_reclaim_rewrite(struct kv_reclaim *r, struct kv_reclaim_cand *c)
 	struct kv_sst_options opt = {
 		.compression_level = r->db->conf.compression_level,
 		.bloom_bits_per_key = r->db->conf.bloom_bits_per_key,
+		.ref_size = kv_version_ref_size,
+		.ref_arg = r->ver,
 	};
 	struct kv_sst_builder *b = NULL;
 	uint8_t *data = NULL;

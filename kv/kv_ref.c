@@ -23,15 +23,25 @@
  *
  * REF VALUE FORMAT (the value of a KV_TYPE_REF entry)
  *   16 bytes  ULID of the data table
- *   varint    the data table's object size (its reader needs it to find
- *             the footer)
  *   varint    seq of the value's entry in the data table (the REF's own
  *             seq when written; kept here so that the reference alone
  *             names the entry)
  *   varint    the value's length
  *   Nothing follows. The data table holds the value under the REF's user
  *   key with type KV_TYPE_VALUE at that seq; its blocks carry the CRC32C
- *   that checks it.
+ *   that checks it. The data table's object size, which its reader needs
+ *   to find the footer, is in the manifest entry of every table that
+ *   references it (struct kv_dref), not here: a compaction writes REFs to
+ *   the data table it is still filling.
+ *
+ * REWRITING (kv_compact.c)
+ *   A data table's live bytes are what the tables of the current version
+ *   reference in it (the sum of their kv_dref.bytes). Overwritten and
+ *   deleted values stop counting as compactions drop their REFs, and a
+ *   data table whose live bytes fall below data_rewrite_pct of its size
+ *   has the values a compaction meets in it copied into a new data table
+ *   written by that compaction; once no table references the old one, GC
+ *   deletes it.
  */
 #include "kv/kv_int.h"
 
@@ -43,7 +53,6 @@ size_t kv_ref_encode(uint8_t *buf, const struct kv_ref *r)
 {
 	size_t n = 16;
 	memcpy(buf, r->id.b, 16);
-	n += kv_varint_put(buf + n, r->size);
 	n += kv_varint_put(buf + n, r->seq);
 	n += kv_varint_put(buf + n, r->len);
 	return n;
@@ -54,19 +63,16 @@ int kv_ref_decode(const uint8_t *v, size_t vlen, struct kv_ref *out)
 	const uint8_t *p = v + 16, *end = v + vlen;
 	size_t n;
 
-	if (vlen < 16 + 3)
+	if (vlen < 16 + 2)
 		return -EINVAL;
 	memcpy(out->id.b, v, 16);
-	if (!(n = kv_varint_get(p, end, &out->size)))
-		return -EINVAL;
-	p += n;
 	if (!(n = kv_varint_get(p, end, &out->seq)))
 		return -EINVAL;
 	p += n;
 	if (!(n = kv_varint_get(p, end, &out->len)))
 		return -EINVAL;
 	p += n;
-	return p == end && out->size >= KV_SST_FOOTER_SIZE && out->seq <= KV_SEQ_MAX ? 0 : -EINVAL;
+	return p == end && out->seq <= KV_SEQ_MAX ? 0 : -EINVAL;
 }
 
 /* Index of id in the sorted refs[0..n), or where it would go (*found 0). */

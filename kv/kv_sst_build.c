@@ -396,7 +396,7 @@ int kv_sst_builder_add(struct kv_sst_builder *b, const uint8_t *ikey, size_t ikl
 		struct kv_ref ref;
 		if (kv_ref_decode(val, vlen, &ref))
 			return -EINVAL;
-		if (kv_dref_add(&b->refs, &b->n_refs, &ref.id, ref.size, ref.len))
+		if (kv_dref_add(&b->refs, &b->n_refs, &ref.id, 0, ref.len))
 			goto nomem;
 	}
 
@@ -483,6 +483,11 @@ int kv_sst_builder_finish(struct kv_sst_builder *b, uint8_t **out, size_t *out_l
 		return b->err;
 	if (b->finished)
 		return -EINVAL;
+	/* The data tables' sizes, for the manifest (kv_ref.c). */
+	for (size_t i = 0; i < b->n_refs; i++)
+		if (!b->opt.ref_size ||
+		    b->opt.ref_size(b->opt.ref_arg, &b->refs[i].id, &b->refs[i].size))
+			return -EINVAL;
 	if ((rc = kv_sst_flush_block(b)))
 		goto fail;
 

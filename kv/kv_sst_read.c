@@ -507,9 +507,14 @@ int kv_sst_open_rebuilt(struct kv_sst_reader **out, struct obj_backend *store,
 		return rc;
 	}
 	/* Only the whole table will do (kv_sst_rebuild.c, WHEN THE RESULT IS
-	 * TRUSTED): what the manifest records, and the footer if sound. */
-	if (rb.blocks == 0 || rb.entries != meta->entries ||
-	    kv_ikey_cmp(rb.last.data, rb.last.len, meta->largest, meta->largest_len) != 0 ||
+	 * TRUSTED): what the manifest records, and the footer if sound. The
+	 * manifest records neither count nor last key of a data table
+	 * (kv_ref.c), but every REF names the entry it needs, and a read of
+	 * one the blocks lack is corruption (kv_version_ref_read). */
+	if (rb.blocks == 0 ||
+	    (meta->largest && (rb.entries != meta->entries ||
+			       kv_ikey_cmp(rb.last.data, rb.last.len, meta->largest,
+					   meta->largest_len) != 0)) ||
 	    (footer && (rb.data_end != ft.filter_off || rb.blocks != ft.blocks ||
 			rb.entries != ft.entries)) ||
 	    (!footer && rb.data_end + KV_SST_TRAILER_SIZE + 4 > r->size - KV_SST_FOOTER_SIZE) ||

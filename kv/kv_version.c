@@ -108,18 +108,21 @@ static int kv_version_data_ids(struct kv_version *v, const struct kv_manifest *m
 
 	for (size_t i = 0; i < man->n_l0 && !rc; i++)
 		for (size_t k = 0; k < man->l0[i].n_refs && !rc; k++)
-			rc = kv_dref_add(&all, &n, &man->l0[i].refs[k].id, man->l0[i].refs[k].size, 0);
+			rc = kv_dref_add(&all, &n, &man->l0[i].refs[k].id, man->l0[i].refs[k].size,
+					 man->l0[i].refs[k].bytes);
 	for (size_t i = 0; i < man->n_runs; i++)
 		for (size_t j = 0; j < man->runs[i].n && !rc; j++) {
 			const struct kv_sst_meta *t = &man->runs[i].ssts[j];
 			for (size_t k = 0; k < t->n_refs && !rc; k++)
-				rc = kv_dref_add(&all, &n, &t->refs[k].id, t->refs[k].size, 0);
+				rc = kv_dref_add(&all, &n, &t->refs[k].id, t->refs[k].size,
+						 t->refs[k].bytes);
 		}
 	if (!rc && n && !(v->data = calloc(n, sizeof(*v->data))))
 		rc = -ENOMEM;
 	for (size_t i = 0; !rc && i < n; i++) {
 		v->data[i].id = all[i].id;
 		v->data[i].size = all[i].size;
+		v->data[i].live = all[i].bytes;
 	}
 	if (!rc)
 		v->n_data = n;
@@ -130,9 +133,11 @@ static int kv_version_data_ids(struct kv_version *v, const struct kv_manifest *m
 /*
  * Open the data tables of v, sharing the readers prev has. Nothing is
  * read here for a new one but its footer and index (no filter: every
- * lookup in a data table finds its entry). One that is missing or whose
- * footer or index is damaged gets no reader: reads of the values in it
- * fail as corrupt, naming it, and everything else is served.
+ * lookup in a data table finds its entry). One whose footer or index is
+ * damaged is read through an index rebuilt from its data blocks when
+ * those are sound (BROKEN TABLES above); one that is missing, or cannot
+ * be rebuilt, gets no reader: reads of the values in it fail as corrupt,
+ * naming it, and everything else is served.
  */
 static int kv_version_open_data(struct kv_version *v, const struct kv_version *prev,
 				struct obj_backend *store, struct kv_cache *cache)
@@ -147,6 +152,14 @@ static int kv_version_open_data(struct kv_version *v, const struct kv_version *p
 		}
 		struct kv_sst_meta meta = { .id = d->id, .size = d->size };
 		int rc = kv_sst_open(&d->r, store, cache, &meta);
+		if (rc == KV_ECORRUPT) {
+			/* Its footer or index: read it through one rebuilt from its
+			 * data blocks when they are sound (as kv_version_reader). */
+			struct kv_corrupt_info ci;
+			kv_corrupt_mine(&ci);
+			rc = kv_sst_open_rebuilt(&d->r, store, cache, &meta,
+						 ci.reason[0] ? ci.reason : "corrupt");
+		}
 		if (rc == -ENOENT || rc == KV_ECORRUPT) {
 			char name[64];
 			kv_sst_id_name(&d->id, name, sizeof(name));
@@ -301,6 +314,21 @@ static int kv_version_read_err(const struct kv_sst_meta *meta, int rc)
 	kv_sst_id_name(&meta->id, name, sizeof(name));
 	return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "missing from the store but the manifest "
 			  "references it (a read of it was answered 'not found')");
+}
+
+const struct kv_vdata *kv_version_data_find(const struct kv_version *v,
+					    const struct kv_sst_id *id)
+{
+	return kv_version_data(v, id);
+}
+
+int kv_version_ref_size(void *arg, const struct kv_sst_id *id, uint64_t *size)
+{
+	const struct kv_vdata *d = kv_version_data(arg, id);
+	if (!d)
+		return -EINVAL;
+	*size = d->size;
+	return 0;
 }
 
 int kv_version_ref_read(struct kv_version *v, const char *from, const void *key, size_t klen,
