@@ -289,7 +289,12 @@ int kv_flush_one(struct kv_db *db)
 	}
 	for (;;) {
 		/* The data table first: the table's REFs name it. */
-		rc = data && !data_put ? obj_put(db->store, dname, data, data_len) : 0;
+		rc = 0;
+		if (data && !data_put) {
+			enum obj_purpose was = obj_purpose_set(OBJ_PURPOSE_SEGMENT);
+			rc = obj_put(db->store, dname, data, data_len);
+			obj_purpose_set(was);
+		}
 		if (rc == 0 && data)
 			data_put = 1;
 		if (rc == 0)

@@ -410,8 +410,9 @@ void obj_latency(struct obj_backend *b, obj_hist_emit_fn emit, void *arg);
  *      or compaction's commit is a manifest write, counted here);
  *   3. the thread's tag, when it has one;
  *   4. untagged: GET and HEAD are READ, the rest OTHER.
- * SEGMENT (file data objects) has no writer yet: its slot is reserved so
- * that the counters keep their names when one comes.
+ * SEGMENT is the flush's data tables (kv_ref.c: the large values, file
+ * data, written once); the copies compactions make out of mostly dead
+ * data tables stay COMPACT's.
  */
 enum obj_purpose {
 	OBJ_PURPOSE_NONE,                 /* no tag set on this thread */
