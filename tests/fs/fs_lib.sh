@@ -140,3 +140,52 @@ fs_tmpfs_cleanup() {
 	umount "$FS_TMPFS" 2>/dev/null || umount -l "$FS_TMPFS" 2>/dev/null || true
 	fs_cleanup
 }
+
+# fs_tables STOREDIR: the objects the latest manifest of the file:// store
+# in STOREDIR needs, one per line: "table sst/<ULID>.sst" for each table
+# (L0 and runs), "data sst/<ULID>.sst" for each data table they reference
+# (once). Decodes the manifest as kv/kv_manifest.c describes it.
+fs_tables() {
+	python3 - "$1" <<'PY'
+import os, sys
+d = os.path.join(sys.argv[1], "manifest")
+m = open(os.path.join(d, max(os.listdir(d))), "rb").read()
+assert m[:8] == b"SHMANIF\x01", "not a manifest"
+ver = int.from_bytes(m[8:12], "big")
+p = 68
+def varint():
+    global p
+    v = s = 0
+    while True:
+        b = m[p]; p += 1
+        v |= (b & 0x7F) << s; s += 7
+        if b < 0x80:
+            return v
+def name(b):
+    v = int.from_bytes(b, "big")
+    a = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return "sst/" + "".join(a[(v >> (125 - 5 * i)) & 31] for i in range(26)) + ".sst"
+data = []
+def meta():
+    global p
+    print("table", name(m[p:p + 16])); p += 16
+    for _ in range(4):
+        varint()
+    for _ in range(2):
+        n = varint(); p += n
+    if ver >= 2:
+        for _ in range(varint()):
+            n = name(m[p:p + 16]); p += 16
+            varint(); varint()
+            if n not in data:
+                data.append(n)
+for _ in range(varint()):
+    meta()
+for _ in range(varint()):
+    varint()
+    for _ in range(varint()):
+        meta()
+for n in data:
+    print("data", n)
+PY
+}

@@ -6,7 +6,8 @@
 # fresh copy of that store, one byte is flipped in: a table's data block,
 # a table's index, its footer, its index and a data block, the latest manifest, the checkpoint's manifest, a WAL
 # object whose records are in tables, and (after a kill -9) a WAL object
-# whose records are not. Every time scrub exits 4 and names the object;
+# whose records are not, and a data table's block, its index, and both.
+# Every time scrub exits 4 and names the object;
 # the set of paths it lists equals the set of paths that fail `stat` or
 # `cat` through a read-only mount (all of them when the mount refuses,
 # which scrub must then say; a damaged table index or footer costs
@@ -131,35 +132,56 @@ with open(p, "r+b") as f:
 PY
 }
 
-# fresh: a copy of the clean store as $FS_TMP/st, printed as a URL.
+# fresh [SRC]: a copy of the clean store (or of $FS_TMP/SRC) as
+# $FS_TMP/st, printed as a URL.
 fresh() {
 	rm -rf "$FS_TMP/st"
-	cp -a "$FS_TMP/clean" "$FS_TMP/st"
+	cp -a "$FS_TMP/${1:-clean}" "$FS_TMP/st"
 	echo "file://$FS_TMP/st"
 }
 
-# ---- the store --------------------------------------------------------------
-mkdir -p "$FS_TMP/clean"
+# build_store NAME OPTS: the tree, a checkpoint, more files, in a store at
+# $FS_TMP/NAME mounted with -o OPTS; the paths go to $FS_TMP/paths.
+build_store() {
+	mkdir -p "$FS_TMP/$1"
+	fs_format "file://$FS_TMP/$1"
+	fs_mount "file://$FS_TMP/$1" "$MNT" -o "$2"
+	make_tree "$MNT"
+	"$SHALEFS" checkpoint create "$MNT" ck1 >/dev/null || fs_die "checkpoint create"
+	mkdir -p "$MNT/later"
+	i=1
+	while [ $i -le 20 ]; do
+		head -c $((i * 3001)) /dev/urandom >"$MNT/later/g$i"
+		i=$((i + 1))
+	done
+	all_paths "$MNT" >"$FS_TMP/paths"
+	fs_umount "$MNT"
+}
+
+# ---- the stores ---------------------------------------------------------------
+# The table cases on a store whose file data is in its tables too (big
+# tables, names among data), the data-table cases on one with the
+# defaults (whole chunks in data tables); the two trees have the same paths.
+build_store clean memtable_mb=2,data_min_kb=0
+build_store clean_dt memtable_mb=2
 CLEAN="file://$FS_TMP/clean"
-fs_format "$CLEAN"
-fs_mount "$CLEAN" "$MNT" -o memtable_mb=2
-make_tree "$MNT"
-"$SHALEFS" checkpoint create "$MNT" ck1 >/dev/null || fs_die "checkpoint create"
-mkdir -p "$MNT/later"
-i=1
-while [ $i -le 20 ]; do
-	head -c $((i * 3001)) /dev/urandom >"$MNT/later/g$i"
-	i=$((i + 1))
-done
-all_paths "$MNT" >"$FS_TMP/paths"
-fs_umount "$MNT"
 
 rc=0
 "$SHALEFS" fsck --scrub "$CLEAN" >"$FS_TMP/clean.out" 2>&1 || rc=$?
 [ $rc -eq 0 ] || { cat "$FS_TMP/clean.out" >&2; fs_die "scrub of a cleanly unmounted store exited $rc"; }
 echo "scrub: clean store: exit 0: $(tail -1 "$FS_TMP/clean.out")"
 
-biggest_sst() { ls -S "$1"/sst/*.sst | head -1; }
+# biggest_sst DIR / biggest_data DIR: the largest table (names, inodes,
+# small files) / data table (whole chunks of file data) the latest
+# manifest of the store in DIR needs.
+biggest_of() {
+	fs_tables "$1" >"$FS_TMP/tables" || fs_die "cannot read the manifest of $1"
+	awk -v k="$2" -v d="$1" '$1 == k { print d "/" $2 }' "$FS_TMP/tables" >"$FS_TMP/tables.$2"
+	[ -s "$FS_TMP/tables.$2" ] || fs_die "no $2 in the manifest of $1"
+	xargs ls -S <"$FS_TMP/tables.$2" | head -1
+}
+biggest_sst() { biggest_of "$1" table; }
+biggest_data() { biggest_of "$1" data; }
 size_of() { stat -c %s "$1"; }
 
 # unflushed_wal STORE [MOUNT OPTS]: leave a WAL object whose records are in
@@ -207,6 +229,29 @@ flip "$t" $(( $(size_of "$t") / 2 ))
 scrub_case sst_index_block "$st" "^sst/" unlisted
 ! grep -q MOUNT_REFUSED "$FS_TMP/sst_index_block.fail" || fs_die "sst_index_block: one damaged table keeps the filesystem from mounting"
 [ "$(grep -c . "$FS_TMP/sst_index_block.fail")" -ge 1 ] || fs_die "sst_index_block: no path fails with a table's index and a block damaged"
+
+# A data table (the whole 64 KiB chunks of files): a damaged block loses
+# the files with a chunk in it, and scrub names exactly those; a damaged
+# index or footer costs nothing (rebuilt from its blocks, as for a
+# table); an index and a block: it stays broken, and again the paths
+# scrub names are exactly the files whose reads fail.
+st=$(fresh clean_dt)
+t=$(biggest_data "$FS_TMP/st")
+[ -n "$t" ] || fs_die "the store has no data table"
+flip "$t" $(( $(size_of "$t") / 2 ))
+scrub_case data_block "$st" "^sst/"
+[ "$(grep -c . "$FS_TMP/data_block.scrub")" -ge 1 ] || fs_die "data_block: no path lost for a flipped data block"
+st=$(fresh clean_dt)
+t=$(biggest_data "$FS_TMP/st")
+flip "$t" $(( $(size_of "$t") - 64 - 12 ))
+scrub_case data_index "$st" "^sst/"
+[ "$(grep -c . "$FS_TMP/data_index.fail")" -eq 0 ] || fs_die "data_index: paths fail with only a data table's index damaged"
+st=$(fresh clean_dt)
+t=$(biggest_data "$FS_TMP/st")
+flip "$t" $(( $(size_of "$t") - 64 - 12 ))
+flip "$t" $(( $(size_of "$t") / 2 ))
+scrub_case data_index_block "$st" "^sst/"
+[ "$(grep -c . "$FS_TMP/data_index_block.fail")" -ge 1 ] || fs_die "data_index_block: no path fails"
 
 # The latest manifest.
 st=$(fresh)
@@ -265,7 +310,7 @@ while [ $i -le 30 ]; do
 	i=$((i + 1))
 done
 fs_umount "$MNT"
-t=$(biggest_sst "$FS_TMP/enc")
+t=$(ls -S "$FS_TMP"/enc/sst/*.sst | head -1)     # its manifest is encrypted
 flip "$t" $(( $(size_of "$t") / 2 ))
 rc=0
 "$SHALEFS" fsck --scrub -o key_file="$FS_TMP/key" "$ENC" >"$FS_TMP/enc.out" 2>&1 || rc=$?
