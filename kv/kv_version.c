@@ -46,21 +46,16 @@ static struct kv_sst_reader *kv_version_find(const struct kv_version *v,
 	return NULL;
 }
 
+static int kv_vdata_cmp(const void *id, const void *d)
+{
+	return memcmp(id, ((const struct kv_vdata *)d)->id.b, 16);
+}
+
 /* A data table's reader in version v, or NULL. */
 static struct kv_vdata *kv_version_data(const struct kv_version *v, const struct kv_sst_id *id)
 {
-	size_t lo = 0, hi = v ? v->n_data : 0;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = memcmp(v->data[mid].id.b, id->b, 16);
-		if (c == 0)
-			return &v->data[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return v && v->n_data ? bsearch(id->b, v->data, v->n_data, sizeof(*v->data), kv_vdata_cmp)
+			      : NULL;
 }
 
 static int kv_version_reader(struct kv_sst_reader **out, const struct kv_sst_meta *meta,

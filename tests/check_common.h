@@ -124,5 +124,8 @@ uint64_t check_obj_stat(struct obj_backend *b, const char *key);
 /* check_kv_stat - the value of kv_stats key `key` of db; asserts it is
  * reported. */
 uint64_t check_kv_stat(struct kv_db *db, const char *key);
+/* check_kv_flush_now - freeze db's memtable and wait (up to 20 s) for its
+ * flush to commit. */
+void check_kv_flush_now(struct kv_db *db);
 
 #endif /* SHALE_TESTS_CHECK_COMMON_H */

@@ -614,20 +614,6 @@ START_TEST(test_kv_compact__jobs_wait_for_bulk_loads)
 END_TEST
 
 /* Freeze the active memtable and wait until its flush committed. */
-static void flush_now(struct kv_db *db)
-{
-	uint64_t before = check_kv_stat(db, "l0_flushes");
-	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
-	kv_mutex_lock(&db->mu);
-	ck_assert_int_eq(kv_flush_freeze(db), 0);
-	CHECK_RETURN(pthread_cond_signal(&db->cv_flush));
-	kv_mutex_unlock(&db->mu);
-	while (check_kv_stat(db, "l0_flushes") == before) {
-		ck_assert_msg(util_now_ns() < deadline, "the flush did not commit");
-		util_sleep_ns(5 * 1000000ull);
-	}
-}
-
 static void assert_value(struct kv_db *db, const struct kv_snapshot *snap, const char *key,
 			 const char *want)
 {
@@ -673,7 +659,7 @@ START_TEST(test_kv_compact__flush_keeps_only_visible_versions)
 		if (i == 49)
 			ck_assert_int_eq(kv_snapshot_create(db, &snap), 0);
 	}
-	flush_now(db);
+	check_kv_flush_now(db);
 	/* k: 98 of 100 (v049 stays for the snapshot); d: "old" and the
 	 * tombstone, both hidden by "new" from every reader. */
 	ck_assert_uint_eq(check_kv_stat(db, "l0_versions_dropped"), 98 + 2);
@@ -689,7 +675,7 @@ START_TEST(test_kv_compact__flush_keeps_only_visible_versions)
 		snprintf(val, sizeof(val), "w%03d", i);
 		ck_assert_int_eq(kv_put(db, "k", 1, val, strlen(val)), 0);
 	}
-	flush_now(db);
+	check_kv_flush_now(db);
 	ck_assert_uint_eq(check_kv_stat(db, "l0_versions_dropped"), 100 + 9);
 	ck_assert_int_eq(kv_close(db), 0);
 

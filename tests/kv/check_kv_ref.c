@@ -85,20 +85,6 @@ static void ref_check_gen_(struct kv_db *db, const char *who, int gen)
 	ck_assert_int_eq(n, KEYS);
 }
 
-static void ref_flush_now(struct kv_db *db)
-{
-	uint64_t before = check_kv_stat(db, "l0_flushes");
-	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
-	kv_mutex_lock(&db->mu);
-	ck_assert_int_eq(kv_flush_freeze(db), 0);
-	CHECK_RETURN(pthread_cond_signal(&db->cv_flush));
-	kv_mutex_unlock(&db->mu);
-	while (check_kv_stat(db, "l0_flushes") == before) {
-		ck_assert_msg(util_now_ns() < deadline, "the flush did not commit");
-		util_sleep_ns(5 * 1000000ull);
-	}
-}
-
 static int ref_exists(struct obj_backend *store, const struct kv_sst_id *id)
 {
 	char name[64];
@@ -161,7 +147,7 @@ START_TEST(test_kv_ref__values_live_in_data_tables)
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
 	for (int gen = 1; gen <= 6; gen++) {
 		ref_put_gen(db, gen);
-		ref_flush_now(db);
+		check_kv_flush_now(db);
 		ref_check_gen(db, gen);
 	}
 	uint64_t deadline = util_now_ns() + 30ull * 1000000000ull;
@@ -215,11 +201,11 @@ START_TEST(test_kv_ref__gc_keeps_data_tables_in_use)
 	c.manifests_keep = 2;
 	ck_assert_int_eq(kv_open(&w, store, &c), 0);
 	ref_put_gen(w, 1);
-	ref_flush_now(w);
+	check_kv_flush_now(w);
 	ck_assert_int_eq(kv_db_checkpoint_create(w, "gen1", 0), 0);
 	for (int gen = 2; gen <= 5; gen++) {
 		ref_put_gen(w, gen);
-		ref_flush_now(w);
+		check_kv_flush_now(w);
 	}
 	util_sleep_ns(1500 * 1000000ull);
 	ck_assert_uint_gt(check_kv_stat(w, "gc_deleted_ssts"), 0);
@@ -243,7 +229,7 @@ START_TEST(test_kv_ref__gc_keeps_data_tables_in_use)
 	/* The checkpoint goes: its data tables go too. */
 	ck_assert_int_eq(kv_checkpoint_delete(store, "gen1"), 0);
 	ref_put_gen(w, 6);                      /* a manifest change wakes GC */
-	ref_flush_now(w);
+	check_kv_flush_now(w);
 	uint64_t deadline = util_now_ns() + 20ull * 1000000000ull;
 	while (ref_count_ssts(store) >= with_ckpt) {
 		ck_assert_msg(util_now_ns() < deadline, "GC kept %zu tables", with_ckpt);
@@ -355,7 +341,7 @@ START_TEST(test_kv_ref__mostly_dead_data_tables_are_rewritten)
 	ref_put_gen(w, 1);
 	for (int k = 0; k < KEYS; k++)
 		gen_of[k] = 1;
-	ref_flush_now(w);
+	check_kv_flush_now(w);
 	ck_assert_int_eq(kv_db_checkpoint_create(w, "before", 0), 0);
 	uint64_t written = 0;
 	for (int round = 2; round <= 40; round++) {
@@ -367,7 +353,7 @@ START_TEST(test_kv_ref__mostly_dead_data_tables_are_rewritten)
 			gen_of[k] = round;
 			written += l;
 		}
-		ref_flush_now(w);
+		check_kv_flush_now(w);
 	}
 	/* Let compaction and GC settle. */
 	util_sleep_ns(3000 * 1000000ull);
