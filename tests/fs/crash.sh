@@ -5,14 +5,20 @@
 # fsck the store. CRASH_ROUNDS rounds (default 20), then CRASH_BULK_ROUNDS
 # (default 10) with files up to 6 MiB on a mount with wal_bypass_mb=1, so
 # their data goes to the engine unlogged (kv_write_unlogged): acknowledged
-# by fsync through a memtable flush instead of the WAL. Last, files closed
-# without fsync must survive a crash after flush_interval_ms.
+# by fsync through a memtable flush instead of the WAL. Then
+# CRASH_CHURN_ROUNDS (default 6) of the same on small memtables with
+# data_rewrite_pct=95, where the writes stop before the kill so that
+# compactions run and copy values out of data tables the deleted versions
+# left mostly dead while the kill comes (the rounds must have seen such
+# copies). Last, files
+# closed without fsync must survive a crash after flush_interval_ms.
 set -eu
 . "${SHALE_SRCDIR:-.}/tests/fs/fs_lib.sh"
 fs_setup crash
 WORK=${SHALE_BUILDDIR:-.}/tests/fs/crash_work
 ROUNDS=${CRASH_ROUNDS:-20}
 BULK_ROUNDS=${CRASH_BULK_ROUNDS:-10}
+CHURN_ROUNDS=${CRASH_CHURN_ROUNDS:-6}
 mkdir -p "$FS_TMP/store"
 ST="file://$FS_TMP/store"
 fs_format "$ST"
@@ -20,24 +26,44 @@ MNT=$FS_TMP/mnt
 LOG=$FS_TMP/acked.log
 : >"$LOG"
 
-unlogged=0
+unlogged=0 copied=0
 r=1
-while [ $r -le $((ROUNDS + BULK_ROUNDS)) ]; do
+while [ $r -le $((ROUNDS + BULK_ROUNDS + CHURN_ROUNDS)) ]; do
+	work=1
 	if [ $r -le "$ROUNDS" ]; then
 		fs_mount "$ST" "$MNT"
-	else
+	elif [ $r -le $((ROUNDS + BULK_ROUNDS)) ]; then
 		fs_mount "$ST" "$MNT" -o wal_bypass_mb=1,wal_bypass_quiet_ms=0
 		export CRASH_WORK_MAXSZ=$((6 << 20))
+	else
+		fs_mount "$ST" "$MNT" -o wal_bypass_mb=1,wal_bypass_quiet_ms=0,memtable_mb=4,data_rewrite_pct=95
+		export CRASH_WORK_MAXSZ=$((6 << 20))
+		work=0
 	fi
 	mkdir -p "$MNT/w"
 	"$WORK" verify "$MNT/w" "$LOG" || fs_die "round $r: acknowledged data lost after the crash of round $((r - 1))"
 	"$WORK" run "$r" "$MNT/w" "$LOG" 2>/dev/null &
 	wp=$!
-	# 0.3 .. 2.2 s of work, then the crash.
-	sleep "$(awk -v s="$r" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 1.9 }')"
-	if [ $r -gt "$ROUNDS" ]; then
+	if [ "$work" = 0 ]; then
+		# Churn: 1.5 s of writes, then the writer stops and the
+		# compactor, which waits while writes fill memtables (BULK
+		# LOADS) and reads run (READS FIRST, kv_compact.c), gets 2 s
+		# later to its jobs, copies included: the crash comes 2.5 ..
+		# 5.5 s after the writes.
+		sleep 1.5
+		kill "$wp" 2>/dev/null || true
+		wait "$wp" 2>/dev/null || true
+		sleep "$(awk -v s="$r" 'BEGIN { srand(s); printf "%.2f", 2.5 + rand() * 3 }')"
+	else
+		# 0.3 .. 2.2 s of work, then the crash.
+		sleep "$(awk -v s="$r" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 1.9 }')"
+	fi
+	if [ $r -gt "$ROUNDS" ] && [ $r -le $((ROUNDS + BULK_ROUNDS)) ]; then
 		n=$(fs_stat "$MNT" unlogged_batches)
 		unlogged=$((unlogged + ${n:-0}))
+	elif [ $r -gt "$ROUNDS" ]; then
+		n=$(fs_stat "$MNT" data_rewrite_bytes)
+		copied=$((copied + ${n:-0}))
 	fi
 	kill -9 "$FS_PID"
 	wait "$FS_PID" 2>/dev/null || true
@@ -87,6 +113,8 @@ done
 fs_umount "$MNT"
 echo "crash: 301 files closed without fsync survived a kill -9 0.6 s later (flush_interval_ms=200)"
 
-# The bulk rounds must have taken the unlogged path, or they tested nothing new.
+# The bulk rounds must have taken the unlogged path, and the churn rounds
+# copied values out of data tables, or they tested nothing new.
 [ "$BULK_ROUNDS" = 0 ] || [ "$unlogged" -gt 0 ] || fs_die "the bulk rounds wrote no unlogged batch"
-echo "crash: $((ROUNDS + BULK_ROUNDS)) kill -9 rounds ($BULK_ROUNDS with $unlogged unlogged batches seen), every acknowledged file identical"
+[ "$CHURN_ROUNDS" = 0 ] || [ "$copied" -gt 0 ] || fs_die "the churn rounds copied nothing out of a data table"
+echo "crash: $((ROUNDS + BULK_ROUNDS + CHURN_ROUNDS)) kill -9 rounds ($BULK_ROUNDS with $unlogged unlogged batches seen, $CHURN_ROUNDS with $copied bytes copied out of data tables), every acknowledged file identical"
