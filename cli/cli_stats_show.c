@@ -301,6 +301,10 @@ static void cli_stats_summary(const struct cli_stats_src *src, const struct cli_
 	printf("store bytes:  %s in tables (L0: %" PRIu64 " tables, %s; %" PRIu64
 	       " sorted runs)\n", t1, cli_stats_u(b, "l0_count"), t2,
 	       cli_stats_u(b, "sorted_runs"));
+	cli_stats_bytes(t1, sizeof(t1), (double)cli_stats_u(b, "data_table_bytes"));
+	cli_stats_bytes(t2, sizeof(t2), (double)cli_stats_u(b, "data_rewrite_bytes"));
+	printf("              %s in %" PRIu64 " data tables (file data; %s copied out of "
+	       "mostly dead ones)\n", t1, cli_stats_u(b, "data_tables"), t2);
 	cli_stats_bytes(t1, sizeof(t1), (double)cli_stats_u(b, "memtable_bytes"));
 	cli_stats_bytes(t2, sizeof(t2), (double)cli_stats_u(b, "frozen_memtable_bytes"));
 	cli_stats_bytes(t3, sizeof(t3), (double)cli_stats_u(b, "fs_write_buffer_bytes"));
