@@ -456,6 +456,60 @@ START_TEST(test_kv_ref__crashes_during_rewrites_lose_nothing)
 }
 END_TEST
 
+/*
+ * A store written before data tables (values in the tables, format-1
+ * manifests) opened with them on: the old values read as they were, new
+ * large values go to data tables, compaction merges the two kinds
+ * (inline values and REFs of the same keys), and everything reads back,
+ * before and after a reopen.
+ */
+START_TEST(test_kv_ref__older_store_takes_data_tables)
+{
+	struct obj_backend *store = check_mem_open("refold");
+	struct kv_config c = KV_CONFIG_INIT;
+	struct kv_db *db;
+	uint64_t latest;
+	struct kv_manifest *m;
+
+	c.memtable_bytes = 256 << 10;
+	c.l0_compact_trigger = 2;
+	c.l0_bulk_trigger = 2;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	ref_put_gen(db, 1);
+	ck_assert_int_eq(kv_close(db), 0);
+	ck_assert_int_eq(kv_manifest_latest_id(store, 0, &latest), 0);
+	ck_assert_int_eq(kv_manifest_load(store, latest, &m), 0);
+	for (size_t i = 0; i < m->n_l0; i++)
+		ck_assert_uint_eq(m->l0[i].n_refs, 0);
+	kv_manifest_free(m);
+
+	c.data_min_bytes = MIN;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	ref_check_gen(db, 1);
+	/* Half the keys again: the other half keeps its inline values. */
+	uint8_t val[BIG];
+	char key[32];
+	for (int k = 0; k < KEYS; k += 4) {
+		ref_key(k, key);
+		ck_assert_int_eq(kv_put(db, key, strlen(key), val, ref_val(k, 1, val)), 0);
+	}
+	check_kv_flush_now(db);
+	ck_assert_uint_ge(check_kv_stat(db, "data_tables_written"), 1);
+	uint64_t deadline = util_now_ns() + 30ull * 1000000000ull;
+	while (check_kv_stat(db, "compactions_completed") < 1) {
+		ck_assert_msg(util_now_ns() < deadline, "no compaction");
+		util_sleep_ns(20 * 1000000ull);
+	}
+	ref_check_gen(db, 1);
+	ck_assert_int_eq(kv_close(db), 0);
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	ref_check_gen(db, 1);
+	ck_assert_uint_gt(check_kv_stat(db, "data_tables"), 0);
+	ck_assert_int_eq(kv_close(db), 0);
+	check_mem_close(store, "refold");
+}
+END_TEST
+
 /* Manifests: version 1 while no table references a data table (older
  * builds read it), version 2 with the lists, which decode as written. */
 START_TEST(test_kv_ref__manifest_versions)
@@ -515,6 +569,7 @@ static Suite *kv_ref_suite(void)
 	tcase_add_test(tc, test_kv_ref__missing_data_table_is_corruption);
 	tcase_add_test(tc, test_kv_ref__mostly_dead_data_tables_are_rewritten);
 	tcase_add_test(tc, test_kv_ref__crashes_during_rewrites_lose_nothing);
+	tcase_add_test(tc, test_kv_ref__older_store_takes_data_tables);
 	suite_add_tcase(s, tc);
 	return s;
 }
