@@ -6,8 +6,8 @@
 # (default 10) with files up to 6 MiB on a mount with wal_bypass_mb=1, so
 # their data goes to the engine unlogged (kv_write_unlogged): acknowledged
 # by fsync through a memtable flush instead of the WAL. Then
-# CRASH_CHURN_ROUNDS (default 6) of the same on small memtables with
-# data_rewrite_pct=95, where the writes stop before the kill so that
+# CRASH_CHURN_ROUNDS (default 6) of the same with data tables on small
+# memtables (data_min_kb=64, data_rewrite_pct=95), where the writes stop before the kill so that
 # compactions run and copy values out of data tables the deleted versions
 # left mostly dead while the kill comes (the rounds must have seen such
 # copies). Last, files
@@ -36,7 +36,7 @@ while [ $r -le $((ROUNDS + BULK_ROUNDS + CHURN_ROUNDS)) ]; do
 		fs_mount "$ST" "$MNT" -o wal_bypass_mb=1,wal_bypass_quiet_ms=0
 		export CRASH_WORK_MAXSZ=$((6 << 20))
 	else
-		fs_mount "$ST" "$MNT" -o wal_bypass_mb=1,wal_bypass_quiet_ms=0,memtable_mb=4,data_rewrite_pct=95
+		fs_mount "$ST" "$MNT" -o wal_bypass_mb=1,wal_bypass_quiet_ms=0,memtable_mb=4,data_min_kb=64,data_rewrite_pct=95
 		export CRASH_WORK_MAXSZ=$((6 << 20))
 		work=0
 	fi

@@ -160,10 +160,10 @@ build_store() {
 
 # ---- the stores ---------------------------------------------------------------
 # The table cases on a store whose file data is in its tables too (big
-# tables, names among data), the data-table cases on one with the
-# defaults (whole chunks in data tables); the two trees have the same paths.
+# tables, names among data), the data-table cases on one with whole
+# chunks in data tables (data_min_kb=64); the two trees have the same paths.
 build_store clean memtable_mb=2,data_min_kb=0
-build_store clean_dt memtable_mb=2
+build_store clean_dt memtable_mb=2,data_min_kb=64
 CLEAN="file://$FS_TMP/clean"
 
 rc=0
