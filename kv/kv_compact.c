@@ -195,7 +195,8 @@ static int kv_compact_rewrite_run(const struct kv_db *db, const struct kv_manife
 	const struct kv_version *v = db->ver;
 	uint64_t best = 0;
 
-	if (!db->conf.data_rewrite_pct || !v || v->man != m)
+	if (!db->conf.data_rewrite_pct || !v || v->man != m || db->compact_space_fails ||
+	    db->store_err)
 		return 0;
 	for (size_t i = 0; i < m->n_runs; i++) {
 		uint64_t b = 0;
@@ -435,8 +436,9 @@ static int kv_compact_pick(struct kv_db *db, struct kv_compact_job *j)
 	}
 	j->bottom = first + n == m->n_runs;
 	/* The data tables whose values this job copies (REWRITING), decided
-	 * here once, against the version it reads. */
-	for (size_t i = 0; i < db->ver->n_data; i++)
+	 * here once, against the version it reads; none while the store is
+	 * short of room (a copy needs room before its source can go). */
+	for (size_t i = 0; i < db->ver->n_data && !db->compact_space_fails && !db->store_err; i++)
 		if (kv_compact_data_dead(db, &db->ver->data[i]) &&
 		    (rc = kv_dref_add(&j->rewrite, &j->n_rewrite, &db->ver->data[i].id,
 				      db->ver->data[i].size, 0)))
