@@ -94,35 +94,52 @@ static int kv_version_reader(struct kv_sst_reader **out, const struct kv_sst_met
 	return rc;
 }
 
-/* Collect the data tables every table of man references, sorted by id. */
+static int kv_vdata_order(const void *a, const void *b)
+{
+	return memcmp(((const struct kv_vdata *)a)->id.b, ((const struct kv_vdata *)b)->id.b, 16);
+}
+
+/* Add table t's data tables to v->data (room for them is there). */
+static void kv_version_data_take(struct kv_version *v, const struct kv_sst_meta *t)
+{
+	for (size_t k = 0; k < t->n_refs; k++)
+		v->data[v->n_data++] = (struct kv_vdata){ .id = t->refs[k].id, .size = t->refs[k].size,
+							  .live = t->refs[k].bytes };
+}
+
+/*
+ * The data tables every table of man references, sorted by id, each once
+ * with the live bytes of all its references: every list appended, sorted,
+ * and merged (a version is built at every flush and compaction, over
+ * however many data tables the store has).
+ */
 static int kv_version_data_ids(struct kv_version *v, const struct kv_manifest *man)
 {
-	struct kv_dref *all = NULL;
-	size_t n = 0;
-	int rc = 0;
+	size_t total = 0, n = 0;
 
-	for (size_t i = 0; i < man->n_l0 && !rc; i++)
-		for (size_t k = 0; k < man->l0[i].n_refs && !rc; k++)
-			rc = kv_dref_add(&all, &n, &man->l0[i].refs[k].id, man->l0[i].refs[k].size,
-					 man->l0[i].refs[k].bytes);
+	for (size_t i = 0; i < man->n_l0; i++)
+		total += man->l0[i].n_refs;
 	for (size_t i = 0; i < man->n_runs; i++)
-		for (size_t j = 0; j < man->runs[i].n && !rc; j++) {
-			const struct kv_sst_meta *t = &man->runs[i].ssts[j];
-			for (size_t k = 0; k < t->n_refs && !rc; k++)
-				rc = kv_dref_add(&all, &n, &t->refs[k].id, t->refs[k].size,
-						 t->refs[k].bytes);
-		}
-	if (!rc && n && !(v->data = calloc(n, sizeof(*v->data))))
-		rc = -ENOMEM;
-	for (size_t i = 0; !rc && i < n; i++) {
-		v->data[i].id = all[i].id;
-		v->data[i].size = all[i].size;
-		v->data[i].live = all[i].bytes;
+		for (size_t j = 0; j < man->runs[i].n; j++)
+			total += man->runs[i].ssts[j].n_refs;
+	if (!total)
+		return 0;
+	if (!(v->data = calloc(total, sizeof(*v->data))))
+		return -ENOMEM;
+	for (size_t i = 0; i < man->n_l0; i++)
+		kv_version_data_take(v, &man->l0[i]);
+	for (size_t i = 0; i < man->n_runs; i++)
+		for (size_t j = 0; j < man->runs[i].n; j++)
+			kv_version_data_take(v, &man->runs[i].ssts[j]);
+	qsort(v->data, v->n_data, sizeof(*v->data), kv_vdata_order);
+	for (size_t i = 0; i < v->n_data; i++) {
+		if (n && !memcmp(v->data[n - 1].id.b, v->data[i].id.b, 16))
+			v->data[n - 1].live += v->data[i].live;
+		else
+			v->data[n++] = v->data[i];
 	}
-	if (!rc)
-		v->n_data = n;
-	free(all);
-	return rc;
+	v->n_data = n;
+	return 0;
 }
 
 /*
