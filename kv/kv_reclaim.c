@@ -30,7 +30,11 @@
  *   a third dead is replaced by a table of its live versions, in the same place (an
  *   L0 slot or the same run: its key range can only narrow). One manifest
  *   update commits them; the next GC pass (A FULL STORE in kv_gc.c)
- *   deletes the old tables at once. A replacement that the store refuses
+ *   deletes the old tables at once, and the data tables (kv_ref.c) that
+ *   no table references any more. A REF entry weighs what it pins: the
+ *   dead bytes of a table include the values its dead REFs point to in
+ *   data tables that no live REF points into (kv_reclaim_weigh_refs).
+ *   A replacement that the store refuses
  *   is skipped. Runs only while no reader is registered (a follower's
  *   manifest and WAL position are not ours to reason about) and while
  *   this process holds the writer lease; it shares the compactor thread,
@@ -129,7 +133,9 @@ struct kv_reclaim_cand {
 	int l0;                           /* 1: in L0; 0: in the run run_id */
 	uint64_t run_id;
 	uint64_t dead, live;              /* versions */
-	uint64_t dead_bytes, live_bytes;  /* key + value bytes */
+	uint64_t dead_bytes, live_bytes;  /* key + value bytes (REFS) */
+	struct kv_dref *dead_refs;        /* value bytes of its dead REFs, per data table */
+	size_t n_dead_refs;
 	struct kv_sst_meta out;           /* the replacement; id zero = drop */
 	int chosen;
 };
@@ -143,6 +149,8 @@ struct kv_reclaim {
 	struct kv_iter *all;              /* merge of every memtable and table */
 	struct kv_reclaim_cand *c;
 	size_t n;
+	struct kv_dref *live_refs;        /* value bytes of live REFs, per data table */
+	size_t n_live_refs;
 	uint8_t *seek;                    /* seek key buffer */
 	size_t seek_cap;
 };
@@ -170,6 +178,23 @@ static int kv_reclaim_visible(struct kv_reclaim *r, const uint8_t *key, size_t k
 	if (kv_ukey_cmp(k, klen - KV_IKEY_TRAILER, key, kl) == 0)
 		*seq = kv_ikey_seq(k, klen);
 	return 0;
+}
+
+/* Note a REF entry of table c in the per-data-table tallies. */
+static int kv_reclaim_tally_ref(struct kv_reclaim *r, struct kv_reclaim_cand *c, int dead,
+				const uint8_t *v, size_t vl)
+{
+	struct kv_ref ref;
+
+	if (kv_ref_decode(v, vl, &ref)) {
+		char name[64];
+		kv_sst_id_name(&c->meta->id, name, sizeof(name));
+		return KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET,
+				  "malformed reference into a data table (%zu bytes)", vl);
+	}
+	if (dead)
+		return kv_dref_add(&c->dead_refs, &c->n_dead_refs, &ref.id, 0, ref.len);
+	return kv_dref_add(&r->live_refs, &r->n_live_refs, &ref.id, 0, ref.len);
 }
 
 /* Walk table c; with b == NULL count its dead versions, else add its
@@ -221,13 +246,17 @@ static int kv_reclaim_walk(struct kv_reclaim *r, struct kv_reclaim_cand *c,
 		if (b) {
 			if (!dead)
 				rc = kv_sst_builder_add(b, k, kl, v, vl);
-		} else if (dead) {
+			continue;
+		}
+		if (dead) {
 			c->dead++;
 			c->dead_bytes += kl + vl;
 		} else {
 			c->live++;
 			c->live_bytes += kl + vl;
 		}
+		if (kv_ikey_type(k, kl) == KV_TYPE_REF)
+			rc = kv_reclaim_tally_ref(r, c, dead, v, vl);
 	}
 	if (!rc)
 		rc = it->ops->status(it);
@@ -369,6 +398,50 @@ static int kv_reclaim_apply(void *arg, struct kv_manifest *m)
 	return 0;
 }
 
+/* A dead REF frees its value only once no live REF points into the same
+ * data table: then GC deletes the whole data table when the last table
+ * referencing it is rewritten or dropped. Count such values as the dead
+ * bytes of each table holding a dead REF to them, so that a small table
+ * that pins a large dead data table is the first to go; a dead REF into a
+ * data table that stays live frees nothing here (compaction's REWRITING
+ * copies the live values out once there is room). */
+static void kv_reclaim_weigh_refs(struct kv_reclaim *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct kv_reclaim_cand *c = &r->c[i];
+		for (size_t d = 0; d < c->n_dead_refs; d++)
+			if (!kv_dref_lookup(r->live_refs, r->n_live_refs, &c->dead_refs[d].id))
+				c->dead_bytes += c->dead_refs[d].bytes;
+	}
+}
+
+/* Object bytes of the data tables that no table references once the
+ * chosen ones are replaced: their every REF was dead, and every table
+ * holding one was chosen. */
+static uint64_t kv_reclaim_data_freed(const struct kv_reclaim *r)
+{
+	uint64_t freed = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct kv_sst_meta *m = r->c[i].meta;
+		for (size_t d = 0; d < m->n_refs; d++) {
+			const struct kv_sst_id *id = &m->refs[d].id;
+			int first = 1, all_chosen = 1;
+			for (size_t j = 0; j < r->n && first; j++) {
+				const struct kv_sst_meta *o = r->c[j].meta;
+				if (!kv_dref_lookup(o->refs, o->n_refs, id))
+					continue;
+				first = j == i;
+				all_chosen &= r->c[j].chosen &&
+					      !kv_dref_lookup(r->c[j].out.refs, r->c[j].out.n_refs, id);
+			}
+			if (first && all_chosen)
+				freed += m->refs[d].size;
+		}
+	}
+	return freed;
+}
+
 static int kv_reclaim_cheaper(const void *a, const void *b)
 {
 	const struct kv_reclaim_cand *x = a, *y = b;
@@ -392,12 +465,15 @@ static int kv_reclaim_add(struct kv_reclaim *r, const struct kv_sst_meta *m,
 
 static void kv_reclaim_free(struct kv_reclaim *r)
 {
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < r->n; i++) {
 		if (r->c[i].out.size) {
 			kv_pending_del(r->db, &r->c[i].out.id);
 			kv_sst_meta_clear(&r->c[i].out);
 		}
+		free(r->c[i].dead_refs);
+	}
 	free(r->c);
+	free(r->live_refs);
 	free(r->seek);
 	if (r->all)
 		r->all->ops->free(r->all);
@@ -484,6 +560,7 @@ int kv_reclaim_pass(struct kv_db *db)
 		rc = kv_reclaim_walk(&r, &r.c[i], NULL);
 	if (rc)
 		goto out;
+	kv_reclaim_weigh_refs(&r);
 	qsort(r.c, r.n, sizeof(*r.c), kv_reclaim_cheaper);
 	size_t chosen = 0;
 	uint64_t freed = 0;
@@ -512,6 +589,7 @@ int kv_reclaim_pass(struct kv_db *db)
 	}
 	if (!chosen)
 		goto out;
+	freed += kv_reclaim_data_freed(&r);
 	rc = kv_manifest_update(db, kv_reclaim_apply, &r, NULL, NULL);
 	if (rc == 0) {
 		UTIL_INFO("kv", "the store is full: %zu tables without their dead versions "

@@ -558,6 +558,101 @@ START_TEST(test_kv_ref__manifest_versions)
 }
 END_TEST
 
+/* Open with no background threads: the flushes happen at close, and
+ * nothing compacts under the reclaim pass. */
+static struct kv_db *ref_open_still(struct obj_backend *store)
+{
+	struct kv_config c = KV_CONFIG_INIT;
+	struct kv_db *db;
+	c.data_min_bytes = MIN;
+	c.no_background = 1;
+	ck_assert_int_eq(kv_open(&db, store, &c), 0);
+	return db;
+}
+
+/* With val: put keys <p>000..<p><n-1> (k % step == 0) to BIG random
+ * bytes (ref_val of 2k in generation p), and s<p>000.. to 200 bytes when
+ * small; without: delete those keys. */
+static void ref_fill(struct kv_db *db, char p, int n, int step, int val, int small)
+{
+	uint8_t v[BIG];
+	char key[32];
+	for (int k = 0; k < n; k += step) {
+		snprintf(key, sizeof(key), "%c%03d", p, k);
+		if (val)
+			ck_assert_int_eq(kv_put(db, key, strlen(key), v, ref_val(2 * k, p, v)), 0);
+		else
+			ck_assert_int_eq(kv_delete(db, key, strlen(key)), 0);
+		if (small) {
+			snprintf(key, sizeof(key), "s%c%03d", p, k);
+			ck_assert_int_eq(kv_put(db, key, strlen(key), v, 200), 0);
+		}
+	}
+}
+
+/* The data tables the latest manifest references. */
+static size_t ref_latest_data_tables(struct obj_backend *store)
+{
+	uint64_t latest;
+	ck_assert_int_eq(kv_manifest_latest_id(store, 0, &latest), 0);
+	return ref_manifest_complete(store, latest);
+}
+
+/*
+ * On a full store the reclaim pass weighs a REF by the value it pins: a
+ * table of many small live values and a few REFs into a data table whose
+ * every value is deleted is rewritten without them, and the data table is
+ * no longer referenced (GC deletes it); a data table that still holds a
+ * live value stays, and everything live reads, also after a reopen.
+ */
+START_TEST(test_kv_ref__reclaim_frees_dead_data_tables)
+{
+	struct obj_backend *store = check_mem_open("refreclaim");
+	struct kv_db *db = ref_open_still(store);
+	ref_fill(db, 'a', 60, 1, 'a', 1);
+	ck_assert_int_eq(kv_close(db), 0);          /* T0 (+ smalls) and its data table */
+	db = ref_open_still(store);
+	ref_fill(db, 'b', 60, 1, 'b', 1);
+	ck_assert_int_eq(kv_close(db), 0);          /* T1 and its data table */
+	ck_assert_uint_eq(ref_latest_data_tables(store), 2);
+
+	db = ref_open_still(store);
+	ref_fill(db, 'a', 60, 1, 0, 0);             /* every a: the first data table dead */
+	ref_fill(db, 'b', 60, 2, 0, 0);             /* half the b: the second one lives */
+	ck_assert_int_eq(kv_sync(db), 0);
+	ck_assert_int_eq(kv_reclaim_pass(db), 0);
+	ck_assert_uint_eq(ref_latest_data_tables(store), 1);
+	ck_assert_uint_ge(check_kv_stat(db, "reclaim_bytes"), 60ull * BIG);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int k = 0; k < 60; k++) {
+			char key[32];
+			void *v = NULL;
+			size_t vl;
+			snprintf(key, sizeof(key), "b%03d", k);
+			int rc = kv_get(db, NULL, key, strlen(key), &v, &vl);
+			if (k % 2 == 0) {
+				ck_assert_int_eq(rc, -ENOENT);
+			} else {
+				uint8_t want[BIG];
+				ck_assert_msg(rc == 0 && vl == ref_val(2 * k, 'b', want) &&
+					      !memcmp(v, want, BIG), "%s: %s", key, kv_strerror(rc));
+				free(v);
+			}
+			snprintf(key, sizeof(key), "a%03d", k);
+			ck_assert_int_eq(kv_get(db, NULL, key, strlen(key), &v, &vl), -ENOENT);
+			snprintf(key, sizeof(key), "sa%03d", k);
+			ck_assert_int_eq(kv_get(db, NULL, key, strlen(key), &v, &vl), 0);
+			ck_assert_uint_eq(vl, 200);
+			free(v);
+		}
+		ck_assert_int_eq(kv_close(db), 0);
+		db = ref_open_still(store);
+	}
+	ck_assert_int_eq(kv_close(db), 0);
+	check_mem_close(store, "refreclaim");
+}
+END_TEST
+
 static Suite *kv_ref_suite(void)
 {
 	Suite *s = suite_create("kv_ref");
@@ -570,6 +665,7 @@ static Suite *kv_ref_suite(void)
 	tcase_add_test(tc, test_kv_ref__mostly_dead_data_tables_are_rewritten);
 	tcase_add_test(tc, test_kv_ref__crashes_during_rewrites_lose_nothing);
 	tcase_add_test(tc, test_kv_ref__older_store_takes_data_tables);
+	tcase_add_test(tc, test_kv_ref__reclaim_frees_dead_data_tables);
 	suite_add_tcase(s, tc);
 	return s;
 }
