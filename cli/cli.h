@@ -100,10 +100,10 @@ struct cli_opts {
 #define CLI_F_YES    0x1000        /* --yes (fsck --scrub --repair: carry it out) */
 #define CLI_F_DRYRUN 0x2000        /* --dry-run (fsck --scrub --repair: the default) */
 #define CLI_DFLT_LEASE_WAIT_S 60
-/* data_min_kb= (kv_ref.c): 0, file data stays in the tables until a store
- * full of live data recovers from deletes with data tables too
- * (docs/kv-format.md, "Data tables"); 64 puts whole 64 KiB chunks in them. */
-#define CLI_DFLT_DATA_MIN_KB 0
+/* data_min_kb= (kv_ref.c): whole 64 KiB chunks of file data go to data
+ * tables; smaller values stay in the tables (docs/kv-format.md, "Data
+ * tables", says why). */
+#define CLI_DFLT_DATA_MIN_KB 64
 /* data_rewrite_pct= (the engine's own default, KV_DFLT_DATA_REWRITE_PCT). */
 #define CLI_DFLT_DATA_REWRITE_PCT 50
 #define CLI_DFLT_UNMOUNT_TIMEOUT_S 60

@@ -290,6 +290,9 @@ static void cli_stats_summary(const struct cli_stats_src *src, const struct cli_
 		cli_stats_time(t2, sizeof(t2), st.store_since_ms);
 		printf("store health: failing since %s: %s\n", t2,
 		       util_strerror((int)st.store_errno));
+	} else if (cli_stats_u(b, "room_short")) {
+		printf("store health: ok, but short of room: the reserve is spent, and writes "
+		       "other than deletes get ENOSPC until there is room for it again\n");
 	} else {
 		printf("store health: ok\n");
 	}

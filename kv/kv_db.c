@@ -562,32 +562,41 @@ static int kv_shrink_entry(void *arg, enum kv_type type, const uint8_t *key, siz
 }
 
 /*
- * ROOM TO DELETE: what a writer may add while the store refuses writes
- * for space. Deletes (rm, truncate: tombstones, and at most a few small
- * records such as the inode they change) shrink the data set: refusing
- * them would leave the user no way to make room, so they go in, stall or
- * not, within KV_FULL_OVERDRAFT bytes, and the first of them releases the
- * reserve (kv_reclaim.c) for them. Other writes get ENOSPC at once beyond
- * KV_FULL_TRICKLE bytes (file data waits in the filesystem's buffers):
- * stored ahead of the deletes in the WAL, they would take the room the
- * reserve gives. The reclaim pass then turns the deletes into free space.
+ * ROOM TO DELETE: what a writer may add while the store is short of room
+ * (kv_room_short: it refuses writes for space, or the reserve is spent).
+ * Deletes (rm, truncate: tombstones, and at most a few small records such
+ * as the inode they change) shrink the data set: refusing them would
+ * leave the user no way to make room, so they go in, stall or not, within
+ * KV_FULL_OVERDRAFT bytes while the store refuses writes (without limit
+ * once it takes them), and the first of them releases the reserve
+ * (kv_reclaim.c) for them. Other writes get ENOSPC beyond
+ * KV_FULL_TRICKLE bytes until the reserve is made again - at once while
+ * the store refuses writes, after up to KV_RESERVE_WAIT_NS while it takes
+ * them (file data waits in the filesystem's buffers): stored ahead of the deletes in the WAL,
+ * they would take the room the reserve gives. The reclaim pass then
+ * turns the deletes into free space.
  */
 #define KV_FULL_OVERDRAFT ((size_t)8 << 20)
 #define KV_SHRINK_PUT_MAX 4096
 
 #define KV_FULL_TRICKLE ((size_t)1 << 20)
+/* How long a write refused only for the spent reserve waits for it. */
+#define KV_RESERVE_WAIT_NS (5ull * 1000000000)
 
 /* 1: let b in (counted), 0: refuse it (the store is full), -1: the store
  * is not full, the usual rules apply (mu held). */
 static int kv_write_full_admit(struct kv_db *db, const struct kv_batch *b)
 {
 	struct kv_shrink s = { 0 };
+	int full = db->store_err == -ENOSPC || db->store_err == -EDQUOT;
 
-	if (db->store_err != -ENOSPC && db->store_err != -EDQUOT)
+	if (!kv_room_short(db))
 		return -1;
 	if (kv_batch_each(b->rep.data, b->rep.len, b->count, kv_shrink_entry, &s) != 0)
 		return 0;
 	if (s.deletes && s.put_bytes <= KV_SHRINK_PUT_MAX) {
+		if (!full)
+			return -1;      /* the store takes writes: the usual rules */
 		if (db->full_overdraft + b->rep.len > KV_FULL_OVERDRAFT)
 			return 0;
 		db->full_overdraft += b->rep.len;
@@ -621,16 +630,33 @@ static int kv_write_ext(struct kv_db *db, struct kv_batch *b, int unlogged)
 			rc = -EROFS;
 			goto out;
 		}
-		/* While the store is full, a write waits for nothing: it is let
-		 * in (a delete; a little else) or refused now. Anything else
-		 * stored ahead of the deletes would take the room they make. */
+		/* While the store is short of room, a write waits for nothing:
+		 * it is let in (a delete; a little else) or refused now.
+		 * Anything else stored ahead of the deletes would take the room
+		 * they make. */
 		int full = kv_write_full_admit(db, b);
 		if (full == 1)
 			break;
+		if (full == 0 && !db->store_err &&
+		    (!stall_start || util_now_ns() - stall_start < KV_RESERVE_WAIT_NS)) {
+			/* The store takes writes but the reserve is spent: GC
+			 * makes it again within a second or two when there is
+			 * room, and the write goes in then. */
+			if (!stall_start) {
+				stall_start = util_now_ns();
+				db->write_stalls++;
+				db->writers_waiting++;
+			}
+			uint64_t wall = util_wall_ns() + KV_RESERVE_WAIT_NS / 8;
+			struct timespec ts = { (time_t)(wall / 1000000000ull),
+					       (long)(wall % 1000000000ull) };
+			(void)kv_cond_timedwait(&db->cv_state, &db->mu, &ts);
+			continue;
+		}
 		if (full == 0) {
 			if (stall_start)
 				db->writers_waiting--;
-			rc = kv_store_errno(db->store_err);
+			rc = db->store_err ? kv_store_errno(db->store_err) : -ENOSPC;
 			goto out;
 		}
 		if (!kv_write_stalled(db))
@@ -1139,6 +1165,7 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	emit(arg, "compaction_bulk_holds", db->bulk_holds);
 	emit(arg, "gc_passes", db->gc_passes);
 	emit(arg, "reserve_present", db->reserve_state == KV_RESERVE_PRESENT);
+	emit(arg, "room_short", kv_room_short(db));
 	emit(arg, "reserve_releases", db->reserve_releases);
 	emit(arg, "reclaim_passes", db->reclaim_passes);
 	emit(arg, "reclaim_tables", db->reclaim_tables);

@@ -48,9 +48,10 @@
  *   delete` on the store) is collected at this process's next event.
  *
  * A FULL STORE
- *   While the store refuses writes for space (ENOSPC, a quota), garbage
- *   is what stands between the user and a working store: passes run at
- *   most a second apart, and when this process holds the writer lease and
+ *   While the store is short of room (it refuses writes for space:
+ *   ENOSPC, a quota; or the reserve is spent and not made again yet:
+ *   kv_room_short, kv_reclaim.c), garbage is what stands between the
+ *   user and a working store: passes run at most a second apart, and when this process holds the writer lease and
  *   no reader is registered under readers/, the AGE rules are waived. Both
  *   protect other processes only (an uncommitted table of a writer that
  *   holds no lease now cannot be committed; a reader that loaded an older
@@ -305,7 +306,7 @@ static int kv_gc_urgent(struct kv_db *db)
 	size_t readers = 0;
 
 	kv_mutex_lock(&db->mu);
-	int full = db->store_err == -ENOSPC || db->store_err == -EDQUOT;
+	int full = kv_room_short(db);
 	int leased = db->lease.gen != 0 && db->state == KV_STATE_OK;
 	kv_mutex_unlock(&db->mu);
 	if (!full || !leased)
@@ -434,8 +435,7 @@ static int kv_gc_wait(struct kv_db *db, uint64_t last_ns)
 		if (db->shutdown || db->state == KV_STATE_FENCED)
 			return 1;
 		uint64_t now = util_wall_ns();
-		int full = db->store_err == -ENOSPC || db->store_err == -EDQUOT;
-		uint64_t gap = (full ? 1000ull : db->conf.gc_interval_ms) * 1000000ull;
+		uint64_t gap = (kv_room_short(db) ? 1000ull : db->conf.gc_interval_ms) * 1000000ull;
 		uint64_t allowed = last_ns + gap;
 		uint64_t due = db->gc_due_ms == UINT64_MAX ? UINT64_MAX : db->gc_due_ms * 1000000ull;
 		uint64_t wake = db->gc_kick ? 0 : due;

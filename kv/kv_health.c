@@ -97,12 +97,12 @@ void kv_db_store_ok(struct kv_db *db)
 		  1000000000u, db->store_fail_run);
 	db->store_err = 0;
 	db->store_fail_run = 0;
-	db->store_ok_since_ns = util_wall_ns();
 	db->full_overdraft = 0;
-	db->full_trickle = 0;
 	db->full_deletes = 0;
 	if (db->reserve_state == KV_RESERVE_RELEASED)
 		kv_gc_kick(db);         /* the reserve is made again (kv_reclaim.c) */
+	else
+		db->full_trickle = 0;   /* the reserve's room is for deletes alone */
 	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));
 }
 

@@ -1165,14 +1165,15 @@ struct kv_db {
 	uint64_t store_fail_logged_ns;    /* monotonic: last "still failing" line */
 	uint64_t store_fail_run;          /* failures in the current run */
 	int retry_now;                    /* a sync waits: cut the current backoff short */
-	uint64_t store_ok_since_ns;       /* wall clock the last failure in a row ended */
 	size_t full_overdraft;            /* bytes of deletes let in while full, and of */
 	size_t full_trickle;              /* other writes (kv_db.c, ROOM TO DELETE) ... */
 	int full_deletes;                 /* ... and whether a delete came: all 0 again
-					   * once the store takes writes */
+					   * once the store takes writes (the trickle once
+					   * the reserve is made again) */
 	/* Room to recover (kv_reclaim.c), protected by mu: */
 	int reserve_state;                /* KV_RESERVE_* */
 	uint64_t reserve_releases;
+	uint64_t reserve_retry_ns;        /* RELEASED: wait before the next PUT; 0 = first */
 	uint64_t reclaim_seen_seq, reclaim_seen_manifest;  /* what the last pass saw */
 	uint64_t reclaim_passes, reclaim_tables, reclaim_bytes;
 	unsigned compact_space_fails;     /* jobs failed for space in a row (kv_compact.c,
@@ -1317,6 +1318,9 @@ enum { KV_RESERVE_UNKNOWN = 0, KV_RESERVE_PRESENT, KV_RESERVE_RELEASED };
  * room (GC thread; takes mu). Returns the wall-clock ns at which it wants
  * to be called again, 0 = only on the next event. */
 uint64_t kv_reserve_tend(struct kv_db *db);
+/* Short of room (kv_reclaim.c, THE RESERVE): the store refuses writes for
+ * space, or the reserve is spent and not made again yet. (mu held) */
+int kv_room_short(const struct kv_db *db);
 /* Whether a reclaim pass has something new to look at (mu held). */
 int kv_reclaim_wanted(struct kv_db *db);
 /* One reclaim pass (compactor thread; mu not held). Returns 0 or an error. */

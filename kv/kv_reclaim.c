@@ -10,13 +10,21 @@
  *
  * THE RESERVE (object "reserve", conf.reserve_bytes of zeros)
  *   The writer keeps it in the store while there is room (made by the GC
- *   thread when it starts, and again once the store has taken writes for
- *   KV_RESERVE_AGAIN_NS after a full episode - on file:// only when
- *   statfs shows twice its size free, so that it does not fill the store
- *   again at once). When the user deletes something while the store
- *   refuses writes for space (kv_db.c, ROOM TO DELETE: nothing else is
- *   let in then), GC deletes it: the WAL backlog and the tombstones can
+ *   thread when it starts). When the user deletes something while the
+ *   store refuses writes for space (kv_db.c, ROOM TO DELETE: nothing else
+ *   is let in then), GC deletes it: the WAL backlog and the tombstones can
  *   then be stored, and the reclaim pass below needs little more.
+ *   Its room is for that alone: until it is made again the store counts
+ *   as short of room (kv_room_short) even though it takes writes, so
+ *   deletes go in while other writes are refused beyond a trickle, the
+ *   reclaim pass runs and GC skips its AGE rules. Otherwise the writes
+ *   of the moment take the room, and the next deletes, stored behind
+ *   whatever was let in ahead of them in the WAL, find none. GC makes it
+ *   again as soon as the store has room for it (on file:// when statfs
+ *   shows half as much again as its size free, so that it does not fill
+ *   the store again at once; elsewhere when its PUT succeeds), trying every
+ *   KV_RESERVE_RETRY_NS, doubled after each failed PUT up to
+ *   KV_RESERVE_RETRY_MAX_NS.
  *
  * THE RECLAIM PASS (compactor thread, while the store is full)
  *   A version of a key in a table is dead when a newer version of the key
@@ -50,7 +58,8 @@
 #include <string.h>
 
 #define KV_RESERVE_NAME "reserve"
-#define KV_RESERVE_AGAIN_NS (60ull * 1000000000)
+#define KV_RESERVE_RETRY_NS (1ull * 1000000000)
+#define KV_RESERVE_RETRY_MAX_NS (64ull * 1000000000)
 
 /* ---- the reserve -------------------------------------------------------- */
 
@@ -59,11 +68,16 @@ static int kv_store_full(const struct kv_db *db)
 	return db->store_err == -ENOSPC || db->store_err == -EDQUOT;
 }
 
+int kv_room_short(const struct kv_db *db)
+{
+	KV_MU_HELD(db);
+	return kv_store_full(db) || db->reserve_state == KV_RESERVE_RELEASED;
+}
+
 uint64_t kv_reserve_tend(struct kv_db *db)
 {
 	size_t want = db->conf.reserve_bytes;
 	int full, state;
-	uint64_t ok_since;
 
 	if (db->readonly || want == KV_RESERVE_NONE)
 		return 0;
@@ -71,7 +85,7 @@ uint64_t kv_reserve_tend(struct kv_db *db)
 	full = kv_store_full(db);
 	int deletes = db->full_deletes;
 	state = db->reserve_state;
-	ok_since = db->store_ok_since_ns;
+	uint64_t retry = db->reserve_retry_ns ? db->reserve_retry_ns : KV_RESERVE_RETRY_NS;
 	kv_mutex_unlock(&db->mu);
 
 	if (full && deletes && state != KV_RESERVE_RELEASED) {
@@ -84,15 +98,18 @@ uint64_t kv_reserve_tend(struct kv_db *db)
 		kv_mutex_lock(&db->mu);
 		db->reserve_state = KV_RESERVE_RELEASED;
 		db->reserve_releases++;
+		db->reserve_retry_ns = 0;
 		kv_mutex_unlock(&db->mu);
 		if (rc == 0)
 			UTIL_WARN("kv", "the store is full: released the %zu-byte reserve (object %s) "
-				  "so that deletes can be stored; it is made again once there is room",
-				  want, KV_RESERVE_NAME);
-		return 0;
+				  "so that deletes can be stored; other writes wait until it is "
+				  "made again, once there is room", want, KV_RESERVE_NAME);
+		return util_wall_ns() + KV_RESERVE_RETRY_NS;
 	}
-	if (full || state == KV_RESERVE_PRESENT)
+	if (state == KV_RESERVE_PRESENT)
 		return 0;
+	if (full)
+		return state == KV_RESERVE_RELEASED ? util_wall_ns() + retry : 0;
 	if (state == KV_RESERVE_UNKNOWN) {
 		struct obj_stat st;
 		if (obj_head(db->store, KV_RESERVE_NAME, &st) == 0 && st.size == want) {
@@ -101,25 +118,33 @@ uint64_t kv_reserve_tend(struct kv_db *db)
 			kv_mutex_unlock(&db->mu);
 			return 0;
 		}
-	} else if (util_wall_ns() - ok_since < KV_RESERVE_AGAIN_NS) {
-		return ok_since + KV_RESERVE_AGAIN_NS;  /* RELEASED: let the store settle */
 	}
 	uint64_t total, avail;
 	if (state == KV_RESERVE_RELEASED && obj_space(db->store, &total, &avail) == 0 &&
-	    avail < 2 * (uint64_t)want)
-		return util_wall_ns() + KV_RESERVE_AGAIN_NS;
+	    avail < (uint64_t)want + want / 2)
+		return util_wall_ns() + KV_RESERVE_RETRY_NS;
 	uint8_t *zeros = calloc(1, want ? want : 1);
-	if (!zeros)
-		return util_wall_ns() + KV_RESERVE_AGAIN_NS;
-	int rc = obj_put(db->store, KV_RESERVE_NAME, zeros, want);
+	int rc = zeros ? obj_put(db->store, KV_RESERVE_NAME, zeros, want) : -ENOMEM;
 	free(zeros);
 	if (rc) {
 		UTIL_INFO("kv", "the reserve (object %s) cannot be made now: %s", KV_RESERVE_NAME,
 			  kv_strerror(rc));
-		return util_wall_ns() + KV_RESERVE_AGAIN_NS;
+		if (state != KV_RESERVE_RELEASED)
+			return util_wall_ns() + KV_RESERVE_RETRY_MAX_NS;
+		kv_mutex_lock(&db->mu);
+		db->reserve_retry_ns = retry * 2 < KV_RESERVE_RETRY_MAX_NS ? retry * 2
+									: KV_RESERVE_RETRY_MAX_NS;
+		kv_mutex_unlock(&db->mu);
+		return util_wall_ns() + retry;
 	}
 	kv_mutex_lock(&db->mu);
+	if (state == KV_RESERVE_RELEASED)
+		UTIL_WARN("kv", "the reserve (object %s) is made again: writes are let in as "
+			  "usual", KV_RESERVE_NAME);
 	db->reserve_state = KV_RESERVE_PRESENT;
+	db->reserve_retry_ns = 0;
+	db->full_trickle = 0;
+	CHECK_RETURN(pthread_cond_broadcast(&db->cv_state));   /* writers waiting for it */
 	kv_mutex_unlock(&db->mu);
 	return 0;
 }
@@ -492,7 +517,7 @@ static int kv_reclaim_reader_cb(void *arg, const struct kv_lease_info *l)
 int kv_reclaim_wanted(struct kv_db *db)
 {
 	KV_MU_HELD(db);
-	return kv_store_full(db) && db->lease.gen != 0 && db->state == KV_STATE_OK &&
+	return kv_room_short(db) && db->lease.gen != 0 && db->state == KV_STATE_OK &&
 	       (db->durable_seq != db->reclaim_seen_seq ||
 		db->ver->man->id != db->reclaim_seen_manifest);
 }
