@@ -176,7 +176,7 @@ static size_t kv_compact_window(const struct kv_manifest *m, size_t k, uint64_t 
  */
 static int kv_compact_data_dead(const struct kv_db *db, const struct kv_vdata *d)
 {
-	return db->conf.data_rewrite_pct && d->live < d->size &&
+	return db->conf.data_rewrite_pct && d->r && d->live < d->size &&
 	       d->live * 100 < d->size * db->conf.data_rewrite_pct &&
 	       d->size - d->live >= db->conf.memtable_bytes / 16 &&
 	       !kv_compact_quarantined((struct kv_db *)db, &d->id);

@@ -1118,7 +1118,6 @@ void kv_stats(struct kv_db *db, kv_stat_emit_fn emit, void *arg)
 	for (size_t i = 0; i < db->ver->n_data; i++)
 		data_bytes += db->ver->data[i].size;
 	emit(arg, "data_tables", db->ver->n_data);
-	emit(arg, "data_tables_open", kv_version_data_opened(db->ver));
 	emit(arg, "data_table_bytes", data_bytes);
 	emit(arg, "manifest_id", m->id);
 	emit(arg, "writer_epoch", db->writer_epoch);

@@ -828,8 +828,8 @@ struct kv_vdata {
 	struct kv_sst_id id;
 	uint64_t size;
 	uint64_t live;                    /* value bytes the version's tables reference */
-	struct kv_sst_reader *r;          /* opened on first read; data_mu */
-	int err;                          /* KV_ECORRUPT: cannot be opened; data_mu */
+	struct kv_sst_reader *r;
+	int err;                          /* KV_ECORRUPT or -ENOENT when r is NULL */
 };
 
 struct kv_version {
@@ -839,9 +839,6 @@ struct kv_version {
 	struct kv_vrun *runs;             /* parallel to man->runs */
 	struct kv_vdata *data;            /* data tables the tables reference, by id */
 	size_t n_data;
-	pthread_mutex_t data_mu;          /* guards data[].r and .err */
-	struct obj_backend *store;        /* what data tables are opened from */
-	struct kv_cache *cache;
 	struct kv_vreg *reg;              /* registered here while alive; may be NULL */
 	struct kv_version *rprev, *rnext; /* protected by reg->mu */
 };
@@ -891,8 +888,6 @@ int kv_version_ref_size(void *arg, const struct kv_sst_id *id, uint64_t *size);
 /* The data table id of version v, or NULL. */
 const struct kv_vdata *kv_version_data_find(const struct kv_version *v,
 					    const struct kv_sst_id *id);
-/* How many of v's data tables have been opened (they are on first read). */
-size_t kv_version_data_opened(struct kv_version *v);
 /* Append one internal iterator per SST (L0 newest first, then runs) to
  * its[*n...]; its must have room for kv_version_sst_count(v). */
 /* Append an iterator per table of v to its[*n..]; a broken table only

@@ -20,14 +20,6 @@
  *   the compactor quarantines it (kv_compact.c). Scrub names exactly the
  *   paths that fail (docs/scrub.md).
  *
- * DATA TABLES (kv_ref.c)
- *   are opened on the first read of a value in them, not when a version
- *   is built: a mount, a flush or a compaction that only needs keys (a
- *   stat, a listing, the merge that moves REFs) costs no GET for them, and
- *   on a large store at tens of milliseconds a request that is most of a
- *   mount's time. A version takes the readers its predecessor opened;
- *   v->data_mu guards the open.
- *
  * Lookup order (newest data first): L0 newest to oldest, then sorted runs
  * newest to oldest; within a run, the one SST whose key range covers the
  * key. The first version found with seq <= snap wins: every source is
@@ -150,79 +142,47 @@ static int kv_version_data_ids(struct kv_version *v, const struct kv_manifest *m
 	return 0;
 }
 
-/* Share the data-table readers prev has opened (DATA TABLES above). */
-static void kv_version_share_data(struct kv_version *v, const struct kv_version *prev)
+/*
+ * Open the data tables of v, sharing the readers prev has. Nothing is
+ * read here for a new one but its footer and index (no filter: every
+ * lookup in a data table finds its entry). One whose footer or index is
+ * damaged is read through an index rebuilt from its data blocks when
+ * those are sound (BROKEN TABLES above); one that is missing, or cannot
+ * be rebuilt, gets no reader: reads of the values in it fail as corrupt,
+ * naming it, and everything else is served.
+ */
+static int kv_version_open_data(struct kv_version *v, const struct kv_version *prev,
+				struct obj_backend *store, struct kv_cache *cache)
 {
-	if (!prev || !prev->n_data)
-		return;
-	struct kv_version *p = (struct kv_version *)prev;   /* data_mu only */
-	CHECK_RETURN(pthread_mutex_lock(&p->data_mu));
 	for (size_t i = 0; i < v->n_data; i++) {
-		struct kv_vdata *d = &v->data[i], *o = kv_version_data(p, &d->id);
-		if (o && o->r) {
-			kv_sst_ref(o->r);
-			d->r = o->r;
-		} else if (o) {
-			d->err = o->err;
+		struct kv_vdata *d = &v->data[i];
+		struct kv_vdata *p = kv_version_data(prev, &d->id);
+		if (p && p->r) {
+			kv_sst_ref(p->r);
+			d->r = p->r;
+			continue;
+		}
+		struct kv_sst_meta meta = { .id = d->id, .size = d->size };
+		int rc = kv_sst_open(&d->r, store, cache, &meta);
+		if (rc == KV_ECORRUPT) {
+			/* Its footer or index: read it through one rebuilt from its
+			 * data blocks when they are sound (as kv_version_reader). */
+			struct kv_corrupt_info ci;
+			kv_corrupt_mine(&ci);
+			rc = kv_sst_open_rebuilt(&d->r, store, cache, &meta,
+						 ci.reason[0] ? ci.reason : "corrupt");
+		}
+		if (rc == -ENOENT || rc == KV_ECORRUPT) {
+			char name[64];
+			kv_sst_id_name(&d->id, name, sizeof(name));
+			d->r = NULL;
+			d->err = rc == -ENOENT ? KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET, "data table "
+							    "missing but a table references it") : rc;
+		} else if (rc) {
+			return rc;
 		}
 	}
-	CHECK_RETURN(pthread_mutex_unlock(&p->data_mu));
-}
-
-/*
- * The reader of data table d of v, opened on its first read (DATA TABLES
- * above); *out holds a reference (kv_sst_unref). Nothing is read for it
- * but its footer and index (no filter: every lookup in a data table finds
- * its entry). One whose footer or index is damaged is read through an
- * index rebuilt from its data blocks when those are sound (BROKEN TABLES
- * above); one that is missing, or cannot be rebuilt, is KV_ECORRUPT
- * naming it, for this read and every later one in v; a store error is
- * returned, and the next read tries again.
- */
-static int kv_version_data_open(struct kv_version *v, struct kv_vdata *d,
-				struct kv_sst_reader **out)
-{
-	struct kv_sst_reader *r = NULL;
-	int rc;
-
-	CHECK_RETURN(pthread_mutex_lock(&v->data_mu));
-	if ((r = d->r))
-		kv_sst_ref(r);
-	rc = d->err;
-	CHECK_RETURN(pthread_mutex_unlock(&v->data_mu));
-	if (r || rc) {
-		*out = r;
-		return rc;
-	}
-	struct kv_sst_meta meta = { .id = d->id, .size = d->size };
-	char name[64];
-	kv_sst_id_name(&d->id, name, sizeof(name));
-	rc = kv_sst_open(&r, v->store, v->cache, &meta);
-	if (rc == KV_ECORRUPT) {
-		struct kv_corrupt_info ci;
-		kv_corrupt_mine(&ci);
-		rc = kv_sst_open_rebuilt(&r, v->store, v->cache, &meta,
-					 ci.reason[0] ? ci.reason : "corrupt");
-	}
-	if (rc == -ENOENT)
-		rc = KV_CORRUPT(name, KV_CORRUPT_NO_OFFSET,
-				"data table missing but a table references it");
-	CHECK_RETURN(pthread_mutex_lock(&v->data_mu));
-	if (d->r) {                     /* another reader opened it meanwhile */
-		if (r)
-			kv_sst_unref(r);
-		r = d->r;
-		rc = 0;
-	} else if (rc == 0) {
-		d->r = r;
-	} else if (rc == KV_ECORRUPT) {
-		d->err = rc;
-	}
-	if (rc == 0)
-		kv_sst_ref(r);
-	CHECK_RETURN(pthread_mutex_unlock(&v->data_mu));
-	*out = rc ? NULL : r;
-	return rc;
+	return 0;
 }
 
 static void kv_version_free(struct kv_version *v)
@@ -232,7 +192,6 @@ static void kv_version_free(struct kv_version *v)
 		if (v->data[i].r)
 			kv_sst_unref(v->data[i].r);
 	free(v->data);
-	CHECK_RETURN(pthread_mutex_destroy(&v->data_mu));
 	if (v->l0) {
 		for (size_t i = 0; i < m->n_l0; i++)
 			if (v->l0[i])
@@ -263,10 +222,7 @@ int kv_version_build(struct kv_version **out, struct kv_manifest *man,
 	if (!v)
 		return -ENOMEM;
 	atomic_init(&v->refs, 1);
-	CHECK_RETURN(pthread_mutex_init(&v->data_mu, NULL));
 	v->man = man;
-	v->store = store;
-	v->cache = cache;
 	v->l0 = calloc(man->n_l0 ? man->n_l0 : 1, sizeof(*v->l0));
 	v->runs = calloc(man->n_runs ? man->n_runs : 1, sizeof(*v->runs));
 	if (!v->l0 || !v->runs) {
@@ -289,7 +245,7 @@ int kv_version_build(struct kv_version **out, struct kv_manifest *man,
 	if (!rc)
 		rc = kv_version_data_ids(v, man);
 	if (!rc)
-		kv_version_share_data(v, prev);
+		rc = kv_version_open_data(v, prev, store, cache);
 	if (rc)
 		goto fail;
 	if (reg) {
@@ -378,16 +334,6 @@ const struct kv_vdata *kv_version_data_find(const struct kv_version *v,
 	return kv_version_data(v, id);
 }
 
-size_t kv_version_data_opened(struct kv_version *v)
-{
-	size_t n = 0;
-	CHECK_RETURN(pthread_mutex_lock(&v->data_mu));
-	for (size_t i = 0; i < v->n_data; i++)
-		n += v->data[i].r != NULL;
-	CHECK_RETURN(pthread_mutex_unlock(&v->data_mu));
-	return n;
-}
-
 int kv_version_ref_size(void *arg, const struct kv_sst_id *id, uint64_t *size)
 {
 	const struct kv_vdata *d = kv_version_data(arg, id);
@@ -413,12 +359,10 @@ int kv_version_ref_read(struct kv_version *v, const char *from, const void *key,
 	if (!d)
 		return KV_CORRUPT(from ? from : "table", KV_CORRUPT_NO_OFFSET, "references data "
 				  "table %s, which its manifest entry does not list", name);
-	struct kv_sst_reader *r;
-	if ((rc = kv_version_data_open(v, d, &r)))
-		return rc;
+	if (!d->r)
+		return d->err;
 	*val = NULL;
-	rc = kv_sst_get_part(r, key, klen, ref.seq, part, val, vlen);
-	kv_sst_unref(r);
+	rc = kv_sst_get_part(d->r, key, klen, ref.seq, part, val, vlen);
 	if (rc == 1 && *vlen == ref.len)
 		return 1;
 	if (rc == 1 || rc == KV_GOT_REF) {

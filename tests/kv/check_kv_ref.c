@@ -170,14 +170,6 @@ START_TEST(test_kv_ref__values_live_in_data_tables)
 	ck_assert_uint_gt(ref_manifest_complete(store, latest), 0);
 
 	ck_assert_int_eq(kv_open(&db, store, &c), 0);
-	/* Data tables are opened on the first read of a value in them. */
-	ck_assert_uint_gt(check_kv_stat(db, "data_tables"), 0);
-	ck_assert_uint_eq(check_kv_stat(db, "data_tables_open"), 0);
-	void *v0;
-	size_t vl0;
-	ck_assert_int_eq(kv_get(db, NULL, "key000000", 9, &v0, &vl0), 0);
-	free(v0);
-	ck_assert_uint_eq(check_kv_stat(db, "data_tables_open"), 1);
 	ref_check_gen(db, 6);
 	/* A store written with data tables reads without the option too. */
 	ck_assert_int_eq(kv_close(db), 0);
