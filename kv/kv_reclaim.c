@@ -21,10 +21,11 @@
  *   of the moment take the room, and the next deletes, stored behind
  *   whatever was let in ahead of them in the WAL, find none. GC makes it
  *   again as soon as the store has room for it (on file:// when statfs
- *   shows half as much again as its size free, so that it does not fill
- *   the store again at once; elsewhere when its PUT succeeds), trying every
- *   KV_RESERVE_RETRY_NS, doubled after each failed PUT up to
- *   KV_RESERVE_RETRY_MAX_NS.
+ *   shows a sixteenth more than its size free; elsewhere when its PUT
+ *   succeeds), trying every KV_RESERVE_RETRY_NS, doubled after each
+ *   failed PUT up to KV_RESERVE_RETRY_MAX_NS: the writes waiting for it
+ *   want it there soon, and the next deletes release it again if they
+ *   must.
  *
  * THE RECLAIM PASS (compactor thread, while the store is full)
  *   A version of a key in a table is dead when a newer version of the key
@@ -121,7 +122,7 @@ uint64_t kv_reserve_tend(struct kv_db *db)
 	}
 	uint64_t total, avail;
 	if (state == KV_RESERVE_RELEASED && obj_space(db->store, &total, &avail) == 0 &&
-	    avail < (uint64_t)want + want / 2)
+	    avail < (uint64_t)want + want / 16)
 		return util_wall_ns() + KV_RESERVE_RETRY_NS;
 	uint8_t *zeros = calloc(1, want ? want : 1);
 	int rc = zeros ? obj_put(db->store, KV_RESERVE_NAME, zeros, want) : -ENOMEM;
